@@ -1,0 +1,216 @@
+/**
+ * The transport plugin contract. A transport moves bytes securely between two
+ * nodes and multiplexes streams; it knows nothing of pools, retries, racing or
+ * blacklists, which the core owns. Third-party transports implement exactly
+ * these types and nothing else from the core.
+ *
+ * @packageDocumentation
+ */
+import type { Logger } from '../logger.js'
+
+/** Which side opened a connection or stream. */
+export type Direction = 'inbound' | 'outbound'
+
+/**
+ * Reason codes carried when a connection closes. Transports send them to the
+ * remote side (a mux GO_AWAY frame, a QUIC application close code) so that both
+ * sides see the same typed reason.
+ */
+export const CloseCode = {
+  /** Orderly close by the application. */
+  NORMAL: 0,
+  /** The peer violated the wire protocol. */
+  PROTOCOL_ERROR: 1,
+  /** The peer's certificate failed authentication. */
+  AUTH_FAILED: 2,
+  /** The peer (or its address) is blacklisted. */
+  BLACKLISTED: 3,
+  /** The peer is on another network. */
+  NETWORK_MISMATCH: 4,
+  /** A connection limit was reached. */
+  LIMIT_REACHED: 5,
+  /** Nothing was received within the idle timeout. */
+  IDLE_TIMEOUT: 6,
+  /** Simultaneous open: this connection lost the tie-break to another one. */
+  DUPLICATE: 7,
+  /** An internal error. */
+  INTERNAL: 8,
+  /** The node is shutting down. */
+  SHUTDOWN: 9,
+  /** The handshake did not complete in time. */
+  HANDSHAKE_TIMEOUT: 10,
+} as const
+/** A value of {@link CloseCode}; unknown numbers from a remote peer are passed through. */
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
+
+/** How and why a connection ended. */
+export interface CloseInfo {
+  /** One of {@link CloseCode} (a remote peer may send other numbers). */
+  readonly code: number
+  /** Human-readable reason, short. */
+  readonly reason: string
+  /** True when the remote side initiated the close. */
+  readonly remote: boolean
+  /** The local error that caused the close, if any. */
+  readonly error?: Error
+}
+
+/**
+ * One stream of a multiplexed connection. Reading is by async iteration and
+ * applies backpressure: flow-control credit returns to the sender only as the
+ * application consumes chunks. A unidirectional stream is write-only for its
+ * opener and read-only for its acceptor.
+ */
+export interface TransportStream extends AsyncIterable<Uint8Array> {
+  /** Stream id, unique within its connection. */
+  readonly id: number
+  /** `outbound` when this side opened the stream. */
+  readonly direction: Direction
+  /** False for unidirectional streams. */
+  readonly bidirectional: boolean
+  /**
+   * Queue `data` for sending. Resolves once it is handed to the connection
+   * (after waiting for flow-control credit), so awaiting each write bounds memory.
+   * With `end: true` the write side is closed after `data` (one FIN frame).
+   * Rejects with `StreamResetError` if the stream was reset.
+   */
+  write(data: Uint8Array, options?: { end?: boolean }): Promise<void>
+  /** Half-close: the remote reader sees the end of the stream after all data. */
+  end(): Promise<void>
+  /** Close both directions abruptly; the remote side's reads and writes fail with `code`. */
+  reset(code?: number): void
+}
+
+/** The verified identity of the remote end of a secured connection. */
+export interface RemotePeer {
+  /** Peer id derived from the certificate's public key. */
+  readonly peerId: string
+  /** DER of the remote leaf certificate, when one was presented. */
+  readonly certificate?: Uint8Array
+}
+
+/** A secured, multiplexed connection produced by a transport. */
+export interface TransportConnection {
+  /** Unique id for logs. */
+  readonly id: string
+  /** The transport's id, e.g. `tcp`. */
+  readonly transport: string
+  readonly direction: Direction
+  /** The remote address in the transport's address form, e.g. `tcp://203.0.113.5:4001`. */
+  readonly remoteAddress: string
+  /** The local address of this connection, same form. */
+  readonly localAddress: string
+  /** Who is on the other end, as authenticated by TLS and the core's auth mode. */
+  readonly remotePeer: RemotePeer
+  /** Open a new stream. Waits for stream credit from the remote instead of failing. */
+  openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream>
+  /**
+   * Register the handler for streams the remote opens. Streams that arrived
+   * before the handler was set are delivered when it is set.
+   */
+  onStream(handler: (stream: TransportStream) => void): void
+  /** Close the connection, telling the remote side `code` and `reason`. Idempotent. */
+  close(options?: { code?: number; reason?: string }): Promise<void>
+  /** Settles (never rejects) once the connection is fully closed, for any reason. */
+  readonly closed: Promise<CloseInfo>
+}
+
+/** Options for {@link Transport.dial}. */
+export interface DialOptions {
+  /** Aborts the dial, including the TLS handshake; the promise rejects with `AbortError`. */
+  signal?: AbortSignal
+  /** When set, the remote certificate must belong to this peer (auth mode `peer-id`, `ca`). */
+  expectedPeerId?: string
+}
+
+/** A parsed transport address. */
+export interface SocketAddress {
+  /** Transport scheme, e.g. `tcp`, `quic`. */
+  readonly transport: string
+  /** IPv4 or IPv6 literal (no brackets), or a host name. */
+  readonly host: string
+  readonly port: number
+}
+
+/** A transport plugin instance, made by its factory with the node's components. */
+export interface Transport {
+  /** Short id, also the address scheme it handles (`tcp`, `quic`, `ws`). */
+  readonly id: string
+  /** Addresses to listen on when the node config names none, e.g. `tcp://0.0.0.0:0`. */
+  readonly defaultListenAddresses: readonly string[]
+  /** True when this transport can dial `address`. */
+  canDial(address: string): boolean
+  /** Start listening; resolves once bound. Inbound secured connections go to `components.onInboundConnection`. */
+  listen(address: string): Promise<void>
+  /** Addresses peers can dial right now (wildcards expanded to interface addresses). */
+  addresses(): string[]
+  /** Dial and secure a connection. Rejects with a typed error (`AuthenticationError`, `AbortError`, `DialError`, ...). */
+  dial(address: string, options?: DialOptions): Promise<TransportConnection>
+  /** Stop listening and close every connection this transport made. */
+  close(): Promise<void>
+}
+
+/** The decision of the core's gate about a not-yet-secured inbound connection. */
+export type GateDecision = { readonly allow: true } | { readonly allow: false; readonly code: number; readonly reason: string }
+
+/**
+ * Lets the core refuse an inbound connection by its address alone, before any
+ * TLS work is spent on it (blacklisted IPs and CIDRs, per-IP limits).
+ */
+export interface ConnectionGate {
+  /**
+   * Called when a remote address first reaches the transport. If it returns
+   * `allow: true` the transport must call the returned `release` when that
+   * connection attempt ends (secured or not), so the core can count it.
+   */
+  admitInbound(remote: SocketAddress): GateDecision & { release?: () => void }
+}
+
+/** TLS material and peer verification, following the node's auth mode. */
+export interface SecurityContext {
+  /** `none`: encrypted, peer not validated. `peer-id`: the cert's key must match the dialled id. `ca`: the cert must chain to `ca`. */
+  readonly mode: 'none' | 'peer-id' | 'ca'
+  /** Our peer id. */
+  readonly peerId: string
+  /** PEM of our certificate (chain, leaf first). */
+  readonly certificatePem: string
+  /** PEM of our private key. */
+  readonly privateKeyPem: string
+  /** PEM CA certificates to trust in `ca` mode; empty otherwise. */
+  readonly ca: readonly string[]
+  /**
+   * Check the remote's leaf certificate after the TLS handshake and return its
+   * identity. Throws `AuthenticationError` when the auth mode rejects it
+   * (no certificate, bad self-signature, or a key that is not `expectedPeerId`).
+   * Chain validation for `ca` mode is done by the TLS stack with {@link ca}.
+   */
+  verifyRemote(certificateDer: Uint8Array | undefined, expectedPeerId?: string): RemotePeer
+}
+
+/** Timing and size limits the core hands to every transport. */
+export interface TransportLimits {
+  /** Close a connection when nothing was received for this long (ms); 0 disables. */
+  readonly idleTimeout: number
+  /** Send a keep-alive ping this often (ms) so the peer's idle timer does not fire; 0 disables. */
+  readonly keepAliveInterval: number
+  /** Give up on a TLS handshake that takes longer (ms). */
+  readonly handshakeTimeout: number
+  /** Most streams the remote may have open towards us at once. */
+  readonly maxInboundStreams: number
+}
+
+/** What a transport factory receives from the node (injected by the core). */
+export interface TransportComponents {
+  readonly security: SecurityContext
+  readonly gate: ConnectionGate
+  readonly limits: TransportLimits
+  readonly logger: Logger
+  /** Hand an inbound, secured connection to the core. */
+  onInboundConnection(connection: TransportConnection): void
+}
+
+/**
+ * A transport plugin as users pass it in config: `tcp(options)` returns one,
+ * and the node calls it with its components, as js-libp2p does.
+ */
+export type TransportFactory = (components: TransportComponents) => Transport

@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+// Tests run against the TypeScript sources of every workspace package, so a
+// change is tested without a build step.
+const source = (pkg: string, entry = 'index'): string =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url))
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@crust\/core$/, replacement: source('core') },
+      { find: /^@crust\/mux$/, replacement: source('mux') },
+      { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
+    ],
+  },
+  // Parameter decorators (tsyringe @inject) need the legacy decorator transform.
+  oxc: { decorator: { legacy: true } },
+  test: {
+    include: ['packages/*/test/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+})
