@@ -1,4 +1,62 @@
+/**
+ * `@crust/core`: node identity, TLS auth modes, the transport plugin contract,
+ * configuration and the connection manager of Crust.
+ *
+ * @packageDocumentation
+ */
 export * from './errors.js'
-export * from './logger.js'
+export { createLogger, type Logger, type LogLevel } from './logger.js'
 export * from './transport/types.js'
-export * from './transport/address.js'
+export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
+
+export { createNode, CrustNode } from './node.js'
+export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './config/schema.js'
+export { parseConfig, type ConfigIssue } from './config/parse.js'
+
+export { Connection, type SendOptions } from './connection/connection.js'
+export type { IncomingMessage, MessageHandler } from './connection/incoming.js'
+export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'
+export { StreamResetCode } from './connection/stream-codes.js'
+export { hashNetworkName, type PeerRole } from './connection/handshake.js'
+
+export type { PeerContact, ConnectOptions } from './manager/connection-manager.js'
+export {
+  Blacklist,
+  InvalidEntryError,
+  classifyBlacklistEntry,
+  type BlacklistChange,
+  type BlacklistEntry,
+  type BlacklistEntryKind,
+} from './manager/blacklist.js'
+export { retryWithBackoff, backoffDelay, type RetryOptions, type BackoffPolicy } from './manager/retry.js'
+export { chooseSurvivor } from './manager/pool.js'
+
+export type { NodeEvents } from './events/node-events.js'
+export { TypedEmitter, type Listener, type TypedEmitterOptions } from './events/emitter.js'
+export { AsyncQueue, QueueClosedError } from './events/async-queue.js'
+
+export { peerIdFromPublicKey, isPeerId, shortPeerId, PEER_ID_PREFIX } from './identity/peer-id.js'
+export {
+  generateIdentityKey,
+  loadOrCreateKeyFile,
+  loadKeyFile,
+  exportPrivateKeyPem,
+  type LoadedKeyFile,
+} from './identity/key-file.js'
+export { createSelfSignedCertificate, type SelfSignedCertificateOptions } from './identity/certificate.js'
+export {
+  createCertificateAuthority,
+  issueCertificate,
+  type CertificateAuthority,
+  type CreateCertificateAuthorityOptions,
+  type IssueCertificateOptions,
+} from './identity/ca.js'
+export {
+  createIdentity,
+  loadCaIdentity,
+  loadCaFiles,
+  type NodeIdentity,
+  type CreateIdentityOptions,
+  type CaIdentityFiles,
+} from './identity/identity.js'
+export { createSecurityContext, tlsOptionsFor, type AuthMode, type SecurityOptions } from './identity/security.js'

@@ -207,6 +207,12 @@ export interface TransportComponents {
   readonly logger: Logger
   /** Hand an inbound, secured connection to the core. */
   onInboundConnection(connection: TransportConnection): void
+  /**
+   * Tell the core an inbound attempt failed before it could be handed over
+   * (TLS failure, handshake timeout, refused certificate), so users see it as
+   * a `connection:rejected` event.
+   */
+  onInboundFailure(remoteAddress: string, error: Error): void
 }
 
 /**

@@ -1,0 +1,41 @@
+/**
+ * Turning untrusted configuration input into a complete `NodeConfig`.
+ *
+ * @packageDocumentation
+ */
+import type { z } from 'zod'
+import { ConfigError } from '../errors.js'
+import { type NodeConfig, nodeConfigSchema } from './schema.js'
+
+/** One validation problem: the dotted path of the field (`''` for the whole config) and what is wrong. */
+export interface ConfigIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * Validate `input` and fill in defaults.
+ *
+ * @throws `ConfigError` whose message lists every problem as `path: message`
+ * (e.g. `connection.idleTimeout: Too small: expected number to be >=0`) and
+ * whose `issues` holds them one by one.
+ */
+export function parseConfig(input: unknown): NodeConfig {
+  const result = nodeConfigSchema.safeParse(input)
+  if (result.success) return result.data
+  const issues = result.error.issues.flatMap(toConfigIssues)
+  const lines = issues.map((issue) => (issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`))
+  throw new ConfigError(`Invalid node configuration: ${lines.join('; ')}`, issues)
+}
+
+/** Unknown keys are reported one per key, at the key's own path, so the typo is named. */
+function toConfigIssues(issue: z.core.$ZodIssue): ConfigIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: dotted([...issue.path, key]), message: 'Unknown option' }))
+  }
+  return [{ path: dotted(issue.path), message: issue.message }]
+}
+
+function dotted(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.')
+}

@@ -1,0 +1,156 @@
+/**
+ * The node configuration schema: every option, its validation and its
+ * default, in one place. All times are in milliseconds.
+ *
+ * @packageDocumentation
+ */
+import { z } from 'zod'
+import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
+import { parseAddress } from '../transport/address.js'
+import type { TransportFactory } from '../transport/types.js'
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+
+const ms = () => z.number().int().min(0)
+const positiveMs = () => z.number().int().positive()
+
+/** A blacklist list whose entries must be of one of `kinds`; the reason comes from the blacklist parser. */
+const blacklistEntries = (kinds: readonly BlacklistEntryKind[], expected: string) =>
+  z.array(
+    z.string().superRefine((entry, ctx) => {
+      let kind: BlacklistEntryKind
+      try {
+        kind = classifyBlacklistEntry(entry).kind
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message })
+        return
+      }
+      if (!kinds.includes(kind)) ctx.addIssue({ code: 'custom', message: `must be ${expected}, got ${kind} "${entry}"` })
+    }),
+  )
+
+const authSchema = z
+  .strictObject({
+    /** `none`: encrypted, peers not verified. `peer-id`: a dialled peer must own its id. `ca`: certificates must chain to `ca`. */
+    mode: z.enum(['none', 'peer-id', 'ca']).default('peer-id'),
+    /** Trusted CA certificates for `ca` mode, as PEM text or file paths. */
+    ca: z.array(z.string().min(1)).default([]),
+    /** This node's certificate (PEM file path) for `ca` mode. */
+    certFile: z.string().min(1).optional(),
+    /** This node's private key (PEM file path) for `ca` mode. */
+    keyFile: z.string().min(1).optional(),
+  })
+  .superRefine((auth, ctx) => {
+    if (auth.mode !== 'ca') return
+    if (auth.ca.length === 0) ctx.addIssue({ code: 'custom', path: ['ca'], message: "auth mode 'ca' needs at least one CA certificate" })
+    if (auth.certFile === undefined) ctx.addIssue({ code: 'custom', path: ['certFile'], message: "auth mode 'ca' needs certFile" })
+    if (auth.keyFile === undefined) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: "auth mode 'ca' needs keyFile" })
+  })
+
+const connectionSchema = z
+  .strictObject({
+    /** Most connections held at once, both directions. */
+    maxConnections: z.number().int().positive().default(512),
+    /** Most inbound connections from a single IP. */
+    maxInboundPerIp: z.number().int().positive().default(16),
+    /** Close a connection idle for this long; 0 disables. */
+    idleTimeout: ms().default(30_000),
+    /** Ping this often so the remote's idle timer does not fire; 0 disables. */
+    keepAliveInterval: ms().default(10_000),
+    /** Give up on a TLS handshake after this long. */
+    handshakeTimeout: positiveMs().default(10_000),
+    /** Give up dialling one address after this long. */
+    dialTimeout: positiveMs().default(10_000),
+    /** When a peer has several addresses, start the next dial after this long if none has succeeded (0 = all at once). */
+    dialStagger: ms().default(250),
+    /** Most streams a remote may have open towards us at once. */
+    maxInboundStreams: z.number().int().min(32).default(256),
+    /** Deadline of a send or request. */
+    requestTimeout: positiveMs().default(30_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.keepAliveInterval > 0 && c.idleTimeout > 0 && c.keepAliveInterval >= c.idleTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keepAliveInterval'],
+        message: `must be less than idleTimeout (${c.idleTimeout}) or the remote closes idle connections between pings`,
+      })
+    }
+  })
+
+const retrySchema = z
+  .strictObject({
+    /** Delay after the first failed attempt. */
+    initialDelay: ms().default(500),
+    /** Upper bound of any single delay. */
+    maxDelay: ms().default(15_000),
+    /** Growth factor of successive delays. */
+    multiplier: z.number().min(1).max(100).default(1.5),
+    /** Randomise delays (full jitter) so peers do not retry in lockstep. */
+    jitter: z.boolean().default(true),
+    /** Total time budget of the retries of one operation. */
+    maxElapsed: ms().default(30_000),
+    /** Most attempts, the first included. */
+    maxAttempts: z.number().int().positive().default(10),
+  })
+  .superRefine((r, ctx) => {
+    if (r.maxDelay < r.initialDelay) {
+      ctx.addIssue({ code: 'custom', path: ['maxDelay'], message: `must be at least initialDelay (${r.initialDelay})` })
+    }
+  })
+
+/**
+ * Schema of the whole node configuration. Objects are strict, so a misspelt
+ * option is an error rather than silently ignored. Parse with `parseConfig`
+ * to get a `ConfigError` listing every problem.
+ */
+export const nodeConfigSchema = z.strictObject({
+  /** Name of the network; nodes only connect to nodes with the same name. */
+  networkName: z.string().min(1),
+  /** Whether this process runs as a full `node` or as a `client`. */
+  role: z.enum(['node', 'client']).default('node'),
+  /** Transport plugins, e.g. `[tcp()]`. */
+  transports: z
+    .array(
+      z.custom<TransportFactory>((value) => typeof value === 'function', {
+        message: 'must be a transport plugin such as tcp()',
+      }),
+    )
+    .default([]),
+  /** Addresses to listen on; when absent, each transport's defaults. */
+  listen: z
+    .array(
+      z.string().refine((address) => parseAddress(address) !== undefined, {
+        message: 'must be an address such as tcp://0.0.0.0:4001 or quic://[::]:4001',
+      }),
+    )
+    .optional(),
+  identity: z
+    .strictObject({
+      /** File holding the node's private key (PEM), which determines its peer id. */
+      keyFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  auth: authSchema.prefault({}),
+  /** Largest message accepted or sent, in bytes. */
+  maxMessageSize: z.number().int().positive().max(GiB).default(16 * MiB),
+  connection: connectionSchema.prefault({}),
+  retry: retrySchema.prefault({}),
+  blacklist: z
+    .strictObject({
+      /** Blocked peer ids. */
+      peers: blacklistEntries(['peer'], 'a peer id').default([]),
+      /** Blocked IP addresses and CIDR ranges, IPv4 or IPv6. */
+      ips: blacklistEntries(['ip', 'cidr'], 'an IP address or CIDR range').default([]),
+    })
+    .prefault({}),
+  /** Least severe log level written; `CRUST_LOG` overrides it. */
+  logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('warn'),
+})
+
+/** The configuration as users write it: only `networkName` is required. */
+export type NodeConfigInput = z.input<typeof nodeConfigSchema>
+
+/** The configuration after parsing, with every default filled in. */
+export type NodeConfig = z.output<typeof nodeConfigSchema>

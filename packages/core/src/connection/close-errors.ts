@@ -1,0 +1,30 @@
+import {
+  AuthenticationError,
+  BlacklistedError,
+  ConnectionClosedError,
+  ConnectionLimitError,
+  type CrustError,
+  NetworkMismatchError,
+  ProtocolError,
+} from '../errors.js'
+import { CloseCode, type CloseInfo } from '../transport/types.js'
+
+/** The typed error a caller should see for a connection that closed with `info`. */
+export function errorFromClose(info: CloseInfo): CrustError {
+  const by = info.remote ? 'the remote peer' : 'this node'
+  const text = `connection closed by ${by}: ${info.reason || 'no reason given'}`
+  switch (info.code) {
+    case CloseCode.AUTH_FAILED:
+      return new AuthenticationError(text, { cause: info.error })
+    case CloseCode.BLACKLISTED:
+      return new BlacklistedError(text)
+    case CloseCode.NETWORK_MISMATCH:
+      return new NetworkMismatchError(text)
+    case CloseCode.PROTOCOL_ERROR:
+      return info.error instanceof ProtocolError ? info.error : new ProtocolError(text, { cause: info.error })
+    case CloseCode.LIMIT_REACHED:
+      return new ConnectionLimitError(text)
+    default:
+      return new ConnectionClosedError(text, info.code, { cause: info.error })
+  }
+}

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { NetworkMismatchError, ProtocolError, TimeoutError } from '../errors.js'
+import { CloseCode, type TransportConnection, type TransportStream } from '../transport/types.js'
+import { errorFromClose } from './close-errors.js'
+import { MessageKind } from './message-header.js'
+import { readMessage, writeMessage } from './message-io.js'
+
+/** Handshake messages are tiny; anything bigger is hostile. */
+const MAX_HANDSHAKE_SIZE = 4096
+
+/** Role a peer claims in its handshake. */
+export type PeerRole = 'node' | 'client'
+
+const handshakeSchema = z.object({
+  v: z.literal(1),
+  network: z.string().regex(/^[0-9a-f]{64}$/),
+  role: z.enum(['node', 'client']),
+  /** The address the sender sees the receiver at (the echo service). */
+  observed: z.string().max(256).optional(),
+})
+/** What each side tells the other when a connection opens. */
+export type HandshakeInfo = z.infer<typeof handshakeSchema>
+
+/** SHA-256 of the network name, hex: only peers of the same network talk. */
+export function hashNetworkName(networkName: string): string {
+  return createHash('sha256').update(`crust-network:${networkName}`).digest('hex')
+}
+
+function encode(info: HandshakeInfo): Uint8Array {
+  return Buffer.from(JSON.stringify(info))
+}
+
+async function readHandshake(stream: TransportStream, expectedKind: MessageKind): Promise<HandshakeInfo> {
+  const message = await readMessage(stream, MAX_HANDSHAKE_SIZE)
+  if (message.kind !== expectedKind) throw new ProtocolError(`expected handshake message kind ${expectedKind}, got ${message.kind}`)
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(message.data).toString('utf8'))
+  } catch (error) {
+    throw new ProtocolError('handshake is not valid JSON', { cause: error })
+  }
+  const parsed = handshakeSchema.safeParse(json)
+  if (!parsed.success) throw new ProtocolError(`invalid handshake: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
+  return parsed.data
+}
+
+/**
+ * Race `work` against the handshake deadline and the connection closing, so a
+ * peer that stalls or hangs up mid-handshake yields a typed error, never a hang.
+ */
+async function bounded<T>(connection: TransportConnection, timeoutMs: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`handshake did not finish within ${timeoutMs} ms`)), timeoutMs)
+  })
+  const closed = connection.closed.then((info) => {
+    throw errorFromClose(info)
+  })
+  // A refusal closes the connection, which first fails the handshake stream:
+  // give the close reason a moment to arrive so the caller gets the typed cause.
+  const explained = work.catch(async (error: unknown) => {
+    const grace = new Promise<never>((_, reject) => setTimeout(() => reject(error), CLOSE_REASON_GRACE_MS))
+    return Promise.race([closed, grace])
+  })
+  closed.catch(() => {})
+  try {
+    return await Promise.race([explained, deadline, closed])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** How long a failed handshake waits for the connection's close reason. */
+const CLOSE_REASON_GRACE_MS = 200
+
+/** Options shared by both sides of the handshake. */
+export interface HandshakeOptions {
+  readonly networkHash: string
+  readonly role: PeerRole
+  readonly timeoutMs: number
+}
+
+/**
+ * Dialer side: send HELLO on a new bidirectional stream and wait for WELCOME.
+ * A listener that refuses us closes the connection with a code, which becomes
+ * the matching typed error here (blacklisted, network mismatch, limit, auth).
+ */
+export async function dialerHandshake(connection: TransportConnection, options: HandshakeOptions): Promise<HandshakeInfo> {
+  const exchange = (async () => {
+    const stream = await connection.openStream({ bidirectional: true })
+    await writeMessage(stream, MessageKind.HELLO, encode({ v: 1, network: options.networkHash, role: options.role }))
+    return await readHandshake(stream, MessageKind.WELCOME)
+  })()
+  const welcome = await bounded(connection, options.timeoutMs, exchange)
+  if (welcome.network !== options.networkHash) {
+    const error = new NetworkMismatchError('the remote peer is on a different network')
+    await connection.close({ code: CloseCode.NETWORK_MISMATCH, reason: 'network mismatch' })
+    throw error
+  }
+  return welcome
+}
+
+/** What the listener decides about a HELLO. Returning an error refuses the peer with its close code. */
+export type HelloVerdict = { readonly accept: true } | { readonly accept: false; readonly code: number; readonly error: Error }
+
+/**
+ * Listener side: read HELLO from the first stream the dialer opens, let
+ * `decide` accept or refuse it, and answer WELCOME (with the address we see the
+ * dialer at). A refusal closes the connection with its code and throws its error.
+ */
+export async function listenerHandshake(
+  connection: TransportConnection,
+  firstStream: Promise<TransportStream>,
+  options: HandshakeOptions,
+  decide: (hello: HandshakeInfo) => HelloVerdict,
+): Promise<HandshakeInfo> {
+  const exchange = (async () => {
+    const stream = await firstStream
+    const hello = await readHandshake(stream, MessageKind.HELLO)
+    const verdict =
+      hello.network === options.networkHash
+        ? decide(hello)
+        : ({
+            accept: false,
+            code: CloseCode.NETWORK_MISMATCH,
+            error: new NetworkMismatchError('the remote peer is on a different network'),
+          } as const)
+    if (!verdict.accept) {
+      await connection.close({ code: verdict.code, reason: verdict.error.message })
+      throw verdict.error
+    }
+    const welcome = { v: 1, network: options.networkHash, role: options.role, observed: connection.remoteAddress } as const
+    await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
+    return hello
+  })()
+  return bounded(connection, options.timeoutMs, exchange)
+}

@@ -1,0 +1,69 @@
+import { ProtocolError } from '../errors.js'
+import type { TransportStream } from '../transport/types.js'
+import type { Connection } from './connection.js'
+import { MessageKind } from './message-header.js'
+import { readMessage, writeMessage } from './message-io.js'
+import { StreamResetCode } from './stream-codes.js'
+
+/** A message received from a peer. */
+export interface IncomingMessage {
+  /** The authenticated sender. */
+  readonly peerId: string
+  /** The payload. */
+  readonly data: Uint8Array
+  /** The connection it came on; reply or send more through it. */
+  readonly connection: Connection
+  /** True for a request: the handler's return value is sent back as the answer. */
+  readonly isRequest: boolean
+}
+
+/**
+ * Handles incoming messages. Return a `Uint8Array` to answer a request
+ * (returning nothing answers with an empty payload); a thrown error is sent
+ * back to the requester as a `RemoteHandlerError`.
+ */
+export type MessageHandler = (message: IncomingMessage) => Uint8Array | undefined | void | Promise<Uint8Array | undefined | void>
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Serve one stream the remote opened: read its single message, hand it to
+ * `dispatch`, and answer requests. Errors are reported, never thrown, so a
+ * peer's bad bytes cannot take the node down.
+ */
+export async function serveStream(
+  stream: TransportStream,
+  connection: Connection,
+  maxMessageSize: number,
+  dispatch: (message: IncomingMessage) => Promise<Uint8Array | undefined | void>,
+  report: (error: unknown) => void,
+): Promise<void> {
+  let message: Awaited<ReturnType<typeof readMessage>>
+  try {
+    message = await readMessage(stream, maxMessageSize)
+  } catch (error) {
+    stream.reset(StreamResetCode.PROTOCOL_ERROR)
+    report(error)
+    return
+  }
+  const isRequest = message.kind === MessageKind.REQUEST
+  if ((message.kind !== MessageKind.SEND && !isRequest) || isRequest !== stream.bidirectional) {
+    stream.reset(StreamResetCode.PROTOCOL_ERROR)
+    report(new ProtocolError(`unexpected message kind ${message.kind} on a new stream`))
+    return
+  }
+  const incoming: IncomingMessage = { peerId: connection.peerId, data: message.data, connection, isRequest }
+  let answer: Uint8Array | undefined | void
+  try {
+    answer = await dispatch(incoming)
+  } catch (error) {
+    if (!isRequest) {
+      report(error)
+      return
+    }
+    const text = error instanceof Error ? error.message : String(error)
+    await writeMessage(stream, MessageKind.ERROR_RESPONSE, Buffer.from(text)).catch(report)
+    return
+  }
+  if (isRequest) await writeMessage(stream, MessageKind.RESPONSE, answer ?? EMPTY).catch(report)
+}

@@ -1,0 +1,8 @@
+/** Codes a reader or writer puts on a stream reset so the other side can give a typed error. */
+export const StreamResetCode = {
+  CANCELLED: 0,
+  MESSAGE_TOO_LARGE: 1,
+  PROTOCOL_ERROR: 2,
+  TIMEOUT: 3,
+  REFUSED: 4,
+} as const

@@ -1,0 +1,35 @@
+import type { Connection } from '../connection/connection.js'
+import type { IncomingMessage } from '../connection/incoming.js'
+import type { Direction } from '../transport/types.js'
+
+/** Every event a node emits, with its payload. */
+export interface NodeEvents extends Record<string, unknown> {
+  /** A connection finished its handshake and joined the pool. */
+  'connection:open': { readonly connection: Connection }
+  /** A pooled connection closed; `remote` tells who closed it, `code` why (see `CloseCode`). */
+  'connection:close': {
+    readonly connection: Connection
+    readonly peerId: string
+    readonly code: number
+    readonly reason: string
+    readonly remote: boolean
+    readonly error?: Error
+  }
+  /** A connection was refused or failed before it was established (blacklist, auth, network, limits, bad handshake). */
+  'connection:rejected': {
+    readonly direction: Direction
+    readonly remoteAddress: string
+    readonly peerId?: string
+    readonly error: Error
+  }
+  /** A message arrived (also delivered to the handler and `messages()`). */
+  message: IncomingMessage
+  /** A discovery plugin or a peer told us about a peer. */
+  'peer:discovered': { readonly peerId: string; readonly addresses: readonly string[]; readonly via: string }
+  /** The blacklist changed. */
+  'blacklist:change': { readonly type: 'add' | 'remove'; readonly entry: string; readonly kind: 'peer' | 'ip' | 'cidr' }
+  /** A dial failed and will be retried after `delay` ms. */
+  'dial:retry': { readonly peerId?: string; readonly attempt: number; readonly delay: number; readonly error: Error }
+  /** Something went wrong that did not belong to a caller (bad bytes from a peer, a handler that threw). */
+  error: { readonly error: Error; readonly context: string; readonly peerId?: string }
+}

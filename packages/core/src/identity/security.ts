@@ -1,0 +1,104 @@
+/**
+ * The auth modes: how a node checks the certificate of the peer at the other
+ * end of a TLS connection, and the node:tls options every TLS transport uses.
+ *
+ * @packageDocumentation
+ */
+import { X509Certificate } from 'node:crypto'
+import type { ConnectionOptions, TlsOptions } from 'node:tls'
+import { AuthenticationError, IdentityError } from '../errors.js'
+import type { RemotePeer, SecurityContext } from '../transport/types.js'
+import { messageOf } from './files.js'
+import type { NodeIdentity } from './identity.js'
+import { peerIdFromPublicKey } from './peer-id.js'
+
+/** An auth mode: `none`, `peer-id` (default) or `ca`. */
+export type AuthMode = SecurityContext['mode']
+
+/** Options of {@link createSecurityContext}. */
+export interface SecurityOptions {
+  /** The auth mode. */
+  readonly mode: AuthMode
+  /** PEM CA certificates trusted in `ca` mode (see `loadCaFiles`); ignored in other modes. */
+  readonly ca?: readonly string[]
+}
+
+/**
+ * Build the {@link SecurityContext} transports use, for `identity` and an
+ * auth mode. Throws `IdentityError` in `ca` mode when no CA is given (node:tls
+ * would otherwise fall back to the public web roots).
+ */
+export function createSecurityContext(identity: NodeIdentity, options: SecurityOptions): SecurityContext {
+  const { mode } = options
+  const ca = mode === 'ca' ? [...(options.ca ?? [])] : []
+  if (mode === 'ca' && ca.length === 0) {
+    throw new IdentityError('Auth mode "ca" needs at least one trusted CA certificate')
+  }
+  return Object.freeze({
+    mode,
+    peerId: identity.peerId,
+    certificatePem: identity.certificatePem,
+    privateKeyPem: identity.privateKeyPem,
+    ca: Object.freeze(ca),
+    verifyRemote: (certificateDer: Uint8Array | undefined, expectedPeerId?: string): RemotePeer =>
+      verifyRemote(mode, certificateDer, expectedPeerId),
+  })
+}
+
+function verifyRemote(mode: AuthMode, der: Uint8Array | undefined, expectedPeerId: string | undefined): RemotePeer {
+  if (!der || der.length === 0) throw new AuthenticationError('The remote peer presented no certificate')
+  let certificate: X509Certificate
+  try {
+    certificate = new X509Certificate(der)
+  } catch (error) {
+    throw new AuthenticationError(`The remote certificate cannot be parsed: ${messageOf(error)}`, { cause: error })
+  }
+  const peerId = peerIdFromPublicKey(certificate.publicKey)
+  if (mode === 'peer-id') checkSelfSigned(certificate, peerId)
+  if (mode !== 'none' && expectedPeerId !== undefined && peerId !== expectedPeerId) {
+    throw new AuthenticationError(`Expected peer ${expectedPeerId} but the certificate belongs to ${peerId}`)
+  }
+  return { peerId, certificate: der }
+}
+
+function checkSelfSigned(certificate: X509Certificate, peerId: string): void {
+  let selfSigned: boolean
+  try {
+    selfSigned = certificate.verify(certificate.publicKey)
+  } catch {
+    selfSigned = false
+  }
+  if (!selfSigned) throw new AuthenticationError(`The certificate of peer ${peerId} is not self-signed by its key`)
+  const now = Date.now()
+  const notBefore = Date.parse(certificate.validFrom)
+  const notAfter = Date.parse(certificate.validTo)
+  if (!(now >= notBefore && now <= notAfter)) {
+    throw new AuthenticationError(
+      `The certificate of peer ${peerId} is not valid now (valid from ${certificate.validFrom} to ${certificate.validTo})`,
+    )
+  }
+}
+
+/**
+ * The node:tls options every TLS transport must use for `side`: TLS 1.3 only,
+ * our certificate and key, client certificates requested by servers, chain
+ * validation (against `security.ca`) only in `ca` mode. Clients skip host
+ * name checks: peers are dialled by address and identified by peer id, so
+ * call `security.verifyRemote` once the handshake completes.
+ */
+export function tlsOptionsFor(security: SecurityContext, side: 'server'): TlsOptions
+export function tlsOptionsFor(security: SecurityContext, side: 'client'): ConnectionOptions
+export function tlsOptionsFor(security: SecurityContext, side: 'client' | 'server'): TlsOptions | ConnectionOptions
+export function tlsOptionsFor(security: SecurityContext, side: 'client' | 'server'): TlsOptions | ConnectionOptions {
+  const common = {
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    cert: security.certificatePem,
+    key: security.privateKeyPem,
+    rejectUnauthorized: security.mode === 'ca',
+    ...(security.mode === 'ca' ? { ca: [...security.ca] } : {}),
+  } as const
+  return side === 'server'
+    ? { ...common, requestCert: true }
+    : { ...common, checkServerIdentity: () => undefined }
+}

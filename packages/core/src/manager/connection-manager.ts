@@ -1,0 +1,530 @@
+import { inject, injectable } from 'tsyringe'
+import type { NodeConfig } from '../config/schema.js'
+import { Connection, type ConnectionSettings } from '../connection/connection.js'
+import { type HandshakeInfo, dialerHandshake, listenerHandshake } from '../connection/handshake.js'
+import { type IncomingMessage, type MessageHandler, serveStream } from '../connection/incoming.js'
+import { StreamResetCode } from '../connection/stream-codes.js'
+import { Tokens } from '../di/tokens.js'
+import {
+  AbortError,
+  AllCandidatesFailedError,
+  AuthenticationError,
+  BlacklistedError,
+  ConfigError,
+  CrustError,
+  DialError,
+  NetworkMismatchError,
+  NotStartedError,
+  TimeoutError,
+  UnsupportedAddressError,
+} from '../errors.js'
+import { AsyncQueue } from '../events/async-queue.js'
+import type { TypedEmitter } from '../events/emitter.js'
+import type { NodeEvents } from '../events/node-events.js'
+import type { Logger } from '../logger.js'
+import { normalizeIp, parseAddress } from '../transport/address.js'
+import {
+  CloseCode,
+  type ConnectionGate,
+  type SecurityContext,
+  type Transport,
+  type TransportComponents,
+  type TransportConnection,
+  type TransportStream,
+} from '../transport/types.js'
+import type { Blacklist } from './blacklist.js'
+import { InboundLimiter } from './inbound-limiter.js'
+import { ConnectionPool } from './pool.js'
+import { RaceFailedError, raceStaggered } from './race.js'
+import { retryWithBackoff } from './retry.js'
+
+/** Who to connect to: a peer id (checked against its certificate) and where to find it. */
+export interface PeerContact {
+  /** The expected peer id; omit to accept whoever answers (its id is then learned from its certificate). */
+  readonly peerId?: string
+  /** Transport addresses, e.g. `tcp://127.0.0.1:4001`. */
+  readonly addresses: readonly string[]
+}
+
+/** Options for {@link ConnectionManager.connect}. */
+export interface ConnectOptions {
+  /** Cancel the attempt (and its retries). */
+  readonly signal?: AbortSignal
+  /** Retry with exponential backoff on transient failures (default true). */
+  readonly retry?: boolean
+}
+
+/** Errors that no retry can fix. */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof DialError) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
+  return (
+    error instanceof AuthenticationError ||
+    error instanceof BlacklistedError ||
+    error instanceof NetworkMismatchError ||
+    error instanceof AbortError ||
+    error instanceof UnsupportedAddressError ||
+    error instanceof ConfigError
+  )
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error))
+}
+
+/** An authenticated, handshaken transport connection not yet in the pool. */
+interface Secured {
+  readonly transportConnection: TransportConnection
+  readonly remote: HandshakeInfo
+}
+
+/**
+ * The connection manager: policy for every connection the node has. It owns
+ * the pool, dial deduplication, address racing, retries, the blacklist gate,
+ * inbound limits and message dispatch. Transports only move bytes.
+ */
+@injectable()
+export class ConnectionManager {
+  /** Established connections, one per peer. */
+  readonly pool: ConnectionPool
+  private readonly pending = new Set<TransportConnection>()
+  private readonly announced = new WeakSet<Connection>()
+  private readonly dials = new Map<string, SharedDial>()
+  private readonly queues = new Set<AsyncQueue<IncomingMessage>>()
+  private readonly limiter: InboundLimiter
+  private readonly settings: ConnectionSettings
+  private transports: Transport[] = []
+  private handler: MessageHandler | undefined
+  private running = false
+  private unsubscribeBlacklist: (() => void) | undefined
+
+  constructor(
+    @inject(Tokens.Config) private readonly config: NodeConfig,
+    @inject(Tokens.Logger) private readonly logger: Logger,
+    @inject(Tokens.Security) private readonly security: SecurityContext,
+    @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.Blacklist) readonly blacklist: Blacklist,
+    @inject(Tokens.NetworkHash) private readonly networkHash: string,
+  ) {
+    this.pool = new ConnectionPool(security.peerId)
+    this.limiter = new InboundLimiter({
+      maxInboundPerIp: config.connection.maxInboundPerIp,
+      maxConnections: config.connection.maxConnections,
+      countConnections: () => this.pool.size + this.pending.size,
+    })
+    this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout }
+  }
+
+  /** The gate transports consult before spending TLS work on an inbound socket. */
+  readonly gate: ConnectionGate = {
+    admitInbound: (remote) => {
+      const ip = normalizeIp(remote.host)
+      const remoteAddress = `${remote.transport}://${ip}:${remote.port}`
+      if (!this.running) return { allow: false, code: CloseCode.SHUTDOWN, reason: 'node is stopping' }
+      if (this.blacklist.blocksIp(ip)) {
+        this.rejected('inbound', remoteAddress, new BlacklistedError(`inbound connection from blacklisted address ${ip}`))
+        return { allow: false, code: CloseCode.BLACKLISTED, reason: 'address is blacklisted' }
+      }
+      const admission = this.limiter.admit(ip)
+      if (!admission.allow) {
+        this.rejected('inbound', remoteAddress, new CrustError('ERR_CONNECTION_LIMIT', admission.reason))
+        return { allow: false, code: CloseCode.LIMIT_REACHED, reason: admission.reason }
+      }
+      return { allow: true, release: admission.release }
+    },
+  }
+
+  /** Instantiate the transport plugins and start listening. */
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    const components: TransportComponents = {
+      security: this.security,
+      gate: this.gate,
+      limits: {
+        idleTimeout: this.config.connection.idleTimeout,
+        keepAliveInterval: this.config.connection.keepAliveInterval,
+        handshakeTimeout: this.config.connection.handshakeTimeout,
+        maxInboundStreams: this.config.connection.maxInboundStreams,
+      },
+      logger: this.logger,
+      onInboundConnection: (connection) => {
+        void this.acceptInbound(connection)
+      },
+      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, error),
+    }
+    this.transports = this.config.transports.map((factory) => factory({ ...components, logger: this.logger.child('transport') }))
+    this.unsubscribeBlacklist = this.blacklist.onChange((change) => {
+      this.events.emit('blacklist:change', change)
+      if (change.type === 'add') this.enforceBlacklist()
+    })
+    try {
+      await this.listen()
+    } catch (error) {
+      await this.stop()
+      throw error
+    }
+  }
+
+  private async listen(): Promise<void> {
+    if (this.config.role === 'client') return // clients accept no inbound connections
+    const explicit = this.config.listen
+    for (const transport of this.transports) {
+      const addresses = explicit
+        ? explicit.filter((address) => parseAddress(address)?.transport === transport.id)
+        : transport.defaultListenAddresses
+      let bound = 0
+      let lastError: unknown
+      for (const address of addresses) {
+        try {
+          await transport.listen(address)
+          bound++
+        } catch (error) {
+          lastError = error
+          this.logger.warn(`${transport.id}: cannot listen on ${address}: ${asError(error).message}`)
+        }
+      }
+      if (addresses.length > 0 && bound === 0) throw asError(lastError)
+    }
+  }
+
+  /** Close every connection and transport. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.unsubscribeBlacklist?.()
+    const closing = [...this.pool.all().map((c) => c.transportConnection), ...this.pending].map((c) =>
+      c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' }),
+    )
+    await Promise.allSettled(closing)
+    await Promise.allSettled(this.transports.map((t) => t.close()))
+    for (const dial of this.dials.values()) dial.controller.abort()
+    for (const queue of this.queues) queue.end()
+    this.queues.clear()
+  }
+
+  /** Addresses peers can dial us at. */
+  addresses(): string[] {
+    return this.transports.flatMap((t) => t.addresses())
+  }
+
+  /** Set the message handler (replaces any previous one). */
+  handle(handler: MessageHandler | undefined): void {
+    this.handler = handler
+  }
+
+  /** Incoming messages as an async iterator; a slow consumer slows the senders down (backpressure). */
+  messages(capacity = 1024): AsyncIterable<IncomingMessage> {
+    const queue = new AsyncQueue<IncomingMessage>(capacity)
+    this.queues.add(queue)
+    const queues = this.queues
+    return {
+      [Symbol.asyncIterator]() {
+        const iterator = queue[Symbol.asyncIterator]()
+        return {
+          next: () => iterator.next(),
+          return: async (value?: unknown) => {
+            queues.delete(queue)
+            return (await iterator.return?.(value)) ?? { done: true, value: undefined }
+          },
+        }
+      },
+    }
+  }
+
+  /**
+   * Connect to a peer, reusing a pooled connection. Concurrent calls for the
+   * same peer share one attempt; transient failures are retried with backoff.
+   */
+  async connect(peer: PeerContact, options: ConnectOptions = {}): Promise<Connection> {
+    if (!this.running) throw new NotStartedError()
+    if (peer.peerId !== undefined) {
+      if (this.blacklist.blocksPeer(peer.peerId)) throw new BlacklistedError(`peer ${peer.peerId} is blacklisted`)
+      const pooled = this.pool.get(peer.peerId)
+      if (pooled) return pooled
+    }
+    const key = peer.peerId ?? [...peer.addresses].sort().join(' ')
+    let dial = this.dials.get(key)
+    if (dial === undefined) {
+      const controller = new AbortController()
+      const promise = this.dialWithRetry(peer, options.retry !== false, controller.signal).finally(() => this.dials.delete(key))
+      promise.catch(() => {}) // every caller hears of a failure through join(); none may be left
+      dial = { promise, controller, callers: 0 }
+      this.dials.set(key, dial)
+    }
+    return join(dial, options.signal)
+  }
+
+  /**
+   * Race connections to every candidate; the first to succeed is returned and
+   * the other attempts are cancelled (and any that still succeed are closed).
+   */
+  async connectAny(peers: readonly PeerContact[], options: ConnectOptions = {}): Promise<Connection> {
+    if (!this.running) throw new NotStartedError()
+    const preexisting = new Set(this.pool.all())
+    try {
+      return await raceStaggered(peers, (peer, signal) => this.connect(peer, { ...options, signal }), {
+        staggerMs: 0,
+        signal: options.signal,
+        dispose: (connection) => {
+          if (!preexisting.has(connection)) void connection.close('connectAny: another candidate won')
+        },
+      })
+    } catch (error) {
+      if (error instanceof RaceFailedError) {
+        const failures = (error as RaceFailedError<PeerContact>).failures
+        throw new AllCandidatesFailedError(
+          `none of ${peers.length} candidates could be reached`,
+          failures.map((f) => ({ peerId: f.candidate.peerId, error: f.error })),
+        )
+      }
+      throw error
+    }
+  }
+
+  private async dialWithRetry(peer: PeerContact, retry: boolean, signal: AbortSignal): Promise<Connection> {
+    const attempt = () => this.dialOnce(peer, signal)
+    if (!retry) return attempt()
+    try {
+      return await retryWithBackoff(attempt, {
+        ...this.config.retry,
+        signal,
+        shouldRetry: (error) => this.running && !isPermanent(error) && !(peer.peerId && this.pool.get(peer.peerId)),
+        onRetry: (error, attempt, delay) => {
+          this.logger.debug(`dial ${peer.peerId ?? peer.addresses.join(',')} failed (${asError(error).message}); retry ${attempt} in ${delay} ms`)
+          this.events.emit('dial:retry', { peerId: peer.peerId, attempt, delay, error: asError(error) })
+        },
+      })
+    } catch (error) {
+      // A simultaneous open may have given us the peer through the other side's dial.
+      const pooled = peer.peerId ? this.pool.get(peer.peerId) : undefined
+      if (pooled) return pooled
+      throw error
+    }
+  }
+
+  private async dialOnce(peer: PeerContact, signal: AbortSignal | undefined): Promise<Connection> {
+    const usable = peer.addresses.filter((address) => this.transportFor(address) !== undefined)
+    if (usable.length === 0) {
+      const first = peer.addresses[0]
+      throw first === undefined ? new DialError('no addresses to dial') : new UnsupportedAddressError(first)
+    }
+    const allowed = usable.filter((address) => !this.blacklist.blocksIp(normalizeIp(parseAddress(address)?.host ?? '')))
+    if (allowed.length === 0) throw new BlacklistedError(`every address of ${peer.peerId ?? 'the peer'} is blacklisted`)
+    let secured: Secured
+    try {
+      secured = await raceStaggered(allowed, (address, raceSignal) => this.secure(address, peer.peerId, raceSignal), {
+        staggerMs: this.config.connection.dialStagger,
+        signal,
+        dispose: (late) => void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' }),
+      })
+    } catch (error) {
+      if (!(error instanceof RaceFailedError)) throw error
+      const failures = (error as RaceFailedError<string>).failures
+      const only = failures.length === 1 ? failures[0]?.error : undefined
+      if (only instanceof CrustError && !(only instanceof DialError)) throw only
+      throw new DialError(
+        `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map((f) => `${f.candidate}: ${f.error.message}`).join('; ')}`,
+        failures.map((f) => ({ address: f.candidate, error: f.error })),
+      )
+    }
+    return this.establish(secured.transportConnection, secured.remote)
+  }
+
+  /** Dial one address, authenticate and handshake, all under the dial timeout. */
+  private async secure(address: string, expectedPeerId: string | undefined, signal: AbortSignal): Promise<Secured> {
+    const transport = this.transportFor(address)
+    if (transport === undefined) throw new UnsupportedAddressError(address)
+    const timeoutMs = this.config.connection.dialTimeout
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort()
+    }, timeoutMs)
+    const onAbort = (): void => controller.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    let connection: TransportConnection | undefined
+    try {
+      connection = await transport.dial(address, { signal: controller.signal, expectedPeerId })
+      const remotePeerId = connection.remotePeer.peerId
+      if (remotePeerId === this.security.peerId) throw new DialError(`${address} is this node itself`)
+      if (this.blacklist.blocksPeer(remotePeerId)) throw new BlacklistedError(`peer ${remotePeerId} is blacklisted`)
+      this.track(connection)
+      const dialled = connection
+      const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+      controller.signal.addEventListener('abort', abortHandshake, { once: true })
+      const remote = await dialerHandshake(connection, this.handshakeOptions())
+      controller.signal.removeEventListener('abort', abortHandshake)
+      return { transportConnection: connection, remote }
+    } catch (error) {
+      const code = error instanceof BlacklistedError ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
+      void connection?.close({ code, reason: asError(error).message })
+      if (timedOut) throw new TimeoutError(`connecting to ${address} took longer than ${timeoutMs} ms`)
+      if (signal.aborted) throw new AbortError()
+      throw error
+    } finally {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** An inbound, TLS-authenticated connection: handshake, then pool it. */
+  private async acceptInbound(connection: TransportConnection): Promise<void> {
+    this.track(connection)
+    const peerId = connection.remotePeer.peerId
+    if (!this.running || this.blacklist.blocksPeer(peerId)) {
+      const error = this.running ? new BlacklistedError(`peer ${peerId} is blacklisted`) : new NotStartedError()
+      await connection.close({ code: this.running ? CloseCode.BLACKLISTED : CloseCode.SHUTDOWN, reason: error.message })
+      this.rejected('inbound', connection.remoteAddress, error, peerId)
+      return
+    }
+    let deliverFirst: (stream: TransportStream) => void = () => {}
+    const firstStream = new Promise<TransportStream>((resolve) => {
+      deliverFirst = resolve
+    })
+    let route = (stream: TransportStream): void => {
+      route = (early) => early.reset(StreamResetCode.PROTOCOL_ERROR) // nothing may precede the handshake's end
+      deliverFirst(stream)
+    }
+    connection.onStream((stream) => route(stream))
+    let hello: HandshakeInfo
+    try {
+      hello = await listenerHandshake(connection, firstStream, this.handshakeOptions(), () => ({ accept: true }))
+    } catch (error) {
+      void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
+      this.rejected('inbound', connection.remoteAddress, asError(error), peerId)
+      return
+    }
+    const established = this.establish(connection, hello, (serve) => {
+      route = serve
+    })
+    if (established === undefined) return
+  }
+
+  /**
+   * Wrap a handshaken connection, pool it (resolving simultaneous opens), and
+   * start serving its streams. Returns the pooled connection for its peer.
+   */
+  private establish(
+    transportConnection: TransportConnection,
+    remote: HandshakeInfo,
+    setRoute?: (serve: (stream: TransportStream) => void) => void,
+  ): Connection {
+    this.pending.delete(transportConnection)
+    const connection = new Connection(transportConnection, this.settings)
+    connection.remoteRole = remote.role
+    if (transportConnection.direction === 'outbound') connection.observedAddress = remote.observed
+    const serve = (stream: TransportStream): void => {
+      void serveStream(stream, connection, this.settings.maxMessageSize, (message) => this.dispatch(message), (error) =>
+        this.reportPeerError(connection, error),
+      )
+    }
+    if (setRoute) setRoute(serve)
+    else transportConnection.onStream(serve)
+    const { winner, loser } = this.pool.add(connection)
+    void transportConnection.closed.then((info) => {
+      this.pool.remove(connection)
+      if (!this.announced.has(connection)) return
+      this.logger.debug(`connection to ${connection.peerId} closed: ${info.reason} (code ${info.code})`)
+      this.events.emit('connection:close', { connection, peerId: connection.peerId, ...info })
+    })
+    if (loser) {
+      loser.replaceWith(winner)
+      void loser.transportConnection.close({ code: CloseCode.DUPLICATE, reason: 'simultaneous open: another connection won' })
+    }
+    if (winner === connection) {
+      this.announced.add(connection)
+      this.events.emit('connection:open', { connection })
+    }
+    return winner
+  }
+
+  private async dispatch(message: IncomingMessage): Promise<Uint8Array | undefined | void> {
+    this.events.emit('message', message)
+    for (const queue of this.queues) {
+      // A reader that stopped iterating closes its queue: forget it.
+      await queue.push(message).catch(() => this.queues.delete(queue))
+    }
+    if (this.handler) return this.handler(message)
+    if (message.isRequest) throw new Error('the peer has no request handler')
+    return undefined
+  }
+
+  /** Close every connection the blacklist now covers, pooled or still handshaking. */
+  private enforceBlacklist(): void {
+    const pooled = this.pool.all().map((c) => c.transportConnection)
+    for (const connection of new Set([...pooled, ...this.pending])) {
+      const ip = normalizeIp(parseAddress(connection.remoteAddress)?.host ?? '')
+      if (this.blacklist.isBlocked({ peerId: connection.remotePeer.peerId, ip })) {
+        this.logger.info(`closing connection to blacklisted ${connection.remotePeer.peerId} (${connection.remoteAddress})`)
+        void connection.close({ code: CloseCode.BLACKLISTED, reason: 'blacklisted' })
+      }
+    }
+  }
+
+  /** Count a secured connection as pending until it is pooled or closed (for limits, blacklist and stop). */
+  private track(connection: TransportConnection): void {
+    this.pending.add(connection)
+    void connection.closed.then(() => this.pending.delete(connection))
+  }
+
+  private transportFor(address: string): Transport | undefined {
+    return this.transports.find((t) => t.canDial(address))
+  }
+
+  private handshakeOptions() {
+    return { networkHash: this.networkHash, role: this.config.role, timeoutMs: this.config.connection.handshakeTimeout }
+  }
+
+  private rejected(direction: 'inbound' | 'outbound', remoteAddress: string, error: Error, peerId?: string): void {
+    // One line per refused peer; routine refusals (blacklist, limits) stay below the default level.
+    const routine = error instanceof BlacklistedError || (error as CrustError).code === 'ERR_CONNECTION_LIMIT'
+    this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`)
+    this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
+  }
+
+  private reportPeerError(connection: Connection, error: unknown): void {
+    const err = asError(error)
+    this.logger.info(`peer ${connection.peerId}: ${err.message}`)
+    this.events.emit('error', { error: err, context: 'incoming stream', peerId: connection.peerId })
+  }
+}
+
+/** One dial attempt shared by every concurrent `connect` to the same peer. */
+interface SharedDial {
+  readonly promise: Promise<Connection>
+  readonly controller: AbortController
+  /** Callers still waiting; when the last one aborts, the attempt is cancelled. */
+  callers: number
+}
+
+/** Wait for a shared dial; a caller's abort cancels the dial only if no other caller still wants it. */
+function join(dial: SharedDial, signal: AbortSignal | undefined): Promise<Connection> {
+  if (signal?.aborted) return Promise.reject(new AbortError())
+  dial.callers++
+  return new Promise<Connection>((resolve, reject) => {
+    let left = false
+    const leave = (): void => {
+      if (left) return
+      left = true
+      signal?.removeEventListener('abort', onAbort)
+      dial.callers--
+    }
+    const onAbort = (): void => {
+      leave()
+      if (dial.callers === 0) dial.controller.abort()
+      reject(new AbortError())
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    dial.promise.then(
+      (value) => {
+        leave()
+        resolve(value)
+      },
+      (error: unknown) => {
+        leave()
+        reject(error)
+      },
+    )
+  })
+}

@@ -1,0 +1,55 @@
+import type { Connection } from '../connection/connection.js'
+
+/**
+ * Which of two connections to the same peer survives. Both sides apply the same
+ * rule, so a simultaneous open ends with the same single connection on each:
+ * keep the one dialled by the peer with the higher peer id. Two connections in
+ * the same direction mean the older one is stale (the peer restarted): keep the newer.
+ */
+export function chooseSurvivor(existing: Connection, incoming: Connection, localPeerId: string): Connection {
+  if (existing.direction === incoming.direction) return incoming
+  const dialerOf = (connection: Connection): string => (connection.direction === 'outbound' ? localPeerId : connection.peerId)
+  return dialerOf(existing) > dialerOf(incoming) ? existing : incoming
+}
+
+/** Established connections, one per peer id. */
+export class ConnectionPool {
+  private readonly byPeer = new Map<string, Connection>()
+
+  constructor(private readonly localPeerId: string) {}
+
+  /** The connection to `peerId`, if any. */
+  get(peerId: string): Connection | undefined {
+    return this.byPeer.get(peerId)
+  }
+
+  /**
+   * Add an established connection. If the peer already has one, the tie-break
+   * decides; the returned `loser` (if any) must be closed by the caller.
+   */
+  add(connection: Connection): { winner: Connection; loser?: Connection } {
+    const existing = this.byPeer.get(connection.peerId)
+    if (existing === undefined) {
+      this.byPeer.set(connection.peerId, connection)
+      return { winner: connection }
+    }
+    const winner = chooseSurvivor(existing, connection, this.localPeerId)
+    const loser = winner === existing ? connection : existing
+    this.byPeer.set(connection.peerId, winner)
+    return { winner, loser }
+  }
+
+  /** Forget `connection` if it is the one pooled for its peer. */
+  remove(connection: Connection): void {
+    if (this.byPeer.get(connection.peerId) === connection) this.byPeer.delete(connection.peerId)
+  }
+
+  /** Every pooled connection. */
+  all(): Connection[] {
+    return [...this.byPeer.values()]
+  }
+
+  get size(): number {
+    return this.byPeer.size
+  }
+}

@@ -1,0 +1,169 @@
+import 'reflect-metadata'
+import { container as rootContainer } from 'tsyringe'
+import type { NodeConfig, NodeConfigInput } from './config/schema.js'
+import { parseConfig } from './config/parse.js'
+import type { Connection } from './connection/connection.js'
+import { hashNetworkName } from './connection/handshake.js'
+import type { IncomingMessage, MessageHandler } from './connection/incoming.js'
+import { Tokens } from './di/tokens.js'
+import { NotStartedError } from './errors.js'
+import { TypedEmitter } from './events/emitter.js'
+import type { NodeEvents } from './events/node-events.js'
+import { createIdentity, loadCaFiles, loadCaIdentity, type NodeIdentity } from './identity/identity.js'
+import { createSecurityContext } from './identity/security.js'
+import { createLogger, type Logger } from './logger.js'
+import { Blacklist } from './manager/blacklist.js'
+import { type ConnectOptions, ConnectionManager, type PeerContact } from './manager/connection-manager.js'
+
+/**
+ * A Crust node: one identity, the transports it was given, and the connection
+ * manager that pools, dials, races, retries and blacklists. Create it with
+ * {@link createNode}.
+ */
+export class CrustNode {
+  private state: 'stopped' | 'running' = 'stopped'
+
+  /** @internal Use {@link createNode}. */
+  constructor(
+    /** The validated configuration. */
+    readonly config: NodeConfig,
+    private readonly identity: NodeIdentity,
+    private readonly manager: ConnectionManager,
+    private readonly events: TypedEmitter<NodeEvents>,
+    /** The node's logger (plugins log through children of it). */
+    readonly logger: Logger,
+  ) {}
+
+  /** This node's peer id, derived from its public key. */
+  get peerId(): string {
+    return this.identity.peerId
+  }
+
+  /** Addresses other peers can dial, e.g. `tcp://127.0.0.1:40001`. Empty until started (and for clients). */
+  get addresses(): string[] {
+    return this.manager.addresses()
+  }
+
+  /** Peer ids, IPs and CIDRs this node refuses. Adding an entry closes every matching connection at once. */
+  get blacklist(): Blacklist {
+    return this.manager.blacklist
+  }
+
+  /** PEM of the certificate this node presents. */
+  get certificatePem(): string {
+    return this.identity.certificatePem
+  }
+
+  /** Every established connection, one per peer. */
+  get connections(): Connection[] {
+    return this.manager.pool.all()
+  }
+
+  /** True between `start()` and `stop()`. */
+  get isRunning(): boolean {
+    return this.state === 'running'
+  }
+
+  /** Start the transports and listen. */
+  async start(): Promise<void> {
+    if (this.state === 'running') return
+    await this.manager.start()
+    this.state = 'running'
+    this.logger.info(`node ${this.peerId} listening on ${this.addresses.join(', ') || 'nothing (client)'}`)
+  }
+
+  /** Close every connection and stop listening. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    await this.manager.stop()
+  }
+
+  /** Connect to a peer (or reuse the pooled connection). */
+  connect(peer: PeerContact, options?: ConnectOptions): Promise<Connection> {
+    if (this.state !== 'running') return Promise.reject(new NotStartedError())
+    return this.manager.connect(peer, options)
+  }
+
+  /** Race all candidates; keep the first connection to succeed and close the rest. */
+  connectAny(peers: readonly PeerContact[], options?: ConnectOptions): Promise<Connection> {
+    if (this.state !== 'running') return Promise.reject(new NotStartedError())
+    return this.manager.connectAny(peers, options)
+  }
+
+  /** The pooled connection to `peerId`, if any. */
+  getConnection(peerId: string): Connection | undefined {
+    return this.manager.pool.get(peerId)
+  }
+
+  /** Handle incoming messages; return a `Uint8Array` to answer a request. */
+  handle(handler: MessageHandler | undefined): void {
+    this.manager.handle(handler)
+  }
+
+  /** Incoming messages as an async iterator (requests still need a handler to be answered). */
+  messages(capacity?: number): AsyncIterable<IncomingMessage> {
+    return this.manager.messages(capacity)
+  }
+
+  /** Subscribe to an event; returns an unsubscribe function. */
+  on<E extends keyof NodeEvents & string>(event: E, listener: (payload: NodeEvents[E]) => void): () => void {
+    return this.events.on(event, listener)
+  }
+
+  /** Unsubscribe a listener. */
+  off<E extends keyof NodeEvents & string>(event: E, listener: (payload: NodeEvents[E]) => void): void {
+    this.events.off(event, listener)
+  }
+
+  /** Resolve with the next payload of `event`. */
+  once<E extends keyof NodeEvents & string>(event: E, options?: { signal?: AbortSignal }): Promise<NodeEvents[E]> {
+    return this.events.once(event, options?.signal)
+  }
+}
+
+/**
+ * Create a node from a configuration object. The configuration is validated
+ * first (a `ConfigError` names every bad field), the identity is loaded or
+ * generated, and the core's services are wired by dependency injection.
+ *
+ * @example
+ * ```ts
+ * const node = await createNode({ networkName: 'demo', transports: [tcp()] })
+ * await node.start()
+ * ```
+ */
+export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
+  const config = parseConfig(input)
+  const logger = createLogger(config.logLevel)
+  const identity = await loadIdentity(config, logger)
+  const security = createSecurityContext(identity, {
+    mode: config.auth.mode,
+    ca: config.auth.mode === 'ca' ? await loadCaFiles(config.auth.ca) : [],
+  })
+  const nodeLogger = logger.child(identity.peerId.slice(0, 12))
+  const events = new TypedEmitter<NodeEvents>({
+    onListenerError: (error, event) => nodeLogger.warn(`a listener of '${String(event)}' threw: ${String(error)}`),
+  })
+  const blacklist = new Blacklist([...config.blacklist.peers, ...config.blacklist.ips])
+
+  const scope = rootContainer.createChildContainer()
+  scope.register(Tokens.Config, { useValue: config })
+  scope.register(Tokens.Logger, { useValue: nodeLogger })
+  scope.register(Tokens.Security, { useValue: security })
+  scope.register(Tokens.Events, { useValue: events })
+  scope.register(Tokens.Blacklist, { useValue: blacklist })
+  scope.register(Tokens.NetworkHash, { useValue: hashNetworkName(config.networkName) })
+  const manager = scope.resolve(ConnectionManager)
+  return new CrustNode(config, identity, manager, events, nodeLogger)
+}
+
+async function loadIdentity(config: NodeConfig, logger: Logger): Promise<NodeIdentity> {
+  const { auth } = config
+  if (auth.mode === 'ca' && auth.certFile !== undefined && auth.keyFile !== undefined) {
+    return loadCaIdentity({ certFile: auth.certFile, keyFile: auth.keyFile })
+  }
+  const { identity, warnings } = await createIdentity({ keyFile: config.identity.keyFile })
+  for (const warning of warnings) logger.warn(warning)
+  return identity
+}

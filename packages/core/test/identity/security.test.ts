@@ -1,0 +1,107 @@
+import { describe, expect, it, beforeAll } from 'vitest'
+import { X509Certificate } from 'node:crypto'
+import { AuthenticationError, IdentityError } from '../../src/errors.js'
+import { createCertificateAuthority, type CertificateAuthority } from '../../src/identity/ca.js'
+import { createSelfSignedCertificate } from '../../src/identity/certificate.js'
+import { createIdentity, type NodeIdentity } from '../../src/identity/identity.js'
+import { createSecurityContext, tlsOptionsFor } from '../../src/identity/security.js'
+import { caIssuedIdentity } from './helpers.js'
+
+const DAY = 86_400_000
+const der = (pem: string): Uint8Array => new X509Certificate(pem).raw
+
+describe('createSecurityContext', () => {
+  let self: NodeIdentity
+  let other: NodeIdentity
+  let ca: CertificateAuthority
+  let issued: NodeIdentity
+
+  beforeAll(async () => {
+    self = (await createIdentity()).identity
+    other = (await createIdentity()).identity
+    ca = await createCertificateAuthority({ name: 'Test CA' })
+    issued = await caIssuedIdentity(ca, 'ec')
+  })
+
+  it('exposes the identity and the mode; CAs only in ca mode', () => {
+    const security = createSecurityContext(self, { mode: 'peer-id', ca: [ca.certificatePem] })
+    expect(security).toMatchObject({ mode: 'peer-id', peerId: self.peerId, certificatePem: self.certificatePem, privateKeyPem: self.privateKeyPem, ca: [] })
+    expect(createSecurityContext(issued, { mode: 'ca', ca: [ca.certificatePem] }).ca).toEqual([ca.certificatePem])
+  })
+
+  it('refuses ca mode without a CA (node:tls would trust the public web roots)', () => {
+    expect(() => createSecurityContext(issued, { mode: 'ca', ca: [] })).toThrow(IdentityError)
+    expect(() => createSecurityContext(issued, { mode: 'ca' })).toThrow(IdentityError)
+  })
+
+  it.each(['none', 'peer-id', 'ca'] as const)('%s: a missing or unparsable certificate is an AuthenticationError', (mode) => {
+    const security = createSecurityContext(self, { mode, ca: [ca.certificatePem] })
+    expect(() => security.verifyRemote(undefined)).toThrow(AuthenticationError)
+    expect(() => security.verifyRemote(new Uint8Array())).toThrow(AuthenticationError)
+    expect(() => security.verifyRemote(Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x00]))).toThrow(/cannot be parsed/)
+  })
+
+  it('peer-id: derives the id from a self-signed certificate and checks the expected id', () => {
+    const security = createSecurityContext(self, { mode: 'peer-id' })
+    const certificate = der(other.certificatePem)
+    expect(security.verifyRemote(certificate)).toEqual({ peerId: other.peerId, certificate })
+    expect(security.verifyRemote(certificate, other.peerId).peerId).toBe(other.peerId)
+    expect(() => security.verifyRemote(certificate, self.peerId)).toThrow(
+      new AuthenticationError(`Expected peer ${self.peerId} but the certificate belongs to ${other.peerId}`),
+    )
+  })
+
+  it('peer-id: rejects a certificate that is not self-signed', () => {
+    const security = createSecurityContext(self, { mode: 'peer-id' })
+    expect(() => security.verifyRemote(der(issued.certificatePem))).toThrow(/not self-signed/)
+  })
+
+  it('peer-id: rejects an expired or not yet valid certificate', async () => {
+    const security = createSecurityContext(self, { mode: 'peer-id' })
+    const now = Date.now()
+    const expired = await createSelfSignedCertificate(other.privateKey, { notBefore: new Date(now - 10 * DAY), notAfter: new Date(now - DAY) })
+    const future = await createSelfSignedCertificate(other.privateKey, { notBefore: new Date(now + DAY), notAfter: new Date(now + 10 * DAY) })
+    expect(() => security.verifyRemote(der(expired), other.peerId)).toThrow(/not valid now/)
+    expect(() => security.verifyRemote(der(future), other.peerId)).toThrow(/not valid now/)
+  })
+
+  it('ca: derives the id from the certificate key and checks the expected id', () => {
+    const security = createSecurityContext(issued, { mode: 'ca', ca: [ca.certificatePem] })
+    const certificate = der(issued.certificatePem)
+    expect(security.verifyRemote(certificate, issued.peerId).peerId).toBe(issued.peerId)
+    expect(() => security.verifyRemote(certificate, self.peerId)).toThrow(AuthenticationError)
+  })
+
+  it('none: accepts any certificate and ignores the expected id', () => {
+    const security = createSecurityContext(self, { mode: 'none' })
+    expect(security.verifyRemote(der(issued.certificatePem), self.peerId).peerId).toBe(issued.peerId)
+    expect(security.verifyRemote(der(other.certificatePem), self.peerId).peerId).toBe(other.peerId)
+  })
+})
+
+describe('tlsOptionsFor', () => {
+  it('gives TLS 1.3 options, chain checks and CAs only in ca mode', async () => {
+    const { identity } = await createIdentity()
+    const ca = await createCertificateAuthority({ name: 'Test CA' })
+    const peer = createSecurityContext(identity, { mode: 'peer-id' })
+    const server = tlsOptionsFor(peer, 'server')
+    expect(server).toEqual({
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      cert: identity.certificatePem,
+      key: identity.privateKeyPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+    })
+    const client = tlsOptionsFor(peer, 'client')
+    expect(client).toMatchObject({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', rejectUnauthorized: false })
+    expect(client).not.toHaveProperty('ca')
+    expect(client).not.toHaveProperty('requestCert')
+    expect(client.checkServerIdentity?.('203.0.113.5', {} as never)).toBeUndefined()
+
+    const caMode = createSecurityContext(identity, { mode: 'ca', ca: [ca.certificatePem] })
+    expect(tlsOptionsFor(caMode, 'server')).toMatchObject({ rejectUnauthorized: true, requestCert: true, ca: [ca.certificatePem] })
+    expect(tlsOptionsFor(caMode, 'client')).toMatchObject({ rejectUnauthorized: true, ca: [ca.certificatePem] })
+    expect(tlsOptionsFor(createSecurityContext(identity, { mode: 'none' }), 'server').rejectUnauthorized).toBe(false)
+  })
+})

@@ -1,0 +1,24 @@
+/**
+ * `@crust/transport-tcp`: TCP + TLS 1.3 transport plugin for Crust, with a
+ * multiplexer that gives each message its own flow-controlled stream.
+ *
+ * @example
+ * ```ts
+ * import { createNode } from '@crust/core'
+ * import { tcp } from '@crust/transport-tcp'
+ * const node = await createNode({ networkName: 'demo', transports: [tcp({ port: 0 })] })
+ * ```
+ * @packageDocumentation
+ */
+import type { TransportFactory } from '@crust/core'
+import type { TcpOptions } from './options.js'
+import { TcpTransport } from './tcp-transport.js'
+
+export type { TcpOptions } from './options.js'
+export { TcpTransport } from './tcp-transport.js'
+export { TcpConnection } from './tcp-connection.js'
+
+/** The TCP transport plugin: pass `tcp(options)` in the node's `transports`. */
+export function tcp(options: TcpOptions = {}): TransportFactory {
+  return (components) => new TcpTransport(components, options)
+}

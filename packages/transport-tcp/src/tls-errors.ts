@@ -1,0 +1,26 @@
+import { AbortError, AuthenticationError, CloseCode, type CloseInfo, DialError, TimeoutError } from '@crust/core'
+
+/** OpenSSL error codes that mean the other side refused our certificate, or we refused theirs. */
+const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|UNSUPPORTED_CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/
+
+/** True when a socket or TLS error is an authentication failure. */
+export function isCertificateError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && certificateFailure.test(code)
+}
+
+/** Turn a socket-level dial failure into a typed Crust error. */
+export function dialFailure(address: string, error: unknown): Error {
+  if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
+  const cause = error instanceof Error ? error : new Error(String(error))
+  if (isCertificateError(cause)) return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })
+  return new DialError(`${address}: ${cause.message}`, [{ address, error: cause }], { cause })
+}
+
+/** A connection that died on a TLS alert about certificates closed for an authentication reason. */
+export function classifyClose(info: CloseInfo): CloseInfo {
+  if (info.code !== CloseCode.AUTH_FAILED && isCertificateError(info.error)) {
+    return { ...info, code: CloseCode.AUTH_FAILED, reason: `TLS authentication failed: ${info.error?.message ?? ''}` }
+  }
+  return info
+}

@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto'
+import { type CrustNode, type NodeConfigInput, createNode } from '@crust/core'
+import { afterEach } from 'vitest'
+import { tcp } from '../src/index.js'
+
+const started: CrustNode[] = []
+
+/** Start a node on loopback with the TCP transport; stopped automatically after each test. */
+export async function startNode(overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
+  const node = await createNode({
+    networkName: 'test-net',
+    transports: [tcp({ host: '127.0.0.1' })],
+    logLevel: 'error',
+    ...overrides,
+  })
+  started.push(node)
+  await node.start()
+  return node
+}
+
+/** A contact for `node`, as another node dials it. */
+export function contactOf(node: CrustNode): { peerId: string; addresses: string[] } {
+  return { peerId: node.peerId, addresses: node.addresses }
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+afterEach(async () => {
+  await Promise.allSettled(started.splice(0).map((node) => node.stop()))
+})
