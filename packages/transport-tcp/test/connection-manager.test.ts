@@ -194,3 +194,45 @@ describe('limits and liveness', () => {
     expect(Buffer.from(await kept.request(Buffer.from('still there?'))).toString()).toBe('yes')
   })
 })
+
+describe('events and network names', () => {
+  it('emits open, close (with reason) and blacklist change events', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    const seen: string[] = []
+    a.on('connection:open', ({ connection }) => seen.push(`open ${connection.peerId === b.peerId}`))
+    a.on('connection:close', ({ code, remote }) => seen.push(`close ${code} remote=${remote}`))
+    a.on('blacklist:change', ({ type, kind }) => seen.push(`${type} ${kind}`))
+    b.on('connection:close', ({ code, remote }) => seen.push(`b close ${code} remote=${remote}`))
+    const conn = await a.connect(contactOf(b))
+    await waitFor(() => b.connections.length === 1)
+    await conn.close()
+    await waitFor(() => seen.length >= 3)
+    a.blacklist.add('10.0.0.0/8')
+    expect(seen).toEqual(
+      expect.arrayContaining(['open true', `close ${CloseCode.NORMAL} remote=false`, `b close ${CloseCode.NORMAL} remote=true`, 'add cidr']),
+    )
+  })
+
+  it('refuses a peer of another network with NetworkMismatchError on both sides', async () => {
+    const a = await startNode({ networkName: 'net-one', retry: { maxAttempts: 1 } })
+    const b = await startNode({ networkName: 'net-two' })
+    const rejected: Error[] = []
+    b.on('connection:rejected', ({ error }) => rejected.push(error))
+    const failure = await a.connect(contactOf(b)).catch((e: unknown) => e)
+    expect((failure as Error).name).toBe('NetworkMismatchError')
+    await waitFor(() => rejected.length > 0)
+    expect(rejected[0]!.name).toBe('NetworkMismatchError')
+    expect(a.connections).toHaveLength(0)
+    expect(b.connections).toHaveLength(0)
+  })
+
+  it('refuses connections beyond maxConnections', async () => {
+    const server = await startNode({ connection: { maxConnections: 2 } })
+    const clients = await Promise.all([1, 2, 3].map(() => startNode({ retry: { maxAttempts: 1 } })))
+    for (const client of clients.slice(0, 2)) await client.connect(contactOf(server))
+    await waitFor(() => server.connections.length === 2)
+    await expect(clients[2]!.connect(contactOf(server))).rejects.toBeInstanceOf(Error)
+    expect(server.connections).toHaveLength(2)
+  })
+})

@@ -11,6 +11,7 @@ import {
   AuthenticationError,
   BlacklistedError,
   ConfigError,
+  ConnectionLimitError,
   CrustError,
   DialError,
   NetworkMismatchError,
@@ -63,7 +64,8 @@ function isPermanent(error: unknown): boolean {
     error instanceof NetworkMismatchError ||
     error instanceof AbortError ||
     error instanceof UnsupportedAddressError ||
-    error instanceof ConfigError
+    error instanceof ConfigError ||
+    error instanceof ConnectionLimitError
   )
 }
 
@@ -126,7 +128,7 @@ export class ConnectionManager {
       }
       const admission = this.limiter.admit(ip)
       if (!admission.allow) {
-        this.rejected('inbound', remoteAddress, new CrustError('ERR_CONNECTION_LIMIT', admission.reason))
+        this.rejected('inbound', remoteAddress, new ConnectionLimitError(admission.reason))
         return { allow: false, code: CloseCode.LIMIT_REACHED, reason: admission.reason }
       }
       return { allow: true, release: admission.release }
@@ -303,6 +305,10 @@ export class ConnectionManager {
   }
 
   private async dialOnce(peer: PeerContact, signal: AbortSignal | undefined): Promise<Connection> {
+    const { maxConnections } = this.config.connection
+    if (this.pool.size + this.pending.size >= maxConnections) {
+      throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections`)
+    }
     const usable = peer.addresses.filter((address) => this.transportFor(address) !== undefined)
     if (usable.length === 0) {
       const first = peer.addresses[0]
@@ -478,7 +484,7 @@ export class ConnectionManager {
 
   private rejected(direction: 'inbound' | 'outbound', remoteAddress: string, error: Error, peerId?: string): void {
     // One line per refused peer; routine refusals (blacklist, limits) stay below the default level.
-    const routine = error instanceof BlacklistedError || (error as CrustError).code === 'ERR_CONNECTION_LIMIT'
+    const routine = error instanceof BlacklistedError || error instanceof ConnectionLimitError
     this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`)
     this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
   }

@@ -32,11 +32,11 @@ export async function raceStaggered<C, T>(
     let next = 0
     let settled = false
     let timer: NodeJS.Timeout | undefined
-    const finish = (): void => {
+    const finish = (winner?: AbortController): void => {
       settled = true
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
-      for (const controller of controllers) controller.abort()
+      for (const controller of controllers) if (controller !== winner) controller.abort()
     }
     const onAbort = (): void => {
       if (settled) return
@@ -56,7 +56,7 @@ export async function raceStaggered<C, T>(
             options.dispose(value)
             return
           }
-          finish()
+          finish(controller)
           resolve(value)
         },
         (error: unknown) => {
