@@ -1,0 +1,459 @@
+// `pnpm bench`: Crust over TCP against a raw node:tls baseline, on loopback.
+//
+// Every scenario measures both implementations (`crust-tcp`, `raw-tls`), with
+// the server side in a child process (bench/server.mjs) so that client and
+// server each get a core; throughput, messages and connect alternate the two
+// run by run. One JSON document goes to stdout and to
+// bench-results.json at the repository root; progress goes to stderr.
+// Exit code: 0 when every scenario ran (whether or not targets were met),
+// 1 on an actual error. Child processes are always killed before exiting.
+import { fork } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createNode } from '@crust/core'
+import { tcp } from '@crust/transport-tcp'
+import { MAX_MESSAGE_SIZE, MiB, NETWORK, RawClient, rawTlsOptions } from './common.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const RESULTS_FILE = join(here, '..', 'bench-results.json')
+const IMPLS = ['crust-tcp', 'raw-tls']
+
+const CONFIG = {
+  throughput: { messageBytes: 64 * MiB, warmupBytes: 4 * MiB, runs: 3 },
+  messages: { messageBytes: 1024, count: 10_000, inFlight: 64, warmup: 1_000, runs: 3 },
+  connect: { connections: 50, warmup: 3 },
+  idleMemory: { connections: 200, warmupConnections: 5, connectConcurrency: 8 },
+}
+const SCENARIO_TIMEOUT_MS = 90_000
+
+const log = (line) => process.stderr.write(`[bench] ${line}\n`)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+const round = (value, digits = 2) => Number(value.toFixed(digits))
+
+// ---- Server children. ----
+
+const children = new Set()
+
+function killChildren() {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  children.clear()
+}
+
+/** Fork bench/server.mjs, start `impl` in it, run `body(server)`, then stop and reap the child. */
+async function withServer(impl, body) {
+  const child = fork(join(here, 'server.mjs'), [], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 2, 2, 'ipc'], // the child's stdout must not pollute our JSON
+  })
+  children.add(child)
+  let nextId = 0
+  const pending = new Map()
+  let exited = null
+  child.on('message', (reply) => {
+    const waiter = pending.get(reply.id)
+    if (!waiter) return
+    pending.delete(reply.id)
+    if (reply.ok) waiter.resolve(reply)
+    else waiter.reject(new Error(`server (${impl}): ${reply.error}`))
+  })
+  child.on('exit', (code, signal) => {
+    exited = new Error(`server child (${impl}) exited early (code ${code}, signal ${signal})`)
+    for (const waiter of pending.values()) waiter.reject(exited)
+    pending.clear()
+  })
+  child.on('error', (error) => {
+    for (const waiter of pending.values()) waiter.reject(error)
+    pending.clear()
+  })
+  const call = (message) =>
+    new Promise((resolve, reject) => {
+      if (exited) return reject(exited)
+      const id = ++nextId
+      pending.set(id, { resolve, reject })
+      child.send({ ...message, id })
+    })
+  try {
+    const info = await call({ cmd: 'start', impl })
+    return await body({ info, call })
+  } finally {
+    await Promise.race([call({ cmd: 'stop' }).catch(() => {}), sleep(3000)])
+    child.removeAllListeners('exit')
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((resolve) => child.once('exit', resolve))
+      child.disconnect?.()
+      await Promise.race([gone, sleep(1000)])
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+    children.delete(child)
+  }
+}
+
+// ---- Clients. ----
+
+let rawClientOptions
+
+function crustClientNode() {
+  return createNode({
+    networkName: NETWORK,
+    role: 'client', // no listener
+    transports: [tcp({ host: '127.0.0.1' })],
+    maxMessageSize: MAX_MESSAGE_SIZE,
+  })
+}
+
+/**
+ * A client for `impl` connected to the server described by `info`:
+ * `{ request(payload): Promise<reply>, close() }`.
+ */
+async function openClient(impl, info) {
+  if (impl === 'crust-tcp') {
+    const node = await crustClientNode()
+    await node.start()
+    const conn = await node.connect({ peerId: info.peerId, addresses: info.addresses })
+    return { request: (payload) => conn.request(payload), close: () => node.stop() }
+  }
+  const client = await RawClient.connect(info.port, rawClientOptions)
+  return { request: (payload) => client.request(payload), close: () => client.close() }
+}
+
+/** Run `total` requests of `payload`, at most `inFlight` outstanding; resolve to the elapsed ms. */
+async function requestBatch(request, payload, total, inFlight) {
+  let issued = 0
+  const worker = async () => {
+    while (issued < total) {
+      issued++
+      await request(payload)
+    }
+  }
+  const start = performance.now()
+  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, worker))
+  return performance.now() - start
+}
+
+async function withTimeout(label, promise) {
+  let timer
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label} did not finish within ${SCENARIO_TIMEOUT_MS} ms`)), SCENARIO_TIMEOUT_MS)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// ---- Scenarios. ----
+
+/** Start a server child per implementation and run `body({ [impl]: server })`; children are always reaped. */
+async function withServers(body, impls = IMPLS, started = {}) {
+  if (impls.length === 0) return body(started)
+  const [impl, ...rest] = impls
+  return withServer(impl, (server) => withServers(body, rest, { ...started, [impl]: server }))
+}
+
+/** Clients for every implementation, connected to `servers`; closed after `body`. */
+async function withClients(servers, body) {
+  const clients = {}
+  try {
+    for (const impl of IMPLS) clients[impl] = await openClient(impl, servers[impl].info)
+    return await body(clients)
+  } finally {
+    await Promise.allSettled(Object.values(clients).map((client) => client.close()))
+  }
+}
+
+// Throughput, messages and connect interleave the two implementations run by
+// run (both servers are up at once), so that load from elsewhere on the machine
+// hits both alike and the ratio stays meaningful.
+
+async function throughput() {
+  const { messageBytes, warmupBytes, runs } = CONFIG.throughput
+  return withServers((servers) =>
+    withClients(servers, async (clients) => {
+      const payload = Buffer.alloc(messageBytes, 0x61)
+      const result = {}
+      for (const impl of IMPLS) {
+        await clients[impl].request(payload.subarray(0, warmupBytes))
+        result[impl] = { MBps: 0, runsMBps: [] }
+      }
+      for (let i = 0; i < runs; i++) {
+        for (const impl of IMPLS) {
+          const start = performance.now()
+          await clients[impl].request(payload)
+          const ms = performance.now() - start
+          result[impl].runsMBps.push(round(messageBytes / 1e6 / (ms / 1000), 1))
+          log(`throughput ${impl} run ${i + 1}: ${result[impl].runsMBps.at(-1)} MB/s (${ms.toFixed(0)} ms)`)
+        }
+      }
+      for (const impl of IMPLS) result[impl].MBps = median(result[impl].runsMBps)
+      return result
+    }),
+  )
+}
+
+async function messages() {
+  const { messageBytes, count, inFlight, warmup, runs } = CONFIG.messages
+  return withServers((servers) =>
+    withClients(servers, async (clients) => {
+      const payload = Buffer.alloc(messageBytes, 0x62)
+      const result = {}
+      for (const impl of IMPLS) {
+        await requestBatch(clients[impl].request, payload, warmup, inFlight)
+        result[impl] = { messagesPerSecond: 0, runsPerSecond: [] }
+      }
+      for (let i = 0; i < runs; i++) {
+        for (const impl of IMPLS) {
+          const ms = await requestBatch(clients[impl].request, payload, count, inFlight)
+          result[impl].runsPerSecond.push(Math.round(count / (ms / 1000)))
+          log(`messages ${impl} run ${i + 1}: ${result[impl].runsPerSecond.at(-1)} msg/s (${ms.toFixed(0)} ms)`)
+        }
+      }
+      for (const impl of IMPLS) result[impl].messagesPerSecond = median(result[impl].runsPerSecond)
+      return result
+    }),
+  )
+}
+
+async function connect() {
+  const { connections, warmup } = CONFIG.connect
+  return withServers(async (servers) => {
+    const node = await crustClientNode()
+    await node.start()
+    const contact = { peerId: servers['crust-tcp'].info.peerId, addresses: servers['crust-tcp'].info.addresses }
+    const probe = Buffer.from('p')
+    const connectOnce = {
+      'crust-tcp': async () => {
+        const start = performance.now()
+        const conn = await node.connect(contact)
+        const ms = performance.now() - start
+        await conn.close()
+        // The pool must have dropped it, or the next connect() would just reuse it.
+        while (node.connections.includes(conn)) await sleep(1)
+        return ms
+      },
+      'raw-tls': async () => {
+        const start = performance.now()
+        const client = await RawClient.connect(servers['raw-tls'].info.port, rawClientOptions)
+        await client.request(probe)
+        const ms = performance.now() - start
+        await client.close()
+        return ms
+      },
+    }
+    const times = { 'crust-tcp': [], 'raw-tls': [] }
+    try {
+      for (let i = 0; i < warmup + connections; i++) {
+        for (const impl of IMPLS) {
+          const ms = await connectOnce[impl]()
+          if (i >= warmup) times[impl].push(ms)
+        }
+      }
+    } finally {
+      await node.stop()
+    }
+    const result = {}
+    for (const impl of IMPLS) {
+      const t = times[impl]
+      log(`connect ${impl}: median ${median(t).toFixed(2)} ms`)
+      result[impl] = {
+        medianMs: round(median(t), 3),
+        p90Ms: round(percentile(t, 90), 3),
+        minMs: round(Math.min(...t), 3),
+        maxMs: round(Math.max(...t), 3),
+      }
+    }
+    return result
+  })
+}
+
+/** Run `task(i)` for i in [from, to) with at most `concurrency` running at once. */
+async function forEachLimited(from, to, concurrency, task) {
+  let next = from
+  const worker = async () => {
+    while (next < to) await task(next++)
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+}
+
+async function idleMemory(impl) {
+  const { connections, warmupConnections, connectConcurrency } = CONFIG.idleMemory
+  const total = warmupConnections + connections
+  return withServer(impl, async ({ info, call }) => {
+    const closers = []
+    try {
+      let open
+      if (impl === 'crust-tcp') {
+        // One connection per peer: each connection needs its own client node.
+        const nodes = []
+        await forEachLimited(0, total, 4, async () => {
+          const node = await crustClientNode()
+          await node.start()
+          nodes.push(node)
+          closers.push(() => node.stop())
+        })
+        const contact = { peerId: info.peerId, addresses: info.addresses }
+        open = async (i) => {
+          await nodes[i].connect(contact)
+        }
+      } else {
+        const probe = Buffer.from('p')
+        open = async () => {
+          const client = await RawClient.connect(info.port, rawClientOptions)
+          closers.push(() => client.close())
+          await client.request(probe)
+        }
+      }
+      // A few connections first, so one-time costs (code, TLS contexts) are not counted per connection.
+      await forEachLimited(0, warmupConnections, connectConcurrency, open)
+      const before = await call({ cmd: 'memory', expect: warmupConnections })
+      await forEachLimited(warmupConnections, total, connectConcurrency, open)
+      const after = await call({ cmd: 'memory', expect: total })
+      const heap = (m) => m.heapUsed + m.external
+      const result = {
+        bytesPerConnection: Math.round((after.rss - before.rss) / connections),
+        heapBytesPerConnection: Math.round((heap(after) - heap(before)) / connections),
+        serverRssBefore: before.rss,
+        serverRssAfter: after.rss,
+        gcExposed: after.gc,
+      }
+      log(`idleMemory ${impl}: ${result.bytesPerConnection} B/conn RSS, ${result.heapBytesPerConnection} B/conn heap+external`)
+      return result
+    } finally {
+      await Promise.allSettled(closers.map((close) => close()))
+    }
+  })
+}
+
+// ---- Main. ----
+
+/** Per-implementation memory is measured in a fresh server process each, one at a time. */
+async function idleMemoryBoth() {
+  const result = {}
+  for (const impl of IMPLS) result[impl] = await idleMemory(impl)
+  return result
+}
+
+const c = CONFIG
+const SCENARIOS = {
+  throughput: {
+    run: throughput,
+    ratio: (r) => r['crust-tcp'].MBps / r['raw-tls'].MBps,
+    measures:
+      `MB/s (10^6 bytes/s), median of ${c.throughput.runs} runs: one ${c.throughput.messageBytes / MiB} MiB message on one stream, ` +
+      'timed from the send until the server has received all of it and its 1-byte answer is back ' +
+      '(crust-tcp: conn.request(); raw-tls: one 4-byte length-prefixed frame, written in 256 KiB slices, answered by a 1-byte frame). ' +
+      'ratio = crust / raw, higher is better.',
+  },
+  messages: {
+    run: messages,
+    ratio: (r) => r['crust-tcp'].messagesPerSecond / r['raw-tls'].messagesPerSecond,
+    measures:
+      `messages/s, median of ${c.messages.runs} runs of ${c.messages.count} requests of ${c.messages.messageBytes} B, ` +
+      `${c.messages.inFlight} in flight, after ${c.messages.warmup} warm-up requests; a request is done when its 1-byte answer arrives ` +
+      '(crust-tcp: conn.request(), one stream each; raw-tls: length-prefixed frames on one TLS socket, answers matched by order). ' +
+      'ratio = crust / raw, higher is better.',
+  },
+  connect: {
+    run: connect,
+    ratio: (r) => r['crust-tcp'].medianMs / r['raw-tls'].medianMs,
+    measures: {
+      'crust-tcp':
+        'node.connect() on a started client node until it resolves: TCP connect, TLS 1.3 handshake with client certificate, ' +
+        'peer-id verification, and the Crust HELLO/WELCOME round trip on the first stream. The connection is then closed and ' +
+        'dropped from the pool before the next connect.',
+      'raw-tls':
+        "tls.connect() until 'secureConnect' (TLS 1.3, client certificate, no peer verification) plus one 1-byte " +
+        'length-prefixed request/response round trip.',
+      summary: `median of ${c.connect.connections} sequential connections after ${c.connect.warmup} warm-up ones; ratio = crust / raw, lower is better.`,
+    },
+  },
+  idleMemory: {
+    run: idleMemoryBoth,
+    ratio: (r) => r['crust-tcp'].bytesPerConnection / r['raw-tls'].bytesPerConnection,
+    measures:
+      `server-side RSS growth per idle connection: the server child's RSS (after global.gc) with ${c.idleMemory.warmupConnections} ` +
+      `connections open, then with ${c.idleMemory.warmupConnections + c.idleMemory.connections}, divided by ${c.idleMemory.connections}. ` +
+      'heapBytesPerConnection is the same for V8 heapUsed + external. crust-tcp: one client node (role client) per connection; ' +
+      'raw-tls: plain TLS sockets that each made one request. ratio = crust / raw, lower is better.',
+  },
+}
+
+const TARGETS = {
+  throughputRatio: { scenario: 'throughput', target: '>= 0.7', met: (r) => r.throughput.ratio >= 0.7 },
+  messagesPerSecond: { scenario: 'messages', target: '>= 20000', met: (r) => r.messages['crust-tcp'].messagesPerSecond >= 20_000 },
+  connectRatio: { scenario: 'connect', target: '<= 2', met: (r) => r.connect.ratio <= 2 },
+}
+
+async function main() {
+  const startedAt = new Date()
+  const t0 = performance.now()
+  // BENCH_ONLY=messages,connect runs a subset (for development); `pnpm bench` runs everything.
+  const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean)
+  for (const name of only ?? []) if (!(name in SCENARIOS)) throw new Error(`BENCH_ONLY: unknown scenario ${name}`)
+  rawClientOptions = await rawTlsOptions('client')
+  const results = {}
+  for (const [name, scenario] of Object.entries(SCENARIOS)) {
+    if (only && !only.includes(name)) continue
+    log(`${name} (${IMPLS.join(' vs ')}) ...`)
+    const result = await withTimeout(name, scenario.run())
+    results[name] = { ...result, ratio: round(scenario.ratio(result), 3), measures: scenario.measures }
+  }
+  const pass = {}
+  for (const [name, target] of Object.entries(TARGETS)) if (target.scenario in results) pass[name] = target.met(results)
+  pass.all = Object.values(pass).every(Boolean)
+
+  const cpus = os.cpus()
+  return {
+    machine: {
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model ?? 'unknown',
+      totalMemoryMiB: Math.round(os.totalmem() / MiB),
+      loadAverage: os.loadavg().map((l) => round(l, 2)),
+    },
+    startedAt: startedAt.toISOString(),
+    durationSeconds: round((performance.now() - t0) / 1000, 1),
+    setup: 'loopback 127.0.0.1; server side in a child process (bench/server.mjs), client side in this process',
+    ...(only ? { partial: only } : {}),
+    config: CONFIG,
+    results,
+    targets: Object.fromEntries(Object.entries(TARGETS).map(([name, t]) => [name, t.target])),
+    pass,
+  }
+}
+
+process.on('exit', killChildren)
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killChildren()
+    process.exit(130)
+  })
+}
+
+try {
+  const report = await main()
+  const json = JSON.stringify(report, null, 2)
+  writeFileSync(RESULTS_FILE, `${json}\n`)
+  process.stdout.write(`${json}\n`)
+  log(`written to ${RESULTS_FILE}; targets ${report.pass.all ? 'all met' : 'NOT all met'} (reported, not asserted)`)
+  killChildren()
+  process.exit(0)
+} catch (error) {
+  log(`error: ${error?.stack ?? error}`)
+  killChildren()
+  process.exit(1)
+}

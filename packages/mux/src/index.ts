@@ -1,0 +1,25 @@
+/**
+ * `@crust/mux`: a lean stream multiplexer over one byte stream (a TLS
+ * socket), with per-stream flow control and QUIC-style stream credit.
+ *
+ * @packageDocumentation
+ */
+export { Muxer, type MuxerOptions, type OpenStreamOptions } from './muxer.js'
+export { MuxStream } from './stream.js'
+export { StreamStateError } from './errors.js'
+export { FrameDecoder } from './decoder.js'
+export {
+  encodeFrame,
+  encodeHeader,
+  Flag,
+  type Frame,
+  FrameType,
+  HEADER_LENGTH,
+  INITIAL_MAX_STREAMS,
+  INITIAL_WINDOW,
+  MAX_FRAME_PAYLOAD,
+  MAX_REASON_LENGTH,
+  MAX_WRITE_FRAME,
+  VERSION,
+} from './frame.js'
+export { DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW } from './flow-control.js'

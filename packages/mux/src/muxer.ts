@@ -1,0 +1,777 @@
+import type { Duplex } from 'node:stream'
+import {
+  AbortError,
+  type CloseInfo,
+  CloseCode,
+  ConnectionClosedError,
+  type Logger,
+  ProtocolError,
+  StreamResetError,
+  type TransportLimits,
+  type TransportStream,
+} from '@crust/core'
+import { FrameDecoder, u32 } from './decoder.js'
+import { DEFAULT_GROW_INTERVAL, DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW, InboundStreamCredit } from './flow-control.js'
+import {
+  encodeFrame,
+  encodeHeader,
+  Flag,
+  type Frame,
+  FrameType,
+  HEADER_LENGTH,
+  INITIAL_MAX_STREAMS,
+  INITIAL_WINDOW,
+  MAX_REASON_LENGTH,
+  MAX_STREAM_ID,
+} from './frame.js'
+import { MuxStream, type StreamHost } from './stream.js'
+
+/** Options of a {@link Muxer}. */
+export interface MuxerOptions {
+  /** `outbound` when we dialled: our streams get odd ids, the peer's even ids. */
+  direction: 'inbound' | 'outbound'
+  /** `idleTimeout`, `keepAliveInterval` (ms, 0 disables) and `maxInboundStreams` are used. */
+  limits: TransportLimits
+  logger?: Logger
+  /**
+   * Receive window a stream starts with, default 256 KiB. The peer may always
+   * send the protocol's 256 KiB first; a larger value is granted at once, a
+   * smaller one takes effect as credit is returned.
+   */
+  initialWindow?: number
+  /** Ceiling for window growth, default 16 MiB. */
+  maxWindow?: number
+}
+
+/** Options of {@link Muxer.openStream}. */
+export interface OpenStreamOptions {
+  bidirectional: boolean
+  /** Aborts waiting for stream credit; the promise rejects with `AbortError`. */
+  signal?: AbortSignal
+}
+
+interface OpenWaiter {
+  readonly bidirectional: boolean
+  readonly resolve: (stream: MuxStream) => void
+  readonly reject: (error: Error) => void
+  readonly signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  settled: boolean
+}
+
+interface PendingPing {
+  readonly start: number
+  readonly resolve: (rtt: number) => void
+  readonly reject: (error: Error) => void
+}
+
+/** A promise shared by every caller waiting for the same event. */
+interface Deferred {
+  readonly promise: Promise<void>
+  readonly resolve: () => void
+  readonly reject: (error: Error) => void
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void
+  let reject!: (error: Error) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  // Waiters get the rejection through their own await; never report it as unhandled.
+  promise.catch(noop)
+  return { promise, resolve, reject }
+}
+
+function noop(): void {}
+
+const OPEN = 0
+const CLOSING = 1
+const CLOSED = 2
+
+const RESOLVED = Promise.resolve()
+/** Queued bytes that trigger an immediate flush instead of waiting for the end of the tick. */
+const FLUSH_THRESHOLD = 256 * 1024
+/** Largest receive window. */
+const MAX_WINDOW = 1024 * 1024 * 1024
+/** How long an orderly close may take before the socket is destroyed. */
+const CLOSE_TIMEOUT = 2_000
+
+/**
+ * Multiplexes streams over one byte stream (a TLS socket) with a yamux-like
+ * framing, per-stream flow control and QUIC-style stream credit.
+ *
+ * Frames queued in the same tick are coalesced into one socket write; no
+ * stream owns a timer; one timer per connection runs keep-alive and idle checks.
+ */
+export class Muxer implements StreamHost {
+  /** Settles (never rejects) once the connection is fully closed, for any reason. */
+  readonly closed: Promise<CloseInfo>
+  /** @internal */ readonly maxWindow: number
+  private readonly socket: Duplex
+  private readonly limits: TransportLimits
+  private readonly logger: Logger | undefined
+  private readonly initialWindow: number
+  private readonly decoder = new FrameDecoder()
+  private readonly streams = new Map<number, MuxStream>()
+  private state = OPEN
+  private closeInfo: CloseInfo | undefined
+  private resolveClosed!: (info: CloseInfo) => void
+  private closeTimer: NodeJS.Timeout | undefined
+  private socketClosed = false
+  private sent = 0
+  private received = 0
+
+  // Streams we open: ids, stream credit granted by the peer, FIFO of openers waiting for it.
+  private nextLocalId: number
+  private localOpened = 0
+  private localLimit = INITIAL_MAX_STREAMS
+  private openWaiters: OpenWaiter[] = []
+  private openHead = 0
+  // Streams opened but whose SYN is not yet queued, in id order (see sendData).
+  private unsynced: Array<MuxStream | undefined> = []
+  private unsyncedHead = 0
+
+  // Streams the peer opens.
+  private lastRemoteId: number
+  private readonly inbound: InboundStreamCredit
+  private handler: ((stream: TransportStream) => void) | undefined
+  private backlog: MuxStream[] | undefined = []
+
+  // Outgoing frame queue, flushed once per tick.
+  private parts: Uint8Array[] = []
+  private queued = 0
+  private flushScheduled = false
+  private flushWaiter: Deferred | undefined
+  private drainWaiter: Deferred | undefined
+  private canWrite = true
+
+  // Ping, keep-alive and idle timer.
+  private readonly pings = new Map<number, PendingPing>()
+  private pingCounter = 0
+  private keepAliveId = -1
+  private keepAliveStart = 0
+  private srtt = 0
+  private lastReceived: number
+  private lastKeepAlive: number
+  private timer: NodeJS.Timeout | undefined
+
+  /**
+   * Take over `socket`: from now on only the muxer reads and writes it.
+   * Sends MAX_STREAMS at once and starts the keep-alive/idle timer.
+   */
+  constructor(socket: Duplex, options: MuxerOptions) {
+    this.socket = socket
+    this.limits = options.limits
+    this.logger = options.logger
+    // Windows travel as u32 deltas; keep them well inside that range.
+    this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
+    this.maxWindow = clamp(options.maxWindow ?? DEFAULT_MAX_WINDOW, this.initialWindow, MAX_WINDOW)
+    this.nextLocalId = options.direction === 'outbound' ? 1 : 2
+    this.lastRemoteId = options.direction === 'outbound' ? 0 : -1
+    this.inbound = new InboundStreamCredit(clamp(Math.floor(options.limits.maxInboundStreams), 0, 0x7fff_ffff))
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve
+    })
+    this.lastReceived = this.lastKeepAlive = performance.now()
+
+    ;(socket as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true)
+    socket.on('data', this.onSocketData)
+    socket.on('drain', this.onSocketDrain)
+    socket.on('error', this.onSocketError)
+    socket.on('end', this.onSocketEnd)
+    socket.on('close', this.onSocketClose)
+    // Always read: flow control, not socket pauses, bounds what we buffer.
+    socket.resume()
+    if (socket.destroyed) {
+      this.onSocketClose()
+      return
+    }
+    this.queueControl(FrameType.MAX_STREAMS, 0, 0, this.inbound.start())
+    // Measure the RTT at once (free: same write as MAX_STREAMS); window growth needs it.
+    this.sendKeepAlive(this.lastKeepAlive)
+    this.armTimer()
+  }
+
+  /** Bytes written to the socket, headers included. */
+  get bytesSent(): number {
+    return this.sent
+  }
+
+  /** Bytes read from the socket. */
+  get bytesReceived(): number {
+    return this.received
+  }
+
+  /** Smoothed round-trip time from pings and keep-alives, in ms; 0 until one completes. */
+  get rtt(): number {
+    return this.srtt
+  }
+
+  /** Streams currently open (not yet finished on both halves). */
+  get streamCount(): number {
+    return this.streams.size
+  }
+
+  /**
+   * Open a stream. Nothing is sent until the first write (which carries SYN),
+   * so a small message costs one frame. When the peer's stream credit is used
+   * up this waits, first come first served, until MAX_STREAMS raises it.
+   * Rejects with `AbortError` when `signal` aborts and `ConnectionClosedError`
+   * when the connection closes.
+   */
+  openStream(options: OpenStreamOptions): Promise<TransportStream> {
+    if (this.state !== OPEN) return Promise.reject(this.closedError())
+    const signal = options.signal
+    if (signal?.aborted === true) return Promise.reject(new AbortError())
+    if (this.openHead === this.openWaiters.length && this.localOpened < this.localLimit) {
+      try {
+        return Promise.resolve(this.createLocal(options.bidirectional))
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    return new Promise<MuxStream>((resolve, reject) => {
+      const waiter: OpenWaiter = {
+        bidirectional: options.bidirectional,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        settled: false,
+      }
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          if (waiter.settled) return
+          waiter.settled = true
+          reject(new AbortError())
+        }
+        signal.addEventListener('abort', waiter.onAbort, { once: true })
+      }
+      this.openWaiters.push(waiter)
+    })
+  }
+
+  /**
+   * Register the handler for streams the peer opens. Streams that arrived
+   * before are delivered now, in order. A handler that throws resets its stream.
+   */
+  onStream(handler: (stream: TransportStream) => void): void {
+    this.handler = handler
+    const backlog = this.backlog
+    if (backlog === undefined) return
+    this.backlog = undefined
+    for (const stream of backlog) this.deliver(stream)
+  }
+
+  /**
+   * Close the connection: queued frames are flushed, then GO_AWAY with
+   * `code` (default NORMAL) and `reason`, then the socket is ended. Open
+   * streams fail with `StreamResetError`. Idempotent; resolves once closed.
+   */
+  close(options?: { code?: number; reason?: string }): Promise<void> {
+    if (this.state === OPEN) {
+      const code = options?.code ?? CloseCode.NORMAL
+      this.shutdown({ code, reason: options?.reason ?? '', remote: false }, true)
+    }
+    return this.closed.then(noop)
+  }
+
+  /** Round-trip time to the peer in ms, measured with a PING frame. */
+  ping(): Promise<number> {
+    if (this.state !== OPEN) return Promise.reject(this.closedError())
+    const id = this.nextPingId()
+    return new Promise<number>((resolve, reject) => {
+      this.pings.set(id, { start: performance.now(), resolve, reject })
+      this.queueControl(FrameType.PING, Flag.SYN, 0, id)
+    })
+  }
+
+  // ---- StreamHost: called by streams. ----
+
+  /** @internal */
+  get writable(): boolean {
+    return this.canWrite
+  }
+
+  /** @internal */
+  get growInterval(): number {
+    // Two RTTs when known (a window drained in that time is too small for the path).
+    return this.srtt > 0 ? Math.max(2 * this.srtt, 1) : DEFAULT_GROW_INTERVAL
+  }
+
+  /** @internal */
+  whenWritable(): Promise<void> {
+    if (this.state !== OPEN) return Promise.reject(this.closedError())
+    if (this.canWrite) return RESOLVED
+    if (this.drainWaiter === undefined) this.drainWaiter = deferred()
+    return this.drainWaiter.promise
+  }
+
+  /** @internal */
+  whenFlushed(): Promise<void> {
+    if (this.queued === 0) return RESOLVED
+    if (this.flushWaiter === undefined) this.flushWaiter = deferred()
+    return this.flushWaiter.promise
+  }
+
+  /** @internal */
+  sendData(stream: MuxStream, payload: Uint8Array, flags: number): void {
+    if (this.state !== OPEN) return
+    const first = !stream.synSent
+    if (first) flags |= this.sync(stream)
+    this.push(encodeHeader(FrameType.DATA, flags, stream.id, payload.length), payload)
+    if (first && stream.bidirectional) this.grantExtraWindow(stream)
+  }
+
+  /** The peer may send the protocol's initial window; a larger configured one is granted right after SYN. */
+  private grantExtraWindow(stream: MuxStream): void {
+    const extra = this.initialWindow - INITIAL_WINDOW
+    if (extra <= 0) return
+    stream.recvCredit += extra
+    this.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, extra)
+  }
+
+  /** @internal */
+  sendReset(stream: MuxStream, code: number): void {
+    if (this.state !== OPEN) return
+    const flags = Flag.RST | (stream.synSent ? 0 : this.sync(stream))
+    const frame = Buffer.allocUnsafe(HEADER_LENGTH + 4)
+    frame.set(encodeHeader(FrameType.DATA, flags, stream.id, 4))
+    frame.writeUInt32BE(code, HEADER_LENGTH)
+    this.push(frame, undefined)
+  }
+
+  /** @internal */
+  sendWindowUpdate(stream: MuxStream, delta: number): void {
+    this.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, delta)
+  }
+
+  /** @internal */
+  streamDone(stream: MuxStream): void {
+    if (this.streams.get(stream.id) !== stream) return
+    this.streams.delete(stream.id)
+    if (stream.direction === 'inbound' && this.state === OPEN) {
+      const value = this.inbound.finish()
+      if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+    }
+  }
+
+  // ---- Opening streams. ----
+
+  private createLocal(bidirectional: boolean): MuxStream {
+    const id = this.nextLocalId
+    if (id > MAX_STREAM_ID) throw new ConnectionClosedError('Stream ids exhausted on this connection', CloseCode.LIMIT_REACHED)
+    this.nextLocalId += 2
+    this.localOpened++
+    const stream = new MuxStream(this, id, 'outbound', bidirectional, this.initialWindow, performance.now())
+    this.streams.set(id, stream)
+    this.unsynced.push(stream)
+    return stream
+  }
+
+  /**
+   * Mark `stream`'s SYN as sent, first queueing a bare SYN for every stream
+   * opened before it that has not sent anything yet: the peer requires SYNs in
+   * id order, while the application may write to its streams in any order.
+   * Returns the flags for the stream's own first frame.
+   */
+  private sync(stream: MuxStream): number {
+    const unsynced = this.unsynced
+    while (this.unsyncedHead < unsynced.length) {
+      const earlier = unsynced[this.unsyncedHead]
+      unsynced[this.unsyncedHead++] = undefined
+      if (earlier === undefined || earlier === stream) break
+      earlier.markSynSent()
+      this.push(encodeHeader(FrameType.DATA, synFlags(earlier), earlier.id, 0), undefined)
+      if (earlier.bidirectional) this.grantExtraWindow(earlier)
+    }
+    if (this.unsyncedHead === unsynced.length) {
+      unsynced.length = 0
+      this.unsyncedHead = 0
+    }
+    stream.markSynSent()
+    return synFlags(stream)
+  }
+
+  private grantOpenWaiters(): void {
+    const waiters = this.openWaiters
+    while (this.openHead < waiters.length && this.localOpened < this.localLimit) {
+      const waiter = waiters[this.openHead++] as OpenWaiter
+      if (waiter.settled) continue
+      waiter.settled = true
+      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort)
+      try {
+        waiter.resolve(this.createLocal(waiter.bidirectional))
+      } catch (error) {
+        waiter.reject(error as Error)
+      }
+    }
+    // Skip aborted waiters at the head so the fast path in openStream applies again.
+    while (this.openHead < waiters.length && (waiters[this.openHead] as OpenWaiter).settled) this.openHead++
+    if (this.openHead === waiters.length) {
+      waiters.length = 0
+      this.openHead = 0
+    } else if (this.openHead > 1024 && this.openHead * 2 > waiters.length) {
+      waiters.splice(0, this.openHead)
+      this.openHead = 0
+    }
+  }
+
+  // ---- Incoming bytes. ----
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    // After a close began, drain and ignore the socket so it can end cleanly.
+    if (this.state !== OPEN) return
+    this.received += chunk.length
+    this.lastReceived = performance.now()
+    try {
+      const frames = this.decoder.feed(chunk)
+      for (let i = 0; i < frames.length; i++) {
+        this.handleFrame(frames[i] as Frame)
+        if (this.state !== OPEN) return
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError) this.protocolError(error)
+      else this.internalError(error)
+    }
+  }
+
+  private handleFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.DATA:
+        this.handleData(frame)
+        return
+      case FrameType.WINDOW_UPDATE: {
+        const stream = this.streams.get(frame.streamId)
+        if (stream !== undefined) stream.onWindowUpdate(frame.length)
+        else this.checkStale(frame.streamId, 'WINDOW_UPDATE')
+        return
+      }
+      case FrameType.PING:
+        if (frame.streamId !== 0) throw new ProtocolError('PING on a stream id other than 0')
+        if ((frame.flags & Flag.ACK) !== 0) this.onPong(frame.length)
+        else if ((frame.flags & Flag.SYN) !== 0) this.queueControl(FrameType.PING, Flag.ACK, 0, frame.length)
+        else throw new ProtocolError('PING without SYN or ACK')
+        return
+      case FrameType.GO_AWAY: {
+        const payload = frame.payload as Uint8Array
+        const reason = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
+        this.logger?.debug(`peer sent GO_AWAY code ${frame.streamId}: ${reason}`)
+        this.shutdown({ code: frame.streamId, reason, remote: true }, false)
+        return
+      }
+      case FrameType.MAX_STREAMS:
+        if (frame.streamId !== 0) throw new ProtocolError('MAX_STREAMS on a stream id other than 0')
+        // Cumulative and monotonic: a smaller value is stale and ignored.
+        if (frame.length > this.localLimit) {
+          this.localLimit = frame.length
+          if (this.openHead < this.openWaiters.length) this.grantOpenWaiters()
+        }
+        return
+    }
+  }
+
+  private handleData(frame: Frame): void {
+    const id = frame.streamId
+    const flags = frame.flags
+    const payload = frame.payload as Uint8Array
+    let stream: MuxStream | undefined
+    let created = false
+    if ((flags & Flag.SYN) !== 0) {
+      if (!this.isRemoteId(id) || id !== this.lastRemoteId + 2) {
+        throw new ProtocolError(`SYN for stream ${id}, expected ${this.lastRemoteId + 2}`)
+      }
+      if (!this.inbound.open()) throw new ProtocolError(`Stream ${id} opened beyond the stream credit`)
+      this.lastRemoteId = id
+      if ((flags & Flag.RST) !== 0) {
+        // Opened and reset before anything else: just count it as finished.
+        const value = this.inbound.finish()
+        if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+        return
+      }
+      stream = new MuxStream(this, id, 'inbound', (flags & Flag.UNI) === 0, this.initialWindow, performance.now())
+      this.streams.set(id, stream)
+      created = true
+    } else {
+      if ((flags & Flag.UNI) !== 0) throw new ProtocolError('UNI flag without SYN')
+      stream = this.streams.get(id)
+      if (stream === undefined) {
+        this.checkStale(id, 'DATA')
+        return
+      }
+      if ((flags & Flag.RST) !== 0) {
+        stream.onReset(u32(payload, 0))
+        return
+      }
+    }
+    if (payload.length > 0) stream.onData(payload)
+    if ((flags & Flag.FIN) !== 0) stream.onFin()
+    if (created) {
+      if ((flags & Flag.FIN) === 0) this.grantExtraWindow(stream)
+      const value = this.inbound.due()
+      if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+      this.deliver(stream)
+    }
+  }
+
+  /** A frame for a stream not in the map: fine if the stream existed (late frame), an error if it never did. */
+  private checkStale(id: number, what: string): void {
+    const known = this.isRemoteId(id) ? id <= this.lastRemoteId : id !== 0 && id < this.nextLocalId
+    if (!known) throw new ProtocolError(`${what} for unknown stream ${id}`)
+  }
+
+  private isRemoteId(id: number): boolean {
+    return id !== 0 && (id & 1) === (this.lastRemoteId & 1)
+  }
+
+  private deliver(stream: MuxStream): void {
+    const handler = this.handler
+    if (handler === undefined) {
+      this.backlog?.push(stream)
+      return
+    }
+    try {
+      handler(stream)
+    } catch (error) {
+      this.logger?.warn(`stream handler threw: ${(error as Error).message}`)
+      stream.reset(CloseCode.INTERNAL)
+    }
+  }
+
+  private onPong(id: number): void {
+    const now = performance.now()
+    let rtt: number
+    if (id === this.keepAliveId) {
+      this.keepAliveId = -1
+      rtt = now - this.keepAliveStart
+    } else {
+      const ping = this.pings.get(id)
+      if (ping === undefined) return
+      this.pings.delete(id)
+      rtt = now - ping.start
+      ping.resolve(rtt)
+    }
+    this.srtt = this.srtt === 0 ? rtt : this.srtt * 0.875 + rtt * 0.125
+  }
+
+  private nextPingId(): number {
+    this.pingCounter = (this.pingCounter + 1) >>> 0
+    return this.pingCounter
+  }
+
+  // ---- Outgoing bytes. ----
+
+  private queueControl(type: number, flags: number, streamId: number, value: number): void {
+    if (this.state !== OPEN) return
+    this.push(encodeHeader(type, flags, streamId, value), undefined)
+  }
+
+  private push(header: Uint8Array, payload: Uint8Array | undefined): void {
+    this.parts.push(header)
+    this.queued += header.length
+    if (payload !== undefined && payload.length > 0) {
+      this.parts.push(payload)
+      this.queued += payload.length
+    }
+    if (this.queued >= FLUSH_THRESHOLD) this.flush()
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flushCallback)
+    }
+  }
+
+  private readonly flushCallback = (): void => {
+    this.flushScheduled = false
+    if (this.canWrite && this.state === OPEN) this.flush()
+  }
+
+  /**
+   * Hand every queued frame to the socket in one write. Everything is copied
+   * into one buffer: small frames would cost a syscall (and a TLS record)
+   * each, and after the copy the caller may reuse its buffer as soon as its
+   * write resolves, even if the socket is still holding the bytes.
+   */
+  private flush(): void {
+    const parts = this.parts
+    if (parts.length === 0 || !this.canWrite || this.socketClosed) return
+    const total = this.queued
+    this.parts = []
+    this.queued = 0
+    // A single part is one of our own control frames, safe to hand over as is.
+    const ok = this.socket.write(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, total))
+    this.sent += total
+    if (!ok) this.canWrite = false
+    const waiter = this.flushWaiter
+    if (waiter !== undefined) {
+      this.flushWaiter = undefined
+      waiter.resolve()
+    }
+  }
+
+  private readonly onSocketDrain = (): void => {
+    if (this.state !== OPEN) return
+    this.canWrite = true
+    this.flush()
+    const waiter = this.drainWaiter
+    if (waiter !== undefined && this.canWrite) {
+      this.drainWaiter = undefined
+      waiter.resolve()
+    }
+  }
+
+  // ---- Timers. ----
+
+  /** One timer per connection: it wakes at the next keep-alive or idle deadline. */
+  private armTimer(): void {
+    const { idleTimeout, keepAliveInterval } = this.limits
+    if (this.state !== OPEN || (idleTimeout <= 0 && keepAliveInterval <= 0)) return
+    let at = Number.POSITIVE_INFINITY
+    if (keepAliveInterval > 0) at = this.lastKeepAlive + keepAliveInterval
+    if (idleTimeout > 0) at = Math.min(at, this.lastReceived + idleTimeout)
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())))
+    this.timer.unref()
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    if (this.state !== OPEN) return
+    const { idleTimeout, keepAliveInterval } = this.limits
+    const now = performance.now()
+    if (idleTimeout > 0 && now - this.lastReceived >= idleTimeout) {
+      this.logger?.debug(`idle for ${Math.round(now - this.lastReceived)} ms, closing`)
+      this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true)
+      return
+    }
+    if (keepAliveInterval > 0 && now - this.lastKeepAlive >= keepAliveInterval) this.sendKeepAlive(now)
+    this.armTimer()
+  }
+
+  private sendKeepAlive(now: number): void {
+    this.lastKeepAlive = now
+    this.keepAliveId = this.nextPingId()
+    this.keepAliveStart = now
+    this.queueControl(FrameType.PING, Flag.SYN, 0, this.keepAliveId)
+  }
+
+  // ---- Closing. ----
+
+  private protocolError(error: ProtocolError): void {
+    this.logger?.debug(`protocol error: ${error.message}`)
+    this.shutdown({ code: CloseCode.PROTOCOL_ERROR, reason: error.message, remote: false, error }, true)
+  }
+
+  private internalError(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error))
+    this.logger?.error(`internal error: ${err.stack ?? err.message}`)
+    this.shutdown({ code: CloseCode.INTERNAL, reason: 'internal error', remote: false, error: err }, true)
+  }
+
+  private readonly onSocketError = (error: Error): void => {
+    if (this.state === OPEN) {
+      this.shutdown({ code: CloseCode.INTERNAL, reason: error.message, remote: true, error }, false)
+    }
+    if (!this.socket.destroyed) this.socket.destroy()
+  }
+
+  private readonly onSocketEnd = (): void => {
+    if (this.state === OPEN) {
+      this.shutdown({ code: CloseCode.INTERNAL, reason: 'connection closed by peer without GO_AWAY', remote: true }, false)
+    }
+  }
+
+  private readonly onSocketClose = (): void => {
+    this.socketClosed = true
+    if (this.state === OPEN) {
+      this.shutdown({ code: CloseCode.INTERNAL, reason: 'connection lost', remote: true }, false)
+    }
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer)
+    this.closeTimer = undefined
+    if (this.state !== CLOSED) {
+      this.state = CLOSED
+      this.resolveClosed(this.closeInfo as CloseInfo)
+    }
+  }
+
+  /**
+   * Move to closing: fail every stream and waiter, flush what is queued plus
+   * GO_AWAY when `goAway`, end the socket and wait for it to close (destroying
+   * it if that takes too long). Runs once.
+   */
+  private shutdown(info: CloseInfo, goAway: boolean): void {
+    if (this.state !== OPEN) return
+    if (goAway) {
+      const reason = truncateUtf8(info.reason, MAX_REASON_LENGTH)
+      // Bypass `queueControl`, which refuses frames once closing.
+      this.parts.push(encodeFrame(FrameType.GO_AWAY, 0, info.code >>> 0, reason))
+      this.queued += HEADER_LENGTH + reason.length
+    }
+    this.state = CLOSING
+    this.closeInfo = info
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+
+    const connectionError = new ConnectionClosedError(
+      `Connection closed${info.remote ? ' by peer' : ''}: ${info.reason || `code ${info.code}`}`,
+      info.code,
+      info.error === undefined ? undefined : { cause: info.error },
+    )
+    const streamError = new StreamResetError(connectionError.message, info.code, info.remote)
+    for (const stream of this.streams.values()) stream.onConnectionClosed(streamError)
+    this.streams.clear()
+    this.unsynced = []
+    this.unsyncedHead = 0
+    for (let i = this.openHead; i < this.openWaiters.length; i++) {
+      const waiter = this.openWaiters[i] as OpenWaiter
+      if (waiter.settled) continue
+      waiter.settled = true
+      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort)
+      waiter.reject(connectionError)
+    }
+    this.openWaiters = []
+    this.openHead = 0
+    for (const ping of this.pings.values()) ping.reject(connectionError)
+    this.pings.clear()
+
+    // Last flush, ignoring backpressure: the frames are few and the socket is ending.
+    if (!this.socketClosed && !this.socket.destroyed && this.socket.writable) {
+      this.canWrite = true
+      this.flush()
+    }
+    this.parts = []
+    this.queued = 0
+    this.flushWaiter?.reject(connectionError)
+    this.flushWaiter = undefined
+    this.drainWaiter?.reject(connectionError)
+    this.drainWaiter = undefined
+
+    if (this.socketClosed) return
+    this.socket.end()
+    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT)
+    this.closeTimer.unref()
+  }
+
+  private closedError(): ConnectionClosedError {
+    const info = this.closeInfo
+    return new ConnectionClosedError(`Connection closed: ${info?.reason || `code ${info?.code ?? 0}`}`, info?.code ?? 0)
+  }
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Number.isNaN(value) ? min : Math.min(max, Math.max(min, value))
+}
+
+function synFlags(stream: MuxStream): number {
+  return stream.bidirectional ? Flag.SYN : Flag.SYN | Flag.UNI
+}
+
+/** UTF-8 bytes of `text`, cut to at most `max` bytes without splitting a character. */
+function truncateUtf8(text: string, max: number): Buffer {
+  const bytes = Buffer.from(text, 'utf8')
+  if (bytes.length <= max) return bytes
+  let end = max
+  // Step back over continuation bytes (10xxxxxx) to a character boundary.
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end)
+}
