@@ -8,7 +8,6 @@ import { peerIdFromPublicKey } from '../../src/identity/peer-id.js'
 import { useTempDirs } from './helpers.js'
 
 const posix = process.platform !== 'win32'
-const root = process.getuid?.() === 0
 
 async function expectIdentityError(promise: Promise<unknown>, path: string, text?: RegExp): Promise<IdentityError> {
   const error = await promise.then(
@@ -105,11 +104,11 @@ describe('key files', () => {
     await expectIdentityError(loadOrCreateKeyFile(path), path, /Cannot write key file/)
   })
 
-  it.runIf(posix && !root)('rejects an unreadable key file', async () => {
+  it('rejects an unreadable key file', async () => {
+    // A directory where the key file should be: present but unreadable, even for root.
     const path = join(await tempDir(), 'node.key')
-    await loadOrCreateKeyFile(path)
-    await chmod(path, 0o000)
-    await expectIdentityError(loadOrCreateKeyFile(path), path, /cannot be read/)
+    await mkdir(path)
+    await expectIdentityError(loadOrCreateKeyFile(path), path, /cannot be read|EISDIR/)
   })
 
   it('loadKeyFile loads any key type, in PKCS#8 or SEC1 form', async () => {
