@@ -30,6 +30,7 @@ export {
 } from './manager/blacklist.js'
 export { retryWithBackoff, backoffDelay, type RetryOptions, type BackoffPolicy } from './manager/retry.js'
 export { chooseSurvivor } from './manager/pool.js'
+export { groupByTransport, fallbackReason, type FallbackReason, type TransportGroup } from './manager/transport-order.js'
 
 export type { NodeEvents } from './events/node-events.js'
 export { TypedEmitter, type Listener, type TypedEmitterOptions } from './events/emitter.js'

@@ -64,6 +64,13 @@ const connectionSchema = z
     dialTimeout: positiveMs().default(10_000),
     /** When a peer has several addresses, start the next dial after this long if none has succeeded (0 = all at once). */
     dialStagger: ms().default(250),
+    /**
+     * Transports to try first, in order, when a peer has addresses for several
+     * (TCP first, reliable UDP/QUIC as fallback). Unlisted transports come last.
+     */
+    transportPreference: z.array(z.string().min(1)).default(['tcp', 'quic']),
+    /** Start the next transport when the preferred one failed or has not connected within this long (Happy Eyeballs). */
+    fallbackDelay: ms().default(250),
     /** Most streams a remote may have open towards us at once. */
     maxInboundStreams: z.number().int().min(32).default(256),
     /** Deadline of a send or request. */

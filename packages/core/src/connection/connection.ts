@@ -31,6 +31,8 @@ export class Connection {
   readonly openedAt = Date.now()
   /** Address the remote peer reported seeing us at (its echo), when it told us. */
   observedAddress: string | undefined
+  /** Set when this connection was made over a fallback transport: which one was preferred and why it lost. */
+  fallback: { readonly from: string; readonly reason: 'refused' | 'timeout' | 'blocked' | 'failed' } | undefined
   /** The role the remote claimed in its handshake. */
   remoteRole: 'node' | 'client' = 'node'
 

@@ -1,5 +1,6 @@
 import type { Connection } from '../connection/connection.js'
 import type { IncomingMessage } from '../connection/incoming.js'
+import type { FallbackReason } from '../manager/transport-order.js'
 import type { Direction } from '../transport/types.js'
 
 /** Every event a node emits, with its payload. */
@@ -21,6 +22,14 @@ export interface NodeEvents extends Record<string, unknown> {
     readonly remoteAddress: string
     readonly peerId?: string
     readonly error: Error
+  }
+  /** A dial fell back from the preferred transport (e.g. TCP) to another (e.g. QUIC), and why. */
+  'connection:fallback': {
+    readonly connection: Connection
+    readonly peerId: string
+    readonly from: string
+    readonly to: string
+    readonly reason: FallbackReason
   }
   /** A message arrived (also delivered to the handler and `messages()`). */
   message: IncomingMessage

@@ -38,6 +38,7 @@ import { InboundLimiter } from './inbound-limiter.js'
 import { ConnectionPool } from './pool.js'
 import { RaceFailedError, raceStaggered } from './race.js'
 import { retryWithBackoff } from './retry.js'
+import { fallbackReason, groupByTransport } from './transport-order.js'
 
 /** Who to connect to: a peer id (checked against its certificate) and where to find it. */
 export interface PeerContact {
@@ -53,6 +54,8 @@ export interface ConnectOptions {
   readonly signal?: AbortSignal
   /** Retry with exponential backoff on transient failures (default true). */
   readonly retry?: boolean
+  /** Use only this transport (e.g. `'quic'`), instead of preferring TCP and falling back. */
+  readonly transport?: string
 }
 
 /** Errors that no retry can fix. */
@@ -244,11 +247,11 @@ export class ConnectionManager {
       const pooled = this.pool.get(peer.peerId)
       if (pooled) return pooled
     }
-    const key = peer.peerId ?? [...peer.addresses].sort().join(' ')
+    const key = `${options.transport ?? '*'} ${peer.peerId ?? [...peer.addresses].sort().join(' ')}`
     let dial = this.dials.get(key)
     if (dial === undefined) {
       const controller = new AbortController()
-      const promise = this.dialWithRetry(peer, options.retry !== false, controller.signal).finally(() => this.dials.delete(key))
+      const promise = this.dialWithRetry(peer, options, controller.signal).finally(() => this.dials.delete(key))
       promise.catch(() => {}) // every caller hears of a failure through join(); none may be left
       dial = { promise, controller, callers: 0 }
       this.dials.set(key, dial)
@@ -283,9 +286,9 @@ export class ConnectionManager {
     }
   }
 
-  private async dialWithRetry(peer: PeerContact, retry: boolean, signal: AbortSignal): Promise<Connection> {
-    const attempt = () => this.dialOnce(peer, signal)
-    if (!retry) return attempt()
+  private async dialWithRetry(peer: PeerContact, options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
+    const attempt = () => this.dialOnce(peer, options.transport, signal)
+    if (options.retry === false) return attempt()
     try {
       return await retryWithBackoff(attempt, {
         ...this.config.retry,
@@ -304,8 +307,8 @@ export class ConnectionManager {
     }
   }
 
-  private async dialOnce(peer: PeerContact, signal: AbortSignal | undefined): Promise<Connection> {
-    const { maxConnections } = this.config.connection
+  private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
+    const { maxConnections, transportPreference, fallbackDelay, dialStagger } = this.config.connection
     if (this.pool.size + this.pending.size >= maxConnections) {
       throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections`)
     }
@@ -316,24 +319,56 @@ export class ConnectionManager {
     }
     const allowed = usable.filter((address) => !this.blacklist.blocksIp(normalizeIp(parseAddress(address)?.host ?? '')))
     if (allowed.length === 0) throw new BlacklistedError(`every address of ${peer.peerId ?? 'the peer'} is blacklisted`)
+    const groups = groupByTransport(allowed, (address) => this.transportFor(address)?.id, transportPreference, pinned)
+    if (groups.length === 0) throw new UnsupportedAddressError(`${pinned}:// (the peer has no ${pinned} address)`)
+
+    // Happy Eyeballs twice over: transports in preference order, each started
+    // when the previous failed or is still connecting after `fallbackDelay`;
+    // within a transport, addresses staggered by `dialStagger`.
+    const groupErrors = new Map<string, Error>()
+    const failures: Array<{ address: string; error: Error }> = []
+    const redundant = (late: Secured): void =>
+      void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
     let secured: Secured
     try {
-      secured = await raceStaggered(allowed, (address, raceSignal) => this.secure(address, peer.peerId, raceSignal), {
-        staggerMs: this.config.connection.dialStagger,
-        signal,
-        dispose: (late) => void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' }),
-      })
+      secured = await raceStaggered(
+        groups,
+        async (group, groupSignal) => {
+          try {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s), {
+              staggerMs: dialStagger,
+              signal: groupSignal,
+              dispose: redundant,
+            })
+          } catch (error) {
+            const inner = error instanceof RaceFailedError ? (error as RaceFailedError<string>).failures : []
+            for (const f of inner) failures.push({ address: f.candidate, error: f.error })
+            const first = inner[0]?.error ?? (error instanceof Error ? error : new Error(String(error)))
+            groupErrors.set(group.transport, first)
+            throw first
+          }
+        },
+        { staggerMs: fallbackDelay, signal, dispose: redundant },
+      )
     } catch (error) {
       if (!(error instanceof RaceFailedError)) throw error
-      const failures = (error as RaceFailedError<string>).failures
       const only = failures.length === 1 ? failures[0]?.error : undefined
       if (only instanceof CrustError && !(only instanceof DialError)) throw only
       throw new DialError(
-        `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map((f) => `${f.candidate}: ${f.error.message}`).join('; ')}`,
-        failures.map((f) => ({ address: f.candidate, error: f.error })),
+        `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map((f) => `${f.address}: ${f.error.message}`).join('; ')}`,
+        failures,
       )
     }
-    return this.establish(secured.transportConnection, secured.remote)
+    const connection = this.establish(secured.transportConnection, secured.remote)
+    const preferred = groups[0]?.transport
+    const used = secured.transportConnection.transport
+    if (preferred !== undefined && used !== preferred && connection.transportConnection === secured.transportConnection) {
+      const reason = fallbackReason(groupErrors.get(preferred))
+      connection.fallback = { from: preferred, reason }
+      this.logger.info(`connected to ${connection.peerId} over ${used}: ${preferred} ${reason}`)
+      this.events.emit('connection:fallback', { connection, peerId: connection.peerId, from: preferred, to: used, reason })
+    }
+    return connection
   }
 
   /** Dial one address, authenticate and handshake, all under the dial timeout. */
