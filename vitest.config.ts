@@ -17,7 +17,7 @@ export default defineConfig({
   // Parameter decorators (tsyringe @inject) need the legacy decorator transform.
   oxc: { decorator: { legacy: true } },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,

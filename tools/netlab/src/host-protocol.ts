@@ -1,0 +1,28 @@
+/** The line-delimited JSON protocol between a test and a node running in a lab namespace. */
+
+/** A transport to give the lab node. */
+export interface LabTransport {
+  readonly kind: 'tcp' | 'quic'
+  readonly options?: Record<string, unknown>
+}
+
+/** Parameters of the `start` call: JSON-safe node config plus transports. */
+export interface StartParams {
+  readonly config: Record<string, unknown>
+  readonly transports: readonly LabTransport[]
+}
+
+export interface Request {
+  readonly id: number
+  readonly method: string
+  readonly params: unknown
+}
+
+export type Reply =
+  | { readonly id: number; readonly result: unknown }
+  | { readonly id: number; readonly error: { readonly name: string; readonly code?: string; readonly message: string } }
+
+export interface EventLine {
+  readonly event: string
+  readonly payload: unknown
+}

@@ -1,0 +1,85 @@
+/**
+ * Runs one Crust node inside a lab namespace, driven by JSON lines on stdin
+ * (see host-protocol.ts); replies and events go to stdout as JSON lines.
+ * Started by `LabHost.start`, never by hand.
+ */
+import { createInterface } from 'node:readline'
+import { type CrustNode, type TransportFactory, createNode } from '@crust/core'
+import { tcp } from '@crust/transport-tcp'
+import type { EventLine, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
+
+let node: CrustNode | undefined
+
+function write(line: Reply | EventLine): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`)
+}
+
+async function transportOf(spec: LabTransport): Promise<TransportFactory> {
+  if (spec.kind === 'tcp') return tcp(spec.options)
+  // Loaded only when asked for, so the lab works without the QUIC package built.
+  const specifier = '@crust/transport-quic'
+  const { quic } = (await import(specifier)) as { quic: (options?: unknown) => TransportFactory }
+  return quic(spec.options)
+}
+
+function running(): CrustNode {
+  if (!node) throw new Error('node not started')
+  return node
+}
+
+const methods: Record<string, (params: never) => Promise<unknown>> = {
+  async start(params: StartParams) {
+    const transports = await Promise.all(params.transports.map(transportOf))
+    node = await createNode({ networkName: 'lab', logLevel: 'error', ...params.config, transports })
+    node.handle((message) => (message.isRequest ? Buffer.from(`echo:${Buffer.from(message.data).toString()}`) : undefined))
+    node.on('message', (m) => write({ event: 'message', payload: { peerId: m.peerId, data: Buffer.from(m.data).toString() } }))
+    node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
+    node.on('connection:open', ({ connection }) =>
+      write({ event: 'connection:open', payload: { peerId: connection.peerId, transport: connection.transport } }),
+    )
+    await node.start()
+    return { peerId: node.peerId, addresses: node.addresses }
+  },
+  async connect(params: { peer: { peerId?: string; addresses: string[] }; transport?: string }) {
+    const startedAt = performance.now()
+    const connection = await running().connect(params.peer, { transport: params.transport, retry: false })
+    return {
+      peerId: connection.peerId,
+      transport: connection.transport,
+      fallback: connection.fallback,
+      remoteAddress: connection.remoteAddress,
+      ms: performance.now() - startedAt,
+    }
+  },
+  async request(params: { peerId: string; data: string }) {
+    const connection = running().getConnection(params.peerId)
+    if (!connection) throw new Error(`no connection to ${params.peerId}`)
+    return Buffer.from(await connection.request(Buffer.from(params.data))).toString()
+  },
+  async send(params: { peerId: string; data: string }) {
+    const connection = running().getConnection(params.peerId)
+    if (!connection) throw new Error(`no connection to ${params.peerId}`)
+    await connection.send(Buffer.from(params.data))
+    return true
+  },
+  async stop() {
+    await node?.stop()
+    return true
+  },
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const request = JSON.parse(line) as Request
+  const method = methods[request.method]
+  if (!method) {
+    write({ id: request.id, error: { name: 'Error', message: `unknown method ${request.method}` } })
+    return
+  }
+  method(request.params as never).then(
+    (result) => write({ id: request.id, result }),
+    (error: Error & { code?: string }) => write({ id: request.id, error: { name: error.name, code: error.code, message: error.message } }),
+  )
+})
+process.stdin.on('end', () => {
+  void node?.stop().finally(() => process.exit(0))
+})
