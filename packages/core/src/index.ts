@@ -7,6 +7,8 @@
 export * from './errors.js'
 export { createLogger, type Logger, type LogLevel } from './logger.js'
 export * from './transport/types.js'
+export * from './discovery/types.js'
+export { createSigningIdentity } from './identity/signing.js'
 export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
 
 export { createNode, CrustNode } from './node.js'

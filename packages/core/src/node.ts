@@ -11,6 +11,8 @@ import { TypedEmitter } from './events/emitter.js'
 import type { NodeEvents } from './events/node-events.js'
 import { createIdentity, loadCaFiles, loadCaIdentity, type NodeIdentity } from './identity/identity.js'
 import { createSecurityContext } from './identity/security.js'
+import { createSigningIdentity } from './identity/signing.js'
+import { DiscoveryService } from './discovery/discovery-service.js'
 import { createLogger, type Logger } from './logger.js'
 import { Blacklist } from './manager/blacklist.js'
 import { type ConnectOptions, ConnectionManager, type PeerContact } from './manager/connection-manager.js'
@@ -29,6 +31,7 @@ export class CrustNode {
     readonly config: NodeConfig,
     private readonly identity: NodeIdentity,
     private readonly manager: ConnectionManager,
+    private readonly discovery: DiscoveryService,
     private readonly events: TypedEmitter<NodeEvents>,
     /** The node's logger (plugins log through children of it). */
     readonly logger: Logger,
@@ -68,6 +71,7 @@ export class CrustNode {
   async start(): Promise<void> {
     if (this.state === 'running') return
     await this.manager.start()
+    await this.discovery.start()
     this.state = 'running'
     this.logger.info(`node ${this.peerId} listening on ${this.addresses.join(', ') || 'nothing (client)'}`)
   }
@@ -76,6 +80,7 @@ export class CrustNode {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return
     this.state = 'stopped'
+    await this.discovery.stop()
     await this.manager.stop()
   }
 
@@ -155,7 +160,15 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
   scope.register(Tokens.Blacklist, { useValue: blacklist })
   scope.register(Tokens.NetworkHash, { useValue: hashNetworkName(config.networkName) })
   const manager = scope.resolve(ConnectionManager)
-  return new CrustNode(config, identity, manager, events, nodeLogger)
+  const discovery = new DiscoveryService(
+    config.discovery,
+    createSigningIdentity(identity.peerId, identity.privateKey),
+    hashNetworkName(config.networkName),
+    manager,
+    events,
+    nodeLogger,
+  )
+  return new CrustNode(config, identity, manager, discovery, events, nodeLogger)
 }
 
 async function loadIdentity(config: NodeConfig, logger: Logger): Promise<NodeIdentity> {

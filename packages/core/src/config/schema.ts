@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
 import { parseAddress } from '../transport/address.js'
+import type { DiscoveryFactory } from '../discovery/types.js'
 import type { TransportFactory } from '../transport/types.js'
 
 const MiB = 1024 * 1024
@@ -122,6 +123,14 @@ export const nodeConfigSchema = z.strictObject({
     .array(
       z.custom<TransportFactory>((value) => typeof value === 'function', {
         message: 'must be a transport plugin such as tcp()',
+      }),
+    )
+    .default([]),
+  /** Discovery plugins, e.g. `[beacon()]`. */
+  discovery: z
+    .array(
+      z.custom<DiscoveryFactory>((value) => typeof value === 'function', {
+        message: 'must be a discovery plugin such as beacon()',
       }),
     )
     .default([]),

@@ -1,0 +1,85 @@
+import type { TypedEmitter } from '../events/emitter.js'
+import type { NodeEvents } from '../events/node-events.js'
+import type { Logger } from '../logger.js'
+import type { ConnectionManager } from '../manager/connection-manager.js'
+import type { DiscoveredPeer, Discovery, DiscoveryComponents, DiscoveryFactory, DiscoveryIdentity } from './types.js'
+
+/** How many recently discovered peers are remembered as bootstrap candidates. */
+const RECENT_LIMIT = 256
+
+/**
+ * Runs the node's discovery plugins and turns what they find into events,
+ * bootstrap candidates and (when a plugin asks) connections, always through
+ * the connection manager so limits and the blacklist apply.
+ */
+export class DiscoveryService {
+  private plugins: Discovery[] = []
+  private readonly recentPeers = new Map<string, DiscoveredPeer>()
+
+  constructor(
+    private readonly factories: readonly DiscoveryFactory[],
+    private readonly identity: DiscoveryIdentity,
+    private readonly networkHash: string,
+    private readonly manager: ConnectionManager,
+    private readonly events: TypedEmitter<NodeEvents>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** True when at least one discovery plugin is configured. */
+  get enabled(): boolean {
+    return this.factories.length > 0
+  }
+
+  /** Instantiate and start every plugin. A plugin that fails to start is logged and left out. */
+  async start(): Promise<void> {
+    const components = this.components()
+    for (const factory of this.factories) {
+      const plugin = factory({ ...components, logger: this.logger.child('discovery') })
+      try {
+        await plugin.start()
+        this.plugins.push(plugin)
+      } catch (error) {
+        this.logger.warn(`discovery ${plugin.id} failed to start: ${error instanceof Error ? error.message : String(error)}`)
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.plugins.splice(0).map((plugin) => plugin.stop()))
+  }
+
+  /** Peers discovered recently, most recent first. */
+  recent(): DiscoveredPeer[] {
+    return [...this.recentPeers.values()].reverse()
+  }
+
+  private components(): DiscoveryComponents {
+    return {
+      identity: this.identity,
+      networkHash: this.networkHash,
+      logger: this.logger,
+      addresses: () => this.manager.addresses(),
+      isBlacklisted: ({ peerId, ip }) => this.manager.blacklist.isBlocked({ peerId, ip }),
+      peerDiscovered: (peer) => this.discovered(peer),
+      connect: async (peer) => {
+        if (peer.peerId === this.identity.peerId || this.manager.pool.get(peer.peerId)) return
+        try {
+          await this.manager.connect({ peerId: peer.peerId, addresses: peer.addresses }, { retry: false })
+        } catch (error) {
+          this.logger.debug(`auto-connect to ${peer.peerId} failed: ${error instanceof Error ? error.message : String(error)}`)
+        }
+      },
+    }
+  }
+
+  private discovered(peer: DiscoveredPeer): void {
+    if (peer.peerId === this.identity.peerId || this.manager.blacklist.isBlocked({ peerId: peer.peerId })) return
+    this.recentPeers.delete(peer.peerId) // re-insert: Map order is recency
+    this.recentPeers.set(peer.peerId, peer)
+    if (this.recentPeers.size > RECENT_LIMIT) {
+      const oldest = this.recentPeers.keys().next().value
+      if (oldest !== undefined) this.recentPeers.delete(oldest)
+    }
+    this.events.emit('peer:discovered', { peerId: peer.peerId, addresses: peer.addresses, via: peer.via })
+  }
+}
