@@ -1,6 +1,6 @@
 // Server side of one benchmark scenario, run as a child process of bench/run.mjs
 // (child_process.fork) so that client and server each get their own core.
-// Commands arrive over IPC: { id, cmd: 'start' | 'memory' | 'stop', ... };
+// Commands arrive over IPC: { id, cmd: 'start' | 'cpu' | 'memory' | 'stop', ... };
 // every command is answered with { id, ok, ... } or { id, ok: false, error }.
 import { createServer as createTlsServer } from 'node:tls'
 import { createNode } from '@crust/core'
@@ -109,6 +109,10 @@ async function handle(message) {
     case 'start':
       server = message.impl === 'crust-tcp' ? await startCrust() : await startRawTls()
       return server.info
+    case 'cpu': {
+      const { user, system } = process.cpuUsage()
+      return { micros: user + system }
+    }
     case 'memory':
       return measureMemory(message.expect)
     case 'stop':
