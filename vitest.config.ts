@@ -10,6 +10,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@crust\/core$/, replacement: source('core') },
+      { find: /^@crust\/core\/testing$/, replacement: source('core', 'testing/index') },
       { find: /^@crust\/mux$/, replacement: source('mux') },
       { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
     ],
@@ -17,7 +18,7 @@ export default defineConfig({
   // Parameter decorators (tsyringe @inject) need the legacy decorator transform.
   oxc: { decorator: { legacy: true } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,

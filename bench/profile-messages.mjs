@@ -42,6 +42,7 @@ try {
     const node = await createNode({
       networkName: NETWORK,
       role: 'client',
+      bootstrap: { cache: false },
       transports: [tcp({ host: '127.0.0.1' })],
       maxMessageSize: MAX_MESSAGE_SIZE,
     })

@@ -113,6 +113,7 @@ function crustClientNode() {
   return createNode({
     networkName: NETWORK,
     role: 'client', // no listener
+    bootstrap: { cache: false },
     transports: [tcp({ host: '127.0.0.1' })],
     maxMessageSize: MAX_MESSAGE_SIZE,
   })

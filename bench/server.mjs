@@ -15,6 +15,7 @@ let server
 async function startCrust() {
   const node = await createNode({
     networkName: NETWORK,
+    bootstrap: { cache: false },
     transports: [tcp({ host: '127.0.0.1' })],
     maxMessageSize: MAX_MESSAGE_SIZE,
     // Every benchmark client comes from 127.0.0.1; the idle-memory scenario holds 205 at once.

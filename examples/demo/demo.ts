@@ -9,7 +9,12 @@ const say = (text: string): void => console.log(`• ${text}`)
 const short = (peerId: string): string => `${peerId.slice(0, 12)}…`
 
 async function startNode(name: string): Promise<CrustNode> {
-  const node = await createNode({ networkName: 'crust-demo', transports: [tcp({ host: '127.0.0.1' })], logLevel: 'error' })
+  const node = await createNode({
+    networkName: 'crust-demo',
+    transports: [tcp({ host: '127.0.0.1' })],
+    bootstrap: { cache: false },
+    logLevel: 'error',
+  })
   await node.start()
   node.handle((message) => {
     const text = Buffer.from(message.data).toString()

@@ -161,3 +161,20 @@ export class UnsupportedAddressError extends CrustError {
     super('ERR_UNSUPPORTED_ADDRESS', `No transport can dial ${address}`)
   }
 }
+
+/** A peer claiming the node role could not be reached at the addresses it claimed. */
+export class ReachabilityError extends CrustError {
+  constructor(message: string) {
+    super('ERR_UNREACHABLE', message)
+  }
+}
+
+/** Bootstrap found no peer to join; `errors` holds each candidate's reason. */
+export class BootstrapError extends CrustError {
+  constructor(
+    message: string,
+    readonly errors: ReadonlyArray<{ peerId?: string; addresses: readonly string[]; source: string; error: Error }> = [],
+  ) {
+    super('ERR_BOOTSTRAP_FAILED', message)
+  }
+}

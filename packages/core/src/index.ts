@@ -12,6 +12,9 @@ export { createSigningIdentity } from './identity/signing.js'
 export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
 
 export { createNode, CrustNode } from './node.js'
+export { BootstrapCache, defaultCachePath, type BootstrapCacheOptions } from './bootstrap/bootstrap-cache.js'
+export { readCacheFile, writeCacheFile, type CacheEntry } from './bootstrap/cache-file.js'
+export type { BootstrapCandidate, CandidateSource } from './bootstrap/bootstrapper.js'
 export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './config/schema.js'
 export { parseConfig, type ConfigIssue } from './config/parse.js'
 

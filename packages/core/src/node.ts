@@ -13,6 +13,8 @@ import { createIdentity, loadCaFiles, loadCaIdentity, type NodeIdentity } from '
 import { createSecurityContext } from './identity/security.js'
 import { createSigningIdentity } from './identity/signing.js'
 import { DiscoveryService } from './discovery/discovery-service.js'
+import { BootstrapCache, defaultCachePath } from './bootstrap/bootstrap-cache.js'
+import { type BootstrapCandidate, Bootstrapper } from './bootstrap/bootstrapper.js'
 import { createLogger, type Logger } from './logger.js'
 import { Blacklist } from './manager/blacklist.js'
 import { type ConnectOptions, ConnectionManager, type PeerContact } from './manager/connection-manager.js'
@@ -32,6 +34,7 @@ export class CrustNode {
     private readonly identity: NodeIdentity,
     private readonly manager: ConnectionManager,
     private readonly discovery: DiscoveryService,
+    private readonly bootstrapper: Bootstrapper,
     private readonly events: TypedEmitter<NodeEvents>,
     /** The node's logger (plugins log through children of it). */
     readonly logger: Logger,
@@ -72,8 +75,15 @@ export class CrustNode {
     if (this.state === 'running') return
     await this.manager.start()
     await this.discovery.start()
+    await this.bootstrapper.start()
     this.state = 'running'
     this.logger.info(`node ${this.peerId} listening on ${this.addresses.join(', ') || 'nothing (client)'}`)
+    if (this.config.bootstrap.onStart) {
+      // A node that cannot join yet is still up: it can be joined, and rebootstrap() later.
+      await this.bootstrapper.bootstrap().catch((error: unknown) => {
+        this.logger.warn(`bootstrap at start failed: ${error instanceof Error ? error.message : String(error)}`)
+      })
+    }
   }
 
   /** Close every connection and stop listening. */
@@ -81,6 +91,7 @@ export class CrustNode {
     if (this.state === 'stopped') return
     this.state = 'stopped'
     await this.discovery.stop()
+    await this.bootstrapper.stop()
     await this.manager.stop()
   }
 
@@ -94,6 +105,42 @@ export class CrustNode {
   connectAny(peers: readonly PeerContact[], options?: ConnectOptions): Promise<Connection> {
     if (this.state !== 'running') return Promise.reject(new NotStartedError())
     return this.manager.connectAny(peers, options)
+  }
+
+  /**
+   * Join the network: LAN peers, then the bootstrap cache, then hard-coded
+   * contacts. Resolves to the connection it joined through (the previous one
+   * while it is open); rejects with `BootstrapError` listing every candidate's reason.
+   */
+  bootstrap(options?: { signal?: AbortSignal }): Promise<Connection> {
+    if (this.state !== 'running') return Promise.reject(new NotStartedError())
+    return this.bootstrapper.bootstrap(options)
+  }
+
+  /** Bootstrap afresh, even when already joined. */
+  rebootstrap(options?: { signal?: AbortSignal }): Promise<Connection> {
+    if (this.state !== 'running') return Promise.reject(new NotStartedError())
+    return this.bootstrapper.rebootstrap(options)
+  }
+
+  /** Replace the hard-coded bootstrap contacts at run time. */
+  setContacts(contacts: ReadonlyArray<{ peerId: string; addresses: readonly string[] }>): void {
+    this.bootstrapper.setContacts(contacts)
+  }
+
+  /** The bootstrap candidates the next bootstrap would try, in order. */
+  bootstrapCandidates(): BootstrapCandidate[] {
+    return this.bootstrapper.candidates()
+  }
+
+  /** Where peers see this node, per transport (from their echo), e.g. `{ quic: ['quic://203.0.113.7:40001'] }`. */
+  get externalAddresses(): Record<string, string[]> {
+    return this.manager.externalAddresses.addresses()
+  }
+
+  /** The addresses a connected peer claims it can be dialled at. */
+  claimedAddresses(connection: Connection): readonly string[] {
+    return this.manager.claimedAddresses(connection)
   }
 
   /** The pooled connection to `peerId`, if any. */
@@ -168,7 +215,18 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
     events,
     nodeLogger,
   )
-  return new CrustNode(config, identity, manager, discovery, events, nodeLogger)
+  const networkHash = hashNetworkName(config.networkName)
+  let bootstrapper: Bootstrapper | undefined
+  const cache = new BootstrapCache({
+    path: config.bootstrap.cache ? defaultCachePath(networkHash, config.bootstrap.cacheDir) : undefined,
+    network: networkHash,
+    size: config.bootstrap.cacheSize,
+    maxFailures: config.bootstrap.maxFailures,
+    exclude: () => new Set([identity.peerId, ...(bootstrapper?.contactIds() ?? [])]),
+    logger: nodeLogger.child('bootstrap'),
+  })
+  bootstrapper = new Bootstrapper(config.bootstrap, identity.peerId, manager, discovery, cache, events, nodeLogger.child('bootstrap'))
+  return new CrustNode(config, identity, manager, discovery, bootstrapper, events, nodeLogger)
 }
 
 async function loadIdentity(config: NodeConfig, logger: Logger): Promise<NodeIdentity> {

@@ -88,6 +88,7 @@ describe('connection manager over real TCP', () => {
     const late = await createNode({
       networkName: 'test-net',
       transports: [tcp({ host: '127.0.0.1', port })],
+      bootstrap: { cache: false },
       logLevel: 'error',
     })
     const connecting = a.connect({ peerId: late.peerId, addresses: [`tcp://127.0.0.1:${port}`] })

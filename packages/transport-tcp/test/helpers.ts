@@ -11,6 +11,7 @@ export async function startNode(overrides: Partial<NodeConfigInput> = {}): Promi
     networkName: 'test-net',
     transports: [tcp({ host: '127.0.0.1' })],
     logLevel: 'error',
+    bootstrap: { cache: false },
     ...overrides,
   })
   started.push(node)

@@ -87,6 +87,38 @@ const connectionSchema = z
     }
   })
 
+const contactSchema = z.strictObject({
+  /** The contact's peer id. */
+  peerId: z.string().min(1),
+  /** Its addresses, e.g. `tcp://203.0.113.5:4001`. */
+  addresses: z
+    .array(z.string().refine((address) => parseAddress(address) !== undefined, { message: 'must be an address such as tcp://203.0.113.5:4001' }))
+    .min(1),
+})
+
+const bootstrapSchema = z.strictObject({
+  /** Hard-coded contacts: tried after LAN discovery and the cache. Never written to the cache. */
+  contacts: z.array(contactSchema).default([]),
+  /** Keep a cache of recently connected, directly reachable nodes on disk. */
+  cache: z.boolean().default(true),
+  /** Directory of the cache file; default: the platform's data directory (e.g. ~/.local/share/crust). */
+  cacheDir: z.string().min(1).optional(),
+  /** Most nodes kept in the cache. */
+  cacheSize: z.number().int().positive().max(100_000).default(200),
+  /** Run `bootstrap()` from `start()`. */
+  onStart: z.boolean().default(false),
+  /** Candidates dialled at once. */
+  parallelism: z.number().int().positive().max(256).default(10),
+  /** Overall deadline of one bootstrap. */
+  timeout: positiveMs().default(10_000),
+  /** How long to wait for LAN discovery before dialling, when a discovery plugin is present. */
+  discoveryWait: ms().default(1_000),
+  /** Evict a cached node after this many failed bootstraps in a row. */
+  maxFailures: z.number().int().positive().default(3),
+  /** Re-check cached nodes not seen for this long, in the background after start. */
+  revalidateAfter: ms().default(24 * 3600 * 1000),
+})
+
 const retrySchema = z
   .strictObject({
     /** Delay after the first failed attempt. */
@@ -149,6 +181,29 @@ export const nodeConfigSchema = z.strictObject({
     })
     .prefault({}),
   auth: authSchema.prefault({}),
+  /**
+   * Addresses to advertise instead of the listening ones (e.g. behind a port
+   * forward). A warning is logged when peers' echo disagrees.
+   */
+  externalAddresses: z
+    .array(
+      z.string().refine((address) => parseAddress(address) !== undefined, {
+        message: 'must be an address such as tcp://203.0.113.5:4001',
+      }),
+    )
+    .optional(),
+  /** Reverse-connectivity check of peers that claim the node role. */
+  reachability: z
+    .strictObject({
+      /** `demote`: an unreachable claimed node is treated as a client; `refuse`: it is refused; `off`: trust the claim. */
+      check: z.enum(['demote', 'refuse', 'off']).default('demote'),
+      /** Give up dialling back after this long. */
+      timeout: positiveMs().default(3_000),
+      /** Dial back at most this many of the claimed addresses. */
+      maxAddresses: z.number().int().positive().max(16).default(3),
+    })
+    .prefault({}),
+  bootstrap: bootstrapSchema.prefault({}),
   /** Largest message accepted or sent, in bytes. */
   maxMessageSize: z.number().int().positive().max(GiB).default(16 * MiB),
   connection: connectionSchema.prefault({}),

@@ -6,6 +6,7 @@ import {
   type CrustError,
   NetworkMismatchError,
   ProtocolError,
+  ReachabilityError,
 } from '../errors.js'
 import { CloseCode, type CloseInfo } from '../transport/types.js'
 
@@ -22,6 +23,8 @@ export function errorFromClose(info: CloseInfo): CrustError {
       return new NetworkMismatchError(text)
     case CloseCode.PROTOCOL_ERROR:
       return info.error instanceof ProtocolError ? info.error : new ProtocolError(text, { cause: info.error })
+    case CloseCode.UNREACHABLE:
+      return new ReachabilityError(text)
     case CloseCode.LIMIT_REACHED:
       return new ConnectionLimitError(text)
     default:

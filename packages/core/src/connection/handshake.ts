@@ -7,7 +7,7 @@ import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
 
 /** Handshake messages are tiny; anything bigger is hostile. */
-const MAX_HANDSHAKE_SIZE = 4096
+const MAX_HANDSHAKE_SIZE = 16 * 1024
 
 /** Role a peer claims in its handshake. */
 export type PeerRole = 'node' | 'client'
@@ -18,6 +18,10 @@ const handshakeSchema = z.object({
   role: z.enum(['node', 'client']),
   /** The address the sender sees the receiver at (the echo service). */
   observed: z.string().max(256).optional(),
+  /** Addresses the sender says it can be dialled at (checked by dialling back before it is treated as a node). */
+  addresses: z.array(z.string().max(256)).max(32).optional(),
+  /** Set by a reachability probe: answer, but do not keep the connection. */
+  probe: z.literal(true).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -79,6 +83,10 @@ export interface HandshakeOptions {
   readonly networkHash: string
   readonly role: PeerRole
   readonly timeoutMs: number
+  /** Addresses we claim to be reachable at. */
+  readonly addresses: readonly string[]
+  /** Dialer only: this connection is a reachability probe. */
+  readonly probe?: boolean
 }
 
 /**
@@ -89,7 +97,14 @@ export interface HandshakeOptions {
 export async function dialerHandshake(connection: TransportConnection, options: HandshakeOptions): Promise<HandshakeInfo> {
   const exchange = (async () => {
     const stream = await connection.openStream({ bidirectional: true })
-    await writeMessage(stream, MessageKind.HELLO, encode({ v: 1, network: options.networkHash, role: options.role }))
+    const hello: HandshakeInfo = {
+      v: 1,
+      network: options.networkHash,
+      role: options.role,
+      addresses: [...options.addresses],
+      ...(options.probe ? { probe: true as const } : {}),
+    }
+    await writeMessage(stream, MessageKind.HELLO, encode(hello))
     return await readHandshake(stream, MessageKind.WELCOME)
   })()
   const welcome = await bounded(connection, options.timeoutMs, exchange)
@@ -113,14 +128,14 @@ export async function listenerHandshake(
   connection: TransportConnection,
   firstStream: Promise<TransportStream>,
   options: HandshakeOptions,
-  decide: (hello: HandshakeInfo) => HelloVerdict,
+  decide: (hello: HandshakeInfo) => HelloVerdict | Promise<HelloVerdict>,
 ): Promise<HandshakeInfo> {
   const exchange = (async () => {
     const stream = await firstStream
     const hello = await readHandshake(stream, MessageKind.HELLO)
     const verdict =
       hello.network === options.networkHash
-        ? decide(hello)
+        ? await decide(hello)
         : ({
             accept: false,
             code: CloseCode.NETWORK_MISMATCH,
@@ -130,7 +145,13 @@ export async function listenerHandshake(
       await connection.close({ code: verdict.code, reason: verdict.error.message })
       throw verdict.error
     }
-    const welcome = { v: 1, network: options.networkHash, role: options.role, observed: connection.remoteAddress } as const
+    const welcome: HandshakeInfo = {
+      v: 1,
+      network: options.networkHash,
+      role: options.role,
+      observed: connection.remoteAddress,
+      addresses: [...options.addresses],
+    }
     await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
     return hello
   })()

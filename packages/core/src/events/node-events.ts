@@ -31,6 +31,17 @@ export interface NodeEvents extends Record<string, unknown> {
     readonly to: string
     readonly reason: FallbackReason
   }
+  /** The dial-back check of a peer that claimed the node role finished. */
+  'peer:verified': {
+    readonly peerId: string
+    readonly reachable: boolean
+    readonly addresses: readonly string[]
+    readonly error?: Error
+  }
+  /** Peers disagree about our external address on a transport. */
+  'address:conflict': { readonly transport: string; readonly addresses: readonly string[] }
+  /** A bootstrap joined the network through `peerId`. */
+  'bootstrap:joined': { readonly peerId: string; readonly source: string; readonly connection: Connection }
   /** A message arrived (also delivered to the handler and `messages()`). */
   message: IncomingMessage
   /** A discovery plugin or a peer told us about a peer. */

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'tsyringe'
 import type { NodeConfig } from '../config/schema.js'
 import { Connection, type ConnectionSettings } from '../connection/connection.js'
-import { type HandshakeInfo, dialerHandshake, listenerHandshake } from '../connection/handshake.js'
+import { type HandshakeInfo, type HandshakeOptions, dialerHandshake, listenerHandshake } from '../connection/handshake.js'
 import { type IncomingMessage, type MessageHandler, serveStream } from '../connection/incoming.js'
 import { StreamResetCode } from '../connection/stream-codes.js'
 import { Tokens } from '../di/tokens.js'
@@ -37,6 +37,8 @@ import type { Blacklist } from './blacklist.js'
 import { InboundLimiter } from './inbound-limiter.js'
 import { ConnectionPool } from './pool.js'
 import { RaceFailedError, raceStaggered } from './race.js'
+import { ExternalAddressBook } from './external-addresses.js'
+import { ReachabilityChecker } from './reachability.js'
 import { retryWithBackoff } from './retry.js'
 import { fallbackReason, groupByTransport } from './transport-order.js'
 
@@ -97,6 +99,11 @@ export class ConnectionManager {
   private readonly queues = new Set<AsyncQueue<IncomingMessage>>()
   private readonly limiter: InboundLimiter
   private readonly settings: ConnectionSettings
+  private readonly reachability: ReachabilityChecker
+  /** Where peers' echoes say we are, per transport. */
+  readonly externalAddresses: ExternalAddressBook
+  /** The addresses each connected peer claims it can be dialled at (from its handshake). */
+  private readonly claimed = new WeakMap<Connection, readonly string[]>()
   private transports: Transport[] = []
   private handler: MessageHandler | undefined
   private running = false
@@ -117,6 +124,13 @@ export class ConnectionManager {
       countConnections: () => this.pool.size + this.pending.size,
     })
     this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout }
+    this.reachability = new ReachabilityChecker((address, peerId, signal) => this.probe(address, peerId, signal), config.reachability)
+    this.externalAddresses = new ExternalAddressBook(
+      () => this.addresses(),
+      config.externalAddresses,
+      logger,
+      (transport, addresses) => this.events.emit('address:conflict', { transport, addresses }),
+    )
   }
 
   /** The gate transports consult before spending TLS work on an inbound socket. */
@@ -429,17 +443,83 @@ export class ConnectionManager {
     }
     connection.onStream((stream) => route(stream))
     let hello: HandshakeInfo
+    const mode = this.config.reachability.check
     try {
-      hello = await listenerHandshake(connection, firstStream, this.handshakeOptions(), () => ({ accept: true }))
+      hello = await listenerHandshake(connection, firstStream, this.handshakeOptions(), async (claim) => {
+        if (mode !== 'refuse' || !this.mustCheck(claim)) return { accept: true }
+        try {
+          await this.reachability.check(peerId, claim.addresses ?? [])
+          return { accept: true }
+        } catch (error) {
+          return { accept: false, code: CloseCode.UNREACHABLE, error: asError(error) }
+        }
+      })
     } catch (error) {
       void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
       this.rejected('inbound', connection.remoteAddress, asError(error), peerId)
       return
     }
+    if (hello.probe) {
+      // A reachability probe only wanted our WELCOME: it closes; make sure it does.
+      this.pending.delete(connection)
+      const timer = setTimeout(() => void connection.close({ code: CloseCode.NORMAL, reason: 'probe answered' }), 5_000)
+      void connection.closed.then(() => clearTimeout(timer))
+      return
+    }
     const established = this.establish(connection, hello, (serve) => {
       route = serve
     })
-    if (established === undefined) return
+    if (established.transportConnection !== connection || !this.mustCheck(hello)) return
+    if (mode === 'refuse') {
+      this.events.emit('peer:verified', { peerId, reachable: true, addresses: hello.addresses ?? [] })
+      return
+    }
+    // demote: a client until the dial-back succeeds.
+    established.remoteRole = 'client'
+    this.reachability.check(peerId, hello.addresses ?? []).then(
+      () => {
+        established.remoteRole = 'node'
+        this.events.emit('peer:verified', { peerId, reachable: true, addresses: hello.addresses ?? [] })
+      },
+      (error: unknown) => {
+        this.logger.info(`peer ${peerId} treated as a client: ${asError(error).message}`)
+        this.events.emit('peer:verified', { peerId, reachable: false, addresses: hello.addresses ?? [], error: asError(error) })
+      },
+    )
+  }
+
+  /** Whether a peer's claim to be a node must be checked by dialling back. */
+  private mustCheck(claim: HandshakeInfo): boolean {
+    return claim.role === 'node' && !claim.probe && this.config.reachability.check !== 'off'
+  }
+
+  /**
+   * Dial `address` on a fresh connection that is never pooled, check it is
+   * `peerId`, exchange a probe handshake, and close.
+   */
+  private async probe(address: string, peerId: string, signal: AbortSignal): Promise<void> {
+    const transport = this.transportFor(address)
+    if (transport === undefined) throw new UnsupportedAddressError(address)
+    if (this.blacklist.blocksIp(normalizeIp(parseAddress(address)?.host ?? ''))) throw new BlacklistedError(`${address} is blacklisted`)
+    const connection = await transport.dial(address, { signal, expectedPeerId: peerId })
+    const onAbort = (): void => void connection.close({ code: CloseCode.NORMAL, reason: 'probe cancelled' })
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await dialerHandshake(connection, { ...this.handshakeOptions(), probe: true })
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      await connection.close({ code: CloseCode.NORMAL, reason: 'reachability probe done' })
+    }
+  }
+
+  /** The addresses a peer told us it can be dialled at, in its handshake. */
+  claimedAddresses(connection: Connection): readonly string[] {
+    return this.claimed.get(connection) ?? []
+  }
+
+  /** Check whether `peerId` answers at one of `addresses` (a fresh connection, never pooled). */
+  checkReachable(peerId: string, addresses: readonly string[]): Promise<void> {
+    return this.reachability.check(peerId, addresses)
   }
 
   /**
@@ -454,7 +534,11 @@ export class ConnectionManager {
     this.pending.delete(transportConnection)
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteRole = remote.role
-    if (transportConnection.direction === 'outbound') connection.observedAddress = remote.observed
+    this.claimed.set(connection, remote.addresses ?? [])
+    if (transportConnection.direction === 'outbound') {
+      connection.observedAddress = remote.observed
+      this.externalAddresses.record(transportConnection.transport, connection.peerId, remote.observed)
+    }
     const serve = (stream: TransportStream): void => {
       void serveStream(stream, connection, this.settings.maxMessageSize, (message) => this.dispatch(message), (error) =>
         this.reportPeerError(connection, error),
@@ -513,8 +597,14 @@ export class ConnectionManager {
     return this.transports.find((t) => t.canDial(address))
   }
 
-  private handshakeOptions() {
-    return { networkHash: this.networkHash, role: this.config.role, timeoutMs: this.config.connection.handshakeTimeout }
+  private handshakeOptions(): HandshakeOptions {
+    const addresses = this.config.role === 'client' ? [] : (this.config.externalAddresses ?? this.addresses())
+    return {
+      networkHash: this.networkHash,
+      role: this.config.role,
+      timeoutMs: this.config.connection.handshakeTimeout,
+      addresses: addresses.slice(0, 32),
+    }
   }
 
   private rejected(direction: 'inbound' | 'outbound', remoteAddress: string, error: Error, peerId?: string): void {

@@ -83,3 +83,74 @@ export async function raceStaggered<C, T>(
     startNext()
   })
 }
+
+/**
+ * Try candidates with at most `limit` attempts running at once; the first
+ * success wins, the rest are aborted and late successes handed to `dispose`.
+ * Rejects with {@link RaceFailedError} when every candidate failed, or
+ * `AbortError` when `signal` aborts (the failures so far are then lost to the
+ * caller, who knows why it aborted).
+ */
+export async function raceLimited<C, T>(
+  candidates: readonly C[],
+  attempt: (candidate: C, signal: AbortSignal) => Promise<T>,
+  options: { limit: number; signal?: AbortSignal; dispose: (value: T) => void; onFailure?: (failure: RaceFailure<C>) => void },
+): Promise<{ candidate: C; value: T }> {
+  if (options.signal?.aborted) throw new AbortError()
+  const controllers = new Set<AbortController>()
+  const failures: RaceFailure<C>[] = []
+  return new Promise((resolve, reject) => {
+    let next = 0
+    let running = 0
+    let settled = false
+    const finish = (): void => {
+      settled = true
+      options.signal?.removeEventListener('abort', onAbort)
+      for (const controller of controllers) controller.abort()
+    }
+    const onAbort = (): void => {
+      if (settled) return
+      finish()
+      reject(new AbortError())
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    const launch = (): void => {
+      while (!settled && running < options.limit && next < candidates.length) {
+        const candidate = candidates[next++] as C
+        const controller = new AbortController()
+        controllers.add(controller)
+        running++
+        attempt(candidate, controller.signal).then(
+          (value) => {
+            running--
+            controllers.delete(controller)
+            if (settled) {
+              options.dispose(value)
+              return
+            }
+            finish()
+            resolve({ candidate, value })
+          },
+          (error: unknown) => {
+            running--
+            controllers.delete(controller)
+            if (settled) return
+            const failure = { candidate, error: error instanceof Error ? error : new Error(String(error)) }
+            failures.push(failure)
+            options.onFailure?.(failure)
+            if (failures.length === candidates.length) {
+              finish()
+              reject(new RaceFailedError(failures))
+            } else launch()
+          },
+        )
+      }
+    }
+    if (candidates.length === 0) {
+      finish()
+      reject(new RaceFailedError<C>([]))
+      return
+    }
+    launch()
+  })
+}

@@ -39,6 +39,8 @@ export const CloseCode = {
   SHUTDOWN: 9,
   /** The handshake did not complete in time. */
   HANDSHAKE_TIMEOUT: 10,
+  /** The peer claimed the node role but could not be reached at its claimed addresses. */
+  UNREACHABLE: 11,
 } as const
 /** A value of {@link CloseCode}; unknown numbers from a remote peer are passed through. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]

@@ -44,6 +44,18 @@ describe('parseConfig', () => {
       },
       retry: { initialDelay: 500, maxDelay: 15_000, multiplier: 1.5, jitter: true, maxElapsed: 30_000, maxAttempts: 10 },
       blacklist: { peers: [], ips: [] },
+      reachability: { check: 'demote', timeout: 3_000, maxAddresses: 3 },
+      bootstrap: {
+        contacts: [],
+        cache: true,
+        cacheSize: 200,
+        onStart: false,
+        parallelism: 10,
+        timeout: 10_000,
+        discoveryWait: 1_000,
+        maxFailures: 3,
+        revalidateAfter: 24 * 3600 * 1000,
+      },
       logLevel: 'warn',
     })
   })

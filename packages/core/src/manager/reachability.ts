@@ -1,0 +1,47 @@
+import { ReachabilityError } from '../errors.js'
+import { RaceFailedError, raceStaggered } from './race.js'
+
+/** How many verified peers are remembered, so repeated connections are not probed again. */
+const VERIFIED_LIMIT = 1024
+/** How long a successful check is trusted. */
+const VERIFIED_TTL_MS = 10 * 60 * 1000
+
+/**
+ * Reverse-connectivity check: dial back to the addresses a peer claims (a
+ * fresh connection that is never pooled) and see whether the peer answers
+ * there with the same identity. Successes are remembered for a while.
+ */
+export class ReachabilityChecker {
+  private readonly verified = new Map<string, number>()
+
+  constructor(
+    /** Dial `address`, authenticate it as `peerId`, handshake as a probe and close. */
+    private readonly probe: (address: string, peerId: string, signal: AbortSignal) => Promise<void>,
+    private readonly options: { readonly timeout: number; readonly maxAddresses: number },
+  ) {}
+
+  /** Resolves when the peer answered at one of `addresses`; rejects with `ReachabilityError` otherwise. */
+  async check(peerId: string, addresses: readonly string[]): Promise<void> {
+    const until = this.verified.get(peerId)
+    if (until !== undefined && until > Date.now()) return
+    const candidates = addresses.slice(0, this.options.maxAddresses)
+    if (candidates.length === 0) throw new ReachabilityError(`peer ${peerId} claims the node role but gave no address`)
+    const signal = AbortSignal.timeout(this.options.timeout)
+    try {
+      await raceStaggered(candidates, (address, s) => this.probe(address, peerId, AbortSignal.any([s, signal])), {
+        staggerMs: 0,
+        signal,
+        dispose: () => {},
+      })
+    } catch (error) {
+      const reasons =
+        error instanceof RaceFailedError
+          ? (error as RaceFailedError<string>).failures.map((f) => `${f.candidate}: ${f.error.message}`).join('; ')
+          : `no answer within ${this.options.timeout} ms`
+      throw new ReachabilityError(`peer ${peerId} is not reachable at its claimed addresses (${reasons})`)
+    }
+    this.verified.delete(peerId)
+    this.verified.set(peerId, Date.now() + VERIFIED_TTL_MS)
+    if (this.verified.size > VERIFIED_LIMIT) this.verified.delete(this.verified.keys().next().value as string)
+  }
+}

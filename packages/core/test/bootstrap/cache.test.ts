@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { BootstrapCache } from '../../src/bootstrap/bootstrap-cache.js'
+import { readCacheFile, writeCacheFile } from '../../src/bootstrap/cache-file.js'
+import { type Logger, createLogger } from '../../src/logger.js'
+
+const network = 'a'.repeat(64)
+
+function capturingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = []
+  const logger: Logger & { lines: string[] } = {
+    lines,
+    debug: () => {},
+    info: () => {},
+    warn: (m) => lines.push(m),
+    error: (m) => lines.push(m),
+    child: () => logger,
+  }
+  return logger
+}
+
+function cacheAt(path: string | undefined, exclude: string[] = [], logger: Logger = createLogger('silent')): BootstrapCache {
+  return new BootstrapCache({ path, network, size: 200, maxFailures: 3, exclude: () => new Set(exclude), logger })
+}
+
+describe('bootstrap cache', () => {
+  it('keeps exactly the 200 most recent nodes, most recent first, across a reload', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'crust-cache-')), 'cache.json')
+    const cache = cacheAt(path)
+    for (let i = 0; i < 250; i++) cache.add({ peerId: `bciqpeer${i}`, addresses: [`tcp://10.0.0.${i % 250}:4001`] })
+    cache.add({ peerId: 'bciqpeer100', addresses: ['tcp://10.0.1.1:4001'] }) // seen again: most recent now
+    expect(cache.size).toBe(200)
+    await cache.flush()
+    const reloaded = cacheAt(path)
+    await reloaded.load()
+    const ids = reloaded.list().map((e) => e.peerId)
+    expect(ids).toHaveLength(200)
+    expect(ids[0]).toBe('bciqpeer100')
+    expect(ids).toContain('bciqpeer249')
+    expect(ids).not.toContain('bciqpeer49') // among the 50 oldest, pushed out
+    expect(ids).toContain('bciqpeer51')
+  })
+
+  it('never caches excluded peers (hard-coded contacts, ourselves)', () => {
+    const cache = cacheAt(undefined, ['bciqcontact'])
+    cache.add({ peerId: 'bciqcontact', addresses: ['tcp://10.0.0.1:1'] })
+    cache.add({ peerId: 'bciqother', addresses: ['tcp://10.0.0.2:1'] })
+    expect(cache.list().map((e) => e.peerId)).toEqual(['bciqother'])
+  })
+
+  it('evicts a node after repeated failures', () => {
+    const cache = cacheAt(undefined)
+    cache.add({ peerId: 'bciqflaky', addresses: ['tcp://10.0.0.1:1'] })
+    cache.fail('bciqflaky')
+    cache.fail('bciqflaky')
+    expect(cache.size).toBe(1)
+    cache.fail('bciqflaky')
+    expect(cache.size).toBe(0)
+  })
+
+  it('writes in batches, not once per change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-cache-'))
+    const path = join(dir, 'cache.json')
+    const cache = cacheAt(path)
+    cache.add({ peerId: 'bciqone', addresses: ['tcp://10.0.0.1:1'] })
+    expect(readdirSync(dir)).toEqual([]) // not yet written
+    await cache.flush()
+    expect(await readCacheFile(path, network, createLogger('silent'))).toHaveLength(1)
+  })
+
+  it.each([
+    ['not JSON', '{"version":1,"peers":[{'],
+    ['a wrong shape', JSON.stringify({ version: 1, network, peers: [{ peerId: 42 }] })],
+    ['another network', JSON.stringify({ version: 1, network: 'b'.repeat(64), peers: [] })],
+  ])('moves a corrupt file (%s) aside with a warning and starts empty', async (_what, content) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-cache-'))
+    const path = join(dir, 'cache.json')
+    writeFileSync(path, content)
+    const logger = capturingLogger()
+    const cache = cacheAt(path, [], logger)
+    await cache.load()
+    expect(cache.size).toBe(0)
+    expect(readdirSync(dir).some((f) => f.startsWith('cache.json.corrupt-'))).toBe(true)
+    expect(logger.lines.join('\n')).toMatch(/moved it to/)
+  })
+
+  it('survives a process killed while writing: the file is always the old or the new one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-cache-'))
+    const path = join(dir, 'cache.json')
+    await writeCacheFile(path, network, [{ peerId: 'bciqfirst', addresses: ['tcp://10.0.0.1:1'], lastSeen: 1, failures: 0 }])
+    const writer = fileURLToPath(new URL('./fixtures/cache-writer.ts', import.meta.url))
+    for (let round = 0; round < 5; round++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', writer, path, network], { stdio: ['ignore', 'pipe', 'inherit'] })
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80))
+      child.kill('SIGKILL') // mid-batch, most likely mid-write
+      await new Promise((resolve) => child.once('exit', resolve))
+      const logger = capturingLogger()
+      const peers = await readCacheFile(path, network, logger)
+      expect(logger.lines).toEqual([]) // never corrupt
+      expect(peers.length === 1 || peers.length === 200).toBe(true)
+    }
+  })
+})
