@@ -1,4 +1,5 @@
 export { NetLab } from './lab.js'
 export { LabHost, LabCallError } from './lab-host.js'
 export { labSupport, announceSkip, type LabSupport } from './support.js'
+export { createNatLab, type NatLab, type NatLabOptions, type LabRouter, type LabNode, type RouterKind } from './nat-lab.js'
 export type { StartParams, LabTransport } from './host-protocol.js'

@@ -65,6 +65,23 @@ export class NetLab {
     await this.exec(b, 'ip', ['link', 'set', endB, 'up'])
   }
 
+  /**
+   * Connect namespace `ns` to bridge `bridge` (which lives in `bridgeNs`) with a
+   * veth pair; the `ns` end is named `ifname` and gets `cidr`.
+   */
+  async bridgePort(bridgeNs: string, bridge: string, ns: string, cidr: string, ifname: string): Promise<void> {
+    const base = `v${process.pid % 100000}${labCounter}${++this.links}`
+    const [bridgeEnd, hostEnd] = [`${base}a`, `${base}b`]
+    await run('ip', ['link', 'add', bridgeEnd, 'type', 'veth', 'peer', 'name', hostEnd])
+    await run('ip', ['link', 'set', bridgeEnd, 'netns', bridgeNs])
+    await run('ip', ['link', 'set', hostEnd, 'netns', ns])
+    await this.exec(bridgeNs, 'ip', ['link', 'set', bridgeEnd, 'master', bridge])
+    await this.exec(bridgeNs, 'ip', ['link', 'set', bridgeEnd, 'up'])
+    await this.exec(ns, 'ip', ['link', 'set', hostEnd, 'name', ifname])
+    await this.exec(ns, 'ip', ['addr', 'add', cidr, 'dev', ifname])
+    await this.exec(ns, 'ip', ['link', 'set', ifname, 'up'])
+  }
+
   /** Load an nftables ruleset into a namespace. */
   async nft(namespace: string, ruleset: string): Promise<void> {
     await run('ip', ['netns', 'exec', namespace, 'nft', '-f', '-'], ruleset)
@@ -81,6 +98,16 @@ export class NetLab {
     this.children.add(child)
     child.once('exit', () => this.children.delete(child))
     return child
+  }
+
+  /**
+   * Run a TypeScript script (through tsx) inside a namespace and parse the
+   * JSON it prints last on stdout.
+   */
+  async runScript(namespace: string, script: string, args: readonly string[] = []): Promise<unknown> {
+    const out = await run('ip', ['netns', 'exec', namespace, process.execPath, '--import', 'tsx', script, ...args])
+    const last = out.trim().split('\n').pop() ?? ''
+    return JSON.parse(last)
   }
 
   /** Kill every process in the lab's namespaces and delete them. Safe to call twice. */

@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { announceSkip, createNatLab, labSupport } from '../src/index.js'
+
+const support = labSupport()
+const hasCoturn = spawnSync('sh', ['-c', 'command -v turnserver']).status === 0
+const runs = support.ok && hasCoturn
+if (!runs) announceSkip('NAT lab self-test (tools/netlab)', support.ok ? 'coturn is not installed' : support.reason)
+
+const stunProbe = fileURLToPath(new URL('../src/probes/stun-probe.ts', import.meta.url))
+
+describe.runIf(runs)('NAT lab', () => {
+  it('builds EIM and EDM routers whose mappings behave as named (checked with STUN against coturn)', async () => {
+    const lab = await createNatLab({ routers: [{ name: 'eim', kind: 'eim' }, { name: 'edm', kind: 'edm' }] })
+    try {
+      const { ip, secondIp } = lab.publicHost
+      const eimHost = lab.routers.eim!.hosts[0]!
+      const edmHost = lab.routers.edm!.hosts[0]!
+      const eim = (await lab.lab.runScript(eimHost.ns, stunProbe, [ip, secondIp])) as { first: string; second: string }
+      const edm = (await lab.lab.runScript(edmHost.ns, stunProbe, [ip, secondIp])) as { first: string; second: string }
+      expect(eim.first.split(':')[0]).toBe(lab.routers.eim!.wanIp) // translated to the router's WAN address
+      expect(eim.first).toBe(eim.second) // endpoint-independent: same mapping for both servers
+      expect(edm.first.split(':')[0]).toBe(lab.routers.edm!.wanIp)
+      expect(edm.first).not.toBe(edm.second) // endpoint-dependent (symmetric)
+    } finally {
+      await lab.destroy()
+    }
+  }, 60_000)
+})
+
+const hasUpnp = spawnSync('sh', ['-c', 'command -v miniupnpd && command -v upnpc']).status === 0
+if (runs && !hasUpnp) announceSkip('NAT lab UPnP self-test', 'miniupnpd or miniupnpc is not installed')
+
+describe.runIf(runs && hasUpnp)('NAT lab UPnP router', () => {
+  it('runs a real UPnP gateway (miniupnpd) that maps a port for a LAN host', async () => {
+    const lab = await createNatLab({ routers: [{ name: 'home', kind: 'upnp' }] })
+    try {
+      const router = lab.routers.home!
+      const host = router.hosts[0]!
+      const out = await lab.lab.exec(host.ns, 'upnpc', ['-i', '-a', host.ip, '40000', '40000', 'UDP', '30'])
+      expect(out).toContain(`external ${router.wanIp}:40000 UDP is redirected to internal ${host.ip}:40000`)
+    } finally {
+      await lab.destroy()
+    }
+  }, 60_000)
+})
