@@ -13,6 +13,8 @@ export default defineConfig({
       { find: /^@crust\/core\/testing$/, replacement: source('core', 'testing/index') },
       { find: /^@crust\/mux$/, replacement: source('mux') },
       { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
+      { find: /^@crust\/transport-quic$/, replacement: source('transport-quic') },
+      { find: /^@crust\/discovery-beacon$/, replacement: source('discovery-beacon') },
     ],
   },
   // Parameter decorators (tsyringe @inject) need the legacy decorator transform.

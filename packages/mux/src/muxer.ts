@@ -1,3 +1,4 @@
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import {
   AbortError,
@@ -10,20 +11,19 @@ import {
   type TransportLimits,
   type TransportStream,
 } from '@crust/core'
-import { FrameDecoder, u32 } from './decoder.js'
+import { FrameDecoder, type FrameSink, u32 } from './decoder.js'
 import { DEFAULT_GROW_INTERVAL, DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW, InboundStreamCredit } from './flow-control.js'
 import {
-  encodeFrame,
-  encodeHeader,
   Flag,
-  type Frame,
   FrameType,
   HEADER_LENGTH,
   INITIAL_MAX_STREAMS,
   INITIAL_WINDOW,
   MAX_REASON_LENGTH,
   MAX_STREAM_ID,
+  writeHeader,
 } from './frame.js'
+import { acquireStaging, releaseStaging, STAGING_SIZE } from './staging.js'
 import { MuxStream, type StreamHost } from './stream.js'
 
 /** Options of a {@link Muxer}. */
@@ -91,8 +91,11 @@ const CLOSING = 1
 const CLOSED = 2
 
 const RESOLVED = Promise.resolve()
+const EMPTY = new Uint8Array(0)
 /** Queued bytes that trigger an immediate flush instead of waiting for the end of the tick. */
 const FLUSH_THRESHOLD = 256 * 1024
+/** Flushes below this size are copied into a buffer from Node's small-buffer pool instead of a staging buffer. */
+const SMALL_FLUSH = 4096
 /** Largest receive window. */
 const MAX_WINDOW = 1024 * 1024 * 1024
 /** How long an orderly close may take before the socket is destroyed. */
@@ -105,11 +108,13 @@ const CLOSE_TIMEOUT = 2_000
  * Frames queued in the same tick are coalesced into one socket write; no
  * stream owns a timer; one timer per connection runs keep-alive and idle checks.
  */
-export class Muxer implements StreamHost {
+export class Muxer implements StreamHost, FrameSink {
   /** Settles (never rejects) once the connection is fully closed, for any reason. */
   readonly closed: Promise<CloseInfo>
   /** @internal */ readonly maxWindow: number
   private readonly socket: Duplex
+  /** The socket is a node:net socket, which is done with a written buffer once the write's callback runs. */
+  private readonly recycles: boolean
   private readonly limits: TransportLimits
   private readonly logger: Logger | undefined
   private readonly initialWindow: number
@@ -139,8 +144,10 @@ export class Muxer implements StreamHost {
   private handler: ((stream: TransportStream) => void) | undefined
   private backlog: MuxStream[] | undefined = []
 
-  // Outgoing frame queue, flushed once per tick.
-  private parts: Uint8Array[] = []
+  // Outgoing frame queue, flushed once per tick: three numbers per frame
+  // (type << 16 | flags, stream id, length field) and its payload (EMPTY for none).
+  private heads: number[] = []
+  private bodies: Uint8Array[] = []
   private queued = 0
   private flushScheduled = false
   private flushWaiter: Deferred | undefined
@@ -163,6 +170,7 @@ export class Muxer implements StreamHost {
    */
   constructor(socket: Duplex, options: MuxerOptions) {
     this.socket = socket
+    this.recycles = socket instanceof Socket
     this.limits = options.limits
     this.logger = options.logger
     // Windows travel as u32 deltas; keep them well inside that range.
@@ -321,7 +329,7 @@ export class Muxer implements StreamHost {
     if (this.state !== OPEN) return
     const first = !stream.synSent
     if (first) flags |= this.sync(stream)
-    this.push(encodeHeader(FrameType.DATA, flags, stream.id, payload.length), payload)
+    this.push(FrameType.DATA, flags, stream.id, payload.length, payload)
     if (first && stream.bidirectional) this.grantExtraWindow(stream)
   }
 
@@ -337,10 +345,9 @@ export class Muxer implements StreamHost {
   sendReset(stream: MuxStream, code: number): void {
     if (this.state !== OPEN) return
     const flags = Flag.RST | (stream.synSent ? 0 : this.sync(stream))
-    const frame = Buffer.allocUnsafe(HEADER_LENGTH + 4)
-    frame.set(encodeHeader(FrameType.DATA, flags, stream.id, 4))
-    frame.writeUInt32BE(code, HEADER_LENGTH)
-    this.push(frame, undefined)
+    const payload = Buffer.allocUnsafe(4)
+    payload.writeUInt32BE(code, 0)
+    this.push(FrameType.DATA, flags, stream.id, 4, payload)
   }
 
   /** @internal */
@@ -384,7 +391,7 @@ export class Muxer implements StreamHost {
       unsynced[this.unsyncedHead++] = undefined
       if (earlier === undefined || earlier === stream) break
       earlier.markSynSent()
-      this.push(encodeHeader(FrameType.DATA, synFlags(earlier), earlier.id, 0), undefined)
+      this.push(FrameType.DATA, synFlags(earlier), earlier.id, 0, EMPTY)
       if (earlier.bidirectional) this.grantExtraWindow(earlier)
     }
     if (this.unsyncedHead === unsynced.length) {
@@ -427,56 +434,59 @@ export class Muxer implements StreamHost {
     this.received += chunk.length
     this.lastReceived = performance.now()
     try {
-      const frames = this.decoder.feed(chunk)
-      for (let i = 0; i < frames.length; i++) {
-        this.handleFrame(frames[i] as Frame)
-        if (this.state !== OPEN) return
-      }
+      this.decoder.decode(chunk, this)
     } catch (error) {
       if (error instanceof ProtocolError) this.protocolError(error)
       else this.internalError(error)
     }
   }
 
-  private handleFrame(frame: Frame): void {
-    switch (frame.type) {
+  /** FrameSink: a whole frame. @internal */
+  frame(type: number, flags: number, streamId: number, length: number, payload: Uint8Array | undefined): void {
+    // Frames after the one that closed the connection are ignored.
+    if (this.state !== OPEN) return
+    switch (type) {
       case FrameType.DATA:
-        this.handleData(frame)
+        this.handleData(flags, streamId, length, payload as Uint8Array, undefined)
         return
       case FrameType.WINDOW_UPDATE: {
-        const stream = this.streams.get(frame.streamId)
-        if (stream !== undefined) stream.onWindowUpdate(frame.length)
-        else this.checkStale(frame.streamId, 'WINDOW_UPDATE')
+        const stream = this.streams.get(streamId)
+        if (stream !== undefined) stream.onWindowUpdate(length)
+        else this.checkStale(streamId, 'WINDOW_UPDATE')
         return
       }
       case FrameType.PING:
-        if (frame.streamId !== 0) throw new ProtocolError('PING on a stream id other than 0')
-        if ((frame.flags & Flag.ACK) !== 0) this.onPong(frame.length)
-        else if ((frame.flags & Flag.SYN) !== 0) this.queueControl(FrameType.PING, Flag.ACK, 0, frame.length)
+        if (streamId !== 0) throw new ProtocolError('PING on a stream id other than 0')
+        if ((flags & Flag.ACK) !== 0) this.onPong(length)
+        else if ((flags & Flag.SYN) !== 0) this.queueControl(FrameType.PING, Flag.ACK, 0, length)
         else throw new ProtocolError('PING without SYN or ACK')
         return
       case FrameType.GO_AWAY: {
-        const payload = frame.payload as Uint8Array
-        const reason = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
-        this.logger?.debug(`peer sent GO_AWAY code ${frame.streamId}: ${reason}`)
-        this.shutdown({ code: frame.streamId, reason, remote: true }, false)
+        const bytes = payload as Uint8Array
+        const reason = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+        this.logger?.debug(`peer sent GO_AWAY code ${streamId}: ${reason}`)
+        this.shutdown({ code: streamId, reason, remote: true }, false)
         return
       }
       case FrameType.MAX_STREAMS:
-        if (frame.streamId !== 0) throw new ProtocolError('MAX_STREAMS on a stream id other than 0')
+        if (streamId !== 0) throw new ProtocolError('MAX_STREAMS on a stream id other than 0')
         // Cumulative and monotonic: a smaller value is stale and ignored.
-        if (frame.length > this.localLimit) {
-          this.localLimit = frame.length
+        if (length > this.localLimit) {
+          this.localLimit = length
           if (this.openHead < this.openWaiters.length) this.grantOpenWaiters()
         }
         return
     }
   }
 
-  private handleData(frame: Frame): void {
-    const id = frame.streamId
-    const flags = frame.flags
-    const payload = frame.payload as Uint8Array
+  /** FrameSink: a whole DATA frame whose large payload arrived in `pieces`. @internal */
+  pieces(flags: number, streamId: number, length: number, pieces: Uint8Array[]): void {
+    if (this.state !== OPEN) return
+    this.handleData(flags, streamId, length, undefined, pieces)
+  }
+
+  /** A DATA frame; its payload is `payload`, or the concatenation of `pieces`. */
+  private handleData(flags: number, id: number, length: number, payload: Uint8Array | undefined, pieces: Uint8Array[] | undefined): void {
     let stream: MuxStream | undefined
     let created = false
     if ((flags & Flag.SYN) !== 0) {
@@ -491,7 +501,8 @@ export class Muxer implements StreamHost {
         if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
         return
       }
-      stream = new MuxStream(this, id, 'inbound', (flags & Flag.UNI) === 0, this.initialWindow, performance.now())
+      // Created while handling a read: its time is the read's (saves a clock read per stream).
+      stream = new MuxStream(this, id, 'inbound', (flags & Flag.UNI) === 0, this.initialWindow, this.lastReceived)
       this.streams.set(id, stream)
       created = true
     } else {
@@ -502,11 +513,17 @@ export class Muxer implements StreamHost {
         return
       }
       if ((flags & Flag.RST) !== 0) {
-        stream.onReset(u32(payload, 0))
+        stream.onReset(u32(payload as Uint8Array, 0))
         return
       }
     }
-    if (payload.length > 0) stream.onData(payload)
+    if (pieces !== undefined) {
+      // The frame as a whole must fit; then its pieces go to the stream as they are.
+      stream.checkData(length)
+      for (let i = 0; i < pieces.length; i++) stream.onData(pieces[i] as Uint8Array)
+    } else if (length > 0) {
+      stream.onData(payload as Uint8Array)
+    }
     if ((flags & Flag.FIN) !== 0) stream.onFin()
     if (created) {
       if ((flags & Flag.FIN) === 0) this.grantExtraWindow(stream)
@@ -565,21 +582,23 @@ export class Muxer implements StreamHost {
 
   private queueControl(type: number, flags: number, streamId: number, value: number): void {
     if (this.state !== OPEN) return
-    this.push(encodeHeader(type, flags, streamId, value), undefined)
+    this.push(type, flags, streamId, value, EMPTY)
   }
 
-  private push(header: Uint8Array, payload: Uint8Array | undefined): void {
-    this.parts.push(header)
-    this.queued += header.length
-    if (payload !== undefined && payload.length > 0) {
-      this.parts.push(payload)
-      this.queued += payload.length
-    }
+  /** Queue one frame: its header fields and its payload (EMPTY for none; `length` is then a value). */
+  private push(type: number, flags: number, streamId: number, length: number, payload: Uint8Array): void {
+    this.enqueue(type, flags, streamId, length, payload)
     if (this.queued >= FLUSH_THRESHOLD) this.flush()
     else if (!this.flushScheduled) {
       this.flushScheduled = true
       setImmediate(this.flushCallback)
     }
+  }
+
+  private enqueue(type: number, flags: number, streamId: number, length: number, payload: Uint8Array): void {
+    this.heads.push((type << 16) | flags, streamId, length)
+    this.bodies.push(payload)
+    this.queued += HEADER_LENGTH + payload.length
   }
 
   private readonly flushCallback = (): void => {
@@ -591,16 +610,34 @@ export class Muxer implements StreamHost {
    * Hand every queued frame to the socket in one write. Everything is copied
    * into one buffer: small frames would cost a syscall (and a TLS record)
    * each, and after the copy the caller may reuse its buffer as soon as its
-   * write resolves, even if the socket is still holding the bytes.
+   * write resolves, even if the socket is still holding the bytes. Small
+   * flushes go into a buffer from Node's small-buffer pool; larger ones into
+   * a reused staging buffer (fresh memory is expensive), which goes back to
+   * its free list once the socket has consumed it (see staging.ts).
    */
   private flush(): void {
-    const parts = this.parts
-    if (parts.length === 0 || !this.canWrite || this.socketClosed) return
+    const bodies = this.bodies
+    const count = bodies.length
+    if (count === 0 || !this.canWrite || this.socketClosed) return
+    const heads = this.heads
     const total = this.queued
-    this.parts = []
     this.queued = 0
-    // A single part is one of our own control frames, safe to hand over as is.
-    const ok = this.socket.write(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, total))
+    const staged = total >= SMALL_FLUSH && total <= STAGING_SIZE && this.recycles
+    const out = staged ? acquireStaging() : Buffer.allocUnsafe(total)
+    let offset = 0
+    for (let i = 0, h = 0; i < count; i++, h += 3) {
+      const typeFlags = heads[h] as number
+      writeHeader(out, offset, typeFlags >>> 16, typeFlags & 0xffff, heads[h + 1] as number, heads[h + 2] as number)
+      offset += HEADER_LENGTH
+      const body = bodies[i] as Uint8Array
+      if (body.length > 0) {
+        out.set(body, offset)
+        offset += body.length
+      }
+    }
+    heads.length = 0
+    bodies.length = 0
+    const ok = staged ? this.socket.write(out.subarray(0, total), () => releaseStaging(out)) : this.socket.write(out)
     this.sent += total
     if (!ok) this.canWrite = false
     const waiter = this.flushWaiter
@@ -704,8 +741,7 @@ export class Muxer implements StreamHost {
     if (goAway) {
       const reason = truncateUtf8(info.reason, MAX_REASON_LENGTH)
       // Bypass `queueControl`, which refuses frames once closing.
-      this.parts.push(encodeFrame(FrameType.GO_AWAY, 0, info.code >>> 0, reason))
-      this.queued += HEADER_LENGTH + reason.length
+      this.enqueue(FrameType.GO_AWAY, 0, info.code >>> 0, reason.length, reason)
     }
     this.state = CLOSING
     this.closeInfo = info
@@ -739,7 +775,8 @@ export class Muxer implements StreamHost {
       this.canWrite = true
       this.flush()
     }
-    this.parts = []
+    this.heads = []
+    this.bodies = []
     this.queued = 0
     this.flushWaiter?.reject(connectionError)
     this.flushWaiter = undefined

@@ -169,6 +169,20 @@ export class MuxStream implements TransportStream, AsyncIterator<Uint8Array> {
     }
     if (end) this.state |= END_REQUESTED
     else if (data.length === 0) return RESOLVED
+    const n = data.length
+    const host = this.host
+    if ((this.state & WRITING) === 0 && host.writable && n <= MAX_WRITE_FRAME && (n <= this.sendWindow || n === 0)) {
+      // Fast path: one frame that may go at once (no write in progress, credit, room in the socket).
+      host.sendData(this, data, end ? Flag.FIN : 0)
+      this.sendWindow -= n
+      if (end) {
+        this.state |= FIN_SENT
+        this.maybeDone()
+      }
+      return host.whenFlushed().then(undefined, (error: unknown) => {
+        throw this.error ?? error
+      })
+    }
     return this.send(data, end)
   }
 
@@ -318,17 +332,29 @@ export class MuxStream implements TransportStream, AsyncIterator<Uint8Array> {
     this.state |= SYN_SENT
   }
 
-  /** Incoming DATA payload. Throws ProtocolError for data the peer had no right to send. @internal */
-  onData(payload: Uint8Array): void {
-    const n = payload.length
-    const state = this.state
-    if ((state & FIN_RECEIVED) !== 0) throw new ProtocolError(`DATA after FIN on stream ${this.id}`)
+  /**
+   * Check an incoming DATA frame of `n` payload bytes as a whole, before its
+   * pieces are delivered: throws ProtocolError for data the peer had no right
+   * to send. @internal
+   */
+  checkData(n: number): void {
+    if ((this.state & FIN_RECEIVED) !== 0) throw new ProtocolError(`DATA after FIN on stream ${this.id}`)
     if (!this.bidirectional && this.direction === 'outbound') {
       throw new ProtocolError(`DATA from the acceptor of unidirectional stream ${this.id}`)
     }
     if (n > this.recvCredit) {
       throw new ProtocolError(`${n} bytes exceed the receive window (${this.recvCredit}) of stream ${this.id}`)
     }
+  }
+
+  /**
+   * Incoming DATA payload (a whole frame's, or a piece of one). Throws
+   * ProtocolError for data the peer had no right to send. @internal
+   */
+  onData(payload: Uint8Array): void {
+    const n = payload.length
+    const state = this.state
+    this.checkData(n)
     if (n === 0) return
     this.recvCredit -= n
     this.buffered += n

@@ -1,8 +1,16 @@
 import { type Server, type Socket, createServer, isIPv6 } from 'node:net'
-import { type TLSSocket, type Server as TlsServer, createServer as createTlsServer, connect as tlsConnect } from 'node:tls'
+import {
+  type ConnectionOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+  createSecureContext,
+  createServer as createTlsServer,
+  connect as tlsConnect,
+} from 'node:tls'
 import {
   AbortError,
   AuthenticationError,
+  DialError,
   CloseCode,
   type DialOptions,
   type Logger,
@@ -42,6 +50,11 @@ export class TcpTransport implements Transport {
   private readonly connections = new Set<TransportConnection>()
   private readonly logger: Logger
   private secureServer: TlsServer | undefined
+  private clientTls: ConnectionOptions | undefined
+  /** The remote address of each inbound raw socket, for reports after it has closed. */
+  private readonly labels = new WeakMap<Socket, string>()
+  /** Dials in progress, failed at once by close(). */
+  private readonly dialing = new Set<(error: Error) => void>()
 
   constructor(
     private readonly components: TransportComponents,
@@ -102,6 +115,8 @@ export class TcpTransport implements Transport {
       return
     }
     if (decision.release) raw.once('close', decision.release)
+    // Read now: once a failed handshake closes the socket its address is gone.
+    this.labels.set(raw, formatAddress('tcp', remote.host, remote.port))
     this.sockets.add(raw)
     raw.once('close', () => this.sockets.delete(raw))
     this.tlsServer().emit('connection', raw)
@@ -118,7 +133,9 @@ export class TcpTransport implements Transport {
     })
     server.on('secureConnection', (socket: TLSSocket) => this.secured(socket))
     server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
-      const label = formatAddress('tcp', normalizeIp(socket.remoteAddress ?? ''), socket.remotePort ?? 0)
+      // The TLS socket wraps the raw socket we labelled in accept().
+      const raw = (socket as unknown as { _parent?: Socket })._parent
+      const label = (raw && this.labels.get(raw)) ?? 'tcp://unknown'
       socket.destroy()
       const timedOut = /timeout/i.test(error.message)
       this.components.onInboundFailure(
@@ -157,7 +174,7 @@ export class TcpTransport implements Transport {
     const { security, limits } = this.components
     return new Promise<TransportConnection>((resolve, reject) => {
       const socket = tlsConnect({
-        ...tlsOptionsFor(security, 'client'),
+        ...this.clientTlsOptions(),
         rejectUnauthorized: false, // verifyPeer decides, so the listener learns why it was refused
         host: parsed.host,
         port: parsed.port,
@@ -169,6 +186,7 @@ export class TcpTransport implements Transport {
         limits.handshakeTimeout,
       )
       const cleanup = (): void => {
+        this.dialing.delete(fail)
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
         socket.off('error', fail)
@@ -180,6 +198,7 @@ export class TcpTransport implements Transport {
       }
       const onAbort = (): void => fail(new AbortError())
       signal?.addEventListener('abort', onAbort, { once: true })
+      this.dialing.add(fail)
       socket.once('error', fail)
       socket.once('close', () => this.sockets.delete(socket))
       socket.once('secureConnect', () => {
@@ -199,12 +218,26 @@ export class TcpTransport implements Transport {
     })
   }
 
+  /**
+   * The client TLS options, with a secure context built once: given only PEM
+   * options, every tls.connect would parse the certificate and key and build
+   * a new context (about a millisecond per dial).
+   */
+  private clientTlsOptions(): ConnectionOptions {
+    if (this.clientTls === undefined) {
+      const options = tlsOptionsFor(this.components.security, 'client')
+      this.clientTls = { ...options, secureContext: createSecureContext(options) }
+    }
+    return this.clientTls
+  }
+
   private adopt(connection: TransportConnection): void {
     this.connections.add(connection)
     void connection.closed.then(() => this.connections.delete(connection))
   }
 
   async close(): Promise<void> {
+    for (const fail of [...this.dialing]) fail(new DialError('the transport is closing'))
     const servers = this.listeners.splice(0).map(
       ({ server }) => new Promise<void>((resolve) => server.close(() => resolve())),
     )

@@ -11,8 +11,9 @@ export async function startNode(overrides: Partial<NodeConfigInput> = {}): Promi
     networkName: 'test-net',
     transports: [tcp({ host: '127.0.0.1' })],
     logLevel: 'error',
-    bootstrap: { cache: false },
     ...overrides,
+    // Tests never touch the user's real cache directory unless they name one.
+    bootstrap: { cache: overrides.bootstrap?.cacheDir !== undefined, ...overrides.bootstrap },
   })
   started.push(node)
   await node.start()

@@ -6,10 +6,17 @@ export interface LabTransport {
   readonly options?: Record<string, unknown>
 }
 
-/** Parameters of the `start` call: JSON-safe node config plus transports. */
+/** A discovery plugin to give the lab node (e.g. `{ kind: 'beacon', options: { autoConnect: true } }`). */
+export interface LabDiscovery {
+  readonly kind: 'beacon'
+  readonly options?: Record<string, unknown>
+}
+
+/** Parameters of the `start` call: JSON-safe node config plus transports and discovery plugins. */
 export interface StartParams {
   readonly config: Record<string, unknown>
   readonly transports: readonly LabTransport[]
+  readonly discovery?: readonly LabDiscovery[]
 }
 
 export interface Request {

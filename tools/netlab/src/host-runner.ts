@@ -4,9 +4,9 @@
  * Started by `LabHost.start`, never by hand.
  */
 import { createInterface } from 'node:readline'
-import { type CrustNode, type TransportFactory, createNode } from '@crust/core'
+import { type CrustNode, type DiscoveryFactory, type TransportFactory, createNode } from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
-import type { EventLine, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
+import type { EventLine, LabDiscovery, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
 
 let node: CrustNode | undefined
 
@@ -22,6 +22,13 @@ async function transportOf(spec: LabTransport): Promise<TransportFactory> {
   return quic(spec.options)
 }
 
+async function discoveryOf(spec: LabDiscovery): Promise<DiscoveryFactory> {
+  // Loaded only when asked for, like QUIC above.
+  const specifier = '@crust/discovery-beacon'
+  const { beacon } = (await import(specifier)) as { beacon: (options?: unknown) => DiscoveryFactory }
+  return beacon(spec.options)
+}
+
 function running(): CrustNode {
   if (!node) throw new Error('node not started')
   return node
@@ -30,10 +37,19 @@ function running(): CrustNode {
 const methods: Record<string, (params: never) => Promise<unknown>> = {
   async start(params: StartParams) {
     const transports = await Promise.all(params.transports.map(transportOf))
-    node = await createNode({ networkName: 'lab', logLevel: 'error', ...params.config, transports })
+    const discovery = await Promise.all((params.discovery ?? []).map(discoveryOf))
+    node = await createNode({
+      networkName: 'lab',
+      logLevel: 'error',
+      bootstrap: { cache: false }, // lab hosts share the machine's file system
+      ...params.config,
+      transports,
+      discovery,
+    })
     node.handle((message) => (message.isRequest ? Buffer.from(`echo:${Buffer.from(message.data).toString()}`) : undefined))
     node.on('message', (m) => write({ event: 'message', payload: { peerId: m.peerId, data: Buffer.from(m.data).toString() } }))
     node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
+    node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via } }))
     node.on('connection:open', ({ connection }) =>
       write({ event: 'connection:open', payload: { peerId: connection.peerId, transport: connection.transport } }),
     )

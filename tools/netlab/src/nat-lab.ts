@@ -150,6 +150,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
     await lab.exec(internet, 'ip', ['link', 'add', 'br0', 'type', 'bridge'])
     await lab.exec(internet, 'ip', ['link', 'set', 'br0', 'up'])
     await sysctl(lab, internet, 'net.bridge.bridge-nf-call-iptables', '0')
+    await sysctl(lab, internet, 'net.bridge.bridge-nf-call-ip6tables', '0')
     await sysctl(lab, internet, 'net.bridge.bridge-nf-call-arptables', '0')
     const attach = async (ns: string, cidr: string, ifname: string): Promise<void> => {
       await lab.bridgePort(internet, 'br0', ns, cidr, ifname)
@@ -206,6 +207,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
       await lab.exec(ns, 'ip', ['addr', 'add', `${lanIp}/24`, 'dev', LAN])
       await lab.exec(ns, 'ip', ['link', 'set', LAN, 'up'])
       await sysctl(lab, ns, 'net.bridge.bridge-nf-call-iptables', '0')
+      await sysctl(lab, ns, 'net.bridge.bridge-nf-call-ip6tables', '0')
       await sysctl(lab, ns, 'net.bridge.bridge-nf-call-arptables', '0')
       const hosts: LabNode[] = []
       for (let h = 0; h < (spec.hosts ?? 1); h++) {

@@ -2,7 +2,7 @@ import { AbortError, MessageTooLargeError, ProtocolError, RemoteHandlerError, Ti
 import type { CloseInfo, Direction, TransportConnection, TransportStream } from '../transport/types.js'
 import { CloseCode } from '../transport/types.js'
 import { MessageKind } from './message-header.js'
-import { readMessage, remoteResetError, writeMessage } from './message-io.js'
+import { type ReadMessage, readMessage, remoteResetError, writeMessage } from './message-io.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** Options for {@link Connection.send} and {@link Connection.request}. */
@@ -65,35 +65,59 @@ export class Connection {
   }
 
   /** Send one message on its own unidirectional stream. */
-  async send(data: Uint8Array, options: SendOptions = {}): Promise<void> {
+  send(data: Uint8Array, options: SendOptions = {}): Promise<void> {
     const target = this.current()
     if (target !== this) return target.send(data, options)
-    this.checkSize(data)
-    await this.withDeadline(options, 'send', async (track) => {
-      const stream = track(await this.transportConnection.openStream({ bidirectional: false }))
-      await writeMessage(stream, MessageKind.SEND, data)
-    }).catch((error: unknown) => {
-      throw remoteResetError(error, data.byteLength, this.settings.maxMessageSize)
+    const refused = this.refuse(data, options)
+    if (refused !== undefined) return Promise.reject(refused)
+    return new Promise<void>((resolve, reject) => {
+      const operation = new Operation<void>('send', resolve, reject, options, this.settings.requestTimeout)
+      void this.runSend(operation, data)
     })
   }
 
   /** Send a request on a bidirectional stream and resolve to the remote handler's answer. */
-  async request(data: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
+  request(data: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
     const target = this.current()
     if (target !== this) return target.request(data, options)
-    this.checkSize(data)
-    return this.withDeadline(options, 'request', async (track) => {
-      const stream = track(await this.transportConnection.openStream({ bidirectional: true }))
+    const refused = this.refuse(data, options)
+    if (refused !== undefined) return Promise.reject(refused)
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const operation = new Operation<Uint8Array>('request', resolve, reject, options, this.settings.requestTimeout)
+      void this.runRequest(operation, data)
+    })
+  }
+
+  private async runSend(operation: Operation<void>, data: Uint8Array): Promise<void> {
+    try {
+      const stream = await this.transportConnection.openStream({ bidirectional: false })
+      if (!operation.attach(stream)) return
+      await writeMessage(stream, MessageKind.SEND, data)
+    } catch (error) {
+      operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
+      return
+    }
+    operation.succeed(undefined)
+  }
+
+  private async runRequest(operation: Operation<Uint8Array>, data: Uint8Array): Promise<void> {
+    let answer: ReadMessage
+    try {
+      const stream = await this.transportConnection.openStream({ bidirectional: true })
+      if (!operation.attach(stream)) return
       await writeMessage(stream, MessageKind.REQUEST, data)
-      const answer = await readMessage(stream, this.settings.maxMessageSize)
-      if (answer.kind === MessageKind.RESPONSE) return answer.data
+      answer = await readMessage(stream, this.settings.maxMessageSize)
       if (answer.kind === MessageKind.ERROR_RESPONSE) {
         throw new RemoteHandlerError(Buffer.from(answer.data).toString('utf8'))
       }
-      throw new ProtocolError(`unexpected message kind ${answer.kind} in a response`)
-    }).catch((error: unknown) => {
-      throw remoteResetError(error, data.byteLength, this.settings.maxMessageSize)
-    })
+      if (answer.kind !== MessageKind.RESPONSE) {
+        throw new ProtocolError(`unexpected message kind ${answer.kind} in a response`)
+      }
+    } catch (error) {
+      operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
+      return
+    }
+    operation.succeed(answer.data)
   }
 
   /** Close the connection; the remote side sees an orderly close. */
@@ -112,49 +136,172 @@ export class Connection {
     return target
   }
 
-  private checkSize(data: Uint8Array): void {
+  /** Why an operation on `data` cannot start at all: too large, or already aborted. */
+  private refuse(data: Uint8Array, options: SendOptions): Error | undefined {
     const limit = this.settings.maxMessageSize
     if (data.byteLength > limit) {
-      throw new MessageTooLargeError(`message of ${data.byteLength} bytes exceeds the limit of ${limit}`, data.byteLength, limit)
+      return new MessageTooLargeError(`message of ${data.byteLength} bytes exceeds the limit of ${limit}`, data.byteLength, limit)
+    }
+    if (options.signal?.aborted) return new AbortError()
+    return undefined
+  }
+}
+
+/** Largest delay node:timers accepts; longer (or invalid) delays become 1 ms, as with `setTimeout`. */
+const TIMEOUT_MAX = 2 ** 31 - 1
+
+/**
+ * One `send` or `request` under its deadline and abort signal. It settles
+ * once: with the work's outcome, with `TimeoutError` when the deadline
+ * passes, or with `AbortError` when the signal aborts; on either of the
+ * latter the stream it opened is reset so neither side keeps state for it
+ * (a stream that opens only afterwards is reset at once).
+ *
+ * Deadlines cost no timer each: operations with the same timeout sit in one
+ * {@link DeadlineList} in deadline order, behind one timer.
+ */
+class Operation<T> {
+  /** Set by the deadline list. */
+  deadline = 0
+  prev: Operation<unknown> | undefined
+  next: Operation<unknown> | undefined
+  list: DeadlineList | undefined
+  private stream: TransportStream | undefined
+  private settled = false
+  /** Reset code for a stream that opens after the operation timed out or was aborted. */
+  private lateReset = 0
+  private readonly signal: AbortSignal | undefined
+  private onAbort: (() => void) | undefined
+  /** As given, for the error message. */
+  private readonly timeoutMs: number
+
+  constructor(
+    private readonly name: string,
+    private readonly resolve: (value: T) => void,
+    private readonly reject: (error: unknown) => void,
+    options: SendOptions,
+    defaultTimeout: number,
+  ) {
+    const timeout = options.timeout ?? defaultTimeout
+    this.timeoutMs = timeout
+    deadlineList(timeout >= 1 && timeout <= TIMEOUT_MAX ? timeout : 1).add(this as Operation<unknown>)
+    const signal = options.signal
+    this.signal = signal
+    if (signal !== undefined) {
+      this.onAbort = () => this.abort()
+      signal.addEventListener('abort', this.onAbort, { once: true })
     }
   }
 
-  /**
-   * Run `work` under the operation's deadline and abort signal. On either, the
-   * stream it opened is reset so neither side keeps state for it.
-   */
-  private async withDeadline<T>(
-    options: SendOptions,
-    operation: string,
-    work: (track: (stream: TransportStream) => TransportStream) => Promise<T>,
-  ): Promise<T> {
-    const { signal } = options
-    if (signal?.aborted) throw new AbortError()
-    const timeoutMs = options.timeout ?? this.settings.requestTimeout
-    let stream: TransportStream | undefined
-    let timer: NodeJS.Timeout | undefined
-    let onAbort: (() => void) | undefined
-    const stop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        stream?.reset(StreamResetCode.TIMEOUT)
-        reject(new TimeoutError(`${operation} did not finish within ${timeoutMs} ms`))
-      }, timeoutMs)
-      onAbort = () => {
-        stream?.reset(StreamResetCode.CANCELLED)
-        reject(new AbortError())
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
-    const running = work((opened) => {
-      stream = opened
-      return opened
-    })
-    running.catch(() => {}) // reported through the race
-    try {
-      return await Promise.race([running, stop])
-    } finally {
-      clearTimeout(timer)
-      if (onAbort) signal?.removeEventListener('abort', onAbort)
+  /** The stream the work opened; false (and the stream reset) when the operation already ended. */
+  attach(stream: TransportStream): boolean {
+    if (this.settled) {
+      stream.reset(this.lateReset)
+      return false
     }
+    this.stream = stream
+    return true
+  }
+
+  succeed(value: T): void {
+    if (this.settled) return
+    this.finish()
+    this.resolve(value)
+  }
+
+  fail(error: unknown): void {
+    if (this.settled) return
+    this.finish()
+    this.reject(error)
+  }
+
+  /** The deadline passed. */
+  expire(): void {
+    if (this.settled) return
+    this.lateReset = StreamResetCode.TIMEOUT
+    this.stream?.reset(StreamResetCode.TIMEOUT)
+    this.fail(new TimeoutError(`${this.name} did not finish within ${this.timeoutMs} ms`))
+  }
+
+  private abort(): void {
+    if (this.settled) return
+    this.lateReset = StreamResetCode.CANCELLED
+    this.stream?.reset(StreamResetCode.CANCELLED)
+    this.fail(new AbortError())
+  }
+
+  private finish(): void {
+    this.settled = true
+    this.list?.remove(this as Operation<unknown>)
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort)
+    this.onAbort = undefined
+  }
+}
+
+/** Deadline lists by timeout (ms); a list is dropped once empty. */
+const deadlineLists = new Map<number, DeadlineList>()
+
+function deadlineList(timeout: number): DeadlineList {
+  let list = deadlineLists.get(timeout)
+  if (list === undefined) {
+    list = new DeadlineList(timeout)
+    deadlineLists.set(timeout, list)
+  }
+  return list
+}
+
+/**
+ * Pending operations that share one timeout, oldest first: since they were
+ * all added with the same delay, that is deadline order. One timer, armed for
+ * the oldest deadline, serves the whole list; it is cleared when the list
+ * empties, so an idle process holds no timer.
+ */
+class DeadlineList {
+  private head: Operation<unknown> | undefined
+  private tail: Operation<unknown> | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(private readonly timeout: number) {}
+
+  add(operation: Operation<unknown>): void {
+    operation.deadline = performance.now() + this.timeout
+    operation.list = this
+    operation.prev = this.tail
+    if (this.tail === undefined) this.head = operation
+    else this.tail.next = operation
+    this.tail = operation
+    if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.timeout)
+  }
+
+  remove(operation: Operation<unknown>): void {
+    if (operation.list !== this) return
+    const { prev, next } = operation
+    if (prev === undefined) this.head = next
+    else prev.next = next
+    if (next === undefined) this.tail = prev
+    else next.prev = prev
+    operation.prev = operation.next = operation.list = undefined
+    if (this.head === undefined) this.drop()
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    let head = this.head
+    while (head !== undefined && head.deadline <= now) {
+      this.remove(head)
+      head.expire()
+      head = this.head
+    }
+    if (head !== undefined && this.timer === undefined) {
+      this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(head.deadline - now)))
+    }
+  }
+
+  /** Empty: release the timer and forget the list. */
+  private drop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    if (deadlineLists.get(this.timeout) === this) deadlineLists.delete(this.timeout)
   }
 }

@@ -32,7 +32,9 @@ export const MessageKind = {
 } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
 
-const knownKinds = new Set<number>(Object.values(MessageKind))
+/** `KNOWN_KINDS[kind] === 1` for every kind above. */
+const KNOWN_KINDS = new Uint8Array(256)
+for (const kind of Object.values(MessageKind)) KNOWN_KINDS[kind] = 1
 
 /** A decoded message header. */
 export interface MessageHeader {
@@ -45,8 +47,12 @@ export function encodeMessageHeader(kind: MessageKind, length: number, payloadRo
   const buffer = Buffer.allocUnsafe(MESSAGE_HEADER_SIZE + payloadRoom)
   buffer[0] = MESSAGE_VERSION
   buffer[1] = kind
-  buffer.writeUInt16BE(0, 2)
-  buffer.writeUInt32BE(length, 4)
+  buffer[2] = 0
+  buffer[3] = 0
+  buffer[4] = length >>> 24
+  buffer[5] = (length >>> 16) & 0xff
+  buffer[6] = (length >>> 8) & 0xff
+  buffer[7] = length & 0xff
   return buffer
 }
 
@@ -59,10 +65,30 @@ export function encodeMessage(kind: MessageKind, payload: Uint8Array): Buffer {
 
 /** Decode and validate a header. Throws `ProtocolError` for unknown versions or kinds. */
 export function decodeMessageHeader(bytes: Uint8Array): MessageHeader {
-  if (bytes.byteLength < MESSAGE_HEADER_SIZE) throw new ProtocolError('truncated message header')
-  if (bytes[0] !== MESSAGE_VERSION) throw new ProtocolError(`unsupported message version ${bytes[0]}`)
-  const kind = bytes[1] as number
-  if (!knownKinds.has(kind)) throw new ProtocolError(`unknown message kind ${kind}`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return { kind: kind as MessageKind, length: view.getUint32(4) }
+  return { kind: checkMessageHeader(bytes, 0), length: messageLength(bytes, 0) }
+}
+
+/**
+ * Validate the header at `offset` in `bytes` (at least {@link MESSAGE_HEADER_SIZE}
+ * bytes from there) and return its kind. Throws `ProtocolError` for unknown
+ * versions or kinds.
+ */
+export function checkMessageHeader(bytes: Uint8Array, offset: number): MessageKind {
+  if (bytes.byteLength - offset < MESSAGE_HEADER_SIZE) throw new ProtocolError('truncated message header')
+  const version = bytes[offset] as number
+  if (version !== MESSAGE_VERSION) throw new ProtocolError(`unsupported message version ${version}`)
+  const kind = bytes[offset + 1] as number
+  if (KNOWN_KINDS[kind] !== 1) throw new ProtocolError(`unknown message kind ${kind}`)
+  return kind as MessageKind
+}
+
+/** The payload length of the (already checked) header at `offset` in `bytes`. */
+export function messageLength(bytes: Uint8Array, offset: number): number {
+  return (
+    (((bytes[offset + 4] as number) << 24) |
+      ((bytes[offset + 5] as number) << 16) |
+      ((bytes[offset + 6] as number) << 8) |
+      (bytes[offset + 7] as number)) >>>
+    0
+  )
 }

@@ -3,9 +3,10 @@ import type { TransportStream } from '../transport/types.js'
 import {
   MESSAGE_HEADER_SIZE,
   type MessageKind,
-  decodeMessageHeader,
+  checkMessageHeader,
   encodeMessage,
   encodeMessageHeader,
+  messageLength,
 } from './message-header.js'
 import { StreamResetCode } from './stream-codes.js'
 
@@ -18,14 +19,16 @@ export interface ReadMessage {
   readonly data: Uint8Array
 }
 
+const END = Object.freeze({ end: true })
+
 /** Write one whole message and close the write side. */
-export async function writeMessage(stream: TransportStream, kind: MessageKind, payload: Uint8Array): Promise<void> {
-  if (payload.byteLength <= COPY_LIMIT) {
-    await stream.write(encodeMessage(kind, payload), { end: true })
-    return
+export function writeMessage(stream: TransportStream, kind: MessageKind, payload: Uint8Array): Promise<void> {
+  try {
+    if (payload.byteLength <= COPY_LIMIT) return stream.write(encodeMessage(kind, payload), END)
+    return stream.write(encodeMessageHeader(kind, payload.byteLength)).then(() => stream.write(payload, END))
+  } catch (error) {
+    return Promise.reject(error)
   }
-  await stream.write(encodeMessageHeader(kind, payload.byteLength))
-  await stream.write(payload, { end: true })
 }
 
 /**
@@ -34,53 +37,49 @@ export async function writeMessage(stream: TransportStream, kind: MessageKind, p
  * before any payload is buffered; a short or overlong stream is a protocol error.
  */
 export async function readMessage(stream: TransportStream, maxSize: number): Promise<ReadMessage> {
-  let header: Buffer | undefined
   let pending: Uint8Array | undefined
-  let payload: Buffer | undefined
+  let payload: Uint8Array | undefined
   let filled = 0
-  let kind: MessageKind | undefined
+  let kind = -1
   for await (const chunk of stream) {
     let bytes: Uint8Array = chunk
-    if (header === undefined) {
-      bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk])
+    let at = 0
+    if (kind < 0) {
+      if (pending !== undefined) bytes = Buffer.concat([pending, chunk])
       if (bytes.byteLength < MESSAGE_HEADER_SIZE) {
         pending = bytes
         continue
       }
       pending = undefined
-      header = Buffer.from(bytes.buffer, bytes.byteOffset, MESSAGE_HEADER_SIZE)
-      const decoded = decodeMessageHeader(header)
-      kind = decoded.kind
-      if (decoded.length > maxSize) {
+      kind = checkMessageHeader(bytes, 0)
+      const length = messageLength(bytes, 0)
+      if (length > maxSize) {
         stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
-        throw new MessageTooLargeError(
-          `incoming message of ${decoded.length} bytes exceeds the limit of ${maxSize}`,
-          decoded.length,
-          maxSize,
-        )
+        throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
       }
-      bytes = bytes.subarray(MESSAGE_HEADER_SIZE)
+      at = MESSAGE_HEADER_SIZE
       // Fast path: the whole payload came with the header; keep it without copying.
-      if (bytes.byteLength === decoded.length) {
-        payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-        filled = bytes.byteLength
+      if (bytes.byteLength - at === length) {
+        payload = Buffer.from(bytes.buffer, bytes.byteOffset + at, length)
+        filled = length
         continue
       }
-      payload = Buffer.allocUnsafe(decoded.length)
+      payload = Buffer.allocUnsafe(length)
     }
-    if (payload === undefined || filled + bytes.byteLength > payload.byteLength) {
+    const n = bytes.byteLength - at
+    if (payload === undefined || filled + n > payload.byteLength) {
       stream.reset(StreamResetCode.PROTOCOL_ERROR)
       throw new ProtocolError('stream carried more bytes than its message header announced')
     }
-    if (bytes.byteLength > 0) {
-      payload.set(bytes, filled)
-      filled += bytes.byteLength
+    if (n > 0) {
+      payload.set(at === 0 ? bytes : bytes.subarray(at), filled)
+      filled += n
     }
   }
-  if (kind === undefined || payload === undefined || filled !== payload.byteLength) {
+  if (kind < 0 || payload === undefined || filled !== payload.byteLength) {
     throw new ProtocolError('stream ended before the whole message arrived')
   }
-  return { kind, data: payload }
+  return { kind: kind as MessageKind, data: payload }
 }
 
 /** Translate a reset sent by the remote reader into the error the local writer should see. */

@@ -1,0 +1,20 @@
+/**
+ * `@crust/core/testing`: the compliance suite every transport plugin runs
+ * against itself, test-runner agnostic.
+ *
+ * @example With vitest:
+ * ```ts
+ * import { it } from 'vitest'
+ * import { transportComplianceTests } from '@crust/core/testing'
+ * for (const t of transportComplianceTests({ setup: async () => ({ factory: tcp(), listenAddress: 'tcp://127.0.0.1:0' }) })) it(t.name, t.run, t.timeoutMs)
+ * ```
+ * @packageDocumentation
+ */
+export {
+  transportComplianceTests,
+  type ComplianceTest,
+  type TransportComplianceOptions,
+  type TransportUnderTest,
+} from './suite.js'
+export { TestGate, type TestGateDecision } from './gate.js'
+export { Collector } from './collector.js'

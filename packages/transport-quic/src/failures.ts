@@ -1,0 +1,43 @@
+import { AbortError, AuthenticationError, DialError, ProtocolError, TimeoutError } from '@crust/core'
+import { errors } from '@matrixai/quic'
+import { type QuicClose, closeInfoOf, errorOfClose } from './codes.js'
+
+function quicClose(error: unknown): QuicClose | undefined {
+  const data = (error as { data?: Partial<QuicClose> } | undefined)?.data
+  if (data && typeof data.isApp === 'boolean' && typeof data.errorCode === 'number' && data.reason instanceof Uint8Array) {
+    return { isApp: data.isApp, errorCode: data.errorCode, reason: data.reason }
+  }
+  return undefined
+}
+
+/** The library error behind a failed handshake (the server wraps it in `ErrorQUICServerNewConnection`). */
+function rootOf(error: unknown): unknown {
+  return error instanceof errors.ErrorQUICServerNewConnection && error.cause !== undefined ? error.cause : error
+}
+
+/**
+ * Turn a failed QUIC handshake into a typed Crust error: a TLS alert either
+ * way is an `AuthenticationError`, a refusal carries its gate code
+ * (`BlacklistedError`, `ConnectionLimitError`), a handshake that never
+ * finished is a `TimeoutError`, anything else a `DialError` (dialler) or
+ * `ProtocolError` (listener).
+ */
+export function handshakeFailure(address: string, error: unknown, side: 'dial' | 'accept', handshakeTimeout: number): Error {
+  if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
+  const root = rootOf(error)
+  if (
+    root instanceof errors.ErrorQUICConnectionStartTimeout ||
+    root instanceof errors.ErrorQUICClientCreateTimeout ||
+    root instanceof errors.ErrorQUICConnectionIdleTimeout
+  ) {
+    return new TimeoutError(`QUIC handshake with ${address} not finished within ${handshakeTimeout} ms`)
+  }
+  const close = quicClose(root)
+  if (close !== undefined) {
+    const remote = root instanceof errors.ErrorQUICConnectionPeer || root instanceof errors.ErrorQUICConnectionPeerTLS
+    return errorOfClose(closeInfoOf(close, remote), address)
+  }
+  const cause = root instanceof Error ? root : new Error(String(root))
+  const message = `${address}: QUIC handshake failed: ${cause.message || cause.name}`
+  return side === 'dial' ? new DialError(message, [{ address, error: cause }], { cause }) : new ProtocolError(message, { cause })
+}

@@ -1,0 +1,27 @@
+/**
+ * `@crust/transport-quic`: QUIC transport plugin for Crust, on
+ * `@matrixai/quic` (quiche + BoringSSL). Every message gets its own QUIC
+ * stream; one UDP socket per node serves inbound and outbound connections.
+ *
+ * @example
+ * ```ts
+ * import { createNode } from '@crust/core'
+ * import { quic } from '@crust/transport-quic'
+ * const node = await createNode({ networkName: 'demo', transports: [quic({ port: 4001 })] })
+ * ```
+ * @packageDocumentation
+ */
+import type { TransportFactory } from '@crust/core'
+import type { QuicOptions } from './options.js'
+import { QuicTransport } from './quic-transport.js'
+
+export type { QuicOptions } from './options.js'
+export { QuicTransport } from './quic-transport.js'
+export { QuicConnection } from './quic-connection.js'
+export { QuicStream } from './quic-stream.js'
+export { StreamStateError } from './stream-errors.js'
+
+/** The QUIC transport plugin: pass `quic(options)` in the node's `transports`. */
+export function quic(options: QuicOptions = {}): TransportFactory {
+  return (components) => new QuicTransport(components, options)
+}

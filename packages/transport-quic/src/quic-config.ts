@@ -1,0 +1,83 @@
+import type { SecurityContext, TransportLimits } from '@crust/core'
+import type { QUICClientConfigInput, QUICServerConfigInput, TLSVerifyCallback } from '@matrixai/quic'
+import type { ResolvedQuicOptions } from './options.js'
+
+/** The timing the core's limits translate to in QUIC terms. */
+export interface Liveness {
+  /** QUIC `max_idle_timeout` (ms): a connection that hears nothing this long is closed. Never 0. */
+  readonly maxIdleTimeout: number
+  /** PING interval (ms), or undefined for none. Always below {@link maxIdleTimeout}. */
+  readonly keepAliveInterval: number | undefined
+}
+
+/**
+ * `idleTimeout` and `keepAliveInterval` of the core, made safe for QUIC: an
+ * idle timeout of 0 would let connections to vanished peers live forever
+ * (in the server's connection map too), so a dead-peer timeout stands in,
+ * with keep-alives that keep live peers connected.
+ */
+export function livenessOf(limits: TransportLimits, options: ResolvedQuicOptions): Liveness {
+  if (limits.idleTimeout > 0) {
+    const keepAlive = limits.keepAliveInterval > 0 ? Math.min(limits.keepAliveInterval, Math.floor(limits.idleTimeout / 2)) : undefined
+    return { maxIdleTimeout: limits.idleTimeout, keepAliveInterval: keepAlive }
+  }
+  const maxIdleTimeout = options.deadPeerTimeout
+  const third = Math.max(1, Math.floor(maxIdleTimeout / 3))
+  const keepAlive = limits.keepAliveInterval > 0 ? Math.min(limits.keepAliveInterval, third) : third
+  return { maxIdleTimeout, keepAliveInterval: keepAlive }
+}
+
+/** Options shared by both sides: identity, flow control, stream credit, liveness. */
+function common(security: SecurityContext, limits: TransportLimits, options: ResolvedQuicOptions, verify: TLSVerifyCallback) {
+  const liveness = livenessOf(limits, options)
+  return {
+    key: security.privateKeyPem,
+    cert: security.certificatePem,
+    ...(security.mode === 'ca' ? { ca: [...security.ca] } : {}),
+    // The library overrides native chain checks once a callback is set; the callback decides (see verify.ts).
+    verifyPeer: true,
+    verifyCallback: verify,
+    applicationProtos: ['crust/1'],
+    maxIdleTimeout: liveness.maxIdleTimeout,
+    ...(liveness.keepAliveInterval === undefined ? {} : { keepAliveIntervalTime: liveness.keepAliveInterval }),
+    initialMaxStreamsBidi: limits.maxInboundStreams,
+    initialMaxStreamsUni: limits.maxInboundStreams,
+    initialMaxData: options.initialMaxData,
+    initialMaxStreamDataBidiLocal: options.initialMaxStreamData,
+    initialMaxStreamDataBidiRemote: options.initialMaxStreamData,
+    initialMaxStreamDataUni: options.initialMaxStreamData,
+    maxConnectionWindow: Math.max(options.maxConnectionWindow, options.initialMaxData),
+    maxStreamWindow: Math.max(options.maxStreamWindow, options.initialMaxStreamData),
+    // Streams copy each read out of this scratch buffer; 64 KiB takes a loopback datagram in one read.
+    readableChunkSize: 64 * 1024,
+    // 0-RTT data could be replayed and would skip our certificate check.
+    enableEarlyData: false,
+  } satisfies QUICClientConfigInput
+}
+
+/**
+ * Server config. The datagram size it sends is the smaller of its own limit
+ * and the client's advertised `max_udp_payload_size`, so the server may allow
+ * loopback-sized datagrams: each client advertises what its path carries.
+ */
+export function serverConfig(
+  security: SecurityContext,
+  limits: TransportLimits,
+  options: ResolvedQuicOptions,
+  verify: TLSVerifyCallback,
+): QUICServerConfigInput {
+  const largest = Math.max(options.loopbackUdpPayloadSize, options.maxUdpPayloadSize)
+  return { ...common(security, limits, options, verify), maxSendUdpPayloadSize: largest, maxRecvUdpPayloadSize: largest }
+}
+
+/** Client config for a dial to `host`: large datagrams only on loopback. */
+export function clientConfig(
+  security: SecurityContext,
+  limits: TransportLimits,
+  options: ResolvedQuicOptions,
+  verify: TLSVerifyCallback,
+  loopback: boolean,
+): QUICClientConfigInput {
+  const payload = loopback ? options.loopbackUdpPayloadSize : options.maxUdpPayloadSize
+  return { ...common(security, limits, options, verify), maxSendUdpPayloadSize: payload, maxRecvUdpPayloadSize: payload }
+}

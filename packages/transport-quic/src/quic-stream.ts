@@ -1,0 +1,113 @@
+import { type Direction, StreamResetError, type TransportStream } from '@crust/core'
+import type { QUICStream } from '@matrixai/quic'
+import { StreamStateError, asStreamError } from './stream-errors.js'
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
+
+/**
+ * One QUIC stream as the contract's {@link TransportStream}. Bidirectional
+ * and unidirectional QUIC streams map one to one. Reads pull from the
+ * library's ReadableStream, which takes bytes out of quiche only when asked,
+ * so flow-control credit returns to the sender as the application consumes.
+ * Writes resolve once quiche accepted the bytes into its send buffer.
+ */
+export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
+  readonly id: number
+  readonly direction: Direction
+  readonly bidirectional: boolean
+  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined
+  private writer: WritableStreamDefaultWriter<Uint8Array> | undefined
+  private ended = false
+  private readDone = false
+  private resetError: StreamResetError | undefined
+
+  constructor(private readonly stream: QUICStream) {
+    this.id = stream.streamId
+    this.direction = stream.initiated === 'local' ? 'outbound' : 'inbound'
+    this.bidirectional = stream.type === 'bidi'
+    if (!this.bidirectional) {
+      // The opener of a unidirectional stream never reads, its acceptor never writes.
+      if (this.direction === 'outbound') this.readDone = true
+      else this.ended = true
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this
+  }
+
+  /** Next chunk; `done` after the peer's FIN; rejects with `StreamResetError` after a reset. */
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.resetError) throw this.resetError
+    if (this.readDone) return DONE
+    this.reader ??= this.stream.readable.getReader()
+    try {
+      const result = await this.reader.read()
+      if (result.done) {
+        this.readDone = true
+        return DONE
+      }
+      return { done: false, value: result.value }
+    } catch (error) {
+      this.readDone = true
+      throw asStreamError(error, this.id)
+    }
+  }
+
+  /** The reader stopped early: tell the peer to stop sending (STOP_SENDING, code 0). */
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    if (!this.readDone) {
+      this.readDone = true
+      const reader = this.reader ?? this.stream.readable.getReader()
+      await reader.cancel(new StreamResetError(`Stream ${this.id}: reader stopped`, 0, false)).catch(() => {})
+    }
+    return DONE
+  }
+
+  write(data: Uint8Array, options?: { end?: boolean }): Promise<void> {
+    if (this.resetError) return Promise.reject(this.resetError)
+    if (this.ended) {
+      const message =
+        !this.bidirectional && this.direction === 'inbound' ? 'The acceptor of a unidirectional stream cannot write' : 'Write after end'
+      return Promise.reject(new StreamStateError(message))
+    }
+    const end = options?.end === true
+    if (end) this.ended = true
+    return this.send(data, end)
+  }
+
+  end(): Promise<void> {
+    if (this.ended) return Promise.resolve()
+    this.ended = true
+    return this.send(undefined, true)
+  }
+
+  reset(code = 0): void {
+    if (this.resetError) return
+    this.ended = true
+    this.readDone = true
+    this.resetError = new StreamResetError(`Stream ${this.id} reset locally (code ${code})`, code, false)
+    // RESET_STREAM and STOP_SENDING carrying `code`; pending reads and writes fail with this error.
+    try {
+      this.stream.cancel(this.resetError)
+    } catch {
+      // Already closed in quiche: nothing left to reset.
+    }
+  }
+
+  private async send(data: Uint8Array | undefined, end: boolean): Promise<void> {
+    this.writer ??= this.stream.writable.getWriter()
+    const writer = this.writer
+    try {
+      // Queue both before awaiting, so the data and the FIN leave together.
+      const written = data !== undefined && data.byteLength > 0 ? writer.write(data) : undefined
+      const closed = end ? writer.close() : undefined
+      written?.catch(() => {})
+      closed?.catch(() => {})
+      await written
+      await closed
+    } catch (error) {
+      throw asStreamError(error, this.id)
+    }
+  }
+}

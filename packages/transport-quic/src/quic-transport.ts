@@ -1,0 +1,396 @@
+import { X509Certificate } from 'node:crypto'
+import { isIPv6 } from 'node:net'
+import {
+  AbortError,
+  AuthenticationError,
+  CloseCode,
+  type DialOptions,
+  DialError,
+  type Logger,
+  type RemotePeer,
+  TimeoutError,
+  type Transport,
+  type TransportComponents,
+  type TransportConnection,
+  UnsupportedAddressError,
+  formatAddress,
+  normalizeIp,
+  parseAddress,
+} from '@crust/core'
+import { type QUICConnection, QUICClient, QUICServer, type QUICSocket, native } from '@matrixai/quic'
+import type { Header } from '@matrixai/quic/native/types.js'
+import type { CertificateRefusal } from './chain.js'
+import { closeInfoOf, encodeReason, errorOfClose } from './codes.js'
+import { clientCrypto, serverCrypto } from './crypto-ops.js'
+import { handshakeFailure } from './failures.js'
+import { expandWildcard, isLoopback, isWildcard } from './interfaces.js'
+import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
+import { libraryLogger } from './library-logger.js'
+import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
+import { clientConfig, serverConfig } from './quic-config.js'
+import { QuicConnection } from './quic-connection.js'
+import { Refusals } from './refusal.js'
+import { startSharedSocket } from './shared-socket.js'
+import { codeToReason, reasonToCode } from './stream-errors.js'
+import { checkCertificates, verifyCallback } from './verify.js'
+
+const { quiche } = native
+
+/** How long `close()` waits for connections to finish closing before it releases the socket anyway. */
+const SHUTDOWN_GRACE_MS = 300
+
+/** Wait for `work`, but no longer than `ms`. */
+async function withGrace(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
+}
+
+/**
+ * QUIC transport on `@matrixai/quic`. One UDP socket per node carries the
+ * server and every outgoing connection; inbound attempts pass the core's gate
+ * before any connection state exists; certificates are checked by the core's
+ * auth mode inside the TLS handshake, and refusals reach both sides as typed
+ * errors.
+ */
+export class QuicTransport implements Transport {
+  readonly id = 'quic'
+  readonly defaultListenAddresses: readonly string[]
+  private readonly options: ResolvedQuicOptions
+  private readonly logger: Logger
+  private readonly libraryLogger: LibraryLogger
+  private readonly caDers: Uint8Array[]
+  private readonly connections = new Set<QuicConnection>()
+  private readonly dials = new Set<AbortController>()
+  private socket: Promise<QUICSocket> | undefined
+  private server: QUICServer | undefined
+  private closing = false
+
+  constructor(
+    private readonly components: TransportComponents,
+    options: QuicOptions = {},
+  ) {
+    this.options = resolveOptions(options)
+    this.defaultListenAddresses = [formatAddress('quic', options.host ?? '::', this.options.port)]
+    this.logger = components.logger.child('quic')
+    this.libraryLogger = libraryLogger(this.logger)
+    this.caDers = components.security.ca.map((pem) => new X509Certificate(pem).raw)
+  }
+
+  canDial(address: string): boolean {
+    return parseAddress(address)?.transport === 'quic'
+  }
+
+  /**
+   * Bind the node's UDP socket to `address` and accept connections on it.
+   * There is one socket per node: a second call only succeeds when the
+   * socket already covers it (e.g. `quic://0.0.0.0:p` after `quic://[::]:p`).
+   */
+  async listen(address: string): Promise<void> {
+    const parsed = parseAddress(address)
+    if (parsed?.transport !== 'quic') throw new UnsupportedAddressError(address)
+    if (this.closing) throw new Error('the QUIC transport is closed')
+    if (this.socket !== undefined) {
+      const socket = await this.socket
+      if (!this.covers(socket, parsed.host, parsed.port)) {
+        throw new Error(`cannot listen on ${address}: this node's one QUIC socket is bound to ${formatAddress('quic', socket.host, socket.port)}`)
+      }
+      if (this.server === undefined) await this.startServer(socket)
+      return
+    }
+    const socket = await this.bindSocket(parsed.host, parsed.port, this.options.host === undefined)
+    await this.startServer(socket)
+  }
+
+  addresses(): string[] {
+    if (this.server === undefined || this.socket === undefined) return []
+    const socket = this.boundSocket
+    if (socket === undefined) return []
+    return expandWildcard(socket.host, socket.type === 'ipv4&ipv6').map((host) => formatAddress('quic', normalizeIp(host), socket.port))
+  }
+
+  /** QUIC connections the library currently holds on this node's socket (handshaking ones included). */
+  get connectionCount(): number {
+    const socket = this.boundSocket
+    return socket === undefined ? 0 : socketInternals(socket).connectionMap.size
+  }
+
+  /** The bound UDP endpoint, once there is one. */
+  get localEndpoint(): { host: string; port: number } | undefined {
+    const socket = this.boundSocket
+    return socket === undefined ? undefined : { host: socket.host, port: socket.port }
+  }
+
+  async dial(address: string, options: DialOptions = {}): Promise<TransportConnection> {
+    const parsed = parseAddress(address)
+    if (parsed?.transport !== 'quic') throw new UnsupportedAddressError(address)
+    const { signal, expectedPeerId } = options
+    if (signal?.aborted) throw new AbortError()
+    if (this.closing) throw new DialError(`${address}: the QUIC transport is closed`)
+    const { security, limits } = this.components
+    const socket = await (this.socket ?? this.bindSocket('::', 0, true))
+    let refusal: CertificateRefusal | undefined
+    let peer: RemotePeer | undefined
+    const verify = verifyCallback(security, {
+      expectedPeerId,
+      onVerdict: (verdict) => {
+        if (verdict.ok) peer = verdict.peer
+        else refusal = verdict.error
+      },
+    })
+    const timeoutMs = limits.handshakeTimeout
+    const controller = new AbortController()
+    const timer = setTimeout(
+      () => controller.abort(new TimeoutError(`QUIC handshake with ${address} not finished within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+    const onAbort = (): void => controller.abort(new AbortError())
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.dials.add(controller)
+    let client: QUICClient
+    try {
+      client = await QUICClient.createQUICClient(
+        {
+          host: parsed.host,
+          port: parsed.port,
+          socket,
+          crypto: clientCrypto,
+          config: clientConfig(security, limits, this.options, verify, isLoopback(parsed.host)),
+          reasonToCode,
+          codeToReason,
+          logger: this.libraryLogger,
+        },
+        // The library's own deadline is a backstop behind ours.
+        { signal: controller.signal, timer: timeoutMs + 1000 },
+      )
+    } catch (error) {
+      if (refusal !== undefined) throw new AuthenticationError(`${address}: ${refusal.message}`, { cause: refusal })
+      if (controller.signal.aborted && controller.signal.reason instanceof Error) throw controller.signal.reason
+      throw handshakeFailure(address, error, 'dial', timeoutMs)
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      this.dials.delete(controller)
+    }
+    if (peer === undefined) {
+      // The callback always runs before the library reports the connection as up.
+      await client.destroy({ isApp: true, errorCode: CloseCode.AUTH_FAILED, reason: encodeReason('certificate not verified'), force: true })
+      throw new AuthenticationError(`${address}: the remote certificate was not verified`)
+    }
+    const quic = client.connection
+    const connection = new QuicConnection({
+      connection: quic,
+      stop: (stop) => client.destroy(stop),
+      direction: 'outbound',
+      remotePeer: peer,
+      remoteAddress: formatAddress('quic', normalizeIp(quic.remoteHost), quic.remotePort),
+      localAddress: this.localAddressFor(socket, parsed.host),
+      logger: this.logger,
+    })
+    this.adopt(connection)
+    if (this.closing) {
+      await connection.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' })
+      throw new DialError(`${address}: the QUIC transport is closed`)
+    }
+    return connection
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    for (const dial of this.dials) dial.abort(new AbortError('the QUIC transport is closing'))
+    // Closes are sent at once; waiting for each connection's draining period
+    // (3 PTOs, up to seconds for a connection without RTT samples) is bounded.
+    const closing = [...this.connections].map((c) => c.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' }))
+    await withGrace(Promise.allSettled(closing), SHUTDOWN_GRACE_MS)
+    const server = this.server
+    this.server = undefined
+    if (server !== undefined) {
+      const stopping = server
+        .stop({ isApp: true, errorCode: CloseCode.SHUTDOWN, reason: encodeReason('transport closing'), force: true })
+        .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${(error as Error).message}`))
+      await withGrace(stopping, SHUTDOWN_GRACE_MS)
+    }
+    const socket = this.boundSocket
+    if (socket !== undefined) {
+      await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${(error as Error).message}`))
+    }
+  }
+
+  private bound: QUICSocket | undefined
+  private get boundSocket(): QUICSocket | undefined {
+    return this.bound
+  }
+
+  /** Bind the node's one socket; a default `::` falls back to `0.0.0.0` where IPv6 is unavailable. */
+  private bindSocket(host: string, port: number, fallback: boolean): Promise<QUICSocket> {
+    const start = (bindHost: string) =>
+      startSharedSocket({
+        host: bindHost,
+        port,
+        bufferSize: this.options.socketBufferSize,
+        logger: this.logger,
+        libraryLogger: this.libraryLogger,
+      })
+    const starting = start(host)
+      .catch((error: unknown) => {
+        if (!(fallback && host === '::')) throw error
+        this.logger.info(`cannot bind [::]:${port} (${(error as Error).message}); using 0.0.0.0`)
+        return start('0.0.0.0')
+      })
+      .then((socket) => {
+        this.bound = socket
+        return socket
+      })
+    this.socket = starting
+    starting.catch(() => {
+      if (this.socket === starting) this.socket = undefined
+    })
+    return starting
+  }
+
+  private covers(socket: QUICSocket, host: string, port: number): boolean {
+    if (port !== 0 && port !== socket.port) return false
+    if (host === socket.host) return true
+    if (!isWildcard(host) || !isWildcard(socket.host)) return false
+    return socket.type === 'ipv4&ipv6' || (socket.type === 'ipv4') === !isIPv6(host)
+  }
+
+  private async startServer(socket: QUICSocket): Promise<void> {
+    const { security, limits } = this.components
+    const verify = verifyCallback(security, {
+      onVerdict: (verdict) => {
+        if (!verdict.ok) this.logger.info(`refused a client certificate: ${verdict.error.message}`)
+      },
+    })
+    const server = new QUICServer({
+      crypto: serverCrypto(),
+      socket,
+      config: serverConfig(security, limits, this.options, verify),
+      // Bounds every inbound handshake (the library's start timer for accepted connections).
+      minIdleTimeout: limits.handshakeTimeout,
+      reasonToCode,
+      codeToReason,
+      logger: this.libraryLogger,
+    })
+    this.gate(server, socket)
+    await server.start()
+    this.server = server
+  }
+
+  /**
+   * Route every would-be connection through the core's gate. The library
+   * creates a connection only for an Initial that carries our retry token,
+   * i.e. from an address that proved it receives our packets; that is where
+   * the gate is asked, before any connection state or TLS work. Everything
+   * else (the first Initial, answered statelessly with a Retry; version
+   * negotiation) goes straight to the library.
+   */
+  private gate(server: QUICServer, socket: QUICSocket): void {
+    const internals = serverInternals(server)
+    const accept = internals.acceptConnection.bind(server)
+    const refusals = new Refusals(socket, server, this.logger)
+    internals.acceptConnection = async (remote, header, dcid, data) => {
+      const token = header.token
+      if (header.ty !== quiche.Type.Initial || token === undefined || token.byteLength === 0 || !quiche.versionIsSupported(header.version)) {
+        return accept(remote, header, dcid, data)
+      }
+      try {
+        await this.admit(accept, server, refusals, socket, remote, header, dcid.toString(), data)
+      } catch (error) {
+        this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${(error as Error).message}`)
+      }
+      return undefined // the socket only awaits this; never let it see a rejection
+    }
+  }
+
+  private async admit(
+    accept: (remote: RemoteInfo, header: Header, dcid: never, data: Buffer) => Promise<QUICConnection | undefined>,
+    server: QUICServer,
+    refusals: Refusals,
+    socket: QUICSocket,
+    remote: RemoteInfo,
+    header: Header,
+    dcid: string,
+    data: Buffer,
+  ): Promise<void> {
+    if (this.closing || refusals.has(dcid)) return
+    // Only an address that proved it receives our packets (a valid retry token) reaches the gate,
+    // so spoofed sources can neither fill the per-IP counts nor trigger refusal events.
+    const original = await serverInternals(server).validateToken(Buffer.from(header.token ?? []), remote.host)
+    if (original === undefined) return
+    const host = normalizeIp(remote.host)
+    const label = formatAddress('quic', host, remote.port)
+    const decision = this.components.gate.admitInbound({ transport: 'quic', host, port: remote.port })
+    if (!decision.allow) {
+      await refusals.refuse(remote, header, original, dcid, data, decision.code, decision.reason)
+      return
+    }
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      decision.release?.()
+    }
+    let quic: QUICConnection | undefined
+    try {
+      quic = await accept(remote, header, Buffer.from(dcid, 'hex') as never, data)
+    } catch (error) {
+      release()
+      if (!this.closing) this.components.onInboundFailure(label, handshakeFailure(label, error, 'accept', this.components.limits.handshakeTimeout))
+      return
+    }
+    if (quic === undefined) {
+      release() // an invalid token: nothing was created
+      return
+    }
+    const accepted = quic
+    void accepted.closedP.then(release)
+    // A client that refuses our certificate does so right after its Finished,
+    // which completed our side: let datagrams already queued arrive, so such
+    // a refusal is reported here rather than handed over as a dying connection.
+    await new Promise((resolve) => setImmediate(resolve))
+    const refused = connectionInternals(accepted).conn.peerError()
+    if (refused !== null) {
+      this.components.onInboundFailure(label, errorOfClose(closeInfoOf(refused, true), label))
+      return
+    }
+    const verdict = checkCertificates(this.components.security, accepted.getRemoteCertsChain(), this.caDers)
+    if (!verdict.ok) {
+      // Unreachable: the handshake's callback accepted this very chain.
+      await accepted.stop({ isApp: true, errorCode: CloseCode.AUTH_FAILED, reason: encodeReason(verdict.error.message), force: true })
+      this.components.onInboundFailure(label, verdict.error)
+      return
+    }
+    const connection = new QuicConnection({
+      connection: accepted,
+      stop: (stop) => accepted.stop(stop),
+      direction: 'inbound',
+      remotePeer: verdict.peer,
+      remoteAddress: label,
+      localAddress: this.localAddressFor(socket, host),
+      logger: this.logger,
+    })
+    this.adopt(connection)
+    if (this.closing) {
+      void connection.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' })
+      return
+    }
+    this.components.onInboundConnection(connection)
+  }
+
+  private adopt(connection: QuicConnection): void {
+    this.connections.add(connection)
+    void connection.closed.then(() => this.connections.delete(connection))
+  }
+
+  /**
+   * Our address as the peer sees it, as far as we know it: a wildcard socket
+   * has no single local address, so loopback peers get the loopback address
+   * of their family and others the wildcard.
+   */
+  private localAddressFor(socket: QUICSocket, remoteHost: string): string {
+    let host = normalizeIp(socket.host)
+    if (isWildcard(host) && isLoopback(remoteHost)) host = isIPv6(normalizeIp(remoteHost)) ? '::1' : '127.0.0.1'
+    return formatAddress('quic', host, socket.port)
+  }
+}

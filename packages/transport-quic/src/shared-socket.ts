@@ -1,0 +1,64 @@
+import { isIPv6 } from 'node:net'
+import type { Logger } from '@crust/core'
+import { QUICSocket } from '@matrixai/quic'
+import { socketInternals } from './internals.js'
+import type { LibraryLogger } from './internals.js'
+
+/** Send errors the library itself handles (an unreachable target fails that dial). */
+const HANDLED_SEND_ERRORS = new Set(['EINVAL', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EHOSTUNREACH'])
+
+/**
+ * Bind the node's one UDP socket, shared by its server and every outgoing
+ * client (so later hole punching sends from the listening port), and harden
+ * it:
+ *
+ * - kernel send/receive buffers enlarged to `bufferSize`: with the default
+ *   ~200 KiB a burst of datagrams overflows and is dropped;
+ * - the library's async 'message' handler rethrows unexpected parse errors
+ *   as unhandled rejections; here they are caught and logged;
+ * - any send errno the library does not expect would become an "internal
+ *   error" thrown from an event handler (a process crash); here it is a
+ *   dropped datagram, which QUIC recovers from;
+ * - socket 'error' events are logged instead of being fatal.
+ */
+export async function startSharedSocket(options: {
+  readonly host: string
+  readonly port: number
+  readonly bufferSize: number
+  readonly logger: Logger
+  readonly libraryLogger: LibraryLogger
+}): Promise<QUICSocket> {
+  const { logger } = options
+  const socket = new QUICSocket({ logger: options.libraryLogger })
+  // `::` is dual-stack: one socket serves IPv4 (as mapped addresses) and IPv6.
+  await socket.start({ host: options.host, port: options.port, ipv6Only: isIPv6(options.host) && options.host !== '::' })
+  const internals = socketInternals(socket)
+  const udp = internals.socket
+  udp.on('error', (error) => logger.warn(`UDP socket: ${error.message}`))
+  try {
+    udp.setRecvBufferSize(options.bufferSize)
+    udp.setSendBufferSize(options.bufferSize)
+  } catch (error) {
+    logger.info(`cannot enlarge the UDP socket buffers: ${(error as Error).message}`)
+  }
+  logger.debug(`UDP buffers: receive ${udp.getRecvBufferSize()} B, send ${udp.getSendBufferSize()} B`)
+
+  const handle = internals.handleSocketMessage
+  udp.off('message', handle)
+  udp.on('message', (data: Buffer, remote) => {
+    handle(data, remote).catch((error: unknown) =>
+      logger.debug(`dropped a datagram from ${remote.address}:${remote.port}: ${(error as Error).message}`),
+    )
+  })
+
+  const send = internals.send_.bind(socket)
+  // Called as (msg, port, address) by connections and (msg, offset, length, port, address) by the server.
+  internals.send_ = (...params) =>
+    send(...params).catch((error: unknown) => {
+      const code = (error as { code?: unknown }).code
+      if (typeof code === 'string' && HANDLED_SEND_ERRORS.has(code)) throw error
+      logger.debug(`UDP send failed: ${(error as Error).message}`)
+      return 0
+    })
+  return socket
+}

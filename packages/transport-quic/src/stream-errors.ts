@@ -1,0 +1,31 @@
+import { CrustError, StreamResetError } from '@crust/core'
+import type { StreamCodeToReason, StreamReasonToCode } from '@matrixai/quic'
+
+/** A write on a stream that cannot be written (the acceptor's side of a unidirectional stream, or after `end()`). */
+export class StreamStateError extends CrustError {
+  constructor(message: string) {
+    super('ERR_STREAM_STATE', message)
+  }
+}
+
+/**
+ * What the library puts into a stream's RESET_STREAM / STOP_SENDING frame:
+ * our own resets carry their code; anything else (a connection closing) is 0.
+ */
+export const reasonToCode: StreamReasonToCode = (_type, reason) =>
+  reason instanceof StreamResetError ? reason.resetCode >>> 0 : 0
+
+/** The error a stream's reader or writer sees when the peer reset it. */
+export const codeToReason: StreamCodeToReason = (type, code) =>
+  new StreamResetError(
+    type === 'read' ? `Stream reset by the remote peer (code ${code})` : `The remote peer stopped reading the stream (code ${code})`,
+    code,
+    true,
+  )
+
+/** Anything a read or write failed with, as the contract's `StreamResetError`. */
+export function asStreamError(error: unknown, streamId: number): Error {
+  if (error instanceof CrustError) return error
+  const detail = error instanceof Error ? error.message : String(error)
+  return new StreamResetError(`Stream ${streamId} aborted: ${detail}`, 0, true)
+}

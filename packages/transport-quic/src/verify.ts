@@ -1,0 +1,75 @@
+import type { RemotePeer, SecurityContext } from '@crust/core'
+import type { TLSVerifyCallback } from '@matrixai/quic'
+import { CertificateRefusal, verifyChain } from './chain.js'
+import { TlsAlert, cryptoError } from './codes.js'
+
+/** Outcome of one certificate check. */
+export type Verdict = { readonly ok: true; readonly peer: RemotePeer } | { readonly ok: false; readonly error: CertificateRefusal }
+
+function refusalOf(error: unknown, alert: TlsAlert): CertificateRefusal {
+  if (error instanceof CertificateRefusal) return error
+  const message = error instanceof Error ? error.message : String(error)
+  return new CertificateRefusal(message, alert)
+}
+
+/**
+ * Authenticate a remote certificate chain under the node's auth mode:
+ * `none` accepts any certificate, `peer-id` calls `security.verifyRemote`
+ * (self-signature, validity, expected peer id), `ca` first checks the chain
+ * against the trusted CAs. Never throws.
+ */
+export function checkCertificates(
+  security: SecurityContext,
+  chain: readonly Uint8Array[],
+  trusted: readonly Uint8Array[],
+  expectedPeerId?: string,
+): Verdict {
+  try {
+    const leaf = chain[0]
+    if (leaf === undefined) return { ok: false, error: new CertificateRefusal('the remote peer presented no certificate', TlsAlert.CERTIFICATE_REQUIRED) }
+    if (security.mode === 'ca') verifyChain(chain, trusted)
+    let peer: RemotePeer
+    try {
+      peer = security.verifyRemote(leaf)
+    } catch (error) {
+      return { ok: false, error: refusalOf(error, TlsAlert.BAD_CERTIFICATE) }
+    }
+    if (expectedPeerId !== undefined && security.mode !== 'none' && peer.peerId !== expectedPeerId) {
+      try {
+        security.verifyRemote(leaf, expectedPeerId) // throws the core's own message for a wrong key
+      } catch (error) {
+        return { ok: false, error: refusalOf(error, TlsAlert.ACCESS_DENIED) }
+      }
+      return { ok: false, error: new CertificateRefusal(`expected peer ${expectedPeerId} but found ${peer.peerId}`, TlsAlert.ACCESS_DENIED) }
+    }
+    return { ok: true, peer }
+  } catch (error) {
+    return { ok: false, error: refusalOf(error, TlsAlert.INTERNAL_ERROR) }
+  }
+}
+
+/**
+ * The library's `verifyCallback` for one side of a handshake. The library
+ * awaits it without a catch (a throw is an unhandled rejection that kills the
+ * process), so it only ever resolves: `undefined` to accept, or the QUIC
+ * crypto error code (TLS alert) that the library then sends to the peer,
+ * which maps it to `AUTH_FAILED`. `onVerdict` sees every outcome, so the
+ * local side can report the precise reason.
+ */
+export function verifyCallback(
+  security: SecurityContext,
+  options: { readonly expectedPeerId?: string; readonly onVerdict?: (verdict: Verdict) => void },
+): TLSVerifyCallback {
+  return async (chain, trusted) => {
+    let code: number | undefined
+    try {
+      const verdict = checkCertificates(security, chain ?? [], trusted ?? [], options.expectedPeerId)
+      if (!verdict.ok) code = cryptoError(verdict.error.alert)
+      options.onVerdict?.(verdict)
+    } catch {
+      code ??= cryptoError(TlsAlert.INTERNAL_ERROR) // a throwing observer must not let a peer through
+    }
+    // The library types the result as its CryptoError enum; any 0x100-0x1ff number is one.
+    return code as Awaited<ReturnType<TLSVerifyCallback>>
+  }
+}

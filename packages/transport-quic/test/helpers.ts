@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto'
+import {
+  type CrustNode,
+  type GateDecision,
+  type NodeConfigInput,
+  type SecurityContext,
+  type SocketAddress,
+  type TransportConnection,
+  type TransportLimits,
+  createIdentity,
+  createLogger,
+  createNode,
+  createSecurityContext,
+} from '@crust/core'
+import { afterEach, expect } from 'vitest'
+import { type QuicOptions, QuicTransport, quic } from '../src/index.js'
+
+/** Every unhandled rejection during a test fails it (the library's defects surface as these). */
+const unhandled: unknown[] = []
+process.on('unhandledRejection', (reason) => {
+  unhandled.push(reason)
+})
+
+const transports: QuicTransport[] = []
+const nodes: CrustNode[] = []
+
+export const testLimits: TransportLimits = {
+  idleTimeout: 30_000,
+  keepAliveInterval: 10_000,
+  handshakeTimeout: 5_000,
+  maxInboundStreams: 256,
+}
+
+/** A transport made the way the core makes it, plus what it reported. */
+export interface TestTransport {
+  readonly transport: QuicTransport
+  readonly security: SecurityContext
+  readonly inbound: TransportConnection[]
+  readonly failures: Array<{ address: string; error: Error }>
+  readonly admitted: SocketAddress[]
+  released: number
+  /** The bound listening address on loopback. */
+  address(): string
+}
+
+export interface TestTransportOptions {
+  readonly security?: SecurityContext
+  readonly mode?: SecurityContext['mode']
+  readonly limits?: Partial<TransportLimits>
+  readonly options?: QuicOptions
+  readonly gate?: (remote: SocketAddress) => GateDecision
+  /** Listen on this address (default quic://127.0.0.1:0); false for dial-only. */
+  readonly listen?: string | false
+}
+
+export async function newSecurity(mode: SecurityContext['mode'] = 'peer-id'): Promise<SecurityContext> {
+  const { identity } = await createIdentity({})
+  return createSecurityContext(identity, { mode })
+}
+
+/** A QUIC transport with real components (security, gate, callbacks), closed after the test. */
+export async function makeTransport(opts: TestTransportOptions = {}): Promise<TestTransport> {
+  const security = opts.security ?? (await newSecurity(opts.mode))
+  const result: TestTransport = {
+    transport: undefined as unknown as QuicTransport,
+    security,
+    inbound: [],
+    failures: [],
+    admitted: [],
+    released: 0,
+    address: () => {
+      const endpoint = result.transport.localEndpoint
+      if (!endpoint) throw new Error('not listening')
+      return `quic://127.0.0.1:${endpoint.port}`
+    },
+  }
+  const transport = new QuicTransport(
+    {
+      security,
+      limits: { ...testLimits, ...opts.limits },
+      logger: createLogger('error'),
+      gate: {
+        admitInbound: (remote) => {
+          result.admitted.push(remote)
+          const decision = opts.gate?.(remote) ?? { allow: true }
+          return decision.allow ? { allow: true, release: () => result.released++ } : decision
+        },
+      },
+      onInboundConnection: (connection) => result.inbound.push(connection),
+      onInboundFailure: (address, error) => result.failures.push({ address, error }),
+    },
+    opts.options,
+  )
+  ;(result as { transport: QuicTransport }).transport = transport
+  transports.push(transport)
+  if (opts.listen !== false) await transport.listen(opts.listen ?? 'quic://127.0.0.1:0')
+  return result
+}
+
+/** Start a node on loopback with the QUIC transport; stopped automatically after each test. */
+export async function startNode(overrides: Partial<NodeConfigInput> = {}, options: QuicOptions = {}): Promise<CrustNode> {
+  const node = await createNode({
+    networkName: 'test-net',
+    transports: [quic({ host: '127.0.0.1', ...options })],
+    logLevel: 'error',
+    bootstrap: { cache: false },
+    ...overrides,
+  })
+  nodes.push(node)
+  await node.start()
+  return node
+}
+
+/** A contact for `node`, as another node dials it. */
+export function contactOf(node: CrustNode): { peerId: string; addresses: string[] } {
+  return { peerId: node.peerId, addresses: node.addresses }
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Read a whole stream into one buffer. */
+export async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+afterEach(async () => {
+  await Promise.allSettled(nodes.splice(0).map((node) => node.stop()))
+  await Promise.allSettled(transports.splice(0).map((transport) => transport.close()))
+  const seen = unhandled.splice(0)
+  expect(seen, `unhandled rejections: ${seen.map(String).join('; ')}`).toEqual([])
+})
+
+/** The `@matrixai/quic` connection under a transport connection (for tests of the library's behaviour). */
+export function libraryConnectionOf(connection: TransportConnection): import('@matrixai/quic').QUICConnection {
+  return (connection as unknown as { quic: import('@matrixai/quic').QUICConnection }).quic
+}
+
+/** A connected transport pair on loopback. */
+export async function connectedPair(options: TestTransportOptions = {}, clientOptions: TestTransportOptions = {}) {
+  const server = await makeTransport(options)
+  const client = await makeTransport({ ...options, ...clientOptions, listen: false })
+  const conn = await client.transport.dial(server.address(), { expectedPeerId: server.security.peerId })
+  await waitFor(() => server.inbound.length === 1, 5000, 'inbound connection')
+  return { server, client, conn, inbound: server.inbound[0]! }
+}

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto'
+import type { IncomingMessage } from '@crust/core'
+import { describe, expect, it } from 'vitest'
+import { contactOf, sha256, startNode, waitFor } from './helpers.js'
+
+describe('nodes over QUIC', () => {
+  it('exchange messages and requests', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    expect(b.addresses[0]).toMatch(/^quic:\/\/127\.0\.0\.1:\d+$/)
+    const got: string[] = []
+    b.handle((msg) => {
+      got.push(Buffer.from(msg.data).toString())
+      if (msg.isRequest) return Buffer.from(`pong:${Buffer.from(msg.data)}`)
+    })
+    const conn = await a.connect(contactOf(b))
+    expect(conn.transport).toBe('quic')
+    expect(conn.peerId).toBe(b.peerId)
+    await conn.send(Buffer.from('hello'))
+    expect(Buffer.from(await conn.request(Buffer.from('ping'))).toString()).toBe('pong:ping')
+    await waitFor(() => got.length === 2)
+    expect(got).toContain('hello')
+  })
+
+  it('delivers 1,000 messages with none lost', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    const seen = new Set<number>()
+    b.handle((msg) => {
+      seen.add(Buffer.from(msg.data).readUInt32BE(0))
+    })
+    const conn = await a.connect(contactOf(b))
+    const count = 1000
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < count) {
+          const payload = Buffer.alloc(64)
+          payload.writeUInt32BE(next++, 0)
+          await conn.send(payload)
+        }
+      }),
+    )
+    await waitFor(() => seen.size === count, 10_000, 'all messages')
+    expect(seen.size).toBe(count)
+  })
+
+  it('carries 10 senders x 100 x 1 KiB, every payload intact (hashed)', async () => {
+    const receiver = await startNode()
+    const expected = new Map<string, number>()
+    const received = new Map<string, number>()
+    receiver.handle((msg: IncomingMessage) => {
+      const hash = sha256(msg.data)
+      received.set(hash, (received.get(hash) ?? 0) + 1)
+      if (msg.isRequest) return Buffer.from(hash, 'hex')
+    })
+    const senders = await Promise.all(Array.from({ length: 10 }, () => startNode()))
+    await Promise.all(
+      senders.map(async (sender) => {
+        const conn = await sender.connect(contactOf(receiver))
+        for (let i = 0; i < 100; i++) {
+          const payload = randomBytes(1024)
+          const hash = sha256(payload)
+          expected.set(hash, (expected.get(hash) ?? 0) + 1)
+          if (i % 2 === 0) await conn.send(payload)
+          else expect(Buffer.from(await conn.request(payload)).toString('hex')).toBe(hash)
+        }
+      }),
+    )
+    await waitFor(() => [...received.values()].reduce((a, b) => a + b, 0) === 1000, 15_000, 'all 1000 payloads')
+    expect(received).toEqual(expected)
+  })
+})
+
+describe('the gate and refusals over QUIC', () => {
+  it('refuses a blacklisted address before any connection state, and the dialler gets BlacklistedError', async () => {
+    const { BlacklistedError } = await import('@crust/core')
+    const b = await startNode()
+    const a = await startNode({ retry: { maxAttempts: 1 } })
+    const rejected: Error[] = []
+    b.on('connection:rejected', ({ error }) => rejected.push(error))
+    b.blacklist.add('127.0.0.1')
+    await expect(a.connect(contactOf(b))).rejects.toBeInstanceOf(BlacklistedError)
+    expect(rejected[0]).toBeInstanceOf(BlacklistedError)
+    expect(b.connections).toHaveLength(0)
+  })
+
+  it('refuses over the per-IP limit with ConnectionLimitError', async () => {
+    const { ConnectionLimitError } = await import('@crust/core')
+    const b = await startNode({ connection: { maxInboundPerIp: 1 } })
+    const a = await startNode()
+    const c = await startNode({ retry: { maxAttempts: 1 } })
+    await a.connect(contactOf(b))
+    await expect(c.connect(contactOf(b))).rejects.toBeInstanceOf(ConnectionLimitError)
+  })
+
+  it('closing for a blacklisted peer reaches both sides with its code', async () => {
+    const { CloseCode } = await import('@crust/core')
+    const a = await startNode()
+    const b = await startNode()
+    const closes: Array<{ side: string; code: number; remote: boolean }> = []
+    a.on('connection:close', ({ code, remote }) => closes.push({ side: 'a', code, remote }))
+    b.on('connection:close', ({ code, remote }) => closes.push({ side: 'b', code, remote }))
+    await a.connect(contactOf(b))
+    await waitFor(() => b.connections.length === 1)
+    a.blacklist.add(b.peerId)
+    await waitFor(() => closes.length === 2)
+    expect(closes).toContainEqual({ side: 'a', code: CloseCode.BLACKLISTED, remote: false })
+    expect(closes).toContainEqual({ side: 'b', code: CloseCode.BLACKLISTED, remote: true })
+  })
+})
