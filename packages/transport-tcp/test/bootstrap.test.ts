@@ -1,18 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BootstrapError, type NodeEvents, ReachabilityError, defaultCachePath, hashNetworkName } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { contactOf, startNode, waitFor } from './helpers.js'
-
-async function deadPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+import { contactOf, deadPort, startNode, waitFor } from './helpers.js'
 
 describe('bootstrap', () => {
   it('joins via a hard-coded contact, then re-joins from the cache after a restart with no contacts', async () => {

@@ -1,17 +1,7 @@
-import { createServer } from 'node:net'
 import { AllCandidatesFailedError, BlacklistedError, CloseCode, createNode } from '@crust/core'
 import { describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.js'
-import { contactOf, startNode, waitFor } from './helpers.js'
-
-/** A loopback port with nothing listening on it. */
-async function deadPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+import { contactOf, deadPort, startNode, waitFor } from './helpers.js'
 
 describe('connection manager over real TCP', () => {
   it('reuses the pooled connection for a second connect', async () => {

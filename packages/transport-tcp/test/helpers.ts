@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { createServer } from 'node:net'
 import { type CrustNode, type NodeConfigInput, createNode } from '@crust/core'
 import { afterEach } from 'vitest'
 import { tcp } from '../src/index.js'
@@ -23,6 +24,15 @@ export async function startNode(overrides: Partial<NodeConfigInput> = {}): Promi
 /** A contact for `node`, as another node dials it. */
 export function contactOf(node: CrustNode): { peerId: string; addresses: string[] } {
   return { peerId: node.peerId, addresses: node.addresses }
+}
+
+/** A loopback port with nothing listening on it (bound, then released). */
+export async function deadPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
 
 export function sha256(data: Uint8Array): string {
