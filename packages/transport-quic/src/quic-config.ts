@@ -19,12 +19,19 @@ export interface Liveness {
 export function livenessOf(limits: TransportLimits, options: ResolvedQuicOptions): Liveness {
   if (limits.idleTimeout > 0) {
     const keepAlive = limits.keepAliveInterval > 0 ? Math.min(limits.keepAliveInterval, Math.floor(limits.idleTimeout / 2)) : undefined
-    return { maxIdleTimeout: limits.idleTimeout, keepAliveInterval: keepAlive }
+    // The connection closes itself with IDLE_TIMEOUT at `idleTimeout` (telling the peer);
+    // quiche's silent idle timeout is the backstop, a little later.
+    return { maxIdleTimeout: idleBackstop(limits.idleTimeout), keepAliveInterval: keepAlive }
   }
   const maxIdleTimeout = options.deadPeerTimeout
   const third = Math.max(1, Math.floor(maxIdleTimeout / 3))
   const keepAlive = limits.keepAliveInterval > 0 ? Math.min(limits.keepAliveInterval, third) : third
   return { maxIdleTimeout, keepAliveInterval: keepAlive }
+}
+
+/** QUIC's own idle timeout behind the core's `idleTimeout` (ms). */
+export function idleBackstop(idleTimeout: number): number {
+  return Math.ceil(idleTimeout * 1.25) + 250
 }
 
 /** Options shared by both sides: identity, flow control, stream credit, liveness. */

@@ -18,6 +18,8 @@ import { StreamCredit } from './stream-credit.js'
 
 let nextId = 0
 
+const byId = (a: QuicStream, b: QuicStream): number => a.id - b.id
+
 /** How the owner stops the library connection (a `QUICClient` is destroyed, a server connection stopped). */
 export type StopConnection = (options: { isApp: boolean; errorCode: number; reason: Uint8Array; force: boolean }) => Promise<void>
 
@@ -29,6 +31,8 @@ export interface QuicConnectionParts {
   readonly remotePeer: RemotePeer
   readonly remoteAddress: string
   readonly localAddress: string
+  /** The core's `idleTimeout` (ms, 0 = off): close with IDLE_TIMEOUT, telling the peer, after this long without a datagram. */
+  readonly idleTimeout: number
   readonly logger: Logger
 }
 
@@ -55,6 +59,9 @@ export class QuicConnection implements TransportConnection {
   private early: QuicStream[] = []
   private closing: Promise<void> | undefined
   private info: CloseInfo | undefined
+  private readonly idleTimeout: number
+  private lastReceived = performance.now()
+  private idleTimer: NodeJS.Timeout | undefined
 
   constructor(parts: QuicConnectionParts) {
     this.quic = parts.connection
@@ -65,8 +72,10 @@ export class QuicConnection implements TransportConnection {
     this.remoteAddress = parts.remoteAddress
     this.localAddress = parts.localAddress
     this.logger = parts.logger
+    this.idleTimeout = parts.idleTimeout
     this.closed = this.quic.closedP.then(() => this.settle())
-    this.watchCredit()
+    this.watchReceive()
+    this.armIdleTimer(this.idleTimeout)
     this.quic.addEventListener(events.EventQUICConnectionStream.name, (event: Event) => {
       this.incoming((event as events.EventQUICConnectionStream).detail)
     })
@@ -101,7 +110,7 @@ export class QuicConnection implements TransportConnection {
 
   onStream(handler: (stream: TransportStream) => void): void {
     this.handler = handler
-    const early = this.early
+    const early = this.early.sort(byId)
     this.early = []
     for (const stream of early) handler(stream)
   }
@@ -121,23 +130,65 @@ export class QuicConnection implements TransportConnection {
     return path === undefined ? Number.NaN : path.rtt / 1000
   }
 
+  /**
+   * A stream the peer opened. quiche lists readable streams in no particular
+   * order, so the streams of one burst are handed over together, by id (the
+   * order the peer opened them in).
+   */
   private incoming(stream: QUICStream): void {
-    const adapted = new QuicStream(stream)
-    if (this.handler) this.handler(adapted)
-    else this.early.push(adapted) // bounded by the stream credit we grant
+    this.arrived.push(new QuicStream(stream))
+    if (this.arrived.length === 1) queueMicrotask(this.handOver)
   }
 
-  /** Re-check stream credit after each datagram while an `openStream` waits for MAX_STREAMS. */
-  private watchCredit(): void {
+  private arrived: QuicStream[] = []
+
+  private readonly handOver = (): void => {
+    const arrived = this.arrived.sort(byId)
+    this.arrived = []
+    if (this.handler === undefined) {
+      this.early.push(...arrived) // bounded by the stream credit we grant
+      return
+    }
+    for (const stream of arrived) this.handler(stream)
+  }
+
+  /**
+   * Observe every datagram: note when the peer was last heard from (idle
+   * timeout), and re-check stream credit while an `openStream` waits for
+   * MAX_STREAMS (the library has no event for either).
+   */
+  private watchReceive(): void {
     const internals = this.internals
     const recv = internals.recv
     const credit = this.credit
     const quic = this.quic
     internals.recv = (data, remote) => {
+      this.lastReceived = performance.now()
       const done = recv.call(quic, data, remote)
       if (credit.waiting) void done.then(() => credit.recheck(), () => credit.recheck())
       return done
     }
+  }
+
+  /**
+   * The core's idle timeout, enforced here rather than by QUIC alone: QUIC's
+   * idle timeout closes silently, so a live peer would never learn why. This
+   * closes with IDLE_TIMEOUT, which the peer receives if it is still there;
+   * quiche's own idle timeout (set a little longer) remains the backstop.
+   */
+  private armIdleTimer(delay: number): void {
+    if (this.idleTimeout <= 0) return
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined
+      if (this.closing !== undefined || this.info !== undefined) return
+      const quiet = performance.now() - this.lastReceived
+      if (quiet + 1 < this.idleTimeout) {
+        this.armIdleTimer(this.idleTimeout - quiet)
+        return
+      }
+      void this.close({ code: CloseCode.IDLE_TIMEOUT, reason: `nothing received for ${this.idleTimeout} ms` })
+    }, Math.max(1, Math.ceil(delay)))
+    this.idleTimer.unref?.()
   }
 
   private settle(): CloseInfo {
@@ -157,6 +208,7 @@ export class QuicConnection implements TransportConnection {
       }
     } else info = { code: CloseCode.INTERNAL, reason: 'connection closed', remote: false }
     this.info = info
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
     this.credit.fail(this.closedError())
     for (const stream of this.early.splice(0)) stream.reset(0)
     return info

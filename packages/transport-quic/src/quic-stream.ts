@@ -1,5 +1,5 @@
 import { type Direction, StreamResetError, type TransportStream } from '@crust/core'
-import type { QUICStream } from '@matrixai/quic'
+import { type QUICStream, errors, events } from '@matrixai/quic'
 import { StreamStateError, asStreamError } from './stream-errors.js'
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
@@ -22,6 +22,7 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
   private resetError: StreamResetError | undefined
 
   constructor(private readonly stream: QUICStream) {
+    stream.addEventListener(events.EventQUICStreamError.name, this.onStreamError)
     this.id = stream.streamId
     this.direction = stream.initiated === 'local' ? 'outbound' : 'inbound'
     this.bidirectional = stream.type === 'bidi'
@@ -92,6 +93,27 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
       this.stream.cancel(this.resetError)
     } catch {
       // Already closed in quiche: nothing left to reset.
+    }
+  }
+
+  /**
+   * The peer reset the stream (RESET_STREAM) or stopped reading it
+   * (STOP_SENDING): a reset closes both directions, so our writes fail with
+   * its code too, including one already waiting for flow-control credit
+   * (quiche may have dropped the stream, and would never grant any).
+   */
+  private readonly onStreamError = (event: Event): void => {
+    const detail = (event as events.EventQUICStreamError).detail
+    if (!(detail instanceof errors.ErrorQUICStreamPeerRead || detail instanceof errors.ErrorQUICStreamPeerWrite)) return
+    if (this.resetError) return
+    const cause = detail.cause
+    const code = cause instanceof StreamResetError ? cause.resetCode : 0
+    this.resetError = new StreamResetError(`Stream ${this.id} reset by the remote peer (code ${code})`, code, true)
+    this.ended = true
+    try {
+      this.stream.cancel(this.resetError)
+    } catch {
+      // Already closed in quiche.
     }
   }
 

@@ -17,7 +17,7 @@ import {
   normalizeIp,
   parseAddress,
 } from '@crust/core'
-import { type QUICConnection, QUICClient, QUICServer, type QUICSocket, native } from '@matrixai/quic'
+import { type QUICConnection, type QUICConnectionId, QUICClient, QUICServer, type QUICSocket, native } from '@matrixai/quic'
 import type { Header } from '@matrixai/quic/native/types.js'
 import type { CertificateRefusal } from './chain.js'
 import { closeInfoOf, encodeReason, errorOfClose } from './codes.js'
@@ -62,6 +62,8 @@ export class QuicTransport implements Transport {
   private readonly caDers: Uint8Array[]
   private readonly connections = new Set<QuicConnection>()
   private readonly dials = new Set<AbortController>()
+  /** Datagrams of attempts still at the gate, by connection id: fed to the connection once it exists. */
+  private readonly admitting = new Map<string, Array<{ data: Buffer; remote: RemoteInfo }>>()
   private socket: Promise<QUICSocket> | undefined
   private server: QUICServer | undefined
   private closing = false
@@ -178,6 +180,14 @@ export class QuicTransport implements Transport {
       throw new AuthenticationError(`${address}: the remote certificate was not verified`)
     }
     const quic = client.connection
+    // A listener that refuses us (gate, certificate) closes right behind its first flight:
+    // let datagrams already queued arrive, so such a refusal rejects the dial.
+    await new Promise((resolve) => setImmediate(resolve))
+    const refused = connectionInternals(quic).conn.peerError()
+    if (refused !== null) {
+      // The library is already draining the connection and destroys the client itself.
+      throw errorOfClose(closeInfoOf(refused, true), address)
+    }
     const connection = new QuicConnection({
       connection: quic,
       stop: (stop) => client.destroy(stop),
@@ -185,6 +195,7 @@ export class QuicTransport implements Transport {
       remotePeer: peer,
       remoteAddress: formatAddress('quic', normalizeIp(quic.remoteHost), quic.remotePort),
       localAddress: this.localAddressFor(socket, parsed.host),
+      idleTimeout: limits.idleTimeout,
       logger: this.logger,
     })
     this.adopt(connection)
@@ -294,23 +305,35 @@ export class QuicTransport implements Transport {
       if (header.ty !== quiche.Type.Initial || token === undefined || token.byteLength === 0 || !quiche.versionIsSupported(header.version)) {
         return accept(remote, header, dcid, data)
       }
+      const key = dcid.toString()
+      const waiting = this.admitting.get(key)
+      if (waiting !== undefined) {
+        // Another datagram of an attempt still being admitted (a retransmission, or the
+        // client's CONNECTION_CLOSE): keep it for the connection instead of re-gating it.
+        if (waiting.length < 16) waiting.push({ data, remote })
+        return undefined
+      }
+      this.admitting.set(key, [])
       try {
-        await this.admit(accept, server, refusals, socket, remote, header, dcid.toString(), data)
+        await this.admit(accept, server, refusals, socket, remote, header, key, dcid, data)
       } catch (error) {
         this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${(error as Error).message}`)
+      } finally {
+        this.admitting.delete(key)
       }
       return undefined // the socket only awaits this; never let it see a rejection
     }
   }
 
   private async admit(
-    accept: (remote: RemoteInfo, header: Header, dcid: never, data: Buffer) => Promise<QUICConnection | undefined>,
+    accept: (remote: RemoteInfo, header: Header, dcid: QUICConnectionId, data: Buffer) => Promise<QUICConnection | undefined>,
     server: QUICServer,
     refusals: Refusals,
     socket: QUICSocket,
     remote: RemoteInfo,
     header: Header,
     dcid: string,
+    dcidBytes: QUICConnectionId,
     data: Buffer,
   ): Promise<void> {
     if (this.closing || refusals.has(dcid)) return
@@ -332,8 +355,11 @@ export class QuicTransport implements Transport {
       decision.release?.()
     }
     let quic: QUICConnection | undefined
+    const accepting = accept(remote, header, dcidBytes, data)
+    // The library registers the connection before its handshake: hand it what arrived meanwhile.
+    setImmediate(() => this.deliverQueued(socket, dcid))
     try {
-      quic = await accept(remote, header, Buffer.from(dcid, 'hex') as never, data)
+      quic = await accepting
     } catch (error) {
       release()
       if (!this.closing) this.components.onInboundFailure(label, handshakeFailure(label, error, 'accept', this.components.limits.handshakeTimeout))
@@ -368,6 +394,7 @@ export class QuicTransport implements Transport {
       remotePeer: verdict.peer,
       remoteAddress: label,
       localAddress: this.localAddressFor(socket, host),
+      idleTimeout: this.components.limits.idleTimeout,
       logger: this.logger,
     })
     this.adopt(connection)
@@ -376,6 +403,18 @@ export class QuicTransport implements Transport {
       return
     }
     this.components.onInboundConnection(connection)
+  }
+
+  private deliverQueued(socket: QUICSocket, dcid: string): void {
+    const queued = this.admitting.get(dcid)
+    if (queued === undefined || queued.length === 0) return
+    const connection = socketInternals(socket).connectionMap.serverConnections.get(dcid)
+    if (connection === undefined) return
+    for (const { data, remote } of queued.splice(0)) {
+      connectionInternals(connection)
+        .recv(data, remote)
+        .catch(() => {})
+    }
   }
 
   private adopt(connection: QuicConnection): void {

@@ -5,10 +5,11 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { QUICSocket, type QUICStream, events } from '@matrixai/quic'
+import { QUICClient, QUICServer, QUICSocket, type QUICStream, events } from '@matrixai/quic'
 import { describe, expect, it } from 'vitest'
+import { clientCrypto, serverCrypto } from '../src/crypto-ops.js'
 import { connectionInternals } from '../src/internals.js'
-import { connectedPair, libraryConnectionOf, readAll, waitFor } from './helpers.js'
+import { connectedPair, libraryConnectionOf, newSecurity, readAll, waitFor } from './helpers.js'
 
 const quicRoot = join(dirname(fileURLToPath(import.meta.resolve('@matrixai/quic'))), '..')
 const eventsRoot = join(realpathSync(quicRoot), '..', 'events')
@@ -81,5 +82,33 @@ describe('the @matrixai patches', () => {
     expect(streams.length).toBe(2)
     const chunks = new Set(streams.map((s) => (s as unknown as { readableChunk?: Buffer }).readableChunk))
     expect(chunks.size).toBe(1)
+  })
+
+  it('quic: with default library settings, a close right after connecting completes (handshake replies stay inline)', async () => {
+    const security = await newSecurity()
+    const serverSocket = new QUICSocket({})
+    await serverSocket.start({ host: '127.0.0.1', port: 0 })
+    const server = new QUICServer({ crypto: serverCrypto(), socket: serverSocket, config: { key: security.privateKeyPem, cert: security.certificatePem } })
+    await server.start()
+    const clientSocket = new QUICSocket({})
+    await clientSocket.start({ host: '127.0.0.1', port: 0 })
+    try {
+      for (let i = 0; i < 10; i++) {
+        const client = await QUICClient.createQUICClient({
+          host: '127.0.0.1',
+          port: serverSocket.port,
+          socket: clientSocket,
+          crypto: clientCrypto,
+          config: { verifyPeer: false },
+        })
+        const destroyed = client.destroy({ force: true })
+        const stalled = new Promise((_, reject) => setTimeout(() => reject(new Error(`destroy ${i} stalled`)), 3000))
+        await Promise.race([destroyed, stalled])
+      }
+    } finally {
+      await server.stop({ force: true })
+      await serverSocket.stop({ force: true })
+      await clientSocket.stop({ force: true })
+    }
   })
 })
