@@ -358,12 +358,26 @@ export class QuicTransport implements Transport {
     const accepting = accept(remote, header, dcidBytes, data)
     // The library registers the connection before its handshake: hand it what arrived meanwhile.
     setImmediate(() => this.deliverQueued(socket, dcid))
+    // Our own deadline as well as the library's start timer: a loaded event loop
+    // must not stretch an abandoned handshake past handshakeTimeout.
+    const { handshakeTimeout } = this.components.limits
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`QUIC handshake with ${label} not finished within ${handshakeTimeout} ms`)), handshakeTimeout)
+    })
     try {
-      quic = await accepting
+      quic = await Promise.race([accepting, deadline])
     } catch (error) {
       release()
-      if (!this.closing) this.components.onInboundFailure(label, handshakeFailure(label, error, 'accept', this.components.limits.handshakeTimeout))
+      // A handshake that completes after all is closed at once.
+      accepting.then(
+        (late) => void late?.stop({ isApp: true, errorCode: CloseCode.HANDSHAKE_TIMEOUT, reason: encodeReason('handshake too slow'), force: true }).catch(() => {}),
+        () => {},
+      )
+      if (!this.closing) this.components.onInboundFailure(label, handshakeFailure(label, error, 'accept', handshakeTimeout))
       return
+    } finally {
+      clearTimeout(timer)
     }
     if (quic === undefined) {
       release() // an invalid token: nothing was created
