@@ -53,6 +53,8 @@ export { createSelfSignedCertificate, type SelfSignedCertificateOptions } from '
 export {
   createCertificateAuthority,
   issueCertificate,
+  writeNodeCertificateFiles,
+  type NodeCertificateFiles,
   type CertificateAuthority,
   type CreateCertificateAuthorityOptions,
   type IssueCertificateOptions,

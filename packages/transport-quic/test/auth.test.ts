@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -13,6 +13,7 @@ import {
   exportPrivateKeyPem,
   generateIdentityKey,
   issueCertificate,
+  writeNodeCertificateFiles,
   peerIdFromPublicKey,
 } from '@crust/core'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -123,12 +124,8 @@ describe('auth modes through createNode', () => {
   let otherCa: CertificateAuthority
 
   async function caNodeConfig(authority: CertificateAuthority, name: string): Promise<Partial<NodeConfigInput>> {
-    const { privateKey } = generateIdentityKey()
-    const certFile = join(dir, `${name}.crt`)
-    const keyFile = join(dir, `${name}.key`)
-    writeFileSync(certFile, await issueCertificate(authority, { privateKey, name }))
-    writeFileSync(keyFile, exportPrivateKeyPem(privateKey), { mode: 0o600 })
-    return { auth: { mode: 'ca', ca: [ca.certificatePem], certFile, keyFile } }
+    const files = await writeNodeCertificateFiles(authority, { dir, name })
+    return { auth: { mode: 'ca', ca: [ca.certificatePem], ...files } }
   }
 
   beforeAll(async () => {

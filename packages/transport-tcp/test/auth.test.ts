@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -6,9 +6,7 @@ import {
   type CertificateAuthority,
   type NodeConfigInput,
   createCertificateAuthority,
-  exportPrivateKeyPem,
-  generateIdentityKey,
-  issueCertificate,
+  writeNodeCertificateFiles,
 } from '@crust/core'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { contactOf, startNode, waitFor } from './helpers.js'
@@ -52,12 +50,8 @@ describe('auth mode ca', () => {
 
   /** Write a key and a certificate issued by `authority` to files, as an operator would. */
   async function caNodeConfig(authority: CertificateAuthority, name: string): Promise<Partial<NodeConfigInput>> {
-    const { privateKey } = generateIdentityKey()
-    const certFile = join(dir, `${name}.crt`)
-    const keyFile = join(dir, `${name}.key`)
-    writeFileSync(certFile, await issueCertificate(authority, { privateKey, name }))
-    writeFileSync(keyFile, exportPrivateKeyPem(privateKey), { mode: 0o600 })
-    return { auth: { mode: 'ca', ca: [ca.certificatePem], certFile, keyFile } }
+    const files = await writeNodeCertificateFiles(authority, { dir, name })
+    return { auth: { mode: 'ca', ca: [ca.certificatePem], ...files } }
   }
 
   beforeAll(async () => {

@@ -8,7 +8,9 @@
 import { isIP } from 'node:net'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto'
 import { IdentityError } from '../errors.js'
-import { exportPrivateKeyPem } from './key-file.js'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { exportPrivateKeyPem, generateIdentityKey } from './key-file.js'
 import { spkiOf } from './peer-id.js'
 import { certificatePem, crypto, randomSerialNumber, toSigningKey, wholeSeconds, x509 } from './x509.js'
 
@@ -119,4 +121,28 @@ export async function issueCertificate(ca: CertificateAuthority, options: IssueC
     crypto,
   )
   return certificatePem(certificate)
+}
+
+/** Where {@link writeNodeCertificateFiles} put a node's key and certificate. */
+export interface NodeCertificateFiles {
+  readonly certFile: string
+  readonly keyFile: string
+}
+
+/**
+ * Make a fresh Ed25519 key for a node, have `ca` certify it, and write both
+ * as `<dir>/<name>.key` (mode 0600) and `<dir>/<name>.crt`: the files
+ * `auth.certFile` and `auth.keyFile` of a node in `ca` mode point at.
+ */
+export async function writeNodeCertificateFiles(
+  ca: CertificateAuthority,
+  options: { readonly dir: string; readonly name: string; readonly validityDays?: number },
+): Promise<NodeCertificateFiles> {
+  const { privateKey } = generateIdentityKey()
+  const certFile = join(options.dir, `${options.name}.crt`)
+  const keyFile = join(options.dir, `${options.name}.key`)
+  await mkdir(options.dir, { recursive: true })
+  await writeFile(certFile, await issueCertificate(ca, { privateKey, name: options.name, validityDays: options.validityDays }))
+  await writeFile(keyFile, exportPrivateKeyPem(privateKey), { mode: 0o600 })
+  return { certFile, keyFile }
 }
