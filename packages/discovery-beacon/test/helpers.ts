@@ -11,6 +11,7 @@ import {
   peerIdFromPublicKey,
 } from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
+import { waitUntil } from '@crust/core/testing'
 import { afterEach } from 'vitest'
 import { BeaconDiscovery, type BeaconOptions } from '../src/index.js'
 
@@ -98,12 +99,8 @@ export function newIdentity(): DiscoveryIdentity {
 export { hashNetworkName }
 
 /** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  return waitUntil(condition, timeoutMs, what)
 }
 
 export function sleep(ms: number): Promise<void> {

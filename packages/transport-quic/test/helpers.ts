@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import {
   type CrustNode,
   type GateDecision,
@@ -12,6 +11,7 @@ import {
   createNode,
   createSecurityContext,
 } from '@crust/core'
+import { waitUntil, sha256 } from '@crust/core/testing'
 import { afterEach, expect } from 'vitest'
 import { type QuicOptions, QuicTransport, quic } from '../src/index.js'
 
@@ -116,17 +116,9 @@ export function contactOf(node: CrustNode): { peerId: string; addresses: string[
   return { peerId: node.peerId, addresses: node.addresses }
 }
 
-export function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
 /** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  return waitUntil(condition, timeoutMs, what)
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -158,3 +150,5 @@ export async function connectedPair(options: TestTransportOptions = {}, clientOp
   await waitFor(() => server.inbound.length === 1, 5000, 'inbound connection')
   return { server, client, conn, inbound: server.inbound[0]! }
 }
+
+export { sha256 }

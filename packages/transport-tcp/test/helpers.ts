@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import { createServer } from 'node:net'
 import { type CrustNode, type NodeConfigInput, createNode } from '@crust/core'
+import { waitUntil, sha256 } from '@crust/core/testing'
 import { afterEach } from 'vitest'
 import { tcp } from '../src/index.js'
 
@@ -35,19 +35,13 @@ export async function deadPort(): Promise<number> {
   return port
 }
 
-export function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
 /** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  return waitUntil(condition, timeoutMs, what)
 }
 
 afterEach(async () => {
   await Promise.allSettled(started.splice(0).map((node) => node.stop()))
 })
+
+export { sha256 }

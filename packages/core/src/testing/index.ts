@@ -18,3 +18,4 @@ export {
 } from './suite.js'
 export { TestGate, type TestGateDecision } from './gate.js'
 export { Collector } from './collector.js'
+export { waitUntil, sha256 } from './util.js'
