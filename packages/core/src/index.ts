@@ -8,6 +8,7 @@ export * from './errors.js'
 export { createLogger, type Logger, type LogLevel } from './logger.js'
 export * from './transport/types.js'
 export * from './discovery/types.js'
+export * from './service/types.js'
 export { createSigningIdentity } from './identity/signing.js'
 export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
 
@@ -18,7 +19,8 @@ export type { BootstrapCandidate, CandidateSource } from './bootstrap/bootstrapp
 export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './config/schema.js'
 export { parseConfig, type ConfigIssue } from './config/parse.js'
 
-export { Connection, type SendOptions } from './connection/connection.js'
+export { Connection, PING_PROTOCOL, type SendOptions, type ConnectionStats } from './connection/connection.js'
+export { ProtocolStream } from './connection/protocol-stream.js'
 export type { IncomingMessage, MessageHandler } from './connection/incoming.js'
 export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'
 export { StreamResetCode } from './connection/stream-codes.js'

@@ -13,6 +13,8 @@ import { createIdentity, loadCaFiles, loadCaIdentity, type NodeIdentity } from '
 import { createSecurityContext } from './identity/security.js'
 import { createSigningIdentity } from './identity/signing.js'
 import { DiscoveryService } from './discovery/discovery-service.js'
+import { ServiceHost } from './service/service-host.js'
+import type { NatStatus, Service } from './service/types.js'
 import { BootstrapCache, defaultCachePath } from './bootstrap/bootstrap-cache.js'
 import { type BootstrapCandidate, Bootstrapper } from './bootstrap/bootstrapper.js'
 import { createLogger, type Logger } from './logger.js'
@@ -35,6 +37,7 @@ export class CrustNode {
     private readonly manager: ConnectionManager,
     private readonly discovery: DiscoveryService,
     private readonly bootstrapper: Bootstrapper,
+    private readonly services: ServiceHost,
     private readonly events: TypedEmitter<NodeEvents>,
     /** The node's logger (plugins log through children of it). */
     readonly logger: Logger,
@@ -74,6 +77,7 @@ export class CrustNode {
   async start(): Promise<void> {
     if (this.state === 'running') return
     await this.manager.start()
+    await this.services.start()
     await this.discovery.start()
     await this.bootstrapper.start()
     this.state = 'running'
@@ -92,6 +96,7 @@ export class CrustNode {
     this.state = 'stopped'
     await this.discovery.stop()
     await this.bootstrapper.stop()
+    await this.services.stop()
     await this.manager.stop()
   }
 
@@ -141,6 +146,16 @@ export class CrustNode {
   /** The addresses a connected peer claims it can be dialled at. */
   claimedAddresses(connection: Connection): readonly string[] {
     return this.manager.claimedAddresses(connection)
+  }
+
+  /** What the node knows of its NAT: reflexive address, mapping behaviour, UPnP mappings (filled in by NAT services). */
+  get nat(): NatStatus {
+    return this.services.nat
+  }
+
+  /** The service plugins that started. */
+  get runningServices(): readonly Service[] {
+    return this.services.running
   }
 
   /** The pooled connection to `peerId`, if any. */
@@ -226,7 +241,14 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
     logger: nodeLogger.child('bootstrap'),
   })
   bootstrapper = new Bootstrapper(config.bootstrap, identity.peerId, manager, discovery, cache, events, nodeLogger.child('bootstrap'))
-  return new CrustNode(config, identity, manager, discovery, bootstrapper, events, nodeLogger)
+  const services = new ServiceHost(
+    config.services,
+    { peerId: identity.peerId, networkHash, role: config.role },
+    manager,
+    events,
+    nodeLogger.child('service'),
+  )
+  return new CrustNode(config, identity, manager, discovery, bootstrapper, services, events, nodeLogger)
 }
 
 async function loadIdentity(config: NodeConfig, logger: Logger): Promise<NodeIdentity> {

@@ -1,1 +1,13 @@
-export {}
+/**
+ * `@crust/nat`: NAT traversal service plugins for Crust. Compose the ones you
+ * need: `upnp()` maps ports on a UPnP gateway, `stun()` learns the reflexive
+ * address and NAT type, `holePunch()` connects two NATed peers through a
+ * rendezvous peer, and `relay()` / `relayServer()` carry end-to-end encrypted
+ * connections through a public node when nothing else works.
+ *
+ * @packageDocumentation
+ */
+export * from './upnp/index.js'
+export * from './stun/index.js'
+export * from './holepunch/index.js'
+export * from './relay/index.js'

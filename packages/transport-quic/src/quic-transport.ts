@@ -30,6 +30,7 @@ import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './op
 import { clientConfig, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { Refusals } from './refusal.js'
+import { SharedSocketDatagrams } from './datagrams.js'
 import { startSharedSocket } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { checkCertificates, verifyCallback } from './verify.js'
@@ -66,6 +67,8 @@ export class QuicTransport implements Transport {
   private readonly admitting = new Map<string, Array<{ data: Buffer; remote: RemoteInfo }>>()
   private socket: Promise<QUICSocket> | undefined
   private server: QUICServer | undefined
+  /** Raw non-QUIC datagrams on the shared socket (STUN, hole punching). */
+  readonly datagrams: SharedSocketDatagrams
   private closing = false
 
   constructor(
@@ -77,6 +80,14 @@ export class QuicTransport implements Transport {
     this.logger = components.logger.child('quic')
     this.libraryLogger = libraryLogger(this.logger)
     this.caDers = components.security.ca.map((pem) => new X509Certificate(pem).raw)
+    this.datagrams = new SharedSocketDatagrams(
+      () => this.bound,
+      () => {
+        if (this.closing) return Promise.reject(new Error('the QUIC transport is closed'))
+        return this.socket ?? this.bindSocket('::', 0, true)
+      },
+      this.logger,
+    )
   }
 
   canDial(address: string): boolean {
@@ -241,6 +252,7 @@ export class QuicTransport implements Transport {
         bufferSize: this.options.socketBufferSize,
         logger: this.logger,
         libraryLogger: this.libraryLogger,
+        onForeignDatagram: (data, remote) => this.datagrams.deliver(data, remote),
       })
     const starting = start(host)
       .catch((error: unknown) => {

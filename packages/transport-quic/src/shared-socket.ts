@@ -1,8 +1,12 @@
+import type dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import type { Logger } from '@crust/core'
 import { QUICSocket } from '@matrixai/quic'
 import { socketInternals } from './internals.js'
 import type { LibraryLogger } from './internals.js'
+
+/** The bit every QUIC v1 packet's first byte has set (RFC 9000 §17.2, §17.3). */
+const QUIC_FIXED_BIT = 0x40
 
 /** Send errors the library itself handles (an unreachable target fails that dial). */
 const HANDLED_SEND_ERRORS = new Set(['EINVAL', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EHOSTUNREACH'])
@@ -27,6 +31,8 @@ export async function startSharedSocket(options: {
   readonly bufferSize: number
   readonly logger: Logger
   readonly libraryLogger: LibraryLogger
+  /** Datagrams that are not QUIC (fixed bit clear): STUN answers, punch packets. */
+  readonly onForeignDatagram: (data: Buffer, remote: dgram.RemoteInfo) => void
 }): Promise<QUICSocket> {
   const { logger } = options
   const socket = new QUICSocket({ logger: options.libraryLogger })
@@ -46,6 +52,11 @@ export async function startSharedSocket(options: {
   const handle = internals.handleSocketMessage
   udp.off('message', handle)
   udp.on('message', (data: Buffer, remote) => {
+    // RFC 9000 §17: every QUIC v1 packet has the fixed bit set; anything else is not for the library.
+    if (data.byteLength === 0 || ((data[0] as number) & QUIC_FIXED_BIT) === 0) {
+      options.onForeignDatagram(data, remote)
+      return
+    }
     handle(data, remote).catch((error: unknown) =>
       logger.debug(`dropped a datagram from ${remote.address}:${remote.port}: ${(error as Error).message}`),
     )

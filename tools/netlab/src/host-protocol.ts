@@ -12,11 +12,21 @@ export interface LabDiscovery {
   readonly options?: Record<string, unknown>
 }
 
+/**
+ * A service plugin to give the lab node: `kind` names a factory exported by
+ * `@crust/nat` (e.g. `upnp`, `stun`, `holePunch`, `relay`), called with `options`.
+ */
+export interface LabService {
+  readonly kind: string
+  readonly options?: Record<string, unknown>
+}
+
 /** Parameters of the `start` call: JSON-safe node config plus transports and discovery plugins. */
 export interface StartParams {
   readonly config: Record<string, unknown>
   readonly transports: readonly LabTransport[]
   readonly discovery?: readonly LabDiscovery[]
+  readonly services?: readonly LabService[]
 }
 
 export interface Request {

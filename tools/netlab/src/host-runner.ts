@@ -4,9 +4,9 @@
  * Started by `LabHost.start`, never by hand.
  */
 import { createInterface } from 'node:readline'
-import { type CrustNode, type DiscoveryFactory, type TransportFactory, createNode } from '@crust/core'
+import { type CrustNode, type DiscoveryFactory, type ServiceFactory, type TransportFactory, createNode } from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
-import type { EventLine, LabDiscovery, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
+import type { EventLine, LabDiscovery, LabService, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
 
 let node: CrustNode | undefined
 
@@ -29,6 +29,14 @@ async function discoveryOf(spec: LabDiscovery): Promise<DiscoveryFactory> {
   return beacon(spec.options)
 }
 
+async function serviceOf(spec: LabService): Promise<ServiceFactory> {
+  const specifier = '@crust/nat'
+  const plugins = (await import(specifier)) as Record<string, unknown>
+  const factory = plugins[spec.kind]
+  if (typeof factory !== 'function') throw new Error(`@crust/nat exports no service named ${spec.kind}`)
+  return (factory as (options?: unknown) => ServiceFactory)(spec.options)
+}
+
 function running(): CrustNode {
   if (!node) throw new Error('node not started')
   return node
@@ -38,6 +46,7 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
   async start(params: StartParams) {
     const transports = await Promise.all(params.transports.map(transportOf))
     const discovery = await Promise.all((params.discovery ?? []).map(discoveryOf))
+    const services = await Promise.all((params.services ?? []).map(serviceOf))
     node = await createNode({
       networkName: 'lab',
       logLevel: 'error',
@@ -45,14 +54,20 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
       ...params.config,
       transports,
       discovery,
+      services,
     })
     node.handle((message) => (message.isRequest ? Buffer.from(`echo:${Buffer.from(message.data).toString()}`) : undefined))
     node.on('message', (m) => write({ event: 'message', payload: { peerId: m.peerId, data: Buffer.from(m.data).toString() } }))
     node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
     node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via } }))
     node.on('connection:open', ({ connection }) =>
-      write({ event: 'connection:open', payload: { peerId: connection.peerId, transport: connection.transport } }),
+      write({
+        event: 'connection:open',
+        payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction },
+      }),
     )
+    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: status }))
+    node.on('service:event', (event) => write({ event: 'service:event', payload: event }))
     await node.start()
     return { peerId: node.peerId, addresses: node.addresses }
   },
@@ -64,8 +79,25 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
       transport: connection.transport,
       fallback: connection.fallback,
       remoteAddress: connection.remoteAddress,
+      method: connection.method,
       ms: performance.now() - startedAt,
     }
+  },
+  async connection(params: { peerId: string }) {
+    const connection = running().getConnection(params.peerId)
+    if (!connection) return null
+    return { transport: connection.transport, method: connection.method, remoteAddress: connection.remoteAddress, direction: connection.direction }
+  },
+  async nat() {
+    return running().nat
+  },
+  async addresses() {
+    return running().addresses
+  },
+  async ping(params: { peerId: string }) {
+    const connection = running().getConnection(params.peerId)
+    if (!connection) throw new Error(`no connection to ${params.peerId}`)
+    return connection.ping()
   },
   async request(params: { peerId: string; data: string }) {
     const connection = running().getConnection(params.peerId)

@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
 import { parseAddress } from '../transport/address.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
+import type { ServiceFactory } from '../service/types.js'
 import type { TransportFactory } from '../transport/types.js'
 
 const MiB = 1024 * 1024
@@ -163,6 +164,14 @@ export const nodeConfigSchema = z.strictObject({
     .array(
       z.custom<DiscoveryFactory>((value) => typeof value === 'function', {
         message: 'must be a discovery plugin such as beacon()',
+      }),
+    )
+    .default([]),
+  /** Service plugins, e.g. `[upnp(), stun({ servers }), holePunch(), relay()]`. */
+  services: z
+    .array(
+      z.custom<ServiceFactory>((value) => typeof value === 'function', {
+        message: 'must be a service plugin such as upnp() or relay()',
       }),
     )
     .default([]),

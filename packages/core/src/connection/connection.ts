@@ -1,8 +1,9 @@
 import { AbortError, MessageTooLargeError, ProtocolError, RemoteHandlerError, TimeoutError } from '../errors.js'
-import type { CloseInfo, Direction, TransportConnection, TransportStream } from '../transport/types.js'
+import type { CloseInfo, ConnectionMethod, Direction, TransportConnection, TransportStream } from '../transport/types.js'
 import { CloseCode } from '../transport/types.js'
 import { MessageKind } from './message-header.js'
 import { type ReadMessage, readMessage, remoteResetError, writeMessage } from './message-io.js'
+import { type ProtocolStream, startProtocolStream } from './protocol-stream.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** Options for {@link Connection.send} and {@link Connection.request}. */
@@ -12,6 +13,19 @@ export interface SendOptions {
   /** Deadline in ms for the whole operation; defaults to the node's `connection.requestTimeout`. */
   timeout?: number
 }
+
+/** Traffic counters of a connection (user messages and their answers, payload bytes). */
+export interface ConnectionStats {
+  bytesSent: number
+  bytesReceived: number
+  messagesSent: number
+  messagesReceived: number
+  /** Round-trip time of the last {@link Connection.ping}, in ms. */
+  rtt: number | undefined
+}
+
+/** The core's own ping protocol: each frame is echoed back. */
+export const PING_PROTOCOL = '/crust/ping/1'
 
 /** Limits a connection applies to the messages it carries. */
 export interface ConnectionSettings {
@@ -35,6 +49,10 @@ export class Connection {
   fallback: { readonly from: string; readonly reason: 'refused' | 'timeout' | 'blocked' | 'failed' } | undefined
   /** The role the remote claimed in its handshake. */
   remoteRole: 'node' | 'client' = 'node'
+  /** How the path was made: `direct`, `upnp` (through the listener's port mapping), `punched` or `relayed`. */
+  method: ConnectionMethod = 'direct'
+  /** Traffic counters. */
+  readonly stats: ConnectionStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, rtt: undefined }
 
   constructor(
     /** The transport-level connection underneath. */
@@ -93,6 +111,7 @@ export class Connection {
       const stream = await this.transportConnection.openStream({ bidirectional: false })
       if (!operation.attach(stream)) return
       await writeMessage(stream, MessageKind.SEND, data)
+      this.countSent(data.byteLength)
     } catch (error) {
       operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
       return
@@ -106,7 +125,9 @@ export class Connection {
       const stream = await this.transportConnection.openStream({ bidirectional: true })
       if (!operation.attach(stream)) return
       await writeMessage(stream, MessageKind.REQUEST, data)
+      this.countSent(data.byteLength)
       answer = await readMessage(stream, this.settings.maxMessageSize)
+      this.countReceived(answer.data.byteLength)
       if (answer.kind === MessageKind.ERROR_RESPONSE) {
         throw new RemoteHandlerError(Buffer.from(answer.data).toString('utf8'))
       }
@@ -120,9 +141,61 @@ export class Connection {
     operation.succeed(answer.data)
   }
 
+  /**
+   * Open a stream for a service protocol (e.g. `/crust/relay/1`). The remote
+   * node resets it with `StreamResetCode.REFUSED` when it runs no handler for
+   * that protocol.
+   */
+  async openProtocolStream(protocol: string, options: { signal?: AbortSignal } = {}): Promise<ProtocolStream> {
+    const target = this.current()
+    const stream = await target.transportConnection.openStream({ bidirectional: true, signal: options.signal })
+    return startProtocolStream(stream, protocol)
+  }
+
+  /** Measure the round-trip time to the peer (ms); also kept in `stats.rtt`. */
+  async ping(options: SendOptions = {}): Promise<number> {
+    const timeout = options.timeout ?? this.settings.requestTimeout
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort()
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    const timer = setTimeout(() => controller.abort(), timeout)
+    let stream: ProtocolStream | undefined
+    try {
+      const started = performance.now()
+      stream = await this.openProtocolStream(PING_PROTOCOL, { signal: controller.signal })
+      const opened = stream
+      controller.signal.addEventListener('abort', () => opened.reset(StreamResetCode.TIMEOUT), { once: true })
+      await stream.writeFrame(Buffer.from('ping'), { end: true })
+      const echo = await stream.readFrame(64)
+      if (echo === undefined) throw new ProtocolError('the peer closed the ping stream without answering')
+      const rtt = performance.now() - started
+      this.current().stats.rtt = rtt
+      return rtt
+    } catch (error) {
+      if (options.signal?.aborted) throw new AbortError()
+      if (controller.signal.aborted) throw new TimeoutError(`ping did not finish within ${timeout} ms`)
+      throw error
+    } finally {
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   /** Close the connection; the remote side sees an orderly close. */
   async close(reason = 'closed by application'): Promise<void> {
     await this.transportConnection.close({ code: CloseCode.NORMAL, reason })
+  }
+
+  /** @internal Count a message (or answer) sent. */
+  countSent(bytes: number): void {
+    this.stats.bytesSent += bytes
+    this.stats.messagesSent++
+  }
+
+  /** @internal Count a message (or answer) received. */
+  countReceived(bytes: number): void {
+    this.stats.bytesReceived += bytes
+    this.stats.messagesReceived++
   }
 
   /** Route later calls to the connection that won a simultaneous open. */

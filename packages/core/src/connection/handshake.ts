@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { NetworkMismatchError, ProtocolError, TimeoutError } from '../errors.js'
-import { CloseCode, type TransportConnection, type TransportStream } from '../transport/types.js'
+import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import { errorFromClose } from './close-errors.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
@@ -22,6 +22,12 @@ const handshakeSchema = z.object({
   addresses: z.array(z.string().max(256)).max(32).optional(),
   /** Set by a reachability probe: answer, but do not keep the connection. */
   probe: z.literal(true).optional(),
+  /** HELLO: the address the dialer dialled (tells the listener whether a port mapping was used). */
+  target: z.string().max(256).optional(),
+  /** HELLO: how the dialer made the path, when it knows better than the listener (e.g. `punched`). */
+  via: z.enum(['punched', 'relayed']).optional(),
+  /** WELCOME: how the listener says this connection was made; both ends report the same. */
+  method: z.enum(['direct', 'upnp', 'punched', 'relayed']).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -87,6 +93,12 @@ export interface HandshakeOptions {
   readonly addresses: readonly string[]
   /** Dialer only: this connection is a reachability probe. */
   readonly probe?: boolean
+  /** Dialer only: the address dialled. */
+  readonly target?: string
+  /** Dialer only: how the path was made, when the dialer knows (hole punching, relay). */
+  readonly via?: 'punched' | 'relayed'
+  /** Listener only: how the connection described by a HELLO was made. */
+  readonly describe?: (hello: HandshakeInfo) => ConnectionMethod
 }
 
 /**
@@ -103,6 +115,8 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       role: options.role,
       addresses: [...options.addresses],
       ...(options.probe ? { probe: true as const } : {}),
+      ...(options.target !== undefined ? { target: options.target } : {}),
+      ...(options.via !== undefined ? { via: options.via } : {}),
     }
     await writeMessage(stream, MessageKind.HELLO, encode(hello))
     return await readHandshake(stream, MessageKind.WELCOME)
@@ -151,6 +165,7 @@ export async function listenerHandshake(
       role: options.role,
       observed: connection.remoteAddress,
       addresses: [...options.addresses],
+      ...(options.describe !== undefined ? { method: options.describe(hello) } : {}),
     }
     await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
     return hello

@@ -3,6 +3,7 @@ import type { TransportStream } from '../transport/types.js'
 import type { Connection } from './connection.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
+import { ProtocolStream } from './protocol-stream.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** A message received from a peer. */
@@ -37,6 +38,7 @@ export async function serveStream(
   maxMessageSize: number,
   dispatch: (message: IncomingMessage) => Promise<Uint8Array | undefined | void>,
   report: (error: unknown) => void,
+  protocol?: (stream: ProtocolStream, connection: Connection) => boolean,
 ): Promise<void> {
   let message: Awaited<ReturnType<typeof readMessage>>
   try {
@@ -46,6 +48,12 @@ export async function serveStream(
     report(error)
     return
   }
+  if (message.kind === MessageKind.PROTOCOL && stream.bidirectional && message.rest !== undefined) {
+    const name = Buffer.from(message.data).toString('utf8')
+    if (protocol?.(new ProtocolStream(name, stream, message.rest), connection) !== true) stream.reset(StreamResetCode.REFUSED)
+    return
+  }
+  connection.countReceived(message.data.byteLength)
   const isRequest = message.kind === MessageKind.REQUEST
   if ((message.kind !== MessageKind.SEND && !isRequest) || isRequest !== stream.bidirectional) {
     stream.reset(StreamResetCode.PROTOCOL_ERROR)
@@ -65,5 +73,8 @@ export async function serveStream(
     await writeMessage(stream, MessageKind.ERROR_RESPONSE, Buffer.from(text)).catch(report)
     return
   }
-  if (isRequest) await writeMessage(stream, MessageKind.RESPONSE, answer ?? EMPTY).catch(report)
+  if (isRequest) {
+    const response = answer ?? EMPTY
+    await writeMessage(stream, MessageKind.RESPONSE, response).then(() => connection.countSent(response.byteLength), report)
+  }
 }

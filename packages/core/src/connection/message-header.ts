@@ -29,6 +29,12 @@ export const MessageKind = {
   HELLO: 4,
   /** Core handshake answer from the listener. */
   WELCOME: 5,
+  /**
+   * Opens a service protocol stream: the payload is the protocol name
+   * (e.g. `/crust/relay/1`); what follows on the stream belongs to that
+   * protocol's handler and is not a single message.
+   */
+  PROTOCOL: 6,
 } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
 

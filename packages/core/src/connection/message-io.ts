@@ -2,7 +2,7 @@ import { MessageTooLargeError, ProtocolError, StreamResetError } from '../errors
 import type { TransportStream } from '../transport/types.js'
 import {
   MESSAGE_HEADER_SIZE,
-  type MessageKind,
+  MessageKind,
   checkMessageHeader,
   encodeMessage,
   encodeMessageHeader,
@@ -17,7 +17,18 @@ const COPY_LIMIT = 64 * 1024
 export interface ReadMessage {
   readonly kind: MessageKind
   readonly data: Uint8Array
+  /** For {@link MessageKind.PROTOCOL}: the rest of the stream, starting with bytes that came with the header. */
+  readonly rest?: StreamRest
 }
+
+/** What remains of a stream after its opening message: bytes already read, and the iterator for the others. */
+export interface StreamRest {
+  readonly leftover: Uint8Array | undefined
+  readonly iterator: AsyncIterator<Uint8Array>
+}
+
+/** Longest protocol name a PROTOCOL header may announce. */
+export const MAX_PROTOCOL_NAME = 128
 
 const END = Object.freeze({ end: true })
 
@@ -41,7 +52,11 @@ export async function readMessage(stream: TransportStream, maxSize: number): Pro
   let payload: Uint8Array | undefined
   let filled = 0
   let kind = -1
-  for await (const chunk of stream) {
+  const iterator = stream[Symbol.asyncIterator]()
+  for (;;) {
+    const next = await iterator.next()
+    if (next.done) break
+    const chunk = next.value
     let bytes: Uint8Array = chunk
     let at = 0
     if (kind < 0) {
@@ -53,6 +68,7 @@ export async function readMessage(stream: TransportStream, maxSize: number): Pro
       pending = undefined
       kind = checkMessageHeader(bytes, 0)
       const length = messageLength(bytes, 0)
+      if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, bytes, length)
       if (length > maxSize) {
         stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
         throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
@@ -80,6 +96,27 @@ export async function readMessage(stream: TransportStream, maxSize: number): Pro
     throw new ProtocolError('stream ended before the whole message arrived')
   }
   return { kind: kind as MessageKind, data: payload }
+}
+
+/** Read the protocol name of a PROTOCOL header already at the start of `bytes`; keep what follows it. */
+async function readProtocolName(
+  stream: TransportStream,
+  iterator: AsyncIterator<Uint8Array>,
+  first: Uint8Array,
+  length: number,
+): Promise<ReadMessage> {
+  if (length === 0 || length > MAX_PROTOCOL_NAME) {
+    stream.reset(StreamResetCode.PROTOCOL_ERROR)
+    throw new ProtocolError(`protocol name of ${length} bytes (1 to ${MAX_PROTOCOL_NAME} allowed)`)
+  }
+  let bytes = first.subarray(MESSAGE_HEADER_SIZE)
+  while (bytes.byteLength < length) {
+    const next = await iterator.next()
+    if (next.done) throw new ProtocolError('stream ended inside a protocol name')
+    bytes = Buffer.concat([bytes, next.value])
+  }
+  const leftover = bytes.byteLength > length ? bytes.subarray(length) : undefined
+  return { kind: MessageKind.PROTOCOL, data: bytes.subarray(0, length), rest: { leftover, iterator } }
 }
 
 /** Translate a reset sent by the remote reader into the error the local writer should see. */

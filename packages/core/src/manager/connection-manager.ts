@@ -1,6 +1,8 @@
 import { inject, injectable } from 'tsyringe'
 import type { NodeConfig } from '../config/schema.js'
-import { Connection, type ConnectionSettings } from '../connection/connection.js'
+import { Connection, type ConnectionSettings, PING_PROTOCOL } from '../connection/connection.js'
+import type { ProtocolStream } from '../connection/protocol-stream.js'
+import type { AdvertisedAddress, Connector, ProtocolHandler } from '../service/types.js'
 import { type HandshakeInfo, type HandshakeOptions, dialerHandshake, listenerHandshake } from '../connection/handshake.js'
 import { type IncomingMessage, type MessageHandler, serveStream } from '../connection/incoming.js'
 import { StreamResetCode } from '../connection/stream-codes.js'
@@ -27,6 +29,7 @@ import { normalizeIp, parseAddress } from '../transport/address.js'
 import {
   CloseCode,
   type ConnectionGate,
+  type ConnectionMethod,
   type SecurityContext,
   type Transport,
   type TransportComponents,
@@ -105,6 +108,12 @@ export class ConnectionManager {
   /** The addresses each connected peer claims it can be dialled at (from its handshake). */
   private readonly claimed = new WeakMap<Connection, readonly string[]>()
   private transports: Transport[] = []
+  /** Service protocols served on protocol streams, by name. */
+  private readonly protocols = new Map<string, ProtocolHandler>()
+  /** Addresses services publish (e.g. UPnP mappings), by service id. */
+  private readonly advertisedBy = new Map<string, readonly AdvertisedAddress[]>()
+  /** Ways to reach peers that direct dials cannot, lowest priority first. */
+  private connectors: Array<{ readonly id: string; readonly connector: Connector }> = []
   private handler: MessageHandler | undefined
   private running = false
   private unsubscribeBlacklist: (() => void) | undefined
@@ -131,6 +140,7 @@ export class ConnectionManager {
       logger,
       (transport, addresses) => this.events.emit('address:conflict', { transport, addresses }),
     )
+    this.protocols.set(PING_PROTOCOL, (stream) => void echoFrames(stream))
   }
 
   /** The gate transports consult before spending TLS work on an inbound socket. */
@@ -221,9 +231,45 @@ export class ConnectionManager {
     this.queues.clear()
   }
 
-  /** Addresses peers can dial us at. */
+  /** Addresses peers can dial us at: the transports' own, then what services publish (e.g. UPnP mappings). */
   addresses(): string[] {
+    const published = [...this.advertisedBy.values()].flat().map((entry) => entry.address)
+    return [...new Set([...this.listenAddresses(), ...published])]
+  }
+
+  /** Addresses the transports are bound to. */
+  listenAddresses(): string[] {
     return this.transports.flatMap((t) => t.addresses())
+  }
+
+  /** The transport with id `id`, if configured. */
+  transport(id: string): Transport | undefined {
+    return this.transports.find((t) => t.id === id)
+  }
+
+  /** Replace the addresses service `source` publishes. */
+  advertise(source: string, addresses: readonly AdvertisedAddress[]): void {
+    if (addresses.length === 0) this.advertisedBy.delete(source)
+    else this.advertisedBy.set(source, [...addresses])
+  }
+
+  /** Serve a service protocol on protocol streams; returns a function that stops serving it. */
+  handleProtocol(protocol: string, handler: ProtocolHandler): () => void {
+    if (this.protocols.has(protocol)) throw new ConfigError(`protocol ${protocol} is already served`)
+    this.protocols.set(protocol, handler)
+    return () => {
+      if (this.protocols.get(protocol) === handler) this.protocols.delete(protocol)
+    }
+  }
+
+  /** Register a way to reach peers that direct dials cannot (tried in priority order). */
+  addConnector(id: string, connector: Connector): void {
+    this.connectors = [...this.connectors, { id, connector }].sort((a, b) => a.connector.priority - b.connector.priority)
+  }
+
+  /** Forget every connector (the node stops its services). */
+  clearConnectors(): void {
+    this.connectors = []
   }
 
   /** Set the message handler (replaces any previous one). */
@@ -301,7 +347,7 @@ export class ConnectionManager {
   }
 
   private async dialWithRetry(peer: PeerContact, options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
-    const attempt = () => this.dialOnce(peer, options.transport, signal)
+    const attempt = () => this.dialOrTraverse(peer, options.transport, signal)
     if (options.retry === false) return attempt()
     try {
       return await retryWithBackoff(attempt, {
@@ -319,6 +365,39 @@ export class ConnectionManager {
       if (pooled) return pooled
       throw error
     }
+  }
+
+  /**
+   * Dial directly; when that fails for a reason NAT traversal could fix (not
+   * auth, blacklist, network...), try each service connector in turn (hole
+   * punching, then relaying). Only for a known peer id and no pinned transport.
+   */
+  private async dialOrTraverse(peer: PeerContact, pinned: string | undefined, signal: AbortSignal): Promise<Connection> {
+    let direct: Error
+    try {
+      return await this.dialOnce(peer, pinned, signal)
+    } catch (error) {
+      direct = asError(error)
+    }
+    const peerId = peer.peerId
+    if (peerId === undefined || pinned !== undefined || this.connectors.length === 0 || isPermanent(direct)) throw direct
+    const failures: Array<{ address: string; error: Error }> = [{ address: 'direct', error: direct }]
+    for (const { id, connector } of this.connectors) {
+      if (signal.aborted) throw new AbortError()
+      const pooled = this.pool.get(peerId)
+      if (pooled) return pooled
+      try {
+        const connection = await connector.connect(peerId, { signal })
+        this.logger.info(`connected to ${peerId} via ${id} (${connection.method})`)
+        return connection
+      } catch (error) {
+        failures.push({ address: `via ${id}`, error: asError(error) })
+        this.logger.debug(`${id} could not reach ${peerId}: ${asError(error).message}`)
+      }
+    }
+    const pooled = this.pool.get(peerId)
+    if (pooled) return pooled
+    throw new DialError(`could not connect to ${peerId}: ${failures.map((f) => `${f.address}: ${f.error.message}`).join('; ')}`, failures)
   }
 
   private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
@@ -385,8 +464,55 @@ export class ConnectionManager {
     return connection
   }
 
+  /**
+   * For services: dial one address, authenticate, handshake and pool it (no
+   * retries, no connectors). `method` tells the listener how the path was made.
+   */
+  async dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal }): Promise<Connection> {
+    if (!this.running) throw new NotStartedError()
+    if (this.blacklist.blocksPeer(options.peerId)) throw new BlacklistedError(`peer ${options.peerId} is blacklisted`)
+    const via = options.method === 'punched' || options.method === 'relayed' ? options.method : undefined
+    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via)
+    return this.establish(secured.transportConnection, secured.remote, undefined, via)
+  }
+
+  /** For services: handshake a secured outbound connection they made (e.g. over a relay) and pool it. */
+  async establishOutbound(
+    connection: TransportConnection,
+    options: { expectedPeerId: string; signal?: AbortSignal },
+  ): Promise<Connection> {
+    const fail = async (error: Error, code: number): Promise<never> => {
+      await connection.close({ code, reason: error.message })
+      throw error
+    }
+    if (!this.running) return fail(new NotStartedError(), CloseCode.SHUTDOWN)
+    const peerId = connection.remotePeer.peerId
+    if (peerId !== options.expectedPeerId) {
+      return fail(new AuthenticationError(`expected peer ${options.expectedPeerId}, got ${peerId}`), CloseCode.AUTH_FAILED)
+    }
+    if (this.blacklist.blocksPeer(peerId)) return fail(new BlacklistedError(`peer ${peerId} is blacklisted`), CloseCode.BLACKLISTED)
+    this.track(connection)
+    const onAbort = (): void => void connection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const via = connection.method === 'punched' || connection.method === 'relayed' ? connection.method : undefined
+      const remote = await dialerHandshake(connection, { ...this.handshakeOptions(), via })
+      return this.establish(connection, remote, undefined, via)
+    } catch (error) {
+      void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
+      throw error
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   /** Dial one address, authenticate and handshake, all under the dial timeout. */
-  private async secure(address: string, expectedPeerId: string | undefined, signal: AbortSignal): Promise<Secured> {
+  private async secure(
+    address: string,
+    expectedPeerId: string | undefined,
+    signal: AbortSignal,
+    via?: 'punched' | 'relayed',
+  ): Promise<Secured> {
     const transport = this.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
     const timeoutMs = this.config.connection.dialTimeout
@@ -408,7 +534,7 @@ export class ConnectionManager {
       const dialled = connection
       const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
       controller.signal.addEventListener('abort', abortHandshake, { once: true })
-      const remote = await dialerHandshake(connection, this.handshakeOptions())
+      const remote = await dialerHandshake(connection, { ...this.handshakeOptions(), target: address, via })
       controller.signal.removeEventListener('abort', abortHandshake)
       return { transportConnection: connection, remote }
     } catch (error) {
@@ -423,8 +549,8 @@ export class ConnectionManager {
     }
   }
 
-  /** An inbound, TLS-authenticated connection: handshake, then pool it. */
-  private async acceptInbound(connection: TransportConnection): Promise<void> {
+  /** An inbound, TLS-authenticated connection (from a transport or a service): handshake, then pool it. */
+  async acceptInbound(connection: TransportConnection): Promise<void> {
     this.track(connection)
     const peerId = connection.remotePeer.peerId
     if (!this.running || this.blacklist.blocksPeer(peerId)) {
@@ -445,7 +571,8 @@ export class ConnectionManager {
     let hello: HandshakeInfo
     const mode = this.config.reachability.check
     try {
-      hello = await listenerHandshake(connection, firstStream, this.handshakeOptions(), async (claim) => {
+      const describe = (claim: HandshakeInfo): ConnectionMethod => connection.method ?? this.describeInbound(claim)
+      hello = await listenerHandshake(connection, firstStream, { ...this.handshakeOptions(), describe }, async (claim) => {
         if (mode !== 'refuse' || !this.mustCheck(claim)) return { accept: true }
         try {
           await this.reachability.check(peerId, claim.addresses ?? [])
@@ -466,9 +593,15 @@ export class ConnectionManager {
       void connection.closed.then(() => clearTimeout(timer))
       return
     }
-    const established = this.establish(connection, hello, (serve) => {
-      route = serve
-    })
+    const established = this.establish(
+      connection,
+      hello,
+      (serve) => {
+        route = serve
+      },
+      undefined,
+      connection.method ?? this.describeInbound(hello),
+    )
     if (established.transportConnection !== connection || !this.mustCheck(hello)) return
     if (mode === 'refuse') {
       this.events.emit('peer:verified', { peerId, reachable: true, addresses: hello.addresses ?? [] })
@@ -486,6 +619,17 @@ export class ConnectionManager {
         this.events.emit('peer:verified', { peerId, reachable: false, addresses: hello.addresses ?? [], error: asError(error) })
       },
     )
+  }
+
+  /** How an inbound connection was made, from what the dialer said in its HELLO. */
+  private describeInbound(hello: HandshakeInfo): ConnectionMethod {
+    if (hello.via !== undefined) return hello.via
+    if (hello.target === undefined) return 'direct'
+    for (const published of this.advertisedBy.values()) {
+      const match = published.find((entry) => entry.address === hello.target)
+      if (match !== undefined) return match.method
+    }
+    return 'direct'
   }
 
   /** Whether a peer's claim to be a node must be checked by dialling back. */
@@ -530,18 +674,29 @@ export class ConnectionManager {
     transportConnection: TransportConnection,
     remote: HandshakeInfo,
     setRoute?: (serve: (stream: TransportStream) => void) => void,
+    via?: ConnectionMethod,
+    inboundMethod?: ConnectionMethod,
   ): Connection {
     this.pending.delete(transportConnection)
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteRole = remote.role
+    connection.method =
+      transportConnection.direction === 'inbound'
+        ? (inboundMethod ?? 'direct')
+        : (transportConnection.method ?? remote.method ?? via ?? 'direct')
     this.claimed.set(connection, remote.addresses ?? [])
     if (transportConnection.direction === 'outbound') {
       connection.observedAddress = remote.observed
       this.externalAddresses.record(transportConnection.transport, connection.peerId, remote.observed)
     }
     const serve = (stream: TransportStream): void => {
-      void serveStream(stream, connection, this.settings.maxMessageSize, (message) => this.dispatch(message), (error) =>
-        this.reportPeerError(connection, error),
+      void serveStream(
+        stream,
+        connection,
+        this.settings.maxMessageSize,
+        (message) => this.dispatch(message),
+        (error) => this.reportPeerError(connection, error),
+        (protocolStream) => this.serveProtocol(protocolStream, connection),
       )
     }
     if (setRoute) setRoute(serve)
@@ -562,6 +717,19 @@ export class ConnectionManager {
       this.events.emit('connection:open', { connection })
     }
     return winner
+  }
+
+  /** Hand a protocol stream to its service; false when no service serves that protocol. */
+  private serveProtocol(stream: ProtocolStream, connection: Connection): boolean {
+    const handler = this.protocols.get(stream.protocol)
+    if (handler === undefined) return false
+    try {
+      handler(stream, connection)
+    } catch (error) {
+      stream.reset(StreamResetCode.PROTOCOL_ERROR)
+      this.reportPeerError(connection, error)
+    }
+    return true
   }
 
   private async dispatch(message: IncomingMessage): Promise<Uint8Array | undefined | void> {
@@ -658,4 +826,18 @@ function join(dial: SharedDial, signal: AbortSignal | undefined): Promise<Connec
       },
     )
   })
+}
+
+/** The ping protocol's server side: echo each small frame until the stream ends. */
+async function echoFrames(stream: ProtocolStream): Promise<void> {
+  try {
+    for (;;) {
+      const frame = await stream.readFrame(64)
+      if (frame === undefined) break
+      await stream.writeFrame(frame)
+    }
+    await stream.end()
+  } catch {
+    stream.reset(StreamResetCode.PROTOCOL_ERROR)
+  }
 }

@@ -3,10 +3,13 @@ import type { Connection } from '../connection/connection.js'
 /**
  * Which of two connections to the same peer survives. Both sides apply the same
  * rule, so a simultaneous open ends with the same single connection on each:
- * keep the one dialled by the peer with the higher peer id. Two connections in
- * the same direction mean the older one is stale (the peer restarted): keep the newer.
+ * a direct path beats a relayed one (the upgrade after a relay); otherwise keep
+ * the one dialled by the peer with the higher peer id. Two connections in the
+ * same direction mean the older one is stale (the peer restarted): keep the newer.
  */
 export function chooseSurvivor(existing: Connection, incoming: Connection, localPeerId: string): Connection {
+  const existingRelayed = existing.method === 'relayed'
+  if (existingRelayed !== (incoming.method === 'relayed')) return existingRelayed ? incoming : existing
   if (existing.direction === incoming.direction) return incoming
   const dialerOf = (connection: Connection): string => (connection.direction === 'outbound' ? localPeerId : connection.peerId)
   return dialerOf(existing) > dialerOf(incoming) ? existing : incoming

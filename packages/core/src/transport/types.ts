@@ -115,7 +115,16 @@ export interface TransportConnection {
   close(options?: { code?: number; reason?: string }): Promise<void>
   /** Settles (never rejects) once the connection is fully closed, for any reason. */
   readonly closed: Promise<CloseInfo>
+  /** How the path was made, when the transport itself knows (a relay says `relayed`); the core decides otherwise. */
+  readonly method?: ConnectionMethod
 }
+
+/**
+ * How a connection's path was made: `direct` (a plain dial), `upnp` (through a
+ * port mapping the listener's UPnP gateway holds), `punched` (UDP hole
+ * punching through both NATs) or `relayed` (through a third node, still end-to-end encrypted).
+ */
+export type ConnectionMethod = 'direct' | 'upnp' | 'punched' | 'relayed'
 
 /** Options for {@link Transport.dial}. */
 export interface DialOptions {
@@ -150,6 +159,8 @@ export interface Transport {
   dial(address: string, options?: DialOptions): Promise<TransportConnection>
   /** Stop listening and close every connection this transport made. */
   close(): Promise<void>
+  /** Raw datagrams on the transport's socket, for NAT traversal plugins (UDP transports only). */
+  readonly datagrams?: DatagramEndpoint
 }
 
 /** The decision of the core's gate about a not-yet-secured inbound connection. */
@@ -222,3 +233,31 @@ export interface TransportComponents {
  * and the node calls it with its components, as js-libp2p does.
  */
 export type TransportFactory = (components: TransportComponents) => Transport
+
+/** A UDP endpoint as seen by a datagram sender or receiver. */
+export interface DatagramPeer {
+  /** IP literal (IPv4-mapped IPv6 addresses are given as plain IPv4). */
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Raw access to a datagram transport's one socket, for NAT traversal: STUN
+ * queries and hole-punch packets must leave from the very port the transport
+ * listens and dials on, or the NAT mapping they learn or open is useless.
+ * Optional: only transports over UDP offer it (QUIC does).
+ */
+export interface DatagramEndpoint {
+  /** Bind the socket if the transport has not yet (a dial-only node binds lazily); resolves to its local port. */
+  open(): Promise<number>
+  /** The bound local port, once bound. */
+  readonly localPort: number | undefined
+  /** Send one datagram from the shared socket. Never throws for an unreachable target: the datagram is simply lost. */
+  send(data: Uint8Array, to: DatagramPeer): Promise<void>
+  /**
+   * Receive datagrams that are not the transport's own protocol (a QUIC
+   * packet always has the fixed bit 0x40 set in its first byte; STUN and
+   * Crust punch packets never do). Returns an unsubscribe function.
+   */
+  onForeignDatagram(handler: (data: Uint8Array, from: DatagramPeer) => void): () => void
+}

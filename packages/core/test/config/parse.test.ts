@@ -26,6 +26,7 @@ describe('parseConfig', () => {
       role: 'node',
       transports: [],
       discovery: [],
+      services: [],
       identity: {},
       auth: { mode: 'peer-id', ca: [] },
       maxMessageSize: 16 * 1024 * 1024,

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest'
 import type { Connection } from '../../src/connection/connection.js'
 import { ConnectionPool, chooseSurvivor } from '../../src/manager/pool.js'
 
-function fake(peerId: string, direction: 'inbound' | 'outbound'): Connection {
-  return { peerId, direction } as Connection
+function fake(peerId: string, direction: 'inbound' | 'outbound', method: Connection['method'] = 'direct'): Connection {
+  return { peerId, direction, method } as Connection
 }
 
 describe('simultaneous-open tie-break', () => {
@@ -22,6 +22,21 @@ describe('simultaneous-open tie-break', () => {
     const older = fake('bciqpeer', 'inbound')
     const newer = fake('bciqpeer', 'inbound')
     expect(chooseSurvivor(older, newer, 'bciqself')).toBe(newer)
+  })
+})
+
+describe('relay upgrade', () => {
+  it('a direct path replaces a relayed one, whichever arrived first and on both sides', () => {
+    const low = 'bciqaaaa'
+    const high = 'bciqzzzz'
+    const relayed = fake(high, 'outbound', 'relayed')
+    const punched = fake(high, 'inbound', 'punched')
+    expect(chooseSurvivor(relayed, punched, low)).toBe(punched)
+    expect(chooseSurvivor(punched, relayed, low)).toBe(punched)
+    // The other side sees the same two connections with directions swapped.
+    const relayedThere = fake(low, 'inbound', 'relayed')
+    const punchedThere = fake(low, 'outbound', 'punched')
+    expect(chooseSurvivor(relayedThere, punchedThere, high)).toBe(punchedThere)
   })
 })
 
