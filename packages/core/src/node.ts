@@ -243,7 +243,7 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
   bootstrapper = new Bootstrapper(config.bootstrap, identity.peerId, manager, discovery, cache, events, nodeLogger.child('bootstrap'))
   const services = new ServiceHost(
     config.services,
-    { peerId: identity.peerId, networkHash, role: config.role },
+    { peerId: identity.peerId, networkHash, role: config.role, security, limits: manager.limits },
     manager,
     events,
     nodeLogger.child('service'),

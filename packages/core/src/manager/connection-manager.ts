@@ -34,6 +34,7 @@ import {
   type Transport,
   type TransportComponents,
   type TransportConnection,
+  type TransportLimits,
   type TransportStream,
 } from '../transport/types.js'
 import type { Blacklist } from './blacklist.js'
@@ -169,12 +170,7 @@ export class ConnectionManager {
     const components: TransportComponents = {
       security: this.security,
       gate: this.gate,
-      limits: {
-        idleTimeout: this.config.connection.idleTimeout,
-        keepAliveInterval: this.config.connection.keepAliveInterval,
-        handshakeTimeout: this.config.connection.handshakeTimeout,
-        maxInboundStreams: this.config.connection.maxInboundStreams,
-      },
+      limits: this.limits,
       logger: this.logger,
       onInboundConnection: (connection) => {
         void this.acceptInbound(connection)
@@ -229,6 +225,12 @@ export class ConnectionManager {
     for (const dial of this.dials.values()) dial.controller.abort()
     for (const queue of this.queues) queue.end()
     this.queues.clear()
+  }
+
+  /** The timing and stream limits every transport (and connection-making service) applies. */
+  get limits(): TransportLimits {
+    const { idleTimeout, keepAliveInterval, handshakeTimeout, maxInboundStreams } = this.config.connection
+    return { idleTimeout, keepAliveInterval, handshakeTimeout, maxInboundStreams }
   }
 
   /** Addresses peers can dial us at: the transports' own, then what services publish (e.g. UPnP mappings). */

@@ -2,6 +2,7 @@ import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
+import type { SecurityContext, TransportLimits } from '../transport/types.js'
 import type { NatStatus, Service, ServiceComponents, ServiceFactory } from './types.js'
 
 /** The status before any service has learned anything. */
@@ -18,7 +19,13 @@ export class ServiceHost {
 
   constructor(
     private readonly factories: readonly ServiceFactory[],
-    private readonly base: { peerId: string; networkHash: string; role: 'node' | 'client' },
+    private readonly base: {
+      peerId: string
+      networkHash: string
+      role: 'node' | 'client'
+      security: SecurityContext
+      limits: TransportLimits
+    },
     private readonly manager: ConnectionManager,
     private readonly events: TypedEmitter<NodeEvents>,
     private readonly logger: Logger,

@@ -10,7 +10,13 @@
 import type { Connection } from '../connection/connection.js'
 import type { ProtocolStream } from '../connection/protocol-stream.js'
 import type { Logger } from '../logger.js'
-import type { ConnectionMethod, DatagramEndpoint, TransportConnection } from '../transport/types.js'
+import type {
+  ConnectionMethod,
+  DatagramEndpoint,
+  SecurityContext,
+  TransportConnection,
+  TransportLimits,
+} from '../transport/types.js'
 
 /** The node's view of the NAT it sits behind, as services learn it. */
 export interface NatStatus {
@@ -88,6 +94,10 @@ export interface ServiceComponents {
   /** `node` or `client` (clients accept no inbound connections). */
   readonly role: 'node' | 'client'
   readonly logger: Logger
+  /** TLS material and peer verification, for services that secure their own connections (e.g. over a relay). */
+  readonly security: SecurityContext
+  /** The timing and stream limits transports get, for services that make connections. */
+  readonly limits: TransportLimits
   /** Addresses the transports are bound to (wildcards expanded). */
   listenAddresses(): string[]
   /** Every address the node advertises (transport addresses plus what services publish). */
