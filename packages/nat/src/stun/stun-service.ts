@@ -1,0 +1,141 @@
+import { lookup } from 'node:dns/promises'
+import { networkInterfaces } from 'node:os'
+import type { DatagramEndpoint, DatagramPeer, NatStatus, Service, ServiceComponents } from '@crust/core'
+import { formatAddress, normalizeIp, parseAddress } from '@crust/core'
+import { type BindingAnswer, bindingRequest } from './binding.js'
+import { classifyMapping } from './classify.js'
+import { StunError } from './errors.js'
+import { type ResolvedStunOptions, isIpLiteral, splitServer } from './options.js'
+
+/**
+ * Learns the reflexive address of the node's datagram socket (QUIC) from
+ * STUN servers, classifies the NAT's mapping behaviour, and keeps both in
+ * `node.nat`. Without servers it falls back to connected peers' echo.
+ */
+export class StunService implements Service {
+  readonly id = 'stun'
+  private timer: NodeJS.Timeout | undefined
+  private readonly stopping = new AbortController()
+  private probing: Promise<void> | undefined
+
+  constructor(
+    private readonly components: ServiceComponents,
+    private readonly options: ResolvedStunOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const endpoint = this.components.datagrams(this.options.transport)
+    if (endpoint === undefined) {
+      this.components.logger.info(`stun: the ${this.options.transport} transport offers no datagram socket; NAT type stays unknown`)
+      return
+    }
+    await endpoint.open()
+    // In the background: node start must not wait for slow or absent servers.
+    void this.kick(endpoint)
+    if (this.options.refreshInterval > 0) {
+      this.timer = setInterval(() => void this.kick(endpoint), this.options.refreshInterval)
+      this.timer.unref()
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer)
+    this.stopping.abort()
+    await this.probing
+  }
+
+  /** Ask again now; resolves once the NAT status is updated (for `crust nat` and tests). */
+  async refresh(): Promise<NatStatus> {
+    const endpoint = this.components.datagrams(this.options.transport)
+    if (endpoint !== undefined) await this.kick(endpoint)
+    return this.components.nat()
+  }
+
+  /** Start a probe unless one is running; resolves when it ends (never rejects). */
+  private kick(endpoint: DatagramEndpoint): Promise<void> {
+    if (this.probing === undefined) {
+      const probing = this.probe(endpoint).finally(() => {
+        if (this.probing === probing) this.probing = undefined
+      })
+      this.probing = probing
+    }
+    return this.probing
+  }
+
+  private async probe(endpoint: DatagramEndpoint): Promise<void> {
+    try {
+      if (this.options.servers.length === 0) this.fromEcho()
+      else await this.fromServers(endpoint)
+    } catch (error) {
+      if (!this.stopping.signal.aborted) {
+        const message = error instanceof Error ? error.message : String(error)
+        this.components.logger.info(`stun: ${message}`)
+        this.components.notify({ service: 'stun', type: 'failed', message })
+      }
+    }
+  }
+
+  private async fromServers(endpoint: DatagramEndpoint): Promise<void> {
+    const servers = await Promise.all(this.options.servers.map((server) => resolveServer(server)))
+    const [primary, ...others] = servers
+    if (primary === undefined) throw new StunError('no-servers', 'no STUN servers configured')
+    const first = await this.ask(endpoint, primary)
+    // Test II of RFC 5780: a second server at another IP (configured, or the first one's alternate address).
+    const secondServer = others.find((server) => server.host !== primary.host) ?? alternate(first, primary)
+    const second = secondServer === undefined ? undefined : await this.ask(endpoint, secondServer).catch(() => undefined)
+    const mapping = classifyMapping(first.mapped, second?.mapped, { port: endpoint.localPort ?? 0, hosts: localHosts() })
+    const reflexiveAddress = formatAddress(this.options.transport, first.mapped.host, first.mapped.port)
+    this.report(reflexiveAddress, mapping)
+  }
+
+  private ask(endpoint: DatagramEndpoint, server: DatagramPeer): Promise<BindingAnswer> {
+    return bindingRequest(endpoint, server, { timeout: this.options.timeout, retries: this.options.retries, signal: this.stopping.signal })
+  }
+
+  /** No servers: where connected peers see our socket (several different answers mean endpoint-dependent mapping). */
+  private fromEcho(): void {
+    const seen = this.components.externalAddresses()[this.options.transport] ?? []
+    const first = seen[0]
+    if (first === undefined) return
+    this.report(first, seen.length > 1 ? 'endpoint-dependent' : this.components.nat().mapping)
+  }
+
+  private report(reflexiveAddress: string, mapping: NatStatus['mapping']): void {
+    const before = this.components.nat()
+    if (before.reflexiveAddress === reflexiveAddress && before.mapping === mapping) return
+    this.components.updateNat({ reflexiveAddress, mapping })
+    const message = `reflexive address ${reflexiveAddress}, NAT mapping ${mapping}`
+    this.components.logger.info(`stun: ${message}`)
+    this.components.notify({ service: 'stun', type: before.reflexiveAddress === undefined ? 'learned' : 'changed', message })
+  }
+}
+
+async function resolveServer(server: string): Promise<DatagramPeer> {
+  const { host, port } = splitServer(server)
+  if (isIpLiteral(host)) return { host, port }
+  try {
+    const { address } = await lookup(host)
+    return { host: address, port }
+  } catch (error) {
+    throw new StunError('bad-server', `cannot resolve STUN server ${host}: ${(error as Error).message}`)
+  }
+}
+
+/** The first server's RFC 5780 alternate address, with its primary port (test II changes only the IP). */
+function alternate(answer: BindingAnswer, primary: DatagramPeer): DatagramPeer | undefined {
+  const other = answer.other
+  if (other === undefined || normalizeIp(other.host) === normalizeIp(primary.host)) return undefined
+  return { host: other.host, port: primary.port }
+}
+
+function localHosts(): Set<string> {
+  const hosts = new Set<string>()
+  for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) hosts.add(normalizeIp(entry.address))
+  return hosts
+}
+
+/** Reflexive address as a datagram peer, when `node.nat` knows one. */
+export function reflexivePeer(status: NatStatus): DatagramPeer | undefined {
+  const parsed = status.reflexiveAddress === undefined ? undefined : parseAddress(status.reflexiveAddress)
+  return parsed === undefined ? undefined : { host: parsed.host, port: parsed.port }
+}
