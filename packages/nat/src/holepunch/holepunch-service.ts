@@ -1,0 +1,307 @@
+import { randomBytes } from 'node:crypto'
+import {
+  AbortError,
+  type Connection,
+  type Connector,
+  type DatagramEndpoint,
+  type DatagramPeer,
+  type ProtocolStream,
+  type Service,
+  type ServiceComponents,
+  shortPeerId,
+} from '@crust/core'
+import { RateLimiter } from '../common/rate-limit.js'
+import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
+import { HolePunchError } from './errors.js'
+import {
+  type AnswerFrame,
+  type ConnectFrame,
+  type ErrorFrame,
+  HOLE_PUNCH_PROTOCOL,
+  type OfferFrame,
+  expectFrame,
+  readFrame,
+  writeFrame,
+} from './messages.js'
+import type { ResolvedHolePunchOptions } from './options.js'
+import { Puncher, readPunch } from './puncher.js'
+
+/** An attempt in progress on this node, keyed by its id, to route the peer's punch packets. */
+interface ActiveAttempt {
+  onPunch(from: DatagramPeer): void
+}
+
+/**
+ * UDP hole punching through a rendezvous peer. As a client, its connector
+ * asks a connected peer to introduce it to the target, punches from the
+ * node's shared QUIC socket towards the target's candidates and dials QUIC
+ * over the opened path. As a target it punches back when introduced; as a
+ * rendezvous it relays both sides' candidates.
+ */
+export class HolePunchService implements Service {
+  readonly id = 'holepunch'
+  readonly connector: Connector = {
+    priority: 10,
+    connect: (peerId, { signal }) => this.connectTo(peerId, signal),
+  }
+  private endpoint: DatagramEndpoint | undefined
+  private readonly active = new Map<string, ActiveAttempt>()
+  private readonly punchers = new Set<Puncher>()
+  private readonly limiter: RateLimiter
+  private readonly cleanups: Array<() => void> = []
+  /** Punch packets that matched no attempt of ours (strangers, stale attempts). */
+  ignoredPunches = 0
+
+  constructor(
+    private readonly components: ServiceComponents,
+    private readonly options: ResolvedHolePunchOptions,
+  ) {
+    this.limiter = new RateLimiter(options.ratePerMinute)
+  }
+
+  async start(): Promise<void> {
+    this.endpoint = this.components.datagrams('quic')
+    if (this.endpoint === undefined) {
+      this.components.logger.info('holepunch: no QUIC transport with a datagram socket; punching is off (rendezvous still served)')
+    } else {
+      await this.endpoint.open()
+      this.cleanups.push(this.endpoint.onForeignDatagram((data, from) => this.receivePunch(data, from)))
+    }
+    this.cleanups.push(this.components.handleProtocol(HOLE_PUNCH_PROTOCOL, (stream, connection) => void this.serve(stream, connection)))
+  }
+
+  async stop(): Promise<void> {
+    for (const cleanup of this.cleanups.splice(0)) cleanup()
+    for (const puncher of this.punchers) puncher.stop()
+    this.punchers.clear()
+    this.active.clear()
+  }
+
+  // --- client side -------------------------------------------------------
+
+  private async connectTo(target: string, signal: AbortSignal): Promise<Connection> {
+    const endpoint = this.endpoint
+    if (endpoint === undefined) throw new HolePunchError('refused', 'hole punching needs the QUIC transport')
+    await endpoint.open()
+    const attempt = randomBytes(16).toString('hex')
+    const mapping = this.components.nat().mapping
+    const connect: ConnectFrame = {
+      type: 'connect',
+      target,
+      attempt,
+      candidates: ownCandidates(this.components, this.options.allowLoopback),
+      mapping,
+    }
+    const answer = await this.introduction(connect, signal)
+    if (mapping === 'endpoint-dependent' && answer.mapping === 'endpoint-dependent') {
+      throw new HolePunchError('symmetric', 'both NATs map each destination to a new port: punching cannot work, a relay can')
+    }
+    const { targets, rejected } = screenCandidates(answer.candidates, { allowLoopback: this.options.allowLoopback })
+    if (targets.length === 0) {
+      throw new HolePunchError('bad-candidates', `no usable candidate for ${shortPeerId(target)}: ${describe(rejected)}`)
+    }
+    const hard = mapping === 'endpoint-dependent' || answer.mapping === 'endpoint-dependent'
+    const budget = hard ? this.options.endpointDependentTimeout : this.options.punchTimeout
+    return this.punchAndDial(endpoint, target, attempt, targets, budget, signal)
+  }
+
+  /** Ask connected peers in turn to introduce us to the target; the first answer wins. */
+  private async introduction(connect: ConnectFrame, signal: AbortSignal): Promise<AnswerFrame> {
+    const rendezvous = this.components
+      .connections()
+      .filter((connection) => connection.peerId !== connect.target && connection.remoteRole === 'node')
+      .slice(0, this.options.maxRendezvous)
+    if (rendezvous.length === 0) throw new HolePunchError('no-rendezvous', 'no connected peer can act as rendezvous')
+    const failures: string[] = []
+    let last: HolePunchError | undefined
+    for (const connection of rendezvous) {
+      if (signal.aborted) throw new AbortError()
+      try {
+        const stream = await connection.openProtocolStream(HOLE_PUNCH_PROTOCOL, { signal })
+        await writeFrame(stream, connect)
+        const answer = expectFrame(await readFrame(stream, this.options.rendezvousTimeout), 'answer')
+        await stream.end().catch(() => {})
+        return answer
+      } catch (error) {
+        last = error instanceof HolePunchError ? error : new HolePunchError('refused', String(error))
+        failures.push(`${shortPeerId(connection.peerId)}: ${last.message}`)
+      }
+    }
+    const reason = last?.reason === 'not-connected' || last === undefined ? 'not-connected' : last.reason
+    throw new HolePunchError(reason, `no rendezvous could introduce us to ${shortPeerId(connect.target)} (${failures.join('; ')})`)
+  }
+
+  /**
+   * Punch towards every candidate and dial QUIC to each at once; a punch
+   * packet from the peer reveals a working path (its NAT's real mapping),
+   * which is punched and dialled too. First handshake wins; the rest are cancelled.
+   */
+  private punchAndDial(
+    endpoint: DatagramEndpoint,
+    target: string,
+    attempt: string,
+    targets: readonly DatagramPeer[],
+    budget: number,
+    signal: AbortSignal,
+  ): Promise<Connection> {
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    const puncher = this.track(new Puncher(endpoint, attempt, targets, budget).start())
+    return new Promise<Connection>((resolve, reject) => {
+      const dialled = new Set<string>()
+      let settled = false
+      const finish = (connection: Connection | undefined, error?: Error): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        controller.abort()
+        this.untrack(puncher)
+        this.active.delete(attempt)
+        if (connection !== undefined) resolve(connection)
+        else reject(error)
+      }
+      const dial = (peer: DatagramPeer): void => {
+        const address = quicAddress(peer)
+        if (settled || dialled.has(address)) return
+        dialled.add(address)
+        this.components
+          .dial(address, { peerId: target, method: 'punched', signal: controller.signal })
+          .then((connection) => finish(connection))
+          .catch((error: unknown) => {
+            this.components.logger.debug(`holepunch: dial ${address} failed: ${error instanceof Error ? error.message : String(error)}`)
+          })
+      }
+      const timer = setTimeout(() => {
+        const error = signal.aborted
+          ? new AbortError()
+          : new HolePunchError('timeout', `no path to ${shortPeerId(target)} opened within ${budget} ms (${puncher.sent} punches to ${dialled.size} addresses)`)
+        finish(undefined, error)
+      }, budget)
+      signal.addEventListener('abort', () => finish(undefined, new AbortError()), { once: true })
+      this.active.set(attempt, {
+        onPunch: (from) => {
+          if (screenCandidates([quicAddress(from)], { allowLoopback: this.options.allowLoopback }).targets.length === 0) return
+          puncher.add(from)
+          dial(from)
+        },
+      })
+      for (const peer of targets) dial(peer)
+    })
+  }
+
+  // --- server sides ------------------------------------------------------
+
+  /** A peer opened our protocol: a rendezvous request (`connect`) or an introduction (`offer`). */
+  private async serve(stream: ProtocolStream, connection: Connection): Promise<void> {
+    try {
+      const frame = await readFrame(stream, this.options.rendezvousTimeout)
+      if (frame.type === 'connect') await this.introduce(stream, connection, frame)
+      else if (frame.type === 'offer') await this.answerOffer(stream, connection, frame)
+      else await refuse(stream, 'bad-message', `unexpected '${frame.type}' frame`)
+    } catch (error) {
+      this.components.logger.debug(`holepunch: ${shortPeerId(connection.peerId)}: ${error instanceof Error ? error.message : String(error)}`)
+      if (error instanceof HolePunchError && error.reason === 'bad-message') await refuse(stream, 'bad-message', error.message)
+      else stream.reset()
+    }
+  }
+
+  /** Rendezvous: forward `from`'s candidates to the target and the target's answer back. */
+  private async introduce(stream: ProtocolStream, from: Connection, connect: ConnectFrame): Promise<void> {
+    if (!this.options.rendezvous) return refuse(stream, 'refused', 'this node does not act as rendezvous')
+    if (!this.limiter.take(`introduce ${from.peerId}`)) return refuse(stream, 'rate-limited', 'too many introductions; try later')
+    if (connect.target === from.peerId) return refuse(stream, 'self', 'cannot introduce a peer to itself')
+    const target = this.components.connection(connect.target)
+    if (target === undefined) return refuse(stream, 'not-connected', `not connected to ${shortPeerId(connect.target)}`)
+    const offer: OfferFrame = {
+      type: 'offer',
+      from: from.peerId, // vouched for: the authenticated peer that asked, whatever it claims
+      attempt: connect.attempt,
+      candidates: withObserved(from, connect.candidates),
+      mapping: connect.mapping,
+    }
+    let answer: AnswerFrame
+    try {
+      const forward = await target.openProtocolStream(HOLE_PUNCH_PROTOCOL)
+      await writeFrame(forward, offer)
+      answer = expectFrame(await readFrame(forward, this.options.rendezvousTimeout), 'answer')
+      await forward.end().catch(() => {})
+    } catch (error) {
+      const reason = error instanceof HolePunchError ? forwardable(error.reason) : 'refused'
+      return refuse(stream, reason, `the target did not answer: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    await writeFrame(stream, { ...answer, candidates: withObserved(target, answer.candidates) }, true)
+  }
+
+  /** Target: punch back towards the peer that asked, and tell it where to find us. */
+  private async answerOffer(stream: ProtocolStream, rendezvous: Connection, offer: OfferFrame): Promise<void> {
+    const endpoint = this.endpoint
+    if (endpoint === undefined) return refuse(stream, 'refused', 'this node has no QUIC socket to punch from')
+    if (!this.limiter.take(`offer via ${rendezvous.peerId}`) || !this.limiter.take(`offer from ${offer.from}`)) {
+      return refuse(stream, 'rate-limited', 'too many introductions; try later')
+    }
+    if (this.punchers.size >= this.options.maxConcurrent) return refuse(stream, 'rate-limited', 'too many punches in progress')
+    if (this.components.isBlacklisted({ peerId: offer.from })) return refuse(stream, 'refused', 'refused')
+    const { targets, rejected } = screenCandidates(offer.candidates, { allowLoopback: this.options.allowLoopback })
+    if (targets.length === 0) return refuse(stream, 'bad-candidates', `no usable candidate: ${describe(rejected)}`)
+    const mapping = this.components.nat().mapping
+    if (mapping === 'endpoint-dependent' && offer.mapping === 'endpoint-dependent') {
+      // Tell the asker our mapping so it gives up at once and relays; no punching for nothing.
+      await writeFrame(stream, { type: 'answer', candidates: ownCandidates(this.components, this.options.allowLoopback), mapping }, true)
+      return
+    }
+    const hard = mapping === 'endpoint-dependent' || offer.mapping === 'endpoint-dependent'
+    const budget = hard ? this.options.endpointDependentTimeout : this.options.punchTimeout
+    // Punch before answering, so our NAT is open by the time the asker's QUIC handshake arrives.
+    const puncher = this.track(new Puncher(endpoint, offer.attempt, targets, budget).start())
+    this.active.set(offer.attempt, { onPunch: (from) => puncher.add(from) })
+    const done = setTimeout(() => {
+      this.untrack(puncher)
+      this.active.delete(offer.attempt)
+    }, budget)
+    done.unref()
+    await writeFrame(stream, { type: 'answer', candidates: ownCandidates(this.components, this.options.allowLoopback), mapping }, true)
+  }
+
+  private receivePunch(data: Uint8Array, from: DatagramPeer): void {
+    const attempt = readPunch(data)
+    if (attempt === undefined) return // not ours (STUN, other plugins)
+    const active = this.active.get(attempt)
+    if (active === undefined) {
+      this.ignoredPunches++
+      return
+    }
+    active.onPunch(from)
+  }
+
+  private track(puncher: Puncher): Puncher {
+    this.punchers.add(puncher)
+    return puncher
+  }
+
+  private untrack(puncher: Puncher): void {
+    puncher.stop()
+    this.punchers.delete(puncher)
+  }
+}
+
+/** Put where `connection`'s peer is seen (QUIC only: that is its socket's real mapping) first. */
+function withObserved(connection: Connection, candidates: readonly string[]): string[] {
+  const observed = connection.transport === 'quic' ? connection.remoteAddress : undefined
+  return [...new Set([...(observed === undefined ? [] : [observed]), ...candidates])].slice(0, 16)
+}
+
+/** Answer with a typed refusal and end the stream. */
+function refuse(stream: ProtocolStream, reason: ErrorFrame['reason'], message: string): Promise<void> {
+  return writeFrame(stream, { type: 'error', reason, message }, true).catch(() => stream.reset())
+}
+
+/** The reasons an `error` frame may carry; the others only exist locally. */
+function forwardable(reason: HolePunchError['reason']): ErrorFrame['reason'] {
+  return reason === 'symmetric' || reason === 'no-rendezvous' ? 'refused' : reason
+}
+
+function describe(rejected: ReadonlyArray<{ address: string; reason: string }>): string {
+  return rejected.length === 0 ? 'none offered' : rejected.map((r) => `${r.address} (${r.reason})`).join(', ')
+}

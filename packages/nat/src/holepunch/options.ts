@@ -1,0 +1,31 @@
+import { z } from 'zod'
+import { parsePluginOptions } from '../common/parse-options.js'
+
+const holePunchOptionsSchema = z.strictObject({
+  /** How long one side punches and dials before giving up (ms). */
+  punchTimeout: z.number().int().min(100).max(60_000).default(5_000),
+  /** Shorter budget when one side's NAT maps per destination (punching rarely works then; the relay is next). */
+  endpointDependentTimeout: z.number().int().min(100).max(60_000).default(1_500),
+  /** Wait this long for a rendezvous to answer (ms). */
+  rendezvousTimeout: z.number().int().min(100).max(60_000).default(4_000),
+  /** Most rendezvous peers to ask in turn. */
+  maxRendezvous: z.number().int().min(1).max(32).default(4),
+  /** Serve as a rendezvous for connected peers. */
+  rendezvous: z.boolean().default(true),
+  /** Introductions or offers per peer per minute (rendezvous and target side). */
+  ratePerMinute: z.number().int().min(1).max(10_000).default(30),
+  /** Punching attempts at once, as target. */
+  maxConcurrent: z.number().int().min(1).max(1_000).default(16),
+  /** Accept loopback candidates (single-machine tests only). */
+  allowLoopback: z.boolean().default(false),
+})
+
+/** Options of {@link holePunch}. */
+export type HolePunchOptions = z.input<typeof holePunchOptionsSchema>
+/** Options after defaults. */
+export type ResolvedHolePunchOptions = z.output<typeof holePunchOptionsSchema>
+
+/** Validate options; a `ConfigError` names every bad field. */
+export function parseHolePunchOptions(options: HolePunchOptions | undefined): ResolvedHolePunchOptions {
+  return parsePluginOptions('holePunch', holePunchOptionsSchema, options)
+}
