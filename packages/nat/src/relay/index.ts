@@ -1,1 +1,16 @@
-export {}
+/**
+ * Relay fallback: `relayServer()` lets a public node carry connections
+ * between peers that cannot reach each other; `relay()` makes a node use
+ * such relays when direct dials (and hole punching) fail, accept relayed
+ * connections, and upgrade them to direct ones when a path appears. TLS 1.3
+ * runs end to end: a relay forwards ciphertext only.
+ *
+ * @packageDocumentation
+ */
+export { relayServer } from './server.js'
+export { relay, RELAY_PRIORITY } from './client.js'
+export type { RelayServerOptions, RelayOptions } from './options.js'
+export { RelayError, type RelayErrorReason, type RelayLimit } from './errors.js'
+export type { RelayedChunk } from './circuit.js'
+export { HOP_PROTOCOL, STOP_PROTOCOL, CircuitResetCode } from './protocol.js'
+export { RELAY_TRANSPORT } from './relayed-connection.js'

@@ -1,0 +1,306 @@
+import {
+  AbortError,
+  AuthenticationError,
+  type Connection,
+  type Connector,
+  type Logger,
+  type ProtocolStream,
+  type Service,
+  type ServiceComponents,
+  type ServiceFactory,
+  StreamResetCode,
+  StreamResetError,
+  CloseCode,
+  shortPeerId,
+} from '@crust/core'
+import { RelayError } from './errors.js'
+import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } from './options.js'
+import {
+  HOP_PROTOCOL,
+  STOP_PROTOCOL,
+  circuitEndReason,
+  hopAnswer,
+  readControl,
+  refusal,
+  refusalError,
+  stopRequest,
+  writeControl,
+} from './protocol.js'
+import { RelayedConnection } from './relayed-connection.js'
+import { TlsContexts, secure } from './secure.js'
+import { StreamDuplex } from './stream-duplex.js'
+import { Upgrader } from './upgrade.js'
+
+/** Connector priority: after hole punching (10). */
+export const RELAY_PRIORITY = 20
+
+/**
+ * The relay client service, for nodes that may sit behind NAT. It offers the
+ * connection manager a connector (priority 20, after hole punching): when a
+ * direct dial to a known peer fails, it asks connected relays (see
+ * {@link relayServer}) for a circuit, runs TLS 1.3 end to end through it
+ * (the peer id is verified exactly as over TCP) and hands the connection to
+ * the core. It also accepts connections peers make to this node through a
+ * relay, and keeps trying to replace relayed connections by direct ones.
+ *
+ * @example
+ * ```ts
+ * const node = await createNode({ networkName: 'app', transports: [tcp()], services: [relay()] })
+ * await node.connect({ peerId: natedPeer, addresses: [] }) // direct, else through a relay
+ * ```
+ */
+export function relay(options: RelayOptions = {}): ServiceFactory {
+  const resolved = resolveRelayOptions(options)
+  return (components) => new RelayClient(components, resolved)
+}
+
+class RelayClient implements Service {
+  readonly id = 'relay'
+  readonly connector: Connector
+  private readonly contexts: TlsContexts
+  private readonly logger: Logger
+  private readonly upgrader: Upgrader
+  /** Connections whose peer refused the hop protocol (it runs no relay server): not asked again. */
+  private readonly notRelays = new WeakSet<Connection>()
+  /** Relayed connections made or accepted and not yet closed. */
+  private readonly relayed = new Set<RelayedConnection>()
+  /** Attempts in progress (both directions), cancelled when the service stops. */
+  private readonly attempts = new Set<AbortController>()
+  /** Incoming circuits accepted and still in their TLS handshake (they count towards the limit). */
+  private incomingPending = 0
+  private stopServing: (() => void) | undefined
+  private running = false
+
+  constructor(
+    private readonly components: ServiceComponents,
+    private readonly options: ResolvedRelayOptions,
+  ) {
+    this.contexts = new TlsContexts(components.security)
+    this.logger = components.logger.child('relay')
+    this.upgrader = new Upgrader(components, options.upgrade, (type, message, peerId) => this.notify(type, message, peerId))
+    this.connector = { priority: RELAY_PRIORITY, connect: (peerId, { signal }) => this.connect(peerId, signal) }
+  }
+
+  async start(): Promise<void> {
+    this.running = true
+    if (this.options.acceptIncoming) {
+      this.stopServing = this.components.handleProtocol(STOP_PROTOCOL, (stream, connection) => {
+        void this.accept(stream, connection)
+      })
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    this.stopServing?.()
+    this.upgrader.stop()
+    for (const attempt of this.attempts) attempt.abort()
+    await Promise.allSettled([...this.relayed].map((c) => c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' })))
+  }
+
+  /** The connector: reach `target` through the first relay that can. */
+  private async connect(target: string, signal: AbortSignal): Promise<Connection> {
+    if (!this.running) throw new RelayError('unavailable', 'the relay service is stopped')
+    this.checkCapacity()
+    const candidates = this.candidates(target)
+    if (candidates.length === 0) throw new RelayError('no-relay', `no connected peer can relay to ${shortPeerId(target)}`)
+    const failures: Error[] = []
+    for (const relayConnection of candidates) {
+      if (signal.aborted) throw new AbortError()
+      try {
+        return await this.connectVia(relayConnection, target, signal)
+      } catch (error) {
+        if (signal.aborted) throw new AbortError()
+        const failure = error instanceof Error ? error : new Error(String(error))
+        if (failure instanceof RelayError && failure.reason === 'unavailable') this.notRelays.add(relayConnection)
+        this.logger.debug(`relay ${shortPeerId(relayConnection.peerId)} could not reach ${shortPeerId(target)}: ${failure.message}`)
+        failures.push(failure)
+      }
+    }
+    throw summarize(failures, target)
+  }
+
+  /** Relays to ask, best first: the configured ones, then (with `discover`) other direct connections to nodes. */
+  private candidates(target: string): Connection[] {
+    const usable = (connection: Connection | undefined): connection is Connection =>
+      connection !== undefined &&
+      connection.peerId !== target &&
+      connection.method !== 'relayed' &&
+      !this.notRelays.has(connection)
+    const chosen = this.options.relays.map((peerId) => this.components.connection(peerId)).filter(usable)
+    if (this.options.discover) {
+      for (const connection of this.components.connections()) {
+        if (usable(connection) && connection.remoteRole === 'node' && !chosen.includes(connection)) chosen.push(connection)
+      }
+    }
+    return chosen.slice(0, this.options.maxRelayAttempts)
+  }
+
+  private checkCapacity(): void {
+    const max = this.options.maxRelayedConnections
+    if (this.relayed.size + this.incomingPending >= max) {
+      throw new RelayError('limit', `this node already keeps ${max} relayed connections`, { limit: 'relayed-connections' })
+    }
+  }
+
+  /** Ask one relay for a circuit to `target`, secure it end to end and hand it to the core. */
+  private async connectVia(relayConnection: Connection, target: string, signal: AbortSignal): Promise<Connection> {
+    const relayId = relayConnection.peerId
+    const { controller, timedOut, done } = this.attempt(signal, this.options.connectTimeout)
+    let stream: ProtocolStream | undefined
+    const resetOnAbort = (): void => stream?.reset(StreamResetCode.CANCELLED)
+    controller.signal.addEventListener('abort', resetOnAbort, { once: true })
+    try {
+      stream = await relayConnection.openProtocolStream(HOP_PROTOCOL, { signal: controller.signal })
+      await writeControl(stream, { type: 'connect', target })
+      const answer = await readControl(stream, hopAnswer)
+      if (answer.type === 'refused') throw refusalError(answer, relayId)
+      const duplex = new StreamDuplex(stream)
+      const { socket, remotePeer } = await secure(duplex, 'client', this.contexts, target, {
+        timeoutMs: this.components.limits.handshakeTimeout,
+        signal: controller.signal,
+      })
+      controller.signal.removeEventListener('abort', resetOnAbort)
+      const connection = this.adopt(new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'outbound', remotePeer }))
+      const pooled = await this.components.establishOutbound(connection, { expectedPeerId: target, signal: controller.signal })
+      this.notify('connected', `connected to ${shortPeerId(target)} through relay ${shortPeerId(relayId)}`, target)
+      if (pooled.transportConnection === connection) this.upgrader.schedule(target)
+      return pooled
+    } catch (error) {
+      stream?.reset(StreamResetCode.CANCELLED)
+      if (timedOut()) throw new RelayError('timeout', `relay ${shortPeerId(relayId)}: no relayed connection within ${this.options.connectTimeout} ms`, { relay: relayId })
+      throw translate(error, relayId)
+    } finally {
+      controller.signal.removeEventListener('abort', resetOnAbort)
+      done()
+    }
+  }
+
+  /** A relay announces a circuit from a peer: accept it (subject to our limits), secure it, give it to the core. */
+  private async accept(stream: ProtocolStream, relayConnection: Connection): Promise<void> {
+    const relayId = relayConnection.peerId
+    const { controller, done } = this.attempt(undefined, this.options.connectTimeout)
+    const resetOnAbort = (): void => stream.reset(StreamResetCode.TIMEOUT)
+    controller.signal.addEventListener('abort', resetOnAbort, { once: true })
+    let reserved = false
+    try {
+      let from: string
+      try {
+        from = (await readControl(stream, stopRequest)).from
+      } catch (error) {
+        if (error instanceof RelayError) await writeControl(stream, refusal('bad-request', error.message), { end: true })
+        return
+      }
+      const refused = this.refusalFor(from)
+      if (refused !== undefined) {
+        this.notify('incoming:refused', `refused a relayed connection from ${shortPeerId(from)}: ${refused.message}`, from)
+        await writeControl(stream, refused, { end: true })
+        return
+      }
+      this.incomingPending++
+      reserved = true
+      await writeControl(stream, { type: 'accepted' })
+      const duplex = new StreamDuplex(stream)
+      const { socket, remotePeer } = await secure(duplex, 'server', this.contexts, from, {
+        timeoutMs: this.components.limits.handshakeTimeout,
+        signal: controller.signal,
+      })
+      controller.signal.removeEventListener('abort', resetOnAbort)
+      const connection = this.adopt(new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'inbound', remotePeer }))
+      this.components.acceptInbound(connection)
+      this.upgrader.schedule(from)
+    } catch (error) {
+      stream.reset(StreamResetCode.CANCELLED)
+      this.logger.debug(`relayed connection through ${shortPeerId(relayId)} failed: ${error instanceof Error ? error.message : String(error)}`)
+    } finally {
+      if (reserved) this.incomingPending--
+      controller.signal.removeEventListener('abort', resetOnAbort)
+      done()
+    }
+  }
+
+  /** Why we would refuse a relayed connection from `from`, if we would. */
+  private refusalFor(from: string): ReturnType<typeof refusal> | undefined {
+    if (!this.running) return refusal('unavailable', 'the node is stopping')
+    if (from === this.components.peerId) return refusal('self', 'a peer cannot connect to itself')
+    if (this.components.isBlacklisted({ peerId: from })) return refusal('blacklisted', 'the target blacklists the requester')
+    if (this.relayed.size + this.incomingPending >= this.options.maxRelayedConnections) {
+      return refusal('limit', `the target already keeps ${this.options.maxRelayedConnections} relayed connections`)
+    }
+    return undefined
+  }
+
+  /** An attempt's controller: follows `signal`, aborts after `timeoutMs` and when the service stops. */
+  private attempt(
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): { controller: AbortController; timedOut: () => boolean; done: () => void } {
+    const controller = new AbortController()
+    let expired = false
+    const timer = setTimeout(() => {
+      expired = true
+      controller.abort()
+    }, timeoutMs)
+    const follow = (): void => controller.abort()
+    signal?.addEventListener('abort', follow, { once: true })
+    this.attempts.add(controller)
+    return {
+      controller,
+      timedOut: () => expired,
+      done: () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', follow)
+        this.attempts.delete(controller)
+      },
+    }
+  }
+
+  private parts(relayPeerId: string) {
+    return {
+      relayPeerId,
+      localPeerId: this.components.peerId,
+      limits: this.components.limits,
+      logger: this.logger,
+      drainTimeout: this.options.drainTimeout,
+    }
+  }
+
+  private adopt(connection: RelayedConnection): RelayedConnection {
+    this.relayed.add(connection)
+    void connection.closed.then(() => this.relayed.delete(connection))
+    return connection
+  }
+
+  private notify(type: string, message: string, peerId: string): void {
+    this.components.notify({ service: this.id, type, message, peerId })
+  }
+}
+
+/** A typed error for a failed attempt through one relay. */
+function translate(error: unknown, relayId: string): Error {
+  if (error instanceof StreamResetError && error.remote) {
+    const reason = circuitEndReason(error.resetCode)
+    if (reason !== undefined) {
+      const message =
+        reason === 'unavailable'
+          ? `peer ${shortPeerId(relayId)} runs no relay server`
+          : `relay ${shortPeerId(relayId)} reset the circuit: ${reason}`
+      return new RelayError(reason, message, { relay: relayId, cause: error })
+    }
+  }
+  return error instanceof Error ? error : new Error(String(error))
+}
+
+/** One error for every relay that failed: an authentication failure first (a relay lied), else the first typed refusal. */
+function summarize(failures: readonly Error[], target: string): Error {
+  const first = failures[0]
+  if (failures.length === 1 && first !== undefined) return first
+  const forged = failures.find((failure) => failure instanceof AuthenticationError)
+  if (forged !== undefined) return forged
+  const typed = failures.find((failure): failure is RelayError => failure instanceof RelayError)
+  const text = failures.map((failure) => failure.message).join('; ')
+  return new RelayError(typed?.reason ?? 'no-relay', `no relay could reach ${shortPeerId(target)}: ${text}`, {
+    limit: typed?.limit,
+    cause: typed,
+  })
+}

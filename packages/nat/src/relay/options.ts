@@ -1,0 +1,106 @@
+import { ConfigError } from '@crust/core'
+import { z } from 'zod'
+import type { RelayedChunk } from './circuit.js'
+
+const MiB = 1024 * 1024
+const ms = () => z.number().int().positive().max(2 ** 31 - 1)
+const count = () => z.number().int().positive().max(1_000_000)
+
+const serverSchema = z.strictObject({
+  maxCircuits: count().default(128),
+  maxCircuitsPerPeer: count().default(4),
+  circuitRate: z.strictObject({ circuits: count(), intervalMs: ms() }).default({ circuits: 30, intervalMs: 60_000 }),
+  maxCircuitDuration: ms().default(10 * 60_000),
+  maxCircuitBytes: z.number().int().positive().default(256 * MiB),
+  maxBytesPerSecond: z.number().int().nonnegative().default(4 * MiB),
+  answerTimeout: ms().default(5_000),
+  tap: z.custom<(chunk: RelayedChunk) => void>((value) => typeof value === 'function').optional(),
+})
+
+/** Options of {@link relayServer}. Every limit has a default fit for a volunteer public node. */
+export interface RelayServerOptions {
+  /** Circuits the relay carries at once, in total. Default 128. */
+  maxCircuits?: number
+  /** Circuits one requesting peer may have open at once. Default 4. */
+  maxCircuitsPerPeer?: number
+  /** Circuits one peer may request per interval (granted ones count). Default 30 per minute. */
+  circuitRate?: { circuits: number; intervalMs: number }
+  /** Longest life of a circuit (ms); it is then reset with reason `duration-exceeded`. Default 10 minutes. */
+  maxCircuitDuration?: number
+  /** Most bytes one circuit carries, both directions; then it is reset with `bytes-exceeded`. Default 256 MiB. */
+  maxCircuitBytes?: number
+  /** Bandwidth per requesting peer, bytes per second over all its circuits (throttled, not reset); 0 = unlimited. Default 4 MiB/s. */
+  maxBytesPerSecond?: number
+  /** How long the relay waits for a request, and for the target's answer (ms). Default 5 s. */
+  answerTimeout?: number
+  /**
+   * Observe every chunk the relay forwards (metrics, debugging, tests). It
+   * sees exactly what the relay sees: TLS records, never plaintext. Must not throw.
+   */
+  tap?: (chunk: RelayedChunk) => void
+}
+
+/** {@link RelayServerOptions} with defaults filled in. */
+export type ResolvedServerOptions = z.output<typeof serverSchema>
+
+const upgradeSchema = z.strictObject({
+  delay: ms().default(2_000),
+  maxAttempts: count().default(4),
+  multiplier: z.number().min(1).max(100).default(2),
+})
+
+const clientSchema = z.strictObject({
+  relays: z.array(z.string().min(1).max(128)).max(64).default([]),
+  discover: z.boolean().default(true),
+  maxRelayAttempts: count().default(3),
+  connectTimeout: ms().default(10_000),
+  acceptIncoming: z.boolean().default(true),
+  maxRelayedConnections: count().default(32),
+  upgrade: z.union([z.literal(false), upgradeSchema]).default(upgradeSchema.parse({})),
+  drainTimeout: ms().default(10_000),
+})
+
+/** Options of {@link relay}. */
+export interface RelayOptions {
+  /** Peer ids of relays to ask first (they must be connected). Default none. */
+  relays?: readonly string[]
+  /** Also ask other directly connected peers (those that run `relayServer`). Default true. */
+  discover?: boolean
+  /** Relays asked per connection attempt, at most. Default 3. */
+  maxRelayAttempts?: number
+  /** Deadline of one relayed connection attempt through one relay: request, TLS and handshake (ms). Default 10 s. */
+  connectTimeout?: number
+  /** Accept connections that peers make to us through a relay. Default true. */
+  acceptIncoming?: boolean
+  /** Relayed connections this node keeps at once, both directions together. Default 32. */
+  maxRelayedConnections?: number
+  /**
+   * After a relayed connection opens, dial the peer's claimed addresses
+   * directly: first after `delay` ms, then `multiplier` times longer each time, at
+   * most `maxAttempts` times. The core keeps the direct connection and retires the
+   * relayed one. `false` disables. Default `{ delay: 2000, maxAttempts: 4, multiplier: 2 }`.
+   */
+  upgrade?: false | { delay?: number; maxAttempts?: number; multiplier?: number }
+  /** How long a relayed connection replaced by a direct one keeps serving calls already on it (ms). Default 10 s. */
+  drainTimeout?: number
+}
+
+/** {@link RelayOptions} with defaults filled in. */
+export type ResolvedRelayOptions = z.output<typeof clientSchema>
+
+/** Validate relay server options; throws `ConfigError` naming each bad field. */
+export function resolveServerOptions(options: RelayServerOptions): ResolvedServerOptions {
+  return parse(serverSchema, options, 'relayServer')
+}
+
+/** Validate relay client options; throws `ConfigError` naming each bad field. */
+export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions {
+  return parse(clientSchema, options, 'relay')
+}
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, name: string): T {
+  const result = schema.safeParse(input)
+  if (result.success) return result.data
+  const issues = result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
+  throw new ConfigError(`Invalid ${name}() options: ${issues.map((i) => `${i.path || 'options'}: ${i.message}`).join('; ')}`, issues)
+}

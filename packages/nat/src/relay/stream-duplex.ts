@@ -1,0 +1,70 @@
+import { Duplex } from 'node:stream'
+import { type ProtocolStream, StreamResetError } from '@crust/core'
+
+/**
+ * A protocol stream as a node `Duplex`, so node:tls can run over it. Reads
+ * follow the consumer (the next chunk is pulled only when node asks for
+ * more), writes resolve when the stream has taken the data, so the stream's
+ * flow control carries through. Destroying it resets the stream unless both
+ * directions already finished.
+ */
+export class StreamDuplex extends Duplex {
+  /** The reset code the remote (the relay, or the far end through it) put on the stream, once reset. */
+  remoteResetCode: number | undefined
+  private readonly chunks: AsyncIterator<Uint8Array>
+  private pulling = false
+  private wanted = false
+  private readEnded = false
+  private writeEnded = false
+
+  constructor(private readonly stream: ProtocolStream) {
+    super({ allowHalfOpen: true })
+    this.chunks = stream[Symbol.asyncIterator]()
+  }
+
+  override _read(): void {
+    this.wanted = true
+    if (!this.pulling) void this.pull()
+  }
+
+  private async pull(): Promise<void> {
+    this.pulling = true
+    try {
+      while (this.wanted) {
+        const next = await this.chunks.next()
+        if (next.done) {
+          this.readEnded = true
+          this.push(null)
+          return
+        }
+        this.wanted = this.push(next.value)
+      }
+    } catch (error) {
+      if (error instanceof StreamResetError && error.remote) this.remoteResetCode = error.resetCode
+      this.readEnded = true
+      this.destroy(error instanceof Error ? error : new Error(String(error)))
+    } finally {
+      this.pulling = false
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.stream.write(chunk).then(() => callback(), callback)
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    // TLS emits one write per record: hand them to the stream as one.
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk))
+    this.stream.write(data).then(() => callback(), callback)
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.writeEnded = true
+    this.stream.end().then(() => callback(), callback)
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!(this.readEnded && this.writeEnded)) this.stream.reset()
+    callback(error)
+  }
+}

@@ -1,0 +1,77 @@
+import type { ServiceComponents } from '@crust/core'
+import type { ResolvedRelayOptions } from './options.js'
+
+/** Claimed addresses tried per attempt, at most (a peer may claim many). */
+const MAX_ADDRESSES_PER_ATTEMPT = 4
+
+/**
+ * Tries to replace relayed connections by direct ones: a bounded series of
+ * direct dials to the addresses the peer claimed in its handshake. A
+ * successful dial is pooled by the core, whose tie-break keeps the direct
+ * connection and retires the relayed one; nothing else is needed here.
+ */
+export class Upgrader {
+  private readonly timers = new Map<string, NodeJS.Timeout>()
+  private readonly controller = new AbortController()
+
+  constructor(
+    private readonly components: ServiceComponents,
+    private readonly options: ResolvedRelayOptions['upgrade'],
+    private readonly notify: (type: string, message: string, peerId: string) => void,
+  ) {}
+
+  /** Start upgrade attempts for the relayed connection to `peerId` (no-op if already planned or disabled). */
+  schedule(peerId: string): void {
+    if (this.options === false || this.controller.signal.aborted || this.timers.has(peerId)) return
+    this.plan(peerId, 0)
+  }
+
+  /** Cancel every planned attempt and any dial in progress. */
+  stop(): void {
+    this.controller.abort()
+    for (const timer of this.timers.values()) clearTimeout(timer)
+    this.timers.clear()
+  }
+
+  private plan(peerId: string, attempt: number): void {
+    if (this.options === false) return
+    const delay = this.options.delay * this.options.multiplier ** attempt
+    const timer = setTimeout(() => void this.attempt(peerId, attempt), Math.min(delay, 2 ** 31 - 1))
+    timer.unref()
+    this.timers.set(peerId, timer)
+  }
+
+  private async attempt(peerId: string, attempt: number): Promise<void> {
+    if (this.options === false || this.controller.signal.aborted) return
+    const current = this.components.connection(peerId)
+    // Gone, or already direct (another dial or hole punching got there first).
+    if (current === undefined || current.method !== 'relayed') {
+      this.timers.delete(peerId)
+      return
+    }
+    const addresses = this.components.claimedAddresses(current).slice(0, MAX_ADDRESSES_PER_ATTEMPT)
+    if (addresses.length === 0) {
+      // Its claims do not change while this connection lives: no point trying again.
+      this.timers.delete(peerId)
+      return
+    }
+    const errors: string[] = []
+    for (const address of addresses) {
+      try {
+        const direct = await this.components.dial(address, { peerId, signal: this.controller.signal })
+        this.timers.delete(peerId)
+        this.notify('upgraded', `relayed connection to ${peerId} upgraded to ${direct.method} via ${address}`, peerId)
+        return
+      } catch (error) {
+        if (this.controller.signal.aborted) return
+        errors.push(`${address}: ${error instanceof Error ? error.message : String(error)}`)
+      }
+    }
+    if (attempt + 1 < this.options.maxAttempts) {
+      this.plan(peerId, attempt + 1)
+      return
+    }
+    this.timers.delete(peerId)
+    this.notify('upgrade:failed', `no direct path to ${peerId} after ${attempt + 1} attempts: ${errors.join('; ')}`, peerId)
+  }
+}
