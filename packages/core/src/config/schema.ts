@@ -73,6 +73,11 @@ const connectionSchema = z
     transportPreference: z.array(z.string().min(1)).default(['tcp', 'quic']),
     /** Start the next transport when the preferred one failed or has not connected within this long (Happy Eyeballs). */
     fallbackDelay: ms().default(250),
+    /**
+     * Head start of a direct dial before NAT traversal (hole punching, relay)
+     * is tried alongside it, for a peer whose addresses are slow to fail (ms).
+     */
+    traversalDelay: ms().default(500),
     /** Most streams a remote may have open towards us at once. */
     maxInboundStreams: z.number().int().min(32).default(256),
     /** Deadline of a send or request. */

@@ -370,20 +370,51 @@ export class ConnectionManager {
   }
 
   /**
-   * Dial directly; when that fails for a reason NAT traversal could fix (not
-   * auth, blacklist, network...), try each service connector in turn (hole
-   * punching, then relaying). Only for a known peer id and no pinned transport.
+   * Dial directly and, for a known peer id, race NAT traversal against it:
+   * the service connectors (hole punching, then relaying) start when the
+   * direct dial fails for a reason traversal could fix, or after
+   * `traversalDelay` if it is still trying (addresses behind a NAT often fail
+   * only at the dial timeout). The first connection wins; the other attempt is
+   * cancelled.
    */
   private async dialOrTraverse(peer: PeerContact, pinned: string | undefined, signal: AbortSignal): Promise<Connection> {
-    let direct: Error
-    try {
-      return await this.dialOnce(peer, pinned, signal)
-    } catch (error) {
-      direct = asError(error)
-    }
     const peerId = peer.peerId
-    if (peerId === undefined || pinned !== undefined || this.connectors.length === 0 || isPermanent(direct)) throw direct
-    const failures: Array<{ address: string; error: Error }> = [{ address: 'direct', error: direct }]
+    if (peerId === undefined || pinned !== undefined || this.connectors.length === 0) return this.dialOnce(peer, pinned, signal)
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    let directError: Error | undefined
+    const direct =
+      peer.addresses.length === 0 ? Promise.reject(new DialError('no addresses to dial')) : this.dialOnce(peer, undefined, controller.signal)
+    const directSettled = direct.then(
+      () => undefined,
+      (error: unknown) => {
+        directError = asError(error)
+      },
+    )
+    const failures: Array<{ address: string; error: Error }> = []
+    const traversal = (async () => {
+      await Promise.race([directSettled, delay(this.config.connection.traversalDelay, controller.signal)])
+      if (directError !== undefined && isPermanent(directError)) throw directError
+      return this.traverse(peerId, controller.signal, failures)
+    })()
+    try {
+      return await Promise.any([direct, traversal])
+    } catch {
+      const pooled = this.pool.get(peerId)
+      if (pooled) return pooled
+      if (signal.aborted) throw new AbortError()
+      if (directError !== undefined && isPermanent(directError)) throw directError
+      const all = [{ address: 'direct', error: directError ?? new DialError('direct dial failed') }, ...failures]
+      throw new DialError(`could not connect to ${peerId}: ${all.map((f) => `${f.address}: ${f.error.message}`).join('; ')}`, all)
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      controller.abort()
+    }
+  }
+
+  /** Try each service connector in priority order; failures are collected in `failures`. */
+  private async traverse(peerId: string, signal: AbortSignal, failures: Array<{ address: string; error: Error }>): Promise<Connection> {
     for (const { id, connector } of this.connectors) {
       if (signal.aborted) throw new AbortError()
       const pooled = this.pool.get(peerId)
@@ -397,9 +428,7 @@ export class ConnectionManager {
         this.logger.debug(`${id} could not reach ${peerId}: ${asError(error).message}`)
       }
     }
-    const pooled = this.pool.get(peerId)
-    if (pooled) return pooled
-    throw new DialError(`could not connect to ${peerId}: ${failures.map((f) => `${f.address}: ${f.error.message}`).join('; ')}`, failures)
+    throw new DialError(`no connector reached ${peerId}`)
   }
 
   private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
@@ -789,6 +818,20 @@ export class ConnectionManager {
     this.logger.info(`peer ${connection.peerId}: ${err.message}`)
     this.events.emit('error', { error: err, context: 'incoming stream', peerId: connection.peerId })
   }
+}
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
 
 /** One dial attempt shared by every concurrent `connect` to the same peer. */

@@ -40,6 +40,7 @@ describe('parseConfig', () => {
         dialStagger: 250,
         transportPreference: ['tcp', 'quic'],
         fallbackDelay: 250,
+        traversalDelay: 500,
         maxInboundStreams: 256,
         requestTimeout: 30_000,
       },
