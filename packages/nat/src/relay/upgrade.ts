@@ -20,10 +20,16 @@ export class Upgrader {
     private readonly notify: (type: string, message: string, peerId: string) => void,
   ) {}
 
-  /** Start upgrade attempts for the relayed connection to `peerId` (no-op if already planned or disabled). */
+  /**
+   * Start upgrade attempts for the relayed connection to `peerId` (no-op if
+   * already planned or disabled). Both ends run this; the end with the higher
+   * peer id goes first, the other one `delay` later, so that when both can
+   * dial, one direct connection forms instead of two racing ones (whose
+   * tie-break would close one of them under calls already using it).
+   */
   schedule(peerId: string): void {
     if (this.options === false || this.controller.signal.aborted || this.timers.has(peerId)) return
-    this.plan(peerId, 0)
+    this.plan(peerId, 0, this.components.peerId > peerId ? 0 : this.options.delay)
   }
 
   /** Cancel every planned attempt and any dial in progress. */
@@ -33,9 +39,9 @@ export class Upgrader {
     this.timers.clear()
   }
 
-  private plan(peerId: string, attempt: number): void {
+  private plan(peerId: string, attempt: number, offset = 0): void {
     if (this.options === false) return
-    const delay = this.options.delay * this.options.multiplier ** attempt
+    const delay = offset + this.options.delay * this.options.multiplier ** attempt
     const timer = setTimeout(() => void this.attempt(peerId, attempt), Math.min(delay, 2 ** 31 - 1))
     timer.unref()
     this.timers.set(peerId, timer)
