@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// `pnpm check:install`: install the packages as a user would and run them.
+// Each publishable package is packed with `pnpm pack`; each scenario then gets
+// a fresh project in the OS temp dir (outside the workspace) that
+// `npm install`s only the tarballs it needs (third-party dependencies come
+// from the npm registry) and runs a small script from scripts/install-check/.
+// Builds nothing: run `pnpm build` first. Temp dirs are removed, also on failure.
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT, assertBuilt, missingBins, packPackage, publishablePackages, run, runOrThrow, step, withTempDir } from './lib/packages.mjs'
+
+const SCENARIO_DIR = join(ROOT, 'scripts', 'install-check')
+
+/** What each scenario installs (their @crust dependencies are added) and runs. */
+function scenarios(packages) {
+  const installable = packages.filter((pkg) => missingBins(pkg).length === 0).map((pkg) => pkg.name)
+  return [
+    { title: 'core + TCP', packages: ['@crust/core', '@crust/transport-tcp'], script: 'tcp.mjs' },
+    {
+      title: 'core + QUIC + beacon',
+      packages: ['@crust/core', '@crust/transport-quic', '@crust/discovery-beacon'],
+      script: 'quic-beacon.mjs',
+    },
+    { title: 'every package imports', packages: installable, script: 'imports.mjs' },
+  ]
+}
+
+/** `names` plus every @crust package they depend on, transitively. */
+function withCrustDependencies(names, byName) {
+  const all = new Set()
+  const visit = (name) => {
+    if (all.has(name)) return
+    all.add(name)
+    for (const dep of Object.keys(byName.get(name).manifest.dependencies ?? {})) if (dep.startsWith('@crust/')) visit(dep)
+  }
+  for (const name of names) visit(name)
+  return [...all].sort()
+}
+
+/** Pack every package that a scenario installs; returns name -> tarball. */
+function packAll(packages, packDir) {
+  const tarballs = new Map()
+  for (const pkg of packages) {
+    assertBuilt(pkg)
+    tarballs.set(pkg.name, packPackage(pkg, packDir))
+    console.log(`  ${pkg.name} -> ${tarballs.get(pkg.name)}`)
+  }
+  return tarballs
+}
+
+/**
+ * A project depending on the tarballs only. The overrides pin every @crust
+ * package, also when needed as a dependency, to its tarball, never the registry.
+ */
+function writeProject(dir, names, tarballs) {
+  const deps = Object.fromEntries(names.map((name) => [name, `file:${tarballs.get(name)}`]))
+  const manifest = { name: 'crust-install-check', private: true, type: 'module', dependencies: deps, overrides: deps }
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+  for (const file of readdirSync(SCENARIO_DIR)) cpSync(join(SCENARIO_DIR, file), join(dir, file))
+}
+
+function npmInstall(dir) {
+  runOrThrow('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
+}
+
+/** Throw unless exactly `names` are installed under @crust, each from its tarball. */
+function assertInstalledFromTarballs(dir, names) {
+  const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'))
+  const installed = Object.entries(lock.packages)
+    .filter(([path]) => /(^|\/)node_modules\/@crust\//.test(path))
+    .map(([path, entry]) => ({ name: path.slice(path.lastIndexOf('@crust/')), resolved: entry.resolved ?? '' }))
+  const fromElsewhere = installed.filter((entry) => !entry.resolved.startsWith('file:'))
+  if (fromElsewhere.length > 0) throw new Error(`not installed from a tarball: ${fromElsewhere.map((e) => `${e.name} (${e.resolved})`).join(', ')}`)
+  const got = [...new Set(installed.map((entry) => entry.name))].sort()
+  if (got.join() !== names.join()) throw new Error(`installed @crust packages ${got.join(', ')}, expected ${names.join(', ')}`)
+  console.log(`  installed from tarballs: ${got.join(', ')}`)
+}
+
+/**
+ * The workspace runs @matrixai/quic with a pnpm patch (patches/), which does
+ * not travel with the tarball: say which library the scenario runs on.
+ */
+function quicPatchNote(dir) {
+  const file = join(dir, 'node_modules', '@matrixai', 'quic', 'dist', 'QUICConnection.js')
+  if (!existsSync(file)) return undefined
+  const patched = readFileSync(file, 'utf8').includes('[crust patch]')
+  return patched
+    ? '@matrixai/quic as installed carries the crust patch'
+    : '@matrixai/quic as installed from npm is UNPATCHED (the pnpm patch in patches/ applies only inside the workspace), so this runs on the library as published'
+}
+
+function runScript(dir, script) {
+  const result = run(process.execPath, [script], { cwd: dir, stdio: 'inherit', timeout: 60_000 })
+  if (result.status !== 0) throw new Error(`${script} failed (exit ${result.status})`)
+}
+
+/** Install a scenario's tarballs into a fresh project and run its script; returns its summary row. */
+async function runScenario(scenario, tarballs, byName) {
+  const started = Date.now()
+  const names = withCrustDependencies(scenario.packages, byName)
+  step(`${scenario.title}: fresh project with ${names.join(', ')}`)
+  let note
+  try {
+    await withTempDir('crust-install-check', async (dir) => {
+      writeProject(dir, names, tarballs)
+      console.log(`  npm install in ${dir}`)
+      npmInstall(dir)
+      assertInstalledFromTarballs(dir, names)
+      note = quicPatchNote(dir)
+      if (note) console.log(`  note: ${note}`)
+      console.log(`  node ${scenario.script}`)
+      runScript(dir, scenario.script)
+    })
+    return { title: scenario.title, status: 'ok', seconds: (Date.now() - started) / 1000, note }
+  } catch (error) {
+    console.error(`  ${scenario.title} FAILED: ${error.message}`)
+    return { title: scenario.title, status: 'FAILED', seconds: (Date.now() - started) / 1000, note }
+  }
+}
+
+function printSummary(rows, skipped) {
+  console.log('\ncheck:install summary')
+  const width = Math.max(...rows.map((row) => row.title.length))
+  for (const row of rows) {
+    console.log(`  ${row.title.padEnd(width)}  ${row.status} (${row.seconds.toFixed(1)} s)`)
+    if (row.note) console.log(`  ${''.padEnd(width)}  note: ${row.note}`)
+  }
+  for (const pkg of skipped) console.log(`  SKIPPED ${pkg.name}: ${missingBins(pkg).join(', ')} (bin) does not exist yet; build it, then rerun`)
+}
+
+async function main() {
+  const packages = publishablePackages()
+  const byName = new Map(packages.map((pkg) => [pkg.name, pkg]))
+  const skipped = packages.filter((pkg) => missingBins(pkg).length > 0)
+  const rows = await withTempDir('crust-install-tarballs', async (packDir) => {
+    step(`pnpm pack into ${packDir}`)
+    const tarballs = packAll(
+      packages.filter((pkg) => !skipped.includes(pkg)),
+      packDir,
+    )
+    const results = []
+    for (const scenario of scenarios(packages)) results.push(await runScenario(scenario, tarballs, byName))
+    return results
+  })
+  printSummary(rows, skipped)
+  if (rows.some((row) => row.status !== 'ok')) {
+    console.error('\ncheck:install: the packages do not work when installed from their tarballs (see above)')
+    process.exitCode = 1
+  }
+}
+
+main().catch((error) => {
+  console.error(`check:install failed: ${error.stack ?? error}`)
+  process.exitCode = 1
+})
