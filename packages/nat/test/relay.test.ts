@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { AuthenticationError, DialError, type ProtocolStream, type ServiceFactory } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { HOP_PROTOCOL, STOP_PROTOCOL, relay } from '../src/relay/index.js'
-import { contactOf, sha256, startNode, triangle, waitFor } from './relay-helpers.js'
+import { HOP_PROTOCOL, STOP_PROTOCOL, relay, relayServer } from '../src/relay/index.js'
+import { contactOf, serviceEvents, sha256, startNode, triangle, waitFor } from './relay-helpers.js'
 
 /** The error the relay connector gave, out of the manager's DialError. */
 function viaRelay(error: unknown): Error | undefined {
@@ -91,6 +91,31 @@ describe('relay: connecting through a relay', () => {
     // C verified A's certificate (that part was genuine) but A walked away: C pools nothing.
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(c.getConnection(a.peerId)).toBeUndefined()
+  })
+
+  it('keeps a node behind NAT connected to its configured relay, so it stays reachable through it', async () => {
+    const r = await startNode({ services: [relayServer()] })
+    const reconnect = { initialDelay: 50, maxAttempts: 3 }
+    const b = await startNode({ role: 'client', services: [relay({ upgrade: false, relays: [contactOf(r)], reconnect })] })
+    const a = await startNode({ role: 'client', services: [relay({ upgrade: false, relays: [r.peerId] })] })
+    await a.connect(contactOf(r))
+    await waitFor(() => r.getConnection(b.peerId) !== undefined, 5000, 'B to connect to its relay')
+    expect((await a.connect({ peerId: b.peerId, addresses: [] })).method).toBe('relayed')
+
+    // The relay drops B: B dials it again.
+    await r.getConnection(b.peerId)!.close()
+    await waitFor(() => r.getConnection(b.peerId) === undefined, 5000, 'the drop')
+    await waitFor(() => r.getConnection(b.peerId) !== undefined, 5000, 'B to reconnect')
+
+    // A relay that is gone for good: bounded attempts, then a notice.
+    const gone = await startNode({ services: [relayServer()] })
+    const contact = contactOf(gone)
+    await gone.stop()
+    const c = await startNode({ role: 'client', services: [relay({ upgrade: false, relays: [contact], reconnect })] })
+    const notices = serviceEvents(c, 'relay')
+    const notice = await notices.next(5000, 'relay:unreachable')
+    expect(notice.type).toBe('relay:unreachable')
+    expect(notice.message).toMatch(/after 3 attempts/)
   })
 
   it('measures relayed throughput (10 MiB, no bandwidth limit) and set-up time', async () => {

@@ -14,6 +14,7 @@ import {
   shortPeerId,
 } from '@crust/core'
 import { RelayError } from './errors.js'
+import { RelayLinks } from './links.js'
 import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } from './options.js'
 import {
   HOP_PROTOCOL,
@@ -60,6 +61,9 @@ class RelayClient implements Service {
   private readonly contexts: TlsContexts
   private readonly logger: Logger
   private readonly upgrader: Upgrader
+  private readonly links: RelayLinks
+  /** Peer ids of the configured relays, best first. */
+  private readonly preferred: readonly string[]
   /** Connections whose peer refused the hop protocol (it runs no relay server): not asked again. */
   private readonly notRelays = new WeakSet<Connection>()
   /** Relayed connections made or accepted and not yet closed. */
@@ -78,6 +82,9 @@ class RelayClient implements Service {
     this.contexts = new TlsContexts(components.security)
     this.logger = components.logger.child('relay')
     this.upgrader = new Upgrader(components, options.upgrade, (type, message, peerId) => this.notify(type, message, peerId))
+    this.preferred = options.relays.map((entry) => (typeof entry === 'string' ? entry : entry.peerId))
+    const contacts = options.relays.filter((entry) => typeof entry !== 'string')
+    this.links = new RelayLinks(components, contacts, options.reconnect, (type, message, peerId) => this.notify(type, message, peerId))
     this.connector = { priority: RELAY_PRIORITY, connect: (peerId, { signal }) => this.connect(peerId, signal) }
   }
 
@@ -88,11 +95,13 @@ class RelayClient implements Service {
         void this.accept(stream, connection)
       })
     }
+    this.links.start()
   }
 
   async stop(): Promise<void> {
     this.running = false
     this.stopServing?.()
+    this.links.stop()
     this.upgrader.stop()
     for (const attempt of this.attempts) attempt.abort()
     await Promise.allSettled([...this.relayed].map((c) => c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' })))
@@ -127,7 +136,7 @@ class RelayClient implements Service {
       connection.peerId !== target &&
       connection.method !== 'relayed' &&
       !this.notRelays.has(connection)
-    const chosen = this.options.relays.map((peerId) => this.components.connection(peerId)).filter(usable)
+    const chosen = this.preferred.map((peerId) => this.components.connection(peerId)).filter(usable)
     if (this.options.discover) {
       for (const connection of this.components.connections()) {
         if (usable(connection) && connection.remoteRole === 'node' && !chosen.includes(connection)) chosen.push(connection)

@@ -1,4 +1,4 @@
-import { ConfigError } from '@crust/core'
+import { ConfigError, isPeerId } from '@crust/core'
 import { z } from 'zod'
 import type { RelayedChunk } from './circuit.js'
 
@@ -49,8 +49,17 @@ const upgradeSchema = z.strictObject({
   multiplier: z.number().min(1).max(100).default(2),
 })
 
+const peerId = z.string().max(128).refine(isPeerId, { message: 'must be a peer id' })
+const relayEntry = z.union([
+  peerId,
+  z.strictObject({ peerId, addresses: z.array(z.string().min(1).max(256)).min(1).max(16) }),
+])
+
 const clientSchema = z.strictObject({
-  relays: z.array(z.string().min(1).max(128)).max(64).default([]),
+  relays: z.array(relayEntry).max(64).default([]),
+  reconnect: z
+    .strictObject({ initialDelay: ms().default(1_000), maxDelay: ms().default(30_000), maxAttempts: count().default(8) })
+    .prefault({}),
   discover: z.boolean().default(true),
   maxRelayAttempts: count().default(3),
   connectTimeout: ms().default(10_000),
@@ -62,8 +71,15 @@ const clientSchema = z.strictObject({
 
 /** Options of {@link relay}. */
 export interface RelayOptions {
-  /** Peer ids of relays to ask first (they must be connected). Default none. */
-  relays?: readonly string[]
+  /**
+   * Relays to ask first, best first. A peer id is used while the node happens
+   * to be connected to it; a contact (`{ peerId, addresses }`) is also dialled
+   * at start and re-dialled when lost, so peers can reach this node through
+   * it. Default none.
+   */
+  relays?: ReadonlyArray<string | { peerId: string; addresses: readonly string[] }>
+  /** Re-dialling a lost relay contact: exponential backoff, `maxAttempts` per loss. Default 1 s doubling to 30 s, 8 attempts. */
+  reconnect?: { initialDelay?: number; maxDelay?: number; maxAttempts?: number }
   /** Also ask other directly connected peers (those that run `relayServer`). Default true. */
   discover?: boolean
   /** Relays asked per connection attempt, at most. Default 3. */

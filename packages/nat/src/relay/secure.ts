@@ -85,6 +85,9 @@ export function secure(
     const onClose = (): void => fail(new RelayError('peer-gone', 'the relayed stream closed during the TLS handshake'))
     const onSecure = (): void => {
       cleanup()
+      // Until the muxer takes the socket over (a microtask later) an error must not go unhandled;
+      // the muxer sees the socket destroyed and closes at once.
+      socket.on('error', () => {})
       try {
         resolve({ socket, remotePeer: verify(socket, security, expectedPeerId) })
       } catch (error) {

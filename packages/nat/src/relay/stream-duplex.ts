@@ -20,6 +20,8 @@ export class StreamDuplex extends Duplex {
   constructor(private readonly stream: ProtocolStream) {
     super({ allowHalfOpen: true })
     this.chunks = stream[Symbol.asyncIterator]()
+    // The TLS socket on top reports failures; a reset arriving after it is gone must not go unhandled.
+    this.on('error', () => {})
   }
 
   override _read(): void {
