@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { AuthenticationError, DialError, type ProtocolStream, type ServiceFactory } from '@crust/core'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  AuthenticationError,
+  DialError,
+  type NodeConfigInput,
+  type ProtocolStream,
+  type ServiceFactory,
+  createCertificateAuthority,
+  writeNodeCertificateFiles,
+} from '@crust/core'
 import { describe, expect, it } from 'vitest'
 import { HOP_PROTOCOL, STOP_PROTOCOL, relay, relayServer } from '../src/relay/index.js'
 import { contactOf, serviceEvents, sha256, startNode, triangle, waitFor } from './relay-helpers.js'
@@ -91,6 +102,19 @@ describe('relay: connecting through a relay', () => {
     // C verified A's certificate (that part was genuine) but A walked away: C pools nothing.
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(c.getConnection(a.peerId)).toBeUndefined()
+  })
+
+  it('works in auth mode ca: both ends check the chain end to end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-relay-ca-'))
+    const ca = await createCertificateAuthority({ name: 'Relay Test CA' })
+    const auth = async (name: string): Promise<Partial<NodeConfigInput>> => ({
+      auth: { mode: 'ca', ca: [ca.certificatePem], ...(await writeNodeCertificateFiles(ca, { dir, name })) },
+    })
+    const { a, b } = await triangle({ r: await auth('r'), a: await auth('a'), b: await auth('b') })
+    b.handle(() => Buffer.from('certified'))
+    const connection = await a.connect({ peerId: b.peerId, addresses: [] })
+    expect(connection.method).toBe('relayed')
+    expect(Buffer.from(await connection.request(Buffer.from('?'))).toString()).toBe('certified')
   })
 
   it('keeps a node behind NAT connected to its configured relay, so it stays reachable through it', async () => {

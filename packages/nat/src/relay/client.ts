@@ -28,7 +28,7 @@ import {
   writeControl,
 } from './protocol.js'
 import { RelayedConnection } from './relayed-connection.js'
-import { TlsContexts, secure } from './secure.js'
+import { ClientContext, secureClient, secureServer } from './secure.js'
 import { StreamDuplex } from './stream-duplex.js'
 import { Upgrader } from './upgrade.js'
 
@@ -58,7 +58,7 @@ export function relay(options: RelayOptions = {}): ServiceFactory {
 class RelayClient implements Service {
   readonly id = 'relay'
   readonly connector: Connector
-  private readonly contexts: TlsContexts
+  private readonly tls: ClientContext
   private readonly logger: Logger
   private readonly upgrader: Upgrader
   private readonly links: RelayLinks
@@ -79,7 +79,7 @@ class RelayClient implements Service {
     private readonly components: ServiceComponents,
     private readonly options: ResolvedRelayOptions,
   ) {
-    this.contexts = new TlsContexts(components.security)
+    this.tls = new ClientContext(components.security)
     this.logger = components.logger.child('relay')
     this.upgrader = new Upgrader(components, options.upgrade, (type, message, peerId) => this.notify(type, message, peerId))
     this.preferred = options.relays.map((entry) => (typeof entry === 'string' ? entry : entry.peerId))
@@ -165,7 +165,7 @@ class RelayClient implements Service {
       const answer = await readControl(stream, hopAnswer)
       if (answer.type === 'refused') throw refusalError(answer, relayId)
       const duplex = new StreamDuplex(stream)
-      const { socket, remotePeer } = await secure(duplex, 'client', this.contexts, target, {
+      const { socket, remotePeer } = await secureClient(duplex, this.tls, target, {
         timeoutMs: this.components.limits.handshakeTimeout,
         signal: controller.signal,
       })
@@ -210,7 +210,7 @@ class RelayClient implements Service {
       reserved = true
       await writeControl(stream, { type: 'accepted' })
       const duplex = new StreamDuplex(stream)
-      const { socket, remotePeer } = await secure(duplex, 'server', this.contexts, from, {
+      const { socket, remotePeer } = await secureServer(duplex, this.components.security, from, {
         timeoutMs: this.components.limits.handshakeTimeout,
         signal: controller.signal,
       })

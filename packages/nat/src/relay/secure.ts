@@ -1,5 +1,11 @@
 import type { Duplex } from 'node:stream'
-import { type SecureContext, TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls'
+import {
+  type SecureContext,
+  type TLSSocket,
+  createSecureContext,
+  createServer as createTlsServer,
+  connect as tlsConnect,
+} from 'node:tls'
 import {
   AbortError,
   AuthenticationError,
@@ -17,93 +23,116 @@ export interface Secured {
   readonly remotePeer: RemotePeer
 }
 
-/** TLS contexts built once per node: building one parses the certificate and key (about a millisecond). */
-export class TlsContexts {
-  private client: SecureContext | undefined
-  private server: SecureContext | undefined
+/** Options of {@link secureClient} and {@link secureServer}. */
+export interface SecureOptions {
+  readonly timeoutMs: number
+  readonly signal?: AbortSignal
+}
+
+/** The client TLS context, built once per node (building one parses the certificate and key). */
+export class ClientContext {
+  private context: SecureContext | undefined
 
   constructor(readonly security: SecurityContext) {}
 
-  clientContext(): SecureContext {
-    this.client ??= createSecureContext(tlsOptionsFor(this.security, 'client'))
-    return this.client
-  }
-
-  serverContext(): SecureContext {
-    this.server ??= createSecureContext(tlsOptionsFor(this.security, 'server'))
-    return this.server
+  get(): SecureContext {
+    this.context ??= createSecureContext(tlsOptionsFor(this.security, 'client'))
+    return this.context
   }
 }
 
 /**
- * Run TLS 1.3 over `duplex` as `side`, then authenticate the remote as
- * `expectedPeerId` under the node's auth mode, as the TCP transport does
- * over a socket. Neither side rejects at the TLS layer: the verdict comes
- * from `security.verifyRemote` (and `authorized` in `ca` mode), so a refused
- * peer gets a typed `AuthenticationError`. Destroys the socket on failure.
+ * Run a TLS 1.3 client over `duplex`, then authenticate the server as
+ * `expectedPeerId` under the node's auth mode, as the TCP transport does.
+ * Neither side rejects at the TLS layer: the verdict comes from
+ * `security.verifyRemote` (and `authorized` in `ca` mode), so a wrong peer
+ * gets a typed `AuthenticationError`. Destroys everything on failure.
  */
-export function secure(
+export function secureClient(duplex: Duplex, context: ClientContext, expectedPeerId: string, options: SecureOptions): Promise<Secured> {
+  const { security } = context
+  const socket = tlsConnect({ ...tlsOptionsFor(security, 'client'), secureContext: context.get(), socket: duplex, rejectUnauthorized: false })
+  return handshake(duplex, security, expectedPeerId, options, (done, fail) => {
+    socket.once('secureConnect', () => done(socket))
+    socket.once('error', (error) => fail(error))
+    socket.once('close', () => fail(undefined))
+    return () => socket.destroy()
+  })
+}
+
+/**
+ * Run a TLS 1.3 server over `duplex` and authenticate the client as
+ * `expectedPeerId`. A (never listening) `tls.Server` runs it, one per
+ * circuit: only a server-run socket learns whether a client certificate
+ * chains to the CA (`authorized`), which `ca` mode needs. Relayed accepts
+ * are rare, so the context it builds (about a millisecond) does not matter.
+ */
+export function secureServer(duplex: Duplex, security: SecurityContext, expectedPeerId: string, options: SecureOptions): Promise<Secured> {
+  const server = createTlsServer({ ...tlsOptionsFor(security, 'server'), requestCert: true, rejectUnauthorized: false })
+  return handshake(duplex, security, expectedPeerId, options, (done, fail) => {
+    server.once('secureConnection', (socket: TLSSocket) => done(socket))
+    server.once('tlsClientError', (error: Error, socket: TLSSocket) => {
+      socket.destroy()
+      fail(error)
+    })
+    server.emit('connection', duplex)
+    return () => duplex.destroy()
+  })
+}
+
+/**
+ * Bound a handshake by time and signal, and verify the peer once it is done.
+ * `run` starts it, reports the secured socket or a failure (`undefined`:
+ * closed early), and returns how to abort it.
+ */
+function handshake(
   duplex: Duplex,
-  side: 'client' | 'server',
-  contexts: TlsContexts,
+  security: SecurityContext,
   expectedPeerId: string,
-  options: { timeoutMs: number; signal?: AbortSignal },
+  options: SecureOptions,
+  run: (done: (socket: TLSSocket) => void, fail: (error: Error | undefined) => void) => () => void,
 ): Promise<Secured> {
-  const { security } = contexts
-  const socket =
-    side === 'client'
-      ? tlsConnect({
-          ...tlsOptionsFor(security, 'client'),
-          secureContext: contexts.clientContext(),
-          socket: duplex,
-          rejectUnauthorized: false,
-        })
-      : new TLSSocket(duplex, {
-          isServer: true,
-          secureContext: contexts.serverContext(),
-          requestCert: true,
-          rejectUnauthorized: false,
-        })
   return new Promise<Secured>((resolve, reject) => {
     const { signal, timeoutMs } = options
-    const timer = setTimeout(() => fail(new TimeoutError(`relayed TLS handshake not finished within ${timeoutMs} ms`)), timeoutMs)
-    const cleanup = (): void => {
+    let settled = false
+    let abort: () => void = () => {}
+    const finish = (outcome: () => void): void => {
+      if (settled) return
+      settled = true
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
-      socket.off('error', onError)
-      socket.off('close', onClose)
-      socket.off(side === 'client' ? 'secureConnect' : 'secure', onSecure)
+      outcome()
     }
-    function fail(error: Error): void {
-      cleanup()
-      socket.destroy()
-      duplex.destroy()
-      reject(error)
-    }
-    const onAbort = (): void => fail(new AbortError())
-    const onError = (error: Error): void => fail(handshakeFailure(error))
-    const onClose = (): void => fail(new RelayError('peer-gone', 'the relayed stream closed during the TLS handshake'))
-    const onSecure = (): void => {
-      cleanup()
-      // Until the muxer takes the socket over (a microtask later) an error must not go unhandled;
-      // the muxer sees the socket destroyed and closes at once.
-      socket.on('error', () => {})
-      try {
-        resolve({ socket, remotePeer: verify(socket, security, expectedPeerId) })
-      } catch (error) {
-        socket.destroy()
+    const failWith = (error: Error): void =>
+      finish(() => {
+        abort()
         duplex.destroy()
         reject(error)
-      }
-    }
+      })
+    const timer = setTimeout(() => failWith(new TimeoutError(`relayed TLS handshake not finished within ${timeoutMs} ms`)), timeoutMs)
+    const onAbort = (): void => failWith(new AbortError())
     if (signal?.aborted) {
-      fail(new AbortError())
+      clearTimeout(timer)
+      duplex.destroy()
+      reject(new AbortError())
       return
     }
     signal?.addEventListener('abort', onAbort, { once: true })
-    socket.once('error', onError)
-    socket.once('close', onClose)
-    socket.once(side === 'client' ? 'secureConnect' : 'secure', onSecure)
+    abort = run(
+      (socket) =>
+        finish(() => {
+          // Until the muxer takes the socket over an error must not go unhandled;
+          // the muxer then sees the socket destroyed and closes at once.
+          socket.on('error', () => {})
+          try {
+            resolve({ socket, remotePeer: verify(socket, security, expectedPeerId) })
+          } catch (error) {
+            socket.destroy()
+            duplex.destroy()
+            reject(error)
+          }
+        }),
+      (error) => failWith(error === undefined ? new RelayError('peer-gone', 'the relayed stream closed during the TLS handshake') : handshakeFailure(error)),
+    )
   })
 }
 
