@@ -21,7 +21,7 @@ function scenarios(packages) {
       packages: ['@crust/core', '@crust/transport-quic', '@crust/discovery-beacon'],
       script: 'quic-beacon.mjs',
     },
-    { title: 'every package imports', packages: installable, script: 'imports.mjs' },
+    { title: 'every package imports, bins run', packages: installable, script: 'imports.mjs' },
   ]
 }
 

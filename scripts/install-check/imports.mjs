@@ -1,5 +1,6 @@
 // Scenario: every publishable package installed together from its tarball.
-// Imports each package's every export entry and checks each bin is linked.
+// Imports each package's every export entry and runs each bin with --version.
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -22,14 +23,16 @@ async function checkPackage(manifest) {
     console.log(`  import '${specifier}': ${exports.length} exports`)
   }
   for (const bin of Object.keys(manifest.bin ?? {})) {
-    if (!existsSync(join('node_modules', '.bin', bin))) throw new Error(`bin ${bin} of ${manifest.name} is not linked`)
-    console.log(`  bin '${bin}' is linked`)
+    const file = join('node_modules', '.bin', bin)
+    if (!existsSync(file)) throw new Error(`bin ${bin} of ${manifest.name} is not linked`)
+    const version = execFileSync(file, ['--version'], { encoding: 'utf8', timeout: 20_000 }).trim()
+    console.log(`  ${bin} --version: ${version}`)
   }
 }
 
 async function main() {
   for (const dir of readdirSync(scope)) await checkPackage(manifestOf(dir))
-  console.log('  every package imports: ok')
+  console.log('  every package imports, bins run: ok')
 }
 
 main().catch((error) => {
