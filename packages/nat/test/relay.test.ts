@@ -11,6 +11,7 @@ import {
   createCertificateAuthority,
   writeNodeCertificateFiles,
 } from '@crust/core'
+import { quic } from '@crust/transport-quic'
 import { describe, expect, it } from 'vitest'
 import { HOP_PROTOCOL, STOP_PROTOCOL, relay, relayServer } from '../src/relay/index.js'
 import { contactOf, serviceEvents, sha256, startNode, triangle, waitFor } from './relay-helpers.js'
@@ -102,6 +103,23 @@ describe('relay: connecting through a relay', () => {
     // C verified A's certificate (that part was genuine) but A walked away: C pools nothing.
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(c.getConnection(a.peerId)).toBeUndefined()
+  })
+
+  it('relays over QUIC connections to the relay just the same', async () => {
+    const transports = { transports: [quic({ host: '127.0.0.1' })] }
+    const { a, b } = await triangle({ r: transports, a: transports, b: transports })
+    const got: Buffer[] = []
+    b.handle((message) => {
+      got.push(Buffer.from(message.data))
+      return message.isRequest ? Buffer.from('over quic') : undefined
+    })
+    const connection = await a.connect({ peerId: b.peerId, addresses: [] })
+    expect(connection.method).toBe('relayed')
+    expect(Buffer.from(await connection.request(Buffer.from('?'))).toString()).toBe('over quic')
+    const data = randomBytes(2 * 1024 * 1024)
+    await connection.send(data)
+    await waitFor(() => got.length === 2, 10_000, 'the 2 MiB message')
+    expect(sha256(got[1]!)).toBe(sha256(data))
   })
 
   it('works in auth mode ca: both ends check the chain end to end', async () => {
