@@ -20,6 +20,12 @@ export const RELAY_TRANSPORT = 'relay'
 
 /** How often a connection waiting to drain checks its streams. */
 const DRAIN_POLL_MS = 20
+/**
+ * Least time a replaced connection stays open. The two ends switch to the
+ * direct connection at slightly different moments (a one-way trip apart):
+ * calls the slower end starts meanwhile still arrive here and must be served.
+ */
+const DRAIN_GRACE_MS = 250
 
 let nextId = 0
 
@@ -50,9 +56,9 @@ export interface RelayedParts {
  * top, exactly as the TCP transport runs over a socket.
  *
  * When the core replaces it with a direct connection (close code
- * `DUPLICATE`), it first lets open streams finish, up to `drainTimeout`:
- * calls issued before the switch complete on it, later calls already go
- * to the direct connection.
+ * `DUPLICATE`), it stays open a short grace period and until its open
+ * streams finish, up to `drainTimeout`: calls issued before the switch (on
+ * either end) complete on it, later calls already go to the direct connection.
  */
 export class RelayedConnection implements TransportConnection {
   readonly id = `relay-${++nextId}`
@@ -106,8 +112,11 @@ export class RelayedConnection implements TransportConnection {
 
   private closeWhenDrained(options: { code?: number; reason?: string }): Promise<void> {
     this.draining ??= (async () => {
-      const deadline = performance.now() + this.drainTimeout
-      while (!this.isClosed && this.muxer.streamCount > 0 && performance.now() < deadline) {
+      const start = performance.now()
+      const deadline = start + this.drainTimeout
+      const grace = Math.min(this.drainTimeout, Math.max(DRAIN_GRACE_MS, 4 * this.muxer.rtt))
+      const busy = (): boolean => this.muxer.streamCount > 0 || performance.now() - start < grace
+      while (!this.isClosed && busy() && performance.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
       }
       await this.muxer.close(options)
