@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -63,6 +64,16 @@ async function sysctl(lab: NetLab, ns: string, key: string, value: string): Prom
   await lab.exec(ns, 'sysctl', ['-q', '-w', `${key}=${value}`]).catch(() => {
     // bridge-nf sysctls only exist where br_netfilter is present; elsewhere there is nothing to disable
   })
+}
+
+/**
+ * Read and drop a daemon's output: unread, its stdio socket fills after some
+ * 200 KiB of log lines and the daemon blocks in write (miniupnpd -d logs every
+ * request, so after a few dozen it stops answering).
+ */
+function drainOutput(child: ChildProcess): void {
+  child.stdout?.resume()
+  child.stderr?.resume()
 }
 
 /** Wait until `ns` has a process listening on UDP `port`. */
@@ -172,7 +183,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
     if (options.stun !== false) {
       const dir = mkdtempSync(join(tmpdir(), 'crust-turn-'))
       turn = { username: 'crust', password: 'lab-secret', realm: 'crust.lab' }
-      lab.spawn(pub, 'turnserver', [
+      drainOutput(lab.spawn(pub, 'turnserver', [
         '-n',
         `--listening-ip=${PUBLIC_IP}`,
         `--listening-ip=${PUBLIC_IP_2}`,
@@ -189,7 +200,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         `--pidfile=${join(dir, 'turn.pid')}`,
         '--log-file=stdout',
         '--simple-log',
-      ])
+      ]))
       await waitForUdp(lab, pub, 3478)
     }
 
@@ -222,7 +233,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         const dir = mkdtempSync(join(tmpdir(), 'crust-upnp-'))
         const config = join(dir, 'miniupnpd.conf')
         writeFileSync(config, miniupnpdConfig(lanIp, lanCidr, join(dir, 'leases')))
-        lab.spawn(ns, 'miniupnpd', ['-d', '-f', config])
+        drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', config]))
         await waitForUdp(lab, ns, 1900)
       }
       routers[spec.name] = { name: spec.name, kind: spec.kind, ns, wanIp, lanIp, hosts }
