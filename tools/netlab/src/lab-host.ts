@@ -47,6 +47,11 @@ export class LabHost {
     return host
   }
 
+  /** What the node wrote to stderr so far: its log lines, at the configured `logLevel`. */
+  get log(): string {
+    return this.stderr
+  }
+
   /** Call a method of the runner; rejects with {@link LabCallError} when the node reports an error. */
   call(method: string, params: unknown = {}): Promise<unknown> {
     const id = ++this.nextId
