@@ -1,0 +1,317 @@
+import { type Logger, type PortMapping, type Service, type ServiceComponents, type UpnpStatus, formatAddress, shortPeerId } from '@crust/core'
+import { GatewayClient } from './client.js'
+import { type GatewayLocation, localAddressTowards } from './discovery.js'
+import { FaultCode, UpnpError, asUpnpError } from './errors.js'
+import type { ResolvedUpnpOptions } from './options.js'
+import { withRetries } from './retry.js'
+import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
+import { type MappingTarget, isLoopback, mappableAddresses, mappingTargets } from './targets.js'
+
+/** A mapping the gateway holds for us. */
+interface HeldMapping {
+  readonly target: MappingTarget
+  readonly externalPort: number
+  /** What the gateway granted: 0 when it only does permanent mappings. */
+  readonly leaseSeconds: number
+}
+
+/**
+ * The UPnP service: finds the gateway, maps the node's TCP and QUIC (UDP)
+ * ports, publishes the mapped addresses (method `upnp`), renews at half the
+ * lease, and removes the mappings on stop. When there is no gateway, or it
+ * refuses or answers garbage, it says so once (a log line at info level, a
+ * `service:event`, `node.nat.upnp`) and carries on without mappings.
+ */
+export class UpnpService implements Service {
+  readonly id = 'upnp'
+  private readonly logger: Logger
+  private readonly description: string
+  private readonly stopping = new AbortController()
+  private client: GatewayClient | undefined
+  private gateway: GatewayLocation | undefined
+  private controlUrl: string | undefined
+  private externalIp: string | undefined
+  private held: HeldMapping[] = []
+  private failure: UpnpError | undefined
+  private work: Promise<void> | undefined
+  private renewTimer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  constructor(
+    private readonly components: ServiceComponents,
+    private readonly options: ResolvedUpnpOptions,
+  ) {
+    this.logger = components.logger.child('upnp')
+    this.description = options.description ?? `crust ${shortPeerId(components.peerId)}`
+  }
+
+  /** The node's UPnP status (as in `node.nat.upnp`). */
+  get status(): UpnpStatus {
+    return this.components.nat().upnp
+  }
+
+  /** Why the gateway is unavailable or refused, as a typed error; undefined while all is well. */
+  get lastError(): UpnpError | undefined {
+    return this.failure
+  }
+
+  /**
+   * Map the ports, waiting at most `discoveryTimeout + requestTimeout`: with
+   * a gateway on the LAN that takes a fraction of a second, and the node then
+   * starts with its mapped addresses (in its handshakes, its bootstrap). A
+   * round still running then (a slow gateway being retried) finishes in the
+   * background and publishes when done.
+   */
+  async start(): Promise<void> {
+    const listening = this.components.listenAddresses()
+    // SSDP only finds gateways on real interfaces; a configured one may sit anywhere (even on loopback, in tests).
+    const candidates = mappableAddresses(listening).filter((target) => this.options.gateway !== undefined || !isLoopback(target.host))
+    if (this.components.role === 'client') {
+      this.settle('unavailable', 'nothing to map: a client node accepts no inbound connections')
+      return
+    }
+    if (candidates.length === 0) {
+      this.settle('unavailable', 'nothing to map: the node listens on no IPv4 TCP or QUIC address beyond loopback')
+      return
+    }
+    // Loading nat-upnp takes a few hundred ms, once; if it fails, start() fails and the node leaves the service out.
+    const client = await GatewayClient.create(this.options.requestTimeout)
+    this.client = client
+    const round = this.track(this.establish(client, listening))
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.discoveryTimeout + this.options.requestTimeout)
+    })
+    await Promise.race([round, bound])
+    clearTimeout(timer)
+  }
+
+  /** Stop renewing, remove the mappings (bounded by `requestTimeout`), close nat-upnp's sockets. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearTimeout(this.renewTimer)
+    this.stopping.abort()
+    await this.work
+    const hadMappings = this.held.length > 0
+    await this.removeAll()
+    this.client?.close()
+    this.client = undefined
+    if (!hadMappings) return
+    this.components.advertise([])
+    this.components.updateNat({ upnp: { ...this.base(), state: 'unknown', mappings: [] } })
+  }
+
+  /** Run `task` as the one piece of gateway work in flight (stop waits for it). */
+  private track(task: Promise<void>): Promise<void> {
+    const work = task.finally(() => {
+      if (this.work === work) this.work = undefined
+    })
+    this.work = work
+    return work
+  }
+
+  /** Find the gateway and map every port (never rejects: failures become the reported state). */
+  private async establish(client: GatewayClient, listening: readonly string[]): Promise<void> {
+    const signal = this.stopping.signal
+    try {
+      const gateway = await this.locate(client, signal)
+      this.gateway = gateway
+      client.use(gateway)
+      this.controlUrl = await this.retry(() => client.describe(signal), signal)
+      this.externalIp = await this.retry(() => client.externalIp(signal), signal)
+      const targets = mappingTargets(listening, gateway.localAddress)
+      if (targets.length === 0) {
+        this.settle('unavailable', `nothing to map: the node listens on no address the gateway reaches (ours towards it is ${gateway.localAddress})`)
+        return
+      }
+      const failures: string[] = []
+      let firstFailure: UpnpError | undefined
+      for (const target of targets) {
+        try {
+          this.held.push(await this.map(client, target, this.options.externalPort ?? target.port, signal))
+        } catch (error) {
+          const failure = asUpnpError(error)
+          if (failure.reason === 'aborted') return
+          firstFailure ??= failure
+          failures.push(`${target.protocol} port ${target.port}: ${failure.message}`)
+        }
+      }
+      if (this.held.length === 0 && firstFailure !== undefined) throw firstFailure
+      this.publish('mapped', failures)
+      this.scheduleRenewal()
+    } catch (error) {
+      this.fail(asUpnpError(error))
+    }
+  }
+
+  /** The configured gateway, or the one SSDP finds. */
+  private async locate(client: GatewayClient, signal: AbortSignal): Promise<GatewayLocation> {
+    if (this.options.gateway === undefined) return client.discover(this.options.discoveryTimeout, signal)
+    const location = new URL(this.options.gateway)
+    const localAddress = await localAddressTowards(location.hostname, Number(location.port || 80))
+    return { location, localAddress }
+  }
+
+  /**
+   * Map `target`, preferring `externalPort`. A port held by another host
+   * (fault 718) moves on to another port; a gateway that only does permanent
+   * leases (fault 725) gets lease 0.
+   */
+  private async map(client: GatewayClient, target: MappingTarget, externalPort: number, signal: AbortSignal): Promise<HeldMapping> {
+    const ports = externalPortCandidates(externalPort)
+    let leaseSeconds = this.options.leaseSeconds
+    let last: UpnpError | undefined
+    for (let i = 0; i < ports.length; ) {
+      const port = ports[i] as number
+      try {
+        const request = {
+          protocol: target.protocol,
+          internalClient: this.gateway?.localAddress ?? target.host,
+          internalPort: target.port,
+          externalPort: port,
+          leaseSeconds,
+          description: this.description,
+        }
+        await this.retry(() => client.addMapping(request, signal), signal)
+        return { target, externalPort: port, leaseSeconds }
+      } catch (error) {
+        last = asUpnpError(error)
+        if (last.faultCode === FaultCode.ONLY_PERMANENT_LEASES && leaseSeconds !== 0) leaseSeconds = 0
+        else if (last.faultCode === FaultCode.CONFLICT) i++
+        else throw last
+      }
+    }
+    throw last ?? new UpnpError('fault', 'no external port was free')
+  }
+
+  /** Ask again for every held mapping; those the gateway no longer grants are withdrawn. */
+  private async renew(): Promise<void> {
+    const client = this.client
+    if (client === undefined) return
+    const signal = this.stopping.signal
+    const before = this.publishedAddresses()
+    try {
+      // A router that reconnected may have a new WAN address; if it cannot say, keep the one we know.
+      this.externalIp = await this.retry(() => client.externalIp(signal), signal)
+    } catch (error) {
+      if (asUpnpError(error).reason === 'aborted') return
+      this.logger.debug(`cannot refresh the external IP, keeping ${this.externalIp}: ${asUpnpError(error).message}`)
+    }
+    const pending = [...this.held]
+    const kept: HeldMapping[] = []
+    const failures: string[] = []
+    let firstFailure: UpnpError | undefined
+    for (let held = pending.shift(); held !== undefined; held = pending.shift()) {
+      try {
+        kept.push(await this.map(client, held.target, held.externalPort, signal))
+      } catch (error) {
+        const failure = asUpnpError(error)
+        if (failure.reason === 'aborted') {
+          // Stopping: stop() removes what the gateway may still hold.
+          this.held = [...kept, held, ...pending]
+          return
+        }
+        firstFailure ??= failure
+        failures.push(`${held.target.protocol} port ${held.target.port}: ${failure.message}`)
+      }
+    }
+    this.held = kept
+    if (this.stopped) return
+    if (this.held.length === 0) {
+      this.fail(firstFailure ?? new UpnpError('fault', 'the gateway dropped every mapping'))
+      return
+    }
+    const moved = this.publishedAddresses().join() !== before.join()
+    this.publish(moved ? 'mapped' : 'renewed', failures)
+    this.scheduleRenewal()
+  }
+
+  private scheduleRenewal(): void {
+    const delays = this.held.map((held) => renewDelay(held.leaseSeconds)).filter((delay) => delay !== undefined)
+    if (delays.length === 0 || this.stopped) return
+    this.renewTimer = setTimeout(() => void this.track(this.renew()), Math.min(...delays))
+    this.renewTimer.unref()
+  }
+
+  /** Remove every held mapping, all within one `requestTimeout`. */
+  private async removeAll(): Promise<void> {
+    const client = this.client
+    const held = this.held.splice(0)
+    if (client === undefined || held.length === 0) return
+    const signal = AbortSignal.timeout(this.options.requestTimeout)
+    const results = await Promise.allSettled(
+      held.map((mapping) => client.deleteMapping({ protocol: mapping.target.protocol, externalPort: mapping.externalPort }, signal)),
+    )
+    const failed = results.flatMap((result, i) =>
+      result.status === 'rejected' ? [`${held[i]?.target.protocol} port ${held[i]?.externalPort}: ${asUpnpError(result.reason).message}`] : [],
+    )
+    const removed = held.length - failed.length
+    const message = `removed ${removed} of ${held.length} port mappings from the gateway${failed.length > 0 ? ` (left to expire: ${failed.join('; ')})` : ''}`
+    this.logger.debug(message)
+    this.components.notify({ service: 'upnp', type: 'removed', message })
+  }
+
+  /** The held mappings as the status reports them. */
+  private mappings(): PortMapping[] {
+    const externalIp = this.externalIp ?? '0.0.0.0'
+    return this.held.map((held) => ({
+      protocol: held.target.protocol,
+      internalPort: held.target.port,
+      externalPort: held.externalPort,
+      address: formatAddress(held.target.transport, externalIp, held.externalPort),
+    }))
+  }
+
+  private publishedAddresses(): string[] {
+    return this.mappings().map((mapping) => mapping.address)
+  }
+
+  /** Publish the held mappings: advertised addresses, NAT status, an event. */
+  private publish(type: 'mapped' | 'renewed', failures: readonly string[]): void {
+    if (this.stopped) return
+    const mappings = this.mappings()
+    this.failure = undefined
+    this.components.advertise(mappings.map((mapping) => ({ address: mapping.address, method: 'upnp' as const })))
+    this.components.updateNat({ upnp: { ...this.base(), state: 'mapped', mappings } })
+    const lease = this.held.some((held) => held.leaseSeconds === 0) ? 'permanent' : `lease ${this.options.leaseSeconds} s`
+    const list = mappings.map((m) => `${m.protocol} ${m.internalPort} → ${m.address}`).join(', ')
+    const unmapped = failures.length > 0 ? `; not mapped: ${failures.join('; ')}` : ''
+    const message = `${type === 'mapped' ? 'mapped' : 'renewed'} ${list} (${lease})${unmapped}`
+    if (type === 'mapped' || failures.length > 0) this.logger.info(message)
+    else this.logger.debug(message)
+    this.components.notify({ service: 'upnp', type, message })
+  }
+
+  /** The gateway is unavailable or refused: withdraw everything and say so once. */
+  private fail(error: UpnpError): void {
+    if (this.stopped || error.reason === 'aborted') return
+    this.failure = error
+    clearTimeout(this.renewTimer)
+    this.held = []
+    this.components.advertise([])
+    this.client?.close()
+    this.settle(error.state, error.message)
+  }
+
+  /** Report a final state with its reason: one info line and one event. */
+  private settle(state: 'unavailable' | 'refused', reason: string): void {
+    if (this.stopped) return
+    this.components.updateNat({ upnp: { ...this.base(), state, mappings: [], reason } })
+    this.logger.info(`${reason}; carrying on without port mappings`)
+    this.components.notify({ service: 'upnp', type: state, message: reason })
+  }
+
+  /** What is known about the gateway, for the status. */
+  private base(): Pick<UpnpStatus, 'gateway' | 'externalIp'> {
+    return { gateway: this.controlUrl ?? this.gateway?.location.href, externalIp: this.externalIp }
+  }
+
+  private retry<T>(attempt: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    return withRetries(attempt, {
+      delays: backoffDelays(this.options.attempts, this.options.retryDelay),
+      signal,
+      onRetry: (error, delay) => this.logger.debug(`${error.message}; trying again in ${delay} ms`),
+    })
+  }
+}
