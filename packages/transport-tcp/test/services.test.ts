@@ -6,6 +6,7 @@ import {
   type ServiceFactory,
   StreamResetError,
 } from '@crust/core'
+import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
 import { contactOf, deadPort, startNode } from './helpers.js'
 
@@ -109,6 +110,33 @@ describe('service plugins', () => {
     expect(Buffer.from(await connection.request(new Uint8Array(1))).toString()).toBe('from b')
     const back = b.getConnection(a.peerId)
     expect(Buffer.from((await back?.request(new Uint8Array(1))) ?? []).toString()).toBe('from a')
+  })
+
+  it('a connection that loses the tie-break to a newer one finishes the calls already on it, both ways', async () => {
+    const dialerOfFirst = testService('dialer')
+    const dialerOfSecond = testService('dialer')
+    const first = await startNode({ services: [dialerOfFirst.factory] })
+    const second = await startNode({ services: [dialerOfSecond.factory] })
+    // The connection dialled by the higher peer id wins: the lower one dials first, so its connection loses.
+    const [low, high, highDialer] = first.peerId < second.peerId ? [first, second, dialerOfSecond] : [second, first, dialerOfFirst]
+    const slowEcho = async (m: { data: Uint8Array; isRequest: boolean }) => {
+      await new Promise((r) => setTimeout(r, 150))
+      return m.isRequest ? m.data : undefined
+    }
+    low.handle(slowEcho)
+    high.handle(slowEcho)
+    const losing = await low.connect(contactOf(high))
+    const back = high.getConnection(low.peerId) as Connection
+    const calls = Array.from({ length: 10 }, (_, i) => [losing.request(Buffer.from(`l${i}`)), back.request(Buffer.from(`h${i}`))]).flat()
+    await new Promise((r) => setTimeout(r, 30)) // every call is now in flight on the losing connection
+    const winning = await highDialer.components().dial(low.addresses[0] as string, { peerId: low.peerId })
+    expect(winning.direction).toBe('outbound')
+    expect(high.getConnection(low.peerId)).toBe(winning)
+    const answers = await Promise.all(calls)
+    expect(answers.map((answer) => Buffer.from(answer).toString()).sort()).toEqual(
+      Array.from({ length: 10 }, (_, i) => [`l${i}`, `h${i}`]).flat().sort(),
+    )
+    await waitUntil(() => low.connections.length === 1 && (low.connections[0] as Connection).direction === 'inbound', 2000, 'low keeps the winner')
   })
 
   it('reports every failure when no connector succeeds, and never asks connectors for an unknown peer id', async () => {

@@ -41,6 +41,8 @@ export interface ConnectionSettings {
 export class Connection {
   /** When this connection lost a simultaneous-open tie-break, the connection that replaced it. */
   private replacement: Connection | undefined
+  /** Streams in use: our sends, requests and pings, and the remote's messages being served. */
+  private busy = 0
   /** Wall-clock time the connection was established. */
   readonly openedAt = Date.now()
   /** Address the remote peer reported seeing us at (its echo), when it told us. */
@@ -107,6 +109,7 @@ export class Connection {
   }
 
   private async runSend(operation: Operation<void>, data: Uint8Array): Promise<void> {
+    this.busy++
     try {
       const stream = await this.transportConnection.openStream({ bidirectional: false })
       if (!operation.attach(stream)) return
@@ -115,12 +118,15 @@ export class Connection {
     } catch (error) {
       operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
       return
+    } finally {
+      this.busy--
     }
     operation.succeed(undefined)
   }
 
   private async runRequest(operation: Operation<Uint8Array>, data: Uint8Array): Promise<void> {
     let answer: ReadMessage
+    this.busy++
     try {
       const stream = await this.transportConnection.openStream({ bidirectional: true })
       if (!operation.attach(stream)) return
@@ -137,6 +143,8 @@ export class Connection {
     } catch (error) {
       operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
       return
+    } finally {
+      this.busy--
     }
     operation.succeed(answer.data)
   }
@@ -203,6 +211,36 @@ export class Connection {
     this.replacement = winner
   }
 
+  /** @internal Count a stream the core serves on this connection, until `done` is called. */
+  serving(): () => void {
+    this.busy++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      this.busy--
+    }
+  }
+
+  /**
+   * @internal Close a connection that lost a tie-break without breaking the
+   * calls on it: new calls already go to the winner; those in flight (ours,
+   * and the remote's, which may switch a one-way trip later) finish first,
+   * up to `timeoutMs`.
+   */
+  async retire(code: number, reason: string, timeoutMs: number): Promise<void> {
+    const started = performance.now()
+    let closed = false
+    void this.closed.then(() => {
+      closed = true
+    })
+    const elapsed = (): number => performance.now() - started
+    while (!closed && elapsed() < timeoutMs && (this.busy > 0 || elapsed() < RETIRE_GRACE_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, RETIRE_POLL_MS))
+    }
+    await this.transportConnection.close({ code, reason })
+  }
+
   private current(): Connection {
     let target: Connection = this
     while (target.replacement !== undefined) target = target.replacement
@@ -219,6 +257,11 @@ export class Connection {
     return undefined
   }
 }
+
+/** Least time a replaced connection keeps serving: the remote switches to the winner a one-way trip later. */
+const RETIRE_GRACE_MS = 250
+/** How often a retiring connection checks whether its streams are done. */
+const RETIRE_POLL_MS = 20
 
 /** Largest delay node:timers accepts; longer (or invalid) delays become 1 ms, as with `setTimeout`. */
 const TIMEOUT_MAX = 2 ** 31 - 1

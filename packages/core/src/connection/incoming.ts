@@ -40,6 +40,22 @@ export async function serveStream(
   report: (error: unknown) => void,
   protocol?: (stream: ProtocolStream, connection: Connection) => boolean,
 ): Promise<void> {
+  const done = connection.serving()
+  try {
+    await serve(stream, connection, maxMessageSize, dispatch, report, protocol)
+  } finally {
+    done()
+  }
+}
+
+async function serve(
+  stream: TransportStream,
+  connection: Connection,
+  maxMessageSize: number,
+  dispatch: (message: IncomingMessage) => Promise<Uint8Array | undefined | void>,
+  report: (error: unknown) => void,
+  protocol?: (stream: ProtocolStream, connection: Connection) => boolean,
+): Promise<void> {
   let message: Awaited<ReturnType<typeof readMessage>>
   try {
     message = await readMessage(stream, maxMessageSize)

@@ -741,7 +741,8 @@ export class ConnectionManager {
     })
     if (loser) {
       loser.replaceWith(winner)
-      void loser.transportConnection.close({ code: CloseCode.DUPLICATE, reason: 'simultaneous open: another connection won' })
+      const reason = loser.method === 'relayed' ? 'replaced by a direct connection' : 'simultaneous open: another connection won'
+      void loser.retire(CloseCode.DUPLICATE, reason, this.config.connection.requestTimeout)
     }
     if (winner === connection) {
       this.announced.add(connection)

@@ -270,7 +270,6 @@ class RelayClient implements Service {
       localPeerId: this.components.peerId,
       limits: this.components.limits,
       logger: this.logger,
-      drainTimeout: this.options.drainTimeout,
     }
   }
 

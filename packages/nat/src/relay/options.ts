@@ -66,7 +66,6 @@ const clientSchema = z.strictObject({
   acceptIncoming: z.boolean().default(true),
   maxRelayedConnections: count().default(32),
   upgrade: z.union([z.literal(false), upgradeSchema]).default(upgradeSchema.parse({})),
-  drainTimeout: ms().default(10_000),
 })
 
 /** Options of {@link relay}. */
@@ -97,8 +96,6 @@ export interface RelayOptions {
    * relayed one. `false` disables. Default `{ delay: 2000, maxAttempts: 4, multiplier: 2 }`.
    */
   upgrade?: false | { delay?: number; maxAttempts?: number; multiplier?: number }
-  /** How long a relayed connection replaced by a direct one keeps serving calls already on it (ms). Default 10 s. */
-  drainTimeout?: number
 }
 
 /** {@link RelayOptions} with defaults filled in. */

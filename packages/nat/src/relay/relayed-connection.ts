@@ -18,15 +18,6 @@ import type { StreamDuplex } from './stream-duplex.js'
 /** Transport id of relayed connections. */
 export const RELAY_TRANSPORT = 'relay'
 
-/** How often a connection waiting to drain checks its streams. */
-const DRAIN_POLL_MS = 20
-/**
- * Least time a replaced connection stays open. The two ends switch to the
- * direct connection at slightly different moments (a one-way trip apart):
- * calls the slower end starts meanwhile still arrive here and must be served.
- */
-const DRAIN_GRACE_MS = 250
-
 let nextId = 0
 
 /** The address form of a relayed connection's ends: `relay://<relay peer id>/<peer id>`. */
@@ -46,19 +37,14 @@ export interface RelayedParts {
   readonly relayPeerId: string
   readonly limits: TransportLimits
   readonly logger: Logger
-  /** How long a connection replaced by a direct one keeps serving its open streams (ms). */
-  readonly drainTimeout: number
 }
 
 /**
  * A connection through a relay, as a {@link TransportConnection}: TLS 1.3
  * between the two ends (the relay forwards ciphertext) with `@crust/mux` on
  * top, exactly as the TCP transport runs over a socket.
- *
- * When the core replaces it with a direct connection (close code
- * `DUPLICATE`), it stays open a short grace period and until its open
- * streams finish, up to `drainTimeout`: calls issued before the switch (on
- * either end) complete on it, later calls already go to the direct connection.
+ * When a direct connection replaces it, the core retires it only after the
+ * calls in flight on it have finished.
  */
 export class RelayedConnection implements TransportConnection {
   readonly id = `relay-${++nextId}`
@@ -72,21 +58,16 @@ export class RelayedConnection implements TransportConnection {
   /** The relay's peer id. */
   readonly relayPeerId: string
   private readonly muxer: Muxer
-  private readonly drainTimeout: number
-  private draining: Promise<void> | undefined
-  private isClosed = false
 
   constructor(parts: RelayedParts) {
     this.direction = parts.direction
     this.remotePeer = parts.remotePeer
     this.relayPeerId = parts.relayPeerId
-    this.drainTimeout = parts.drainTimeout
     this.remoteAddress = relayAddress(parts.relayPeerId, parts.remotePeer.peerId)
     this.localAddress = relayAddress(parts.relayPeerId, parts.localPeerId)
     this.muxer = new Muxer(parts.socket, { direction: parts.direction, limits: parts.limits, logger: parts.logger })
     const { duplex } = parts
     this.closed = this.muxer.closed.then((info) => {
-      this.isClosed = true
       duplex.destroy()
       return describeClose(info, duplex.remoteResetCode, parts.relayPeerId)
     })
@@ -101,27 +82,12 @@ export class RelayedConnection implements TransportConnection {
   }
 
   close(options?: { code?: number; reason?: string }): Promise<void> {
-    if (options?.code === CloseCode.DUPLICATE) return this.closeWhenDrained(options)
     return this.muxer.close(options)
   }
 
   /** Round-trip time of a mux ping through the relay, in ms. */
   ping(): Promise<number> {
     return this.muxer.ping()
-  }
-
-  private closeWhenDrained(options: { code?: number; reason?: string }): Promise<void> {
-    this.draining ??= (async () => {
-      const start = performance.now()
-      const deadline = start + this.drainTimeout
-      const grace = Math.min(this.drainTimeout, Math.max(DRAIN_GRACE_MS, 4 * this.muxer.rtt))
-      const busy = (): boolean => this.muxer.streamCount > 0 || performance.now() - start < grace
-      while (!this.isClosed && busy() && performance.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
-      }
-      await this.muxer.close(options)
-    })()
-    return this.draining
   }
 }
 
