@@ -1,6 +1,7 @@
 /**
  * The Crust demo: real nodes on this machine, real TCP + TLS 1.3, narrated.
- * Run it with `npx pnpm@10 demo` from the repository root.
+ * The library-level version of `crust demo` (which `npx pnpm@10 demo` runs):
+ * run it with `npx pnpm@10 --filter @crust/example-demo start`.
  */
 import { BlacklistedError, type CrustNode, createNode } from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
