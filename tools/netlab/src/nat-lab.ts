@@ -233,7 +233,8 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         const dir = mkdtempSync(join(tmpdir(), 'crust-upnp-'))
         const config = join(dir, 'miniupnpd.conf')
         writeFileSync(config, miniupnpdConfig(lanIp, lanCidr, join(dir, 'leases')))
-        drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', config]))
+        // Its own pid file: with the default one a second miniupnpd (another router, another lab) refuses to start.
+        drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', config, '-P', join(dir, 'miniupnpd.pid')]))
         await waitForUdp(lab, ns, 1900)
       }
       routers[spec.name] = { name: spec.name, kind: spec.kind, ns, wanIp, lanIp, hosts }
