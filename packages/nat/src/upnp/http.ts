@@ -71,12 +71,12 @@ export function httpRequest(url: URL, options: HttpRequestOptions): Promise<Http
         if (size > maxBytes) finish(new UpnpError('malformed', `the gateway's answer to ${url.pathname} is larger than ${maxBytes} bytes`))
         else chunks.push(chunk)
       })
-      res.on('error', (error) => finish(new UpnpError('malformed', `the gateway's answer to ${url.pathname} broke off: ${error.message}`)))
-      res.on('aborted', () => finish(new UpnpError('malformed', `the gateway's answer to ${url.pathname} broke off`)))
-      res.on('end', () => {
-        if (!res.complete) finish(new UpnpError('malformed', `the gateway's answer to ${url.pathname} is truncated`))
-        else finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') })
+      const brokeOff = (): UpnpError => new UpnpError('malformed', `the gateway's answer to ${url.pathname} broke off`)
+      res.on('error', () => finish(brokeOff()))
+      res.on('close', () => {
+        if (!res.complete) finish(brokeOff())
       })
+      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
     })
     req.end(options.body)
   })
