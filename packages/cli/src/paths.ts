@@ -6,16 +6,17 @@
  */
 import { createHash } from 'node:crypto'
 import { dirname, join, resolve } from 'node:path'
-import { defaultCachePath } from '@crust/core'
 
 /** The platform data directory the core keeps its bootstrap cache under (e.g. `~/.local/share/crust`). */
-export function defaultDataDir(): string {
+export async function defaultDataDir(): Promise<string> {
   // The core owns the platform lookup (env-paths); its cache lives in <data>/bootstrap/<file>.
+  // Imported lazily: `crust peers` with an explicit socket never loads the core.
+  const { defaultCachePath } = await import('@crust/core')
   return dirname(dirname(defaultCachePath('0'.repeat(64))))
 }
 
 /** The data directory: `--data-dir` resolved against `cwd`, or the platform default. */
-export function dataDir(flag: string | undefined, cwd: string): string {
+export async function dataDir(flag: string | undefined, cwd: string): Promise<string> {
   return flag === undefined ? defaultDataDir() : resolve(cwd, flag)
 }
 
@@ -35,12 +36,12 @@ export interface ControlPathOptions {
  * `control.sock` in the platform data directory. On Windows the path is
  * turned into a named pipe.
  */
-export function controlPath(options: ControlPathOptions): string {
+export async function controlPath(options: ControlPathOptions): Promise<string> {
   let path: string
   if (options.control !== undefined) path = resolve(options.cwd, options.control)
   else if (options.dataDir !== undefined) path = join(resolve(options.cwd, options.dataDir), 'control.sock')
   else if (options.env.XDG_RUNTIME_DIR) path = join(options.env.XDG_RUNTIME_DIR, 'crust', 'control.sock')
-  else path = join(defaultDataDir(), 'control.sock')
+  else path = join(await defaultDataDir(), 'control.sock')
   return process.platform === 'win32' ? windowsPipe(path) : path
 }
 

@@ -54,7 +54,7 @@ export const keygenCommand: Command = {
       return ExitCode.OK
     }
     expectPositionals('keygen', positionals, [])
-    const path = values.out === undefined ? join(dataDir(values['data-dir'], io.cwd), 'identity.pem') : resolve(io.cwd, values.out)
+    const path = values.out === undefined ? join(await dataDir(values['data-dir'], io.cwd), 'identity.pem') : resolve(io.cwd, values.out)
     const { privateKey } = generateIdentityKey()
     const peerId = peerIdFromPublicKey(privateKey)
     await writeKey(path, exportPrivateKeyPem(privateKey), values.force)

@@ -49,7 +49,7 @@ export const peersCommand: Command = {
       return ExitCode.OK
     }
     expectPositionals('peers', positionals, [])
-    const client = await ControlClient.connect(controlPath({ control: values.control, dataDir: values['data-dir'], cwd: io.cwd, env: io.env }))
+    const client = await ControlClient.connect(await controlPath({ control: values.control, dataDir: values['data-dir'], cwd: io.cwd, env: io.env }))
     try {
       const rows = await client.peers()
       if (values.json) io.stdout.write(`${JSON.stringify(rows)}\n`)

@@ -107,7 +107,7 @@ export const startCommand: Command = {
     }
     expectPositionals('start', positionals, [])
     const interval = Math.max(500, durationFlag('interval', values.interval, 5_000))
-    const data = dataDir(values['data-dir'], io.cwd)
+    const data = await dataDir(values['data-dir'], io.cwd)
     const file = values.config === undefined ? undefined : await readConfigFile(values.config, io.cwd)
     const { input, config } = await buildNodeConfig(file, {
       dataDir: data,
@@ -117,7 +117,7 @@ export const startCommand: Command = {
       ...(values.contact === undefined ? {} : { contacts: values.contact }),
       ...(values['log-level'] === undefined ? {} : { logLevel: values['log-level'] }),
     })
-    const control = controlPath({ control: values.control, dataDir: values['data-dir'], cwd: io.cwd, env: io.env })
+    const control = await controlPath({ control: values.control, dataDir: values['data-dir'], cwd: io.cwd, env: io.env })
     const inboxDir = values.inbox === undefined ? join(data, 'inbox') : resolve(io.cwd, values.inbox)
     const reporter = createReporter(io.stdout, values.json)
 

@@ -42,7 +42,7 @@ export async function reachNetwork(flags: ReachFlags, target: Target | undefined
   const hasAddress = target !== undefined && target.addresses.length > 0
   if (flags.direct && !hasAddress) throw new UsageError('--direct needs the peer with an address: peerId@tcp://host:port')
   if (!flags.direct) {
-    const path = controlPath({ control: flags.control, dataDir: flags.dataDir, cwd: io.cwd, env: io.env })
+    const path = await controlPath({ control: flags.control, dataDir: flags.dataDir, cwd: io.cwd, env: io.env })
     try {
       return await ControlClient.connect(path)
     } catch (error) {
@@ -62,7 +62,7 @@ async function startClientNode(flags: ReachFlags, target: Target, io: CliIo): Pr
   const file = flags.config === undefined ? undefined : await readConfigFile(flags.config, io.cwd)
   const { input } = await buildNodeConfig(file, {
     client: true,
-    dataDir: dataDir(flags.dataDir, io.cwd),
+    dataDir: await dataDir(flags.dataDir, io.cwd),
     transports: transportsOf(target),
     ...(flags.network === undefined ? {} : { network: flags.network }),
     ...(flags.keyFile === undefined ? {} : { keyFile: flags.keyFile }),

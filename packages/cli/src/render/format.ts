@@ -3,8 +3,6 @@
  *
  * @packageDocumentation
  */
-import { shortPeerId } from '@crust/core'
-
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
 
 /** `5242880` → `5.0 MiB`. */
@@ -36,10 +34,12 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }
 
-/** `bciqabcdefghij…`: the peer id prefix plus the short form the core logs. */
+/**
+ * `bciqabcdefghij…`: the constant `bciq` prefix plus the ten characters the
+ * core's `shortPeerId` logs (kept here so `crust peers` need not load the core).
+ */
 export function formatPeer(peerId: string): string {
-  const short = shortPeerId(peerId)
-  return peerId.startsWith('bciq') ? `bciq${short}…` : short
+  return peerId.startsWith('bciq') ? `${peerId.slice(0, 14)}…` : peerId.slice(0, 10)
 }
 
 /** Wall-clock time of day, `14:03:07`, for event lines. */
