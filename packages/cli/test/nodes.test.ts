@@ -42,6 +42,7 @@ describe('crust start, ping, send, peers', () => {
   })
 
   it('prints the peer id, addresses, control socket and a 0600 key in its ready line', async () => {
+    expect(alice.lines[0]?.type).toBe('ready')
     expect(alice.ready.peerId).toMatch(/^bciq/)
     expect(alice.ready.addresses).toEqual([expect.stringMatching(/^tcp:\/\/127\.0\.0\.1:\d+$/)])
     expect(alice.ready.control).toBe(join(dir, 'alice.sock'))

@@ -55,10 +55,11 @@ export function reportNodeEvents(node: CrustNode, reporter: Reporter): () => voi
       reporter.event('nat:change', { status }, line)
     }),
     node.on('service:event', (e) => {
-      reporter.event('service:event', { ...e }, `${e.service}: ${e.message}`)
+      // `type` is the JSON line's own key: the service's event type goes in `what`.
+      reporter.event('service:event', { service: e.service, what: e.type, message: e.message, peerId: e.peerId }, `${e.service}: ${e.message}`)
     }),
     node.on('blacklist:change', (e) => {
-      reporter.event('blacklist:change', { ...e }, `blacklist: ${e.type === 'add' ? 'added' : 'removed'} ${e.kind} ${e.entry}`)
+      reporter.event('blacklist:change', { change: e.type, kind: e.kind, entry: e.entry }, `blacklist: ${e.type === 'add' ? 'added' : 'removed'} ${e.kind} ${e.entry}`)
     }),
     node.on('address:conflict', (e) => {
       reporter.event('address:conflict', { ...e }, `peers disagree about our ${e.transport} address: ${e.addresses.join(', ')}`)

@@ -37,9 +37,48 @@ export interface Reporter {
   stopped(): void
 }
 
-/** A reporter for `out`: JSON lines, or text with a live table on a TTY. */
+/**
+ * A reporter for `out`: JSON lines, or text with a live table on a TTY.
+ * Events and tables that come before `ready` (while the node starts) are
+ * held back until after it, so `ready` is always the first thing said.
+ */
 export function createReporter(out: Output, json: boolean): Reporter {
-  return json ? new JsonReporter(out) : new TextReporter(out)
+  return new ReadyFirst(json ? new JsonReporter(out) : new TextReporter(out))
+}
+
+/** Holds back everything until `ready`. */
+class ReadyFirst implements Reporter {
+  private held: Array<(r: Reporter) => void> | undefined = []
+
+  constructor(private readonly inner: Reporter) {}
+
+  ready(info: ReadyInfo): void {
+    this.inner.ready(info)
+    const held = this.held ?? []
+    this.held = undefined
+    for (const say of held) say(this.inner)
+  }
+
+  event(name: string, data: Readonly<Record<string, unknown>>, line: string): void {
+    this.say((r) => r.event(name, data, line))
+  }
+
+  peers(rows: readonly PeerRow[]): void {
+    this.say((r) => r.peers(rows))
+  }
+
+  stopping(): void {
+    this.say((r) => r.stopping())
+  }
+
+  stopped(): void {
+    this.say((r) => r.stopped())
+  }
+
+  private say(what: (r: Reporter) => void): void {
+    if (this.held) this.held.push(what)
+    else what(this.inner)
+  }
 }
 
 /**
@@ -54,7 +93,7 @@ class JsonReporter implements Reporter {
   }
 
   event(name: string, data: Readonly<Record<string, unknown>>): void {
-    this.line({ type: 'event', event: name, at: Date.now(), ...data })
+    this.line({ ...data, type: 'event', event: name, at: Date.now() })
   }
 
   peers(rows: readonly PeerRow[]): void {
