@@ -20,7 +20,6 @@ export class NoNodeError extends FailureError {
   }
 }
 
-type Op = ControlRequest['op']
 type Pending = {
   readonly resolve: (value: unknown) => void
   readonly reject: (error: Error) => void
@@ -103,7 +102,7 @@ export class ControlClient implements NodeOperations {
           settle()
           const parsed = schema.safeParse(value)
           if (parsed.success) resolve(parsed.data)
-          else reject(new FailureError(`the node answered ${request.op as Op} with something unexpected`))
+          else reject(new FailureError(`the node answered ${request.op} with something unexpected`))
         },
         reject: (error) => {
           settle()

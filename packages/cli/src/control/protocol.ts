@@ -14,6 +14,7 @@
  *
  * @packageDocumentation
  */
+import { isAbsolute } from 'node:path'
 import { z } from 'zod'
 
 const id = z.number().int().min(0)
@@ -24,7 +25,7 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('peers') }),
   z.strictObject({ id, op: z.literal('ping'), target: z.string() }),
   z.strictObject({ id, op: z.literal('send-text'), target: z.string(), text: z.string() }),
-  z.strictObject({ id, op: z.literal('send-file'), target: z.string(), path: z.string() }),
+  z.strictObject({ id, op: z.literal('send-file'), target: z.string(), path: z.string().refine(isAbsolute, 'must be an absolute path') }),
 ])
 
 /** A request from a client. */

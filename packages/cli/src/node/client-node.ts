@@ -38,24 +38,20 @@ export interface ReachFlags {
  *
  * @throws FailureError when neither is possible.
  */
-export async function reachNetwork(flags: ReachFlags, target: Target | undefined, io: CliIo): Promise<NodeOperations> {
-  const hasAddress = target !== undefined && target.addresses.length > 0
+export async function reachNetwork(flags: ReachFlags, target: Target, io: CliIo): Promise<NodeOperations> {
+  const hasAddress = target.addresses.length > 0
   if (flags.direct && !hasAddress) throw new UsageError('--direct needs the peer with an address: peerId@tcp://host:port')
   if (!flags.direct) {
     const path = await controlPath({ control: flags.control, dataDir: flags.dataDir, cwd: io.cwd, env: io.env })
     try {
       return await ControlClient.connect(path)
     } catch (error) {
-      // Only an explicitly named socket must answer; the default one is optional when an address is given.
-      if (!(error instanceof NoNodeError) || flags.control !== undefined || !hasAddress) {
-        if (error instanceof NoNodeError && !hasAddress && target !== undefined) {
-          throw new FailureError(`${error.message}; or give the peer's address: peerId@tcp://host:port`)
-        }
-        throw error
-      }
+      if (!(error instanceof NoNodeError)) throw error
+      if (flags.control !== undefined) throw error // a socket named explicitly must answer
+      if (!hasAddress) throw new FailureError(`${error.message}; or give the peer's address: peerId@tcp://host:port`)
     }
   }
-  return startClientNode(flags, target as Target, io)
+  return startClientNode(flags, target, io)
 }
 
 async function startClientNode(flags: ReachFlags, target: Target, io: CliIo): Promise<NodeOperations> {
