@@ -12,6 +12,9 @@ import { beacon } from '@crust/discovery-beacon'
 import { quic } from '@crust/transport-quic'
 import { tcp } from '@crust/transport-tcp'
 
+/** How long a TCP dial may stay unanswered before QUIC is tried too (ms). */
+export const FALLBACK_DELAY = 750
+
 /** How one demo node is set up. */
 export interface DemoNodeOptions {
   /** Run TCP (default true). */
@@ -36,10 +39,13 @@ export class Cluster {
     const config: NodeConfigInput = {
       networkName: this.networkName,
       transports: [...(options.tcp === false ? [] : [tcp({ host: '127.0.0.1' })]), quic({ host: '127.0.0.1' })],
-      discovery: options.beacon === false ? [] : [beacon({ loopback: true, autoConnect: options.autoConnect ?? true })],
+      // Announcements every second (default 5 s): a beacon lost on a busy machine is made up for quickly.
+      discovery: options.beacon === false ? [] : [beacon({ loopback: true, autoConnect: options.autoConnect ?? true, interval: 1_000 })],
       services: [...(options.services ?? [])],
       identity: { keyFile: join(this.dir, `${name}.pem`) },
       bootstrap: { cacheDir: this.cacheDir(name) },
+      // Wait longer than the default 250 ms before trying QUIC, so a busy machine's slow TLS handshake is not taken for a blocked port.
+      connection: { fallbackDelay: FALLBACK_DELAY },
       logLevel: 'silent',
     }
     const node = await createNode(config)
@@ -74,7 +80,7 @@ export class Cluster {
  *
  * @throws Error naming `what` after `timeout` ms.
  */
-export async function waitFor(what: string, check: () => boolean, timeout = 5_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean, timeout = 10_000): Promise<void> {
   const deadline = performance.now() + timeout
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`${what}: not within ${timeout / 1000} s`)

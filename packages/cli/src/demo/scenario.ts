@@ -22,7 +22,7 @@ import {
 } from '@crust/core'
 import type { Output } from '../io.js'
 import { formatDuration } from '../render/format.js'
-import { Cluster, waitFor } from './cluster.js'
+import { Cluster, FALLBACK_DELAY, waitFor } from './cluster.js'
 import { announce, openSilentPort, type SilentPort } from './firewall.js'
 import { Narrator } from './narrator.js'
 
@@ -97,7 +97,7 @@ export async function runDemo(out: Output): Promise<number> {
     const fallback = fallbacks.find((e) => e.peerId === dave.peerId)
     narrator.say(
       fallback
-        ? `alice found dave by beacon and dialled TCP first; connection:fallback said ${fallback.from} → ${fallback.to}, reason "${fallback.reason}"`
+        ? `alice found dave by beacon and dialled TCP first; after ${formatDuration(FALLBACK_DELAY)} without an answer she tried QUIC too, and connection:fallback said ${fallback.from} → ${fallback.to}, reason "${fallback.reason}"`
         : `alice reached dave over ${toDave.transport}`,
     )
     const daveAnswer = Buffer.from(await toDave.request(Buffer.from('are you there?'))).toString()
