@@ -1,23 +1,12 @@
-import { type CrustNode, type NodeConfigInput, type ServiceEvent, createNode } from '@crust/core'
+import type { CrustNode, NodeConfigInput, ServiceEvent } from '@crust/core'
 import { Collector, sha256, waitUntil } from '@crust/core/testing'
 import { tcp } from '@crust/transport-tcp'
-import { afterEach } from 'vitest'
+import { startNode as startLoopbackNode } from './helpers.js'
 import { type RelayOptions, type RelayServerOptions, relay, relayServer } from '../src/relay/index.js'
 
-const started: CrustNode[] = []
-
-/** Start a loopback TCP node (stopped after each test). */
-export async function startNode(overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
-  const node = await createNode({
-    networkName: 'relay-test',
-    transports: [tcp({ host: '127.0.0.1' })],
-    logLevel: 'error',
-    ...overrides,
-    bootstrap: { cache: false, ...overrides.bootstrap },
-  })
-  started.push(node)
-  await node.start()
-  return node
+/** Start a loopback TCP-only node (stopped after each test by the shared helpers). */
+export function startNode(overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
+  return startLoopbackNode({ networkName: 'relay-test', transports: [tcp({ host: '127.0.0.1' })], ...overrides })
 }
 
 /** A contact for `node`, as another node dials it. */
@@ -66,8 +55,6 @@ export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'cond
   return waitUntil(condition, timeoutMs, what)
 }
 
-afterEach(async () => {
-  await Promise.allSettled(started.splice(0).map((node) => node.stop()))
-})
+
 
 export { sha256 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { sleepUnlessAborted } from '../events/sleep.js'
 import type { NodeConfig } from '../config/schema.js'
 import type { Connection } from '../connection/connection.js'
 import type { DiscoveryService } from '../discovery/discovery-service.js'
@@ -93,7 +94,7 @@ export class Bootstrapper {
   async rebootstrap(options: { signal?: AbortSignal } = {}): Promise<Connection> {
     const deadline = AbortSignal.timeout(this.config.timeout)
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
-    if (this.discovery.enabled && this.discovery.recent().length === 0) await sleep(this.config.discoveryWait, signal)
+    if (this.discovery.enabled && this.discovery.recent().length === 0) await sleepUnlessAborted(this.config.discoveryWait, signal)
     const candidates = this.candidates()
     if (candidates.length === 0) {
       throw new BootstrapError('no bootstrap candidates: no LAN peers, an empty cache and no contacts (all blacklisted or none known)')
@@ -175,14 +176,3 @@ function fingerprintOf(connection: Connection | undefined): string | undefined {
   return der ? createHash('sha256').update(der).digest('hex') : undefined
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}

@@ -27,35 +27,34 @@ export type MessageHandler = (message: IncomingMessage) => Uint8Array | undefine
 
 const EMPTY = new Uint8Array(0)
 
+/** What serving a stream needs from the connection manager. */
+export interface ServeContext {
+  readonly maxMessageSize: number
+  /** Deliver a message; the result answers a request. */
+  dispatch(message: IncomingMessage): Promise<Uint8Array | undefined | void>
+  /** A peer's bad bytes or a failed handler, reported, never thrown. */
+  report(error: unknown): void
+  /** Hand over a protocol stream; false when nothing serves that protocol. */
+  protocol(stream: ProtocolStream, connection: Connection): boolean
+}
+
 /**
  * Serve one stream the remote opened: read its single message, hand it to
- * `dispatch`, and answer requests. Errors are reported, never thrown, so a
- * peer's bad bytes cannot take the node down.
+ * `dispatch`, and answer requests; or hand a protocol stream to its service.
+ * Errors are reported, never thrown, so a peer's bad bytes cannot take the
+ * node down. The connection counts the stream as busy meanwhile.
  */
-export async function serveStream(
-  stream: TransportStream,
-  connection: Connection,
-  maxMessageSize: number,
-  dispatch: (message: IncomingMessage) => Promise<Uint8Array | undefined | void>,
-  report: (error: unknown) => void,
-  protocol?: (stream: ProtocolStream, connection: Connection) => boolean,
-): Promise<void> {
+export async function serveStream(stream: TransportStream, connection: Connection, context: ServeContext): Promise<void> {
   const done = connection.serving()
   try {
-    await serve(stream, connection, maxMessageSize, dispatch, report, protocol)
+    await serve(stream, connection, context)
   } finally {
     done()
   }
 }
 
-async function serve(
-  stream: TransportStream,
-  connection: Connection,
-  maxMessageSize: number,
-  dispatch: (message: IncomingMessage) => Promise<Uint8Array | undefined | void>,
-  report: (error: unknown) => void,
-  protocol?: (stream: ProtocolStream, connection: Connection) => boolean,
-): Promise<void> {
+async function serve(stream: TransportStream, connection: Connection, context: ServeContext): Promise<void> {
+  const { maxMessageSize, dispatch, report, protocol } = context
   let message: Awaited<ReturnType<typeof readMessage>>
   try {
     message = await readMessage(stream, maxMessageSize)
@@ -66,7 +65,7 @@ async function serve(
   }
   if (message.kind === MessageKind.PROTOCOL && stream.bidirectional && message.rest !== undefined) {
     const name = Buffer.from(message.data).toString('utf8')
-    if (protocol?.(new ProtocolStream(name, stream, message.rest), connection) !== true) stream.reset(StreamResetCode.REFUSED)
+    if (!protocol(new ProtocolStream(name, stream, message.rest), connection)) stream.reset(StreamResetCode.REFUSED)
     return
   }
   connection.countReceived(message.data.byteLength)

@@ -1,10 +1,11 @@
 import { inject, injectable } from 'tsyringe'
+import { sleepUnlessAborted } from '../events/sleep.js'
 import type { NodeConfig } from '../config/schema.js'
 import { Connection, type ConnectionSettings, PING_PROTOCOL } from '../connection/connection.js'
 import type { ProtocolStream } from '../connection/protocol-stream.js'
 import type { AdvertisedAddress, Connector, ProtocolHandler } from '../service/types.js'
 import { type HandshakeInfo, type HandshakeOptions, dialerHandshake, listenerHandshake } from '../connection/handshake.js'
-import { type IncomingMessage, type MessageHandler, serveStream } from '../connection/incoming.js'
+import { type IncomingMessage, type MessageHandler, type ServeContext, serveStream } from '../connection/incoming.js'
 import { StreamResetCode } from '../connection/stream-codes.js'
 import { Tokens } from '../di/tokens.js'
 import {
@@ -394,7 +395,7 @@ export class ConnectionManager {
     )
     const failures: Array<{ address: string; error: Error }> = []
     const traversal = (async () => {
-      await Promise.race([directSettled, delay(this.config.connection.traversalDelay, controller.signal)])
+      await Promise.race([directSettled, sleepUnlessAborted(this.config.connection.traversalDelay, controller.signal)])
       if (directError !== undefined && isPermanent(directError)) throw directError
       return this.traverse(peerId, controller.signal, failures)
     })()
@@ -720,16 +721,13 @@ export class ConnectionManager {
       connection.observedAddress = remote.observed
       this.externalAddresses.record(transportConnection.transport, connection.peerId, remote.observed)
     }
-    const serve = (stream: TransportStream): void => {
-      void serveStream(
-        stream,
-        connection,
-        this.settings.maxMessageSize,
-        (message) => this.dispatch(message),
-        (error) => this.reportPeerError(connection, error),
-        (protocolStream) => this.serveProtocol(protocolStream, connection),
-      )
+    const context: ServeContext = {
+      maxMessageSize: this.settings.maxMessageSize,
+      dispatch: (message) => this.dispatch(message),
+      report: (error) => this.reportPeerError(connection, error),
+      protocol: (protocolStream) => this.serveProtocol(protocolStream, connection),
     }
+    const serve = (stream: TransportStream): void => void serveStream(stream, connection, context)
     if (setRoute) setRoute(serve)
     else transportConnection.onStream(serve)
     const { winner, loser } = this.pool.add(connection)
@@ -821,19 +819,6 @@ export class ConnectionManager {
   }
 }
 
-/** Resolve after `ms`, or at once when `signal` aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
 
 /** One dial attempt shared by every concurrent `connect` to the same peer. */
 interface SharedDial {
