@@ -20,6 +20,7 @@ export { QuicTransport } from './quic-transport.js'
 export { QuicConnection } from './quic-connection.js'
 export { QuicStream } from './quic-stream.js'
 export { StreamStateError } from './stream-errors.js'
+export { libraryIsPatched } from './library-patch.js'
 
 /** The QUIC transport plugin: pass `quic(options)` in the node's `transports`. */
 export function quic(options: QuicOptions = {}): TransportFactory {

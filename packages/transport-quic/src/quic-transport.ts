@@ -31,6 +31,7 @@ import { clientConfig, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { Refusals } from './refusal.js'
 import { SharedSocketDatagrams } from './datagrams.js'
+import { warnIfUnpatched } from './library-patch.js'
 import { startSharedSocket } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { checkCertificates, verifyCallback } from './verify.js'
@@ -80,6 +81,7 @@ export class QuicTransport implements Transport {
     this.logger = components.logger.child('quic')
     this.libraryLogger = libraryLogger(this.logger)
     this.caDers = components.security.ca.map((pem) => new X509Certificate(pem).raw)
+    warnIfUnpatched(this.logger)
     this.datagrams = new SharedSocketDatagrams(
       () => this.bound,
       () => {

@@ -9,6 +9,7 @@ import { QUICClient, QUICServer, QUICSocket, type QUICStream, events } from '@ma
 import { describe, expect, it } from 'vitest'
 import { clientCrypto, serverCrypto } from '../src/crypto-ops.js'
 import { connectionInternals } from '../src/internals.js'
+import { libraryIsPatched } from '../src/library-patch.js'
 import { connectedPair, libraryConnectionOf, newSecurity, readAll, waitFor } from './helpers.js'
 
 const quicRoot = join(dirname(fileURLToPath(import.meta.resolve('@matrixai/quic'))), '..')
@@ -22,6 +23,7 @@ describe('the @matrixai patches', () => {
     }
     expect(readFileSync(join(quicRoot, 'dist', 'QUICStream.js'), 'utf8')).toContain('connection.readableChunk ??=')
     expect(readFileSync(join(eventsRoot, 'dist', 'Evented.js'), 'utf8')).toContain('[crust patch]')
+    expect(libraryIsPatched()).toBe(true) // so the transport stays quiet about it here
   })
 
   it('events: no EventAll / EventDefault wrappers without listeners, unchanged delivery with them', () => {
