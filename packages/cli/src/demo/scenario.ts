@@ -71,7 +71,7 @@ export async function runDemo(out: Output): Promise<number> {
       bob.handle((message) => {
         const text = Buffer.from(message.data).toString()
         if (!message.isRequest) resolve(`${who(message.peerId)}: "${text}"`)
-        return message.isRequest ? Buffer.from(`bob received "${text}"`) : undefined
+        return message.isRequest ? Buffer.from(`bob here, you asked: ${text}`) : undefined
       })
     })
     const toBob = await alice.connect({ peerId: bob.peerId, addresses: bob.addresses })

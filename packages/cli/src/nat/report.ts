@@ -81,6 +81,9 @@ function reflexiveWords(d: NatDiagnosis): string {
 
 function natTypeWords(d: NatDiagnosis): string {
   if (d.mapping !== 'unknown') return describeMapping(d.mapping)
+  if (d.stunServers.length === 0 && d.peer !== undefined) {
+    return "unknown: one peer's view does not classify the NAT; STUN servers at two IPs do (--stun host:port, twice)"
+  }
   if (d.stunServers.length === 0) {
     return 'cannot tell the NAT type without a STUN server or a peer: pass --stun host:port (two servers at different IPs classify it), or --contact peerId@address'
   }

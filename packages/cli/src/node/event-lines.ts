@@ -51,7 +51,12 @@ export function reportNodeEvents(node: CrustNode, reporter: Reporter): () => voi
       reporter.event('bootstrap:joined', { peerId: e.peerId, source: e.source }, `joined the network through ${formatPeer(e.peerId)} (from ${e.source})`)
     }),
     node.on('nat:change', ({ status }) => {
-      const line = `NAT: ${status.reflexiveAddress ? `seen as ${status.reflexiveAddress}, ` : ''}mapping ${describeMapping(status.mapping)}; UPnP ${describeUpnp(status.upnp)}`
+      const parts = [
+        ...(status.reflexiveAddress ? [`seen as ${status.reflexiveAddress}`] : []),
+        ...(status.mapping === 'unknown' ? [] : [describeMapping(status.mapping)]),
+        ...(status.upnp.state === 'unknown' ? [] : [`UPnP ${describeUpnp(status.upnp)}`]),
+      ]
+      const line = `NAT: ${parts.join('; ') || 'unknown'}`
       reporter.event('nat:change', { status }, line)
     }),
     node.on('service:event', (e) => {
