@@ -15,6 +15,7 @@ export default defineConfig({
       { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
       { find: /^@crust\/transport-quic$/, replacement: source('transport-quic') },
       { find: /^@crust\/discovery-beacon$/, replacement: source('discovery-beacon') },
+      { find: /^@crust\/nat$/, replacement: source('nat') },
     ],
   },
   // Parameter decorators (tsyringe @inject) need the legacy decorator transform.
