@@ -407,7 +407,7 @@ export class ConnectionManager {
       if (signal.aborted) throw new AbortError()
       if (directError !== undefined && isPermanent(directError)) throw directError
       const all = [{ address: 'direct', error: directError ?? new DialError('direct dial failed') }, ...failures]
-      throw new DialError(`could not connect to ${peerId}: ${all.map((f) => `${f.address}: ${f.error.message}`).join('; ')}`, all)
+      throw new DialError(`could not connect to ${peerId}: ${all.map(describeFailure).join('; ')}`, all)
     } finally {
       signal.removeEventListener('abort', onAbort)
       controller.abort()
@@ -480,7 +480,7 @@ export class ConnectionManager {
       const only = failures.length === 1 ? failures[0]?.error : undefined
       if (only instanceof CrustError && !(only instanceof DialError)) throw only
       throw new DialError(
-        `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map((f) => `${f.address}: ${f.error.message}`).join('; ')}`,
+        `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map(describeFailure).join('; ')}`,
         failures,
       )
     }
@@ -819,6 +819,12 @@ export class ConnectionManager {
   }
 }
 
+
+/** `address: reason`, without repeating the address when the reason already starts with it. */
+function describeFailure(failure: { readonly address: string; readonly error: Error }): string {
+  const { address, error } = failure
+  return error.message.startsWith(address) ? error.message : `${address}: ${error.message}`
+}
 
 /** One dial attempt shared by every concurrent `connect` to the same peer. */
 interface SharedDial {
