@@ -48,6 +48,7 @@ export {
   generateIdentityKey,
   loadOrCreateKeyFile,
   loadKeyFile,
+  writeKeyFile,
   exportPrivateKeyPem,
   type LoadedKeyFile,
 } from './identity/key-file.js'

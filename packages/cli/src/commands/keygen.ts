@@ -4,10 +4,9 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto'
-import { chmod, link, mkdir, open, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
-import { exportPrivateKeyPem, generateIdentityKey, peerIdFromPublicKey } from '@crust/core'
+import type { KeyObject } from 'node:crypto'
+import { join, resolve } from 'node:path'
+import { IdentityError, generateIdentityKey, peerIdFromPublicKey, writeKeyFile } from '@crust/core'
 import { expectPositionals, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
 import { ExitCode, FailureError } from '../errors.js'
@@ -57,34 +56,20 @@ export const keygenCommand: Command = {
     const path = values.out === undefined ? join(await dataDir(values['data-dir'], io.cwd), 'identity.pem') : resolve(io.cwd, values.out)
     const { privateKey } = generateIdentityKey()
     const peerId = peerIdFromPublicKey(privateKey)
-    await writeKey(path, exportPrivateKeyPem(privateKey), values.force)
+    await writeKey(path, privateKey, values.force)
     if (values.json) io.stdout.write(`${JSON.stringify({ peerId, keyFile: path })}\n`)
     else io.stdout.write(`peer id   ${peerId}\nkey file  ${path} (mode 0600)\n`)
     return ExitCode.OK
   },
 }
 
-/** Write the PEM to a private temp file, then link it into place (never clobbers) or, with `force`, rename over. */
-async function writeKey(path: string, pem: string, force: boolean): Promise<void> {
-  const dir = dirname(path)
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+/** Write the key (never clobbering an existing file unless `force`), with the CLI's wording for failures. */
+async function writeKey(path: string, privateKey: KeyObject, force: boolean): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    const handle = await open(temp, 'wx', 0o600)
-    try {
-      await handle.writeFile(pem)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await chmod(temp, 0o600) // the umask cannot loosen it, but be explicit
-    if (force) await rename(temp, path)
-    else await link(temp, path)
+    await writeKeyFile(path, privateKey, { replace: force })
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
+    const code = error instanceof IdentityError ? (error.cause as NodeJS.ErrnoException | undefined)?.code : undefined
     if (code === 'EEXIST') throw new FailureError(`${path} already exists; pass --force to replace it (its identity is lost)`)
-    throw new FailureError(`cannot write ${path}: ${(error as Error).message}`)
-  } finally {
-    await rm(temp, { force: true })
+    throw new FailureError(`cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`)
   }
 }

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject, type KeyPairKeyObjectResult } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { IdentityError } from '../errors.js'
 import { isErrno, messageOf, readRequiredFile, unreadableFile } from './files.js'
@@ -41,7 +41,13 @@ export async function loadOrCreateKeyFile(path: string): Promise<LoadedKeyFile> 
   } catch (error) {
     if (!isErrno(error, 'ENOENT')) throw unreadableFile('Key file', path, error)
     const { privateKey } = generateIdentityKey()
-    await writeKeyFileAtomic(path, exportPrivateKeyPem(privateKey))
+    try {
+      await writeKeyFileAtomic(path, exportPrivateKeyPem(privateKey), false)
+    } catch (writeError) {
+      // Another process created it meanwhile: its key is the identity, load it.
+      if (writeError instanceof IdentityError && isErrno(writeError.cause, 'EEXIST')) return loadOrCreateKeyFile(path)
+      throw writeError
+    }
     return { privateKey, created: true, warnings: [] }
   }
   const privateKey = parsePrivateKey(path, pem)
@@ -73,7 +79,19 @@ function parsePrivateKey(path: string, pem: string): KeyObject {
   }
 }
 
-async function writeKeyFileAtomic(path: string, pem: string): Promise<void> {
+/**
+ * Write `privateKey` to `path` as PKCS#8 PEM, mode 0600, atomically: a
+ * private temp file in the same directory (created 0700 if missing), synced,
+ * then renamed into place (`replace: true`) or hard-linked there, which fails
+ * when the file exists, so an identity is never lost by accident. Throws
+ * `IdentityError` naming the path; its `cause` is the file-system error
+ * (`EEXIST` when the file exists and `replace` is false).
+ */
+export async function writeKeyFile(path: string, privateKey: KeyObject, options: { replace?: boolean } = {}): Promise<void> {
+  await writeKeyFileAtomic(path, exportPrivateKeyPem(privateKey), options.replace ?? false)
+}
+
+async function writeKeyFileAtomic(path: string, pem: string, replace: boolean): Promise<void> {
   const dir = dirname(path)
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   try {
@@ -85,10 +103,15 @@ async function writeKeyFileAtomic(path: string, pem: string): Promise<void> {
     } finally {
       await handle.close()
     }
-    await rename(temp, path)
+    if (replace) await rename(temp, path)
+    else await link(temp, path)
   } catch (error) {
+    const exists = isErrno(error, 'EEXIST')
+    throw new IdentityError(exists ? `Key file ${path} already exists` : `Cannot write key file ${path}: ${messageOf(error)}`, path, {
+      cause: error,
+    })
+  } finally {
     await rm(temp, { force: true })
-    throw new IdentityError(`Cannot write key file ${path}: ${messageOf(error)}`, path, { cause: error })
   }
 }
 

@@ -3,7 +3,7 @@ import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { IdentityError } from '../../src/errors.js'
-import { generateIdentityKey, loadKeyFile, loadOrCreateKeyFile } from '../../src/identity/key-file.js'
+import { generateIdentityKey, loadKeyFile, loadOrCreateKeyFile, writeKeyFile } from '../../src/identity/key-file.js'
 import { peerIdFromPublicKey } from '../../src/identity/peer-id.js'
 import { useTempDirs } from './helpers.js'
 
@@ -128,5 +128,32 @@ describe('key files', () => {
     const corrupt = join(dir, 'corrupt.key')
     await writeFile(corrupt, 'not a key')
     await expectIdentityError(loadKeyFile(corrupt), corrupt)
+  })
+})
+
+describe('writeKeyFile', () => {
+  const tempDir = useTempDirs()
+
+  it('never replaces an existing identity unless asked, and leaves no temp files', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'keys', 'id.pem')
+    const first = generateIdentityKey().privateKey
+    await writeKeyFile(path, first)
+    if (posix) expect((await stat(path)).mode & 0o777).toBe(0o600)
+    const error = await expectIdentityError(writeKeyFile(path, generateIdentityKey().privateKey), path, /already exists/)
+    expect((error.cause as NodeJS.ErrnoException).code).toBe('EEXIST')
+    expect(peerIdFromPublicKey((await loadOrCreateKeyFile(path)).privateKey)).toBe(peerIdFromPublicKey(first))
+    const second = generateIdentityKey().privateKey
+    await writeKeyFile(path, second, { replace: true })
+    expect(peerIdFromPublicKey((await loadOrCreateKeyFile(path)).privateKey)).toBe(peerIdFromPublicKey(second))
+    expect(await readdir(join(dir, 'keys'))).toEqual(['id.pem'])
+  })
+
+  it('processes creating the same key file at once all end with one identity', async () => {
+    const path = join(await tempDir(), 'id.pem')
+    const loaded = await Promise.all(Array.from({ length: 8 }, () => loadOrCreateKeyFile(path)))
+    const ids = new Set(loaded.map((key) => peerIdFromPublicKey(key.privateKey)))
+    expect(ids.size).toBe(1)
+    expect(loaded.filter((key) => key.created)).toHaveLength(1)
   })
 })
