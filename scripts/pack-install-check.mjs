@@ -77,16 +77,20 @@ function assertInstalledFromTarballs(dir, names) {
 }
 
 /**
- * The workspace runs @matrixai/quic with a pnpm patch (patches/), which does
- * not travel with the tarball: say which library the scenario runs on.
+ * @crust/transport-quic runs on @crust/quic-lib, @matrixai/quic with Crust's
+ * patch (patches/) built in: throw unless the installed copy carries the
+ * patch and the unpatched @matrixai/quic was not installed beside it.
+ * Returns what was checked, or undefined when the scenario has no QUIC.
  */
-function quicPatchNote(dir) {
-  const file = join(dir, 'node_modules', '@matrixai', 'quic', 'dist', 'QUICConnection.js')
-  if (!existsSync(file)) return undefined
-  const patched = readFileSync(file, 'utf8').includes('[crust patch]')
-  return patched
-    ? '@matrixai/quic as installed carries the crust patch'
-    : '@matrixai/quic as installed from npm is UNPATCHED (the pnpm patch in patches/ applies only inside the workspace), so this runs on the library as published'
+function assertQuicPatched(dir) {
+  const lib = join(dir, 'node_modules', '@crust', 'quic-lib')
+  if (!existsSync(lib)) return undefined
+  const connection = readFileSync(join(lib, 'dist', 'QUICConnection.js'), 'utf8')
+  for (const marker of ['[crust patch]', 'scheduleFlush(streams)']) {
+    if (!connection.includes(marker)) throw new Error(`@crust/quic-lib as installed lacks ${JSON.stringify(marker)}: it is not patched`)
+  }
+  if (existsSync(join(dir, 'node_modules', '@matrixai', 'quic'))) throw new Error('@matrixai/quic (unpatched) was installed too')
+  return '@crust/quic-lib as installed carries the crust patch; @matrixai/quic is not installed'
 }
 
 function runScript(dir, script) {
@@ -99,22 +103,22 @@ async function runScenario(scenario, tarballs, byName) {
   const started = Date.now()
   const names = withCrustDependencies(scenario.packages, byName)
   step(`${scenario.title}: fresh project with ${names.join(', ')}`)
-  let note
+  let checked
   try {
     await withTempDir('crust-install-check', async (dir) => {
       writeProject(dir, names, tarballs)
       console.log(`  npm install in ${dir}`)
       npmInstall(dir)
       assertInstalledFromTarballs(dir, names)
-      note = quicPatchNote(dir)
-      if (note) console.log(`  note: ${note}`)
+      checked = assertQuicPatched(dir)
+      if (checked) console.log(`  ${checked}`)
       console.log(`  node ${scenario.script}`)
       runScript(dir, scenario.script)
     })
-    return { title: scenario.title, status: 'ok', seconds: (Date.now() - started) / 1000, note }
+    return { title: scenario.title, status: 'ok', seconds: (Date.now() - started) / 1000, checked }
   } catch (error) {
     console.error(`  ${scenario.title} FAILED: ${error.message}`)
-    return { title: scenario.title, status: 'FAILED', seconds: (Date.now() - started) / 1000, note }
+    return { title: scenario.title, status: 'FAILED', seconds: (Date.now() - started) / 1000, checked }
   }
 }
 
@@ -123,7 +127,7 @@ function printSummary(rows, skipped) {
   const width = Math.max(...rows.map((row) => row.title.length))
   for (const row of rows) {
     console.log(`  ${row.title.padEnd(width)}  ${row.status} (${row.seconds.toFixed(1)} s)`)
-    if (row.note) console.log(`  ${''.padEnd(width)}  note: ${row.note}`)
+    if (row.checked) console.log(`  ${''.padEnd(width)}  ${row.checked}`)
   }
   for (const pkg of skipped) console.log(`  SKIPPED ${pkg.name}: ${missingBins(pkg).join(', ')} (bin) does not exist yet; build it, then rerun`)
 }

@@ -13,7 +13,7 @@ function manifestOf(dir) {
 /** The importable specifiers of a package: `@crust/x`, `@crust/x/testing`, ... */
 function entryPoints(manifest) {
   return Object.keys(manifest.exports ?? { '.': manifest.main })
-    .filter((key) => !key.endsWith('.json'))
+    .filter((key) => !key.endsWith('.json') && !key.includes('*')) // subpath patterns name no one entry
     .map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.slice(2)}`))
 }
 

@@ -4,7 +4,7 @@
 import { createSocket } from 'node:dgram'
 import { createNode } from '@crust/core'
 import { beacon } from '@crust/discovery-beacon'
-import { quic } from '@crust/transport-quic'
+import { libraryIsPatched, quic } from '@crust/transport-quic'
 import { answerRequests, deadline, exchange, uniqueNetwork } from './common.mjs'
 
 const networkName = uniqueNetwork()
@@ -43,6 +43,9 @@ function discovered(node, peerId) {
 
 async function main() {
   const done = deadline(30_000)
+  // @crust/transport-quic runs on @crust/quic-lib, @matrixai/quic with Crust's patch.
+  if (!libraryIsPatched()) throw new Error('the QUIC library as installed does not carry the crust patch')
+  console.log('  the QUIC library as installed carries the crust patch')
   const beaconPort = await freeUdpPort()
   const alice = await createBeaconNode('alice', beaconPort)
   const bob = await createBeaconNode('bob', beaconPort)

@@ -14,6 +14,7 @@ export const PUBLISHABLE_DIRS = [
   'packages/core',
   'packages/mux',
   'packages/transport-tcp',
+  'packages/quic-lib',
   'packages/transport-quic',
   'packages/discovery-beacon',
   'packages/nat',

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
-import type { QUICClientCrypto, QUICServerCrypto } from '@matrixai/quic'
+import type { QUICClientCrypto, QUICServerCrypto } from '@crust/quic-lib'
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer

@@ -1,6 +1,6 @@
 import type { DatagramEndpoint, DatagramPeer, Logger } from '@crust/core'
 import { normalizeIp } from '@crust/core'
-import type { QUICSocket } from '@matrixai/quic'
+import type { QUICSocket } from '@crust/quic-lib'
 
 /**
  * Raw datagrams on the node's one QUIC socket, for NAT traversal: STUN

@@ -1,5 +1,5 @@
 import { AbortError, AuthenticationError, DialError, ProtocolError, TimeoutError } from '@crust/core'
-import { errors } from '@matrixai/quic'
+import { errors } from '@crust/quic-lib'
 import { type QuicClose, closeInfoOf, errorOfClose } from './codes.js'
 
 function quicClose(error: unknown): QuicClose | undefined {

@@ -1,7 +1,8 @@
 /**
  * `@crust/transport-quic`: QUIC transport plugin for Crust, on
- * `@matrixai/quic` (quiche + BoringSSL). Every message gets its own QUIC
- * stream; one UDP socket per node serves inbound and outbound connections.
+ * `@matrixai/quic` (quiche + BoringSSL; as `@crust/quic-lib`, with Crust's patch).
+ * Every message gets its own QUIC stream; one UDP socket per node serves
+ * inbound and outbound connections.
  *
  * @example
  * ```ts

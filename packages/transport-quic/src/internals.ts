@@ -8,8 +8,8 @@
  * @packageDocumentation
  */
 import type dgram from 'node:dgram'
-import type { QUICConfig, QUICConnection, QUICConnectionId, QUICServer, QUICSocket, QUICStream } from '@matrixai/quic'
-import type { Connection as NativeConnection, Header } from '@matrixai/quic/native/types.js'
+import type { QUICConfig, QUICConnection, QUICConnectionId, QUICServer, QUICSocket, QUICStream } from '@crust/quic-lib'
+import type { Connection as NativeConnection, Header } from '@crust/quic-lib/native/types.js'
 
 /** The library's logger type, which its constructors expect. */
 export type LibraryLogger = NonNullable<ConstructorParameters<typeof QUICSocket>[0]['logger']>

@@ -1,5 +1,5 @@
 import type { SecurityContext, TransportLimits } from '@crust/core'
-import type { QUICClientConfigInput, QUICServerConfigInput, TLSVerifyCallback } from '@matrixai/quic'
+import type { QUICClientConfigInput, QUICServerConfigInput, TLSVerifyCallback } from '@crust/quic-lib'
 import type { ResolvedQuicOptions } from './options.js'
 
 /** The timing the core's limits translate to in QUIC terms. */

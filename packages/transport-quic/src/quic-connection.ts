@@ -10,7 +10,7 @@ import {
   type TransportConnection,
   type TransportStream,
 } from '@crust/core'
-import { type QUICConnection, type QUICStream, events } from '@matrixai/quic'
+import { type QUICConnection, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { type ConnectionInternals, connectionInternals } from './internals.js'
 import { QuicStream } from './quic-stream.js'

@@ -1,5 +1,5 @@
 import { type Direction, StreamResetError, type TransportStream } from '@crust/core'
-import { type QUICStream, errors, events } from '@matrixai/quic'
+import { type QUICStream, errors, events } from '@crust/quic-lib'
 import { StreamStateError, asStreamError } from './stream-errors.js'
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })

@@ -17,8 +17,8 @@ import {
   normalizeIp,
   parseAddress,
 } from '@crust/core'
-import { type QUICConnection, type QUICConnectionId, QUICClient, QUICServer, type QUICSocket, native } from '@matrixai/quic'
-import type { Header } from '@matrixai/quic/native/types.js'
+import { type QUICConnection, type QUICConnectionId, QUICClient, QUICServer, type QUICSocket, native } from '@crust/quic-lib'
+import type { Header } from '@crust/quic-lib/native/types.js'
 import type { CertificateRefusal } from './chain.js'
 import { closeInfoOf, encodeReason, errorOfClose } from './codes.js'
 import { clientCrypto, serverCrypto } from './crypto-ops.js'

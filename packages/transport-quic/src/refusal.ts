@@ -1,7 +1,7 @@
 import type { Logger } from '@crust/core'
-import { type QUICConnectionId, type QUICServer, type QUICSocket, native } from '@matrixai/quic'
-import { buildQuicheConfig } from '@matrixai/quic/config.js'
-import type { Config as NativeConfig, Connection as NativeConnection, Header } from '@matrixai/quic/native/types.js'
+import { type QUICConnectionId, type QUICServer, type QUICSocket, native } from '@crust/quic-lib'
+import { buildQuicheConfig } from '@crust/quic-lib/config.js'
+import type { Config as NativeConfig, Connection as NativeConnection, Header } from '@crust/quic-lib/native/types.js'
 import { TransportError, encodeRefusal } from './codes.js'
 import { type RemoteInfo, serverInternals } from './internals.js'
 

@@ -1,7 +1,7 @@
 import type dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import type { Logger } from '@crust/core'
-import { QUICSocket } from '@matrixai/quic'
+import { QUICSocket } from '@crust/quic-lib'
 import { socketInternals } from './internals.js'
 import type { LibraryLogger } from './internals.js'
 

@@ -1,5 +1,5 @@
 import { CrustError, StreamResetError } from '@crust/core'
-import type { StreamCodeToReason, StreamReasonToCode } from '@matrixai/quic'
+import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
 
 /** A write on a stream that cannot be written (the acceptor's side of a unidirectional stream, or after `end()`). */
 export class StreamStateError extends CrustError {

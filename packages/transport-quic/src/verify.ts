@@ -1,5 +1,5 @@
 import type { RemotePeer, SecurityContext } from '@crust/core'
-import type { TLSVerifyCallback } from '@matrixai/quic'
+import type { TLSVerifyCallback } from '@crust/quic-lib'
 import { CertificateRefusal, verifyChain } from './chain.js'
 import { TlsAlert, cryptoError } from './codes.js'
 

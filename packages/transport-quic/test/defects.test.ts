@@ -12,7 +12,7 @@ import {
   TimeoutError,
   type TransportStream,
 } from '@crust/core'
-import { errors } from '@matrixai/quic'
+import { errors } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
 import { socketInternals } from '../src/internals.js'
 import { verifyCallback } from '../src/verify.js'

@@ -138,8 +138,8 @@ afterEach(async () => {
 })
 
 /** The `@matrixai/quic` connection under a transport connection (for tests of the library's behaviour). */
-export function libraryConnectionOf(connection: TransportConnection): import('@matrixai/quic').QUICConnection {
-  return (connection as unknown as { quic: import('@matrixai/quic').QUICConnection }).quic
+export function libraryConnectionOf(connection: TransportConnection): import('@crust/quic-lib').QUICConnection {
+  return (connection as unknown as { quic: import('@crust/quic-lib').QUICConnection }).quic
 }
 
 /** A connected transport pair on loopback. */

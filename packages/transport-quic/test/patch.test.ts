@@ -1,22 +1,24 @@
 /**
  * The pnpm patches of @matrixai/quic and @matrixai/events (patches/ at the
- * repository root): applied, and behaving as the README describes.
+ * repository root): applied, and behaving as the README describes. The QUIC
+ * library under test is @crust/quic-lib, the patched copy that is published.
  */
 import { readFileSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { QUICClient, QUICServer, QUICSocket, type QUICStream, events } from '@matrixai/quic'
+import { QUICClient, QUICServer, QUICSocket, type QUICStream, events } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
 import { clientCrypto, serverCrypto } from '../src/crypto-ops.js'
 import { connectionInternals } from '../src/internals.js'
 import { libraryIsPatched } from '../src/library-patch.js'
 import { connectedPair, libraryConnectionOf, newSecurity, readAll, waitFor } from './helpers.js'
 
-const quicRoot = join(dirname(fileURLToPath(import.meta.resolve('@matrixai/quic'))), '..')
-const eventsRoot = join(realpathSync(quicRoot), '..', 'events')
+const quicRoot = join(dirname(fileURLToPath(import.meta.resolve('@crust/quic-lib'))), '..')
+const eventsRoot = realpathSync(join(quicRoot, 'node_modules', '@matrixai', 'events'))
 
 describe('the @matrixai patches', () => {
-  it('are applied to the installed packages', () => {
+  it('are applied to the packages the transport loads', () => {
+    expect(JSON.parse(readFileSync(join(quicRoot, 'package.json'), 'utf8')).name).toBe('@crust/quic-lib')
     const connection = readFileSync(join(quicRoot, 'dist', 'QUICConnection.js'), 'utf8')
     for (const marker of ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'"]) {
       expect(connection).toContain(marker)
