@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export * from './errors.js'
-export { createLogger, type Logger, type LogLevel } from './logger.js'
+export { createLogger, type Logger, type LogLevel, type LogRecord, type LogSink } from './logger.js'
 export * from './transport/types.js'
 export * from './discovery/types.js'
 export * from './service/types.js'

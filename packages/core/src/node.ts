@@ -202,7 +202,7 @@ export class CrustNode {
  */
 export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
   const config = parseConfig(input)
-  const logger = createLogger(config.logLevel)
+  const logger = createLogger(config.logLevel, 'crust', config.logSink)
   const identity = await loadIdentity(config, logger)
   const security = createSecurityContext(identity, {
     mode: config.auth.mode,

@@ -3,8 +3,10 @@ import {
   type NatStatus,
   type Service,
   type ServiceComponents,
+  type LogRecord,
   type ServiceFactory,
   StreamResetError,
+  parseConfig,
 } from '@crust/core'
 import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
@@ -172,6 +174,22 @@ describe('service plugins', () => {
     reporter.components().updateNat({ mapping: 'endpoint-independent' }) // no change, no event
     expect(changes).toHaveLength(1)
     expect(node.nat).toMatchObject({ mapping: 'endpoint-independent', reflexiveAddress: 'quic://203.0.113.10:4001' })
+  })
+
+  it('sends log lines to a configured sink instead of stderr; a sink that throws breaks nothing', async () => {
+    const records: LogRecord[] = []
+    const broken = testService('broken', () => ({ start: async () => Promise.reject(new Error('boom')) }))
+    const node = await startNode({ services: [broken.factory], logLevel: 'warn', logSink: (record) => records.push(record) })
+    expect(records).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringContaining('boom') }))
+    expect(records.every((record) => record.prefix.startsWith('crust:'))).toBe(true)
+    const throwing = await startNode({
+      services: [broken.factory],
+      logSink: () => {
+        throw new Error('sink down')
+      },
+    })
+    await throwing.connect(contactOf(node))
+    expect(() => parseConfig({ networkName: 'x', logSink: 'stderr' as never })).toThrow(/logSink/)
   })
 
   it('withdraws published addresses when the node stops its services', async () => {

@@ -123,7 +123,11 @@ export const startCommand: Command = {
 
     let node: CrustNode
     try {
-      node = await createNode(input)
+      // Log lines go through the reporter, so they neither tear the live table nor break --json output.
+      node = await createNode({
+        ...input,
+        logSink: (record) => reporter.event('log', { ...record }, `${record.level}: ${record.message}`),
+      })
     } catch (error) {
       throw new FailureError(`cannot create the node: ${messageOf(error)}`)
     }

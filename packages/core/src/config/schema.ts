@@ -9,6 +9,7 @@ import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blac
 import { parseAddress } from '../transport/address.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
+import type { LogSink } from '../logger.js'
 import type { TransportFactory } from '../transport/types.js'
 
 const MiB = 1024 * 1024
@@ -232,6 +233,8 @@ export const nodeConfigSchema = z.strictObject({
     .prefault({}),
   /** Least severe log level written; `CRUST_LOG` overrides it. */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('warn'),
+  /** Where log lines go instead of stderr, e.g. `(record) => myLogger[record.level](record.message)`. */
+  logSink: z.custom<LogSink>((value) => typeof value === 'function', { message: 'must be a function (record) => void' }).optional(),
 })
 
 /** The configuration as users write it: only `networkName` is required. */
