@@ -69,3 +69,51 @@ describe('readMessage', () => {
     expect(stream.resets).toEqual([StreamResetCode.PROTOCOL_ERROR])
   })
 })
+
+describe('protocol streams', () => {
+  const frame = (payload: string): Buffer => {
+    const body = Buffer.from(payload)
+    const prefix = Buffer.alloc(4)
+    prefix.writeUInt32BE(body.length)
+    return Buffer.concat([prefix, body])
+  }
+
+  it('keeps every byte after the protocol name, however the stream is cut', async () => {
+    const { ProtocolStream } = await import('../../src/connection/protocol-stream.js')
+    const bytes = Buffer.concat([encodeMessage(MessageKind.PROTOCOL, Buffer.from('/test/1')), frame('first'), frame('second'), Buffer.from('raw tail')])
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat(bytes.length), { maxLength: 12 }), async (cuts) => {
+        const stream = streamOf(split(bytes, cuts))
+        const opening = await readMessage(stream, 1024)
+        expect(opening.kind).toBe(MessageKind.PROTOCOL)
+        expect(Buffer.from(opening.data).toString()).toBe('/test/1')
+        const protocol = new ProtocolStream('/test/1', stream, opening.rest)
+        expect(Buffer.from((await protocol.readFrame(64)) ?? []).toString()).toBe('first')
+        expect(Buffer.from((await protocol.readFrame(64)) ?? []).toString()).toBe('second')
+        const rest: Uint8Array[] = []
+        for await (const chunk of protocol) rest.push(chunk)
+        expect(Buffer.concat(rest).toString()).toBe('raw tail')
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('refuses empty or overlong protocol names, and frames over the limit before buffering them', async () => {
+    const { ProtocolStream } = await import('../../src/connection/protocol-stream.js')
+    const empty = streamOf([encodeMessageHeader(MessageKind.PROTOCOL, 0)])
+    await expect(readMessage(empty, 1024)).rejects.toBeInstanceOf(ProtocolError)
+    const long = streamOf([encodeMessage(MessageKind.PROTOCOL, Buffer.alloc(129, 0x61))])
+    await expect(readMessage(long, 1024)).rejects.toBeInstanceOf(ProtocolError)
+    expect(long.resets).toEqual([StreamResetCode.PROTOCOL_ERROR])
+    const huge = Buffer.alloc(4)
+    huge.writeUInt32BE(0xffffffff)
+    const stream = streamOf([Buffer.concat([encodeMessage(MessageKind.PROTOCOL, Buffer.from('/p')), huge])])
+    const opening = await readMessage(stream, 1024)
+    const protocol = new ProtocolStream('/p', stream, opening.rest)
+    await expect(protocol.readFrame(4096)).rejects.toBeInstanceOf(MessageTooLargeError)
+    expect(stream.resets).toEqual([StreamResetCode.MESSAGE_TOO_LARGE])
+    const truncated = streamOf([Buffer.concat([encodeMessage(MessageKind.PROTOCOL, Buffer.from('/p')), frame('cut').subarray(0, 5)])])
+    const cut = new ProtocolStream('/p', truncated, (await readMessage(truncated, 1024)).rest)
+    await expect(cut.readFrame(64)).rejects.toBeInstanceOf(ProtocolError)
+  })
+})
