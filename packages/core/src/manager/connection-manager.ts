@@ -414,12 +414,33 @@ export class ConnectionManager {
     }
   }
 
-  /** Try each service connector in priority order; failures are collected in `failures`. */
-  private async traverse(peerId: string, signal: AbortSignal, failures: Array<{ address: string; error: Error }>): Promise<Connection> {
+  /** For services: try the connectors below `belowPriority` (e.g. hole punching to upgrade a relayed connection). */
+  async traverseBelow(peerId: string, belowPriority: number, signal: AbortSignal = new AbortController().signal): Promise<Connection> {
+    if (!this.running) throw new NotStartedError()
+    const failures: Array<{ address: string; error: Error }> = []
+    try {
+      // The pooled connection counts only when it is already better than relayed (another upgrade got there).
+      const better = (connection: Connection): boolean => connection.method !== 'relayed'
+      return await this.traverse(peerId, signal, failures, (connector) => connector.priority < belowPriority, better)
+    } catch (error) {
+      if (failures.length === 0) throw error
+      throw new DialError(`could not reach ${peerId}: ${failures.map(describeFailure).join('; ')}`, failures)
+    }
+  }
+
+  /** Try each service connector (that `accept`s) in priority order; failures are collected in `failures`. */
+  private async traverse(
+    peerId: string,
+    signal: AbortSignal,
+    failures: Array<{ address: string; error: Error }>,
+    accept: (connector: Connector) => boolean = () => true,
+    reuse: (pooled: Connection) => boolean = () => true,
+  ): Promise<Connection> {
     for (const { id, connector } of this.connectors) {
+      if (!accept(connector)) continue
       if (signal.aborted) throw new AbortError()
       const pooled = this.pool.get(peerId)
-      if (pooled) return pooled
+      if (pooled && reuse(pooled)) return pooled
       try {
         const connection = await connector.connect(peerId, { signal })
         this.logger.info(`connected to ${peerId} via ${id} (${connection.method})`)

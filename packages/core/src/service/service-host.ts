@@ -90,6 +90,7 @@ export class ServiceHost {
       dial: (address, options) => manager.dialAddress(address, options),
       establishOutbound: (connection, options) => manager.establishOutbound(connection, options),
       acceptInbound: (connection) => void manager.acceptInbound(connection),
+      traverse: (peerId, options) => manager.traverseBelow(peerId, options.belowPriority, options.signal),
       notify: (event) => this.events.emit('service:event', event),
     }
   }

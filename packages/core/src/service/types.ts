@@ -126,6 +126,12 @@ export interface ServiceComponents {
   dial(address: string, options: ServiceDialOptions): Promise<Connection>
   /** Handshake a secured outbound connection a service made (e.g. over a relay) and pool it. */
   establishOutbound(connection: TransportConnection, options: { expectedPeerId: string; signal?: AbortSignal }): Promise<Connection>
+  /**
+   * Try the connectors whose priority is below `belowPriority`, in order (e.g.
+   * a relay upgrading its relayed connection by hole punching). Rejects with a
+   * `DialError` listing each connector's reason, or when none qualifies.
+   */
+  traverse(peerId: string, options: { belowPriority: number; signal?: AbortSignal }): Promise<Connection>
   /** Hand a secured inbound connection a service accepted (e.g. over a relay) to the core. */
   acceptInbound(connection: TransportConnection): void
   /** Tell the user something happened (the node emits it as `service:event`). */

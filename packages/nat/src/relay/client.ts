@@ -13,6 +13,7 @@ import {
   CloseCode,
   shortPeerId,
 } from '@crust/core'
+import { RELAY_PRIORITY } from './priority.js'
 import { RelayError } from './errors.js'
 import { RelayLinks } from './links.js'
 import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } from './options.js'
@@ -32,8 +33,6 @@ import { ClientContext, secureClient, secureServer } from './secure.js'
 import { StreamDuplex } from './stream-duplex.js'
 import { Upgrader } from './upgrade.js'
 
-/** Connector priority: after hole punching (10). */
-export const RELAY_PRIORITY = 20
 
 /**
  * The relay client service, for nodes that may sit behind NAT. It offers the
@@ -312,3 +311,5 @@ function summarize(failures: readonly Error[], target: string): Error {
     cause: typed,
   })
 }
+
+export { RELAY_PRIORITY }

@@ -1,8 +1,11 @@
-import type { ServiceComponents } from '@crust/core'
+import type { Connection, ServiceComponents } from '@crust/core'
 import type { ResolvedRelayOptions } from './options.js'
+import { RELAY_PRIORITY } from './priority.js'
 
 /** Claimed addresses tried per attempt, at most (a peer may claim many). */
 const MAX_ADDRESSES_PER_ATTEMPT = 4
+/** One upgrade attempt (direct dials and hole punching together) gives up after this long. */
+const ATTEMPT_TIMEOUT_MS = 6_000
 
 /**
  * Tries to replace relayed connections by direct ones: a bounded series of
@@ -56,22 +59,38 @@ export class Upgrader {
       return
     }
     const addresses = this.components.claimedAddresses(current).slice(0, MAX_ADDRESSES_PER_ATTEMPT)
-    if (addresses.length === 0) {
-      // Its claims do not change while this connection lives: no point trying again.
-      this.timers.delete(peerId)
-      return
-    }
+    // Every claimed address and the better connectors (hole punching) at once, within one
+    // bounded attempt: an address behind a NAT fails only at its dial timeout.
+    const round = new AbortController()
+    const stop = (): void => round.abort()
+    this.controller.signal.addEventListener('abort', stop, { once: true })
+    const timer = setTimeout(stop, ATTEMPT_TIMEOUT_MS)
     const errors: string[] = []
-    for (const address of addresses) {
-      try {
-        const direct = await this.components.dial(address, { peerId, signal: this.controller.signal })
-        this.timers.delete(peerId)
-        this.notify('upgraded', `relayed connection to ${peerId} upgraded to ${direct.method} via ${address}`, peerId)
-        return
-      } catch (error) {
-        if (this.controller.signal.aborted) return
-        errors.push(`${address}: ${error instanceof Error ? error.message : String(error)}`)
-      }
+    const tries: Array<Promise<{ connection: Connection; via: string }>> = [
+      ...addresses.map((address) =>
+        this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address })),
+      ),
+      this.components
+        .traverse(peerId, { belowPriority: RELAY_PRIORITY, signal: round.signal })
+        .then((connection) => ({ connection, via: connection.method })),
+    ].map((attemptPromise) =>
+      attemptPromise.catch((error: unknown) => {
+        errors.push(error instanceof Error ? error.message : String(error))
+        throw error
+      }),
+    )
+    try {
+      const { connection, via } = await Promise.any(tries)
+      if (connection.method === 'relayed') throw new Error('still relayed')
+      this.timers.delete(peerId)
+      this.notify('upgraded', `relayed connection to ${peerId} upgraded to ${connection.method} (${via})`, peerId)
+      return
+    } catch {
+      if (this.controller.signal.aborted) return
+    } finally {
+      clearTimeout(timer)
+      round.abort() // cancel the slower tries
+      this.controller.signal.removeEventListener('abort', stop)
     }
     if (attempt + 1 < this.options.maxAttempts) {
       this.plan(peerId, attempt + 1)
