@@ -623,8 +623,8 @@ export class ConnectionManager {
     connection.onStream((stream) => route(stream))
     let hello: HandshakeInfo
     const mode = this.config.reachability.check
+    const describe = (claim: HandshakeInfo): ConnectionMethod => connection.method ?? this.describeInbound(claim)
     try {
-      const describe = (claim: HandshakeInfo): ConnectionMethod => connection.method ?? this.describeInbound(claim)
       hello = await listenerHandshake(connection, firstStream, { ...this.handshakeOptions(), describe }, async (claim) => {
         if (mode !== 'refuse' || !this.mustCheck(claim)) return { accept: true }
         try {
@@ -652,8 +652,7 @@ export class ConnectionManager {
       (serve) => {
         route = serve
       },
-      undefined,
-      connection.method ?? this.describeInbound(hello),
+      describe(hello),
     )
     if (established.transportConnection !== connection || !this.mustCheck(hello)) return
     if (mode === 'refuse') {
@@ -727,16 +726,16 @@ export class ConnectionManager {
     transportConnection: TransportConnection,
     remote: HandshakeInfo,
     setRoute?: (serve: (stream: TransportStream) => void) => void,
-    via?: ConnectionMethod,
-    inboundMethod?: ConnectionMethod,
+    method?: ConnectionMethod,
   ): Connection {
     this.pending.delete(transportConnection)
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteRole = remote.role
+    // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
     connection.method =
       transportConnection.direction === 'inbound'
-        ? (inboundMethod ?? 'direct')
-        : (transportConnection.method ?? remote.method ?? via ?? 'direct')
+        ? (method ?? 'direct')
+        : (transportConnection.method ?? remote.method ?? method ?? 'direct')
     this.claimed.set(connection, remote.addresses ?? [])
     if (transportConnection.direction === 'outbound') {
       connection.observedAddress = remote.observed

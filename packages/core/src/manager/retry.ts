@@ -11,6 +11,7 @@
  * @packageDocumentation
  */
 import { backOff } from 'exponential-backoff'
+import { sleepUnlessAborted } from '../events/sleep.js'
 import { AbortError } from '../errors.js'
 
 /** Backoff timing, the same fields as the node config's `retry` section. All times in ms. */
@@ -88,7 +89,8 @@ export async function retryWithBackoff<T>(attempt: (n: number) => Promise<T>, op
         const delay = backoffDelay(failed, options)
         if (performance.now() - started + delay > maxElapsed) return false
         onRetry?.(error, failed, delay)
-        return sleep(delay, signal)
+        await sleepUnlessAborted(delay, signal)
+        return signal?.aborted !== true
       },
     },
   )
@@ -106,22 +108,6 @@ export async function retryWithBackoff<T>(attempt: (n: number) => Promise<T>, op
   } finally {
     removeListener()
   }
-}
-
-/** Sleep `ms`; resolves true when the time passed, false as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      resolve(false)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve(true)
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 function validate(options: BackoffPolicy): void {

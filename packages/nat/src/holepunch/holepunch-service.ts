@@ -145,8 +145,6 @@ export class HolePunchService implements Service {
     signal: AbortSignal,
   ): Promise<Connection> {
     const controller = new AbortController()
-    const onAbort = (): void => controller.abort()
-    signal.addEventListener('abort', onAbort, { once: true })
     const puncher = this.track(new Puncher(endpoint, attempt, targets, budget).start())
     return new Promise<Connection>((resolve, reject) => {
       const dialled = new Set<string>()
@@ -174,12 +172,11 @@ export class HolePunchService implements Service {
           })
       }
       const timer = setTimeout(() => {
-        const error = signal.aborted
-          ? new AbortError()
-          : new HolePunchError('timeout', `no path to ${shortPeerId(target)} opened within ${budget} ms (${puncher.sent} punches to ${dialled.size} addresses)`)
+        const error = new HolePunchError('timeout', `no path to ${shortPeerId(target)} opened within ${budget} ms (${puncher.sent} punches to ${dialled.size} addresses)`)
         finish(undefined, error)
       }, budget)
-      signal.addEventListener('abort', () => finish(undefined, new AbortError()), { once: true })
+      const onAbort = (): void => finish(undefined, new AbortError())
+      signal.addEventListener('abort', onAbort, { once: true })
       this.active.set(attempt, {
         onPunch: (from) => {
           if (screenCandidates([quicAddress(from)], { allowLoopback: this.options.allowLoopback }).targets.length === 0) return
@@ -187,6 +184,7 @@ export class HolePunchService implements Service {
           dial(from)
         },
       })
+      if (signal.aborted) onAbort()
       for (const peer of targets) dial(peer)
     })
   }

@@ -33,7 +33,6 @@ import { ClientContext, secureClient, secureServer } from './secure.js'
 import { StreamDuplex } from './stream-duplex.js'
 import { Upgrader } from './upgrade.js'
 
-
 /**
  * The relay client service, for nodes that may sit behind NAT. It offers the
  * connection manager a connector (priority 20, after hole punching): when a

@@ -1,5 +1,6 @@
-import { ConfigError, isPeerId } from '@crust/core'
+import { isPeerId } from '@crust/core'
 import { z } from 'zod'
+import { parsePluginOptions } from '../common/parse-options.js'
 import type { RelayedChunk } from './circuit.js'
 
 const MiB = 1024 * 1024
@@ -103,17 +104,10 @@ export type ResolvedRelayOptions = z.output<typeof clientSchema>
 
 /** Validate relay server options; throws `ConfigError` naming each bad field. */
 export function resolveServerOptions(options: RelayServerOptions): ResolvedServerOptions {
-  return parse(serverSchema, options, 'relayServer')
+  return parsePluginOptions('relayServer', serverSchema, options)
 }
 
 /** Validate relay client options; throws `ConfigError` naming each bad field. */
 export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions {
-  return parse(clientSchema, options, 'relay')
-}
-
-function parse<T>(schema: z.ZodType<T>, input: unknown, name: string): T {
-  const result = schema.safeParse(input)
-  if (result.success) return result.data
-  const issues = result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
-  throw new ConfigError(`Invalid ${name}() options: ${issues.map((i) => `${i.path || 'options'}: ${i.message}`).join('; ')}`, issues)
+  return parsePluginOptions('relay', clientSchema, options)
 }

@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises'
 import { networkInterfaces } from 'node:os'
 import type { DatagramEndpoint, DatagramPeer, NatStatus, Service, ServiceComponents } from '@crust/core'
-import { formatAddress, normalizeIp, parseAddress } from '@crust/core'
+import { formatAddress, normalizeIp } from '@crust/core'
 import { type BindingAnswer, bindingRequest } from './binding.js'
 import { classifyMapping } from './classify.js'
 import { StunError } from './errors.js'
@@ -132,10 +132,4 @@ function localHosts(): Set<string> {
   const hosts = new Set<string>()
   for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) hosts.add(normalizeIp(entry.address))
   return hosts
-}
-
-/** Reflexive address as a datagram peer, when `node.nat` knows one. */
-export function reflexivePeer(status: NatStatus): DatagramPeer | undefined {
-  const parsed = status.reflexiveAddress === undefined ? undefined : parseAddress(status.reflexiveAddress)
-  return parsed === undefined ? undefined : { host: parsed.host, port: parsed.port }
 }
