@@ -85,4 +85,5 @@ const walk = (dir) => {
   }
 }
 walk(target)
-console.log(`@crust/quic-lib: ${files} files from ${relative(repoRoot, upstreamRoot) || upstreamRoot}/dist (patched, checked) -> ${relative(repoRoot, target)}`)
+// On stderr: `pnpm -s bench` promises exactly one JSON document on stdout.
+console.error(`@crust/quic-lib: ${files} files from ${relative(repoRoot, upstreamRoot) || upstreamRoot}/dist (patched, checked) -> ${relative(repoRoot, target)}`)
