@@ -169,6 +169,17 @@ export class ReachabilityError extends CrustError {
   }
 }
 
+/**
+ * An inbound connection attempt failed its TLS (or QUIC) handshake before the
+ * peer was authenticated: garbage instead of a ClientHello, a peer that hung
+ * up, an unsupported protocol version. Not a dial of ours, so not a `DialError`.
+ */
+export class HandshakeFailedError extends CrustError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_HANDSHAKE_FAILED', message, options)
+  }
+}
+
 /** Bootstrap found no peer to join; `errors` holds each candidate's reason. */
 export class BootstrapError extends CrustError {
   constructor(

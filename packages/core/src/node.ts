@@ -68,6 +68,21 @@ export class CrustNode {
     return this.manager.pool.all()
   }
 
+  /**
+   * Never prune the connection to `peerId` when the node is full (the
+   * connection limit then admits newcomers only by closing unprotected,
+   * idle connections). Bootstrap contacts and relays in use are protected
+   * already. Lasts until {@link CrustNode.unprotect}.
+   */
+  protect(peerId: string): void {
+    this.manager.protect(peerId, 'app')
+  }
+
+  /** Undo {@link CrustNode.protect} (other holds, e.g. a bootstrap contact's, stay). */
+  unprotect(peerId: string): void {
+    this.manager.protection.unprotect(peerId, 'app')
+  }
+
   /** True between `start()` and `stop()`. */
   get isRunning(): boolean {
     return this.state === 'running'

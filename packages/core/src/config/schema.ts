@@ -53,10 +53,30 @@ const authSchema = z
 
 const connectionSchema = z
   .strictObject({
-    /** Most connections held at once, both directions. */
+    /**
+     * Most connections held at once, both directions. When the node is full, a
+     * new connection is admitted only by closing (pruning) the least valuable
+     * unprotected one; see `protectedPeers` and `pruneGracePeriod`.
+     */
     maxConnections: z.number().int().positive().default(512),
-    /** Most inbound connections from a single IP. */
+    /** Most inbound connections from one address: one IPv4 address, or one IPv6 block of `ipv6PrefixLength` bits. */
     maxInboundPerIp: z.number().int().positive().default(16),
+    /** IPv6 addresses sharing this many leading bits count as one address (a /64 is one customer's LAN). */
+    ipv6PrefixLength: z.number().int().min(1).max(128).default(64),
+    /** Most inbound connections from one subnet: an IPv4 /`ipv4SubnetPrefixLength` or an IPv6 /`ipv6SubnetPrefixLength`. */
+    maxInboundPerSubnet: z.number().int().positive().default(64),
+    /** Prefix length of an IPv4 subnet for `maxInboundPerSubnet`. */
+    ipv4SubnetPrefixLength: z.number().int().min(1).max(32).default(24),
+    /** Prefix length of an IPv6 subnet for `maxInboundPerSubnet`. */
+    ipv6SubnetPrefixLength: z.number().int().min(1).max(128).default(48),
+    /** Most inbound connections still in their TLS or Crust handshake at once. */
+    maxPendingInbound: z.number().int().positive().default(64),
+    /** A new connection is never pruned during its first this-many ms, so it has time to prove useful. */
+    pruneGracePeriod: ms().default(10_000),
+    /** Peer ids never pruned (bootstrap contacts and relays in use are protected too). `node.protect()` adds more at run time. */
+    protectedPeers: z.array(z.string().min(1)).default([]),
+    /** A peer that breaks the protocol this many times within a minute (bad streams, bad frames) is disconnected. */
+    maxProtocolErrors: z.number().int().positive().default(32),
     /** Close a connection idle for this long; 0 disables. */
     idleTimeout: ms().default(30_000),
     /** Ping this often so the remote's idle timer does not fire; 0 disables. */
@@ -214,8 +234,12 @@ export const nodeConfigSchema = z.strictObject({
       check: z.enum(['demote', 'refuse', 'off']).default('demote'),
       /** Give up dialling back after this long. */
       timeout: positiveMs().default(3_000),
-      /** Dial back at most this many of the claimed addresses. */
+      /** Dial back at most this many of the claimed addresses (only those on the IP the peer connected from). */
       maxAddresses: z.number().int().positive().max(16).default(3),
+      /** Dial back one peer at most once per this many ms (a failure is remembered as long). */
+      period: positiveMs().default(60_000),
+      /** Most dial-backs the node starts per second, all peers together; beyond it a claim stays unverified. */
+      maxPerSecond: z.number().positive().max(1000).default(5),
     })
     .prefault({}),
   bootstrap: bootstrapSchema.prefault({}),
@@ -233,6 +257,12 @@ export const nodeConfigSchema = z.strictObject({
     .prefault({}),
   /** Least severe log level written; `CRUST_LOG` overrides it. */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('warn'),
+  /**
+   * Repeated reports of one kind (refused handshakes, a peer's bad streams):
+   * the first of each kind in an interval is logged and emitted, the rest are
+   * counted and summarised in one line at the end of the interval (ms).
+   */
+  reportInterval: positiveMs().default(10_000),
   /** Where log lines go instead of stderr, e.g. `(record) => myLogger[record.level](record.message)`. */
   logSink: z.custom<LogSink>((value) => typeof value === 'function', { message: 'must be a function (record) => void' }).optional(),
 })

@@ -53,6 +53,12 @@ export class Connection {
   remoteRole: 'node' | 'client' = 'node'
   /** How the path was made: `direct`, `upnp` (through the listener's port mapping), `punched` or `relayed`. */
   method: ConnectionMethod = 'direct'
+  /**
+   * When the connection last carried useful traffic (a message either way, or
+   * a service protocol stream; not pings or keep-alives), as `Date.now()`
+   * time; `openedAt` until then. The pruner closes the longest idle first.
+   */
+  lastActiveAt = this.openedAt
   /** Traffic counters. */
   readonly stats: ConnectionStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, rtt: undefined }
 
@@ -157,6 +163,7 @@ export class Connection {
   async openProtocolStream(protocol: string, options: { signal?: AbortSignal } = {}): Promise<ProtocolStream> {
     const target = this.current()
     const stream = await target.transportConnection.openStream({ bidirectional: true, signal: options.signal })
+    if (protocol !== PING_PROTOCOL) target.markActive()
     return startProtocolStream(stream, protocol)
   }
 
@@ -198,12 +205,19 @@ export class Connection {
   countSent(bytes: number): void {
     this.stats.bytesSent += bytes
     this.stats.messagesSent++
+    this.markActive()
   }
 
   /** @internal Count a message (or answer) received. */
   countReceived(bytes: number): void {
     this.stats.bytesReceived += bytes
     this.stats.messagesReceived++
+    this.markActive()
+  }
+
+  /** @internal Note useful traffic now (see `lastActiveAt`). */
+  markActive(): void {
+    this.lastActiveAt = Date.now()
   }
 
   /** Route later calls to the connection that won a simultaneous open. */

@@ -17,6 +17,7 @@ import {
   ConnectionLimitError,
   CrustError,
   DialError,
+  HandshakeFailedError,
   NetworkMismatchError,
   NotStartedError,
   TimeoutError,
@@ -39,7 +40,10 @@ import {
   type TransportStream,
 } from '../transport/types.js'
 import type { Blacklist } from './blacklist.js'
+import { ConnectionPruner } from './connection-pruner.js'
 import { InboundLimiter } from './inbound-limiter.js'
+import { ProtectedPeers } from './protection.js'
+import { ReportThrottle } from './report-throttle.js'
 import { ConnectionPool } from './pool.js'
 import { RaceFailedError, raceStaggered } from './race.js'
 import { ExternalAddressBook } from './external-addresses.js'
@@ -103,6 +107,13 @@ export class ConnectionManager {
   private readonly dials = new Map<string, SharedDial>()
   private readonly queues = new Set<AsyncQueue<IncomingMessage>>()
   private readonly limiter: InboundLimiter
+  /** Peers the pruner must never close. */
+  readonly protection = new ProtectedPeers()
+  private readonly pruner: ConnectionPruner
+  /** Collapses floods of refusals and peer errors into one summary line per interval. */
+  private readonly reports: ReportThrottle
+  /** Protocol errors per connection in the current minute, for `maxProtocolErrors`. */
+  private readonly protocolErrors = new WeakMap<Connection, { count: number; since: number }>()
   private readonly settings: ConnectionSettings
   private readonly reachability: ReachabilityChecker
   /** Where peers' echoes say we are, per transport. */
@@ -129,11 +140,23 @@ export class ConnectionManager {
     @inject(Tokens.NetworkHash) private readonly networkHash: string,
   ) {
     this.pool = new ConnectionPool(security.peerId)
+    const limits = config.connection
+    for (const peerId of limits.protectedPeers) this.protection.protect(peerId, 'config')
+    for (const contact of config.bootstrap.contacts) this.protection.protect(contact.peerId, 'bootstrap')
+    this.pruner = new ConnectionPruner({ gracePeriod: limits.pruneGracePeriod, isProtected: (peerId) => this.protection.has(peerId) })
     this.limiter = new InboundLimiter({
-      maxInboundPerIp: config.connection.maxInboundPerIp,
-      maxConnections: config.connection.maxConnections,
-      countConnections: () => this.pool.size + this.pending.size,
+      maxInboundPerIp: limits.maxInboundPerIp,
+      addressPrefixes: { ipv4: 32, ipv6: limits.ipv6PrefixLength },
+      maxInboundPerSubnet: limits.maxInboundPerSubnet,
+      subnetPrefixes: { ipv4: limits.ipv4SubnetPrefixLength, ipv6: limits.ipv6SubnetPrefixLength },
+      maxPendingInbound: limits.maxPendingInbound,
+      countPendingInbound: () => this.limiter.total - this.pool.all().filter((c) => c.direction === 'inbound').length,
+      hasRoom: () => this.hasRoom(),
+      describeFull: () => `connection limit reached (${limits.maxConnections}) and no connection can be pruned`,
     })
+    this.reports = new ReportThrottle(config.reportInterval, REPORTS_PER_INTERVAL, (kind, count, ms) =>
+      this.logger.warn(`${count} more ${kind} in the last ${Math.round(ms / 1000)} s (not logged one by one)`),
+    )
     this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout }
     this.reachability = new ReachabilityChecker((address, peerId, signal) => this.probe(address, peerId, signal), config.reachability)
     this.externalAddresses = new ExternalAddressBook(
@@ -176,7 +199,7 @@ export class ConnectionManager {
       onInboundConnection: (connection) => {
         void this.acceptInbound(connection)
       },
-      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, error),
+      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, inboundFailure(remoteAddress, error)),
     }
     this.transports = this.config.transports.map((factory) => factory({ ...components, logger: this.logger.child('transport') }))
     this.unsubscribeBlacklist = this.blacklist.onChange((change) => {
@@ -226,6 +249,42 @@ export class ConnectionManager {
     for (const dial of this.dials.values()) dial.controller.abort()
     for (const queue of this.queues) queue.end()
     this.queues.clear()
+    this.reports.flush()
+  }
+
+  /**
+   * Whether one more connection fits: a free slot, counting handshakes in
+   * progress, or enough connections the pruner may close.
+   */
+  private hasRoom(): boolean {
+    const excess = this.pool.size + this.pending.size + 1 - this.config.connection.maxConnections
+    return excess <= 0 || this.pruner.countPrunable(this.pool.all()) >= excess
+  }
+
+  /**
+   * Make a pool slot for a new connection to `peerId` by pruning the least
+   * valuable unprotected connection while the pool is full.
+   * @throws ConnectionLimitError when nothing can be pruned (a protected peer is admitted over the limit).
+   */
+  private makeRoom(peerId: string): void {
+    const { maxConnections } = this.config.connection
+    if (this.pool.get(peerId) !== undefined) return // it replaces (or loses to) the pooled one
+    while (this.pool.size >= maxConnections) {
+      const victim = this.pruner.victim(this.pool.all())
+      if (victim === undefined) {
+        if (this.protection.has(peerId)) return // bounded by how many peers are protected
+        throw new ConnectionLimitError(`the node is full (${maxConnections} connections) and none can be pruned`)
+      }
+      this.pool.remove(victim)
+      const idle = Math.round((Date.now() - victim.lastActiveAt) / 1000)
+      this.logger.info(`pruned the connection to ${victim.peerId} (idle ${idle} s) to admit ${peerId}`)
+      void victim.transportConnection.close({ code: CloseCode.PRUNED, reason: 'pruned: the node is full' })
+    }
+  }
+
+  /** Protect `peerId` from pruning for `tag`; returns a function that releases this hold. */
+  protect(peerId: string, tag: string): () => void {
+    return this.protection.protect(peerId, tag)
   }
 
   /** The timing and stream limits every transport (and connection-making service) applies. */
@@ -455,8 +514,8 @@ export class ConnectionManager {
 
   private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
     const { maxConnections, transportPreference, fallbackDelay, dialStagger } = this.config.connection
-    if (this.pool.size + this.pending.size >= maxConnections) {
-      throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections`)
+    if (!(peer.peerId !== undefined && this.pool.get(peer.peerId)) && !this.hasRoom()) {
+      throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections and none can be pruned`)
     }
     const usable = peer.addresses.filter((address) => this.transportFor(address) !== undefined)
     if (usable.length === 0) {
@@ -623,12 +682,13 @@ export class ConnectionManager {
     connection.onStream((stream) => route(stream))
     let hello: HandshakeInfo
     const mode = this.config.reachability.check
+    const observedIp = parseAddress(connection.remoteAddress)?.host ?? ''
     const describe = (claim: HandshakeInfo): ConnectionMethod => connection.method ?? this.describeInbound(claim)
     try {
       hello = await listenerHandshake(connection, firstStream, { ...this.handshakeOptions(), describe }, async (claim) => {
         if (mode !== 'refuse' || !this.mustCheck(claim)) return { accept: true }
         try {
-          await this.reachability.check(peerId, claim.addresses ?? [])
+          await this.reachability.check(peerId, claim.addresses ?? [], observedIp)
           return { accept: true }
         } catch (error) {
           return { accept: false, code: CloseCode.UNREACHABLE, error: asError(error) }
@@ -646,14 +706,20 @@ export class ConnectionManager {
       void connection.closed.then(() => clearTimeout(timer))
       return
     }
-    const established = this.establish(
-      connection,
-      hello,
-      (serve) => {
-        route = serve
-      },
-      describe(hello),
-    )
+    let established: Connection
+    try {
+      established = this.establish(
+        connection,
+        hello,
+        (serve) => {
+          route = serve
+        },
+        describe(hello),
+      )
+    } catch (error) {
+      this.rejected('inbound', connection.remoteAddress, asError(error), peerId)
+      return
+    }
     if (established.transportConnection !== connection || !this.mustCheck(hello)) return
     if (mode === 'refuse') {
       this.events.emit('peer:verified', { peerId, reachable: true, addresses: hello.addresses ?? [] })
@@ -661,7 +727,7 @@ export class ConnectionManager {
     }
     // demote: a client until the dial-back succeeds.
     established.remoteRole = 'client'
-    this.reachability.check(peerId, hello.addresses ?? []).then(
+    this.reachability.check(peerId, hello.addresses ?? [], observedIp).then(
       () => {
         established.remoteRole = 'node'
         this.events.emit('peer:verified', { peerId, reachable: true, addresses: hello.addresses ?? [] })
@@ -729,6 +795,12 @@ export class ConnectionManager {
     method?: ConnectionMethod,
   ): Connection {
     this.pending.delete(transportConnection)
+    try {
+      this.makeRoom(transportConnection.remotePeer.peerId)
+    } catch (error) {
+      void transportConnection.close({ code: CloseCode.LIMIT_REACHED, reason: asError(error).message })
+      throw error
+    }
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteRole = remote.role
     // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
@@ -773,6 +845,7 @@ export class ConnectionManager {
   private serveProtocol(stream: ProtocolStream, connection: Connection): boolean {
     const handler = this.protocols.get(stream.protocol)
     if (handler === undefined) return false
+    if (stream.protocol !== PING_PROTOCOL) connection.markActive()
     try {
       handler(stream, connection)
     } catch (error) {
@@ -826,19 +899,52 @@ export class ConnectionManager {
   }
 
   private rejected(direction: 'inbound' | 'outbound', remoteAddress: string, error: Error, peerId?: string): void {
-    // One line per refused peer; routine refusals (blacklist, limits) stay below the default level.
+    // A flood of refusals (e.g. junk handshakes) becomes a few lines and one summary per interval.
+    if (!this.reports.admit(`${direction} refusals (${error.name})`)) return
+    // Routine refusals (blacklist, limits) stay below the default level.
     const routine = error instanceof BlacklistedError || error instanceof ConnectionLimitError
     this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`)
     this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
   }
 
+  /**
+   * A peer broke the protocol on a stream. Reports are throttled, and a peer
+   * that keeps doing it (`maxProtocolErrors` within a minute) is disconnected.
+   */
   private reportPeerError(connection: Connection, error: unknown): void {
     const err = asError(error)
+    const now = Date.now()
+    let tally = this.protocolErrors.get(connection)
+    if (tally === undefined || now - tally.since > 60_000) {
+      tally = { count: 0, since: now }
+      this.protocolErrors.set(connection, tally)
+    }
+    tally.count++
+    const limit = this.config.connection.maxProtocolErrors
+    if (tally.count === limit + 1) {
+      const reason = `too many protocol errors (over ${limit} within a minute)`
+      this.logger.info(`disconnecting ${connection.peerId}: ${reason}`)
+      void connection.transportConnection.close({ code: CloseCode.PROTOCOL_ERROR, reason })
+    }
+    if (!this.reports.admit(`peer errors (${err.name})`)) return
     this.logger.info(`peer ${connection.peerId}: ${err.message}`)
     this.events.emit('error', { error: err, context: 'incoming stream', peerId: connection.peerId })
   }
 }
 
+
+/** Reports of one kind logged and emitted one by one per `reportInterval`; the rest are summarised. */
+const REPORTS_PER_INTERVAL = 10
+
+/**
+ * What a transport reports about a refused inbound attempt, named for what it
+ * is: an attempt that failed before authentication is a failed handshake, not
+ * one of our dials.
+ */
+function inboundFailure(remoteAddress: string, error: Error): Error {
+  if (!(error instanceof DialError)) return error
+  return new HandshakeFailedError(`inbound handshake from ${remoteAddress} failed: ${error.message}`, { cause: error })
+}
 
 /** `address: reason`, without repeating the address when the reason already starts with it. */
 function describeFailure(failure: { readonly address: string; readonly error: Error }): string {

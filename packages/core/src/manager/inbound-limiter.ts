@@ -1,23 +1,32 @@
 /**
- * Admission control for inbound connections by remote IP, applied before any
- * TLS work so that one host cannot exhaust the node's connection slots.
+ * Admission control for inbound connections by remote address, applied before
+ * any TLS work so that one host, one IPv6 /64 or one IPv4 /24 cannot exhaust
+ * the node's connection slots, and a burst of half-open handshakes cannot
+ * pile up.
  *
  * @packageDocumentation
  */
-import { normalizeIp } from '../transport/address.js'
 import { CloseCode } from '../transport/types.js'
+import { type IpPrefixes, ipGroup } from './ip-group.js'
 
 /** Options for {@link InboundLimiter}. */
 export interface InboundLimiterOptions {
-  /** Most inbound connections (admitted and not yet released) from one IP. */
+  /** Most inbound connections (admitted and not yet released) from one address group (see `addressPrefixes`). */
   readonly maxInboundPerIp: number
-  /** Most connections the node holds in total, in either direction. */
-  readonly maxConnections: number
-  /**
-   * The node's current number of connections. Include connections still
-   * handshaking, or a burst of inbound handshakes can overshoot the limit.
-   */
-  readonly countConnections: () => number
+  /** What counts as one address: IPv4 /32 and IPv6 /64 by default (one host, one customer LAN). */
+  readonly addressPrefixes: IpPrefixes
+  /** Most inbound connections from one subnet (see `subnetPrefixes`); larger than `maxInboundPerIp`. */
+  readonly maxInboundPerSubnet: number
+  /** What counts as one subnet: IPv4 /24 and IPv6 /48 by default. */
+  readonly subnetPrefixes: IpPrefixes
+  /** Most inbound connections admitted but not yet established (TLS and HELLO still running). */
+  readonly maxPendingInbound: number
+  /** Inbound connections admitted and not yet established, as the caller counts them. */
+  readonly countPendingInbound: () => number
+  /** Whether the node can take one more connection (it has a free slot or can prune one). */
+  readonly hasRoom: () => boolean
+  /** What `hasRoom` reports when false, for the refusal's reason. */
+  readonly describeFull: () => string
 }
 
 /**
@@ -29,19 +38,20 @@ export type AdmitDecision =
   | { readonly allow: false; readonly code: number; readonly reason: string }
 
 /**
- * Counts inbound connections per remote IP. Each admitted connection holds a
- * slot until its `release` is called (when the connection or attempt ends).
- * IPv4-mapped IPv6 addresses count as their IPv4 address.
+ * Counts inbound connections per address group and per subnet. Each admitted
+ * connection holds a slot in both until its `release` is called (when the
+ * connection or attempt ends). IPv4-mapped IPv6 addresses count as IPv4.
  */
 export class InboundLimiter {
   readonly #options: InboundLimiterOptions
-  /** Only IPs with a non-zero count are kept, so memory follows live connections. */
-  readonly #perIp = new Map<string, number>()
+  /** Only groups with a non-zero count are kept, so memory follows live connections. */
+  readonly #perAddress = new Map<string, number>()
+  readonly #perSubnet = new Map<string, number>()
   #total = 0
 
   /** @throws RangeError when a limit is not a positive integer. */
   constructor(options: InboundLimiterOptions) {
-    for (const key of ['maxInboundPerIp', 'maxConnections'] as const) {
+    for (const key of ['maxInboundPerIp', 'maxInboundPerSubnet', 'maxPendingInbound'] as const) {
       if (!Number.isInteger(options[key]) || options[key] < 1) {
         throw new RangeError(`InboundLimiter: ${key} must be a positive integer, got ${options[key]}`)
       }
@@ -54,45 +64,64 @@ export class InboundLimiter {
    * must call `release` once the connection ends; extra calls are ignored.
    */
   admit(ip: string): AdmitDecision {
-    const { maxConnections, maxInboundPerIp, countConnections } = this.#options
-    if (countConnections() >= maxConnections) {
-      return { allow: false, code: CloseCode.LIMIT_REACHED, reason: `connection limit reached (${maxConnections})` }
+    const o = this.#options
+    if (o.countPendingInbound() >= o.maxPendingInbound) {
+      return refuse(`too many inbound handshakes in progress (limit ${o.maxPendingInbound})`)
     }
-    const key = normalizeIp(ip.toLowerCase())
-    const count = this.#perIp.get(key) ?? 0
-    if (count >= maxInboundPerIp) {
-      return {
-        allow: false,
-        code: CloseCode.LIMIT_REACHED,
-        reason: `too many inbound connections from ${key} (limit ${maxInboundPerIp})`,
-      }
+    if (!o.hasRoom()) return refuse(o.describeFull())
+    const address = ipGroup(ip, o.addressPrefixes)
+    const subnet = ipGroup(ip, o.subnetPrefixes)
+    if ((this.#perAddress.get(address) ?? 0) >= o.maxInboundPerIp) {
+      return refuse(`too many inbound connections from ${address} (limit ${o.maxInboundPerIp})`)
     }
-    this.#perIp.set(key, count + 1)
+    if ((this.#perSubnet.get(subnet) ?? 0) >= o.maxInboundPerSubnet) {
+      return refuse(`too many inbound connections from subnet ${subnet} (limit ${o.maxInboundPerSubnet})`)
+    }
+    increment(this.#perAddress, address)
+    increment(this.#perSubnet, subnet)
     this.#total++
     let released = false
     const release = (): void => {
       if (released) return
       released = true
       this.#total--
-      const remaining = (this.#perIp.get(key) ?? 1) - 1
-      if (remaining <= 0) this.#perIp.delete(key)
-      else this.#perIp.set(key, remaining)
+      decrement(this.#perAddress, address)
+      decrement(this.#perSubnet, subnet)
     }
     return { allow: true, release }
   }
 
-  /** Inbound connections currently admitted from `ip`. */
+  /** Inbound connections currently admitted from the address group of `ip`. */
   count(ip: string): number {
-    return this.#perIp.get(normalizeIp(ip.toLowerCase())) ?? 0
+    return this.#perAddress.get(ipGroup(ip, this.#options.addressPrefixes)) ?? 0
   }
 
-  /** Inbound connections currently admitted from all IPs. */
+  /** Inbound connections currently admitted from the subnet of `ip`. */
+  countSubnet(ip: string): number {
+    return this.#perSubnet.get(ipGroup(ip, this.#options.subnetPrefixes)) ?? 0
+  }
+
+  /** Inbound connections currently admitted from all addresses. */
   get total(): number {
     return this.#total
   }
 
-  /** Number of distinct IPs with at least one admitted connection. */
+  /** Number of distinct address groups with at least one admitted connection. */
   get trackedIps(): number {
-    return this.#perIp.size
+    return this.#perAddress.size
   }
+}
+
+function refuse(reason: string): AdmitDecision {
+  return { allow: false, code: CloseCode.LIMIT_REACHED, reason }
+}
+
+function increment(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1)
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const remaining = (counts.get(key) ?? 1) - 1
+  if (remaining <= 0) counts.delete(key)
+  else counts.set(key, remaining)
 }

@@ -1,31 +1,86 @@
 import { ReachabilityError } from '../errors.js'
+import { normalizeIp, parseAddress } from '../transport/address.js'
 import { RaceFailedError, raceStaggered } from './race.js'
+import { TokenBucket } from './token-bucket.js'
 
-/** How many verified peers are remembered, so repeated connections are not probed again. */
-const VERIFIED_LIMIT = 1024
+/** How many peers' outcomes are remembered, so repeated connections are not probed again. */
+const REMEMBERED_LIMIT = 1024
 /** How long a successful check is trusted. */
 const VERIFIED_TTL_MS = 10 * 60 * 1000
+
+/** Options of {@link ReachabilityChecker}. */
+export interface ReachabilityOptions {
+  /** Give up dialling back after this long (ms). */
+  readonly timeout: number
+  /** Dial back at most this many addresses per check. */
+  readonly maxAddresses: number
+  /** Check one peer at most once per this many ms; a failure is remembered this long. */
+  readonly period: number
+  /** Most checks started per second, node-wide. */
+  readonly maxPerSecond: number
+}
+
+interface Outcome {
+  readonly until: number
+  /** Undefined for a success. */
+  readonly error?: ReachabilityError
+}
 
 /**
  * Reverse-connectivity check: dial back to the addresses a peer claims (a
  * fresh connection that is never pooled) and see whether the peer answers
- * there with the same identity. Successes are remembered for a while.
+ * there with the same identity.
+ *
+ * A dial-back is work a remote peer makes us do toward addresses it names, so
+ * it is budgeted: only addresses on the IP the peer connected from are dialled
+ * (anything else proves nothing and would let a peer aim our dials at a third
+ * party), one peer is checked at most once per `period` (failures are
+ * remembered too), and at most `maxPerSecond` checks start node-wide.
  */
 export class ReachabilityChecker {
-  private readonly verified = new Map<string, number>()
+  private readonly outcomes = new Map<string, Outcome>()
+  private readonly inFlight = new Map<string, Promise<void>>()
+  private readonly budget: TokenBucket
 
   constructor(
     /** Dial `address`, authenticate it as `peerId`, handshake as a probe and close. */
     private readonly probe: (address: string, peerId: string, signal: AbortSignal) => Promise<void>,
-    private readonly options: { readonly timeout: number; readonly maxAddresses: number },
-  ) {}
+    private readonly options: ReachabilityOptions,
+  ) {
+    this.budget = new TokenBucket(options.maxPerSecond, Math.max(1, Math.ceil(options.maxPerSecond * 2)))
+  }
 
-  /** Resolves when the peer answered at one of `addresses`; rejects with `ReachabilityError` otherwise. */
-  async check(peerId: string, addresses: readonly string[]): Promise<void> {
-    const until = this.verified.get(peerId)
-    if (until !== undefined && until > Date.now()) return
-    const candidates = addresses.slice(0, this.options.maxAddresses)
-    if (candidates.length === 0) throw new ReachabilityError(`peer ${peerId} claims the node role but gave no address`)
+  /**
+   * Resolves when the peer answered at one of `addresses`; rejects with
+   * `ReachabilityError` otherwise (or when the budget is spent). With
+   * `observedIp` (the IP a peer connected from), only addresses on that IP are
+   * dialled.
+   */
+  check(peerId: string, addresses: readonly string[], observedIp?: string): Promise<void> {
+    const known = this.outcomes.get(peerId)
+    if (known !== undefined && known.until > Date.now()) {
+      return known.error === undefined ? Promise.resolve() : Promise.reject(known.error)
+    }
+    const running = this.inFlight.get(peerId)
+    if (running !== undefined) return running
+    const candidates = (observedIp === undefined ? addresses : onIp(addresses, observedIp)).slice(0, this.options.maxAddresses)
+    if (candidates.length === 0) {
+      const reason =
+        addresses.length === 0 || observedIp === undefined
+          ? 'gave no address'
+          : `gave no address on ${normalizeIp(observedIp)}, the IP it connected from`
+      return Promise.reject(this.remember(peerId, new ReachabilityError(`peer ${peerId} claims the node role but ${reason}`)))
+    }
+    if (!this.budget.tryTake()) {
+      // Not remembered: the peer did nothing wrong, the node is busy.
+      return Promise.reject(new ReachabilityError(`peer ${peerId} not checked: the dial-back budget (${this.options.maxPerSecond}/s) is spent`))
+    }
+    const check = this.dialBack(peerId, candidates).finally(() => this.inFlight.delete(peerId))
+    this.inFlight.set(peerId, check)
+    return check
+  }
+
+  private async dialBack(peerId: string, candidates: readonly string[]): Promise<void> {
     const signal = AbortSignal.timeout(this.options.timeout)
     try {
       await raceStaggered(candidates, (address, s) => this.probe(address, peerId, AbortSignal.any([s, signal])), {
@@ -38,10 +93,26 @@ export class ReachabilityChecker {
         error instanceof RaceFailedError
           ? (error as RaceFailedError<string>).failures.map((f) => `${f.candidate}: ${f.error.message}`).join('; ')
           : `no answer within ${this.options.timeout} ms`
-      throw new ReachabilityError(`peer ${peerId} is not reachable at its claimed addresses (${reasons})`)
+      throw this.remember(peerId, new ReachabilityError(`peer ${peerId} is not reachable at its claimed addresses (${reasons})`))
     }
-    this.verified.delete(peerId)
-    this.verified.set(peerId, Date.now() + VERIFIED_TTL_MS)
-    if (this.verified.size > VERIFIED_LIMIT) this.verified.delete(this.verified.keys().next().value as string)
+    this.remember(peerId)
   }
+
+  /** Record an outcome (a success when `error` is undefined) and return the error. */
+  private remember<E extends ReachabilityError | undefined>(peerId: string, error?: E): E {
+    const ttl = error === undefined ? VERIFIED_TTL_MS : this.options.period
+    this.outcomes.delete(peerId)
+    this.outcomes.set(peerId, { until: Date.now() + ttl, error })
+    if (this.outcomes.size > REMEMBERED_LIMIT) this.outcomes.delete(this.outcomes.keys().next().value as string)
+    return error as E
+  }
+}
+
+/** The addresses whose host is `ip` (IPv4-mapped forms compare equal). */
+function onIp(addresses: readonly string[], ip: string): string[] {
+  const observed = normalizeIp(ip.toLowerCase())
+  return addresses.filter((address) => {
+    const host = parseAddress(address)?.host
+    return host !== undefined && normalizeIp(host.toLowerCase()) === observed
+  })
 }

@@ -85,6 +85,7 @@ export class ServiceHost {
       connections: () => manager.pool.all(),
       connection: (peerId) => manager.pool.get(peerId),
       claimedAddresses: (connection) => manager.claimedAddresses(connection),
+      protect: (peerId, tag) => manager.protect(peerId, `${key}:${tag}`),
       isBlacklisted: ({ peerId, ip }) => manager.blacklist.isBlocked({ peerId, ip }),
       handleProtocol: (protocol, handler) => manager.handleProtocol(protocol, handler),
       dial: (address, options) => manager.dialAddress(address, options),

@@ -118,6 +118,11 @@ export interface ServiceComponents {
   connection(peerId: string): Connection | undefined
   /** The addresses a connected peer claims it can be dialled at. */
   claimedAddresses(connection: Connection): readonly string[]
+  /**
+   * Protect `peerId` from the connection pruner (e.g. a relay this node uses)
+   * for `tag`; returns a function that releases this hold.
+   */
+  protect(peerId: string, tag: string): () => void
   /** True when the peer or IP is blacklisted. */
   isBlacklisted(peer: { peerId?: string; ip?: string }): boolean
   /** Serve a protocol; returns a function that stops serving it. */

@@ -41,6 +41,8 @@ export const CloseCode = {
   HANDSHAKE_TIMEOUT: 10,
   /** The peer claimed the node role but could not be reached at its claimed addresses. */
   UNREACHABLE: 11,
+  /** The node was full and closed this, its least valuable connection, to admit another. */
+  PRUNED: 12,
 } as const
 /** A value of {@link CloseCode}; unknown numbers from a remote peer are passed through. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]

@@ -33,6 +33,14 @@ describe('parseConfig', () => {
       connection: {
         maxConnections: 512,
         maxInboundPerIp: 16,
+        ipv6PrefixLength: 64,
+        maxInboundPerSubnet: 64,
+        ipv4SubnetPrefixLength: 24,
+        ipv6SubnetPrefixLength: 48,
+        maxPendingInbound: 64,
+        pruneGracePeriod: 10_000,
+        protectedPeers: [],
+        maxProtocolErrors: 32,
         idleTimeout: 30_000,
         keepAliveInterval: 10_000,
         handshakeTimeout: 10_000,
@@ -46,7 +54,7 @@ describe('parseConfig', () => {
       },
       retry: { initialDelay: 500, maxDelay: 15_000, multiplier: 1.5, jitter: true, maxElapsed: 30_000, maxAttempts: 10 },
       blacklist: { peers: [], ips: [] },
-      reachability: { check: 'demote', timeout: 3_000, maxAddresses: 3 },
+      reachability: { check: 'demote', timeout: 3_000, maxAddresses: 3, period: 60_000, maxPerSecond: 5 },
       bootstrap: {
         contacts: [],
         cache: true,
@@ -59,6 +67,7 @@ describe('parseConfig', () => {
         revalidateAfter: 24 * 3600 * 1000,
       },
       logLevel: 'warn',
+      reportInterval: 10_000,
     })
   })
 

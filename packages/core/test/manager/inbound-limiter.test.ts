@@ -3,6 +3,27 @@ import { describe, expect, it } from 'vitest'
 import { InboundLimiter } from '../../src/manager/inbound-limiter.js'
 import { CloseCode } from '../../src/transport/types.js'
 
+interface Overrides {
+  maxInboundPerIp?: number
+  maxInboundPerSubnet?: number
+  maxPendingInbound?: number
+  pending?: () => number
+  hasRoom?: () => boolean
+}
+
+function limiterWith(o: Overrides = {}): InboundLimiter {
+  return new InboundLimiter({
+    maxInboundPerIp: o.maxInboundPerIp ?? 1000,
+    addressPrefixes: { ipv4: 32, ipv6: 64 },
+    maxInboundPerSubnet: o.maxInboundPerSubnet ?? 1000,
+    subnetPrefixes: { ipv4: 24, ipv6: 48 },
+    maxPendingInbound: o.maxPendingInbound ?? 1000,
+    countPendingInbound: o.pending ?? (() => 0),
+    hasRoom: o.hasRoom ?? (() => true),
+    describeFull: () => 'connection limit reached',
+  })
+}
+
 function admitted(decision: ReturnType<InboundLimiter['admit']>): () => void {
   if (!decision.allow) throw new Error(`expected admission, got: ${decision.reason}`)
   return decision.release
@@ -10,7 +31,7 @@ function admitted(decision: ReturnType<InboundLimiter['admit']>): () => void {
 
 describe('InboundLimiter', () => {
   it('allows up to maxInboundPerIp per IP, independently per IP', () => {
-    const limiter = new InboundLimiter({ maxInboundPerIp: 2, maxConnections: 100, countConnections: () => 0 })
+    const limiter = limiterWith({ maxInboundPerIp: 2 })
     admitted(limiter.admit('10.0.0.1'))
     admitted(limiter.admit('10.0.0.1'))
     const third = limiter.admit('10.0.0.1')
@@ -21,25 +42,55 @@ describe('InboundLimiter', () => {
   })
 
   it('counts IPv4-mapped IPv6 addresses as their IPv4 address', () => {
-    const limiter = new InboundLimiter({ maxInboundPerIp: 1, maxConnections: 100, countConnections: () => 0 })
+    const limiter = limiterWith({ maxInboundPerIp: 1 })
     admitted(limiter.admit('10.0.0.1'))
     expect(limiter.admit('::ffff:10.0.0.1').allow).toBe(false)
     expect(limiter.count('::ffff:10.0.0.1')).toBe(1)
   })
 
-  it('refuses when the node holds maxConnections', () => {
-    let connections = 5
-    const limiter = new InboundLimiter({ maxInboundPerIp: 10, maxConnections: 5, countConnections: () => connections })
+  it('refuses when the node has no room (full and nothing prunable)', () => {
+    let room = false
+    const limiter = limiterWith({ maxInboundPerIp: 10, hasRoom: () => room })
     const refused = limiter.admit('10.0.0.1')
     expect(refused.allow).toBe(false)
     if (!refused.allow) expect(refused.reason).toMatch(/connection limit/)
     expect(limiter.count('10.0.0.1')).toBe(0)
-    connections = 4
+    room = true
     admitted(limiter.admit('10.0.0.1'))
   })
 
+  it('refuses when too many inbound handshakes are in progress', () => {
+    let pending = 3
+    const limiter = limiterWith({ maxPendingInbound: 3, pending: () => pending })
+    const refused = limiter.admit('10.0.0.1')
+    expect(refused.allow).toBe(false)
+    if (!refused.allow) expect(refused.reason).toMatch(/handshakes in progress/)
+    pending = 2
+    admitted(limiter.admit('10.0.0.1'))
+  })
+
+  it('counts a whole IPv6 /64 as one address', () => {
+    const limiter = limiterWith({ maxInboundPerIp: 2 })
+    admitted(limiter.admit('2001:db8:1:2::1'))
+    admitted(limiter.admit('2001:db8:1:2:ffff:ffff:ffff:ffff'))
+    const third = limiter.admit('2001:db8:1:2:dead:beef::7')
+    expect(third).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('2001:db8:1:2::/64') })
+    admitted(limiter.admit('2001:db8:1:3::1')) // the next /64 is another customer
+  })
+
+  it('limits a whole IPv4 /24 (and IPv6 /48) with the larger subnet limit', () => {
+    const limiter = limiterWith({ maxInboundPerIp: 2, maxInboundPerSubnet: 5 })
+    for (let host = 1; host <= 5; host++) admitted(limiter.admit(`203.0.113.${host}`))
+    const sixth = limiter.admit('203.0.113.200')
+    expect(sixth).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('subnet 203.0.113.0/24') })
+    admitted(limiter.admit('203.0.114.1'))
+    expect(limiter.countSubnet('203.0.113.9')).toBe(5)
+    for (let n = 1; n <= 5; n++) admitted(limiter.admit(`2001:db8:7:${n}::1`))
+    expect(limiter.admit('2001:db8:7:ff::1').allow).toBe(false)
+  })
+
   it('frees a slot on release, and release is idempotent', () => {
-    const limiter = new InboundLimiter({ maxInboundPerIp: 2, maxConnections: 100, countConnections: () => 0 })
+    const limiter = limiterWith({ maxInboundPerIp: 2 })
     const first = admitted(limiter.admit('10.0.0.1'))
     admitted(limiter.admit('10.0.0.1'))
     first()
@@ -51,7 +102,7 @@ describe('InboundLimiter', () => {
   })
 
   it('forgets an IP once its count reaches zero', () => {
-    const limiter = new InboundLimiter({ maxInboundPerIp: 4, maxConnections: 100, countConnections: () => 0 })
+    const limiter = limiterWith({ maxInboundPerIp: 4 })
     const releases = [admitted(limiter.admit('10.0.0.1')), admitted(limiter.admit('10.0.0.2'))]
     expect(limiter.trackedIps).toBe(2)
     for (const release of releases) release()
@@ -60,8 +111,9 @@ describe('InboundLimiter', () => {
   })
 
   it('rejects invalid limits', () => {
-    expect(() => new InboundLimiter({ maxInboundPerIp: 0, maxConnections: 1, countConnections: () => 0 })).toThrow(RangeError)
-    expect(() => new InboundLimiter({ maxInboundPerIp: 1, maxConnections: 1.5, countConnections: () => 0 })).toThrow(RangeError)
+    expect(() => limiterWith({ maxInboundPerIp: 0 })).toThrow(RangeError)
+    expect(() => limiterWith({ maxInboundPerSubnet: 1.5 })).toThrow(RangeError)
+    expect(() => limiterWith({ maxPendingInbound: -1 })).toThrow(RangeError)
   })
 
   it('never exceeds the per-IP limit and frees everything (property)', () => {
@@ -71,7 +123,7 @@ describe('InboundLimiter', () => {
     )
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 60 }), (limit, ops) => {
-        const limiter = new InboundLimiter({ maxInboundPerIp: limit, maxConnections: 1000, countConnections: () => 0 })
+        const limiter = limiterWith({ maxInboundPerIp: limit })
         const releases: Array<() => void> = []
         for (const o of ops) {
           if (o.type === 'admit') {
