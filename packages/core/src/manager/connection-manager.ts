@@ -199,7 +199,7 @@ export class ConnectionManager {
       onInboundConnection: (connection) => {
         void this.acceptInbound(connection)
       },
-      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, inboundFailure(remoteAddress, error)),
+      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, inboundFailure(error)),
     }
     this.transports = this.config.transports.map((factory) => factory({ ...components, logger: this.logger.child('transport') }))
     this.unsubscribeBlacklist = this.blacklist.onChange((change) => {
@@ -941,9 +941,9 @@ const REPORTS_PER_INTERVAL = 10
  * is: an attempt that failed before authentication is a failed handshake, not
  * one of our dials.
  */
-function inboundFailure(remoteAddress: string, error: Error): Error {
+function inboundFailure(error: Error): Error {
   if (!(error instanceof DialError)) return error
-  return new HandshakeFailedError(`inbound handshake from ${remoteAddress} failed: ${error.message}`, { cause: error })
+  return new HandshakeFailedError(`inbound handshake failed: ${error.message}`, { cause: error })
 }
 
 /** `address: reason`, without repeating the address when the reason already starts with it. */
