@@ -18,8 +18,8 @@ async function startCrust() {
     bootstrap: { cache: false },
     transports: [tcp({ host: '127.0.0.1' })],
     maxMessageSize: MAX_MESSAGE_SIZE,
-    // Every benchmark client comes from 127.0.0.1; the idle-memory scenario holds 205 at once.
-    connection: { maxInboundPerIp: 1024, maxConnections: 1024 },
+    // Every benchmark client comes from 127.0.0.1 (one address, one /24); the idle-memory scenario holds 205 at once.
+    connection: { maxInboundPerIp: 1024, maxInboundPerSubnet: 1024, maxPendingInbound: 1024, maxConnections: 1024 },
   })
   node.handle((message) => (message.isRequest ? REPLY : undefined))
   await node.start()

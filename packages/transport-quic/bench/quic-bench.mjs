@@ -119,7 +119,7 @@ async function serverMain() {
             networkName: 'quic-bench',
             transports: [quic({ host: '127.0.0.1' })],
             maxMessageSize: 128 * MiB,
-            connection: { maxInboundPerIp: 1000 },
+            connection: { maxInboundPerIp: 1000, maxInboundPerSubnet: 1000, maxPendingInbound: 1000 },
             logLevel: 'error',
           })
           await node.start()
