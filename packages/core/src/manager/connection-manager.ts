@@ -899,12 +899,13 @@ export class ConnectionManager {
   }
 
   private rejected(direction: 'inbound' | 'outbound', remoteAddress: string, error: Error, peerId?: string): void {
-    // A flood of refusals (e.g. junk handshakes) becomes a few lines and one summary per interval.
+    // Every refusal is an event (each cost the peer a connection, and applications count them), but a
+    // flood of them (e.g. junk handshakes) is a few log lines and one summary per interval.
+    this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
     if (!this.reports.admit(`${direction} refusals (${error.name})`)) return
     // Routine refusals (blacklist, limits) stay below the default level.
     const routine = error instanceof BlacklistedError || error instanceof ConnectionLimitError
     this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`)
-    this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
   }
 
   /**
