@@ -229,6 +229,7 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
     manager,
     events,
     nodeLogger,
+    config.autoConnect,
   )
   const networkHash = hashNetworkName(config.networkName)
   let bootstrapper: Bootstrapper | undefined

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net'
 import { formatAddress, parseAddress } from '@crust/core'
-import { bareIp, isGroupIp, isLinkLocalV6, isLoopbackIp, isUnspecifiedIp, zoneOf } from './ip.js'
+import { bareIp, inSubnet, isGroupIp, isLinkLocalV6, isLoopbackIp, isUnspecifiedIp, zoneOf } from './ip.js'
 
 /** The interface a beacon goes out on, as address selection needs it. */
 export interface OutgoingInterface {
@@ -22,14 +22,15 @@ export interface OutgoingInterface {
  * - only `transport://ip:port` addresses with an IP literal host;
  * - a wildcard host (`0.0.0.0`, `::`) becomes the interface's addresses of that family;
  * - loopback addresses only on a loopback interface (other hosts cannot use them);
- * - link-local IPv6 never (the zone id is meaningless to the receiver; it uses the datagram's);
+ * - link-local IPv6 only the outgoing interface's own (the receiver adds the zone of the link the
+ *   beacon came in on; it is also the source of IPv6 multicast, so the only IPv6 address a receiver accepts);
  * - multicast and broadcast never;
  * - duplicates removed; addresses of the outgoing interface first, the rest after in the node's order.
  */
 export function advertisedAddresses(own: readonly string[], outgoing: OutgoingInterface): string[] {
   const onInterface = new Set(outgoing.addresses.map(bareIp))
   const usable = (ip: string): boolean =>
-    !isGroupIp(ip) && !isUnspecifiedIp(ip) && !isLinkLocalV6(ip) && (outgoing.loopback || !isLoopbackIp(ip))
+    !isGroupIp(ip) && !isUnspecifiedIp(ip) && (!isLinkLocalV6(ip) || onInterface.has(ip)) && (outgoing.loopback || !isLoopbackIp(ip))
   const first: string[] = []
   const rest: string[] = []
   const seen = new Set<string>()
@@ -50,6 +51,29 @@ export function advertisedAddresses(own: readonly string[], outgoing: OutgoingIn
 }
 
 /**
+ * Which advertised hosts a beacon can vouch for, i.e. may lead to a dial:
+ * `host` (default) only the datagram's source IP; `subnet` also hosts in the
+ * source's /24 (IPv4) or /64 (IPv6). A signature only proves who sent a
+ * beacon, not that the addresses it lists are the sender's: without this
+ * rule, one beacon from a throw-away identity could aim the node's dials at
+ * any third party.
+ */
+export type AddressScope = 'host' | 'subnet'
+
+/** Options of {@link resolveAdvertised}. */
+export interface ResolveOptions {
+  /** Which hosts the source vouches for (default `host`). */
+  readonly scope?: AddressScope
+  /** Most addresses kept, at most one per transport (default 2). */
+  readonly maxAddresses?: number
+  /** Hosts never kept (the node's IP blacklist). */
+  readonly isBlockedIp?: (ip: string) => boolean
+}
+
+/** Default of {@link ResolveOptions.maxAddresses}: one address per transport (TCP, QUIC). */
+export const DEFAULT_ADDRESSES_PER_BEACON = 2
+
+/**
  * The addresses to dial a peer at, from what its beacon advertised and the
  * datagram's source address (`source`, as `rinfo.address` gives it, zone
  * included for link-local IPv6). The rules:
@@ -57,19 +81,23 @@ export function advertisedAddresses(own: readonly string[], outgoing: OutgoingIn
  * - a wildcard host (`0.0.0.0`, `::`) is replaced by the source IP: the peer
  *   listens on every interface, and the one the datagram came from reaches us.
  *   `0.0.0.0` only takes an IPv4 source; `::` takes either (dual-stack).
- * - a loopback host is kept only when the source is loopback (same host); it is
- *   never rewritten, since a peer listening on loopback only is unreachable
- *   from elsewhere, and dialling "127.0.0.1" for a remote peer would reach us.
  * - a link-local IPv6 host gets the zone of the source when the source is a
  *   zoned IPv6 address (the link the datagram arrived on), else it is dropped.
+ * - only hosts the source vouches for are kept (see {@link AddressScope}):
+ *   by default the source IP itself, so a loopback address only from that
+ *   same loopback source, and never a third party's address;
  * - multicast/broadcast hosts and `isBlockedIp` hosts are dropped;
- * - duplicates removed; addresses on the source IP first (known to reach us).
+ * - duplicates removed; addresses on the source IP first; then at most one
+ *   per transport and `maxAddresses` in all, so one beacon leads to few dials.
  */
-export function resolveAdvertised(advertised: readonly string[], source: string, isBlockedIp: (ip: string) => boolean = () => false): string[] {
+export function resolveAdvertised(advertised: readonly string[], source: string, options: ResolveOptions = {}): string[] {
+  const { scope = 'host', maxAddresses = DEFAULT_ADDRESSES_PER_BEACON, isBlockedIp = () => false } = options
   const sourceIp = bareIp(source)
   const sourceFamily = isIP(sourceIp)
+  if (sourceFamily === 0) return []
   const sourceZone = sourceFamily === 6 ? zoneOf(source) : undefined
-  const sourceIsLoopback = isLoopbackIp(sourceIp)
+  const vouched = (ip: string): boolean =>
+    ip === sourceIp || (scope === 'subnet' && isIP(ip) === sourceFamily && inSubnet(ip, sourceIp, sourceFamily === 4 ? 24 : 64))
   const first: string[] = []
   const rest: string[] = []
   const seen = new Set<string>()
@@ -80,15 +108,13 @@ export function resolveAdvertised(advertised: readonly string[], source: string,
     if (family === 0) continue
     let host = bareIp(parsed.host)
     if (isUnspecifiedIp(host)) {
-      if (sourceFamily === 0 || (family === 4 && sourceFamily !== 4)) continue
-      host = sourceZone ? `${sourceIp}%${sourceZone}` : sourceIp
-    } else if (isLoopbackIp(host)) {
-      if (!sourceIsLoopback) continue
-    } else if (isLinkLocalV6(host)) {
+      if (family === 4 && sourceFamily !== 4) continue
+      host = sourceIp
+    }
+    if (isGroupIp(host) || !vouched(host)) continue
+    if (isLinkLocalV6(host)) {
       if (!sourceZone) continue
       host = `${host}%${sourceZone}`
-    } else if (isGroupIp(host)) {
-      continue
     }
     if (isBlockedIp(host)) continue
     const formatted = formatAddress(parsed.transport, host, parsed.port)
@@ -96,5 +122,14 @@ export function resolveAdvertised(advertised: readonly string[], source: string,
     seen.add(formatted)
     ;(bareIp(host) === sourceIp ? first : rest).push(formatted)
   }
-  return [...first, ...rest]
+  const kept: string[] = []
+  const transports = new Set<string>()
+  for (const address of [...first, ...rest]) {
+    if (kept.length >= maxAddresses) break
+    const transport = parseAddress(address)?.transport ?? ''
+    if (transports.has(transport)) continue
+    transports.add(transport)
+    kept.push(address)
+  }
+  return kept
 }

@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
 import { parseAddress } from '../transport/address.js'
+import { autoConnectSchema } from '../discovery/auto-connect.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
@@ -173,6 +174,8 @@ export const nodeConfigSchema = z.strictObject({
       }),
     )
     .default([]),
+  /** Node-wide budget of the dials discovery plugins' auto-connect may trigger. */
+  autoConnect: autoConnectSchema.prefault({}),
   /** Service plugins, e.g. `[upnp(), stun({ servers }), holePunch(), relay()]`. */
   services: z
     .array(
