@@ -238,6 +238,8 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
     network: networkHash,
     size: config.bootstrap.cacheSize,
     maxFailures: config.bootstrap.maxFailures,
+    addressesPerPeer: config.bootstrap.cacheAddressesPerPeer,
+    peersPerIp: config.bootstrap.cachePeersPerIp,
     exclude: () => new Set([identity.peerId, ...(bootstrapper?.contactIds() ?? [])]),
     logger: nodeLogger.child('bootstrap'),
   })

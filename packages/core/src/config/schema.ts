@@ -113,6 +113,10 @@ const bootstrapSchema = z.strictObject({
   cacheDir: z.string().min(1).optional(),
   /** Most nodes kept in the cache. */
   cacheSize: z.number().int().positive().max(100_000).default(200),
+  /** Most (verified) addresses cached per node. */
+  cacheAddressesPerPeer: z.number().int().positive().max(64).default(4),
+  /** Most cached nodes sharing one IP, so one host cannot fill the cache with identities. */
+  cachePeersPerIp: z.number().int().positive().default(4),
   /** Run `bootstrap()` from `start()`. */
   onStart: z.boolean().default(false),
   /** Candidates dialled at once. */

@@ -12,7 +12,8 @@ const VERIFIED_TTL_MS = 10 * 60 * 1000
  * there with the same identity. Successes are remembered for a while.
  */
 export class ReachabilityChecker {
-  private readonly verified = new Map<string, number>()
+  /** peerId → until when the check is trusted, and the address that answered. */
+  private readonly verified = new Map<string, { readonly until: number; readonly address: string }>()
 
   constructor(
     /** Dial `address`, authenticate it as `peerId`, handshake as a probe and close. */
@@ -20,15 +21,20 @@ export class ReachabilityChecker {
     private readonly options: { readonly timeout: number; readonly maxAddresses: number },
   ) {}
 
-  /** Resolves when the peer answered at one of `addresses`; rejects with `ReachabilityError` otherwise. */
-  async check(peerId: string, addresses: readonly string[]): Promise<void> {
-    const until = this.verified.get(peerId)
-    if (until !== undefined && until > Date.now()) return
+  /**
+   * Resolves with the address the peer answered at, one of `addresses` (or
+   * the one remembered from a recent check); rejects with `ReachabilityError`
+   * otherwise.
+   */
+  async check(peerId: string, addresses: readonly string[]): Promise<string> {
+    const known = this.verified.get(peerId)
+    if (known !== undefined && known.until > Date.now()) return known.address
     const candidates = addresses.slice(0, this.options.maxAddresses)
     if (candidates.length === 0) throw new ReachabilityError(`peer ${peerId} claims the node role but gave no address`)
     const signal = AbortSignal.timeout(this.options.timeout)
+    let address: string
     try {
-      await raceStaggered(candidates, (address, s) => this.probe(address, peerId, AbortSignal.any([s, signal])), {
+      address = await raceStaggered(candidates, (candidate, s) => this.probe(candidate, peerId, AbortSignal.any([s, signal])).then(() => candidate), {
         staggerMs: 0,
         signal,
         dispose: () => {},
@@ -41,7 +47,14 @@ export class ReachabilityChecker {
       throw new ReachabilityError(`peer ${peerId} is not reachable at its claimed addresses (${reasons})`)
     }
     this.verified.delete(peerId)
-    this.verified.set(peerId, Date.now() + VERIFIED_TTL_MS)
+    this.verified.set(peerId, { until: Date.now() + VERIFIED_TTL_MS, address })
     if (this.verified.size > VERIFIED_LIMIT) this.verified.delete(this.verified.keys().next().value as string)
+    return address
+  }
+
+  /** The address `peerId` last answered a dial-back at, while that check is trusted. */
+  verifiedAddress(peerId: string): string | undefined {
+    const known = this.verified.get(peerId)
+    return known !== undefined && known.until > Date.now() ? known.address : undefined
   }
 }
