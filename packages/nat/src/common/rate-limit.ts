@@ -24,3 +24,32 @@ export class RateLimiter {
     return window.count <= this.perMinute
   }
 }
+
+/**
+ * A token bucket: at most `burst` events at once, refilled at `perSecond`.
+ * Used for node-wide packet budgets (e.g. punch packets), where a smooth rate
+ * matters more than per-key fairness.
+ */
+export class TokenBucket {
+  private tokens: number
+  private updated: number
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = burst
+    this.updated = now()
+  }
+
+  /** Take one token; false (nothing taken) when the bucket is empty. */
+  take(): boolean {
+    const at = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, at - this.updated) / 1000) * this.perSecond)
+    this.updated = at
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+}
