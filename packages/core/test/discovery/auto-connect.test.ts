@@ -3,7 +3,12 @@ import { AutoConnectBudget, autoConnectSchema } from '../../src/discovery/auto-c
 
 function clock(start = 0) {
   let now = start
-  return { now: () => now, advance: (ms: number) => void (now += ms) }
+  return {
+    now: () => now,
+    advance: (ms: number): void => {
+      now += ms
+    },
+  }
 }
 
 describe('auto-connect budget', () => {
