@@ -14,6 +14,8 @@ export interface OutgoingInterface {
   readonly addresses: readonly string[]
   /** True for a loopback interface: the beacon only reaches this host. */
   readonly loopback: boolean
+  /** Family of the sending socket, when known: an IPv6 sender also advertises the interface's link-local address. */
+  readonly family?: 4 | 6
 }
 
 /**
@@ -47,7 +49,38 @@ export function advertisedAddresses(own: readonly string[], outgoing: OutgoingIn
       ;(onInterface.has(host) ? first : rest).push(formatted)
     }
   }
-  return [...first, ...rest]
+  const extra = linkLocalOfWildcards(own, outgoing).filter((address) => !seen.has(address))
+  return [...extra, ...first, ...rest]
+}
+
+/**
+ * IPv6 beacons leave from the interface's link-local address, and receivers
+ * only dial addresses on a beacon's source IP. The node's own addresses come
+ * with wildcard binds already expanded, without link-local ones (useless
+ * without a zone), so for each transport and port whose IPv6 addresses look
+ * like an expanded `::` bind (`::1` and every non-link-local IPv6 address of
+ * this interface), the interface's link-local address is advertised too.
+ */
+function linkLocalOfWildcards(own: readonly string[], outgoing: OutgoingInterface): string[] {
+  if (outgoing.family !== 6 || outgoing.loopback) return []
+  const linkLocal = outgoing.addresses.map(bareIp).filter(isLinkLocalV6)
+  if (linkLocal.length === 0) return []
+  const needed = ['::1', ...outgoing.addresses.map(bareIp).filter((ip) => isIP(ip) === 6 && !isLinkLocalV6(ip))]
+  const hostsByListener = new Map<string, { transport: string; port: number; hosts: Set<string> }>()
+  for (const address of own) {
+    const parsed = parseAddress(address)
+    if (!parsed || isIP(bareIp(parsed.host)) !== 6) continue
+    const key = `${parsed.transport}|${parsed.port}`
+    const entry = hostsByListener.get(key) ?? { transport: parsed.transport, port: parsed.port, hosts: new Set<string>() }
+    entry.hosts.add(bareIp(parsed.host))
+    hostsByListener.set(key, entry)
+  }
+  const out: string[] = []
+  for (const { transport, port, hosts } of hostsByListener.values()) {
+    if (!needed.every((ip) => hosts.has(ip))) continue
+    for (const ip of linkLocal) out.push(formatAddress(transport, ip, port))
+  }
+  return out
 }
 
 /**

@@ -55,6 +55,15 @@ describe('addresses a beacon advertises', () => {
     ])
   })
 
+  it('an IPv6 sender adds its link-local address for listeners bound to :: (expanded without link-local)', () => {
+    const eth0v6 = { addresses: ['192.168.1.5', '2001:db8::5', 'fe80::5'], loopback: false, family: 6 as const }
+    const expanded = ['tcp://127.0.0.1:4001', 'tcp://[::1]:4001', 'tcp://192.168.1.5:4001', 'tcp://[2001:db8::5]:4001']
+    expect(advertisedAddresses(expanded, eth0v6)[0]).toBe('tcp://[fe80::5]:4001')
+    // Not for an IPv4 sender, nor for a listener bound to one IPv6 address only.
+    expect(advertisedAddresses(expanded, { ...eth0v6, family: 4 })).not.toContain('tcp://[fe80::5]:4001')
+    expect(advertisedAddresses(['tcp://[2001:db8::5]:4001'], eth0v6)).not.toContain('tcp://[fe80::5]:4001')
+  })
+
   it('include loopback addresses, first, only on a loopback interface', () => {
     const lo = { addresses: ['127.0.0.1', '::1'], loopback: true }
     expect(advertisedAddresses(own, lo)).toEqual([
