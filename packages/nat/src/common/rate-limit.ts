@@ -26,11 +26,12 @@ export class RateLimiter {
 }
 
 /**
- * A token bucket: at most `burst` events at once, refilled at `perSecond`.
- * Used for node-wide packet budgets (e.g. punch packets), where a smooth rate
- * matters more than per-key fairness.
+ * A token bucket of discrete events: at most `burst` at once, refilled at
+ * `perSecond`, never negative. Used for node-wide packet budgets (punch
+ * packets), where a smooth rate matters more than per-key fairness. (The
+ * relay's byte `TokenBucket` in `relay/limits.ts` throttles instead of refusing.)
  */
-export class TokenBucket {
+export class EventBucket {
   private tokens: number
   private updated: number
 

@@ -10,7 +10,7 @@ import {
   type ServiceComponents,
   shortPeerId,
 } from '@crust/core'
-import { RateLimiter, TokenBucket } from '../common/rate-limit.js'
+import { EventBucket, RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
 import { HolePunchError } from './errors.js'
 import {
@@ -49,7 +49,7 @@ export class HolePunchService implements Service {
   private readonly punchers = new Set<Puncher>()
   private readonly limiter: RateLimiter
   /** Node-wide budget of punch packets, all attempts together. */
-  private readonly punchBudget: TokenBucket
+  private readonly punchBudget: EventBucket
   private readonly cleanups: Array<() => void> = []
   /** Punch packets that matched no attempt of ours (strangers, stale attempts). */
   ignoredPunches = 0
@@ -59,7 +59,7 @@ export class HolePunchService implements Service {
     private readonly options: ResolvedHolePunchOptions,
   ) {
     this.limiter = new RateLimiter(options.ratePerMinute)
-    this.punchBudget = new TokenBucket(options.punchRate, options.punchBurst)
+    this.punchBudget = new EventBucket(options.punchRate, options.punchBurst)
   }
 
   /** The bounds of one attempt's punching. */
