@@ -244,6 +244,7 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
     manager,
     events,
     nodeLogger,
+    config.autoConnect,
   )
   const networkHash = hashNetworkName(config.networkName)
   let bootstrapper: Bootstrapper | undefined
@@ -252,6 +253,8 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
     network: networkHash,
     size: config.bootstrap.cacheSize,
     maxFailures: config.bootstrap.maxFailures,
+    addressesPerPeer: config.bootstrap.cacheAddressesPerPeer,
+    peersPerIp: config.bootstrap.cachePeersPerIp,
     exclude: () => new Set([identity.peerId, ...(bootstrapper?.contactIds() ?? [])]),
     logger: nodeLogger.child('bootstrap'),
   })

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net'
 import { formatAddress, parseAddress } from '@crust/core'
-import { bareIp, isGroupIp, isLinkLocalV6, isLoopbackIp, isUnspecifiedIp, zoneOf } from './ip.js'
+import { bareIp, inSubnet, isGroupIp, isLinkLocalV6, isLoopbackIp, isUnspecifiedIp, zoneOf } from './ip.js'
 
 /** The interface a beacon goes out on, as address selection needs it. */
 export interface OutgoingInterface {
@@ -14,6 +14,8 @@ export interface OutgoingInterface {
   readonly addresses: readonly string[]
   /** True for a loopback interface: the beacon only reaches this host. */
   readonly loopback: boolean
+  /** Family of the sending socket, when known: an IPv6 sender also advertises the interface's link-local address. */
+  readonly family?: 4 | 6
 }
 
 /**
@@ -22,14 +24,15 @@ export interface OutgoingInterface {
  * - only `transport://ip:port` addresses with an IP literal host;
  * - a wildcard host (`0.0.0.0`, `::`) becomes the interface's addresses of that family;
  * - loopback addresses only on a loopback interface (other hosts cannot use them);
- * - link-local IPv6 never (the zone id is meaningless to the receiver; it uses the datagram's);
+ * - link-local IPv6 only the outgoing interface's own (the receiver adds the zone of the link the
+ *   beacon came in on; it is also the source of IPv6 multicast, so the only IPv6 address a receiver accepts);
  * - multicast and broadcast never;
  * - duplicates removed; addresses of the outgoing interface first, the rest after in the node's order.
  */
 export function advertisedAddresses(own: readonly string[], outgoing: OutgoingInterface): string[] {
   const onInterface = new Set(outgoing.addresses.map(bareIp))
   const usable = (ip: string): boolean =>
-    !isGroupIp(ip) && !isUnspecifiedIp(ip) && !isLinkLocalV6(ip) && (outgoing.loopback || !isLoopbackIp(ip))
+    !isGroupIp(ip) && !isUnspecifiedIp(ip) && (!isLinkLocalV6(ip) || onInterface.has(ip)) && (outgoing.loopback || !isLoopbackIp(ip))
   const first: string[] = []
   const rest: string[] = []
   const seen = new Set<string>()
@@ -46,8 +49,62 @@ export function advertisedAddresses(own: readonly string[], outgoing: OutgoingIn
       ;(onInterface.has(host) ? first : rest).push(formatted)
     }
   }
-  return [...first, ...rest]
+  const extra = linkLocalOfWildcards(own, outgoing).filter((address) => !seen.has(address))
+  return [...extra, ...first, ...rest]
 }
+
+/**
+ * IPv6 beacons leave from the interface's link-local address, and receivers
+ * only dial addresses on a beacon's source IP. The node's own addresses come
+ * with wildcard binds already expanded, without link-local ones (useless
+ * without a zone), so for each transport and port whose IPv6 addresses look
+ * like an expanded `::` bind (`::1` and every non-link-local IPv6 address of
+ * this interface), the interface's link-local address is advertised too.
+ */
+function linkLocalOfWildcards(own: readonly string[], outgoing: OutgoingInterface): string[] {
+  if (outgoing.family !== 6 || outgoing.loopback) return []
+  const linkLocal = outgoing.addresses.map(bareIp).filter(isLinkLocalV6)
+  if (linkLocal.length === 0) return []
+  const needed = ['::1', ...outgoing.addresses.map(bareIp).filter((ip) => isIP(ip) === 6 && !isLinkLocalV6(ip))]
+  const hostsByListener = new Map<string, { transport: string; port: number; hosts: Set<string> }>()
+  for (const address of own) {
+    const parsed = parseAddress(address)
+    if (!parsed || isIP(bareIp(parsed.host)) !== 6) continue
+    const key = `${parsed.transport}|${parsed.port}`
+    const entry = hostsByListener.get(key) ?? { transport: parsed.transport, port: parsed.port, hosts: new Set<string>() }
+    entry.hosts.add(bareIp(parsed.host))
+    hostsByListener.set(key, entry)
+  }
+  const out: string[] = []
+  for (const { transport, port, hosts } of hostsByListener.values()) {
+    if (!needed.every((ip) => hosts.has(ip))) continue
+    for (const ip of linkLocal) out.push(formatAddress(transport, ip, port))
+  }
+  return out
+}
+
+/**
+ * Which advertised hosts a beacon can vouch for, i.e. may lead to a dial:
+ * `host` (default) only the datagram's source IP; `subnet` also hosts in the
+ * source's /24 (IPv4) or /64 (IPv6). A signature only proves who sent a
+ * beacon, not that the addresses it lists are the sender's: without this
+ * rule, one beacon from a throw-away identity could aim the node's dials at
+ * any third party.
+ */
+export type AddressScope = 'host' | 'subnet'
+
+/** Options of {@link resolveAdvertised}. */
+export interface ResolveOptions {
+  /** Which hosts the source vouches for (default `host`). */
+  readonly scope?: AddressScope
+  /** Most addresses kept, at most one per transport (default 2). */
+  readonly maxAddresses?: number
+  /** Hosts never kept (the node's IP blacklist). */
+  readonly isBlockedIp?: (ip: string) => boolean
+}
+
+/** Default of {@link ResolveOptions.maxAddresses}: one address per transport (TCP, QUIC). */
+export const DEFAULT_ADDRESSES_PER_BEACON = 2
 
 /**
  * The addresses to dial a peer at, from what its beacon advertised and the
@@ -57,19 +114,23 @@ export function advertisedAddresses(own: readonly string[], outgoing: OutgoingIn
  * - a wildcard host (`0.0.0.0`, `::`) is replaced by the source IP: the peer
  *   listens on every interface, and the one the datagram came from reaches us.
  *   `0.0.0.0` only takes an IPv4 source; `::` takes either (dual-stack).
- * - a loopback host is kept only when the source is loopback (same host); it is
- *   never rewritten, since a peer listening on loopback only is unreachable
- *   from elsewhere, and dialling "127.0.0.1" for a remote peer would reach us.
  * - a link-local IPv6 host gets the zone of the source when the source is a
  *   zoned IPv6 address (the link the datagram arrived on), else it is dropped.
+ * - only hosts the source vouches for are kept (see {@link AddressScope}):
+ *   by default the source IP itself, so a loopback address only from that
+ *   same loopback source, and never a third party's address;
  * - multicast/broadcast hosts and `isBlockedIp` hosts are dropped;
- * - duplicates removed; addresses on the source IP first (known to reach us).
+ * - duplicates removed; addresses on the source IP first; then at most one
+ *   per transport and `maxAddresses` in all, so one beacon leads to few dials.
  */
-export function resolveAdvertised(advertised: readonly string[], source: string, isBlockedIp: (ip: string) => boolean = () => false): string[] {
+export function resolveAdvertised(advertised: readonly string[], source: string, options: ResolveOptions = {}): string[] {
+  const { scope = 'host', maxAddresses = DEFAULT_ADDRESSES_PER_BEACON, isBlockedIp = () => false } = options
   const sourceIp = bareIp(source)
   const sourceFamily = isIP(sourceIp)
+  if (sourceFamily === 0) return []
   const sourceZone = sourceFamily === 6 ? zoneOf(source) : undefined
-  const sourceIsLoopback = isLoopbackIp(sourceIp)
+  const vouched = (ip: string): boolean =>
+    ip === sourceIp || (scope === 'subnet' && isIP(ip) === sourceFamily && inSubnet(ip, sourceIp, sourceFamily === 4 ? 24 : 64))
   const first: string[] = []
   const rest: string[] = []
   const seen = new Set<string>()
@@ -80,15 +141,13 @@ export function resolveAdvertised(advertised: readonly string[], source: string,
     if (family === 0) continue
     let host = bareIp(parsed.host)
     if (isUnspecifiedIp(host)) {
-      if (sourceFamily === 0 || (family === 4 && sourceFamily !== 4)) continue
-      host = sourceZone ? `${sourceIp}%${sourceZone}` : sourceIp
-    } else if (isLoopbackIp(host)) {
-      if (!sourceIsLoopback) continue
-    } else if (isLinkLocalV6(host)) {
+      if (family === 4 && sourceFamily !== 4) continue
+      host = sourceIp
+    }
+    if (isGroupIp(host) || !vouched(host)) continue
+    if (isLinkLocalV6(host)) {
       if (!sourceZone) continue
       host = `${host}%${sourceZone}`
-    } else if (isGroupIp(host)) {
-      continue
     }
     if (isBlockedIp(host)) continue
     const formatted = formatAddress(parsed.transport, host, parsed.port)
@@ -96,5 +155,14 @@ export function resolveAdvertised(advertised: readonly string[], source: string,
     seen.add(formatted)
     ;(bareIp(host) === sourceIp ? first : rest).push(formatted)
   }
-  return [...first, ...rest]
+  const kept: string[] = []
+  const transports = new Set<string>()
+  for (const address of [...first, ...rest]) {
+    if (kept.length >= maxAddresses) break
+    const transport = parseAddress(address)?.transport ?? ''
+    if (transports.has(transport)) continue
+    transports.add(transport)
+    kept.push(address)
+  }
+  return kept
 }

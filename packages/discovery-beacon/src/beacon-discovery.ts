@@ -10,6 +10,7 @@ import type { RemoteInfo, Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
 import type { DiscoveredPeer, Discovery, DiscoveryComponents, Logger } from '@crust/core'
 import { advertisedAddresses, resolveAdvertised } from './addresses.js'
+import { bareIp } from './ip.js'
 import { type BeaconOptions, type ResolvedBeaconOptions, resolveOptions } from './options.js'
 import { PeerTable } from './peer-table.js'
 import { KeyedRateLimiter, TokenBucket } from './rate-limiter.js'
@@ -46,6 +47,7 @@ export interface BeaconStats {
     readonly replayCache: number
     readonly peers: number
     readonly answerLimiter: number
+    readonly peerLimiter: number
     readonly sockets: number
     readonly timers: number
   }
@@ -91,6 +93,8 @@ export class BeaconDiscovery implements Discovery {
   private readonly peers: PeerTable
   private readonly answersPerQuerier: KeyedRateLimiter
   private readonly answerBudget: TokenBucket
+  /** New peers per source IP: a host cannot flood the node with throw-away identities. */
+  private readonly newPeersPerSource: KeyedRateLimiter
   private readonly senders = new Map<string, Sender>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly memberships = new Set<string>()
@@ -141,6 +145,10 @@ export class BeaconDiscovery implements Discovery {
     const perQuerierRate = limits.answerInterval > 0 ? 1000 / limits.answerInterval : 1000
     this.answersPerQuerier = new KeyedRateLimiter({ burst: 2, perSecond: perQuerierRate }, limits.maxSources)
     this.answerBudget = new TokenBucket({ burst: limits.answerRate * 2, perSecond: limits.answerRate })
+    this.newPeersPerSource = new KeyedRateLimiter(
+      { burst: limits.newPeersPerSourceBurst, perSecond: limits.newPeersPerSourceRate },
+      limits.maxSources,
+    )
   }
 
   /** Bind the sockets, send the start queries and schedule announcements. */
@@ -185,6 +193,7 @@ export class BeaconDiscovery implements Discovery {
     this.receiver.clear()
     this.peers.clear()
     this.answersPerQuerier.clear()
+    this.newPeersPerSource.clear()
   }
 
   /** Counters and sizes of internal state. */
@@ -197,6 +206,7 @@ export class BeaconDiscovery implements Discovery {
         replayCache: this.receiver.replay.size,
         peers: this.peers.size,
         answerLimiter: this.answersPerQuerier.size,
+        peerLimiter: this.newPeersPerSource.size,
         sockets: this.senders.size + (this.listener4 ? 1 : 0) + (this.listener6 ? 1 : 0),
         timers: this.timers.size,
       },
@@ -414,10 +424,17 @@ export class BeaconDiscovery implements Discovery {
     }
     this.counters.accepted++
     const { beacon } = verdict
-    const addresses = resolveAdvertised(beacon.addresses, rinfo.address, (ip) => this.components.isBlacklisted({ ip }))
+    // Only addresses the source vouches for, and few: a signature proves who sent a beacon, not whose addresses it lists.
+    const addresses = resolveAdvertised(beacon.addresses, rinfo.address, {
+      scope: this.options.addressScope,
+      maxAddresses: this.options.limits.addressesPerBeacon,
+      isBlockedIp: (ip) => this.components.isBlacklisted({ ip }),
+    })
     if (addresses.length > 0) {
       const peer: DiscoveredPeer = { peerId: beacon.peerId, addresses, via: BEACON_VIA }
-      const decision = this.peers.observe(peer.peerId, addresses)
+      const source = bareIp(rinfo.address)
+      const decision = this.peers.observe(peer.peerId, addresses, () => this.newPeersPerSource.take(source))
+      if (decision.limited) this.dropped['peer-rate']++
       if (decision.report) this.components.peerDiscovered(peer)
       if (this.options.autoConnect && decision.connect) {
         this.components.connect(peer).catch((error: unknown) => this.logger.debug(`connect failed: ${String(error)}`))

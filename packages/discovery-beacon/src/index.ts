@@ -55,7 +55,14 @@ export { BeaconReceiver, DROP_REASONS, type DropReason, type Verdict, type Recei
 export { TokenBucket, KeyedRateLimiter, type RateLimit } from './rate-limiter.js'
 export { ReplayCache } from './replay-cache.js'
 export { PeerTable, type PeerDecision } from './peer-table.js'
-export { advertisedAddresses, resolveAdvertised, type OutgoingInterface } from './addresses.js'
+export {
+  advertisedAddresses,
+  resolveAdvertised,
+  DEFAULT_ADDRESSES_PER_BEACON,
+  type AddressScope,
+  type OutgoingInterface,
+  type ResolveOptions,
+} from './addresses.js'
 export {
   planSenders,
   planForSource,

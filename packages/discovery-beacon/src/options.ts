@@ -7,7 +7,8 @@ import { isIP } from 'node:net'
 import { ConfigError } from '@crust/core'
 import { z } from 'zod'
 import { isGroupIp } from './ip.js'
-import { MAX_BEACON_SIZE } from './schema.js'
+import { type AddressScope, DEFAULT_ADDRESSES_PER_BEACON } from './addresses.js'
+import { MAX_ADDRESSES, MAX_BEACON_SIZE } from './schema.js'
 import { ALL_TARGETS, type BeaconTarget } from './targets.js'
 
 /** Default UDP port of beacons. */
@@ -35,6 +36,12 @@ export interface BeaconLimits {
   answerRate?: number
   /** Least time between two answers to one querier (ip:port), in ms (default 1000; a burst of 2 is allowed). */
   answerInterval?: number
+  /** Addresses kept from one beacon, i.e. dials it can lead to; at most one per transport (default 2). */
+  addressesPerBeacon?: number
+  /** New (or changed) peers accepted from one source IP: bucket size (default 8). */
+  newPeersPerSourceBurst?: number
+  /** New (or changed) peers accepted from one source IP: refill per second (default 1). */
+  newPeersPerSourceRate?: number
 }
 
 /** Options of {@link beacon}. All times are in milliseconds. */
@@ -75,6 +82,12 @@ export interface BeaconOptions {
   replayWindow?: number
   /** Emit `peer:discovered` again for an unchanged, known peer at most this often (default 60000). */
   reportInterval?: number
+  /**
+   * Which advertised addresses a beacon may lead to (default `host`): `host`
+   * only those on the datagram's source IP; `subnet` also its /24 (IPv4) or
+   * /64 (IPv6). Others are never reported or dialled.
+   */
+  addressScope?: AddressScope
   limits?: BeaconLimits
 }
 
@@ -89,6 +102,9 @@ const limitsSchema = z.strictObject({
   maxPeers: positiveInt().default(1024),
   answerRate: z.number().positive().default(10),
   answerInterval: z.number().int().min(0).default(1000),
+  addressesPerBeacon: positiveInt().max(MAX_ADDRESSES).default(DEFAULT_ADDRESSES_PER_BEACON),
+  newPeersPerSourceBurst: positiveInt().default(8),
+  newPeersPerSourceRate: z.number().positive().default(1),
 })
 
 /** Schema of {@link BeaconOptions}; unknown keys are errors. */
@@ -115,6 +131,7 @@ export const beaconOptionsSchema = z.strictObject({
   maxSize: z.number().int().min(512).max(1472).default(MAX_BEACON_SIZE),
   replayWindow: z.number().int().min(1000).default(30_000),
   reportInterval: z.number().int().min(0).default(60_000),
+  addressScope: z.enum(['host', 'subnet']).default('host'),
   limits: limitsSchema.prefault({}),
 })
 

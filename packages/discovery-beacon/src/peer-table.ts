@@ -18,7 +18,12 @@ export interface PeerDecision {
   readonly report: boolean
   /** Ask the core to connect (when auto-connect is on); at most once per `connectInterval`. */
   readonly connect: boolean
+  /** `admit` refused: nothing was recorded, reported or connected. */
+  readonly limited?: boolean
 }
+
+const NOTHING: PeerDecision = { report: false, connect: false }
+const LIMITED: PeerDecision = { report: false, connect: false, limited: true }
 
 /** A bounded table of peers heard recently. */
 export class PeerTable {
@@ -33,11 +38,23 @@ export class PeerTable {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Record a peer heard with `addresses`, and decide whether to report and connect. */
-  observe(peerId: string, addresses: readonly string[]): PeerDecision {
+  /**
+   * Record a peer heard with `addresses`, and decide whether to report and
+   * connect. A new peer, or one whose addresses changed, needs `admit` first
+   * (a budget, e.g. per source IP); when it refuses, nothing is recorded, so
+   * the peer is acted on at a later beacon once the budget allows.
+   */
+  observe(peerId: string, addresses: readonly string[], admit: () => boolean = () => true): PeerDecision {
     const now = this.now()
     const key = addresses.join(' ')
     const entry = this.peers.get(peerId)
+    const wouldReport = !entry || entry.addresses !== key || now - entry.reportedAt >= this.reportInterval
+    const wouldConnect = wouldReport || (entry !== undefined && now - entry.connectAt >= this.connectInterval)
+    if (!wouldConnect) {
+      this.touch(peerId)
+      return NOTHING
+    }
+    if ((!entry || entry.addresses !== key) && !admit()) return LIMITED
     this.peers.delete(peerId) // re-insert: Map order is recency
     if (!entry) {
       if (this.peers.size >= this.maxPeers) {
@@ -55,6 +72,13 @@ export class PeerTable {
       connectAt: connect ? now : entry.connectAt,
     })
     return { report, connect }
+  }
+
+  private touch(peerId: string): void {
+    const entry = this.peers.get(peerId)
+    if (!entry) return
+    this.peers.delete(peerId)
+    this.peers.set(peerId, entry)
   }
 
   /** Number of peers held (never more than `maxPeers`). */

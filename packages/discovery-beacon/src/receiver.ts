@@ -36,6 +36,8 @@ export type DropReason =
   | 'busy'
   /** Bad signature, or the key does not belong to the peer id. */
   | 'signature'
+  /** Valid, but its source IP announced too many new peers lately (`limits.newPeersPerSource*`). */
+  | 'peer-rate'
 
 /** Every drop reason, e.g. to initialise counters. */
 export const DROP_REASONS: readonly DropReason[] = [
@@ -50,6 +52,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'replay',
   'busy',
   'signature',
+  'peer-rate',
 ]
 
 /** The outcome of checking one datagram. */

@@ -104,7 +104,7 @@ export function planSenders(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>, opt
           multicastInterface: first4.address,
           membership: wanted.has('multicast') ? { group: options.multicastGroup, interfaceAddress: first4.address } : undefined,
           destinations,
-          outgoing,
+          outgoing: { ...outgoing, family: 4 },
           subnets,
         })
       }
@@ -120,7 +120,7 @@ export function planSenders(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>, opt
         multicastInterface: `::%${name}`,
         membership: { group: options.multicastGroup6, interfaceAddress: `::%${name}` },
         destinations: [{ host: `${options.multicastGroup6}%${name}`, kind: 'multicast6' }],
-        outgoing,
+        outgoing: { ...outgoing, family: 6 },
         subnets,
       })
     }

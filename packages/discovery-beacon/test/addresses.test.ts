@@ -45,13 +45,23 @@ describe('addresses a beacon advertises', () => {
     'garbage',
   ]
 
-  it('leave out loopback, link-local, group and host-name addresses and duplicates; the outgoing interface first', () => {
+  it('leave out loopback, foreign link-local, group and host-name addresses and duplicates; the outgoing interface first', () => {
     expect(advertisedAddresses(own, eth0)).toEqual([
       'tcp://192.168.1.5:4001',
+      'tcp://[fe80::5]:4001', // the interface's own link-local: the source of its IPv6 beacons
       'tcp://[2001:db8::5]:4001',
       'quic://192.168.1.5:4002',
       'tcp://10.8.0.2:4001',
     ])
+  })
+
+  it('an IPv6 sender adds its link-local address for listeners bound to :: (expanded without link-local)', () => {
+    const eth0v6 = { addresses: ['192.168.1.5', '2001:db8::5', 'fe80::5'], loopback: false, family: 6 as const }
+    const expanded = ['tcp://127.0.0.1:4001', 'tcp://[::1]:4001', 'tcp://192.168.1.5:4001', 'tcp://[2001:db8::5]:4001']
+    expect(advertisedAddresses(expanded, eth0v6)[0]).toBe('tcp://[fe80::5]:4001')
+    // Not for an IPv4 sender, nor for a listener bound to one IPv6 address only.
+    expect(advertisedAddresses(expanded, { ...eth0v6, family: 4 })).not.toContain('tcp://[fe80::5]:4001')
+    expect(advertisedAddresses(['tcp://[2001:db8::5]:4001'], eth0v6)).not.toContain('tcp://[fe80::5]:4001')
   })
 
   it('include loopback addresses, first, only on a loopback interface', () => {
@@ -68,30 +78,48 @@ describe('addresses a beacon advertises', () => {
 })
 
 describe('addresses a receiver keeps', () => {
-  it('replace wildcard hosts with the source, source addresses first', () => {
-    expect(resolveAdvertised(['tcp://10.8.0.2:4001', 'tcp://0.0.0.0:4001', 'tcp://[::]:4002'], '192.168.1.7')).toEqual([
+  it('replace wildcard hosts with the source; keep only addresses on the source IP', () => {
+    expect(resolveAdvertised(['tcp://10.8.0.2:4001', 'tcp://0.0.0.0:4001', 'quic://[::]:4002'], '192.168.1.7')).toEqual([
       'tcp://192.168.1.7:4001',
-      'tcp://192.168.1.7:4002',
-      'tcp://10.8.0.2:4001',
+      'quic://192.168.1.7:4002',
     ])
     // 0.0.0.0 says nothing about an IPv6 source.
     expect(resolveAdvertised(['tcp://0.0.0.0:4001', 'tcp://[::]:4001'], 'fe80::7%eth0')).toEqual(['tcp://[fe80::7%eth0]:4001'])
   })
 
-  it('keep loopback only from a loopback source, never rewritten', () => {
+  it('never keep a third party: other hosts, even on loopback or in the subnet, unless scope is subnet', () => {
+    const advertised = ['tcp://192.168.1.8:4001', 'tcp://192.168.2.7:4001', 'tcp://127.0.0.2:4001', 'tcp://[2001:db8::8]:4001']
+    expect(resolveAdvertised(advertised, '192.168.1.7')).toEqual([])
+    expect(resolveAdvertised(['tcp://127.0.0.2:4001', 'tcp://[::1]:4001'], '127.0.0.1')).toEqual([])
+    expect(resolveAdvertised(advertised, '192.168.1.7', { scope: 'subnet' })).toEqual(['tcp://192.168.1.8:4001'])
+    expect(resolveAdvertised(advertised, '2001:db8::7', { scope: 'subnet' })).toEqual(['tcp://[2001:db8::8]:4001'])
+  })
+
+  it('keep at most one address per transport and maxAddresses in all, the source IP first', () => {
+    const advertised = ['tcp://192.168.1.7:1', 'tcp://192.168.1.7:2', 'quic://192.168.1.7:3', 'ws://192.168.1.7:4']
+    expect(resolveAdvertised(advertised, '192.168.1.7')).toEqual(['tcp://192.168.1.7:1', 'quic://192.168.1.7:3'])
+    expect(resolveAdvertised(advertised, '192.168.1.7', { maxAddresses: 1 })).toEqual(['tcp://192.168.1.7:1'])
+    expect(resolveAdvertised(['tcp://192.168.1.8:1', 'tcp://192.168.1.7:2'], '192.168.1.7', { scope: 'subnet' })).toEqual([
+      'tcp://192.168.1.7:2',
+    ])
+  })
+
+  it('keep loopback only from that same loopback source, never rewritten', () => {
     const advertised = ['tcp://127.0.0.1:4001', 'tcp://[::1]:4001', 'tcp://192.168.1.7:4001']
     expect(resolveAdvertised(advertised, '192.168.1.7')).toEqual(['tcp://192.168.1.7:4001'])
-    expect(resolveAdvertised(advertised, '127.0.0.1')).toEqual(advertised)
+    expect(resolveAdvertised(advertised, '127.0.0.1')).toEqual(['tcp://127.0.0.1:4001'])
   })
 
   it('give link-local IPv6 the zone of the link the beacon came in on, or drop it', () => {
     expect(resolveAdvertised(['tcp://[fe80::7]:4001'], 'fe80::7%eth1')).toEqual(['tcp://[fe80::7%eth1]:4001'])
     expect(resolveAdvertised(['tcp://[fe80::7%wlan9]:4001'], 'fe80::7%eth1')).toEqual(['tcp://[fe80::7%eth1]:4001'])
+    expect(resolveAdvertised(['tcp://[fe80::8]:4001'], 'fe80::7%eth1')).toEqual([])
     expect(resolveAdvertised(['tcp://[fe80::7]:4001'], '192.168.1.7')).toEqual([])
   })
 
   it('drop group addresses, blacklisted IPs, garbage and duplicates', () => {
-    const advertised = ['tcp://224.0.0.1:1', 'tcp://255.255.255.255:1', 'tcp://10.0.0.9:1', 'tcp://10.0.0.8:1', 'x', 'tcp://10.0.0.8:1']
-    expect(resolveAdvertised(advertised, '192.168.1.7', (ip) => ip === '10.0.0.9')).toEqual(['tcp://10.0.0.8:1'])
+    const advertised = ['tcp://224.0.0.1:1', 'tcp://255.255.255.255:1', 'x', 'tcp://10.0.0.8:1', 'tcp://10.0.0.8:1']
+    expect(resolveAdvertised(advertised, '10.0.0.8', { isBlockedIp: (ip) => ip === '10.0.0.8' })).toEqual([])
+    expect(resolveAdvertised(advertised, '10.0.0.8', { maxAddresses: 32 })).toEqual(['tcp://10.0.0.8:1'])
   })
 })

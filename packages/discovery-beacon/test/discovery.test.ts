@@ -110,7 +110,7 @@ describe('beacon discovery on one host (loopback only)', () => {
     expect(plugin.stats().sizes.timers).toBeGreaterThanOrEqual(1)
     await a.node.stop()
     const after = plugin.stats()
-    expect(after.sizes).toEqual({ rateLimiter: 0, replayCache: 0, peers: 0, answerLimiter: 0, sockets: 0, timers: 0 })
+    expect(after.sizes).toEqual({ rateLimiter: 0, replayCache: 0, peers: 0, answerLimiter: 0, peerLimiter: 0, sockets: 0, timers: 0 })
     const received = after.received
     await sleep(500)
     expect(plugin.stats().received).toBe(received)

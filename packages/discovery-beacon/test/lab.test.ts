@@ -163,6 +163,17 @@ describe.runIf(support.ok)('beacon discovery on a namespaced LAN behind a NAT ro
     expect(discovered(farNode)).toEqual([])
   }, 60_000)
 
+  it('IPv6-only beacons with autoConnect connect over the link-local address they come from', async () => {
+    topology = await buildLab()
+    const { lab, lan1, lan2 } = topology
+    const options = { targets: ['multicast6'], interval: 1000, autoConnect: true }
+    const a = await startNode(lab, lan1, options)
+    const b = await startNode(lab, lan2, options)
+    await waitFor(() => opened(a).includes(b.peerId) && opened(b).includes(a.peerId), 4000, 'connection over IPv6 link-local')
+    const bSeenByA = discovered(a).find((p) => p.peerId === b.peerId)
+    expect(bSeenByA?.addresses[0]).toMatch(/^tcp:\/\/\[fe80:[0-9a-f:]+%[\w.-]+\]:\d+$/)
+  }, 60_000)
+
   it('loopback mode never leaves the host: nodes on lan1 find each other, lan2 hears nothing', async () => {
     topology = await buildLab()
     const { lab, lan1, lan2 } = topology

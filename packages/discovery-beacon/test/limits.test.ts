@@ -86,6 +86,23 @@ describe('peer table', () => {
     expect(table.observe('p', ['tcp://10.0.0.2:1']).report).toBe(true)
   })
 
+  it('asks admit only for new peers or changed addresses, and records nothing when refused', () => {
+    const c = clock()
+    const table = new PeerTable(10, 60_000, 5_000, c.now)
+    let admits = 0
+    const refuse = () => {
+      admits++
+      return false
+    }
+    expect(table.observe('p', ['tcp://10.0.0.1:1'], refuse)).toEqual({ report: false, connect: false, limited: true })
+    expect(table.size).toBe(0)
+    expect(table.observe('p', ['tcp://10.0.0.1:1'], () => true)).toEqual({ report: true, connect: true })
+    c.advance(5_000)
+    expect(table.observe('p', ['tcp://10.0.0.1:1'], refuse)).toEqual({ report: false, connect: true }) // known: no admission
+    expect(table.observe('p', ['tcp://10.0.0.2:1'], refuse).limited).toBe(true)
+    expect(admits).toBe(2)
+  })
+
   it('holds at most maxPeers', () => {
     const table = new PeerTable(10, 60_000, 5_000)
     for (let i = 0; i < 1000; i++) table.observe(`p${i}`, [])

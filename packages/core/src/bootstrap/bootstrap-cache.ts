@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import envPaths from 'env-paths'
 import type { Logger } from '../logger.js'
+import { normalizeIp, parseAddress } from '../transport/address.js'
 import { type CacheEntry, readCacheFile, writeCacheFile } from './cache-file.js'
 
 /** Changes collected before a write, and how long a change may wait. */
@@ -20,15 +21,32 @@ export interface BootstrapCacheOptions {
   readonly network: string
   readonly size: number
   readonly maxFailures: number
+  /** Most addresses kept per node, most recently verified first (default 4). */
+  readonly addressesPerPeer?: number
+  /** Most nodes kept whose addresses share one IP (default 4): one host cannot fill the cache with identities. */
+  readonly peersPerIp?: number
   /** Peer ids never cached (hard-coded contacts, ourselves). */
   readonly exclude: () => ReadonlySet<string>
   readonly logger: Logger
 }
 
+/** A node to record, with addresses verified to reach it. */
+export interface VerifiedPeer {
+  readonly peerId: string
+  /** Addresses verified to reach it: the one we connected to, or the one that answered a dial-back. Never merely claimed ones. */
+  readonly addresses: readonly string[]
+  readonly fingerprint?: string
+  /** How they were verified (default `dialled`). */
+  readonly origin?: CacheEntry['origin']
+}
+
 /**
  * The most recently connected, directly reachable nodes (default 200), kept in
  * recency order and written to disk in batches. Nodes that fail repeatedly are
- * evicted.
+ * evicted. Poisoning is bounded: only verified addresses are added (see
+ * {@link VerifiedPeer}), at most `addressesPerPeer` per node and
+ * `peersPerIp` nodes per IP; when full, nodes that only connected to us
+ * (`verified`) are evicted before nodes we dialled (`dialled`).
  */
 export class BootstrapCache {
   /** Map order is recency: oldest first. */
@@ -47,7 +65,7 @@ export class BootstrapCache {
     // The file lists the most recent first; equal timestamps keep that order.
     const oldestFirst = peers.map((peer, index) => ({ peer, index })).sort((a, b) => a.peer.lastSeen - b.peer.lastSeen || b.index - a.index)
     for (const { peer } of oldestFirst) {
-      if (!excluded.has(peer.peerId)) this.entries.set(peer.peerId, peer)
+      if (!excluded.has(peer.peerId)) this.entries.set(peer.peerId, { ...peer, addresses: peer.addresses.slice(0, this.addressesPerPeer) })
     }
     this.trim()
   }
@@ -61,17 +79,26 @@ export class BootstrapCache {
     return this.entries.size
   }
 
-  /** Record a successful connection to a reachable node. */
-  add(peer: { peerId: string; addresses: readonly string[]; fingerprint?: string }): void {
+  /**
+   * Record a successful connection to a reachable node, with the addresses
+   * that were verified to reach it; they go first, before those kept from
+   * earlier verifications, `addressesPerPeer` in all.
+   */
+  add(peer: VerifiedPeer): void {
     if (this.options.exclude().has(peer.peerId) || peer.addresses.length === 0) return
+    const previous = this.entries.get(peer.peerId)
     this.entries.delete(peer.peerId)
-    this.entries.set(peer.peerId, {
+    const origin = previous?.origin === 'dialled' || (peer.origin ?? 'dialled') === 'dialled' ? 'dialled' : 'verified'
+    const entry: CacheEntry = {
       peerId: peer.peerId,
-      addresses: [...new Set(peer.addresses)].slice(0, 64),
+      addresses: [...new Set([...peer.addresses, ...(previous?.addresses ?? [])])].slice(0, this.addressesPerPeer),
       lastSeen: Date.now(),
-      fingerprint: peer.fingerprint,
+      fingerprint: peer.fingerprint ?? previous?.fingerprint,
       failures: 0,
-    })
+      origin,
+    }
+    this.limitPerIp(entry)
+    this.entries.set(peer.peerId, entry)
     this.trim()
     this.changed()
   }
@@ -117,7 +144,45 @@ export class BootstrapCache {
     }
   }
 
-  private trim(): void {
-    while (this.entries.size > this.options.size) this.entries.delete(this.entries.keys().next().value as string)
+  private get addressesPerPeer(): number {
+    return this.options.addressesPerPeer ?? 4
   }
+
+  /** Make room for `entry` among the nodes sharing one of its IPs: the oldest go, `verified` before `dialled`. */
+  private limitPerIp(entry: CacheEntry): void {
+    const max = this.options.peersPerIp ?? 4
+    for (const ip of ipsOf(entry)) {
+      const sharing = [...this.entries.values()].filter((other) => ipsOf(other).has(ip))
+      let excess = sharing.length + 1 - max
+      for (const victim of evictionOrder(sharing)) {
+        if (excess-- <= 0) break
+        this.entries.delete(victim.peerId)
+      }
+    }
+  }
+
+  /** Evict down to `size`: the oldest `verified` nodes first, then the oldest `dialled`. */
+  private trim(): void {
+    let excess = this.entries.size - this.options.size
+    if (excess <= 0) return
+    for (const victim of evictionOrder([...this.entries.values()])) {
+      if (excess-- <= 0) break
+      this.entries.delete(victim.peerId)
+    }
+  }
+}
+
+/** Entries (given oldest first) in the order to evict them: `verified` ones, then `dialled` ones, oldest first in each. */
+function evictionOrder(entries: readonly CacheEntry[]): CacheEntry[] {
+  return [...entries.filter((e) => e.origin === 'verified'), ...entries.filter((e) => e.origin !== 'verified')]
+}
+
+/** The IPs of an entry's addresses. */
+function ipsOf(entry: CacheEntry): Set<string> {
+  const ips = new Set<string>()
+  for (const address of entry.addresses) {
+    const host = parseAddress(address)?.host
+    if (host) ips.add(normalizeIp(host))
+  }
+  return ips
 }

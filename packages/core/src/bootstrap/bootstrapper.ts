@@ -61,17 +61,22 @@ export class Bootstrapper {
   async start(): Promise<void> {
     await this.cache.load()
     this.unsubscribe.push(
+      // Only addresses verified to reach the node are cached, never what it merely claims: a hostile
+      // listener's HELLO could otherwise plant third parties' addresses for us to dial at every start.
       this.events.on('connection:open', ({ connection }) => {
         if (connection.direction !== 'outbound' || connection.remoteRole !== 'node') return
-        const claimed = this.manager.claimedAddresses(connection)
+        if (connection.method === 'relayed' || connection.method === 'punched') return // not a direct address
         this.cache.add({
           peerId: connection.peerId,
-          addresses: [...claimed, connection.remoteAddress],
+          addresses: [connection.remoteAddress],
           fingerprint: fingerprintOf(connection),
+          origin: 'dialled',
         })
       }),
-      this.events.on('peer:verified', ({ peerId, reachable, addresses }) => {
-        if (reachable) this.cache.add({ peerId, addresses, fingerprint: fingerprintOf(this.manager.pool.get(peerId)) })
+      this.events.on('peer:verified', ({ peerId, reachable }) => {
+        const address = reachable ? this.manager.verifiedAddress(peerId) : undefined
+        if (address === undefined) return
+        this.cache.add({ peerId, addresses: [address], fingerprint: fingerprintOf(this.manager.pool.get(peerId)), origin: 'verified' })
       }),
     )
     this.revalidateInBackground()
@@ -161,8 +166,8 @@ export class Bootstrapper {
       for (const entry of stale) {
         if (controller.signal.aborted) return
         try {
-          await this.manager.checkReachable(entry.peerId, entry.addresses)
-          if (!controller.signal.aborted) this.cache.add(entry)
+          const address = await this.manager.checkReachable(entry.peerId, entry.addresses)
+          if (!controller.signal.aborted) this.cache.add({ ...entry, addresses: [address] })
         } catch {
           if (!controller.signal.aborted) this.cache.fail(entry.peerId)
         }

@@ -13,6 +13,12 @@ const entrySchema = z.object({
   fingerprint: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** Failed bootstrap attempts in a row. */
   failures: z.number().int().nonnegative().default(0),
+  /**
+   * How its addresses were verified: `dialled` (we connected to it) or
+   * `verified` (it connected to us and answered a dial-back). Genuine nodes we
+   * chose to dial outrank peers that merely connected to us when evicting.
+   */
+  origin: z.enum(['dialled', 'verified']).default('dialled'),
 })
 /** One cached node. */
 export type CacheEntry = z.infer<typeof entrySchema>

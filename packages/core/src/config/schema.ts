@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
 import { parseAddress } from '../transport/address.js'
+import { autoConnectSchema } from '../discovery/auto-connect.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
@@ -132,6 +133,10 @@ const bootstrapSchema = z.strictObject({
   cacheDir: z.string().min(1).optional(),
   /** Most nodes kept in the cache. */
   cacheSize: z.number().int().positive().max(100_000).default(200),
+  /** Most (verified) addresses cached per node. */
+  cacheAddressesPerPeer: z.number().int().positive().max(64).default(4),
+  /** Most cached nodes sharing one IP, so one host cannot fill the cache with identities. */
+  cachePeersPerIp: z.number().int().positive().default(4),
   /** Run `bootstrap()` from `start()`. */
   onStart: z.boolean().default(false),
   /** Candidates dialled at once. */
@@ -193,6 +198,8 @@ export const nodeConfigSchema = z.strictObject({
       }),
     )
     .default([]),
+  /** Node-wide budget of the dials discovery plugins' auto-connect may trigger. */
+  autoConnect: autoConnectSchema.prefault({}),
   /** Service plugins, e.g. `[upnp(), stun({ servers }), holePunch(), relay()]`. */
   services: z
     .array(

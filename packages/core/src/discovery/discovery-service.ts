@@ -2,6 +2,7 @@ import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
+import { AutoConnectBudget, type AutoConnectLimits, type AutoConnectStats, autoConnectSchema } from './auto-connect.js'
 import type { DiscoveredPeer, Discovery, DiscoveryComponents, DiscoveryFactory, DiscoveryIdentity } from './types.js'
 
 /** How many recently discovered peers are remembered as bootstrap candidates. */
@@ -15,6 +16,7 @@ const RECENT_LIMIT = 256
 export class DiscoveryService {
   private plugins: Discovery[] = []
   private readonly recentPeers = new Map<string, DiscoveredPeer>()
+  private readonly budget: AutoConnectBudget
 
   constructor(
     private readonly factories: readonly DiscoveryFactory[],
@@ -23,7 +25,16 @@ export class DiscoveryService {
     private readonly manager: ConnectionManager,
     private readonly events: TypedEmitter<NodeEvents>,
     private readonly logger: Logger,
-  ) {}
+    /** Budget of dials plugins may trigger (default: the `autoConnect` config defaults). */
+    limits: AutoConnectLimits = autoConnectSchema.parse({}),
+  ) {
+    this.budget = new AutoConnectBudget(limits)
+  }
+
+  /** Counters of auto-connects: attempted, dials allowed, skipped by reason. */
+  autoConnectStats(): AutoConnectStats {
+    return this.budget.stats()
+  }
 
   /** True when at least one discovery plugin is configured. */
   get enabled(): boolean {
@@ -61,14 +72,25 @@ export class DiscoveryService {
       addresses: () => this.manager.addresses(),
       isBlacklisted: ({ peerId, ip }) => this.manager.blacklist.isBlocked({ peerId, ip }),
       peerDiscovered: (peer) => this.discovered(peer),
-      connect: async (peer) => {
-        if (peer.peerId === this.identity.peerId || this.manager.pool.get(peer.peerId)) return
-        try {
-          await this.manager.connect({ peerId: peer.peerId, addresses: peer.addresses }, { retry: false })
-        } catch (error) {
-          this.logger.debug(`auto-connect to ${peer.peerId} failed: ${error instanceof Error ? error.message : String(error)}`)
-        }
-      },
+      connect: (peer) => this.autoConnect(peer),
+    }
+  }
+
+  /** Connect as a plugin asked, within the node-wide budget (see {@link AutoConnectBudget}). */
+  private async autoConnect(peer: DiscoveredPeer): Promise<void> {
+    if (peer.peerId === this.identity.peerId || this.manager.pool.get(peer.peerId)) return
+    if (this.manager.blacklist.isBlocked({ peerId: peer.peerId })) return
+    const reserved = this.budget.reserve(peer.peerId, peer.addresses)
+    if (!reserved.ok) {
+      this.logger.debug(`auto-connect to ${peer.peerId} (${peer.via}) skipped: ${reserved.reason}`)
+      return
+    }
+    try {
+      await this.manager.connect({ peerId: peer.peerId, addresses: reserved.addresses }, { retry: false })
+    } catch (error) {
+      this.logger.debug(`auto-connect to ${peer.peerId} failed: ${error instanceof Error ? error.message : String(error)}`)
+    } finally {
+      reserved.release()
     }
   }
 

@@ -779,9 +779,14 @@ export class ConnectionManager {
     return this.claimed.get(connection) ?? []
   }
 
-  /** Check whether `peerId` answers at one of `addresses` (a fresh connection, never pooled). */
-  checkReachable(peerId: string, addresses: readonly string[]): Promise<void> {
+  /** Check whether `peerId` answers at one of `addresses` (a fresh connection, never pooled); resolves with that address. */
+  checkReachable(peerId: string, addresses: readonly string[]): Promise<string> {
     return this.reachability.check(peerId, addresses)
+  }
+
+  /** The address a dial-back check recently verified `peerId` at, if any (for the bootstrap cache). */
+  verifiedAddress(peerId: string): string | undefined {
+    return this.reachability.verifiedAddress(peerId)
   }
 
   /**

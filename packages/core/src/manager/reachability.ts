@@ -20,11 +20,8 @@ export interface ReachabilityOptions {
   readonly maxPerSecond: number
 }
 
-interface Outcome {
-  readonly until: number
-  /** Undefined for a success. */
-  readonly error?: ReachabilityError
-}
+/** A remembered check: the address that answered, or the error. */
+type Outcome = { readonly until: number } & ({ readonly address: string } | { readonly error: ReachabilityError })
 
 /**
  * Reverse-connectivity check: dial back to the addresses a peer claims (a
@@ -39,7 +36,7 @@ interface Outcome {
  */
 export class ReachabilityChecker {
   private readonly outcomes = new Map<string, Outcome>()
-  private readonly inFlight = new Map<string, Promise<void>>()
+  private readonly inFlight = new Map<string, Promise<string>>()
   private readonly budget: TokenBucket
 
   constructor(
@@ -51,15 +48,15 @@ export class ReachabilityChecker {
   }
 
   /**
-   * Resolves when the peer answered at one of `addresses`; rejects with
-   * `ReachabilityError` otherwise (or when the budget is spent). With
-   * `observedIp` (the IP a peer connected from), only addresses on that IP are
-   * dialled.
+   * Resolves with the address the peer answered at, one of `addresses` (or
+   * the one remembered from a recent check); rejects with `ReachabilityError`
+   * otherwise (or when the budget is spent). With `observedIp` (the IP a peer
+   * connected from), only addresses on that IP are dialled.
    */
-  check(peerId: string, addresses: readonly string[], observedIp?: string): Promise<void> {
+  check(peerId: string, addresses: readonly string[], observedIp?: string): Promise<string> {
     const known = this.outcomes.get(peerId)
     if (known !== undefined && known.until > Date.now()) {
-      return known.error === undefined ? Promise.resolve() : Promise.reject(known.error)
+      return 'address' in known ? Promise.resolve(known.address) : Promise.reject(known.error)
     }
     const running = this.inFlight.get(peerId)
     if (running !== undefined) return running
@@ -80,10 +77,13 @@ export class ReachabilityChecker {
     return check
   }
 
-  private async dialBack(peerId: string, candidates: readonly string[]): Promise<void> {
+  private async dialBack(peerId: string, candidates: readonly string[]): Promise<string> {
     const signal = AbortSignal.timeout(this.options.timeout)
+    let address: string
     try {
-      await raceStaggered(candidates, (address, s) => this.probe(address, peerId, AbortSignal.any([s, signal])), {
+      const probe = (candidate: string, s: AbortSignal): Promise<string> =>
+        this.probe(candidate, peerId, AbortSignal.any([s, signal])).then(() => candidate)
+      address = await raceStaggered(candidates, probe, {
         staggerMs: 0,
         signal,
         dispose: () => {},
@@ -95,16 +95,24 @@ export class ReachabilityChecker {
           : `no answer within ${this.options.timeout} ms`
       throw this.remember(peerId, new ReachabilityError(`peer ${peerId} is not reachable at its claimed addresses (${reasons})`))
     }
-    this.remember(peerId)
+    this.remember(peerId, address)
+    return address
   }
 
-  /** Record an outcome (a success when `error` is undefined) and return the error. */
-  private remember<E extends ReachabilityError | undefined>(peerId: string, error?: E): E {
-    const ttl = error === undefined ? VERIFIED_TTL_MS : this.options.period
+  /** The address `peerId` last answered a dial-back at, while that check is trusted. */
+  verifiedAddress(peerId: string): string | undefined {
+    const known = this.outcomes.get(peerId)
+    return known !== undefined && known.until > Date.now() && 'address' in known ? known.address : undefined
+  }
+
+  /** Record an outcome: the address that answered, or the error (returned, to be thrown). */
+  private remember<T extends string | ReachabilityError>(peerId: string, outcome: T): T {
+    const failed = outcome instanceof ReachabilityError
+    const until = Date.now() + (failed ? this.options.period : VERIFIED_TTL_MS)
     this.outcomes.delete(peerId)
-    this.outcomes.set(peerId, { until: Date.now() + ttl, error })
+    this.outcomes.set(peerId, failed ? { until, error: outcome } : { until, address: outcome as string })
     if (this.outcomes.size > REMEMBERED_LIMIT) this.outcomes.delete(this.outcomes.keys().next().value as string)
-    return error as E
+    return outcome
   }
 }
 

@@ -45,6 +45,30 @@ describe('bootstrap cache', () => {
     expect(ids).toContain('bciqpeer51')
   })
 
+  it('keeps at most 4 addresses per node (newest verified first) and 4 nodes per IP', () => {
+    const cache = cacheAt(undefined)
+    for (let i = 0; i < 6; i++) cache.add({ peerId: 'bciqone', addresses: [`tcp://10.0.0.${i}:1`] })
+    expect(cache.list()[0]?.addresses).toEqual(['tcp://10.0.0.5:1', 'tcp://10.0.0.4:1', 'tcp://10.0.0.3:1', 'tcp://10.0.0.2:1'])
+    for (let i = 0; i < 6; i++) cache.add({ peerId: `bciqsybil${i}`, addresses: [`tcp://10.9.9.9:${i}`] })
+    expect(cache.list().filter((e) => e.peerId.startsWith('bciqsybil')).map((e) => e.peerId)).toEqual([
+      'bciqsybil5',
+      'bciqsybil4',
+      'bciqsybil3',
+      'bciqsybil2',
+    ])
+  })
+
+  it('when full, evicts nodes that only connected to us before nodes we dialled', () => {
+    const cache = new BootstrapCache({ path: undefined, network, size: 4, maxFailures: 3, exclude: () => new Set(), logger: createLogger('silent') })
+    cache.add({ peerId: 'bciqgenuine1', addresses: ['tcp://10.0.0.1:1'], origin: 'dialled' })
+    cache.add({ peerId: 'bciqgenuine2', addresses: ['tcp://10.0.0.2:1'], origin: 'dialled' })
+    for (let i = 0; i < 20; i++) cache.add({ peerId: `bciqinbound${i}`, addresses: [`tcp://10.1.0.${i}:1`], origin: 'verified' })
+    const ids = cache.list().map((e) => e.peerId)
+    expect(ids).toHaveLength(4)
+    expect(ids).toContain('bciqgenuine1')
+    expect(ids).toContain('bciqgenuine2')
+  })
+
   it('never caches excluded peers (hard-coded contacts, ourselves)', () => {
     const cache = cacheAt(undefined, ['bciqcontact'])
     cache.add({ peerId: 'bciqcontact', addresses: ['tcp://10.0.0.1:1'] })

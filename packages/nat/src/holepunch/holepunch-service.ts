@@ -10,7 +10,7 @@ import {
   type ServiceComponents,
   shortPeerId,
 } from '@crust/core'
-import { RateLimiter } from '../common/rate-limit.js'
+import { EventBucket, RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
 import { HolePunchError } from './errors.js'
 import {
@@ -24,7 +24,7 @@ import {
   writeFrame,
 } from './messages.js'
 import type { ResolvedHolePunchOptions } from './options.js'
-import { Puncher, readPunch } from './puncher.js'
+import { type PunchBudget, Puncher, readPunch } from './puncher.js'
 
 /** An attempt in progress on this node, keyed by its id, to route the peer's punch packets. */
 interface ActiveAttempt {
@@ -48,6 +48,8 @@ export class HolePunchService implements Service {
   private readonly active = new Map<string, ActiveAttempt>()
   private readonly punchers = new Set<Puncher>()
   private readonly limiter: RateLimiter
+  /** Node-wide budget of punch packets, all attempts together. */
+  private readonly punchBudget: EventBucket
   private readonly cleanups: Array<() => void> = []
   /** Punch packets that matched no attempt of ours (strangers, stale attempts). */
   ignoredPunches = 0
@@ -57,6 +59,20 @@ export class HolePunchService implements Service {
     private readonly options: ResolvedHolePunchOptions,
   ) {
     this.limiter = new RateLimiter(options.ratePerMinute)
+    this.punchBudget = new EventBucket(options.punchRate, options.punchBurst)
+  }
+
+  /** The bounds of one attempt's punching. */
+  private budget(): PunchBudget {
+    return { maxPackets: this.options.maxPunchPackets, maxLearned: this.options.maxLearnedTargets, shared: this.punchBudget }
+  }
+
+  /** Screen a remote's candidates and keep the first `maxPunchTargets` (the rendezvous' observation comes first). */
+  private screen(candidates: readonly string[]): ReturnType<typeof screenCandidates> {
+    const screened = screenCandidates(candidates, { allowLoopback: this.options.allowLoopback })
+    const kept = screened.targets.slice(0, this.options.maxPunchTargets)
+    const dropped = screened.targets.slice(kept.length).map((t) => ({ address: quicAddress(t), reason: 'too-many' as const }))
+    return { targets: kept, rejected: [...screened.rejected, ...dropped] }
   }
 
   async start(): Promise<void> {
@@ -96,7 +112,7 @@ export class HolePunchService implements Service {
     if (mapping === 'endpoint-dependent' && answer.mapping === 'endpoint-dependent') {
       throw new HolePunchError('symmetric', 'both NATs map each destination to a new port: punching cannot work, a relay can')
     }
-    const { targets, rejected } = screenCandidates(answer.candidates, { allowLoopback: this.options.allowLoopback })
+    const { targets, rejected } = this.screen(answer.candidates)
     if (targets.length === 0) {
       throw new HolePunchError('bad-candidates', `no usable candidate for ${shortPeerId(target)}: ${describe(rejected)}`)
     }
@@ -145,7 +161,7 @@ export class HolePunchService implements Service {
     signal: AbortSignal,
   ): Promise<Connection> {
     const controller = new AbortController()
-    const puncher = this.track(new Puncher(endpoint, attempt, targets, budget).start())
+    const puncher = this.track(new Puncher(endpoint, attempt, targets, budget, this.budget()).start())
     return new Promise<Connection>((resolve, reject) => {
       const dialled = new Set<string>()
       let settled = false
@@ -180,8 +196,8 @@ export class HolePunchService implements Service {
       this.active.set(attempt, {
         onPunch: (from) => {
           if (screenCandidates([quicAddress(from)], { allowLoopback: this.options.allowLoopback }).targets.length === 0) return
-          puncher.add(from)
-          dial(from)
+          // Learned targets are bounded by the puncher; a spoofed source gets neither punches nor dials beyond that.
+          if (puncher.add(from)) dial(from)
         },
       })
       if (signal.aborted) onAbort()
@@ -241,7 +257,9 @@ export class HolePunchService implements Service {
     }
     if (this.punchers.size >= this.options.maxConcurrent) return refuse(stream, 'rate-limited', 'too many punches in progress')
     if (this.components.isBlacklisted({ peerId: offer.from })) return refuse(stream, 'refused', 'refused')
-    const { targets, rejected } = screenCandidates(offer.candidates, { allowLoopback: this.options.allowLoopback })
+    // The attempt id is the remote's choice: it must not take over an attempt in progress (ours or another's).
+    if (this.active.has(offer.attempt)) return refuse(stream, 'refused', 'attempt id already in use')
+    const { targets, rejected } = this.screen(offer.candidates)
     if (targets.length === 0) return refuse(stream, 'bad-candidates', `no usable candidate: ${describe(rejected)}`)
     const mapping = this.components.nat().mapping
     if (mapping === 'endpoint-dependent' && offer.mapping === 'endpoint-dependent') {
@@ -252,8 +270,12 @@ export class HolePunchService implements Service {
     const hard = mapping === 'endpoint-dependent' || offer.mapping === 'endpoint-dependent'
     const budget = hard ? this.options.endpointDependentTimeout : this.options.punchTimeout
     // Punch before answering, so our NAT is open by the time the asker's QUIC handshake arrives.
-    const puncher = this.track(new Puncher(endpoint, offer.attempt, targets, budget).start())
-    this.active.set(offer.attempt, { onPunch: (from) => puncher.add(from) })
+    const puncher = this.track(new Puncher(endpoint, offer.attempt, targets, budget, this.budget()).start())
+    this.active.set(offer.attempt, {
+      onPunch: (from) => {
+        if (screenCandidates([quicAddress(from)], { allowLoopback: this.options.allowLoopback }).targets.length > 0) puncher.add(from)
+      },
+    })
     const done = setTimeout(() => {
       this.untrack(puncher)
       this.active.delete(offer.attempt)

@@ -16,6 +16,16 @@ const holePunchOptionsSchema = z.strictObject({
   ratePerMinute: z.number().int().min(1).max(10_000).default(30),
   /** Punching attempts at once, as target. */
   maxConcurrent: z.number().int().min(1).max(1_000).default(16),
+  /** Candidates punched and dialled per attempt, the rendezvous' observation first (the rest are ignored). */
+  maxPunchTargets: z.number().int().min(1).max(8).default(4),
+  /** Punch packets one attempt may send in all. */
+  maxPunchPackets: z.number().int().min(1).max(10_000).default(40),
+  /** Targets learned from the peer's punch packets, per attempt. */
+  maxLearnedTargets: z.number().int().min(0).max(8).default(2),
+  /** Punch packets per second, the whole node (all attempts together). */
+  punchRate: z.number().positive().max(100_000).default(50),
+  /** Largest burst of punch packets, the whole node. */
+  punchBurst: z.number().int().min(1).max(100_000).default(100),
   /** Accept loopback candidates (single-machine tests only). */
   allowLoopback: z.boolean().default(false),
 })

@@ -1,5 +1,6 @@
 import type { DatagramEndpoint, DatagramPeer } from '@crust/core'
 import { normalizeIp } from '@crust/core'
+import type { EventBucket } from '../common/rate-limit.js'
 
 /**
  * A punch packet: 5 magic bytes, then the 16-byte attempt id. The first
@@ -28,11 +29,25 @@ export function readPunch(data: Uint8Array): string | undefined {
   return bytes.subarray(MAGIC.byteLength).toString('hex')
 }
 
+/** Bounds of one {@link Puncher}: a remote names where we punch, so every packet is budgeted. */
+export interface PunchBudget {
+  /** Punch packets this attempt may send in all. */
+  readonly maxPackets: number
+  /** Targets learned from the peer's punch packets (its NAT's real mapping) beyond the given ones. */
+  readonly maxLearned: number
+  /** The node-wide budget of punch packets, shared by every attempt. */
+  readonly shared: EventBucket
+}
+
 /**
  * Sends punch packets from the node's shared socket to a set of targets on a
  * ramped schedule (10 ms, 20 ms, 40 ms... up to every 500 ms) for a bounded
  * time: the first packets open our NAT's mapping quickly, the later ones keep
  * it open while the peer's packets and the QUIC handshake get through.
+ * Packets are 21 bytes, smaller than any frame or packet that triggers them,
+ * and counted against a per-attempt and the node-wide budget (see
+ * {@link PunchBudget}), so a forged introduction cannot turn the node into a
+ * reflector.
  */
 export class Puncher {
   private readonly targets = new Map<string, DatagramPeer>()
@@ -40,17 +55,21 @@ export class Puncher {
   private timer: NodeJS.Timeout | undefined
   private gap = FIRST_GAP
   private readonly until: number
+  private learned = 0
   /** Punch packets sent, for logs and tests. */
   sent = 0
+  /** Packets not sent because a budget was exhausted, for logs and tests. */
+  withheld = 0
 
   constructor(
     private readonly endpoint: DatagramEndpoint,
     attempt: string,
     targets: readonly DatagramPeer[],
     durationMs: number,
+    private readonly budget: PunchBudget,
   ) {
     this.packet = punchPacket(attempt)
-    for (const target of targets) this.add(target)
+    for (const target of targets) this.targets.set(keyOf(target), target)
     this.until = Date.now() + durationMs
   }
 
@@ -60,9 +79,18 @@ export class Puncher {
     return this
   }
 
-  /** Punch one more target too (e.g. where the peer's punches came from). */
-  add(target: DatagramPeer): void {
-    this.targets.set(`${normalizeIp(target.host)}:${target.port}`, target)
+  /**
+   * Punch one more target too (where the peer's punches came from). At most
+   * `maxLearned` per attempt: a punch packet's source can be spoofed.
+   * Returns whether the target is (now) punched.
+   */
+  add(target: DatagramPeer): boolean {
+    const key = keyOf(target)
+    if (this.targets.has(key)) return true
+    if (this.learned >= this.budget.maxLearned) return false
+    this.learned++
+    this.targets.set(key, target)
+    return true
   }
 
   stop(): void {
@@ -72,12 +100,20 @@ export class Puncher {
 
   private tick(): void {
     for (const target of this.targets.values()) {
+      if (this.sent >= this.budget.maxPackets || !this.budget.shared.take()) {
+        this.withheld++
+        continue
+      }
       this.sent++
       void this.endpoint.send(this.packet, target)
     }
-    if (Date.now() >= this.until) return
+    if (Date.now() >= this.until || this.sent >= this.budget.maxPackets) return
     this.timer = setTimeout(() => this.tick(), this.gap)
     this.timer.unref()
     this.gap = Math.min(this.gap * 2, MAX_GAP)
   }
+}
+
+function keyOf(target: DatagramPeer): string {
+  return `${normalizeIp(target.host)}:${target.port}`
 }

@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net'
 import type { DatagramEndpoint, DatagramPeer } from '@crust/core'
 import { AbortError, normalizeIp } from '@crust/core'
 import stun from 'stun'
@@ -54,7 +55,8 @@ export function bindingRequest(endpoint: DatagramEndpoint, server: DatagramPeer,
     const unsubscribe = endpoint.onForeignDatagram((data, from) => {
       if (from.port !== server.port || normalizeIp(from.host) !== serverHost || !isStunMessage(data)) return
       const answer = decodeAnswer(data, transaction)
-      if (answer !== undefined) finish(undefined, answer)
+      // An absurd mapped address is ignored like garbage: a genuine answer may still come.
+      if (answer !== undefined && isPlausibleMapping(answer.mapped, serverHost)) finish(undefined, answer)
     })
     const send = (): void => {
       if (attempt > timing.retries) {
@@ -103,4 +105,40 @@ function addressValue(value: unknown): DatagramPeer | undefined {
   const { address, port } = value as { address?: unknown; port?: unknown }
   if (typeof address !== 'string' || typeof port !== 'number' || port <= 0 || port > 65535) return undefined
   return { host: normalizeIp(address), port }
+}
+
+/** Addresses no NAT maps a socket to, whatever the path. */
+const impossible = new BlockList()
+impossible.addSubnet('0.0.0.0', 8, 'ipv4')
+impossible.addSubnet('224.0.0.0', 4, 'ipv4')
+impossible.addSubnet('240.0.0.0', 4, 'ipv4') // reserved, and 255.255.255.255
+impossible.addSubnet('ff00::', 8, 'ipv6')
+impossible.addAddress('::', 'ipv6')
+/** Addresses only plausible when the server itself is reached over that scope. */
+const loopback = new BlockList()
+loopback.addSubnet('127.0.0.0', 8, 'ipv4')
+loopback.addAddress('::1', 'ipv6')
+const linkLocal = new BlockList()
+linkLocal.addSubnet('169.254.0.0', 16, 'ipv4')
+linkLocal.addSubnet('fe80::', 10, 'ipv6')
+
+function inList(list: BlockList, ip: string): boolean {
+  const family = isIP(ip)
+  return family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/**
+ * Whether a STUN server at `serverHost` can truly have seen us at `mapped`:
+ * never an unspecified, multicast, broadcast or reserved address, a port 0,
+ * or another family than the server's; loopback and link-local only when the
+ * server is reached over that same scope.
+ */
+export function isPlausibleMapping(mapped: DatagramPeer, serverHost: string): boolean {
+  const ip = normalizeIp(mapped.host)
+  const server = normalizeIp(serverHost)
+  if (isIP(ip) === 0 || isIP(ip) !== isIP(server) || mapped.port <= 0 || mapped.port > 65535) return false
+  if (inList(impossible, ip)) return false
+  if (inList(loopback, ip) && !inList(loopback, server)) return false
+  if (inList(linkLocal, ip) && !inList(linkLocal, server)) return false
+  return true
 }

@@ -83,6 +83,13 @@ export class StunService implements Service {
     // Test II of RFC 5780: a second server at another IP (configured, or the first one's alternate address).
     const secondServer = others.find((server) => server.host !== primary.host) ?? alternate(first, primary)
     const second = secondServer === undefined ? undefined : await this.ask(endpoint, secondServer).catch(() => undefined)
+    if (second !== undefined && normalizeIp(second.mapped.host) !== normalizeIp(first.mapped.host)) {
+      // Two servers see us at different IPs: one of them lies (or the NAT pools addresses). Publish neither.
+      this.withdraw(
+        `STUN servers disagree on our IP (${first.mapped.host} from ${primary.host}, ${second.mapped.host} from ${secondServer?.host}); no reflexive address published`,
+      )
+      return
+    }
     const mapping = classifyMapping(first.mapped, second?.mapped, { port: endpoint.localPort ?? 0, hosts: localHosts() })
     const reflexiveAddress = formatAddress(this.options.transport, first.mapped.host, first.mapped.port)
     this.report(reflexiveAddress, mapping)
@@ -98,6 +105,14 @@ export class StunService implements Service {
     const first = seen[0]
     if (first === undefined) return
     this.report(first, seen.length > 1 ? 'endpoint-dependent' : this.components.nat().mapping)
+  }
+
+  /** Forget the reflexive address (and mapping) we can no longer vouch for, and say why. */
+  private withdraw(message: string): void {
+    const before = this.components.nat()
+    if (before.reflexiveAddress !== undefined || before.mapping !== 'unknown') this.components.updateNat({ reflexiveAddress: undefined, mapping: 'unknown' })
+    this.components.logger.warn(`stun: ${message}`)
+    this.components.notify({ service: 'stun', type: 'failed', message })
   }
 
   private report(reflexiveAddress: string, mapping: NatStatus['mapping']): void {
