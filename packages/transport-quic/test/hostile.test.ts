@@ -107,6 +107,32 @@ function tokenInitial(retry: { scid: Buffer; token: Buffer; clientScid: Buffer }
   return longHeader({ dcid, scid: retry.clientScid, token: retry.token, size: 1200 })
 }
 
+/**
+ * A UDP relay on loopback in front of `serverPort` that forwards everything
+ * the client sends but only the server's first datagram (the Retry) back:
+ * a client that vanishes mid-handshake, after proving its address.
+ */
+async function vanishingRelay(serverPort: number): Promise<{ port: number; close(): void }> {
+  const front = await udpSocket()
+  const back = await udpSocket()
+  let client: { address: string; port: number } | undefined
+  let answered = 0
+  front.on('message', (data, from) => {
+    client = from
+    back.send(data, serverPort, '127.0.0.1')
+  })
+  back.on('message', (data) => {
+    if (client !== undefined && answered++ === 0) front.send(data, client.port, client.address)
+  })
+  return {
+    port: front.address().port,
+    close: () => {
+      front.close()
+      back.close()
+    },
+  }
+}
+
 function portOf(node: CrustNode): number {
   return Number(new URL(node.addresses[0]!.replace('quic://', 'http://')).port)
 }
@@ -254,16 +280,18 @@ describe('retry tokens: bound to address and connection id, expiring, single use
 
 describe('bounded state', () => {
   it('handshakes in progress are bounded (maxPendingHandshakes); the rest are dropped, counted', async () => {
-    const server = await makeTransport({ options: { maxPendingHandshakes: 3 }, limits: { handshakeTimeout: 2000 } })
+    const server = await makeTransport({ options: { maxPendingHandshakes: 3 }, limits: { handshakeTimeout: 3000 } })
     const port = server.transport.localEndpoint!.port
-    const sockets = await Promise.all(Array.from({ length: 8 }, udpSocket))
-    const retries = await Promise.all(sockets.map((socket) => fetchRetry(socket, port)))
-    // Each sends a junk Initial with its valid token: the attempt stays pending until handshakeTimeout.
-    await Promise.all(sockets.map((socket, i) => send(socket, tokenInitial(retries[i]!), port)))
-    await sleep(QUIET_MS)
+    // Real clients that vanish mid-handshake: each dials through a relay that passes the
+    // server's Retry and then nothing more, so every attempt stays pending on the server.
+    const relays = await Promise.all(Array.from({ length: 8 }, () => vanishingRelay(port)))
+    const clients = await Promise.all(relays.map(() => makeTransport({ listen: false, limits: { handshakeTimeout: 1500 } })))
+    const dials = clients.map((client, i) => client.transport.dial(`quic://127.0.0.1:${relays[i]!.port}`).catch(() => undefined))
+    await waitFor(() => server.admitted.length + server.transport.stats.drops['handshake-limit'] >= 8, 1400, 'every attempt to be admitted or dropped')
     expect(server.admitted).toHaveLength(3)
-    expect(server.transport.stats.drops['handshake-limit']).toBe(5)
-    for (const socket of sockets) socket.close()
+    expect(server.transport.stats.pendingHandshakes).toBe(3)
+    await Promise.all(dials)
+    for (const relay of relays) relay.close()
   })
 
   it('non-QUIC datagrams for services (STUN, punching) are rate-limited', async () => {
