@@ -43,6 +43,19 @@ import { checkCertificates, verifyCallback } from './verify.js'
 /** How long `close()` waits for connections to finish closing before it releases the socket anyway. */
 const SHUTDOWN_GRACE_MS = 300
 
+/**
+ * Datagrams kept per attempt while it is at the gate (before the library
+ * registers its connection): a client's retransmitted Initial or its close.
+ */
+const MAX_QUEUED_DATAGRAMS = 16
+const MAX_QUEUED_BYTES = 64 * 1024
+
+/** An inbound attempt in progress, and datagrams for it that arrived before its connection existed. */
+interface Admitting {
+  readonly queued: Array<{ data: Buffer; remote: RemoteInfo }>
+  bytes: number
+}
+
 /** Wait for `work`, but no longer than `ms`. */
 async function withGrace(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -79,7 +92,7 @@ export class QuicTransport implements Transport {
   private readonly connections = new Set<QuicConnection>()
   private readonly dials = new Set<AbortController>()
   /** Datagrams of attempts still at the gate or handshaking, by connection id (at most `maxPendingHandshakes`). */
-  private readonly admitting = new Map<string, Array<{ data: Buffer; remote: RemoteInfo }>>()
+  private readonly admitting = new Map<string, Admitting>()
   /** Dropped datagrams, counted per reason and summarised in the log. */
   private readonly drops: DropLog
   private guard: ListenerGuard | undefined
@@ -358,21 +371,15 @@ export class QuicTransport implements Transport {
       return original
     }
     internals.acceptConnection = async (remote, header, dcid, data) => {
-      const screening = await guard.screen(remote, header, data)
-      if (screening.kind === 'done') return undefined
       const key = dcid.toString()
-      const waiting = this.admitting.get(key)
-      if (waiting !== undefined) {
-        // Another datagram of an attempt in progress (a retransmission, or the
-        // client's CONNECTION_CLOSE): keep it for the connection instead of re-gating it.
-        if (waiting.length < 16) waiting.push({ data, remote })
-        return undefined
-      }
+      if (this.queueForAttempt(key, data, remote)) return undefined
+      const screening = await guard.screen(remote, header, data)
+      if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return undefined
       const token = guard.admit(screening.token, remote, header, this.admitting.size, maxPendingHandshakes)
       if (token === undefined) return undefined
       const tokenKey = Buffer.from(screening.token).toString('latin1')
       checked.set(tokenKey, QUICConnectionId.fromBuffer(token.original))
-      this.admitting.set(key, [])
+      this.admitting.set(key, { queued: [], bytes: 0 })
       try {
         await this.admit(accept, refusals, socket, remote, header, key, dcid, data, token.original)
       } catch (error) {
@@ -477,8 +484,23 @@ export class QuicTransport implements Transport {
     this.components.onInboundConnection(connection)
   }
 
+  /**
+   * Keep a datagram for an attempt in progress whose connection the library
+   * has not registered yet (a retransmitted Initial, or the client's
+   * CONNECTION_CLOSE), instead of re-gating it; false if there is no such attempt.
+   */
+  private queueForAttempt(key: string, data: Buffer, remote: RemoteInfo): boolean {
+    const waiting = this.admitting.get(key)
+    if (waiting === undefined) return false
+    if (waiting.queued.length < MAX_QUEUED_DATAGRAMS && waiting.bytes + data.byteLength <= MAX_QUEUED_BYTES) {
+      waiting.queued.push({ data, remote })
+      waiting.bytes += data.byteLength
+    }
+    return true
+  }
+
   private deliverQueued(socket: QUICSocket, dcid: string): void {
-    const queued = this.admitting.get(dcid)
+    const queued = this.admitting.get(dcid)?.queued
     if (queued === undefined || queued.length === 0) return
     const connection = socketInternals(socket).connectionMap.serverConnections.get(dcid)
     if (connection === undefined) return
