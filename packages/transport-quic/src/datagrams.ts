@@ -1,11 +1,15 @@
 import type { DatagramEndpoint, DatagramPeer, Logger } from '@crust/core'
 import { normalizeIp } from '@crust/core'
 import type { QUICSocket } from '@crust/quic-lib'
+import type { DropLog } from './drop-log.js'
+import type { RateBudget } from './rate-budget.js'
 
 /**
  * Raw datagrams on the node's one QUIC socket, for NAT traversal: STUN
  * queries and punch packets leave from the port QUIC listens and dials on,
- * and non-QUIC datagrams arriving there are handed to the subscribers.
+ * and non-QUIC datagrams arriving there are handed to the subscribers,
+ * synchronously (nothing is queued here) and within a rate budget: anyone
+ * can send them, and each may make a service do work.
  */
 export class SharedSocketDatagrams implements DatagramEndpoint {
   private readonly handlers = new Set<(data: Uint8Array, from: DatagramPeer) => void>()
@@ -14,6 +18,8 @@ export class SharedSocketDatagrams implements DatagramEndpoint {
     private readonly socket: () => QUICSocket | undefined,
     private readonly bind: () => Promise<QUICSocket>,
     private readonly logger: Logger,
+    private readonly budget: RateBudget,
+    private readonly drops: DropLog,
   ) {}
 
   get localPort(): number | undefined {
@@ -42,6 +48,10 @@ export class SharedSocketDatagrams implements DatagramEndpoint {
   /** Called by the socket for every datagram that is not QUIC. */
   deliver(data: Buffer, remote: { address: string; port: number }): void {
     if (this.handlers.size === 0) return
+    if (!this.budget.take()) {
+      this.drops.count('foreign-budget')
+      return
+    }
     const from = { host: normalizeIp(remote.address), port: remote.port }
     for (const handler of this.handlers) {
       try {

@@ -13,17 +13,23 @@
  * @packageDocumentation
  */
 import type { TransportFactory } from '@crust/core'
-import type { QuicOptions } from './options.js'
+import { type QuicOptions, resolveOptions } from './options.js'
 import { QuicTransport } from './quic-transport.js'
 
 export type { QuicOptions } from './options.js'
-export { QuicTransport } from './quic-transport.js'
+export { QuicTransport, type QuicListenerStats } from './quic-transport.js'
+export type { DropReason } from './drop-log.js'
 export { QuicConnection } from './quic-connection.js'
 export { QuicStream } from './quic-stream.js'
 export { StreamStateError } from './stream-errors.js'
 export { libraryIsPatched } from './library-patch.js'
 
-/** The QUIC transport plugin: pass `quic(options)` in the node's `transports`. */
+/**
+ * The QUIC transport plugin: pass `quic(options)` in the node's `transports`.
+ *
+ * @throws ConfigError when a limit is not a positive integer (at once, not at `start()`)
+ */
 export function quic(options: QuicOptions = {}): TransportFactory {
+  resolveOptions(options)
   return (components) => new QuicTransport(components, options)
 }

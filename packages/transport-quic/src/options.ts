@@ -1,3 +1,5 @@
+import { ConfigError } from '@crust/core'
+
 /** Options of the {@link quic} transport factory. */
 export interface QuicOptions {
   /** UDP port to listen on when the node config names no `listen` addresses (default 0: any free port). */
@@ -32,6 +34,36 @@ export interface QuicOptions {
    * dropped (default 60 s).
    */
   deadPeerTimeout?: number
+  /**
+   * How long a retry token is accepted after the Retry that carried it
+   * (ms, default 10 000). Tokens are also bound to the client's IP, port and
+   * connection id, and good for one attempt.
+   */
+  retryTokenLifetime?: number
+  /**
+   * Retry and Version Negotiation packets the listener sends per second at
+   * most, in bursts of up to one second's worth (default 1000). These go to
+   * unvalidated (possibly forged) addresses; each is far smaller than the
+   * 1200-byte datagram that drew it, and datagrams under 1200 bytes draw none.
+   */
+  statelessReplyRate?: number
+  /**
+   * Inbound handshakes in progress at most (default 256): a further attempt,
+   * even with a valid token, is dropped until one finishes; the client
+   * retransmits its Initial and gets in later.
+   */
+  maxPendingHandshakes?: number
+  /**
+   * Non-QUIC datagrams (STUN answers, punch packets) handed to services per
+   * second at most, in bursts of up to one second's worth (default 500).
+   */
+  foreignDatagramRate?: number
+  /**
+   * Dropped datagrams are counted per reason (`transport.stats.drops`) and
+   * summarised in one log line per this interval (ms, default 30 000), never
+   * logged per packet.
+   */
+  dropSummaryInterval?: number
 }
 
 /** {@link QuicOptions} with every default filled in. */
@@ -39,8 +71,19 @@ export type ResolvedQuicOptions = Required<Omit<QuicOptions, 'host'>> & Pick<Qui
 
 const MiB = 1024 * 1024
 
-/** Fill in the defaults of {@link QuicOptions}. */
+/** Options that must be positive integers when given (the hostile-input limits). */
+const POSITIVE_INTEGERS = ['retryTokenLifetime', 'statelessReplyRate', 'maxPendingHandshakes', 'foreignDatagramRate', 'dropSummaryInterval'] as const
+
+/**
+ * Fill in the defaults of {@link QuicOptions}.
+ *
+ * @throws ConfigError when a limit is not a positive integer
+ */
 export function resolveOptions(options: QuicOptions): ResolvedQuicOptions {
+  const issues = POSITIVE_INTEGERS.filter((key) => options[key] !== undefined && !(Number.isInteger(options[key]) && (options[key] as number) > 0)).map(
+    (key) => ({ path: `quic.${key}`, message: `must be a positive integer, got ${String(options[key])}` }),
+  )
+  if (issues.length > 0) throw new ConfigError(`invalid quic() options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, issues)
   return {
     port: options.port ?? 0,
     host: options.host,
@@ -52,5 +95,10 @@ export function resolveOptions(options: QuicOptions): ResolvedQuicOptions {
     maxConnectionWindow: options.maxConnectionWindow ?? 24 * MiB,
     maxStreamWindow: options.maxStreamWindow ?? 16 * MiB,
     deadPeerTimeout: options.deadPeerTimeout ?? 60_000,
+    retryTokenLifetime: options.retryTokenLifetime ?? 10_000,
+    statelessReplyRate: options.statelessReplyRate ?? 1000,
+    maxPendingHandshakes: options.maxPendingHandshakes ?? 256,
+    foreignDatagramRate: options.foreignDatagramRate ?? 500,
+    dropSummaryInterval: options.dropSummaryInterval ?? 30_000,
   }
 }

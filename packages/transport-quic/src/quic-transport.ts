@@ -17,35 +17,62 @@ import {
   normalizeIp,
   parseAddress,
 } from '@crust/core'
-import { type QUICConnection, type QUICConnectionId, QUICClient, QUICServer, type QUICSocket, native } from '@crust/quic-lib'
+import { type QUICConnection, QUICConnectionId, QUICClient, QUICServer, type QUICSocket } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import type { CertificateRefusal } from './chain.js'
 import { closeInfoOf, encodeReason, errorOfClose } from './codes.js'
 import { clientCrypto, serverCrypto } from './crypto-ops.js'
+import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
 import { expandWildcard, isLoopback, isWildcard } from './interfaces.js'
 import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
 import { libraryLogger } from './library-logger.js'
+import { ListenerGuard } from './listener-guard.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
 import { clientConfig, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
+import { RateBudget } from './rate-budget.js'
 import { Refusals } from './refusal.js'
+import { RetryTokens } from './retry-token.js'
 import { SharedSocketDatagrams } from './datagrams.js'
 import { warnIfUnpatched } from './library-patch.js'
 import { startSharedSocket } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { checkCertificates, verifyCallback } from './verify.js'
 
-const { quiche } = native
-
 /** How long `close()` waits for connections to finish closing before it releases the socket anyway. */
 const SHUTDOWN_GRACE_MS = 300
+
+/**
+ * Datagrams kept per attempt while it is at the gate (before the library
+ * registers its connection): a client's retransmitted Initial or its close.
+ */
+const MAX_QUEUED_DATAGRAMS = 16
+const MAX_QUEUED_BYTES = 64 * 1024
+
+/** An inbound attempt in progress, and datagrams for it that arrived before its connection existed. */
+interface Admitting {
+  readonly queued: Array<{ data: Buffer; remote: RemoteInfo }>
+  bytes: number
+}
 
 /** Wait for `work`, but no longer than `ms`. */
 async function withGrace(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
   clearTimeout(timer)
+}
+
+/** What the listener did with datagrams from peers it had not validated (see the README's "Limits and attack surface"). */
+export interface QuicListenerStats {
+  /** Datagrams dropped since the transport started, per reason. */
+  readonly drops: Readonly<Record<DropReason, number>>
+  /** Retry packets sent (one per accepted token-less Initial). */
+  readonly retries: number
+  /** Version Negotiation packets sent. */
+  readonly versionNegotiations: number
+  /** Inbound attempts at the gate or handshaking now (at most `maxPendingHandshakes`). */
+  readonly pendingHandshakes: number
 }
 
 /**
@@ -64,8 +91,11 @@ export class QuicTransport implements Transport {
   private readonly caDers: Uint8Array[]
   private readonly connections = new Set<QuicConnection>()
   private readonly dials = new Set<AbortController>()
-  /** Datagrams of attempts still at the gate, by connection id: fed to the connection once it exists. */
-  private readonly admitting = new Map<string, Array<{ data: Buffer; remote: RemoteInfo }>>()
+  /** Datagrams of attempts still at the gate or handshaking, by connection id (at most `maxPendingHandshakes`). */
+  private readonly admitting = new Map<string, Admitting>()
+  /** Dropped datagrams, counted per reason and summarised in the log. */
+  private readonly drops: DropLog
+  private guard: ListenerGuard | undefined
   private socket: Promise<QUICSocket> | undefined
   private server: QUICServer | undefined
   /** Raw non-QUIC datagrams on the shared socket (STUN, hole punching). */
@@ -82,6 +112,7 @@ export class QuicTransport implements Transport {
     this.libraryLogger = libraryLogger(this.logger)
     this.caDers = components.security.ca.map((pem) => new X509Certificate(pem).raw)
     warnIfUnpatched(this.logger)
+    this.drops = new DropLog(this.logger, this.options.dropSummaryInterval)
     this.datagrams = new SharedSocketDatagrams(
       () => this.bound,
       () => {
@@ -89,6 +120,8 @@ export class QuicTransport implements Transport {
         return this.socket ?? this.bindSocket('::', 0, true)
       },
       this.logger,
+      new RateBudget(this.options.foreignDatagramRate),
+      this.drops,
     )
   }
 
@@ -128,6 +161,12 @@ export class QuicTransport implements Transport {
   get connectionCount(): number {
     const socket = this.boundSocket
     return socket === undefined ? 0 : socketInternals(socket).connectionMap.size
+  }
+
+  /** What the listener dropped and answered statelessly (counters; see {@link QuicListenerStats}). */
+  get stats(): QuicListenerStats {
+    const sent = this.guard?.sent ?? { retries: 0, versionNegotiations: 0 }
+    return { drops: this.drops.snapshot(), ...sent, pendingHandshakes: this.admitting.size }
   }
 
   /** The bound UDP endpoint, once there is one. */
@@ -238,6 +277,7 @@ export class QuicTransport implements Transport {
     if (socket !== undefined) {
       await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${(error as Error).message}`))
     }
+    this.drops.close()
   }
 
   private bound: QUICSocket | undefined
@@ -255,6 +295,7 @@ export class QuicTransport implements Transport {
         logger: this.logger,
         libraryLogger: this.libraryLogger,
         onForeignDatagram: (data, remote) => this.datagrams.deliver(data, remote),
+        onUnparsable: () => this.drops.count('unparsable'),
       })
     const starting = start(host)
       .catch((error: unknown) => {
@@ -303,37 +344,49 @@ export class QuicTransport implements Transport {
   }
 
   /**
-   * Route every would-be connection through the core's gate. The library
-   * creates a connection only for an Initial that carries our retry token,
-   * i.e. from an address that proved it receives our packets; that is where
-   * the gate is asked, before any connection state or TLS work. Everything
-   * else (the first Initial, answered statelessly with a Retry; version
-   * negotiation) goes straight to the library.
+   * Route every would-be connection through the core's gate. The listener
+   * guard answers or drops every datagram for no known connection first
+   * (nothing for datagrams under 1200 bytes, a budgeted stateless Retry or
+   * Version Negotiation otherwise); only an Initial whose retry token is
+   * ours, fresh, bound to its source address and connection id and unused,
+   * i.e. from an address that proved it receives our packets, reaches the
+   * gate, before any connection state or TLS work.
    */
   private gate(server: QUICServer, socket: QUICSocket): void {
     const internals = serverInternals(server)
     const accept = internals.acceptConnection.bind(server)
     const refusals = new Refusals(socket, server, this.logger)
+    const { retryTokenLifetime, statelessReplyRate, maxPendingHandshakes } = this.options
+    // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
+    const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
+    const guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), new RateBudget(statelessReplyRate), this.drops)
+    this.guard = guard
+    // The library checks the token again inside accept(), with its own format and without the
+    // port; it gets the original connection id of the token we checked, once.
+    const checked = new Map<string, QUICConnectionId>()
+    internals.validateToken = async (token) => {
+      const key = token.toString('latin1')
+      const original = checked.get(key)
+      checked.delete(key)
+      return original
+    }
     internals.acceptConnection = async (remote, header, dcid, data) => {
-      const token = header.token
-      if (header.ty !== quiche.Type.Initial || token === undefined || token.byteLength === 0 || !quiche.versionIsSupported(header.version)) {
-        return accept(remote, header, dcid, data)
-      }
       const key = dcid.toString()
-      const waiting = this.admitting.get(key)
-      if (waiting !== undefined) {
-        // Another datagram of an attempt still being admitted (a retransmission, or the
-        // client's CONNECTION_CLOSE): keep it for the connection instead of re-gating it.
-        if (waiting.length < 16) waiting.push({ data, remote })
-        return undefined
-      }
-      this.admitting.set(key, [])
+      if (this.queueForAttempt(key, data, remote)) return undefined
+      const screening = await guard.screen(remote, header, data)
+      if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return undefined
+      const token = guard.admit(screening.token, remote, header, this.admitting.size, maxPendingHandshakes)
+      if (token === undefined) return undefined
+      const tokenKey = Buffer.from(screening.token).toString('latin1')
+      checked.set(tokenKey, QUICConnectionId.fromBuffer(token.original))
+      this.admitting.set(key, { queued: [], bytes: 0 })
       try {
-        await this.admit(accept, server, refusals, socket, remote, header, key, dcid, data)
+        await this.admit(accept, refusals, socket, remote, header, key, dcid, data, token.original)
       } catch (error) {
         this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${(error as Error).message}`)
       } finally {
         this.admitting.delete(key)
+        checked.delete(tokenKey)
       }
       return undefined // the socket only awaits this; never let it see a rejection
     }
@@ -341,7 +394,6 @@ export class QuicTransport implements Transport {
 
   private async admit(
     accept: (remote: RemoteInfo, header: Header, dcid: QUICConnectionId, data: Buffer) => Promise<QUICConnection | undefined>,
-    server: QUICServer,
     refusals: Refusals,
     socket: QUICSocket,
     remote: RemoteInfo,
@@ -349,12 +401,11 @@ export class QuicTransport implements Transport {
     dcid: string,
     dcidBytes: QUICConnectionId,
     data: Buffer,
+    original: Buffer,
   ): Promise<void> {
-    if (this.closing || refusals.has(dcid)) return
-    // Only an address that proved it receives our packets (a valid retry token) reaches the gate,
+    // Only an address that proved it receives our packets (a valid retry token) gets here,
     // so spoofed sources can neither fill the per-IP counts nor trigger refusal events.
-    const original = await serverInternals(server).validateToken(Buffer.from(header.token ?? []), remote.host)
-    if (original === undefined) return
+    if (this.closing || refusals.has(dcid)) return
     const host = normalizeIp(remote.host)
     const label = formatAddress('quic', host, remote.port)
     const decision = this.components.gate.admitInbound({ transport: 'quic', host, port: remote.port })
@@ -433,8 +484,23 @@ export class QuicTransport implements Transport {
     this.components.onInboundConnection(connection)
   }
 
+  /**
+   * Keep a datagram for an attempt in progress whose connection the library
+   * has not registered yet (a retransmitted Initial, or the client's
+   * CONNECTION_CLOSE), instead of re-gating it; false if there is no such attempt.
+   */
+  private queueForAttempt(key: string, data: Buffer, remote: RemoteInfo): boolean {
+    const waiting = this.admitting.get(key)
+    if (waiting === undefined) return false
+    if (waiting.queued.length < MAX_QUEUED_DATAGRAMS && waiting.bytes + data.byteLength <= MAX_QUEUED_BYTES) {
+      waiting.queued.push({ data, remote })
+      waiting.bytes += data.byteLength
+    }
+    return true
+  }
+
   private deliverQueued(socket: QUICSocket, dcid: string): void {
-    const queued = this.admitting.get(dcid)
+    const queued = this.admitting.get(dcid)?.queued
     if (queued === undefined || queued.length === 0) return
     const connection = socketInternals(socket).connectionMap.serverConnections.get(dcid)
     if (connection === undefined) return

@@ -1,5 +1,5 @@
 import type { Logger } from '@crust/core'
-import { type QUICConnectionId, type QUICServer, type QUICSocket, native } from '@crust/quic-lib'
+import { type QUICServer, type QUICSocket, native } from '@crust/quic-lib'
 import { buildQuicheConfig } from '@crust/quic-lib/config.js'
 import type { Config as NativeConfig, Connection as NativeConnection, Header } from '@crust/quic-lib/native/types.js'
 import { TransportError, encodeRefusal } from './codes.js'
@@ -43,7 +43,7 @@ export class Refusals {
   async refuse(
     remote: RemoteInfo,
     header: Header,
-    original: QUICConnectionId,
+    original: Uint8Array,
     dcid: string,
     data: Buffer,
     code: number,

@@ -19,7 +19,7 @@ const HANDLED_SEND_ERRORS = new Set(['EINVAL', 'EADDRNOTAVAIL', 'ENETUNREACH', '
  * - kernel send/receive buffers enlarged to `bufferSize`: with the default
  *   ~200 KiB a burst of datagrams overflows and is dropped;
  * - the library's async 'message' handler rethrows unexpected parse errors
- *   as unhandled rejections; here they are caught and logged;
+ *   as unhandled rejections; here they are caught and counted;
  * - any send errno the library does not expect would become an "internal
  *   error" thrown from an event handler (a process crash); here it is a
  *   dropped datagram, which QUIC recovers from;
@@ -33,6 +33,8 @@ export async function startSharedSocket(options: {
   readonly libraryLogger: LibraryLogger
   /** Datagrams that are not QUIC (fixed bit clear): STUN answers, punch packets. */
   readonly onForeignDatagram: (data: Buffer, remote: dgram.RemoteInfo) => void
+  /** A datagram the library failed on: counted, not logged per packet. */
+  readonly onUnparsable: () => void
 }): Promise<QUICSocket> {
   const { logger } = options
   const socket = new QUICSocket({ logger: options.libraryLogger })
@@ -57,9 +59,7 @@ export async function startSharedSocket(options: {
       options.onForeignDatagram(data, remote)
       return
     }
-    handle(data, remote).catch((error: unknown) =>
-      logger.debug(`dropped a datagram from ${remote.address}:${remote.port}: ${(error as Error).message}`),
-    )
+    handle(data, remote).catch(options.onUnparsable)
   })
 
   const send = internals.send_.bind(socket)

@@ -1,6 +1,7 @@
 import {
   type CrustNode,
   type GateDecision,
+  type Logger,
   type NodeConfigInput,
   type SecurityContext,
   type SocketAddress,
@@ -51,6 +52,8 @@ export interface TestTransportOptions {
   readonly gate?: (remote: SocketAddress) => GateDecision
   /** Listen on this address (default quic://127.0.0.1:0); false for dial-only. */
   readonly listen?: string | false
+  /** The transport's logger (default: errors only, to stderr). */
+  readonly logger?: Logger
 }
 
 export async function newSecurity(mode: SecurityContext['mode'] = 'peer-id'): Promise<SecurityContext> {
@@ -78,7 +81,7 @@ export async function makeTransport(opts: TestTransportOptions = {}): Promise<Te
     {
       security,
       limits: { ...testLimits, ...opts.limits },
-      logger: createLogger('error'),
+      logger: opts.logger ?? createLogger('error'),
       gate: {
         admitInbound: (remote) => {
           result.admitted.push(remote)
