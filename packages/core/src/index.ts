@@ -12,6 +12,7 @@ export { autoConnectSchema, AutoConnectBudget, type AutoConnectLimits, type Auto
 export * from './service/types.js'
 export { createSigningIdentity } from './identity/signing.js'
 export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
+export { TokenBucket, type RateLimit } from './limits/token-bucket.js'
 
 export { createNode, CrustNode } from './node.js'
 export { BootstrapCache, defaultCachePath, type BootstrapCacheOptions } from './bootstrap/bootstrap-cache.js'

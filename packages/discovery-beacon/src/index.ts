@@ -52,7 +52,7 @@ export {
   NONCE_LENGTH,
 } from './schema.js'
 export { BeaconReceiver, DROP_REASONS, type DropReason, type Verdict, type ReceiverOptions } from './receiver.js'
-export { TokenBucket, KeyedRateLimiter, type RateLimit } from './rate-limiter.js'
+export { KeyedRateLimiter } from './rate-limiter.js'
 export { ReplayCache } from './replay-cache.js'
 export { PeerTable, type PeerDecision } from './peer-table.js'
 export {

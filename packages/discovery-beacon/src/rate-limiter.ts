@@ -1,52 +1,10 @@
 /**
- * Token buckets: one for a single budget, and a bounded map of them keyed by
- * source so a flood from many sources cannot grow memory without limit.
+ * A bounded map of token buckets (core's `TokenBucket`) keyed by source, so a
+ * flood from many sources cannot grow memory without limit.
  *
  * @packageDocumentation
  */
-
-/** Burst size and refill rate of a token bucket. */
-export interface RateLimit {
-  /** Most tokens held, i.e. the largest burst allowed at once. */
-  readonly burst: number
-  /** Tokens added per second. */
-  readonly perSecond: number
-}
-
-/** A single token bucket. Time comes from `now()` in ms so tests can drive it. */
-export class TokenBucket {
-  private tokens: number
-  private updated: number
-
-  constructor(
-    private readonly limit: RateLimit,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.tokens = limit.burst
-    this.updated = now()
-  }
-
-  /** Take one token; false (nothing taken) when the bucket is empty. */
-  take(): boolean {
-    this.refill()
-    if (this.tokens < 1) return false
-    this.tokens -= 1
-    return true
-  }
-
-  /** True when the bucket is full again, i.e. forgetting it loses nothing. */
-  isFull(): boolean {
-    this.refill()
-    return this.tokens >= this.limit.burst
-  }
-
-  private refill(): void {
-    const at = this.now()
-    const elapsed = Math.max(0, at - this.updated)
-    this.updated = at
-    this.tokens = Math.min(this.limit.burst, this.tokens + (elapsed / 1000) * this.limit.perSecond)
-  }
-}
+import { type RateLimit, TokenBucket } from '@crust/core'
 
 /**
  * One token bucket per key (e.g. a source IP), at most `maxKeys` of them.

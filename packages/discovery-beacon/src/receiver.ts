@@ -5,10 +5,10 @@
  *
  * @packageDocumentation
  */
-import type { DiscoveryIdentity } from '@crust/core'
+import { type DiscoveryIdentity, TokenBucket } from '@crust/core'
 import { BeaconDecodeError } from './errors.js'
 import { bareIp, isLoopbackIp } from './ip.js'
-import { KeyedRateLimiter, TokenBucket } from './rate-limiter.js'
+import { KeyedRateLimiter } from './rate-limiter.js'
 import { ReplayCache } from './replay-cache.js'
 import { type DecodedBeacon, decodeBeacon } from './wire.js'
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { KeyedRateLimiter, PeerTable, ReplayCache, TokenBucket } from '../src/index.js'
+import { TokenBucket } from '@crust/core'
+import { KeyedRateLimiter, PeerTable, ReplayCache } from '../src/index.js'
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start

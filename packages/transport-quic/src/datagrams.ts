@@ -2,7 +2,7 @@ import type { DatagramEndpoint, DatagramPeer, Logger } from '@crust/core'
 import { normalizeIp } from '@crust/core'
 import type { QUICSocket } from '@crust/quic-lib'
 import type { DropLog } from './drop-log.js'
-import type { RateBudget } from './rate-budget.js'
+import type { TokenBucket } from '@crust/core'
 
 /**
  * Raw datagrams on the node's one QUIC socket, for NAT traversal: STUN
@@ -18,7 +18,7 @@ export class SharedSocketDatagrams implements DatagramEndpoint {
     private readonly socket: () => QUICSocket | undefined,
     private readonly bind: () => Promise<QUICSocket>,
     private readonly logger: Logger,
-    private readonly budget: RateBudget,
+    private readonly budget: TokenBucket,
     private readonly drops: DropLog,
   ) {}
 

@@ -2,7 +2,7 @@ import { type QUICSocket, native } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import type { DropLog } from './drop-log.js'
 import type { RemoteInfo } from './internals.js'
-import type { RateBudget } from './rate-budget.js'
+import type { TokenBucket } from '@crust/core'
 import type { RetryTokens, ValidToken } from './retry-token.js'
 
 const { quiche } = native
@@ -42,7 +42,7 @@ export class ListenerGuard {
   constructor(
     private readonly socket: QUICSocket,
     private readonly tokens: RetryTokens,
-    private readonly replies: RateBudget,
+    private readonly replies: TokenBucket,
     private readonly drops: DropLog,
   ) {}
 

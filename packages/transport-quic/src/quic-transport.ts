@@ -16,6 +16,7 @@ import {
   formatAddress,
   normalizeIp,
   parseAddress,
+  TokenBucket,
 } from '@crust/core'
 import { type QUICConnection, QUICConnectionId, QUICClient, QUICServer, type QUICSocket } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
@@ -31,7 +32,6 @@ import { ListenerGuard } from './listener-guard.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
 import { clientConfig, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
-import { RateBudget } from './rate-budget.js'
 import { Refusals } from './refusal.js'
 import { RetryTokens } from './retry-token.js'
 import { SharedSocketDatagrams } from './datagrams.js'
@@ -39,6 +39,9 @@ import { warnIfUnpatched } from './library-patch.js'
 import { startSharedSocket } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { checkCertificates, verifyCallback } from './verify.js'
+
+/** A budget of `rate` events per second, bursting to one second's worth. */
+const perSecondBudget = (rate: number): TokenBucket => new TokenBucket({ perSecond: rate, burst: rate })
 
 /** How long `close()` waits for connections to finish closing before it releases the socket anyway. */
 const SHUTDOWN_GRACE_MS = 300
@@ -120,7 +123,7 @@ export class QuicTransport implements Transport {
         return this.socket ?? this.bindSocket('::', 0, true)
       },
       this.logger,
-      new RateBudget(this.options.foreignDatagramRate),
+      perSecondBudget(this.options.foreignDatagramRate),
       this.drops,
     )
   }
@@ -359,7 +362,7 @@ export class QuicTransport implements Transport {
     const { retryTokenLifetime, statelessReplyRate, maxPendingHandshakes } = this.options
     // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
     const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
-    const guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), new RateBudget(statelessReplyRate), this.drops)
+    const guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), this.drops)
     this.guard = guard
     // The library checks the token again inside accept(), with its own format and without the
     // port; it gets the original connection id of the token we checked, once.

@@ -4,7 +4,6 @@ import { ConfigError, type LogRecord, createLogger } from '@crust/core'
 import { describe, expect, it } from 'vitest'
 import { DropLog } from '../src/drop-log.js'
 import { resolveOptions } from '../src/options.js'
-import { RateBudget } from '../src/rate-budget.js'
 import { RETRY_SCID_BYTES, RetryTokens } from '../src/retry-token.js'
 import { sleep } from './helpers.js'
 
@@ -71,19 +70,6 @@ describe('retry tokens', () => {
     if (!late.ok) throw new Error('valid token refused')
     expect(t.consume(late)).toBe(true)
     expect((t as unknown as { used: Map<string, number> }).used.size).toBe(1) // the expired ones were purged
-  })
-})
-
-describe('rate budget', () => {
-  it('allows a burst of one second, then the rate', () => {
-    let now = 0
-    const budget = new RateBudget(10, () => now)
-    const burst = Array.from({ length: 15 }, () => budget.take()).filter(Boolean).length
-    expect(burst).toBe(10)
-    now += 500
-    expect(Array.from({ length: 10 }, () => budget.take()).filter(Boolean).length).toBe(5)
-    now += 60_000
-    expect(Array.from({ length: 20 }, () => budget.take()).filter(Boolean).length).toBe(10) // capped at one second's worth
   })
 })
 

@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod'
+import { TokenBucket } from '../limits/token-bucket.js'
 
 /** Schema of the node's `autoConnect` options (limits of dials asked by discovery plugins). */
 export const autoConnectSchema = z.strictObject({
@@ -45,8 +46,7 @@ export interface AutoConnectStats {
  * concurrent attempts, and one attempt per peer at a time.
  */
 export class AutoConnectBudget {
-  private tokens: number
-  private updated: number
+  private readonly bucket: TokenBucket
   private readonly inProgress = new Set<string>()
   private attempted = 0
   private dials = 0
@@ -54,10 +54,9 @@ export class AutoConnectBudget {
 
   constructor(
     private readonly limits: AutoConnectLimits,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    this.tokens = limits.burst
-    this.updated = now()
+    this.bucket = new TokenBucket({ perSecond: limits.rate, burst: limits.burst }, now)
   }
 
   /**
@@ -76,11 +75,9 @@ export class AutoConnectBudget {
     }
     if (this.inProgress.has(peerId)) return skip('in-progress')
     if (this.inProgress.size >= this.limits.maxPending) return skip('pending')
-    this.refill()
     const wanted = addresses.slice(0, this.limits.maxAddresses)
-    const count = Math.min(wanted.length, Math.floor(this.tokens))
+    const count = this.bucket.takeUpTo(wanted.length)
     if (count < 1) return skip('budget')
-    this.tokens -= count
     this.attempted++
     this.dials += count
     this.inProgress.add(peerId)
@@ -98,11 +95,5 @@ export class AutoConnectBudget {
 
   stats(): AutoConnectStats {
     return { attempted: this.attempted, dials: this.dials, skipped: { ...this.skipped }, pending: this.inProgress.size }
-  }
-
-  private refill(): void {
-    const at = this.now()
-    this.tokens = Math.min(this.limits.burst, this.tokens + (Math.max(0, at - this.updated) / 1000) * this.limits.rate)
-    this.updated = at
   }
 }

@@ -1,7 +1,7 @@
 import { ReachabilityError } from '../errors.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
 import { RaceFailedError, raceStaggered } from './race.js'
-import { TokenBucket } from './token-bucket.js'
+import { TokenBucket } from '../limits/token-bucket.js'
 
 /** How many peers' outcomes are remembered, so repeated connections are not probed again. */
 const REMEMBERED_LIMIT = 1024
@@ -44,7 +44,7 @@ export class ReachabilityChecker {
     private readonly probe: (address: string, peerId: string, signal: AbortSignal) => Promise<void>,
     private readonly options: ReachabilityOptions,
   ) {
-    this.budget = new TokenBucket(options.maxPerSecond, Math.max(1, Math.ceil(options.maxPerSecond * 2)))
+    this.budget = new TokenBucket({ perSecond: options.maxPerSecond, burst: Math.max(1, Math.ceil(options.maxPerSecond * 2)) })
   }
 
   /**
@@ -68,7 +68,7 @@ export class ReachabilityChecker {
           : `gave no address on ${normalizeIp(observedIp)}, the IP it connected from`
       return Promise.reject(this.remember(peerId, new ReachabilityError(`peer ${peerId} claims the node role but ${reason}`)))
     }
-    if (!this.budget.tryTake()) {
+    if (!this.budget.take()) {
       // Not remembered: the peer did nothing wrong, the node is busy.
       return Promise.reject(new ReachabilityError(`peer ${peerId} not checked: the dial-back budget (${this.options.maxPerSecond}/s) is spent`))
     }

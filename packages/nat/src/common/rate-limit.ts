@@ -24,33 +24,3 @@ export class RateLimiter {
     return window.count <= this.perMinute
   }
 }
-
-/**
- * A token bucket of discrete events: at most `burst` at once, refilled at
- * `perSecond`, never negative. Used for node-wide packet budgets (punch
- * packets), where a smooth rate matters more than per-key fairness. (The
- * relay's byte `TokenBucket` in `relay/limits.ts` throttles instead of refusing.)
- */
-export class EventBucket {
-  private tokens: number
-  private updated: number
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.tokens = burst
-    this.updated = now()
-  }
-
-  /** Take one token; false (nothing taken) when the bucket is empty. */
-  take(): boolean {
-    const at = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, at - this.updated) / 1000) * this.perSecond)
-    this.updated = at
-    if (this.tokens < 1) return false
-    this.tokens -= 1
-    return true
-  }
-}

@@ -8,9 +8,10 @@ import {
   type ProtocolStream,
   type Service,
   type ServiceComponents,
+  TokenBucket,
   shortPeerId,
 } from '@crust/core'
-import { EventBucket, RateLimiter } from '../common/rate-limit.js'
+import { RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
 import { HolePunchError } from './errors.js'
 import {
@@ -49,7 +50,7 @@ export class HolePunchService implements Service {
   private readonly punchers = new Set<Puncher>()
   private readonly limiter: RateLimiter
   /** Node-wide budget of punch packets, all attempts together. */
-  private readonly punchBudget: EventBucket
+  private readonly punchBudget: TokenBucket
   private readonly cleanups: Array<() => void> = []
   /** Punch packets that matched no attempt of ours (strangers, stale attempts). */
   ignoredPunches = 0
@@ -59,7 +60,7 @@ export class HolePunchService implements Service {
     private readonly options: ResolvedHolePunchOptions,
   ) {
     this.limiter = new RateLimiter(options.ratePerMinute)
-    this.punchBudget = new EventBucket(options.punchRate, options.punchBurst)
+    this.punchBudget = new TokenBucket({ perSecond: options.punchRate, burst: options.punchBurst })
   }
 
   /** The bounds of one attempt's punching. */

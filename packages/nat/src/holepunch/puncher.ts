@@ -1,6 +1,6 @@
 import type { DatagramEndpoint, DatagramPeer } from '@crust/core'
 import { normalizeIp } from '@crust/core'
-import type { EventBucket } from '../common/rate-limit.js'
+import type { TokenBucket } from '@crust/core'
 
 /**
  * A punch packet: 5 magic bytes, then the 16-byte attempt id. The first
@@ -36,7 +36,7 @@ export interface PunchBudget {
   /** Targets learned from the peer's punch packets (its NAT's real mapping) beyond the given ones. */
   readonly maxLearned: number
   /** The node-wide budget of punch packets, shared by every attempt. */
-  readonly shared: EventBucket
+  readonly shared: TokenBucket
 }
 
 /**

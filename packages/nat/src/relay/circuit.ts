@@ -1,5 +1,5 @@
 import type { ProtocolStream } from '@crust/core'
-import type { TokenBucket } from './limits.js'
+import type { ByteThrottle } from './limits.js'
 import { CircuitResetCode, circuitEndReason } from './protocol.js'
 
 /** A chunk the relay forwarded, as a {@link CircuitOptions.tap} sees it. */
@@ -31,7 +31,7 @@ export interface CircuitOptions {
   /** Longest life of the circuit (ms). */
   readonly maxDurationMs: number
   /** The requester's bandwidth budget, if limited. */
-  readonly bucket: TokenBucket | undefined
+  readonly bucket: ByteThrottle | undefined
   readonly tap: ((chunk: RelayedChunk) => void) | undefined
 }
 

@@ -13,7 +13,7 @@ export interface CircuitLimits {
 export interface Reservation {
   readonly release: () => void
   /** The requesting peer's bandwidth budget, shared by its circuits (undefined: unlimited). */
-  readonly bucket: TokenBucket | undefined
+  readonly bucket: ByteThrottle | undefined
 }
 
 /** Why a reservation was refused. */
@@ -29,7 +29,7 @@ interface PeerUsage {
   active: number
   /** When this peer's recent circuit requests were granted (ms), oldest first. */
   readonly opens: number[]
-  readonly bucket: TokenBucket | undefined
+  readonly bucket: ByteThrottle | undefined
 }
 
 /**
@@ -81,7 +81,7 @@ export class CircuitAccounting {
     let usage = this.peers.get(peerId)
     if (usage === undefined) {
       const rate = this.limits.maxBytesPerSecond
-      usage = { active: 0, opens: [], bucket: rate > 0 ? new TokenBucket(rate) : undefined }
+      usage = { active: 0, opens: [], bucket: rate > 0 ? new ByteThrottle(rate) : undefined }
       this.peers.set(peerId, usage)
     }
     return usage
@@ -107,12 +107,12 @@ function prune(times: number[], before: number): void {
 }
 
 /**
- * A token bucket of `rate` bytes per second holding at most one second's
- * worth. Bytes are charged at once (the balance may go negative) and the
+ * A byte throttle: a token bucket of `rate` bytes per second holding at most
+ * one second's worth. Bytes are charged at once (the balance may go negative) and the
  * caller waits the returned time, so concurrent circuits share it fairly
  * without a queue.
  */
-export class TokenBucket {
+export class ByteThrottle {
   private tokens: number
   private last = performance.now()
 
