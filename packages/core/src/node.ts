@@ -83,6 +83,11 @@ export class CrustNode {
     this.manager.protection.unprotect(peerId, 'app')
   }
 
+  /** Whether the connection to `peerId` is protected from pruning, by the application or by the node itself. */
+  isProtected(peerId: string): boolean {
+    return this.manager.protection.has(peerId)
+  }
+
   /** True between `start()` and `stop()`. */
   get isRunning(): boolean {
     return this.state === 'running'

@@ -66,4 +66,23 @@ describe('attacks over a relayed connection', () => {
     expect(info.code).toBe(CloseCode.PRUNED)
     expect(victim.getConnection(r.peerId)).toBeDefined()
   })
+
+  it('the relays a node depends on are protected from pruning: configured ones always, others while they carry a circuit', async () => {
+    const r = await startNode('tcp', { services: [relayServer()] })
+    const other = await startNode('tcp', { services: [relayServer()] })
+    const behind = await startNode('tcp', { role: 'client', services: [relay({ upgrade: false, relays: [contactOf(r)] })] })
+    await waitUntil(() => behind.getConnection(r.peerId) !== undefined, 5_000, 'the link to the configured relay')
+    expect(behind.isProtected(r.peerId)).toBe(true)
+
+    const dialer = await startNode('tcp', { role: 'client', services: [relay({ upgrade: false })] })
+    await Promise.all([dialer.connect(contactOf(other)), behind.connect(contactOf(other))])
+    expect(dialer.isProtected(other.peerId)).toBe(false)
+    const viaOther = await dialer.connect({ peerId: behind.peerId, addresses: [] }) // R is not connected to the dialer: through `other`
+    expect(viaOther.method).toBe('relayed')
+    expect(dialer.isProtected(other.peerId)).toBe(true)
+    await viaOther.close()
+    await waitUntil(() => !dialer.isProtected(other.peerId), 2_000, 'the circuit hold to be released')
+    await behind.stop()
+    expect(behind.isProtected(r.peerId)).toBe(false)
+  })
 })

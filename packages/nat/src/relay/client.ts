@@ -72,6 +72,10 @@ class RelayClient implements Service {
   private incomingPending = 0
   private stopServing: (() => void) | undefined
   private running = false
+  /** Releases of the pruning protection held for the configured relays while the service runs. */
+  private unprotectRelays: Array<() => void> = []
+  /** Numbers the protection hold of each relayed connection, so each releases only its own. */
+  private circuitCount = 0
 
   constructor(
     private readonly components: ServiceComponents,
@@ -88,6 +92,8 @@ class RelayClient implements Service {
 
   async start(): Promise<void> {
     this.running = true
+    // Our relays keep us reachable: the connection pruner must never close them.
+    this.unprotectRelays = this.preferred.map((peerId) => this.components.protect(peerId, 'configured relay'))
     if (this.options.acceptIncoming) {
       this.stopServing = this.components.handleProtocol(STOP_PROTOCOL, (stream, connection) => {
         void this.accept(stream, connection)
@@ -98,6 +104,7 @@ class RelayClient implements Service {
 
   async stop(): Promise<void> {
     this.running = false
+    for (const release of this.unprotectRelays.splice(0)) release()
     this.stopServing?.()
     this.links.stop()
     this.upgrader.stop()
@@ -273,7 +280,12 @@ class RelayClient implements Service {
 
   private adopt(connection: RelayedConnection): RelayedConnection {
     this.relayed.add(connection)
-    void connection.closed.then(() => this.relayed.delete(connection))
+    // The relay carries this connection: closing it to make room would cut the circuit too.
+    const release = this.components.protect(connection.relayPeerId, `circuit ${++this.circuitCount}`)
+    void connection.closed.then(() => {
+      this.relayed.delete(connection)
+      release()
+    })
     return connection
   }
 
