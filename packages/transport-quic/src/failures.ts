@@ -1,4 +1,4 @@
-import { AbortError, AuthenticationError, DialError, ProtocolError, TimeoutError } from '@crust/core'
+import { AbortError, AuthenticationError, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
 import { errors } from '@crust/quic-lib'
 import { type QuicClose, closeInfoOf, errorOfClose } from './codes.js'
 
@@ -20,7 +20,7 @@ function rootOf(error: unknown): unknown {
  * way is an `AuthenticationError`, a refusal carries its gate code
  * (`BlacklistedError`, `ConnectionLimitError`), a handshake that never
  * finished is a `TimeoutError`, anything else a `DialError` (dialler) or
- * `ProtocolError` (listener).
+ * `HandshakeFailedError` (listener: not a dial of ours).
  */
 export function handshakeFailure(address: string, error: unknown, side: 'dial' | 'accept', handshakeTimeout: number): Error {
   if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
@@ -39,5 +39,5 @@ export function handshakeFailure(address: string, error: unknown, side: 'dial' |
   }
   const cause = root instanceof Error ? root : new Error(String(root))
   const message = `${address}: QUIC handshake failed: ${cause.message || cause.name}`
-  return side === 'dial' ? new DialError(message, [{ address, error: cause }], { cause }) : new ProtocolError(message, { cause })
+  return side === 'dial' ? new DialError(message, [{ address, error: cause }], { cause }) : new HandshakeFailedError(message, { cause })
 }
