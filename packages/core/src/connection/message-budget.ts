@@ -83,13 +83,16 @@ export class MessageBudget {
   /** @internal */
   untrack(message: PendingMessage): void {
     this.open.delete(message)
-    if (this.open.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer)
-      this.timer = undefined
-    }
   }
 
   private sweep(): void {
+    // Stopped by a sweep that finds nothing, not by the last message ending,
+    // so a stream of short messages does not start and stop a timer each.
+    if (this.open.size === 0) {
+      clearInterval(this.timer)
+      this.timer = undefined
+      return
+    }
     const now = performance.now()
     for (const message of this.open) message.check(now)
   }
@@ -102,9 +105,9 @@ export class ConnectionBudget {
 
   constructor(readonly node: MessageBudget) {}
 
-  /** Start tracking a message of `length` bytes arriving on `stream`. */
-  begin(stream: TransportStream, length: number): PendingMessage {
-    return new PendingMessage(this, stream, length)
+  /** Start tracking a message arriving on `stream` (its header may not be in yet). */
+  begin(stream: TransportStream): PendingMessage {
+    return new PendingMessage(this, stream)
   }
 }
 
@@ -118,11 +121,12 @@ export class PendingMessage {
   private done = false
   /** Why the message was cut off, once it was. */
   failure: Error | undefined
+  /** The length its header declares, once the header is in. */
+  declared: number | undefined
 
   constructor(
     private readonly owner: ConnectionBudget,
     private readonly stream: TransportStream,
-    private readonly length: number,
   ) {
     owner.node.track(this)
   }
@@ -144,12 +148,12 @@ export class PendingMessage {
     let error: LimitExceededError | undefined
     if (owner.used + n > perConnection) {
       error = new LimitExceededError(
-        `unfinished messages on this connection would hold more than ${perConnection} bytes (message of ${this.length} bytes refused)`,
+        `unfinished messages on this connection would hold more than ${perConnection} bytes (${this.describe()} refused)`,
         'connection.maxPendingMessageBytes',
       )
     } else if (node.used + n > total) {
       error = new LimitExceededError(
-        `unfinished messages on all connections would hold more than ${total} bytes (message of ${this.length} bytes refused)`,
+        `unfinished messages on all connections would hold more than ${total} bytes (${this.describe()} refused)`,
         'connection.maxPendingMessageBytesTotal',
       )
     }
@@ -179,13 +183,17 @@ export class PendingMessage {
     if (elapsed < timeout) return
     if (this.progress === 0 || this.progress < (minRate * elapsed) / 1000) {
       const error = new TimeoutError(
-        `message of ${this.length} bytes received ${this.progress} bytes in ${Math.round(elapsed)} ms (at least ${minRate} bytes/s required)`,
+        `${this.describe()} received ${this.progress} bytes in ${Math.round(elapsed)} ms (at least ${minRate} bytes/s required)`,
       )
       this.fail(error, StreamResetCode.TIMEOUT)
       return
     }
     this.progress = 0
     this.windowStart = now
+  }
+
+  private describe(): string {
+    return this.declared === undefined ? 'a message whose header is incomplete' : `a message of ${this.declared} bytes`
   }
 
   private fail(error: Error, code: number): void {

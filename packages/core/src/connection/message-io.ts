@@ -57,12 +57,25 @@ export function writeMessage(stream: TransportStream, kind: MessageKind, payload
  * (`LimitExceededError`, `TimeoutError`).
  */
 export async function readMessage(stream: TransportStream, maxSize: number, budget?: ConnectionBudget): Promise<ReadMessage> {
+  // Tracked from the start: a stream that never completes its header is an unfinished message too.
+  const tracked = budget?.begin(stream)
+  try {
+    return await read(stream, maxSize, tracked)
+  } catch (error) {
+    throw tracked?.failure ?? error
+  } finally {
+    tracked?.end()
+  }
+}
+
+async function read(stream: TransportStream, maxSize: number, tracked: PendingMessage | undefined): Promise<ReadMessage> {
   let pending: Uint8Array | undefined
   const iterator = stream[Symbol.asyncIterator]()
-  let first: Uint8Array | undefined
+  let first: Uint8Array
   for (;;) {
     const next = await iterator.next()
     if (next.done) throw new ProtocolError('stream ended before the whole message arrived')
+    tracked?.received(next.value.byteLength)
     first = pending === undefined ? next.value : Buffer.concat([pending, next.value])
     if (first.byteLength >= MESSAGE_HEADER_SIZE) break
     pending = first
@@ -74,21 +87,16 @@ export async function readMessage(stream: TransportStream, maxSize: number, budg
     stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
     throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
   }
+  if (tracked !== undefined) tracked.declared = length
   const head = first.byteLength - MESSAGE_HEADER_SIZE
   if (head > length) return overlong(stream)
   if (head === length) {
-    // Fast path: the whole payload came with the header; keep it without copying.
+    // Fast path: the whole payload came with the header; keep it without copying (charged until the stream ends).
+    tracked?.charge(first.byteLength + CHUNK_OVERHEAD)
     await expectEnd(stream, iterator)
     return { kind, data: Buffer.from(first.buffer, first.byteOffset + MESSAGE_HEADER_SIZE, length) }
   }
-  const tracked = budget?.begin(stream, length)
-  try {
-    return { kind, data: await readPayload(stream, iterator, first.subarray(MESSAGE_HEADER_SIZE), length, tracked) }
-  } catch (error) {
-    throw tracked?.failure ?? error
-  } finally {
-    tracked?.end()
-  }
+  return { kind, data: await readPayload(stream, iterator, first.subarray(MESSAGE_HEADER_SIZE), length, tracked) }
 }
 
 /**
@@ -112,7 +120,6 @@ async function readPayload(
     const n = chunk.byteLength
     if (n > 0) {
       if (filled + n > length) return overlong(stream)
-      tracked?.received(n)
       if (chunks !== undefined) {
         if (filled + n < half) {
           tracked?.charge(n + CHUNK_OVERHEAD)
@@ -137,6 +144,7 @@ async function readPayload(
     const next = await iterator.next()
     if (next.done) throw new ProtocolError('stream ended before the whole message arrived')
     chunk = next.value
+    tracked?.received(chunk.byteLength)
   }
   await expectEnd(stream, iterator)
   return payload as Buffer

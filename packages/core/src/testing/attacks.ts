@@ -200,6 +200,28 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
       },
     },
     {
+      name: 'streams left with half a header, or with a whole message but never ended, are reset at the deadline',
+      timeoutMs: 15_000,
+      async run() {
+        const s = await scene(factory, { connection: { messageTimeout: 500 } })
+        try {
+          const peer = await s.hostile()
+          const whole = new Uint8Array(8 + 10)
+          whole.set(HostilePeer.header(MessageKind.SEND, 10), 0)
+          const opened = await Promise.all([
+            ...Array.from({ length: 50 }, () => peer.open(whole.subarray(0, 3))),
+            ...Array.from({ length: 50 }, () => peer.open(whole)),
+          ])
+          await waitUntil(() => s.errors.filter((e) => e.error instanceof TimeoutError).length >= 100, 3_000, '100 TimeoutError events')
+          assert.equal(await resetCodeOf(opened[0]), StreamResetCode.TIMEOUT)
+          assert.equal(await resetCodeOf(opened[99]), StreamResetCode.TIMEOUT)
+          await s.ask()
+        } finally {
+          await s.stop()
+        }
+      },
+    },
+    {
       name: 'a peer that sends more unfinished message data than its connection budget has streams reset (LimitExceededError)',
       timeoutMs: 30_000,
       async run() {

@@ -244,6 +244,21 @@ describe('readMessage with a budget', () => {
     expect(node.pending).toBe(0)
   })
 
+  it('times out a stream that never completes its header, and a whole message whose stream never ends', async () => {
+    const node = budgetOf({ timeout: 100 })
+    const silent = manualStream()
+    const noEnd = manualStream()
+    const results = [silent, noEnd].map((s) => readMessage(s, MiB, node.forConnection()).catch((e: unknown) => e))
+    silent.push(new Uint8Array([1, 0]))
+    noEnd.push(encodeMessage(MessageKind.SEND, Buffer.alloc(100)))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(node.used).toBe(108 + CHUNK_OVERHEAD)
+    for (const result of await Promise.all(results)) expect(result).toBeInstanceOf(TimeoutError)
+    expect(silent.resets).toEqual([StreamResetCode.TIMEOUT])
+    expect(noEnd.resets).toEqual([StreamResetCode.TIMEOUT])
+    expect(node.used).toBe(0)
+  })
+
   it('keeps a slow message that does progress', async () => {
     const node = budgetOf({ timeout: 100, minRate: 1024 })
     const stream = manualStream()
