@@ -55,10 +55,20 @@ export function createMessageBudget(config: Pick<NodeConfig, 'maxMessageSize' | 
 export class MessageBudget {
   /** Bytes charged by every connection together. */
   used = 0
-  private readonly open = new Set<PendingMessage>()
+  /** Unfinished messages; each knows its slot, so removal is a swap with the last (no hashing per message). */
+  private readonly open: PendingMessage[] = []
   private timer: NodeJS.Timeout | undefined
+  /**
+   * The next sweep's time at the latest: a message's first window starts
+   * here, which saves a clock read per message and never cuts a window
+   * short (it may make it up to one sweep period longer).
+   */
+  nextSweep = 0
+  private readonly period: number
 
-  constructor(readonly options: MessageBudgetOptions) {}
+  constructor(readonly options: MessageBudgetOptions) {
+    this.period = Math.min(1_000, Math.max(10, options.timeout / 4))
+  }
 
   /** The budget of one new connection. */
   forConnection(): ConnectionBudget {
@@ -67,34 +77,42 @@ export class MessageBudget {
 
   /** Unfinished messages tracked now. */
   get pending(): number {
-    return this.open.size
+    return this.open.length
+  }
+
+  /** @internal Returns the message's slot. */
+  track(message: PendingMessage): number {
+    if (this.timer === undefined && this.options.timeout > 0) {
+      // One timer for the whole node, running only while messages are unfinished.
+      this.timer = setInterval(() => this.sweep(), this.period)
+      this.timer.unref()
+      this.nextSweep = performance.now() + this.period
+    }
+    return this.open.push(message) - 1
   }
 
   /** @internal */
-  track(message: PendingMessage): void {
-    this.open.add(message)
-    if (this.timer !== undefined || this.options.timeout <= 0) return
-    // One timer for the whole node, running only while messages are unfinished.
-    const period = Math.min(1_000, Math.max(10, this.options.timeout / 4))
-    this.timer = setInterval(() => this.sweep(), period)
-    this.timer.unref()
-  }
-
-  /** @internal */
-  untrack(message: PendingMessage): void {
-    this.open.delete(message)
+  untrack(slot: number): void {
+    const open = this.open
+    const last = open.pop() as PendingMessage
+    if (slot < open.length) {
+      open[slot] = last
+      last.slot = slot
+    }
   }
 
   private sweep(): void {
     // Stopped by a sweep that finds nothing, not by the last message ending,
     // so a stream of short messages does not start and stop a timer each.
-    if (this.open.size === 0) {
+    if (this.open.length === 0) {
       clearInterval(this.timer)
       this.timer = undefined
       return
     }
     const now = performance.now()
-    for (const message of this.open) message.check(now)
+    this.nextSweep = now + this.period
+    // Backwards: a message that fails leaves the list, and the last one takes its slot.
+    for (let i = this.open.length - 1; i >= 0; i--) this.open[i]?.check(now)
   }
 }
 
@@ -117,8 +135,10 @@ export class PendingMessage {
   private held = 0
   /** Bytes received since the current window started. */
   private progress = 0
-  private windowStart = performance.now()
+  private windowStart: number
   private done = false
+  /** @internal Index in the node's list of unfinished messages. */
+  slot: number
   /** Why the message was cut off, once it was. */
   failure: Error | undefined
   /** The length its header declares, once the header is in. */
@@ -128,7 +148,8 @@ export class PendingMessage {
     private readonly owner: ConnectionBudget,
     private readonly stream: TransportStream,
   ) {
-    owner.node.track(this)
+    this.slot = owner.node.track(this)
+    this.windowStart = owner.node.nextSweep
   }
 
   /** `n` bytes of the message arrived. */
@@ -173,7 +194,7 @@ export class PendingMessage {
     this.owner.used -= this.held
     this.owner.node.used -= this.held
     this.held = 0
-    this.owner.node.untrack(this)
+    this.owner.node.untrack(this.slot)
   }
 
   /** @internal The node's sweep: reset a message that did not progress enough in its window. */

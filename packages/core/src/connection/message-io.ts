@@ -60,43 +60,43 @@ export async function readMessage(stream: TransportStream, maxSize: number, budg
   // Tracked from the start: a stream that never completes its header is an unfinished message too.
   const tracked = budget?.begin(stream)
   try {
-    return await read(stream, maxSize, tracked)
+    let pending: Uint8Array | undefined
+    const iterator = stream[Symbol.asyncIterator]()
+    let first: Uint8Array
+    for (;;) {
+      const next = await iterator.next()
+      if (next.done) throw new ProtocolError('stream ended before the whole message arrived')
+      tracked?.received(next.value.byteLength)
+      first = pending === undefined ? next.value : Buffer.concat([pending, next.value])
+      if (first.byteLength >= MESSAGE_HEADER_SIZE) break
+      pending = first
+    }
+    const kind = checkMessageHeader(first, 0)
+    const length = messageLength(first, 0)
+    if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, first, length)
+    if (length > maxSize) {
+      stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
+      throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
+    }
+    if (tracked !== undefined) tracked.declared = length
+    const head = first.byteLength - MESSAGE_HEADER_SIZE
+    if (head > length) return overlong(stream)
+    if (head === length) {
+      // Fast path: the whole payload came with the header; keep it without copying (charged until the stream ends).
+      tracked?.charge(first.byteLength + CHUNK_OVERHEAD)
+      for (;;) {
+        const next = await iterator.next()
+        if (next.done) break
+        if (next.value.byteLength > 0) overlong(stream)
+      }
+      return { kind, data: Buffer.from(first.buffer, first.byteOffset + MESSAGE_HEADER_SIZE, length) }
+    }
+    return { kind, data: await readPayload(stream, iterator, first.subarray(MESSAGE_HEADER_SIZE), length, tracked) }
   } catch (error) {
     throw tracked?.failure ?? error
   } finally {
     tracked?.end()
   }
-}
-
-async function read(stream: TransportStream, maxSize: number, tracked: PendingMessage | undefined): Promise<ReadMessage> {
-  let pending: Uint8Array | undefined
-  const iterator = stream[Symbol.asyncIterator]()
-  let first: Uint8Array
-  for (;;) {
-    const next = await iterator.next()
-    if (next.done) throw new ProtocolError('stream ended before the whole message arrived')
-    tracked?.received(next.value.byteLength)
-    first = pending === undefined ? next.value : Buffer.concat([pending, next.value])
-    if (first.byteLength >= MESSAGE_HEADER_SIZE) break
-    pending = first
-  }
-  const kind = checkMessageHeader(first, 0)
-  const length = messageLength(first, 0)
-  if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, first, length)
-  if (length > maxSize) {
-    stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
-    throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
-  }
-  if (tracked !== undefined) tracked.declared = length
-  const head = first.byteLength - MESSAGE_HEADER_SIZE
-  if (head > length) return overlong(stream)
-  if (head === length) {
-    // Fast path: the whole payload came with the header; keep it without copying (charged until the stream ends).
-    tracked?.charge(first.byteLength + CHUNK_OVERHEAD)
-    await expectEnd(stream, iterator)
-    return { kind, data: Buffer.from(first.buffer, first.byteOffset + MESSAGE_HEADER_SIZE, length) }
-  }
-  return { kind, data: await readPayload(stream, iterator, first.subarray(MESSAGE_HEADER_SIZE), length, tracked) }
 }
 
 /**
