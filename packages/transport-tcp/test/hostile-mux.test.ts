@@ -3,7 +3,7 @@
  * (real TLS 1.3 identity, completed HELLO) that speaks raw mux frames over
  * loopback and never reads what the node sends back.
  */
-import { CloseCode, type CrustNode, LimitExceededError } from '@crust/core'
+import { CloseCode, type CrustNode, LimitExceededError, MessageKind, type NodeConfigInput } from '@crust/core'
 import { FrameType } from '@crust/mux'
 import { peakMemoryGrowth } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
@@ -19,9 +19,9 @@ const MEMORY_BOUND = 96 * MiB
 const SERVE_BOUND_MS = 1_000
 
 /** A node that answers requests, its connection closes, and a genuine peer already connected to it. */
-async function target(): Promise<{ node: CrustNode; closes: Array<{ code: number; reason: string; error?: Error }>; ask: () => Promise<number> }> {
-  const node = await startNode()
-  node.handle((m) => (m.isRequest ? Buffer.from('fine') : undefined))
+async function target(config: Partial<NodeConfigInput> = {}, answer: Buffer = Buffer.from('fine')): Promise<{ node: CrustNode; closes: Array<{ code: number; reason: string; error?: Error }>; ask: () => Promise<number> }> {
+  const node = await startNode(config)
+  node.handle((m) => (m.isRequest ? (m.data.length === 5 ? answer : Buffer.from('fine')) : undefined))
   const closes: Array<{ code: number; reason: string; error?: Error }> = []
   node.on('connection:close', ({ code, reason, error }) => closes.push({ code, reason, error }))
   const friend = await startNode()
@@ -93,5 +93,27 @@ describe('a peer that floods the mux and never reads', () => {
     expect(closes[0]?.error).toBeInstanceOf(LimitExceededError)
     expect(growth).toBeLessThan(MEMORY_BOUND)
     expect(slowest).toBeLessThan(SERVE_BOUND_MS)
+  })
+
+  it('a peer that keeps pinging but takes none of our bytes is closed after idleTimeout ("write stalled")', async () => {
+    // Requests of 5 bytes are answered with 1 MiB: 40 of them fill every socket buffer between us.
+    const { node, closes, ask } = await target({ connection: { idleTimeout: 1_000, keepAliveInterval: 300 } }, Buffer.alloc(1024 * 1024))
+    const peer = await rawPeer(node)
+    peer.socket.pause()
+    const request = message(MessageKind.REQUEST, Buffer.from('stall'))
+    for (let i = 0, id = 3; i < 40; i++, id += 2) peer.socket.write(muxFrame(FrameType.DATA, SYN | FIN, id, request.length, request))
+    const started = Date.now()
+    // Our pings keep the node's idle timer from firing: only the stall can end this.
+    const pinger = setInterval(() => peer.socket.write(muxFrame(FrameType.PING, SYN, 0, 1)), 200)
+    try {
+      const slowest = await servedDuring(ask, waitFor(() => closes.length > 0, 6_000, 'the stalled peer closed'))
+      expect(closes[0]?.code).toBe(CloseCode.LIMIT_REACHED)
+      expect(closes[0]?.reason).toMatch(/write stalled/)
+      expect(closes[0]?.error).toBeInstanceOf(LimitExceededError)
+      expect(Date.now() - started).toBeLessThan(4_000)
+      expect(slowest).toBeLessThan(SERVE_BOUND_MS)
+    } finally {
+      clearInterval(pinger)
+    }
   })
 })
