@@ -1,4 +1,4 @@
-import { MessageTooLargeError, ProtocolError, StreamResetError } from '../errors.js'
+import { LimitExceededError, MessageTooLargeError, ProtocolError, StreamResetError, TimeoutError } from '../errors.js'
 import type { TransportStream } from '../transport/types.js'
 import {
   MESSAGE_HEADER_SIZE,
@@ -192,8 +192,18 @@ async function readProtocolName(
 
 /** Translate a reset sent by the remote reader into the error the local writer should see. */
 export function remoteResetError(error: unknown, size: number, limit: number): unknown {
-  if (error instanceof StreamResetError && error.remote && error.resetCode === StreamResetCode.MESSAGE_TOO_LARGE) {
-    return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
+  if (!(error instanceof StreamResetError) || !error.remote) return error
+  switch (error.resetCode) {
+    case StreamResetCode.MESSAGE_TOO_LARGE:
+      return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
+    case StreamResetCode.LIMIT_EXCEEDED:
+      return new LimitExceededError(
+        `the receiver refused a message of ${size} bytes: its memory for partly received messages is used up (retry later)`,
+        'receiver.maxPendingMessageBytes',
+      )
+    case StreamResetCode.TIMEOUT:
+      return new TimeoutError(`the receiver gave up on a message of ${size} bytes: it did not arrive fast enough`)
+    default:
+      return error
   }
-  return error
 }
