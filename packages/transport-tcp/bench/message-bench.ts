@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     )
     const seconds = (performance.now() - start) / 1000
     const used = process.cpuUsage(cpu)
-    return { perSecond: Math.round(count / seconds), cpuMicros: Math.round((used.user + used.system) / count) }
+    return { perSecond: Math.round(count / seconds), cpuMicros: Math.round(((used.user + used.system) / count) * 100) / 100 }
   }
   const bulk = async (): Promise<{ MBps: number; cpuMsPerMB: number }> => {
     const payload = Buffer.alloc(64 * MiB, 2)
