@@ -173,8 +173,9 @@ export class Muxer implements StreamHost, FrameSink {
   private controlQueued = 0
   /** Index in `heads` of the queued MAX_STREAMS frame, -1 when none: a newer value replaces it. */
   private maxStreamsAt = -1
-  /** When the socket last refused more bytes (canWrite turned false). */
+  /** While the socket refuses more bytes: when it last made progress, and the bytes it still held then. */
   private blockedSince = 0
+  private blockedPending = 0
 
   // Ping, keep-alive and idle timer.
   private readonly pings = new Map<number, PendingPing>()
@@ -641,11 +642,16 @@ export class Muxer implements StreamHost, FrameSink {
     )
   }
 
-  /** The peer overran a bound: drop what is queued for it (it is not reading) and close with LIMIT_REACHED. */
+  /**
+   * The peer overran a bound: drop what is queued for it and close with
+   * LIMIT_REACHED. The socket is destroyed at once rather than ended: a peer
+   * that does not read would never take the rest (the GO_AWAY is best effort).
+   */
   private overrun(error: LimitExceededError): void {
     this.logger?.debug(error.message)
     this.dropQueue()
     this.shutdown({ code: CloseCode.LIMIT_REACHED, reason: error.message.split(':')[0] as string, remote: false, error }, true)
+    if (!this.socket.destroyed) this.socket.destroy()
   }
 
   private dropQueue(): void {
@@ -715,6 +721,7 @@ export class Muxer implements StreamHost, FrameSink {
     if (!ok) {
       this.canWrite = false
       this.blockedSince = performance.now()
+      this.blockedPending = this.socket.writableLength
     }
     const waiter = this.flushWaiter
     if (waiter !== undefined) {
@@ -757,7 +764,7 @@ export class Muxer implements StreamHost, FrameSink {
       this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true)
       return
     }
-    if (idleTimeout > 0 && !this.canWrite && now - this.blockedSince >= idleTimeout) {
+    if (idleTimeout > 0 && !this.canWrite && this.writeStalled(now, idleTimeout)) {
       // The peer has not taken a byte from us for a whole idle timeout, though it may still be sending.
       this.overrun(
         new LimitExceededError(
@@ -769,6 +776,20 @@ export class Muxer implements StreamHost, FrameSink {
     }
     if (keepAliveInterval > 0 && now - this.lastKeepAlive >= keepAliveInterval) this.sendKeepAlive(now)
     this.armTimer()
+  }
+
+  /**
+   * True when the socket, full since `blockedSince`, has not handed a byte
+   * to the peer for `timeout` ms. Nothing is added to its buffer while it is
+   * full, so any drop in its length is the peer reading (a slow link).
+   */
+  private writeStalled(now: number, timeout: number): boolean {
+    const pending = this.socket.writableLength
+    if (pending < this.blockedPending) {
+      this.blockedPending = pending
+      this.blockedSince = now
+    }
+    return now - this.blockedSince >= timeout
   }
 
   private sendKeepAlive(now: number): void {
