@@ -5,7 +5,9 @@
  * then come at the sender's pace. Memory follows the bytes that actually
  * arrived (see `readMessage`), and what all unfinished messages hold is
  * budgeted per connection and node-wide, so a peer cannot make the node hold
- * more than its share by opening many streams. An unfinished message must
+ * more than its share by opening many streams, and peers that fill the
+ * node-wide budget cannot starve the others (each connection keeps a fair
+ * share). An unfinished message must
  * also keep moving: one that receives less than `minRate` bytes per second
  * over a `timeout` window (a header and then silence, or a drip) is reset, so
  * a peer cannot hold the budget for free.
@@ -55,6 +57,8 @@ export function createMessageBudget(config: Pick<NodeConfig, 'maxMessageSize' | 
 export class MessageBudget {
   /** Bytes charged by every connection together. */
   used = 0
+  /** Connections holding any bytes now. */
+  active = 0
   /** Unfinished messages; each knows its slot, so removal is a swap with the last (no hashing per message). */
   private readonly open: PendingMessage[] = []
   private timer: NodeJS.Timeout | undefined
@@ -172,7 +176,10 @@ export class PendingMessage {
         `unfinished messages on this connection would hold more than ${perConnection} bytes (${this.describe()} refused)`,
         'connection.maxPendingMessageBytes',
       )
-    } else if (node.used + n > total) {
+    } else if (node.used + n > total && owner.used + n > total / (node.active + (owner.used === 0 ? 1 : 0))) {
+      // Over the node's total, only a connection holding more than its fair share is refused:
+      // attackers filling the total cannot starve another peer's messages. So the total
+      // may be overshot, by connections under their share, to twice its value at most.
       error = new LimitExceededError(
         `unfinished messages on all connections would hold more than ${total} bytes (${this.describe()} refused)`,
         'connection.maxPendingMessageBytesTotal',
@@ -183,16 +190,14 @@ export class PendingMessage {
       throw error
     }
     this.held += n
-    owner.used += n
-    node.used += n
+    this.adjust(n)
   }
 
   /** The message completed or failed: give its charge back. Idempotent. */
   end(): void {
     if (this.done) return
     this.done = true
-    this.owner.used -= this.held
-    this.owner.node.used -= this.held
+    this.adjust(-this.held)
     this.held = 0
     this.owner.node.untrack(this.slot)
   }
@@ -211,6 +216,15 @@ export class PendingMessage {
     }
     this.progress = 0
     this.windowStart = now
+  }
+
+  private adjust(delta: number): void {
+    const owner = this.owner
+    const before = owner.used
+    owner.used += delta
+    owner.node.used += delta
+    if (before === 0 && owner.used > 0) owner.node.active++
+    else if (before > 0 && owner.used === 0) owner.node.active--
   }
 
   private describe(): string {

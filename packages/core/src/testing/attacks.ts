@@ -53,8 +53,8 @@ export async function peakMemoryGrowth<T>(work: Promise<T>): Promise<{ result: T
 interface Scene {
   readonly node: CrustNode
   readonly errors: Array<{ error: Error; peerId?: string }>
-  /** One request from the genuine peer; its round-trip time in ms. */
-  ask(): Promise<number>
+  /** One request from the genuine peer (`payload` default 3 bytes); its round-trip time in ms. */
+  ask(payload?: Uint8Array): Promise<number>
   /** Connect a hostile peer to the node. */
   hostile(): Promise<HostilePeer>
   stop(): Promise<void>
@@ -76,9 +76,9 @@ async function scene(factory: () => TransportFactory, config: Partial<NodeConfig
     const errors: Array<{ error: Error; peerId?: string }> = []
     node.on('error', ({ error, peerId }) => errors.push({ error, ...(peerId === undefined ? {} : { peerId }) }))
     const connection = await friend.connect({ peerId: node.peerId, addresses: node.addresses })
-    const ask = async (): Promise<number> => {
+    const ask = async (payload: Uint8Array = Buffer.from('ok?')): Promise<number> => {
       const start = performance.now()
-      const answer = await connection.request(Buffer.from('ok?'))
+      const answer = await connection.request(payload)
       assert.equal(Buffer.from(answer).toString(), 'fine')
       return performance.now() - start
     }
@@ -216,6 +216,30 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
           assert.equal(await resetCodeOf(opened[0]), StreamResetCode.TIMEOUT)
           assert.equal(await resetCodeOf(opened[99]), StreamResetCode.TIMEOUT)
           await s.ask()
+        } finally {
+          await s.stop()
+        }
+      },
+    },
+    {
+      name: 'peers that fill the node-wide budget do not starve a genuine peer: its 4 MiB request is answered',
+      timeoutMs: 30_000,
+      async run() {
+        const s = await scene(factory, { connection: { maxPendingMessageBytes: 16 * MiB, maxPendingMessageBytesTotal: 32 * MiB } })
+        try {
+          const peers = await Promise.all([s.hostile(), s.hostile(), s.hostile()])
+          // Each fills its own 16 MiB: 48 MiB of unfinished messages against a node-wide 32 MiB.
+          const attack = Promise.all(peers.map((p) => p.stall(64, MessageKind.SEND, 16 * MiB, 256 * 1024, 2_000)))
+          const { result: took, growth } = await peakMemoryGrowth(
+            attack.then(async () => {
+              await sleep(200)
+              return s.ask(new Uint8Array(4 * MiB))
+            }),
+          )
+          assert.ok(took < serveWithin, `the genuine 4 MiB request took ${Math.round(took)} ms`)
+          // Before: 192 x 16 MiB reserved at the headers (3 GB). Now: at most twice the node-wide budget, plus transit.
+          assert.ok(growth < 96 * MiB, `memory grew by ${Math.round(growth / MiB)} MiB`)
+          assert.ok(s.errors.some((e) => e.error instanceof LimitExceededError))
         } finally {
           await s.stop()
         }

@@ -231,6 +231,28 @@ describe('readMessage with a budget', () => {
     await ra
   })
 
+  it('still serves a connection under its fair share when others filled the node-wide budget', async () => {
+    const node = budgetOf({ perConnection: 200 * KiB, total: 150 * KiB })
+    const hog = manualStream()
+    const modest = manualStream()
+    const rh = readMessage(hog, MiB, node.forConnection()).catch((e: unknown) => e)
+    hog.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, MiB), Buffer.alloc(140 * KiB)]))
+    await new Promise((resolve) => setImmediate(resolve))
+    // 20 KiB more is over the 150 KiB total, but within this connection's share (75 KiB of 2 active).
+    const payload = Buffer.alloc(20 * KiB, 3)
+    const whole = encodeMessage(MessageKind.SEND, payload)
+    const rm = readMessage(modest, MiB, node.forConnection())
+    modest.push(whole.subarray(0, 5 * KiB))
+    modest.push(whole.subarray(5 * KiB))
+    modest.finish()
+    expect(Buffer.from((await rm).data).equals(payload)).toBe(true)
+    expect(node.active).toBe(1)
+    hog.reset(0)
+    await rh
+    expect(node.active).toBe(0)
+    expect(node.used).toBe(0)
+  })
+
   it('resets an unfinished message that stops progressing, with TimeoutError', async () => {
     const node = budgetOf({ timeout: 100, minRate: 1024 })
     const stream = manualStream()
