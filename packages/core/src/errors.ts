@@ -189,3 +189,18 @@ export class BootstrapError extends CrustError {
     super('ERR_BOOTSTRAP_FAILED', message)
   }
 }
+
+/**
+ * A remote peer overran a resource bound (a queue, buffer or memory budget)
+ * and was cut off: its stream was reset or its connection closed. `limit`
+ * names the bound, e.g. `mux.maxQueuedControlFrames` or
+ * `connection.maxPendingMessageBytes`, so it can be raised in config.
+ */
+export class LimitExceededError extends CrustError {
+  constructor(
+    message: string,
+    readonly limit: string,
+  ) {
+    super('ERR_LIMIT_EXCEEDED', message)
+  }
+}

@@ -21,6 +21,12 @@ const MAX_TYPE = FrameType.MAX_STREAMS
  * fresh buffer and a copy per frame.
  */
 export const COPY_SPLIT_PAYLOAD = 4096
+/**
+ * Pieces a split DATA payload may arrive in before it is copied into one
+ * buffer. A 1 MiB frame in 16 KiB TLS records is 64 pieces; only a peer that
+ * dribbles a frame in tiny reads gets anywhere near this.
+ */
+const MAX_PARTS = 256
 
 /**
  * Receives the frames {@link FrameDecoder.decode} completes, in wire order.
@@ -93,9 +99,10 @@ export class FrameDecoder {
         // Continue a payload split across chunks.
         const n = Math.min(this.length - this.fill, end - i)
         const piece = chunk.subarray(i, i + n)
-        const payload = this.payload
+        let payload = this.payload
         if (payload !== undefined) payload.set(piece, this.fill)
-        else (this.parts as Uint8Array[]).push(piece)
+        else if ((this.parts as Uint8Array[]).length < MAX_PARTS) (this.parts as Uint8Array[]).push(piece)
+        else payload = this.gather(piece)
         this.fill += n
         i += n
         if (this.fill === this.length) {
@@ -149,6 +156,24 @@ export class FrameDecoder {
         else this.payload = new Uint8Array(length)
       }
     }
+  }
+
+  /**
+   * A payload arriving in very many small pieces: copy what came so far into
+   * one buffer and continue in it, so a peer that sends a frame in tiny reads
+   * cannot make us hold an object per read (the frame is at most 1 MiB).
+   */
+  private gather(piece: Uint8Array): Uint8Array {
+    const payload = new Uint8Array(this.length)
+    let offset = 0
+    for (const part of this.parts as Uint8Array[]) {
+      payload.set(part, offset)
+      offset += part.length
+    }
+    payload.set(piece, offset)
+    this.parts = undefined
+    this.payload = payload
+    return payload
   }
 
   /** True when no partial frame is pending (the byte stream ended on a frame boundary). */

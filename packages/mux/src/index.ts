@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { Muxer, type MuxerOptions, type OpenStreamOptions } from './muxer.js'
+export { DEFAULT_MAX_QUEUED_CONTROL, Muxer, type MuxerOptions, type OpenStreamOptions } from './muxer.js'
 export { MuxStream } from './stream.js'
 export { StreamStateError } from './errors.js'
 export { FrameDecoder } from './decoder.js'

@@ -5,6 +5,7 @@ import {
   type CloseInfo,
   CloseCode,
   ConnectionClosedError,
+  LimitExceededError,
   type Logger,
   ProtocolError,
   StreamResetError,
@@ -41,7 +42,21 @@ export interface MuxerOptions {
   initialWindow?: number
   /** Ceiling for window growth, default 16 MiB. */
   maxWindow?: number
+  /**
+   * Control frames (pings answered, window updates, stream credit, resets)
+   * that may wait while the peer does not read what we send, default
+   * {@link DEFAULT_MAX_QUEUED_CONTROL}. A peer that makes us queue more is
+   * disconnected with `LIMIT_REACHED` ("control queue overrun").
+   */
+  maxQueuedControlFrames?: number
 }
+
+/**
+ * Default bound on queued control frames: 48 KiB of headers. A well-behaved
+ * peer reads all the time, so only a handful wait between two socket drains
+ * (one reset and one window update per stream at most).
+ */
+export const DEFAULT_MAX_QUEUED_CONTROL = 4096
 
 /** Options of {@link Muxer.openStream}. */
 export interface OpenStreamOptions {
@@ -153,6 +168,14 @@ export class Muxer implements StreamHost, FrameSink {
   private flushWaiter: Deferred | undefined
   private drainWaiter: Deferred | undefined
   private canWrite = true
+  // Bounds on what a peer that does not read can make us queue (see countControl).
+  private readonly maxControl: number
+  private controlQueued = 0
+  /** Index in `heads` of the queued MAX_STREAMS frame, -1 when none: a newer value replaces it. */
+  private maxStreamsAt = -1
+  /** While the socket refuses more bytes: when it last made progress, and the bytes it still held then. */
+  private blockedSince = 0
+  private blockedPending = 0
 
   // Ping, keep-alive and idle timer.
   private readonly pings = new Map<number, PendingPing>()
@@ -176,6 +199,7 @@ export class Muxer implements StreamHost, FrameSink {
     // Windows travel as u32 deltas; keep them well inside that range.
     this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
     this.maxWindow = clamp(options.maxWindow ?? DEFAULT_MAX_WINDOW, this.initialWindow, MAX_WINDOW)
+    this.maxControl = clamp(Math.floor(options.maxQueuedControlFrames ?? DEFAULT_MAX_QUEUED_CONTROL), 16, 0x7fff_ffff)
     this.nextLocalId = options.direction === 'outbound' ? 1 : 2
     this.lastRemoteId = options.direction === 'outbound' ? 0 : -1
     this.inbound = new InboundStreamCredit(clamp(Math.floor(options.limits.maxInboundStreams), 0, 0x7fff_ffff))
@@ -348,6 +372,8 @@ export class Muxer implements StreamHost, FrameSink {
     const payload = Buffer.allocUnsafe(4)
     payload.writeUInt32BE(code, 0)
     this.push(FrameType.DATA, flags, stream.id, 4, payload)
+    // A peer can draw resets without end (streams we refuse): they count as control.
+    this.countControl()
   }
 
   /** @internal */
@@ -582,7 +608,58 @@ export class Muxer implements StreamHost, FrameSink {
 
   private queueControl(type: number, flags: number, streamId: number, value: number): void {
     if (this.state !== OPEN) return
+    if (type === FrameType.MAX_STREAMS) {
+      // Cumulative: only the newest value matters.
+      if (this.maxStreamsAt >= 0) {
+        this.heads[this.maxStreamsAt + 2] = value
+        return
+      }
+      this.maxStreamsAt = this.heads.length
+    }
     this.push(type, flags, streamId, value, EMPTY)
+    this.countControl()
+  }
+
+  /**
+   * Count a queued control frame. Control frames are replies a peer can draw
+   * (a PING, a refused stream), queued whether or not the socket takes more
+   * bytes. While it does, they are flushed in batches; while it does not
+   * (the peer stopped reading), at most `maxControl` may wait: past that the
+   * peer is cut off rather than buffered without bound.
+   */
+  private countControl(): void {
+    if (++this.controlQueued < this.maxControl >>> 2) return
+    if (this.canWrite) {
+      this.flush()
+      return
+    }
+    if (this.controlQueued <= this.maxControl || this.state !== OPEN) return
+    this.overrun(
+      new LimitExceededError(
+        `control queue overrun: the peer does not read our replies (${this.controlQueued} control frames queued)`,
+        'mux.maxQueuedControlFrames',
+      ),
+    )
+  }
+
+  /**
+   * The peer overran a bound: drop what is queued for it and close with
+   * LIMIT_REACHED. The socket is destroyed at once rather than ended: a peer
+   * that does not read would never take the rest (the GO_AWAY is best effort).
+   */
+  private overrun(error: LimitExceededError): void {
+    this.logger?.debug(error.message)
+    this.dropQueue()
+    this.shutdown({ code: CloseCode.LIMIT_REACHED, reason: error.message.split(':')[0] as string, remote: false, error }, true)
+    if (!this.socket.destroyed) this.socket.destroy()
+  }
+
+  private dropQueue(): void {
+    this.heads = []
+    this.bodies = []
+    this.queued = 0
+    this.controlQueued = 0
+    this.maxStreamsAt = -1
   }
 
   /** Queue one frame: its header fields and its payload (EMPTY for none; `length` is then a value). */
@@ -637,9 +714,15 @@ export class Muxer implements StreamHost, FrameSink {
     }
     heads.length = 0
     bodies.length = 0
+    this.controlQueued = 0
+    this.maxStreamsAt = -1
     const ok = staged ? this.socket.write(out.subarray(0, total), () => releaseStaging(out)) : this.socket.write(out)
     this.sent += total
-    if (!ok) this.canWrite = false
+    if (!ok) {
+      this.canWrite = false
+      this.blockedSince = performance.now()
+      this.blockedPending = this.socket.writableLength
+    }
     const waiter = this.flushWaiter
     if (waiter !== undefined) {
       this.flushWaiter = undefined
@@ -666,7 +749,7 @@ export class Muxer implements StreamHost, FrameSink {
     if (this.state !== OPEN || (idleTimeout <= 0 && keepAliveInterval <= 0)) return
     let at = Number.POSITIVE_INFINITY
     if (keepAliveInterval > 0) at = this.lastKeepAlive + keepAliveInterval
-    if (idleTimeout > 0) at = Math.min(at, this.lastReceived + idleTimeout)
+    if (idleTimeout > 0) at = Math.min(at, this.lastReceived + idleTimeout, this.canWrite ? at : this.blockedSince + idleTimeout)
     this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())))
     this.timer.unref()
   }
@@ -681,8 +764,32 @@ export class Muxer implements StreamHost, FrameSink {
       this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true)
       return
     }
+    if (idleTimeout > 0 && !this.canWrite && this.writeStalled(now, idleTimeout)) {
+      // The peer has not taken a byte from us for a whole idle timeout, though it may still be sending.
+      this.overrun(
+        new LimitExceededError(
+          `write stalled: the peer took none of our bytes for ${Math.round(now - this.blockedSince)} ms`,
+          'connection.idleTimeout',
+        ),
+      )
+      return
+    }
     if (keepAliveInterval > 0 && now - this.lastKeepAlive >= keepAliveInterval) this.sendKeepAlive(now)
     this.armTimer()
+  }
+
+  /**
+   * True when the socket, full since `blockedSince`, has not handed a byte
+   * to the peer for `timeout` ms. Nothing is added to its buffer while it is
+   * full, so any drop in its length is the peer reading (a slow link).
+   */
+  private writeStalled(now: number, timeout: number): boolean {
+    const pending = this.socket.writableLength
+    if (pending < this.blockedPending) {
+      this.blockedPending = pending
+      this.blockedSince = now
+    }
+    return now - this.blockedSince >= timeout
   }
 
   private sendKeepAlive(now: number): void {
@@ -775,9 +882,7 @@ export class Muxer implements StreamHost, FrameSink {
       this.canWrite = true
       this.flush()
     }
-    this.heads = []
-    this.bodies = []
-    this.queued = 0
+    this.dropQueue()
     this.flushWaiter?.reject(connectionError)
     this.flushWaiter = undefined
     this.drainWaiter?.reject(connectionError)

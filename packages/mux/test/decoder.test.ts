@@ -158,3 +158,23 @@ describe('FrameDecoder', () => {
     )
   })
 })
+
+describe('a DATA payload dribbled in tiny pieces', () => {
+  it('is gathered into one buffer instead of an object per piece', () => {
+    const payload = Buffer.from(Array.from({ length: 40_000 }, (_, i) => i & 0xff))
+    const frame = encodeFrame(FrameType.DATA, 0, 1, payload)
+    const decoder = new FrameDecoder()
+    const pieces: Uint8Array[][] = []
+    const frames: Array<Uint8Array | undefined> = []
+    const sink = {
+      frame: (_t: number, _f: number, _s: number, _l: number, p: Uint8Array | undefined) => void frames.push(p),
+      pieces: (_f: number, _s: number, _l: number, p: Uint8Array[]) => void pieces.push(p),
+    }
+    // 12-byte header, then 100-byte reads: 400 pieces, over the 256 kept as views.
+    decoder.decode(frame.subarray(0, 12), sink)
+    for (let at = 12; at < frame.length; at += 100) decoder.decode(frame.subarray(at, at + 100), sink)
+    expect(pieces).toHaveLength(0)
+    expect(frames).toHaveLength(1)
+    expect(Buffer.from(frames[0] as Uint8Array).equals(payload)).toBe(true)
+  })
+})

@@ -43,12 +43,13 @@ describe('connection lifecycle', () => {
       local.push(stream)
     }
     await until(() => remoteStreams.length === 5)
-    // Pending reads everywhere, plus writes blocked on credit on both sides.
+    // Pending reads everywhere, plus writes blocked on credit on both sides (64 MiB: more than a
+    // reader that keeps consuming lets through before the close, however fast the machine).
     const pending = [
       ...local.map((s) => outcome(readAll(s))),
       ...remoteStreams.map((s) => outcome(readAll(s))),
-      outcome((local[0] as TransportStream).write(Buffer.alloc(2 * 1024 * 1024))),
-      outcome((remoteStreams[1] as TransportStream).write(Buffer.alloc(2 * 1024 * 1024))),
+      outcome((local[0] as TransportStream).write(Buffer.alloc(64 * 1024 * 1024))),
+      outcome((remoteStreams[1] as TransportStream).write(Buffer.alloc(64 * 1024 * 1024))),
     ]
     // A stream the peer finished before the close stays readable to its end.
     const finished = await pair.client.openStream({ bidirectional: false })

@@ -9,4 +9,9 @@ export interface TcpOptions {
   host?: string
   /** Backlog of the listening sockets. */
   backlog?: number
+  /**
+   * Control frames that may wait for a peer that does not read our replies
+   * before it is disconnected with `LIMIT_REACHED` (default 4096, see `@crust/mux`).
+   */
+  maxQueuedControlFrames?: number
 }

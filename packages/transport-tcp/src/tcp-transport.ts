@@ -151,7 +151,7 @@ export class TcpTransport implements Transport {
   private secured(socket: TLSSocket): void {
     const { security, limits } = this.components
     const label = formatAddress('tcp', normalizeIp(socket.remoteAddress ?? ''), socket.remotePort ?? 0)
-    const muxer = new Muxer(socket, { direction: 'inbound', limits, logger: this.logger })
+    const muxer = new Muxer(socket, { direction: 'inbound', limits, logger: this.logger, ...this.muxOptions() })
     let peer: RemotePeer
     try {
       peer = verifyPeer(socket, security)
@@ -203,7 +203,7 @@ export class TcpTransport implements Transport {
       socket.once('close', () => this.sockets.delete(socket))
       socket.once('secureConnect', () => {
         cleanup()
-        const muxer = new Muxer(socket, { direction: 'outbound', limits, logger: this.logger })
+        const muxer = new Muxer(socket, { direction: 'outbound', limits, logger: this.logger, ...this.muxOptions() })
         try {
           const peer = verifyPeer(socket, security, expectedPeerId)
           const connection = new TcpConnection(socket, muxer, 'outbound', peer)
@@ -229,6 +229,12 @@ export class TcpTransport implements Transport {
       this.clientTls = { ...options, secureContext: createSecureContext(options) }
     }
     return this.clientTls
+  }
+
+  /** Mux bounds from the transport options (undefined keeps the mux defaults). */
+  private muxOptions(): { maxQueuedControlFrames?: number } {
+    const max = this.options.maxQueuedControlFrames
+    return max === undefined ? {} : { maxQueuedControlFrames: max }
   }
 
   private adopt(connection: TransportConnection): void {

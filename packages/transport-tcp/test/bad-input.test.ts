@@ -1,65 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { type Socket, connect as netConnect } from 'node:net'
-import { type TLSSocket, connect as tlsConnect } from 'node:tls'
-import {
-  type CrustNode,
-  MESSAGE_VERSION,
-  ProtocolError,
-  TimeoutError,
-  createIdentity,
-  createSecurityContext,
-  tlsOptionsFor,
-} from '@crust/core'
+import { type CrustNode, MESSAGE_VERSION, ProtocolError, TimeoutError } from '@crust/core'
 import { describe, expect, it } from 'vitest'
 import { contactOf, startNode, waitFor } from './helpers.js'
+import { goAwayCode, muxFrame, port, rawTlsClient } from './raw-client.js'
 
-const MUX_HEADER = 12
 const TYPE_DATA = 0
-const TYPE_GO_AWAY = 3
 const FLAG_SYN = 0x1
 const FLAG_FIN = 0x4
-
-function muxFrame(type: number, flags: number, streamId: number, length: number, payload = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(MUX_HEADER)
-  header[0] = 0
-  header[1] = type
-  header.writeUInt16BE(flags, 2)
-  header.writeUInt32BE(streamId, 4)
-  header.writeUInt32BE(length, 8)
-  return Buffer.concat([header, payload])
-}
-
-function port(node: CrustNode): number {
-  return Number(new URL(node.addresses[0]!.replace('tcp://', 'http://')).port)
-}
-
-/** A TLS client with a valid self-signed identity that speaks raw bytes after the handshake. */
-async function rawTlsClient(node: CrustNode): Promise<{ socket: TLSSocket; received: () => Buffer; closed: Promise<void> }> {
-  const { identity } = await createIdentity({})
-  const security = createSecurityContext(identity, { mode: 'peer-id' })
-  const socket = tlsConnect({ ...tlsOptionsFor(security, 'client'), host: '127.0.0.1', port: port(node) })
-  const chunks: Buffer[] = []
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-  socket.on('error', () => {})
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve())
-    socket.once('error', reject)
-  })
-  return { socket, received: () => Buffer.concat(chunks), closed }
-}
-
-/** The close code in the GO_AWAY frame the node sent us, if any. */
-function goAwayCode(bytes: Buffer): number | undefined {
-  let offset = 0
-  while (offset + MUX_HEADER <= bytes.length) {
-    const type = bytes[offset + 1]
-    const length = bytes.readUInt32BE(offset + 8)
-    if (type === TYPE_GO_AWAY) return bytes.readUInt32BE(offset + 4)
-    offset += MUX_HEADER + (type === TYPE_DATA || type === TYPE_GO_AWAY ? length : 0)
-  }
-  return undefined
-}
 
 /** The node still serves well-behaved peers. */
 async function stillServes(node: CrustNode): Promise<void> {

@@ -104,6 +104,18 @@ const connectionSchema = z
     maxInboundStreams: z.number().int().min(32).default(256),
     /** Deadline of a send or request. */
     requestTimeout: positiveMs().default(30_000),
+    /**
+     * Bytes that partly received messages on one connection may hold (never
+     * less than `maxMessageSize`); a peer that would exceed it has the
+     * message's stream reset (`LimitExceededError`).
+     */
+    maxPendingMessageBytes: z.number().int().positive().max(16 * GiB).default(64 * MiB),
+    /** The same, summed over every connection of the node (never less than `maxPendingMessageBytes`). */
+    maxPendingMessageBytesTotal: z.number().int().positive().max(64 * GiB).default(256 * MiB),
+    /** An unfinished message must progress within each window of this length (ms), or its stream is reset; 0 disables. */
+    messageTimeout: ms().default(10_000),
+    /** Bytes per second an unfinished message must receive, averaged over each `messageTimeout` window. */
+    minMessageRate: z.number().int().min(0).default(1024),
   })
   .superRefine((c, ctx) => {
     if (c.keepAliveInterval > 0 && c.idleTimeout > 0 && c.keepAliveInterval >= c.idleTimeout) {

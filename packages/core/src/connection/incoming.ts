@@ -1,6 +1,7 @@
 import { ProtocolError } from '../errors.js'
 import type { TransportStream } from '../transport/types.js'
 import type { Connection } from './connection.js'
+import type { ConnectionBudget } from './message-budget.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
 import { ProtocolStream } from './protocol-stream.js'
@@ -30,6 +31,8 @@ const EMPTY = new Uint8Array(0)
 /** What serving a stream needs from the connection manager. */
 export interface ServeContext {
   readonly maxMessageSize: number
+  /** This connection's share of the node's budget for unfinished messages; none means unbudgeted. */
+  readonly budget?: ConnectionBudget
   /** Deliver a message; the result answers a request. */
   dispatch(message: IncomingMessage): Promise<Uint8Array | undefined | void>
   /** A peer's bad bytes or a failed handler, reported, never thrown. */
@@ -57,7 +60,7 @@ async function serve(stream: TransportStream, connection: Connection, context: S
   const { maxMessageSize, dispatch, report, protocol } = context
   let message: Awaited<ReturnType<typeof readMessage>>
   try {
-    message = await readMessage(stream, maxMessageSize)
+    message = await readMessage(stream, maxMessageSize, context.budget)
   } catch (error) {
     stream.reset(StreamResetCode.PROTOCOL_ERROR)
     report(error)

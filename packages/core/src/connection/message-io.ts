@@ -1,4 +1,4 @@
-import { MessageTooLargeError, ProtocolError, StreamResetError } from '../errors.js'
+import { LimitExceededError, MessageTooLargeError, ProtocolError, StreamResetError, TimeoutError } from '../errors.js'
 import type { TransportStream } from '../transport/types.js'
 import {
   MESSAGE_HEADER_SIZE,
@@ -8,6 +8,7 @@ import {
   encodeMessageHeader,
   messageLength,
 } from './message-header.js'
+import { CHUNK_OVERHEAD, type ConnectionBudget, type PendingMessage } from './message-budget.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** Above this size the payload is written separately instead of copied next to its header. */
@@ -46,56 +47,126 @@ export function writeMessage(stream: TransportStream, kind: MessageKind, payload
  * Read exactly one message: header, then `length` payload bytes, then the end
  * of the stream. A header announcing more than `maxSize` resets the stream
  * before any payload is buffered; a short or overlong stream is a protocol error.
+ *
+ * Memory follows the bytes that arrived, never the length a header claims:
+ * chunks are kept as they come until half the message is in, and only then
+ * is the message's buffer allocated (so at most twice what arrived, and each
+ * byte is still copied once). With a `budget`, what an unfinished message
+ * holds is charged to it and the message must keep progressing; overrunning
+ * either resets the stream and rejects with the budget's typed error
+ * (`LimitExceededError`, `TimeoutError`).
  */
-export async function readMessage(stream: TransportStream, maxSize: number): Promise<ReadMessage> {
-  let pending: Uint8Array | undefined
-  let payload: Uint8Array | undefined
+export async function readMessage(stream: TransportStream, maxSize: number, budget?: ConnectionBudget): Promise<ReadMessage> {
+  // Tracked from the start: a stream that never completes its header is an unfinished message too.
+  const tracked = budget?.begin(stream)
+  try {
+    let pending: Uint8Array | undefined
+    const iterator = stream[Symbol.asyncIterator]()
+    let first: Uint8Array
+    for (;;) {
+      const next = await iterator.next()
+      if (next.done) throw new ProtocolError('stream ended before the whole message arrived')
+      tracked?.received(next.value.byteLength)
+      first = pending === undefined ? next.value : Buffer.concat([pending, next.value])
+      if (first.byteLength >= MESSAGE_HEADER_SIZE) break
+      pending = first
+    }
+    const kind = checkMessageHeader(first, 0)
+    const length = messageLength(first, 0)
+    if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, first, length)
+    if (length > maxSize) {
+      stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
+      throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
+    }
+    if (tracked !== undefined) tracked.declared = length
+    const head = first.byteLength - MESSAGE_HEADER_SIZE
+    if (head > length) return overlong(stream)
+    if (head === length) {
+      // Fast path: the whole payload came with the header; keep it without copying (charged until the stream ends).
+      tracked?.charge(first.byteLength + CHUNK_OVERHEAD)
+      for (;;) {
+        const next = await iterator.next()
+        if (next.done) break
+        if (next.value.byteLength > 0) overlong(stream)
+      }
+      return { kind, data: Buffer.from(first.buffer, first.byteOffset + MESSAGE_HEADER_SIZE, length) }
+    }
+    return { kind, data: await readPayload(stream, iterator, first.subarray(MESSAGE_HEADER_SIZE), length, tracked) }
+  } catch (error) {
+    throw tracked?.failure ?? error
+  } finally {
+    tracked?.end()
+  }
+}
+
+/**
+ * The rest of a payload of `length` bytes whose first `head` bytes came with
+ * the header, then the end of the stream.
+ */
+async function readPayload(
+  stream: TransportStream,
+  iterator: AsyncIterator<Uint8Array>,
+  head: Uint8Array,
+  length: number,
+  tracked: PendingMessage | undefined,
+): Promise<Uint8Array> {
+  // Until half the payload is in, keep the chunks; then allocate it whole.
+  let chunks: Uint8Array[] | undefined = []
+  let payload: Buffer | undefined
   let filled = 0
-  let kind = -1
-  const iterator = stream[Symbol.asyncIterator]()
+  const half = length >>> 1
+  let chunk = head
+  for (;;) {
+    const n = chunk.byteLength
+    if (n > 0) {
+      if (filled + n > length) return overlong(stream)
+      if (chunks !== undefined) {
+        if (filled + n < half) {
+          tracked?.charge(n + CHUNK_OVERHEAD)
+          chunks.push(chunk)
+        } else {
+          tracked?.charge(length - (tracked === undefined ? 0 : chargedFor(chunks, filled)))
+          payload = Buffer.allocUnsafe(length)
+          let at = 0
+          for (const c of chunks) {
+            payload.set(c, at)
+            at += c.byteLength
+          }
+          chunks = undefined
+          payload.set(chunk, filled)
+        }
+      } else {
+        ;(payload as Buffer).set(chunk, filled)
+      }
+      filled += n
+      if (filled === length) break
+    }
+    const next = await iterator.next()
+    if (next.done) throw new ProtocolError('stream ended before the whole message arrived')
+    chunk = next.value
+    tracked?.received(chunk.byteLength)
+  }
+  await expectEnd(stream, iterator)
+  return payload as Buffer
+}
+
+/** What the chunk list of `filled` bytes was charged. */
+function chargedFor(chunks: Uint8Array[], filled: number): number {
+  return filled + chunks.length * CHUNK_OVERHEAD
+}
+
+/** After a whole message, the stream must end. */
+async function expectEnd(stream: TransportStream, iterator: AsyncIterator<Uint8Array>): Promise<void> {
   for (;;) {
     const next = await iterator.next()
-    if (next.done) break
-    const chunk = next.value
-    let bytes: Uint8Array = chunk
-    let at = 0
-    if (kind < 0) {
-      if (pending !== undefined) bytes = Buffer.concat([pending, chunk])
-      if (bytes.byteLength < MESSAGE_HEADER_SIZE) {
-        pending = bytes
-        continue
-      }
-      pending = undefined
-      kind = checkMessageHeader(bytes, 0)
-      const length = messageLength(bytes, 0)
-      if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, bytes, length)
-      if (length > maxSize) {
-        stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
-        throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
-      }
-      at = MESSAGE_HEADER_SIZE
-      // Fast path: the whole payload came with the header; keep it without copying.
-      if (bytes.byteLength - at === length) {
-        payload = Buffer.from(bytes.buffer, bytes.byteOffset + at, length)
-        filled = length
-        continue
-      }
-      payload = Buffer.allocUnsafe(length)
-    }
-    const n = bytes.byteLength - at
-    if (payload === undefined || filled + n > payload.byteLength) {
-      stream.reset(StreamResetCode.PROTOCOL_ERROR)
-      throw new ProtocolError('stream carried more bytes than its message header announced')
-    }
-    if (n > 0) {
-      payload.set(at === 0 ? bytes : bytes.subarray(at), filled)
-      filled += n
-    }
+    if (next.done) return
+    if (next.value.byteLength > 0) overlong(stream)
   }
-  if (kind < 0 || payload === undefined || filled !== payload.byteLength) {
-    throw new ProtocolError('stream ended before the whole message arrived')
-  }
-  return { kind: kind as MessageKind, data: payload }
+}
+
+function overlong(stream: TransportStream): never {
+  stream.reset(StreamResetCode.PROTOCOL_ERROR)
+  throw new ProtocolError('stream carried more bytes than its message header announced')
 }
 
 /** Read the protocol name of a PROTOCOL header already at the start of `bytes`; keep what follows it. */
@@ -121,8 +192,18 @@ async function readProtocolName(
 
 /** Translate a reset sent by the remote reader into the error the local writer should see. */
 export function remoteResetError(error: unknown, size: number, limit: number): unknown {
-  if (error instanceof StreamResetError && error.remote && error.resetCode === StreamResetCode.MESSAGE_TOO_LARGE) {
-    return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
+  if (!(error instanceof StreamResetError) || !error.remote) return error
+  switch (error.resetCode) {
+    case StreamResetCode.MESSAGE_TOO_LARGE:
+      return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
+    case StreamResetCode.LIMIT_EXCEEDED:
+      return new LimitExceededError(
+        `the receiver refused a message of ${size} bytes: its memory for partly received messages is used up (retry later)`,
+        'receiver.maxPendingMessageBytes',
+      )
+    case StreamResetCode.TIMEOUT:
+      return new TimeoutError(`the receiver gave up on a message of ${size} bytes: it did not arrive fast enough`)
+    default:
+      return error
   }
-  return error
 }

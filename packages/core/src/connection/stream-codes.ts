@@ -5,4 +5,6 @@ export const StreamResetCode = {
   PROTOCOL_ERROR: 2,
   TIMEOUT: 3,
   REFUSED: 4,
+  /** The receiver's memory budget for unfinished messages is used up (connection or node-wide). */
+  LIMIT_EXCEEDED: 5,
 } as const

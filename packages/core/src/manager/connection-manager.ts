@@ -6,6 +6,7 @@ import type { ProtocolStream } from '../connection/protocol-stream.js'
 import type { AdvertisedAddress, Connector, ProtocolHandler } from '../service/types.js'
 import { type HandshakeInfo, type HandshakeOptions, dialerHandshake, listenerHandshake } from '../connection/handshake.js'
 import { type IncomingMessage, type MessageHandler, type ServeContext, serveStream } from '../connection/incoming.js'
+import { type ConnectionBudget, type MessageBudget, createMessageBudget } from '../connection/message-budget.js'
 import { StreamResetCode } from '../connection/stream-codes.js'
 import { Tokens } from '../di/tokens.js'
 import {
@@ -129,6 +130,8 @@ export class ConnectionManager {
   private connectors: Array<{ readonly id: string; readonly connector: Connector }> = []
   private handler: MessageHandler | undefined
   private running = false
+  /** Node-wide budget of partly received messages, made with the first connection. */
+  private messageBudget: MessageBudget | undefined
   private unsubscribeBlacklist: (() => void) | undefined
 
   constructor(
@@ -820,6 +823,7 @@ export class ConnectionManager {
     }
     const context: ServeContext = {
       maxMessageSize: this.settings.maxMessageSize,
+      budget: this.connectionBudget(),
       dispatch: (message) => this.dispatch(message),
       report: (error) => this.reportPeerError(connection, error),
       protocol: (protocolStream) => this.serveProtocol(protocolStream, connection),
@@ -844,6 +848,12 @@ export class ConnectionManager {
       this.events.emit('connection:open', { connection })
     }
     return winner
+  }
+
+  /** A new connection's share of the node-wide budget for partly received messages. */
+  private connectionBudget(): ConnectionBudget {
+    if (this.messageBudget === undefined) this.messageBudget = createMessageBudget(this.config)
+    return this.messageBudget.forConnection()
   }
 
   /** Hand a protocol stream to its service; false when no service serves that protocol. */

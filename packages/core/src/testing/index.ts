@@ -19,3 +19,5 @@ export {
 export { TestGate, type TestGateDecision } from './gate.js'
 export { Collector } from './collector.js'
 export { waitUntil, sha256 } from './util.js'
+export { HostilePeer, type HostilePeerOptions } from './hostile.js'
+export { messageAttackTests, peakMemoryGrowth, type MessageAttackOptions } from './attacks.js'

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { Connection } from '../../src/connection/connection.js'
 import { MessageKind, encodeMessage } from '../../src/connection/message-header.js'
 import { StreamResetCode } from '../../src/connection/stream-codes.js'
-import { AbortError, MessageTooLargeError, StreamResetError, TimeoutError } from '../../src/errors.js'
+import { AbortError, LimitExceededError, MessageTooLargeError, StreamResetError, TimeoutError } from '../../src/errors.js'
 import type { CloseInfo, TransportConnection, TransportStream } from '../../src/transport/types.js'
 
 /** A stream whose answer the test controls: `answer()` delivers a whole response, `fail()` a reset. */
@@ -174,5 +174,17 @@ describe('Connection deadlines and cancellation', () => {
     await new Promise((resolve) => setImmediate(resolve))
     streams[0]?.fail(new StreamResetError('reset by peer', StreamResetCode.MESSAGE_TOO_LARGE, true))
     await expect(pending).rejects.toBeInstanceOf(MessageTooLargeError)
+  })
+
+  it('maps a receiver running out of message budget or patience to LimitExceededError and TimeoutError', async () => {
+    const { transport, streams } = fakeConnection()
+    const connection = new Connection(transport, settings)
+    const refused = connection.request(Buffer.from('x'))
+    const slow = connection.request(Buffer.from('y'))
+    await new Promise((resolve) => setImmediate(resolve))
+    streams[0]?.fail(new StreamResetError('reset by peer', StreamResetCode.LIMIT_EXCEEDED, true))
+    streams[1]?.fail(new StreamResetError('reset by peer', StreamResetCode.TIMEOUT, true))
+    await expect(refused).rejects.toBeInstanceOf(LimitExceededError)
+    await expect(slow).rejects.toBeInstanceOf(TimeoutError)
   })
 })

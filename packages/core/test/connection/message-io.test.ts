@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { MessageKind, encodeMessage, encodeMessageHeader } from '../../src/connection/message-header.js'
 import { readMessage } from '../../src/connection/message-io.js'
 import { StreamResetCode } from '../../src/connection/stream-codes.js'
-import { MessageTooLargeError, ProtocolError } from '../../src/errors.js'
+import { CHUNK_OVERHEAD, MessageBudget, type MessageBudgetOptions } from '../../src/connection/message-budget.js'
+import { LimitExceededError, MessageTooLargeError, ProtocolError, StreamResetError, TimeoutError } from '../../src/errors.js'
 import type { TransportStream } from '../../src/transport/types.js'
 
 /** An in-memory inbound stream yielding `chunks`, recording resets. Pure logic only: real streams are tested end to end. */
@@ -115,5 +116,183 @@ describe('protocol streams', () => {
     const truncated = streamOf([Buffer.concat([encodeMessage(MessageKind.PROTOCOL, Buffer.from('/p')), frame('cut').subarray(0, 5)])])
     const cut = new ProtocolStream('/p', truncated, (await readMessage(truncated, 1024)).rest)
     await expect(cut.readFrame(64)).rejects.toBeInstanceOf(ProtocolError)
+  })
+})
+
+/** A stream fed by hand; a reset fails the pending read, as real streams do. */
+function manualStream(): TransportStream & { resets: number[]; push(chunk: Uint8Array): void; finish(): void } {
+  const resets: number[] = []
+  const queue: Array<IteratorResult<Uint8Array>> = []
+  let waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: Error) => void } | undefined
+  let failure: Error | undefined
+  const deliver = (result: IteratorResult<Uint8Array>): void => {
+    if (waiting !== undefined) {
+      const w = waiting
+      waiting = undefined
+      w.resolve(result)
+    } else queue.push(result)
+  }
+  const iterator: AsyncIterator<Uint8Array> = {
+    next: () => {
+      if (failure !== undefined) return Promise.reject(failure)
+      const result = queue.shift()
+      if (result !== undefined) return Promise.resolve(result)
+      return new Promise((resolve, reject) => {
+        waiting = { resolve, reject }
+      })
+    },
+  }
+  return {
+    id: 1,
+    direction: 'inbound',
+    bidirectional: false,
+    resets,
+    [Symbol.asyncIterator]: () => iterator,
+    write: async () => {},
+    end: async () => {},
+    reset: (code = 0) => {
+      resets.push(code)
+      failure = new StreamResetError('reset locally', code, false)
+      waiting?.reject(failure)
+      waiting = undefined
+    },
+    push: (chunk) => deliver({ done: false, value: chunk }),
+    finish: () => deliver({ done: true, value: undefined }),
+  }
+}
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const budgetOf = (options: Partial<MessageBudgetOptions> = {}): MessageBudget =>
+  new MessageBudget({ perConnection: 64 * MiB, total: 256 * MiB, timeout: 10_000, minRate: 1024, ...options })
+
+describe('readMessage with a budget', () => {
+  it('holds only what arrived, not what the header declares', async () => {
+    const node = budgetOf()
+    const stream = manualStream()
+    const reading = readMessage(stream, 16 * MiB, node.forConnection())
+    stream.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, 16 * MiB), Buffer.alloc(KiB)]))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(node.used).toBe(KiB + CHUNK_OVERHEAD)
+    stream.reset(0)
+    await expect(reading).rejects.toBeInstanceOf(StreamResetError)
+    expect(node.used).toBe(0)
+    expect(node.pending).toBe(0)
+  })
+
+  it('assembles a large message whole and gives its charge back', async () => {
+    const node = budgetOf()
+    const stream = manualStream()
+    const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i & 0xff))
+    const reading = readMessage(stream, MiB, node.forConnection())
+    const whole = encodeMessage(MessageKind.SEND, payload)
+    for (let at = 0; at < whole.length; at += 16 * KiB) stream.push(whole.subarray(at, at + 16 * KiB))
+    stream.finish()
+    const message = await reading
+    expect(Buffer.from(message.data).equals(payload)).toBe(true)
+    expect(node.used).toBe(0)
+  })
+
+  it('resets a stream whose data would exceed the connection budget, with LimitExceededError', async () => {
+    const node = budgetOf({ perConnection: 100 * KiB })
+    const connection = node.forConnection()
+    const streams = [manualStream(), manualStream()]
+    const readings = streams.map((s) => readMessage(s, MiB, connection).catch((e: unknown) => e))
+    // Each declares 1 MiB and sends 60 KiB: the second overflows the connection's 100 KiB.
+    for (const s of streams) s.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, MiB), Buffer.alloc(60 * KiB)]))
+    const second = await readings[1]
+    expect(second).toBeInstanceOf(LimitExceededError)
+    expect((second as LimitExceededError).limit).toBe('connection.maxPendingMessageBytes')
+    expect(streams[1]?.resets).toEqual([StreamResetCode.LIMIT_EXCEEDED])
+    // Another connection still has room under the node-wide budget.
+    const other = manualStream()
+    const ok = readMessage(other, MiB, node.forConnection())
+    other.push(encodeMessage(MessageKind.SEND, Buffer.alloc(80 * KiB)).subarray(0, 50 * KiB))
+    other.push(encodeMessage(MessageKind.SEND, Buffer.alloc(80 * KiB)).subarray(50 * KiB))
+    other.finish()
+    expect((await ok).data.byteLength).toBe(80 * KiB)
+    streams[0]?.reset(0)
+    await readings[0]
+    expect(node.used).toBe(0)
+  })
+
+  it('resets a stream that would exceed the node-wide budget', async () => {
+    const node = budgetOf({ perConnection: 100 * KiB, total: 150 * KiB })
+    const a = manualStream()
+    const b = manualStream()
+    const ra = readMessage(a, MiB, node.forConnection()).catch((e: unknown) => e)
+    const rb = readMessage(b, MiB, node.forConnection()).catch((e: unknown) => e)
+    a.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, MiB), Buffer.alloc(90 * KiB)]))
+    b.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, MiB), Buffer.alloc(90 * KiB)]))
+    const error = await rb
+    expect(error).toBeInstanceOf(LimitExceededError)
+    expect((error as LimitExceededError).limit).toBe('connection.maxPendingMessageBytesTotal')
+    a.reset(0)
+    await ra
+  })
+
+  it('still serves a connection under its fair share when others filled the node-wide budget', async () => {
+    const node = budgetOf({ perConnection: 200 * KiB, total: 150 * KiB })
+    const hog = manualStream()
+    const modest = manualStream()
+    const rh = readMessage(hog, MiB, node.forConnection()).catch((e: unknown) => e)
+    hog.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, MiB), Buffer.alloc(140 * KiB)]))
+    await new Promise((resolve) => setImmediate(resolve))
+    // 20 KiB more is over the 150 KiB total, but within this connection's share (75 KiB of 2 active).
+    const payload = Buffer.alloc(20 * KiB, 3)
+    const whole = encodeMessage(MessageKind.SEND, payload)
+    const rm = readMessage(modest, MiB, node.forConnection())
+    modest.push(whole.subarray(0, 5 * KiB))
+    modest.push(whole.subarray(5 * KiB))
+    modest.finish()
+    expect(Buffer.from((await rm).data).equals(payload)).toBe(true)
+    expect(node.active).toBe(1)
+    hog.reset(0)
+    await rh
+    expect(node.active).toBe(0)
+    expect(node.used).toBe(0)
+  })
+
+  it('resets an unfinished message that stops progressing, with TimeoutError', async () => {
+    const node = budgetOf({ timeout: 100, minRate: 1024 })
+    const stream = manualStream()
+    const reading = readMessage(stream, MiB, node.forConnection()).catch((e: unknown) => e)
+    stream.push(encodeMessageHeader(MessageKind.SEND, MiB))
+    const started = performance.now()
+    const error = await reading
+    expect(error).toBeInstanceOf(TimeoutError)
+    expect(stream.resets).toEqual([StreamResetCode.TIMEOUT])
+    expect(performance.now() - started).toBeLessThan(1_000)
+    expect(node.pending).toBe(0)
+  })
+
+  it('times out a stream that never completes its header, and a whole message whose stream never ends', async () => {
+    const node = budgetOf({ timeout: 100 })
+    const silent = manualStream()
+    const noEnd = manualStream()
+    const results = [silent, noEnd].map((s) => readMessage(s, MiB, node.forConnection()).catch((e: unknown) => e))
+    silent.push(new Uint8Array([1, 0]))
+    noEnd.push(encodeMessage(MessageKind.SEND, Buffer.alloc(100)))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(node.used).toBe(108 + CHUNK_OVERHEAD)
+    for (const result of await Promise.all(results)) expect(result).toBeInstanceOf(TimeoutError)
+    expect(silent.resets).toEqual([StreamResetCode.TIMEOUT])
+    expect(noEnd.resets).toEqual([StreamResetCode.TIMEOUT])
+    expect(node.used).toBe(0)
+  })
+
+  it('keeps a slow message that does progress', async () => {
+    const node = budgetOf({ timeout: 100, minRate: 1024 })
+    const stream = manualStream()
+    const payload = Buffer.alloc(4 * KiB, 7)
+    const whole = encodeMessage(MessageKind.SEND, payload)
+    const reading = readMessage(stream, MiB, node.forConnection())
+    // 512 bytes every 40 ms: 12.8 KiB/s, well above 1 KiB/s.
+    for (let at = 0; at < whole.length; at += 512) {
+      stream.push(whole.subarray(at, at + 512))
+      await new Promise((resolve) => setTimeout(resolve, 40))
+    }
+    stream.finish()
+    expect(Buffer.from((await reading).data).equals(payload)).toBe(true)
   })
 })
