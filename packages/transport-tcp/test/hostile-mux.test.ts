@@ -65,7 +65,9 @@ describe('a peer that floods the mux and never reads', () => {
   })
 
   it('malformed-stream flood: every refused stream draws a reset; the node closes it with "control queue overrun"', { timeout: 30_000 }, async () => {
-    const { node, closes, ask } = await target()
+    // The node would disconnect the peer at maxProtocolErrors first (tools/attacks/test/floods.test.ts):
+    // lifted here, so the bound on replies to a peer that never reads is what is attacked.
+    const { node, closes, ask } = await target({ connection: { maxProtocolErrors: 1_000_000 } })
     const peer = await rawPeer(node)
     peer.socket.pause()
     // Streams whose message header has an unknown version: the node resets each one.

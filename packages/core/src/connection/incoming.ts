@@ -35,8 +35,11 @@ export interface ServeContext {
   readonly budget?: ConnectionBudget
   /** Deliver a message; the result answers a request. */
   dispatch(message: IncomingMessage): Promise<Uint8Array | undefined | void>
-  /** A peer's bad bytes or a failed handler, reported, never thrown. */
-  report(error: unknown): void
+  /**
+   * A peer's bad bytes (`fault` `'peer'`, the default) or a failure of our
+   * own, e.g. a handler that threw (`'local'`): reported, never thrown.
+   */
+  report(error: unknown, fault?: 'peer' | 'local'): void
   /** Hand over a protocol stream; false when nothing serves that protocol. */
   protocol(stream: ProtocolStream, connection: Connection): boolean
 }
@@ -84,7 +87,7 @@ async function serve(stream: TransportStream, connection: Connection, context: S
     answer = await dispatch(incoming)
   } catch (error) {
     if (!isRequest) {
-      report(error)
+      report(error, 'local')
       return
     }
     const text = error instanceof Error ? error.message : String(error)

@@ -19,8 +19,10 @@ import {
   CrustError,
   DialError,
   HandshakeFailedError,
+  LimitExceededError,
   NetworkMismatchError,
   NotStartedError,
+  ProtocolError,
   TimeoutError,
   UnsupportedAddressError,
 } from '../errors.js'
@@ -825,7 +827,7 @@ export class ConnectionManager {
       maxMessageSize: this.settings.maxMessageSize,
       budget: this.connectionBudget(),
       dispatch: (message) => this.dispatch(message),
-      report: (error) => this.reportPeerError(connection, error),
+      report: (error, fault) => this.reportPeerError(connection, error, fault),
       protocol: (protocolStream) => this.serveProtocol(protocolStream, connection),
     }
     const serve = (stream: TransportStream): void => void serveStream(stream, connection, context)
@@ -865,7 +867,7 @@ export class ConnectionManager {
       handler(stream, connection)
     } catch (error) {
       stream.reset(StreamResetCode.PROTOCOL_ERROR)
-      this.reportPeerError(connection, error)
+      this.reportPeerError(connection, error, 'local')
     }
     return true
   }
@@ -927,8 +929,16 @@ export class ConnectionManager {
    * A peer broke the protocol on a stream. Reports are throttled, and a peer
    * that keeps doing it (`maxProtocolErrors` within a minute) is disconnected.
    */
-  private reportPeerError(connection: Connection, error: unknown): void {
+  private reportPeerError(connection: Connection, error: unknown, fault: 'peer' | 'local' = 'peer'): void {
     const err = asError(error)
+    if (fault === 'peer' && isMisbehaviour(err)) this.countMisbehaviour(connection)
+    if (!this.reports.admit(`peer errors (${err.name})`)) return
+    this.logger.info(`peer ${connection.peerId}: ${err.message}`)
+    this.events.emit('error', { error: err, context: fault === 'peer' ? 'incoming stream' : 'handler', peerId: connection.peerId })
+  }
+
+  /** Count a protocol violation; past `maxProtocolErrors` within a minute, disconnect the peer. */
+  private countMisbehaviour(connection: Connection): void {
     const now = Date.now()
     let tally = this.protocolErrors.get(connection)
     if (tally === undefined || now - tally.since > 60_000) {
@@ -937,17 +947,21 @@ export class ConnectionManager {
     }
     tally.count++
     const limit = this.config.connection.maxProtocolErrors
-    if (tally.count === limit + 1) {
-      const reason = `too many protocol errors (over ${limit} within a minute)`
-      this.logger.info(`disconnecting ${connection.peerId}: ${reason}`)
-      void connection.transportConnection.close({ code: CloseCode.PROTOCOL_ERROR, reason })
-    }
-    if (!this.reports.admit(`peer errors (${err.name})`)) return
-    this.logger.info(`peer ${connection.peerId}: ${err.message}`)
-    this.events.emit('error', { error: err, context: 'incoming stream', peerId: connection.peerId })
+    if (tally.count !== limit + 1) return
+    const reason = `too many protocol errors (over ${limit} within a minute)`
+    this.logger.info(`disconnecting ${connection.peerId}: ${reason}`)
+    void connection.transportConnection.close({ code: CloseCode.PROTOCOL_ERROR, reason })
   }
 }
 
+/**
+ * What counts against `maxProtocolErrors`: bytes that break the protocol, and
+ * messages that overran a budget or stalled past their deadline. Not a peer
+ * cancelling its own send (a stream reset), which honest peers do.
+ */
+function isMisbehaviour(error: Error): boolean {
+  return error instanceof ProtocolError || error instanceof LimitExceededError || error instanceof TimeoutError
+}
 
 /** Reports of one kind logged and emitted one by one per `reportInterval`; the rest are summarised. */
 const REPORTS_PER_INTERVAL = 10

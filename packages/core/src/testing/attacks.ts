@@ -149,7 +149,9 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
       name: 'streams that each declare a 16 MiB message and then stall reserve no memory and are reset at the deadline',
       timeoutMs: 20_000,
       async run() {
-        const s = await scene(factory, { connection: { messageTimeout: 1_500 } })
+        // maxProtocolErrors lifted: the node would otherwise disconnect the peer after 32 timed-out messages,
+        // and this test attacks the deadline of each message.
+        const s = await scene(factory, { connection: { messageTimeout: 1_500, maxProtocolErrors: 1_000_000 } })
         try {
           const peer = await s.hostile()
           // Every stream the node lets us open (one went to the handshake), each declaring the largest message.
@@ -165,10 +167,11 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
           // Before: 200 x 16 MiB reserved at the headers (3.2 GB). Now: the header bytes.
           assert.ok(growth < 32 * MiB, `memory grew by ${Math.round(growth / MiB)} MiB`)
           assert.ok(slowest < serveWithin, `a genuine request took ${Math.round(slowest)} ms`)
-          await waitUntil(() => s.errors.filter((e) => e.error instanceof TimeoutError).length >= 200, 5_000, 'the stalled messages timed out')
+          // Reported (a few events; floods are summarised in the log) and every stream reset with the TIMEOUT code.
+          await waitUntil(() => s.errors.some((e) => e.error instanceof TimeoutError), 5_000, 'the stalled messages timed out')
           assert.ok(s.errors.every((e) => e.peerId === peer.peerId))
-          // The attacker's streams were reset with the TIMEOUT code.
           assert.equal(await resetCodeOf(streams[0]), StreamResetCode.TIMEOUT)
+          assert.equal(await resetCodeOf(streams[199]), StreamResetCode.TIMEOUT)
           await s.ask()
         } finally {
           await s.stop()
@@ -203,7 +206,7 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
       name: 'streams left with half a header, or with a whole message but never ended, are reset at the deadline',
       timeoutMs: 15_000,
       async run() {
-        const s = await scene(factory, { connection: { messageTimeout: 500 } })
+        const s = await scene(factory, { connection: { messageTimeout: 500, maxProtocolErrors: 1_000_000 } })
         try {
           const peer = await s.hostile()
           const whole = new Uint8Array(8 + 10)
@@ -212,7 +215,7 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
             ...Array.from({ length: 50 }, () => peer.open(whole.subarray(0, 3))),
             ...Array.from({ length: 50 }, () => peer.open(whole)),
           ])
-          await waitUntil(() => s.errors.filter((e) => e.error instanceof TimeoutError).length >= 100, 3_000, '100 TimeoutError events')
+          await waitUntil(() => s.errors.some((e) => e.error instanceof TimeoutError), 3_000, 'a TimeoutError event')
           assert.equal(await resetCodeOf(opened[0]), StreamResetCode.TIMEOUT)
           assert.equal(await resetCodeOf(opened[99]), StreamResetCode.TIMEOUT)
           await s.ask()
