@@ -1,4 +1,4 @@
-import { AbortError, AuthenticationError, CrustError, DialError, TimeoutError } from '@crust/core'
+import { AbortError, AuthenticationError, CrustError, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
 
 /** OpenSSL error codes that mean a certificate was refused (ours or theirs). */
 const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/
@@ -24,5 +24,7 @@ export function dialFailure(address: string, error: unknown): Error {
 
 /** The error to report for an inbound attempt that failed before it became a connection. */
 export function inboundFailure(label: string, error: unknown): Error {
-  return error instanceof CrustError ? error : dialFailure(label, error)
+  const typed = error instanceof CrustError ? error : dialFailure(label, error)
+  // Classified like a dial, but nobody dialled: a failure that is not more specific is a failed handshake.
+  return typed instanceof DialError ? new HandshakeFailedError(typed.message, { cause: typed.cause ?? typed }) : typed
 }

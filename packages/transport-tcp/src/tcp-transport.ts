@@ -29,7 +29,7 @@ import { Muxer } from '@crust/mux'
 import { expandWildcard } from './interfaces.js'
 import type { TcpOptions } from './options.js'
 import { TcpConnection } from './tcp-connection.js'
-import { dialFailure } from './tls-errors.js'
+import { dialFailure, inboundFailure } from './tls-errors.js'
 import { verifyPeer } from './verify-peer.js'
 
 interface Listener {
@@ -140,7 +140,7 @@ export class TcpTransport implements Transport {
       const timedOut = /timeout/i.test(error.message)
       this.components.onInboundFailure(
         label,
-        timedOut ? new TimeoutError(`TLS handshake not finished within ${limits.handshakeTimeout} ms`) : dialFailure(label, error),
+        timedOut ? new TimeoutError(`TLS handshake not finished within ${limits.handshakeTimeout} ms`) : inboundFailure(label, error),
       )
     })
     this.secureServer = server

@@ -1,4 +1,4 @@
-import { AbortError, AuthenticationError, CloseCode, type CloseInfo, DialError, TimeoutError } from '@crust/core'
+import { AbortError, AuthenticationError, CloseCode, type CloseInfo, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
 
 /** OpenSSL error codes that mean the other side refused our certificate, or we refused theirs. */
 const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|UNSUPPORTED_CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/
@@ -15,6 +15,13 @@ export function dialFailure(address: string, error: unknown): Error {
   const cause = error instanceof Error ? error : new Error(String(error))
   if (isCertificateError(cause)) return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })
   return new DialError(`${address}: ${cause.message}`, [{ address, error: cause }], { cause })
+}
+
+/** Turn a failed inbound TLS handshake into a typed Crust error (not a `DialError`: we dialled nobody). */
+export function inboundFailure(address: string, error: unknown): Error {
+  const cause = error instanceof Error ? error : new Error(String(error))
+  if (isCertificateError(cause)) return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })
+  return new HandshakeFailedError(`${address}: TLS handshake failed: ${cause.message}`, { cause })
 }
 
 /** A connection that died on a TLS alert about certificates closed for an authentication reason. */

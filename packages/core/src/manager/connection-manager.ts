@@ -18,7 +18,6 @@ import {
   ConnectionLimitError,
   CrustError,
   DialError,
-  HandshakeFailedError,
   LimitExceededError,
   NetworkMismatchError,
   NotStartedError,
@@ -204,7 +203,7 @@ export class ConnectionManager {
       onInboundConnection: (connection) => {
         void this.acceptInbound(connection)
       },
-      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, inboundFailure(error)),
+      onInboundFailure: (remoteAddress, error) => this.rejected('inbound', remoteAddress, error),
     }
     this.transports = this.config.transports.map((factory) => factory({ ...components, logger: this.logger.child('transport') }))
     this.unsubscribeBlacklist = this.blacklist.onChange((change) => {
@@ -965,16 +964,6 @@ function isMisbehaviour(error: Error): boolean {
 
 /** Reports of one kind logged and emitted one by one per `reportInterval`; the rest are summarised. */
 const REPORTS_PER_INTERVAL = 10
-
-/**
- * What a transport reports about a refused inbound attempt, named for what it
- * is: an attempt that failed before authentication is a failed handshake, not
- * one of our dials.
- */
-function inboundFailure(error: Error): Error {
-  if (!(error instanceof DialError)) return error
-  return new HandshakeFailedError(`inbound handshake failed: ${error.message}`, { cause: error })
-}
 
 /** `address: reason`, without repeating the address when the reason already starts with it. */
 function describeFailure(failure: { readonly address: string; readonly error: Error }): string {

@@ -28,6 +28,8 @@ export const failureCases: ComplianceCase[] = [
         `onInboundFailure reported ${failure.remoteAddress}, but the attempt came from ${seen.host} port ${seen.port}`,
       )
       assert.ok(codeOf(failure.error)?.startsWith('ERR_'), `onInboundFailure got an untyped error: ${describeError(failure.error)}`)
+      // Nobody dialled: a failed inbound handshake is e.g. ERR_HANDSHAKE_FAILED or ERR_TIMEOUT, never a dial failure.
+      assert.notEqual(codeOf(failure.error), 'ERR_DIAL_FAILED', `onInboundFailure got a DialError for an inbound attempt: ${describeError(failure.error)}`)
       await sleep(200)
       assert.equal(failures.count, 1, `one failed attempt was reported ${failures.count} times`)
     },
