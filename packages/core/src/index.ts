@@ -14,7 +14,8 @@ export { createSigningIdentity } from './identity/signing.js'
 export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
 export { TokenBucket, type RateLimit } from './limits/token-bucket.js'
 
-export { createNode, CrustNode } from './node.js'
+export { createNode, CrustNode, type CreateNodeOptions } from './node.js'
+export { Tokens } from './di/tokens.js'
 export { BootstrapCache, defaultCachePath, type BootstrapCacheOptions } from './bootstrap/bootstrap-cache.js'
 export { readCacheFile, writeCacheFile, type CacheEntry } from './bootstrap/cache-file.js'
 export type { BootstrapCandidate, CandidateSource } from './bootstrap/bootstrapper.js'
@@ -28,7 +29,15 @@ export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/
 export { StreamResetCode } from './connection/stream-codes.js'
 export { hashNetworkName, type PeerRole } from './connection/handshake.js'
 
-export type { PeerContact, ConnectOptions } from './manager/connection-manager.js'
+export type { PeerContact, ConnectOptions, ConnectionManager } from './manager/connection-manager.js'
+export type { Acceptor } from './manager/acceptor.js'
+export type { Admission } from './manager/admission.js'
+export type { Dialer } from './manager/dialer.js'
+export type { Establisher } from './manager/establisher.js'
+export type { PeerReports } from './manager/peer-reports.js'
+export type { Registrar } from './manager/registrar.js'
+export type { TransportHost } from './manager/transport-host.js'
+export type { Traversal, DialFailure } from './manager/traversal.js'
 export {
   Blacklist,
   InvalidEntryError,

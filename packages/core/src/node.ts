@@ -1,5 +1,5 @@
 import 'reflect-metadata'
-import { container as rootContainer } from 'tsyringe'
+import { type DependencyContainer, container as rootContainer } from 'tsyringe'
 import type { NodeConfig, NodeConfigInput } from './config/schema.js'
 import { parseConfig } from './config/parse.js'
 import type { Connection } from './connection/connection.js'
@@ -19,7 +19,9 @@ import { BootstrapCache, defaultCachePath } from './bootstrap/bootstrap-cache.js
 import { type BootstrapCandidate, Bootstrapper } from './bootstrap/bootstrapper.js'
 import { createLogger, type Logger } from './logger.js'
 import { Blacklist } from './manager/blacklist.js'
-import { type ConnectOptions, ConnectionManager, type PeerContact } from './manager/connection-manager.js'
+import type { ConnectOptions, ConnectionManager, PeerContact } from './manager/connection-manager.js'
+import { registerManagerParts } from './manager/container.js'
+import { ConnectionPool } from './manager/pool.js'
 
 /**
  * A Crust node: one identity, the transports it was given, and the connection
@@ -209,10 +211,22 @@ export class CrustNode {
   }
 }
 
+/** Options of {@link createNode} beyond the configuration. */
+export interface CreateNodeOptions {
+  /**
+   * A tsyringe container whose providers take precedence over the node's
+   * own: register a replacement for one of the `Tokens` (e.g. the
+   * `Traversal` or the `Admission` policy) in it, and the node uses yours.
+   * Each node still gets a child container of its own.
+   */
+  readonly container?: DependencyContainer
+}
+
 /**
  * Create a node from a configuration object. The configuration is validated
  * first (a `ConfigError` names every bad field), the identity is loaded or
- * generated, and the core's services are wired by dependency injection.
+ * generated, and the connection manager's parts are wired through a
+ * dependency-injection container of the node's own (see `Tokens`).
  *
  * @example
  * ```ts
@@ -220,7 +234,7 @@ export class CrustNode {
  * await node.start()
  * ```
  */
-export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
+export async function createNode(input: NodeConfigInput, options: CreateNodeOptions = {}): Promise<CrustNode> {
   const config = parseConfig(input)
   const logger = createLogger(config.logLevel, 'crust', config.logSink)
   const identity = await loadIdentity(config, logger)
@@ -234,14 +248,16 @@ export async function createNode(input: NodeConfigInput): Promise<CrustNode> {
   })
   const blacklist = new Blacklist([...config.blacklist.peers, ...config.blacklist.ips])
 
-  const scope = rootContainer.createChildContainer()
+  const scope = (options.container ?? rootContainer).createChildContainer()
   scope.register(Tokens.Config, { useValue: config })
   scope.register(Tokens.Logger, { useValue: nodeLogger })
   scope.register(Tokens.Security, { useValue: security })
   scope.register(Tokens.Events, { useValue: events })
   scope.register(Tokens.Blacklist, { useValue: blacklist })
   scope.register(Tokens.NetworkHash, { useValue: hashNetworkName(config.networkName) })
-  const manager = scope.resolve(ConnectionManager)
+  if (!scope.isRegistered(Tokens.Pool, true)) scope.register(Tokens.Pool, { useValue: new ConnectionPool(identity.peerId) })
+  registerManagerParts(scope)
+  const manager = scope.resolve<ConnectionManager>(Tokens.ConnectionManager)
   const discovery = new DiscoveryService(
     config.discovery,
     createSigningIdentity(identity.peerId, identity.privateKey),

@@ -1,6 +1,8 @@
 /**
- * Injection tokens. Symbols, not classes, so wiring never depends on emitted
- * decorator metadata (esbuild/oxc-based runners do not emit it).
+ * Injection tokens of a node's components. Symbols, not classes, so wiring
+ * never depends on emitted decorator metadata (esbuild/oxc-based runners do
+ * not emit it). Register your own provider for a token in the container you
+ * pass to `createNode(config, { container })` to replace that component.
  */
 export const Tokens = {
   /** The validated `NodeConfig`. */
@@ -13,8 +15,28 @@ export const Tokens = {
   Events: Symbol.for('crust.Events'),
   /** The `Blacklist`. */
   Blacklist: Symbol.for('crust.Blacklist'),
-  /** The `InboundLimiter`. */
-  InboundLimiter: Symbol.for('crust.InboundLimiter'),
   /** SHA-256 hex of the network name. */
   NetworkHash: Symbol.for('crust.NetworkHash'),
+  /** The `ConnectionPool`: one connection per peer. */
+  Pool: Symbol.for('crust.Pool'),
+  /** The `RunState` the manager's parts share. */
+  RunState: Symbol.for('crust.RunState'),
+  /** `PeerReports`: refusals, peer errors, misbehaviour. */
+  PeerReports: Symbol.for('crust.PeerReports'),
+  /** `Admission`: the inbound gate, limits, pruning, blacklist enforcement. */
+  Admission: Symbol.for('crust.Admission'),
+  /** `TransportHost`: transports, listening, the node's addresses. */
+  TransportHost: Symbol.for('crust.TransportHost'),
+  /** `Registrar`: the message handler, `messages()` readers and service protocols. */
+  Registrar: Symbol.for('crust.Registrar'),
+  /** `Establisher`: handshaken connections into the pool. */
+  Establisher: Symbol.for('crust.Establisher'),
+  /** `Traversal`: the services' connectors (hole punching, relaying). */
+  Traversal: Symbol.for('crust.Traversal'),
+  /** `Dialer`: outbound connections. */
+  Dialer: Symbol.for('crust.Dialer'),
+  /** `Acceptor`: inbound connections and reachability checks. */
+  Acceptor: Symbol.for('crust.Acceptor'),
+  /** The `ConnectionManager` that starts and stops the parts above together. */
+  ConnectionManager: Symbol.for('crust.ConnectionManager'),
 } as const

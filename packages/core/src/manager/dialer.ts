@@ -1,0 +1,410 @@
+/**
+ * Outbound connections: shared dials (concurrent `connect`s to one peer share
+ * one attempt), address racing across transports (Happy Eyeballs, twice over),
+ * retries with backoff, NAT traversal raced against the direct dial, and the
+ * dials services make themselves.
+ *
+ * @packageDocumentation
+ */
+import { inject, injectable } from 'tsyringe'
+import type { NodeConfig } from '../config/schema.js'
+import type { Connection } from '../connection/connection.js'
+import { type HandshakeInfo, dialerHandshake } from '../connection/handshake.js'
+import { Tokens } from '../di/tokens.js'
+import {
+  AbortError,
+  AllCandidatesFailedError,
+  AuthenticationError,
+  BlacklistedError,
+  ConfigError,
+  ConnectionLimitError,
+  CrustError,
+  DialError,
+  NetworkMismatchError,
+  NotStartedError,
+  TimeoutError,
+  UnsupportedAddressError,
+} from '../errors.js'
+import type { TypedEmitter } from '../events/emitter.js'
+import type { NodeEvents } from '../events/node-events.js'
+import { sleepUnlessAborted } from '../events/sleep.js'
+import type { Logger } from '../logger.js'
+import { normalizeIp, parseAddress } from '../transport/address.js'
+import { CloseCode, type ConnectionMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
+import type { Admission } from './admission.js'
+import { asError } from './as-error.js'
+import type { Blacklist } from './blacklist.js'
+import type { Establisher } from './establisher.js'
+import type { ConnectionPool } from './pool.js'
+import { RaceFailedError, raceStaggered } from './race.js'
+import { retryWithBackoff } from './retry.js'
+import type { RunState } from './run-state.js'
+import type { TransportHost } from './transport-host.js'
+import { fallbackReason, groupByTransport } from './transport-order.js'
+import { type DialFailure, type Traversal, describeFailure } from './traversal.js'
+
+/** Who to connect to: a peer id (checked against its certificate) and where to find it. */
+export interface PeerContact {
+  /** The expected peer id; omit to accept whoever answers (its id is then learned from its certificate). */
+  readonly peerId?: string
+  /** Transport addresses, e.g. `tcp://127.0.0.1:4001`. */
+  readonly addresses: readonly string[]
+}
+
+/** Options for {@link ConnectionManager.connect}. */
+export interface ConnectOptions {
+  /** Cancel the attempt (and its retries). */
+  readonly signal?: AbortSignal
+  /** Retry with exponential backoff on transient failures (default true). */
+  readonly retry?: boolean
+  /** Use only this transport (e.g. `'quic'`), instead of preferring TCP and falling back. */
+  readonly transport?: string
+}
+
+/** Errors that no retry can fix. */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof DialError) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
+  return (
+    error instanceof AuthenticationError ||
+    error instanceof BlacklistedError ||
+    error instanceof NetworkMismatchError ||
+    error instanceof AbortError ||
+    error instanceof UnsupportedAddressError ||
+    error instanceof ConfigError ||
+    error instanceof ConnectionLimitError
+  )
+}
+
+/** An authenticated, handshaken transport connection not yet in the pool. */
+interface Secured {
+  readonly transportConnection: TransportConnection
+  readonly remote: HandshakeInfo
+}
+
+/** Every outbound connection the node makes. */
+@injectable()
+export class Dialer {
+  private readonly dials = new Map<string, SharedDial>()
+
+  constructor(
+    @inject(Tokens.Config) private readonly config: NodeConfig,
+    @inject(Tokens.Logger) private readonly logger: Logger,
+    @inject(Tokens.Security) private readonly security: SecurityContext,
+    @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.Blacklist) private readonly blacklist: Blacklist,
+    @inject(Tokens.Pool) private readonly pool: ConnectionPool,
+    @inject(Tokens.RunState) private readonly state: RunState,
+    @inject(Tokens.Admission) private readonly admission: Admission,
+    @inject(Tokens.TransportHost) private readonly transports: TransportHost,
+    @inject(Tokens.Establisher) private readonly establisher: Establisher,
+    @inject(Tokens.Traversal) private readonly traversal: Traversal,
+  ) {}
+
+  /**
+   * Connect to a peer, reusing a pooled connection. Concurrent calls for the
+   * same peer share one attempt; transient failures are retried with backoff.
+   */
+  async connect(peer: PeerContact, options: ConnectOptions = {}): Promise<Connection> {
+    if (!this.state.running) throw new NotStartedError()
+    if (peer.peerId !== undefined) {
+      if (this.blacklist.blocksPeer(peer.peerId)) throw new BlacklistedError(`peer ${peer.peerId} is blacklisted`)
+      const pooled = this.pool.get(peer.peerId)
+      if (pooled) return pooled
+    }
+    const key = `${options.transport ?? '*'} ${peer.peerId ?? [...peer.addresses].sort().join(' ')}`
+    let dial = this.dials.get(key)
+    if (dial === undefined) {
+      const controller = new AbortController()
+      const promise = this.dialWithRetry(peer, options, controller.signal).finally(() => this.dials.delete(key))
+      promise.catch(() => {}) // every caller hears of a failure through join(); none may be left
+      dial = { promise, controller, callers: 0 }
+      this.dials.set(key, dial)
+    }
+    return join(dial, options.signal)
+  }
+
+  /**
+   * Race connections to every candidate; the first to succeed is returned and
+   * the other attempts are cancelled (and any that still succeed are closed).
+   */
+  async connectAny(peers: readonly PeerContact[], options: ConnectOptions = {}): Promise<Connection> {
+    if (!this.state.running) throw new NotStartedError()
+    const preexisting = new Set(this.pool.all())
+    try {
+      return await raceStaggered(peers, (peer, signal) => this.connect(peer, { ...options, signal }), {
+        staggerMs: 0,
+        signal: options.signal,
+        dispose: (connection) => {
+          if (!preexisting.has(connection)) void connection.close('connectAny: another candidate won')
+        },
+      })
+    } catch (error) {
+      if (error instanceof RaceFailedError) {
+        const failures = (error as RaceFailedError<PeerContact>).failures
+        throw new AllCandidatesFailedError(
+          `none of ${peers.length} candidates could be reached`,
+          failures.map((f) => ({ peerId: f.candidate.peerId, error: f.error })),
+        )
+      }
+      throw error
+    }
+  }
+
+  private async dialWithRetry(peer: PeerContact, options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
+    const attempt = () => this.dialOrTraverse(peer, options.transport, signal)
+    if (options.retry === false) return attempt()
+    try {
+      return await retryWithBackoff(attempt, {
+        ...this.config.retry,
+        signal,
+        shouldRetry: (error) => this.state.running && !isPermanent(error) && !(peer.peerId && this.pool.get(peer.peerId)),
+        onRetry: (error, attempt, delay) => {
+          this.logger.debug(`dial ${peer.peerId ?? peer.addresses.join(',')} failed (${asError(error).message}); retry ${attempt} in ${delay} ms`)
+          this.events.emit('dial:retry', { peerId: peer.peerId, attempt, delay, error: asError(error) })
+        },
+      })
+    } catch (error) {
+      // A simultaneous open may have given us the peer through the other side's dial.
+      const pooled = peer.peerId ? this.pool.get(peer.peerId) : undefined
+      if (pooled) return pooled
+      throw error
+    }
+  }
+
+  /**
+   * Dial directly and, for a known peer id, race NAT traversal against it:
+   * the service connectors (hole punching, then relaying) start when the
+   * direct dial fails for a reason traversal could fix, or after
+   * `traversalDelay` if it is still trying (addresses behind a NAT often fail
+   * only at the dial timeout). The first connection wins; the other attempt is
+   * cancelled.
+   */
+  private async dialOrTraverse(peer: PeerContact, pinned: string | undefined, signal: AbortSignal): Promise<Connection> {
+    const peerId = peer.peerId
+    if (peerId === undefined || pinned !== undefined || !this.traversal.available) return this.dialOnce(peer, pinned, signal)
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    let directError: Error | undefined
+    const direct =
+      peer.addresses.length === 0 ? Promise.reject(new DialError('no addresses to dial')) : this.dialOnce(peer, undefined, controller.signal)
+    const directSettled = direct.then(
+      () => undefined,
+      (error: unknown) => {
+        directError = asError(error)
+      },
+    )
+    const failures: DialFailure[] = []
+    const traversal = (async () => {
+      await Promise.race([directSettled, sleepUnlessAborted(this.config.connection.traversalDelay, controller.signal)])
+      if (directError !== undefined && isPermanent(directError)) throw directError
+      return this.traversal.traverse(peerId, controller.signal, failures)
+    })()
+    try {
+      return await Promise.any([direct, traversal])
+    } catch {
+      const pooled = this.pool.get(peerId)
+      if (pooled) return pooled
+      if (signal.aborted) throw new AbortError()
+      if (directError !== undefined && isPermanent(directError)) throw directError
+      const all = [{ address: 'direct', error: directError ?? new DialError('direct dial failed') }, ...failures]
+      throw new DialError(`could not connect to ${peerId}: ${all.map(describeFailure).join('; ')}`, all)
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      controller.abort()
+    }
+  }
+
+  private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
+    const { maxConnections, transportPreference, fallbackDelay, dialStagger } = this.config.connection
+    if (!(peer.peerId !== undefined && this.pool.get(peer.peerId)) && !this.admission.hasRoom()) {
+      throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections and none can be pruned`)
+    }
+    const usable = peer.addresses.filter((address) => this.transports.transportFor(address) !== undefined)
+    if (usable.length === 0) {
+      const first = peer.addresses[0]
+      throw first === undefined ? new DialError('no addresses to dial') : new UnsupportedAddressError(first)
+    }
+    const allowed = usable.filter((address) => !this.blacklist.blocksIp(normalizeIp(parseAddress(address)?.host ?? '')))
+    if (allowed.length === 0) throw new BlacklistedError(`every address of ${peer.peerId ?? 'the peer'} is blacklisted`)
+    const groups = groupByTransport(allowed, (address) => this.transports.transportFor(address)?.id, transportPreference, pinned)
+    if (groups.length === 0) throw new UnsupportedAddressError(`${pinned}:// (the peer has no ${pinned} address)`)
+
+    // Happy Eyeballs twice over: transports in preference order, each started
+    // when the previous failed or is still connecting after `fallbackDelay`;
+    // within a transport, addresses staggered by `dialStagger`.
+    const groupErrors = new Map<string, Error>()
+    const failures: DialFailure[] = []
+    const redundant = (late: Secured): void =>
+      void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
+    let secured: Secured
+    try {
+      secured = await raceStaggered(
+        groups,
+        async (group, groupSignal) => {
+          try {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s), {
+              staggerMs: dialStagger,
+              signal: groupSignal,
+              dispose: redundant,
+            })
+          } catch (error) {
+            const inner = error instanceof RaceFailedError ? (error as RaceFailedError<string>).failures : []
+            for (const f of inner) failures.push({ address: f.candidate, error: f.error })
+            const first = inner[0]?.error ?? (error instanceof Error ? error : new Error(String(error)))
+            groupErrors.set(group.transport, first)
+            throw first
+          }
+        },
+        { staggerMs: fallbackDelay, signal, dispose: redundant },
+      )
+    } catch (error) {
+      if (!(error instanceof RaceFailedError)) throw error
+      const only = failures.length === 1 ? failures[0]?.error : undefined
+      if (only instanceof CrustError && !(only instanceof DialError)) throw only
+      throw new DialError(
+        `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map(describeFailure).join('; ')}`,
+        failures,
+      )
+    }
+    const connection = this.establisher.establish(secured.transportConnection, secured.remote)
+    const preferred = groups[0]?.transport
+    const used = secured.transportConnection.transport
+    if (preferred !== undefined && used !== preferred && connection.transportConnection === secured.transportConnection) {
+      const reason = fallbackReason(groupErrors.get(preferred))
+      connection.fallback = { from: preferred, reason }
+      this.logger.info(`connected to ${connection.peerId} over ${used}: ${preferred} ${reason}`)
+      this.events.emit('connection:fallback', { connection, peerId: connection.peerId, from: preferred, to: used, reason })
+    }
+    return connection
+  }
+
+  /**
+   * For services: dial one address, authenticate, handshake and pool it (no
+   * retries, no connectors). `method` tells the listener how the path was made.
+   */
+  async dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal }): Promise<Connection> {
+    if (!this.state.running) throw new NotStartedError()
+    if (this.blacklist.blocksPeer(options.peerId)) throw new BlacklistedError(`peer ${options.peerId} is blacklisted`)
+    const via = options.method === 'punched' || options.method === 'relayed' ? options.method : undefined
+    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via)
+    return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
+  }
+
+  /** For services: handshake a secured outbound connection they made (e.g. over a relay) and pool it. */
+  async establishOutbound(
+    connection: TransportConnection,
+    options: { expectedPeerId: string; signal?: AbortSignal },
+  ): Promise<Connection> {
+    const fail = async (error: Error, code: number): Promise<never> => {
+      await connection.close({ code, reason: error.message })
+      throw error
+    }
+    if (!this.state.running) return fail(new NotStartedError(), CloseCode.SHUTDOWN)
+    const peerId = connection.remotePeer.peerId
+    if (peerId !== options.expectedPeerId) {
+      return fail(new AuthenticationError(`expected peer ${options.expectedPeerId}, got ${peerId}`), CloseCode.AUTH_FAILED)
+    }
+    if (this.blacklist.blocksPeer(peerId)) return fail(new BlacklistedError(`peer ${peerId} is blacklisted`), CloseCode.BLACKLISTED)
+    this.admission.track(connection)
+    const onAbort = (): void => void connection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const via = connection.method === 'punched' || connection.method === 'relayed' ? connection.method : undefined
+      const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), via })
+      return this.establisher.establish(connection, remote, undefined, via)
+    } catch (error) {
+      void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
+      throw error
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Dial one address, authenticate and handshake, all under the dial timeout. */
+  private async secure(
+    address: string,
+    expectedPeerId: string | undefined,
+    signal: AbortSignal,
+    via?: 'punched' | 'relayed',
+  ): Promise<Secured> {
+    const transport = this.transports.transportFor(address)
+    if (transport === undefined) throw new UnsupportedAddressError(address)
+    const timeoutMs = this.config.connection.dialTimeout
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort()
+    }, timeoutMs)
+    const onAbort = (): void => controller.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    let connection: TransportConnection | undefined
+    try {
+      connection = await transport.dial(address, { signal: controller.signal, expectedPeerId })
+      const remotePeerId = connection.remotePeer.peerId
+      if (remotePeerId === this.security.peerId) throw new DialError(`${address} is this node itself`)
+      if (this.blacklist.blocksPeer(remotePeerId)) throw new BlacklistedError(`peer ${remotePeerId} is blacklisted`)
+      this.admission.track(connection)
+      const dialled = connection
+      const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+      controller.signal.addEventListener('abort', abortHandshake, { once: true })
+      const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via })
+      controller.signal.removeEventListener('abort', abortHandshake)
+      return { transportConnection: connection, remote }
+    } catch (error) {
+      const code = error instanceof BlacklistedError ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
+      void connection?.close({ code, reason: asError(error).message })
+      if (timedOut) throw new TimeoutError(`connecting to ${address} took longer than ${timeoutMs} ms`)
+      if (signal.aborted) throw new AbortError()
+      throw error
+    } finally {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Cancel every dial in flight (the node stops). */
+  abortAll(): void {
+    for (const dial of this.dials.values()) dial.controller.abort()
+  }
+}
+
+/** One dial attempt shared by every concurrent `connect` to the same peer. */
+interface SharedDial {
+  readonly promise: Promise<Connection>
+  readonly controller: AbortController
+  /** Callers still waiting; when the last one aborts, the attempt is cancelled. */
+  callers: number
+}
+
+/** Wait for a shared dial; a caller's abort cancels the dial only if no other caller still wants it. */
+function join(dial: SharedDial, signal: AbortSignal | undefined): Promise<Connection> {
+  if (signal?.aborted) return Promise.reject(new AbortError())
+  dial.callers++
+  return new Promise<Connection>((resolve, reject) => {
+    let left = false
+    const leave = (): void => {
+      if (left) return
+      left = true
+      signal?.removeEventListener('abort', onAbort)
+      dial.callers--
+    }
+    const onAbort = (): void => {
+      leave()
+      if (dial.callers === 0) dial.controller.abort()
+      reject(new AbortError())
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    dial.promise.then(
+      (value) => {
+        leave()
+        resolve(value)
+      },
+      (error: unknown) => {
+        leave()
+        reject(error)
+      },
+    )
+  })
+}

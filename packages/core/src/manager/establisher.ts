@@ -1,0 +1,122 @@
+/**
+ * The last step of every connection, inbound or outbound: a handshaken
+ * transport connection becomes a pooled `Connection` (after a slot is made
+ * for it), its streams are served, simultaneous opens are resolved, and the
+ * application hears of it.
+ *
+ * @packageDocumentation
+ */
+import { inject, injectable } from 'tsyringe'
+import type { NodeConfig } from '../config/schema.js'
+import { Connection, type ConnectionSettings } from '../connection/connection.js'
+import type { HandshakeInfo } from '../connection/handshake.js'
+import { type ServeContext, serveStream } from '../connection/incoming.js'
+import { type ConnectionBudget, type MessageBudget, createMessageBudget } from '../connection/message-budget.js'
+import { Tokens } from '../di/tokens.js'
+import type { TypedEmitter } from '../events/emitter.js'
+import type { NodeEvents } from '../events/node-events.js'
+import type { Logger } from '../logger.js'
+import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
+import type { Admission } from './admission.js'
+import { asError } from './as-error.js'
+import type { PeerReports } from './peer-reports.js'
+import type { ConnectionPool } from './pool.js'
+import type { Registrar } from './registrar.js'
+import type { TransportHost } from './transport-host.js'
+
+/** Turns handshaken transport connections into pooled, served connections. */
+@injectable()
+export class Establisher {
+  private readonly settings: ConnectionSettings
+  /** Connections the application was told about (`connection:open`), so it hears of their close too. */
+  private readonly announced = new WeakSet<Connection>()
+  /** The addresses each connected peer claims it can be dialled at (from its handshake). */
+  private readonly claimed = new WeakMap<Connection, readonly string[]>()
+  /** The node-wide budget for partly received messages, made on first use. */
+  private messageBudget: MessageBudget | undefined
+
+  constructor(
+    @inject(Tokens.Config) private readonly config: NodeConfig,
+    @inject(Tokens.Logger) private readonly logger: Logger,
+    @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.Pool) private readonly pool: ConnectionPool,
+    @inject(Tokens.Admission) private readonly admission: Admission,
+    @inject(Tokens.Registrar) private readonly registrar: Registrar,
+    @inject(Tokens.PeerReports) private readonly reports: PeerReports,
+    @inject(Tokens.TransportHost) private readonly transports: TransportHost,
+  ) {
+    this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout }
+  }
+
+  /**
+   * Wrap a handshaken connection, pool it (resolving simultaneous opens), and
+   * start serving its streams. Returns the pooled connection for its peer.
+   * `setRoute` takes the stream router when the caller already listens for
+   * streams (inbound); `method` is how the path was made, as this side knows it.
+   * @throws ConnectionLimitError when the node is full and nothing can be pruned (the connection is closed).
+   */
+  establish(
+    transportConnection: TransportConnection,
+    remote: HandshakeInfo,
+    setRoute?: (serve: (stream: TransportStream) => void) => void,
+    method?: ConnectionMethod,
+  ): Connection {
+    this.admission.pending.delete(transportConnection)
+    try {
+      this.admission.makeRoom(transportConnection.remotePeer.peerId)
+    } catch (error) {
+      void transportConnection.close({ code: CloseCode.LIMIT_REACHED, reason: asError(error).message })
+      throw error
+    }
+    const connection = new Connection(transportConnection, this.settings)
+    connection.remoteRole = remote.role
+    // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
+    connection.method =
+      transportConnection.direction === 'inbound'
+        ? (method ?? 'direct')
+        : (transportConnection.method ?? remote.method ?? method ?? 'direct')
+    this.claimed.set(connection, remote.addresses ?? [])
+    if (transportConnection.direction === 'outbound') {
+      connection.observedAddress = remote.observed
+      this.transports.externalAddresses.record(transportConnection.transport, connection.peerId, remote.observed)
+    }
+    const context: ServeContext = {
+      maxMessageSize: this.settings.maxMessageSize,
+      budget: this.connectionBudget(),
+      dispatch: (message) => this.registrar.dispatch(message),
+      report: (error, fault) => this.reports.peerError(connection, error, fault),
+      protocol: (protocolStream) => this.registrar.serveProtocol(protocolStream, connection),
+    }
+    const serve = (stream: TransportStream): void => void serveStream(stream, connection, context)
+    if (setRoute) setRoute(serve)
+    else transportConnection.onStream(serve)
+    const { winner, loser } = this.pool.add(connection)
+    void transportConnection.closed.then((info) => {
+      this.pool.remove(connection)
+      if (!this.announced.has(connection)) return
+      this.logger.debug(`connection to ${connection.peerId} closed: ${info.reason} (code ${info.code})`)
+      this.events.emit('connection:close', { connection, peerId: connection.peerId, ...info })
+    })
+    if (loser) {
+      loser.replaceWith(winner)
+      const reason = loser.method === 'relayed' ? 'replaced by a direct connection' : 'simultaneous open: another connection won'
+      void loser.retire(CloseCode.DUPLICATE, reason, this.config.connection.requestTimeout)
+    }
+    if (winner === connection) {
+      this.announced.add(connection)
+      this.events.emit('connection:open', { connection })
+    }
+    return winner
+  }
+
+  /** The addresses a peer told us it can be dialled at, in its handshake. */
+  claimedAddresses(connection: Connection): readonly string[] {
+    return this.claimed.get(connection) ?? []
+  }
+
+  /** A new connection's share of the node-wide budget for partly received messages. */
+  private connectionBudget(): ConnectionBudget {
+    if (this.messageBudget === undefined) this.messageBudget = createMessageBudget(this.config)
+    return this.messageBudget.forConnection()
+  }
+}

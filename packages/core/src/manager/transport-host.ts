@@ -1,0 +1,133 @@
+/**
+ * The node's transports and addresses: instantiating the transport plugins,
+ * listening, closing; which transport dials an address; the addresses the
+ * node announces (its own, what services publish, what peers echo back); and
+ * the handshake options that carry them.
+ *
+ * @packageDocumentation
+ */
+import { inject, injectable } from 'tsyringe'
+import type { NodeConfig } from '../config/schema.js'
+import type { HandshakeOptions } from '../connection/handshake.js'
+import { Tokens } from '../di/tokens.js'
+import type { TypedEmitter } from '../events/emitter.js'
+import type { NodeEvents } from '../events/node-events.js'
+import type { Logger } from '../logger.js'
+import type { AdvertisedAddress } from '../service/types.js'
+import { parseAddress } from '../transport/address.js'
+import type { ConnectionMethod, Transport, TransportComponents, TransportLimits } from '../transport/types.js'
+import { asError } from './as-error.js'
+import { ExternalAddressBook } from './external-addresses.js'
+
+/** Most addresses a HELLO carries. */
+const MAX_CLAIMED_ADDRESSES = 32
+
+/** Transports, listening and the node's addresses. */
+@injectable()
+export class TransportHost {
+  private transports: Transport[] = []
+  /** Addresses services publish (e.g. UPnP mappings), by service id. */
+  private readonly advertisedBy = new Map<string, readonly AdvertisedAddress[]>()
+  /** Where peers' echoes say we are, per transport. */
+  readonly externalAddresses: ExternalAddressBook
+
+  constructor(
+    @inject(Tokens.Config) private readonly config: NodeConfig,
+    @inject(Tokens.Logger) private readonly logger: Logger,
+    @inject(Tokens.Events) events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.NetworkHash) private readonly networkHash: string,
+  ) {
+    this.externalAddresses = new ExternalAddressBook(
+      () => this.addresses(),
+      config.externalAddresses,
+      logger,
+      (transport, addresses) => events.emit('address:conflict', { transport, addresses }),
+    )
+  }
+
+  /** Instantiate the transport plugins with `components` and listen (not as a client). */
+  async start(components: TransportComponents): Promise<void> {
+    this.transports = this.config.transports.map((factory) => factory({ ...components, logger: this.logger.child('transport') }))
+    await this.listen()
+  }
+
+  /** Close every transport. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.transports.map((t) => t.close()))
+  }
+
+  /** The timing and stream limits every transport (and connection-making service) applies. */
+  get limits(): TransportLimits {
+    const { idleTimeout, keepAliveInterval, handshakeTimeout, maxInboundStreams } = this.config.connection
+    return { idleTimeout, keepAliveInterval, handshakeTimeout, maxInboundStreams }
+  }
+
+  /** Addresses peers can dial us at: the transports' own, then what services publish (e.g. UPnP mappings). */
+  addresses(): string[] {
+    const published = [...this.advertisedBy.values()].flat().map((entry) => entry.address)
+    return [...new Set([...this.listenAddresses(), ...published])]
+  }
+
+  /** Addresses the transports are bound to. */
+  listenAddresses(): string[] {
+    return this.transports.flatMap((t) => t.addresses())
+  }
+
+  /** The transport with id `id`, if configured. */
+  transport(id: string): Transport | undefined {
+    return this.transports.find((t) => t.id === id)
+  }
+
+  /** The transport that can dial `address`, if any. */
+  transportFor(address: string): Transport | undefined {
+    return this.transports.find((t) => t.canDial(address))
+  }
+
+  /** Replace the addresses service `source` publishes. */
+  advertise(source: string, addresses: readonly AdvertisedAddress[]): void {
+    if (addresses.length === 0) this.advertisedBy.delete(source)
+    else this.advertisedBy.set(source, [...addresses])
+  }
+
+  /** How a peer reached us when it dialled `target`: the method of the published address it names, else direct. */
+  methodOf(target: string): ConnectionMethod {
+    for (const published of this.advertisedBy.values()) {
+      const match = published.find((entry) => entry.address === target)
+      if (match !== undefined) return match.method
+    }
+    return 'direct'
+  }
+
+  /** What this node says in its handshakes: network, role, timeout and the addresses it claims. */
+  handshakeOptions(): HandshakeOptions {
+    const addresses = this.config.role === 'client' ? [] : (this.config.externalAddresses ?? this.addresses())
+    return {
+      networkHash: this.networkHash,
+      role: this.config.role,
+      timeoutMs: this.config.connection.handshakeTimeout,
+      addresses: addresses.slice(0, MAX_CLAIMED_ADDRESSES),
+    }
+  }
+
+  private async listen(): Promise<void> {
+    if (this.config.role === 'client') return // clients accept no inbound connections
+    const explicit = this.config.listen
+    for (const transport of this.transports) {
+      const addresses = explicit
+        ? explicit.filter((address) => parseAddress(address)?.transport === transport.id)
+        : transport.defaultListenAddresses
+      let bound = 0
+      let lastError: unknown
+      for (const address of addresses) {
+        try {
+          await transport.listen(address)
+          bound++
+        } catch (error) {
+          lastError = error
+          this.logger.warn(`${transport.id}: cannot listen on ${address}: ${asError(error).message}`)
+        }
+      }
+      if (addresses.length > 0 && bound === 0) throw asError(lastError)
+    }
+  }
+}
