@@ -1,4 +1,3 @@
-import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import {
   AbortError,
@@ -17,14 +16,12 @@ import { DEFAULT_GROW_INTERVAL, DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW, Inbo
 import {
   Flag,
   FrameType,
-  HEADER_LENGTH,
   INITIAL_MAX_STREAMS,
   INITIAL_WINDOW,
   MAX_REASON_LENGTH,
   MAX_STREAM_ID,
-  writeHeader,
 } from './frame.js'
-import { acquireStaging, releaseStaging, STAGING_SIZE } from './staging.js'
+import { FrameWriter } from './frame-writer.js'
 import { MuxStream, type StreamHost } from './stream.js'
 
 /** Options of a {@link Muxer}. */
@@ -80,37 +77,13 @@ interface PendingPing {
   readonly reject: (error: Error) => void
 }
 
-/** A promise shared by every caller waiting for the same event. */
-interface Deferred {
-  readonly promise: Promise<void>
-  readonly resolve: () => void
-  readonly reject: (error: Error) => void
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void
-  let reject!: (error: Error) => void
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  // Waiters get the rejection through their own await; never report it as unhandled.
-  promise.catch(noop)
-  return { promise, resolve, reject }
-}
-
 function noop(): void {}
 
 const OPEN = 0
 const CLOSING = 1
 const CLOSED = 2
 
-const RESOLVED = Promise.resolve()
 const EMPTY = new Uint8Array(0)
-/** Queued bytes that trigger an immediate flush instead of waiting for the end of the tick. */
-const FLUSH_THRESHOLD = 256 * 1024
-/** Flushes below this size are copied into a buffer from Node's small-buffer pool instead of a staging buffer. */
-const SMALL_FLUSH = 4096
 /** Largest receive window. */
 const MAX_WINDOW = 1024 * 1024 * 1024
 /** How long an orderly close may take before the socket is destroyed. */
@@ -128,8 +101,6 @@ export class Muxer implements StreamHost, FrameSink {
   readonly closed: Promise<CloseInfo>
   /** @internal */ readonly maxWindow: number
   private readonly socket: Duplex
-  /** The socket is a node:net socket, which is done with a written buffer once the write's callback runs. */
-  private readonly recycles: boolean
   private readonly limits: TransportLimits
   private readonly logger: Logger | undefined
   private readonly initialWindow: number
@@ -140,7 +111,6 @@ export class Muxer implements StreamHost, FrameSink {
   private resolveClosed!: (info: CloseInfo) => void
   private closeTimer: NodeJS.Timeout | undefined
   private socketClosed = false
-  private sent = 0
   private received = 0
 
   // Streams we open: ids, stream credit granted by the peer, FIFO of openers waiting for it.
@@ -159,23 +129,8 @@ export class Muxer implements StreamHost, FrameSink {
   private handler: ((stream: TransportStream) => void) | undefined
   private backlog: MuxStream[] | undefined = []
 
-  // Outgoing frame queue, flushed once per tick: three numbers per frame
-  // (type << 16 | flags, stream id, length field) and its payload (EMPTY for none).
-  private heads: number[] = []
-  private bodies: Uint8Array[] = []
-  private queued = 0
-  private flushScheduled = false
-  private flushWaiter: Deferred | undefined
-  private drainWaiter: Deferred | undefined
-  private canWrite = true
-  // Bounds on what a peer that does not read can make us queue (see countControl).
-  private readonly maxControl: number
-  private controlQueued = 0
-  /** Index in `heads` of the queued MAX_STREAMS frame, -1 when none: a newer value replaces it. */
-  private maxStreamsAt = -1
-  /** While the socket refuses more bytes: when it last made progress, and the bytes it still held then. */
-  private blockedSince = 0
-  private blockedPending = 0
+  /** Outgoing frames, batched per tick, and the bounds on what a peer that does not read can make us queue. */
+  private readonly writer: FrameWriter
 
   // Ping, keep-alive and idle timer.
   private readonly pings = new Map<number, PendingPing>()
@@ -193,13 +148,17 @@ export class Muxer implements StreamHost, FrameSink {
    */
   constructor(socket: Duplex, options: MuxerOptions) {
     this.socket = socket
-    this.recycles = socket instanceof Socket
     this.limits = options.limits
     this.logger = options.logger
     // Windows travel as u32 deltas; keep them well inside that range.
     this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
     this.maxWindow = clamp(options.maxWindow ?? DEFAULT_MAX_WINDOW, this.initialWindow, MAX_WINDOW)
-    this.maxControl = clamp(Math.floor(options.maxQueuedControlFrames ?? DEFAULT_MAX_QUEUED_CONTROL), 16, 0x7fff_ffff)
+    this.writer = new FrameWriter({
+      socket,
+      maxControl: clamp(Math.floor(options.maxQueuedControlFrames ?? DEFAULT_MAX_QUEUED_CONTROL), 16, 0x7fff_ffff),
+      isOpen: () => this.state === OPEN,
+      onOverrun: (error) => this.overrun(error),
+    })
     this.nextLocalId = options.direction === 'outbound' ? 1 : 2
     this.lastRemoteId = options.direction === 'outbound' ? 0 : -1
     this.inbound = new InboundStreamCredit(clamp(Math.floor(options.limits.maxInboundStreams), 0, 0x7fff_ffff))
@@ -210,7 +169,7 @@ export class Muxer implements StreamHost, FrameSink {
 
     ;(socket as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true)
     socket.on('data', this.onSocketData)
-    socket.on('drain', this.onSocketDrain)
+    socket.on('drain', this.writer.onDrain)
     socket.on('error', this.onSocketError)
     socket.on('end', this.onSocketEnd)
     socket.on('close', this.onSocketClose)
@@ -220,7 +179,7 @@ export class Muxer implements StreamHost, FrameSink {
       this.onSocketClose()
       return
     }
-    this.queueControl(FrameType.MAX_STREAMS, 0, 0, this.inbound.start())
+    this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, this.inbound.start())
     // Measure the RTT at once (free: same write as MAX_STREAMS); window growth needs it.
     this.sendKeepAlive(this.lastKeepAlive)
     this.armTimer()
@@ -228,7 +187,7 @@ export class Muxer implements StreamHost, FrameSink {
 
   /** Bytes written to the socket, headers included. */
   get bytesSent(): number {
-    return this.sent
+    return this.writer.sent
   }
 
   /** Bytes read from the socket. */
@@ -316,7 +275,7 @@ export class Muxer implements StreamHost, FrameSink {
     const id = this.nextPingId()
     return new Promise<number>((resolve, reject) => {
       this.pings.set(id, { start: performance.now(), resolve, reject })
-      this.queueControl(FrameType.PING, Flag.SYN, 0, id)
+      this.writer.queueControl(FrameType.PING, Flag.SYN, 0, id)
     })
   }
 
@@ -324,7 +283,7 @@ export class Muxer implements StreamHost, FrameSink {
 
   /** @internal */
   get writable(): boolean {
-    return this.canWrite
+    return this.writer.writable
   }
 
   /** @internal */
@@ -335,17 +294,12 @@ export class Muxer implements StreamHost, FrameSink {
 
   /** @internal */
   whenWritable(): Promise<void> {
-    if (this.state !== OPEN) return Promise.reject(this.closedError())
-    if (this.canWrite) return RESOLVED
-    if (this.drainWaiter === undefined) this.drainWaiter = deferred()
-    return this.drainWaiter.promise
+    return this.writer.whenWritable(() => this.closedError())
   }
 
   /** @internal */
   whenFlushed(): Promise<void> {
-    if (this.queued === 0) return RESOLVED
-    if (this.flushWaiter === undefined) this.flushWaiter = deferred()
-    return this.flushWaiter.promise
+    return this.writer.whenFlushed()
   }
 
   /** @internal */
@@ -353,7 +307,7 @@ export class Muxer implements StreamHost, FrameSink {
     if (this.state !== OPEN) return
     const first = !stream.synSent
     if (first) flags |= this.sync(stream)
-    this.push(FrameType.DATA, flags, stream.id, payload.length, payload)
+    this.writer.push(FrameType.DATA, flags, stream.id, payload.length, payload)
     if (first && stream.bidirectional) this.grantExtraWindow(stream)
   }
 
@@ -362,7 +316,7 @@ export class Muxer implements StreamHost, FrameSink {
     const extra = this.initialWindow - INITIAL_WINDOW
     if (extra <= 0) return
     stream.recvCredit += extra
-    this.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, extra)
+    this.writer.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, extra)
   }
 
   /** @internal */
@@ -371,14 +325,14 @@ export class Muxer implements StreamHost, FrameSink {
     const flags = Flag.RST | (stream.synSent ? 0 : this.sync(stream))
     const payload = Buffer.allocUnsafe(4)
     payload.writeUInt32BE(code, 0)
-    this.push(FrameType.DATA, flags, stream.id, 4, payload)
+    this.writer.push(FrameType.DATA, flags, stream.id, 4, payload)
     // A peer can draw resets without end (streams we refuse): they count as control.
-    this.countControl()
+    this.writer.countControl()
   }
 
   /** @internal */
   sendWindowUpdate(stream: MuxStream, delta: number): void {
-    this.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, delta)
+    this.writer.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, delta)
   }
 
   /** @internal */
@@ -387,7 +341,7 @@ export class Muxer implements StreamHost, FrameSink {
     this.streams.delete(stream.id)
     if (stream.direction === 'inbound' && this.state === OPEN) {
       const value = this.inbound.finish()
-      if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+      if (value !== undefined) this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
     }
   }
 
@@ -417,7 +371,7 @@ export class Muxer implements StreamHost, FrameSink {
       unsynced[this.unsyncedHead++] = undefined
       if (earlier === undefined || earlier === stream) break
       earlier.markSynSent()
-      this.push(FrameType.DATA, synFlags(earlier), earlier.id, 0, EMPTY)
+      this.writer.push(FrameType.DATA, synFlags(earlier), earlier.id, 0, EMPTY)
       if (earlier.bidirectional) this.grantExtraWindow(earlier)
     }
     if (this.unsyncedHead === unsynced.length) {
@@ -484,7 +438,7 @@ export class Muxer implements StreamHost, FrameSink {
       case FrameType.PING:
         if (streamId !== 0) throw new ProtocolError('PING on a stream id other than 0')
         if ((flags & Flag.ACK) !== 0) this.onPong(length)
-        else if ((flags & Flag.SYN) !== 0) this.queueControl(FrameType.PING, Flag.ACK, 0, length)
+        else if ((flags & Flag.SYN) !== 0) this.writer.queueControl(FrameType.PING, Flag.ACK, 0, length)
         else throw new ProtocolError('PING without SYN or ACK')
         return
       case FrameType.GO_AWAY: {
@@ -524,7 +478,7 @@ export class Muxer implements StreamHost, FrameSink {
       if ((flags & Flag.RST) !== 0) {
         // Opened and reset before anything else: just count it as finished.
         const value = this.inbound.finish()
-        if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+        if (value !== undefined) this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
         return
       }
       // Created while handling a read: its time is the read's (saves a clock read per stream).
@@ -554,7 +508,7 @@ export class Muxer implements StreamHost, FrameSink {
     if (created) {
       if ((flags & Flag.FIN) === 0) this.grantExtraWindow(stream)
       const value = this.inbound.due()
-      if (value !== undefined) this.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+      if (value !== undefined) this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
       this.deliver(stream)
     }
   }
@@ -604,43 +558,7 @@ export class Muxer implements StreamHost, FrameSink {
     return this.pingCounter
   }
 
-  // ---- Outgoing bytes. ----
-
-  private queueControl(type: number, flags: number, streamId: number, value: number): void {
-    if (this.state !== OPEN) return
-    if (type === FrameType.MAX_STREAMS) {
-      // Cumulative: only the newest value matters.
-      if (this.maxStreamsAt >= 0) {
-        this.heads[this.maxStreamsAt + 2] = value
-        return
-      }
-      this.maxStreamsAt = this.heads.length
-    }
-    this.push(type, flags, streamId, value, EMPTY)
-    this.countControl()
-  }
-
-  /**
-   * Count a queued control frame. Control frames are replies a peer can draw
-   * (a PING, a refused stream), queued whether or not the socket takes more
-   * bytes. While it does, they are flushed in batches; while it does not
-   * (the peer stopped reading), at most `maxControl` may wait: past that the
-   * peer is cut off rather than buffered without bound.
-   */
-  private countControl(): void {
-    if (++this.controlQueued < this.maxControl >>> 2) return
-    if (this.canWrite) {
-      this.flush()
-      return
-    }
-    if (this.controlQueued <= this.maxControl || this.state !== OPEN) return
-    this.overrun(
-      new LimitExceededError(
-        `control queue overrun: the peer does not read our replies (${this.controlQueued} control frames queued)`,
-        'mux.maxQueuedControlFrames',
-      ),
-    )
-  }
+  // ---- Outgoing bytes: the FrameWriter. ----
 
   /**
    * The peer overran a bound: drop what is queued for it and close with
@@ -649,96 +567,9 @@ export class Muxer implements StreamHost, FrameSink {
    */
   private overrun(error: LimitExceededError): void {
     this.logger?.debug(error.message)
-    this.dropQueue()
+    this.writer.drop()
     this.shutdown({ code: CloseCode.LIMIT_REACHED, reason: error.message.split(':')[0] as string, remote: false, error }, true)
     if (!this.socket.destroyed) this.socket.destroy()
-  }
-
-  private dropQueue(): void {
-    this.heads = []
-    this.bodies = []
-    this.queued = 0
-    this.controlQueued = 0
-    this.maxStreamsAt = -1
-  }
-
-  /** Queue one frame: its header fields and its payload (EMPTY for none; `length` is then a value). */
-  private push(type: number, flags: number, streamId: number, length: number, payload: Uint8Array): void {
-    this.enqueue(type, flags, streamId, length, payload)
-    if (this.queued >= FLUSH_THRESHOLD) this.flush()
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(this.flushCallback)
-    }
-  }
-
-  private enqueue(type: number, flags: number, streamId: number, length: number, payload: Uint8Array): void {
-    this.heads.push((type << 16) | flags, streamId, length)
-    this.bodies.push(payload)
-    this.queued += HEADER_LENGTH + payload.length
-  }
-
-  private readonly flushCallback = (): void => {
-    this.flushScheduled = false
-    if (this.canWrite && this.state === OPEN) this.flush()
-  }
-
-  /**
-   * Hand every queued frame to the socket in one write. Everything is copied
-   * into one buffer: small frames would cost a syscall (and a TLS record)
-   * each, and after the copy the caller may reuse its buffer as soon as its
-   * write resolves, even if the socket is still holding the bytes. Small
-   * flushes go into a buffer from Node's small-buffer pool; larger ones into
-   * a reused staging buffer (fresh memory is expensive), which goes back to
-   * its free list once the socket has consumed it (see staging.ts).
-   */
-  private flush(): void {
-    const bodies = this.bodies
-    const count = bodies.length
-    if (count === 0 || !this.canWrite || this.socketClosed) return
-    const heads = this.heads
-    const total = this.queued
-    this.queued = 0
-    const staged = total >= SMALL_FLUSH && total <= STAGING_SIZE && this.recycles
-    const out = staged ? acquireStaging() : Buffer.allocUnsafe(total)
-    let offset = 0
-    for (let i = 0, h = 0; i < count; i++, h += 3) {
-      const typeFlags = heads[h] as number
-      writeHeader(out, offset, typeFlags >>> 16, typeFlags & 0xffff, heads[h + 1] as number, heads[h + 2] as number)
-      offset += HEADER_LENGTH
-      const body = bodies[i] as Uint8Array
-      if (body.length > 0) {
-        out.set(body, offset)
-        offset += body.length
-      }
-    }
-    heads.length = 0
-    bodies.length = 0
-    this.controlQueued = 0
-    this.maxStreamsAt = -1
-    const ok = staged ? this.socket.write(out.subarray(0, total), () => releaseStaging(out)) : this.socket.write(out)
-    this.sent += total
-    if (!ok) {
-      this.canWrite = false
-      this.blockedSince = performance.now()
-      this.blockedPending = this.socket.writableLength
-    }
-    const waiter = this.flushWaiter
-    if (waiter !== undefined) {
-      this.flushWaiter = undefined
-      waiter.resolve()
-    }
-  }
-
-  private readonly onSocketDrain = (): void => {
-    if (this.state !== OPEN) return
-    this.canWrite = true
-    this.flush()
-    const waiter = this.drainWaiter
-    if (waiter !== undefined && this.canWrite) {
-      this.drainWaiter = undefined
-      waiter.resolve()
-    }
   }
 
   // ---- Timers. ----
@@ -749,7 +580,7 @@ export class Muxer implements StreamHost, FrameSink {
     if (this.state !== OPEN || (idleTimeout <= 0 && keepAliveInterval <= 0)) return
     let at = Number.POSITIVE_INFINITY
     if (keepAliveInterval > 0) at = this.lastKeepAlive + keepAliveInterval
-    if (idleTimeout > 0) at = Math.min(at, this.lastReceived + idleTimeout, this.canWrite ? at : this.blockedSince + idleTimeout)
+    if (idleTimeout > 0) at = Math.min(at, this.lastReceived + idleTimeout, this.writer.writable ? at : this.writer.blockedSince + idleTimeout)
     this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())))
     this.timer.unref()
   }
@@ -764,11 +595,11 @@ export class Muxer implements StreamHost, FrameSink {
       this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true)
       return
     }
-    if (idleTimeout > 0 && !this.canWrite && this.writeStalled(now, idleTimeout)) {
+    if (idleTimeout > 0 && !this.writer.writable && this.writer.stalled(now, idleTimeout)) {
       // The peer has not taken a byte from us for a whole idle timeout, though it may still be sending.
       this.overrun(
         new LimitExceededError(
-          `write stalled: the peer took none of our bytes for ${Math.round(now - this.blockedSince)} ms`,
+          `write stalled: the peer took none of our bytes for ${Math.round(now - this.writer.blockedSince)} ms`,
           'connection.idleTimeout',
         ),
       )
@@ -778,25 +609,11 @@ export class Muxer implements StreamHost, FrameSink {
     this.armTimer()
   }
 
-  /**
-   * True when the socket, full since `blockedSince`, has not handed a byte
-   * to the peer for `timeout` ms. Nothing is added to its buffer while it is
-   * full, so any drop in its length is the peer reading (a slow link).
-   */
-  private writeStalled(now: number, timeout: number): boolean {
-    const pending = this.socket.writableLength
-    if (pending < this.blockedPending) {
-      this.blockedPending = pending
-      this.blockedSince = now
-    }
-    return now - this.blockedSince >= timeout
-  }
-
   private sendKeepAlive(now: number): void {
     this.lastKeepAlive = now
     this.keepAliveId = this.nextPingId()
     this.keepAliveStart = now
-    this.queueControl(FrameType.PING, Flag.SYN, 0, this.keepAliveId)
+    this.writer.queueControl(FrameType.PING, Flag.SYN, 0, this.keepAliveId)
   }
 
   // ---- Closing. ----
@@ -827,6 +644,7 @@ export class Muxer implements StreamHost, FrameSink {
 
   private readonly onSocketClose = (): void => {
     this.socketClosed = true
+    this.writer.markSocketClosed()
     if (this.state === OPEN) {
       this.shutdown({ code: CloseCode.INTERNAL, reason: 'connection lost', remote: true }, false)
     }
@@ -848,7 +666,7 @@ export class Muxer implements StreamHost, FrameSink {
     if (goAway) {
       const reason = truncateUtf8(info.reason, MAX_REASON_LENGTH)
       // Bypass `queueControl`, which refuses frames once closing.
-      this.enqueue(FrameType.GO_AWAY, 0, info.code >>> 0, reason.length, reason)
+      this.writer.enqueue(FrameType.GO_AWAY, 0, info.code >>> 0, reason.length, reason)
     }
     this.state = CLOSING
     this.closeInfo = info
@@ -877,16 +695,8 @@ export class Muxer implements StreamHost, FrameSink {
     for (const ping of this.pings.values()) ping.reject(connectionError)
     this.pings.clear()
 
-    // Last flush, ignoring backpressure: the frames are few and the socket is ending.
-    if (!this.socketClosed && !this.socket.destroyed && this.socket.writable) {
-      this.canWrite = true
-      this.flush()
-    }
-    this.dropQueue()
-    this.flushWaiter?.reject(connectionError)
-    this.flushWaiter = undefined
-    this.drainWaiter?.reject(connectionError)
-    this.drainWaiter = undefined
+    // Last flush (GO_AWAY among it), ignoring backpressure; then fail the writers' waiters.
+    this.writer.finish(connectionError)
 
     if (this.socketClosed) return
     this.socket.end()
