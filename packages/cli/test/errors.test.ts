@@ -53,6 +53,8 @@ describe('bad config files', () => {
   it("names a bad plugin option, and the plugin's own validation", async () => {
     expectUsage(await startWith('tcp.json', '{"transports": [{"tcp": {"port": 70000}}]}'), /transports\.0\.tcp\.port: Too big: expected number to be <=65535$/)
     expectUsage(await startWith('quic.json', '{"transports": [{"quic": {"prot": 1}}]}'), /transports\.0\.quic\.prot: Unknown option$/)
+    expectUsage(await startWith('tcp-typo.json', '{"transports": [{"tcp": {"prot": 4001}}]}'), /transports\.0\.tcp\.prot: Unknown option$/)
+    expectUsage(await startWith('quic-size.json', '{"transports": [{"quic": {"maxUdpPayloadSize": 10}}]}'), /transports\.0\.quic\.maxUdpPayloadSize: Too small: expected number to be >=1200$/)
     expectUsage(await startWith('beacon.json', '{"discovery": [{"beacon": {"port": -1}}]}'), /discovery\.0\.beacon\.port: Too small/)
   })
 

@@ -4,6 +4,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readConfigFile } from '../src/config/file.js'
+import { buildNodeConfig } from '../src/config/node-config.js'
 import { Inbox, type SavedFile, safeName } from '../src/files/inbox.js'
 import { type ChunkHeader, chunkCount, decodeChunk, encodeChunk, isChunk } from '../src/files/wire.js'
 import { parseTarget } from '../src/node/target.js'
@@ -119,5 +120,17 @@ describe('config files', () => {
     expect(file.plugins.discovery?.map((p) => p.path)).toEqual(['discovery.0'])
     expect(file.plugins.services).toBeUndefined()
     expect(file.core).toEqual({ networkName: 'n', identity: { keyFile: join(dir, 'keys', 'id.pem') } })
+  })
+
+  it("leaves the transports' options to the transports, so every option they document is accepted", async () => {
+    const dir = await tempDir()
+    const options = {
+      tcp: { port: 0, host: '127.0.0.1', backlog: 16, maxQueuedControlFrames: 1024 },
+      quic: { port: 0, host: '127.0.0.1', retryTokenLifetime: 5000, maxPendingHandshakes: 64, dropSummaryInterval: 60_000 },
+    }
+    await writeFile(join(dir, 'node.json'), JSON.stringify({ networkName: 'n', transports: [{ tcp: options.tcp }, { quic: options.quic }] }))
+    const file = await readConfigFile('node.json', dir)
+    const { config } = await buildNodeConfig(file, { dataDir: dir })
+    expect(config.transports).toHaveLength(2)
   })
 })

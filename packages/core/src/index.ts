@@ -21,6 +21,7 @@ export { readCacheFile, writeCacheFile, type CacheEntry } from './bootstrap/cach
 export type { BootstrapCandidate, CandidateSource } from './bootstrap/bootstrapper.js'
 export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './config/schema.js'
 export { parseConfig, type ConfigIssue } from './config/parse.js'
+export { parsePluginOptions } from './config/plugin-options.js'
 
 export { Connection, PING_PROTOCOL, type SendOptions, type ConnectionStats } from './connection/connection.js'
 export { ProtocolStream } from './connection/protocol-stream.js'

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import { ConfigError } from '@crust/core'
+import { parsePluginOptions } from '@crust/core'
 import { z } from 'zod'
 import { isGroupIp } from './ip.js'
 import { type AddressScope, DEFAULT_ADDRESSES_PER_BEACON } from './addresses.js'
@@ -144,8 +144,5 @@ export type ResolvedBeaconOptions = z.output<typeof beaconOptionsSchema>
  * @throws ConfigError naming each bad field, e.g. `beacon.port: Too big: expected number to be <=65535`.
  */
 export function resolveOptions(options: BeaconOptions = {}): ResolvedBeaconOptions {
-  const parsed = beaconOptionsSchema.safeParse(options)
-  if (parsed.success) return parsed.data
-  const issues = parsed.error.issues.map((issue) => ({ path: ['beacon', ...issue.path].join('.'), message: issue.message }))
-  throw new ConfigError(`invalid beacon options: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues)
+  return parsePluginOptions('beacon', beaconOptionsSchema, options)
 }

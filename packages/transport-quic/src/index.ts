@@ -27,7 +27,7 @@ export { libraryIsPatched } from './library-patch.js'
 /**
  * The QUIC transport plugin: pass `quic(options)` in the node's `transports`.
  *
- * @throws ConfigError when a limit is not a positive integer (at once, not at `start()`)
+ * @throws ConfigError naming each bad option (at once, not at `start()`)
  */
 export function quic(options: QuicOptions = {}): TransportFactory {
   resolveOptions(options)

@@ -1,8 +1,14 @@
-import { ConfigError } from '@crust/core'
+/**
+ * Options of the QUIC transport, their validation and defaults.
+ *
+ * @packageDocumentation
+ */
+import { parsePluginOptions } from '@crust/core'
+import { z } from 'zod'
 
 /** Options of the {@link quic} transport factory. */
 export interface QuicOptions {
-  /** UDP port to listen on when the node config names no `listen` addresses (default 0: any free port). */
+  /** UDP port to listen on when the node config names no `listen` addresses (0 to 65535; default 0: any free port). */
   port?: number
   /**
    * Host to listen on. Default `::` as one dual-stack socket (IPv4 and IPv6
@@ -15,9 +21,9 @@ export interface QuicOptions {
    * buffers drop bursts, which QUIC then has to recover by retransmission.
    */
   socketBufferSize?: number
-  /** Largest UDP payload sent to and accepted from non-loopback peers (default 1350, quiche's default). */
+  /** Largest UDP payload sent to and accepted from non-loopback peers (1200 to 65527; default 1350, quiche's default). */
   maxUdpPayloadSize?: number
-  /** Largest UDP payload on loopback, where the MTU is 64 KiB (default 65000). */
+  /** Largest UDP payload on loopback, where the MTU is 64 KiB (1200 to 65527; default 65000). */
   loopbackUdpPayloadSize?: number
   /** Connection-level flow-control window granted to the peer at first (default 16 MiB). */
   initialMaxData?: number
@@ -71,34 +77,37 @@ export type ResolvedQuicOptions = Required<Omit<QuicOptions, 'host'>> & Pick<Qui
 
 const MiB = 1024 * 1024
 
-/** Options that must be positive integers when given (the hostile-input limits). */
-const POSITIVE_INTEGERS = ['retryTokenLifetime', 'statelessReplyRate', 'maxPendingHandshakes', 'foreignDatagramRate', 'dropSummaryInterval'] as const
+const positiveInt = () => z.number().int().positive()
+/** QUIC needs datagrams of 1200 bytes (RFC 9000 §14); 65527 is the most a UDP/IPv6 payload can be. */
+const udpPayload = () => z.number().int().min(1200).max(65527)
 
 /**
- * Fill in the defaults of {@link QuicOptions}.
- *
- * @throws ConfigError when a limit is not a positive integer
+ * Schema of {@link QuicOptions} with its defaults; unknown keys are errors.
+ * Sizes, windows and times are positive integers; so are the hostile-input limits.
  */
-export function resolveOptions(options: QuicOptions): ResolvedQuicOptions {
-  const issues = POSITIVE_INTEGERS.filter((key) => options[key] !== undefined && !(Number.isInteger(options[key]) && (options[key] as number) > 0)).map(
-    (key) => ({ path: `quic.${key}`, message: `must be a positive integer, got ${String(options[key])}` }),
-  )
-  if (issues.length > 0) throw new ConfigError(`invalid quic() options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, issues)
-  return {
-    port: options.port ?? 0,
-    host: options.host,
-    socketBufferSize: options.socketBufferSize ?? 4 * MiB,
-    maxUdpPayloadSize: options.maxUdpPayloadSize ?? 1350,
-    loopbackUdpPayloadSize: options.loopbackUdpPayloadSize ?? 65_000,
-    initialMaxData: options.initialMaxData ?? 16 * MiB,
-    initialMaxStreamData: options.initialMaxStreamData ?? 1 * MiB,
-    maxConnectionWindow: options.maxConnectionWindow ?? 24 * MiB,
-    maxStreamWindow: options.maxStreamWindow ?? 16 * MiB,
-    deadPeerTimeout: options.deadPeerTimeout ?? 60_000,
-    retryTokenLifetime: options.retryTokenLifetime ?? 10_000,
-    statelessReplyRate: options.statelessReplyRate ?? 1000,
-    maxPendingHandshakes: options.maxPendingHandshakes ?? 256,
-    foreignDatagramRate: options.foreignDatagramRate ?? 500,
-    dropSummaryInterval: options.dropSummaryInterval ?? 30_000,
-  }
+const quicOptionsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).default(0),
+  host: z.string().min(1).optional(),
+  socketBufferSize: positiveInt().default(4 * MiB),
+  maxUdpPayloadSize: udpPayload().default(1350),
+  loopbackUdpPayloadSize: udpPayload().default(65_000),
+  initialMaxData: positiveInt().default(16 * MiB),
+  initialMaxStreamData: positiveInt().default(1 * MiB),
+  maxConnectionWindow: positiveInt().default(24 * MiB),
+  maxStreamWindow: positiveInt().default(16 * MiB),
+  deadPeerTimeout: positiveInt().default(60_000),
+  retryTokenLifetime: positiveInt().default(10_000),
+  statelessReplyRate: positiveInt().default(1000),
+  maxPendingHandshakes: positiveInt().default(256),
+  foreignDatagramRate: positiveInt().default(500),
+  dropSummaryInterval: positiveInt().default(30_000),
+}) satisfies z.ZodType<ResolvedQuicOptions, QuicOptions>
+
+/**
+ * Validate {@link QuicOptions} and fill in defaults.
+ *
+ * @throws ConfigError naming each bad field, e.g. `quic.maxUdpPayloadSize: Too small: expected number to be >=1200`
+ */
+export function resolveOptions(options: QuicOptions | undefined): ResolvedQuicOptions {
+  return parsePluginOptions('quic', quicOptionsSchema, options)
 }

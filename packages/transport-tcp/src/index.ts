@@ -11,14 +11,19 @@
  * @packageDocumentation
  */
 import type { TransportFactory } from '@crust/core'
-import type { TcpOptions } from './options.js'
+import { parseTcpOptions, type TcpOptions } from './options.js'
 import { TcpTransport } from './tcp-transport.js'
 
 export type { TcpOptions } from './options.js'
 export { TcpTransport } from './tcp-transport.js'
 export { TcpConnection } from './tcp-connection.js'
 
-/** The TCP transport plugin: pass `tcp(options)` in the node's `transports`. */
+/**
+ * The TCP transport plugin: pass `tcp(options)` in the node's `transports`.
+ *
+ * @throws ConfigError naming each bad option (at once, not at `start()`)
+ */
 export function tcp(options: TcpOptions = {}): TransportFactory {
-  return (components) => new TcpTransport(components, options)
+  const parsed = parseTcpOptions(options)
+  return (components) => new TcpTransport(components, parsed)
 }

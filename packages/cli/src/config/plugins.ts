@@ -8,9 +8,7 @@
  */
 import type { DiscoveryFactory, ServiceFactory, TransportFactory } from '@crust/core'
 import { ConfigError } from '@crust/core'
-import { z } from 'zod'
 import type { Issue } from './issues.js'
-import { zodIssues } from './issues.js'
 
 /** The three plugin lists of a node config. */
 export type PluginKind = 'transports' | 'discovery' | 'services'
@@ -31,29 +29,10 @@ export interface PluginSpec {
   readonly path: string
 }
 
-const port = z.number().int().min(0).max(65535)
-const positive = z.number().int().positive()
-
-/** Options of `tcp()` (see @crust/transport-tcp). */
-const tcpOptionsSchema = z.strictObject({ port: port.optional(), host: z.string().min(1).optional(), backlog: positive.optional() })
-
-/** Options of `quic()` (see @crust/transport-quic). */
-const quicOptionsSchema = z.strictObject({
-  port: port.optional(),
-  host: z.string().min(1).optional(),
-  socketBufferSize: positive.optional(),
-  maxUdpPayloadSize: z.number().int().min(1200).max(65527).optional(),
-  loopbackUdpPayloadSize: z.number().int().min(1200).max(65527).optional(),
-  initialMaxData: positive.optional(),
-  initialMaxStreamData: positive.optional(),
-  maxConnectionWindow: positive.optional(),
-  maxStreamWindow: positive.optional(),
-  deadPeerTimeout: positive.optional(),
-})
-
 /**
  * Read one entry of a plugin list; problems are pushed to `issues`.
- * Returns undefined when the entry is unusable.
+ * Returns undefined when the entry is unusable. Its options are checked
+ * later, by the plugin's own factory (see {@link createPlugins}).
  */
 export function parsePluginEntry(kind: PluginKind, value: unknown, path: string, issues: Issue[]): PluginSpec | undefined {
   const known = PLUGIN_NAMES[kind]
@@ -77,14 +56,6 @@ export function parsePluginEntry(kind: PluginKind, value: unknown, path: string,
   if (!known.includes(name)) {
     issues.push({ path, message: `unknown ${singular(kind)} "${name}" (known: ${known.join(', ')})` })
     return undefined
-  }
-  const schema = name === 'tcp' ? tcpOptionsSchema : name === 'quic' ? quicOptionsSchema : undefined
-  if (schema !== undefined) {
-    const parsed = schema.safeParse(options)
-    if (!parsed.success) {
-      issues.push(...zodIssues(parsed.error, `${path}.${name}`))
-      return undefined
-    }
   }
   return { kind, name, options, path }
 }

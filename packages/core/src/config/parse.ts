@@ -1,5 +1,6 @@
 /**
- * Turning untrusted configuration input into a complete `NodeConfig`.
+ * Turning untrusted configuration input into a complete `NodeConfig`, and
+ * the zod-issue → `ConfigError` translation every option parser shares.
  *
  * @packageDocumentation
  */
@@ -23,17 +24,26 @@ export interface ConfigIssue {
 export function parseConfig(input: unknown): NodeConfig {
   const result = nodeConfigSchema.safeParse(input)
   if (result.success) return result.data
-  const issues = result.error.issues.flatMap(toConfigIssues)
+  throw configErrorFrom('Invalid node configuration', result.error)
+}
+
+/**
+ * A `ConfigError` for a failed zod parse: every problem becomes one issue at
+ * its dotted path, below `prefix` when given (a plugin's name), and the
+ * message lists them after `heading`.
+ */
+export function configErrorFrom(heading: string, error: z.ZodError, prefix?: string): ConfigError {
+  const issues = error.issues.flatMap((issue) => toConfigIssues(issue, prefix === undefined ? [] : [prefix]))
   const lines = issues.map((issue) => (issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`))
-  throw new ConfigError(`Invalid node configuration: ${lines.join('; ')}`, issues)
+  return new ConfigError(`${heading}: ${lines.join('; ')}`, issues)
 }
 
 /** Unknown keys are reported one per key, at the key's own path, so the typo is named. */
-function toConfigIssues(issue: z.core.$ZodIssue): ConfigIssue[] {
+function toConfigIssues(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]): ConfigIssue[] {
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ path: dotted([...issue.path, key]), message: 'Unknown option' }))
+    return issue.keys.map((key) => ({ path: dotted([...prefix, ...issue.path, key]), message: 'Unknown option' }))
   }
-  return [{ path: dotted(issue.path), message: issue.message }]
+  return [{ path: dotted([...prefix, ...issue.path]), message: issue.message }]
 }
 
 function dotted(path: readonly PropertyKey[]): string {

@@ -1,5 +1,5 @@
+import { parsePluginOptions } from '@crust/core'
 import { z } from 'zod'
-import { parsePluginOptions } from '../common/parse-options.js'
 
 const holePunchOptionsSchema = z.strictObject({
   /** How long one side punches and dials before giving up (ms). */

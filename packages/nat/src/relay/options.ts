@@ -1,6 +1,5 @@
-import { isPeerId } from '@crust/core'
+import { isPeerId, parsePluginOptions } from '@crust/core'
 import { z } from 'zod'
-import { parsePluginOptions } from '../common/parse-options.js'
 import type { RelayedChunk } from './circuit.js'
 
 const MiB = 1024 * 1024

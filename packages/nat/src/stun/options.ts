@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
+import { parsePluginOptions } from '@crust/core'
 import { z } from 'zod'
-import { parsePluginOptions } from '../common/parse-options.js'
 
 const serverPattern = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/
 

@@ -1,5 +1,5 @@
+import { parsePluginOptions } from '@crust/core'
 import { z } from 'zod'
-import { parsePluginOptions } from '../common/parse-options.js'
 
 const upnpOptionsSchema = z.strictObject({
   /** How long to wait for a gateway to answer the SSDP search (ms). nat-upnp's own default is 1800. */
