@@ -65,7 +65,9 @@ export class ReachabilityChecker {
       const reason =
         addresses.length === 0 || observedIp === undefined
           ? 'gave no address'
-          : `gave no address on ${normalizeIp(observedIp)}, the IP it connected from`
+          : observedIp === ''
+            ? 'reached us without an IP address to check its claim against (e.g. through a relay)'
+            : `gave no address on ${normalizeIp(observedIp)}, the IP it connected from`
       return Promise.reject(this.remember(peerId, new ReachabilityError(`peer ${peerId} claims the node role but ${reason}`)))
     }
     if (!this.budget.take()) {
