@@ -210,23 +210,8 @@ describe('defect 5: bursts overflow the UDP receive buffer and streams stall', (
     expect(udp.getSendBufferSize()).toBeGreaterThan(0)
   })
 
-  it('64 requests in flight complete without a stall (2,000 x 1 KiB)', async () => {
-    const a = await startNode()
-    const b = await startNode()
-    b.handle((m) => m.data)
-    const conn = await a.connect(contactOf(b))
-    let next = 0
-    const payload = Buffer.alloc(1024, 7)
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < 2000) {
-          next++
-          expect((await conn.request(payload, { timeout: 20_000 })).length).toBe(1024)
-        }
-      }),
-    )
-  })
-
+  // 64 requests in flight on one connection: the loss test below; integrity under load:
+  // messaging.test.ts, 'carries 10 senders x 100 x 1 KiB'.
   it('recovers from 5% datagram loss with 64 in flight (no stall)', async () => {
     const b = await startNode()
     const a = await startNode()
@@ -240,7 +225,7 @@ describe('defect 5: bursts overflow the UDP receive buffer and streams stall', (
       Array.from({ length: 64 }, async () => {
         while (next < 500) {
           next++
-          await conn.request(Buffer.alloc(1024, 1), { timeout: 20_000 })
+          expect((await conn.request(Buffer.alloc(1024, 1), { timeout: 20_000 })).length).toBe(1024)
         }
       }),
     )
