@@ -17,7 +17,7 @@ import { errors } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
 import { socketInternals } from '../src/internals.js'
 import { verifyCallback } from '../src/verify.js'
-import { connectedPair, contactOf, libraryConnectionOf, makeTransport, newSecurity, readAll, sleep, startNode, waitFor } from './helpers.js'
+import { connectedPair, libraryConnectionOf, makeTransport, newSecurity, readAll, sleep, startNode, waitFor } from './helpers.js'
 import { UdpRelay } from './relay.js'
 
 describe('defect 1: newStream() beyond the peer credit breaks the connection for good', () => {
