@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram'
-import { type CrustNode, DialError, parseAddress } from '@crust/core'
+import { type CrustNode, DialError, StreamResetCode, StreamResetError, parseAddress } from '@crust/core'
 import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
 import { HOLE_PUNCH_PROTOCOL, type HolePunchService, holePunch, punchPacket, screenCandidates } from '../src/index.js'
@@ -139,7 +139,9 @@ describe('holePunch()', () => {
     // An oversized frame is refused before it is buffered.
     const big = await toB.openProtocolStream(HOLE_PUNCH_PROTOCOL)
     await big.writeFrame(Buffer.alloc(100_000, 1)).catch(() => {})
-    await expect(big.readFrame(4096)).rejects.toThrow()
+    const refused = await big.readFrame(4096).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(StreamResetError)
+    expect(refused).toMatchObject({ resetCode: StreamResetCode.MESSAGE_TOO_LARGE })
     expect(await toB.ping()).toBeGreaterThan(0)
   })
 

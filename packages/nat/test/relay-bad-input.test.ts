@@ -83,7 +83,7 @@ describe('relay: bad input', () => {
     await stream.writeFrame(Buffer.from(JSON.stringify({ type: 'incoming', from: a.peerId })))
     expect(JSON.parse(Buffer.from((await stream.readFrame(1024))!).toString())).toEqual({ type: 'accepted' })
     await stream.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'.repeat(50)))
-    await expect(stream.readFrame(1 << 20).then(() => stream.readFrame(1 << 20))).rejects.toBeInstanceOf(Error)
+    await expect(stream.readFrame(1 << 20).then(() => stream.readFrame(1 << 20))).rejects.toBeInstanceOf(StreamResetError)
     expect(b.getConnection(a.peerId)).toBeUndefined()
 
     const connection = await a.connect({ peerId: b.peerId, addresses: [] })

@@ -2,6 +2,7 @@ import { ConfigError, type NatStatus, parseAddress } from '@crust/core'
 import stunPackage from 'stun'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StunError, classifyMapping, stun } from '../src/index.js'
+import { StunService } from '../src/stun/stun-service.js'
 import { startNode } from './helpers.js'
 import { type TestStunServer, honest, startStunServer } from './stun-server.js'
 
@@ -101,7 +102,8 @@ describe('stun()', () => {
     const node = await startNode({ services: [stun({ refreshInterval: 0 })] })
     const quicPeer = peer.addresses.find((address) => address.startsWith('quic://')) as string
     await node.connect({ peerId: peer.peerId, addresses: [quicPeer] }, { transport: 'quic' })
-    const service = node.runningServices.find((s) => s.id === 'stun') as { refresh(): Promise<NatStatus> }
+    const service = node.runningServices.find((s) => s.id === 'stun')
+    if (!(service instanceof StunService)) throw new Error('the stun service is not running')
     const status = await service.refresh()
     expect(status.reflexiveAddress).toBe(node.addresses.find((address) => address.startsWith('quic://')))
   })

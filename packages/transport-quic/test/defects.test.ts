@@ -17,7 +17,7 @@ import { errors } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
 import { socketInternals } from '../src/internals.js'
 import { verifyCallback } from '../src/verify.js'
-import { connectedPair, contactOf, libraryConnectionOf, makeTransport, newSecurity, readAll, sleep, startNode, waitFor } from './helpers.js'
+import { connectedPair, libraryConnectionOf, makeTransport, newSecurity, readAll, sleep, startNode, waitFor } from './helpers.js'
 import { UdpRelay } from './relay.js'
 
 describe('defect 1: newStream() beyond the peer credit breaks the connection for good', () => {
@@ -210,23 +210,8 @@ describe('defect 5: bursts overflow the UDP receive buffer and streams stall', (
     expect(udp.getSendBufferSize()).toBeGreaterThan(0)
   })
 
-  it('64 requests in flight complete without a stall (2,000 x 1 KiB)', async () => {
-    const a = await startNode()
-    const b = await startNode()
-    b.handle((m) => m.data)
-    const conn = await a.connect(contactOf(b))
-    let next = 0
-    const payload = Buffer.alloc(1024, 7)
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < 2000) {
-          next++
-          expect((await conn.request(payload, { timeout: 20_000 })).length).toBe(1024)
-        }
-      }),
-    )
-  })
-
+  // 64 requests in flight on one connection: the loss test below; integrity under load:
+  // messaging.test.ts, 'carries 10 senders x 100 x 1 KiB'.
   it('recovers from 5% datagram loss with 64 in flight (no stall)', async () => {
     const b = await startNode()
     const a = await startNode()
@@ -240,7 +225,7 @@ describe('defect 5: bursts overflow the UDP receive buffer and streams stall', (
       Array.from({ length: 64 }, async () => {
         while (next < 500) {
           next++
-          await conn.request(Buffer.alloc(1024, 1), { timeout: 20_000 })
+          expect((await conn.request(Buffer.alloc(1024, 1), { timeout: 20_000 })).length).toBe(1024)
         }
       }),
     )
@@ -257,8 +242,9 @@ describe('defect 5: bursts overflow the UDP receive buffer and streams stall', (
     const conn = await a.connect({ peerId: b.peerId, addresses: [relay.address] })
     await expect(conn.request(Buffer.from('hello?'))).rejects.toBeInstanceOf(TimeoutError)
     relay.cut = true
-    await expect(conn.send(Buffer.alloc(4 * 1024 * 1024))).rejects.toBeDefined()
-    await expect(conn.request(Buffer.from('anyone?'))).rejects.toBeDefined()
+    // The core's 600 ms deadline, not the transport, ends them.
+    await expect(conn.send(Buffer.alloc(4 * 1024 * 1024))).rejects.toBeInstanceOf(TimeoutError)
+    await expect(conn.request(Buffer.from('anyone?'))).rejects.toBeInstanceOf(TimeoutError)
     await relay.close()
   })
 })

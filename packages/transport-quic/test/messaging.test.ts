@@ -22,30 +22,10 @@ describe('nodes over QUIC', () => {
     expect(got).toContain('hello')
   })
 
-  it('delivers 1,000 messages with none lost', async () => {
-    const a = await startNode()
-    const b = await startNode()
-    const seen = new Set<number>()
-    b.handle((msg) => {
-      seen.add(Buffer.from(msg.data).readUInt32BE(0))
-    })
-    const conn = await a.connect(contactOf(b))
-    const count = 1000
-    let next = 0
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < count) {
-          const payload = Buffer.alloc(64)
-          payload.writeUInt32BE(next++, 0)
-          await conn.send(payload)
-        }
-      }),
-    )
-    await waitFor(() => seen.size === count, 10_000, 'all messages')
-    expect(seen.size).toBe(count)
-  })
-
-  it('carries 10 senders x 100 x 1 KiB, every payload intact (hashed)', async () => {
+  // The QUIC load test (it replaces three of one property): ten connections with
+  // 16 sends and requests in flight each, and hashes that show nothing lost,
+  // duplicated or corrupted. 64 in flight on one connection: defects.test.ts, under loss.
+  it('carries 10 senders x 100 x 1 KiB with 16 in flight each, every payload intact (hashed)', async () => {
     const receiver = await startNode()
     const expected = new Map<string, number>()
     const received = new Map<string, number>()
@@ -58,13 +38,16 @@ describe('nodes over QUIC', () => {
     await Promise.all(
       senders.map(async (sender) => {
         const conn = await sender.connect(contactOf(receiver))
+        const inFlight: Promise<void>[] = []
         for (let i = 0; i < 100; i++) {
           const payload = randomBytes(1024)
           const hash = sha256(payload)
           expected.set(hash, (expected.get(hash) ?? 0) + 1)
-          if (i % 2 === 0) await conn.send(payload)
-          else expect(Buffer.from(await conn.request(payload)).toString('hex')).toBe(hash)
+          if (i % 2 === 0) inFlight.push(conn.send(payload))
+          else inFlight.push(conn.request(payload).then((answer) => expect(Buffer.from(answer).toString('hex')).toBe(hash)))
+          if (inFlight.length >= 16) await inFlight.shift()
         }
+        await Promise.all(inFlight)
       }),
     )
     await waitFor(() => [...received.values()].reduce((a, b) => a + b, 0) === 1000, 15_000, 'all 1000 payloads')

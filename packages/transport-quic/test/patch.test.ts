@@ -69,7 +69,9 @@ describe('the @matrixai patches', () => {
     await waitFor(() => received.length === 64)
     const datagrams = native.stats().recv - before
     expect(datagrams).toBeGreaterThan(0)
-    expect(runs).toBeLessThanOrEqual(datagrams)
+    // Unpatched, every datagram runs it (measured 128 runs for 128 datagrams);
+    // patched, a burst runs it once (2 for 64). A quarter leaves room for load.
+    expect(runs).toBeLessThanOrEqual(datagrams / 4)
   })
 
   it('quic: the connection timer is a plain Node timer, and streams share one read buffer', async () => {

@@ -1,4 +1,4 @@
-import { AllCandidatesFailedError, BlacklistedError, CloseCode, createNode } from '@crust/core'
+import { AllCandidatesFailedError, BlacklistedError, CloseCode, ConnectionLimitError, DialError, createNode } from '@crust/core'
 import { describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.js'
 import { contactOf, deadPort, startNode, waitFor } from './helpers.js'
@@ -145,8 +145,8 @@ describe('blacklist', () => {
     a.blacklist.add(entry)
     expect((await conn.closed).code).toBe(CloseCode.BLACKLISTED)
     await expect(a.connect(contactOf(b))).rejects.toBeInstanceOf(BlacklistedError)
-    const inbound = await b.connect(contactOf(a)).catch((e: unknown) => e)
-    expect(inbound).toBeInstanceOf(Error)
+    // Refused before TLS: the dialler only sees the reset; the refusing side names the reason.
+    await expect(b.connect(contactOf(a))).rejects.toBeInstanceOf(DialError)
     expect(rejected).toContain('BlacklistedError')
     expect(a.connections).toHaveLength(0)
   })
@@ -223,7 +223,12 @@ describe('events and network names', () => {
     const clients = await Promise.all([1, 2, 3].map(() => startNode({ retry: { maxAttempts: 1 } })))
     for (const client of clients.slice(0, 2)) await client.connect(contactOf(server))
     await waitFor(() => server.connections.length === 2)
-    await expect(clients[2]!.connect(contactOf(server))).rejects.toBeInstanceOf(Error)
+    const rejected: Error[] = []
+    server.on('connection:rejected', ({ error }) => rejected.push(error))
+    // Refused before TLS: the dialler only sees the reset; the server names the reason.
+    await expect(clients[2]!.connect(contactOf(server))).rejects.toBeInstanceOf(DialError)
+    await waitFor(() => rejected.length > 0)
+    expect(rejected[0]).toBeInstanceOf(ConnectionLimitError)
     expect(server.connections).toHaveLength(2)
   })
 })

@@ -1,5 +1,6 @@
 import {
   type Connection,
+  DialError,
   type NatStatus,
   type Service,
   type ServiceComponents,
@@ -158,7 +159,7 @@ describe('service plugins', () => {
     expect(String(error)).toContain('direct')
     expect(asked).toBe(1)
     const port = await deadPort()
-    await expect(a.connect({ addresses: [`tcp://127.0.0.1:${port}`] }, { retry: false })).rejects.toThrow()
+    await expect(a.connect({ addresses: [`tcp://127.0.0.1:${port}`] }, { retry: false })).rejects.toBeInstanceOf(DialError)
     expect(asked).toBe(1)
   })
 

@@ -7,6 +7,8 @@ export interface SuiteSettings {
   readonly stallMs: number
   /** Bytes a writer may hand over to a reader that reads nothing before it must stall. */
   readonly backpressureLimit: number
+  /** How long to wait for something that should happen promptly (ms). */
+  readonly eventTimeout: number
 }
 
 /** One compliance case: its body runs against a fresh {@link Harness}. */

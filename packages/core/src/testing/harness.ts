@@ -14,7 +14,7 @@ import type {
 import { Collector } from './collector.js'
 import { TestGate } from './gate.js'
 import type { MemoryLog } from './log.js'
-import { EVENT_TIMEOUT, waitUntil, within } from './util.js'
+import { waitUntil, within } from './util.js'
 
 /** An inbound attempt the transport reported through `onInboundFailure`. */
 export interface InboundFailure {
@@ -99,6 +99,8 @@ export class Harness {
     readonly listenAddress: string,
     private readonly factory: TransportFactory,
     private readonly log: MemoryLog,
+    /** How long to wait for something that should happen promptly (ms): the suite's `eventTimeout`. */
+    readonly eventTimeout: number,
   ) {}
 
   /**
@@ -117,19 +119,20 @@ export class Harness {
     listenAddress: string,
     limits: { readonly listener: TransportLimits; readonly dialer: TransportLimits },
     log: MemoryLog,
+    eventTimeout: number,
   ): Promise<Harness> {
     const [listener, dialer, stranger] = await Promise.all([
       createSide('listener', factory, limits.listener, log),
       createSide('dialer', factory, limits.dialer, log),
       createIdentity(),
     ])
-    return new Harness(listener, dialer, stranger.identity.peerId, listenAddress, factory, log)
+    return new Harness(listener, dialer, stranger.identity.peerId, listenAddress, factory, log, eventTimeout)
   }
 
   /** Make the listener listen (once) and return its `addresses()`. */
   async listen(): Promise<string[]> {
     if (this.listening === undefined) {
-      await within(this.listener.transport.listen(this.listenAddress), EVENT_TIMEOUT, `listen(${this.listenAddress})`)
+      await within(this.listener.transport.listen(this.listenAddress), this.eventTimeout, `listen(${this.listenAddress})`)
       const addresses = this.listener.transport.addresses()
       assert.ok(addresses.length > 0, `addresses() is empty after listen(${this.listenAddress})`)
       this.listening = addresses
@@ -154,8 +157,8 @@ export class Harness {
   /** Listen, dial, and wait for the listener's end of the connection. */
   async connect(): Promise<ConnectedPair> {
     await this.listen()
-    const outbound = await within(this.dial(), EVENT_TIMEOUT * 2, `dial(${this.address})`)
-    const inbound = await this.listener.inbound.next(EVENT_TIMEOUT, 'the listener to receive the connection (onInboundConnection)')
+    const outbound = await within(this.dial(), this.eventTimeout * 2, `dial(${this.address})`)
+    const inbound = await this.listener.inbound.next(this.eventTimeout, 'the listener to receive the connection (onInboundConnection)')
     return { outbound, inbound }
   }
 
@@ -167,21 +170,21 @@ export class Harness {
   async dispose(check: boolean): Promise<void> {
     const closing = Promise.all([this.dialer, this.listener, ...this.extras].map((side) => side.transport.close()))
     if (!check) {
-      await within(closing, EVENT_TIMEOUT * 2, 'close()').catch(() => {})
+      await within(closing, this.eventTimeout * 2, 'close()').catch(() => {})
       return
     }
-    await within(closing, EVENT_TIMEOUT * 2, 'Transport.close() of both transports')
+    await within(closing, this.eventTimeout * 2, 'Transport.close() of both transports')
     const connections = [...this.outbound, ...this.listener.inbound.items, ...this.dialer.inbound.items]
     await within(
       Promise.all(connections.map((c) => c.closed)),
-      EVENT_TIMEOUT,
+      this.eventTimeout,
       `every connection's closed to settle after both transports closed (${connections.length} connections)`,
     )
     for (const side of [this.listener, this.dialer, ...this.extras]) {
       const { gate } = side
       await waitUntil(
         () => gate.outstanding === 0,
-        EVENT_TIMEOUT,
+        this.eventTimeout,
         `the ${side.role}'s gate to be released for every admitted attempt (admitted ${gate.admitted}, released ${gate.released})`,
       )
       assert.equal(gate.extraReleases, 0, `the ${side.role}'s transport called a gate release more than once`)

@@ -14,6 +14,7 @@ import { resetCases } from './cases/reset.js'
 import { streamCases } from './cases/streams.js'
 import { Harness } from './harness.js'
 import { MemoryLog } from './log.js'
+import { DEFAULT_EVENT_TIMEOUT } from './util.js'
 
 /** What {@link TransportComplianceOptions.setup} returns: the transport under test and where it listens. */
 export interface TransportUnderTest {
@@ -39,6 +40,13 @@ export interface TransportComplianceOptions {
    * its writes must stall (default 64 MiB, far above any sane initial window).
    */
   backpressureLimit?: number
+  /**
+   * How long the suite waits for something that should happen promptly (an
+   * inbound connection, a close, a FIN), in ms; longer waits are multiples of
+   * it. Default 5 000. A test of the suite itself, whose runs against broken
+   * transports fail by waiting in vain, can shorten it.
+   */
+  eventTimeout?: number
 }
 
 /** One runnable test of the suite. */
@@ -102,7 +110,7 @@ function toTest(c: ComplianceCase, options: TransportComplianceOptions, limits: 
           listener: { ...limits, ...c.limits?.listener },
           dialer: { ...limits, ...c.limits?.dialer },
         }
-        harness = await Harness.create(subject.factory, subject.listenAddress, sides, log)
+        harness = await Harness.create(subject.factory, subject.listenAddress, sides, log, settings.eventTimeout)
         await c.body(harness, settings)
       } catch (error) {
         failure = { error }
@@ -143,6 +151,10 @@ function toTest(c: ComplianceCase, options: TransportComplianceOptions, limits: 
  */
 export function transportComplianceTests(options: TransportComplianceOptions): ComplianceTest[] {
   const limits: TransportLimits = { ...DEFAULT_LIMITS, ...options.limits }
-  const settings: SuiteSettings = { stallMs: 500, backpressureLimit: options.backpressureLimit ?? 64 * 1024 * 1024 }
+  const settings: SuiteSettings = {
+    stallMs: 500,
+    backpressureLimit: options.backpressureLimit ?? 64 * 1024 * 1024,
+    eventTimeout: options.eventTimeout ?? DEFAULT_EVENT_TIMEOUT,
+  }
   return ALL_CASES.map((c) => toTest(c, options, limits, settings))
 }

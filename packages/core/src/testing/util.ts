@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import type { TransportStream } from '../transport/types.js'
 
-/** How long the suite waits for something that should happen promptly (an inbound connection, a close). */
-export const EVENT_TIMEOUT = 5_000
+/** Default of how long the suite waits for something that should happen promptly (an inbound connection, a close). */
+export const DEFAULT_EVENT_TIMEOUT = 5_000
 
 function noop(): void {}
 

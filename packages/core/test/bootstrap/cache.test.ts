@@ -115,7 +115,7 @@ describe('bootstrap cache', () => {
   it('survives a process killed while writing: the file is always the old or the new one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crust-cache-'))
     const path = join(dir, 'cache.json')
-    await writeCacheFile(path, network, [{ peerId: 'bciqfirst', addresses: ['tcp://10.0.0.1:1'], lastSeen: 1, failures: 0 }])
+    await writeCacheFile(path, network, [{ peerId: 'bciqfirst', addresses: ['tcp://10.0.0.1:1'], lastSeen: 1, failures: 0, origin: 'dialled' }])
     const writer = fileURLToPath(new URL('./fixtures/cache-writer.ts', import.meta.url))
     for (let round = 0; round < 5; round++) {
       const child = spawn(process.execPath, ['--import', 'tsx', writer, path, network], { stdio: ['ignore', 'pipe', 'inherit'] })

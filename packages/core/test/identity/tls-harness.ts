@@ -14,8 +14,13 @@ export interface Handshake {
   close(): Promise<void>
 }
 
+/** The side neither connected nor failed in time: a hang, which no test may count as a refusal. */
+export class NoOutcomeError extends Error {
+  override readonly name = 'NoOutcomeError'
+}
+
 function timeout(ms: number): Promise<Outcome> {
-  return new Promise((resolve) => setTimeout(() => resolve({ error: new Error(`no outcome within ${ms} ms`) }), ms).unref())
+  return new Promise((resolve) => setTimeout(() => resolve({ error: new NoOutcomeError(`no outcome within ${ms} ms`) }), ms).unref())
 }
 
 /**

@@ -8,7 +8,7 @@ import { createIdentity, loadCaFiles, loadCaIdentity, type NodeIdentity } from '
 import { createSecurityContext, tlsOptionsFor, type AuthMode } from '../../src/identity/security.js'
 import type { SecurityContext } from '../../src/transport/types.js'
 import { caIssuedIdentity } from './helpers.js'
-import { handshake, remoteCertificate, type Handshake } from './tls-harness.js'
+import { handshake, NoOutcomeError, remoteCertificate, type Handshake } from './tls-harness.js'
 
 const open: Handshake[] = []
 afterEach(async () => {
@@ -28,11 +28,14 @@ function expectConnected(h: Handshake): void {
   expect(h.client.socket?.getProtocol()).toBe('TLSv1.3')
 }
 
+/** Both sides saw the handshake fail (a hang that ran into the harness's timeout does not count). */
 function expectRefused(h: Handshake): void {
   expect(h.server.socket).toBeUndefined()
   expect(h.server.error).toBeInstanceOf(Error)
+  expect(h.server.error).not.toBeInstanceOf(NoOutcomeError)
   expect(h.client.socket).toBeUndefined()
   expect(h.client.error).toBeInstanceOf(Error)
+  expect(h.client.error).not.toBeInstanceOf(NoOutcomeError)
 }
 
 const context = (identity: NodeIdentity, mode: AuthMode, ca: CertificateAuthority[] = []): SecurityContext =>

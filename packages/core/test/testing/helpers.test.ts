@@ -78,7 +78,7 @@ describe('suite helpers', () => {
     expect(() => assertTypedError(new AuthenticationError('no'), { name: 'AbortError', code: 'ERR_ABORTED' }, 'x')).toThrow(
       'expected AbortError, got AuthenticationError',
     )
-    expect(() => assertTypedError(new Error('plain'), { name: 'AbortError', code: 'ERR_ABORTED' }, 'x')).toThrow()
+    expect(() => assertTypedError(new Error('plain'), { name: 'AbortError', code: 'ERR_ABORTED' }, 'x')).toThrow('x: expected AbortError, got Error')
   })
 })
 

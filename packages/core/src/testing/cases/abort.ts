@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import type { ComplianceCase } from '../case.js'
 import type { Harness } from '../harness.js'
-import { EVENT_TIMEOUT, assertTypedError, rejection, sleep, waitUntil, within } from '../util.js'
+import { assertTypedError, rejection, sleep, waitUntil, within } from '../util.js'
 
 const abortError = { name: 'AbortError', code: 'ERR_ABORTED' } as const
 
@@ -10,12 +10,12 @@ async function assertNothingLeft(h: Harness, what: string): Promise<void> {
   const { gate, inbound } = h.listener
   await waitUntil(
     () => gate.outstanding === 0,
-    EVENT_TIMEOUT,
+    h.eventTimeout,
     `the listener to drop the attempt of ${what} (gate admitted ${gate.admitted}, released ${gate.released})`,
   )
   await sleep(200)
   assert.equal(inbound.count, 0, `the listener handed over a connection for ${what}`)
-  const connection = await within(h.dial(), EVENT_TIMEOUT * 2, `a normal dial after ${what}`)
+  const connection = await within(h.dial(), h.eventTimeout * 2, `a normal dial after ${what}`)
   assert.equal(connection.remotePeer.peerId, h.listener.peerId)
 }
 
@@ -29,7 +29,7 @@ export const abortCases: ComplianceCase[] = [
       controller.abort()
       const error = await rejection(
         h.dial({ expectedPeerId: h.listener.peerId, signal: controller.signal }),
-        EVENT_TIMEOUT,
+        h.eventTimeout,
         'dial with an aborted signal',
         (c) => c.close(),
       )
@@ -47,7 +47,7 @@ export const abortCases: ComplianceCase[] = [
       h.listener.gate.onAdmit = () => controller.abort()
       const error = await rejection(
         h.dial({ expectedPeerId: h.listener.peerId, signal: controller.signal }),
-        EVENT_TIMEOUT * 2,
+        h.eventTimeout * 2,
         'dial aborted mid-handshake',
         (c) => c.close(),
       )
@@ -65,7 +65,7 @@ export const abortCases: ComplianceCase[] = [
       controller.abort()
       const error = await rejection(
         outbound.openStream({ bidirectional: true, signal: controller.signal }),
-        EVENT_TIMEOUT,
+        h.eventTimeout,
         'openStream with an aborted signal',
         (s) => s.reset(),
       )

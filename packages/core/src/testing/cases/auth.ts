@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { parseAddress } from '../../transport/address.js'
 import { CloseCode, type TransportConnection } from '../../transport/types.js'
 import type { ComplianceCase } from '../case.js'
-import { EVENT_TIMEOUT, assertTypedError, rejection, settlesWithin, sleep, waitUntil, within } from '../util.js'
+import { assertTypedError, rejection, settlesWithin, sleep, waitUntil, within } from '../util.js'
 
 function portOf(address: string): number | undefined {
   return parseAddress(address)?.port
@@ -33,9 +33,9 @@ export const authCases: ComplianceCase[] = [
       assert.equal(portOf(inbound.remoteAddress), portOf(outbound.localAddress), "the listener's remoteAddress and the dialer's localAddress disagree")
 
       // Without expectedPeerId the dialer learns who answered.
-      const learned = await within(h.dial({}), EVENT_TIMEOUT * 2, 'dial without expectedPeerId')
+      const learned = await within(h.dial({}), h.eventTimeout * 2, 'dial without expectedPeerId')
       assert.equal(learned.remotePeer.peerId, listener.peerId, 'a dial without expectedPeerId did not learn the listener peer id')
-      const second = await listener.inbound.next(EVENT_TIMEOUT, 'the second inbound connection')
+      const second = await listener.inbound.next(h.eventTimeout, 'the second inbound connection')
       assert.equal(second.remotePeer.peerId, dialer.peerId)
     },
   },
@@ -45,7 +45,7 @@ export const authCases: ComplianceCase[] = [
       await h.listen()
       const error = await rejection(
         h.dial({ expectedPeerId: h.strangerPeerId }),
-        EVENT_TIMEOUT * 2,
+        h.eventTimeout * 2,
         'dial with the wrong expectedPeerId',
         (c) => c.close(),
       )
@@ -54,18 +54,18 @@ export const authCases: ComplianceCase[] = [
       const { inbound, failures } = h.listener
       await waitUntil(
         () => failures.count > 0 || inbound.count > 0,
-        EVENT_TIMEOUT,
+        h.eventTimeout,
         'the listener to report the refused attempt (onInboundFailure) or hand over a connection that then closes',
       )
       // A listener that handed the connection over must see it closed, for an authentication reason.
       for (const connection of inbound.items) {
-        const info = await within(connection.closed, EVENT_TIMEOUT, 'the refused connection to close on the listener')
+        const info = await within(connection.closed, h.eventTimeout, 'the refused connection to close on the listener')
         assert.equal(info.code, CloseCode.AUTH_FAILED, `the listener's connection closed with code ${info.code} (${info.reason}), not AUTH_FAILED`)
       }
       for (const failure of failures.items) assert.ok(failure.error instanceof Error, 'onInboundFailure got a non-Error')
       // The refused dial leaves the transports usable.
       await sleep(50)
-      const good = await within(h.dial(), EVENT_TIMEOUT * 2, 'a correct dial after the refused one')
+      const good = await within(h.dial(), h.eventTimeout * 2, 'a correct dial after the refused one')
       assert.equal(good.remotePeer.peerId, h.listener.peerId)
       assert.equal(await settlesWithin(good.closed, 50), false, 'the good connection closed at once')
     },
@@ -82,17 +82,17 @@ export const authCases: ComplianceCase[] = [
           (connection) => ({ connection }),
           (error: unknown) => ({ error }),
         ),
-        EVENT_TIMEOUT * 2,
+        h.eventTimeout * 2,
         'a dial with an expired certificate',
       )
       if ('error' in outcome) {
         assertTypedError(outcome.error, { name: 'AuthenticationError', code: 'ERR_AUTHENTICATION' }, 'a dial the listener refused')
       } else {
-        const info = await within(outcome.connection.closed, EVENT_TIMEOUT, "the refused dialer's connection to close")
+        const info = await within(outcome.connection.closed, h.eventTimeout, "the refused dialer's connection to close")
         assert.equal(info.code, CloseCode.AUTH_FAILED, `the refused dialer's connection closed with code ${info.code} (${info.reason}), not AUTH_FAILED`)
         assert.equal(info.remote, true, "the refused dialer's connection was not closed by the listener")
       }
-      const failure = await failures.next(EVENT_TIMEOUT, 'the listener to report the refused certificate (onInboundFailure)')
+      const failure = await failures.next(h.eventTimeout, 'the listener to report the refused certificate (onInboundFailure)')
       assertTypedError(failure.error, { name: 'AuthenticationError', code: 'ERR_AUTHENTICATION' }, "the listener's onInboundFailure")
       await sleep(100)
       assert.equal(inbound.count, 0, 'the listener handed over a connection whose certificate it should refuse')

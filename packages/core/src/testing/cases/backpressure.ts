@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import type { ComplianceCase } from '../case.js'
 import { acceptStreams } from '../harness.js'
-import { EVENT_TIMEOUT, digestStream, handled, randomData, settlesWithin, within } from '../util.js'
+import { digestStream, handled, randomData, settlesWithin, within } from '../util.js'
 
 const CHUNK = 64 * 1024
 
@@ -34,15 +34,15 @@ export const backpressureCases: ComplianceCase[] = [
           pending = write
         }
       }
-      const remote = await accepted.next(EVENT_TIMEOUT, 'the stream at the listener')
+      const remote = await accepted.next(h.eventTimeout, 'the stream at the listener')
       assert.equal(await settlesWithin(pending, 0), false)
       // Now the reader drains: the pending write must go through.
       const reading = handled(digestStream(remote))
-      await within(pending, EVENT_TIMEOUT * 2, `the stalled write (after ${handedOver} bytes) to resolve once the reader drains`)
+      await within(pending, h.eventTimeout * 2, `the stalled write (after ${handedOver} bytes) to resolve once the reader drains`)
       const tail = randomData(CHUNK)
       hash.update(tail)
-      await within(stream.write(tail, { end: true }), EVENT_TIMEOUT, 'a write after the reader drained')
-      const received = await within(reading, EVENT_TIMEOUT * 2, 'everything to arrive after draining')
+      await within(stream.write(tail, { end: true }), h.eventTimeout, 'a write after the reader drained')
+      const received = await within(reading, h.eventTimeout * 2, 'everything to arrive after draining')
       assert.equal(received.length, handedOver + 2 * CHUNK, 'bytes were lost or duplicated around the stall')
       assert.equal(received.sha256, hash.digest('hex'), 'the data around the stall arrived corrupted or out of order')
     },

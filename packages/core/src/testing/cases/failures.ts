@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { parseAddress } from '../../transport/address.js'
 import type { ComplianceCase } from '../case.js'
-import { EVENT_TIMEOUT, codeOf, describeError, rejection, sleep } from '../util.js'
+import { codeOf, describeError, rejection, sleep } from '../util.js'
 
 /** Reporting inbound attempts that fail before they become connections. */
 export const failureCases: ComplianceCase[] = [
@@ -12,13 +12,13 @@ export const failureCases: ComplianceCase[] = [
       const { gate, failures, transport } = h.listener
       const controller = new AbortController()
       gate.onAdmit = () => controller.abort() // the dialer vanishes right after the listener saw it
-      await rejection(h.dial({ expectedPeerId: h.listener.peerId, signal: controller.signal }), EVENT_TIMEOUT * 2, 'the vanishing dial', (c) =>
+      await rejection(h.dial({ expectedPeerId: h.listener.peerId, signal: controller.signal }), h.eventTimeout * 2, 'the vanishing dial', (c) =>
         c.close(),
       )
       gate.onAdmit = undefined
       const seen = gate.seen[0]
       assert.ok(seen !== undefined, 'the listener never consulted its gate')
-      const failure = await failures.next(EVENT_TIMEOUT, 'the listener to report the attempt that died mid-handshake (onInboundFailure)')
+      const failure = await failures.next(h.eventTimeout, 'the listener to report the attempt that died mid-handshake (onInboundFailure)')
       const parsed = parseAddress(failure.remoteAddress)
       assert.ok(parsed !== undefined, `onInboundFailure got remoteAddress "${failure.remoteAddress}", which is not an address`)
       assert.equal(parsed.transport, transport.id, `onInboundFailure's address ${failure.remoteAddress} is not in the transport's scheme`)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { parseAddress } from '../../transport/address.js'
 import { CloseCode } from '../../transport/types.js'
 import type { ComplianceCase } from '../case.js'
-import { EVENT_TIMEOUT, codeOf, describeError, rejection, sleep, waitUntil, within } from '../util.js'
+import { codeOf, describeError, rejection, sleep, waitUntil, within } from '../util.js'
 
 /** The core's connection gate. */
 export const gateCases: ComplianceCase[] = [
@@ -12,7 +12,7 @@ export const gateCases: ComplianceCase[] = [
       await h.listen()
       const { gate, inbound, failures } = h.listener
       gate.decision = { allow: false, code: CloseCode.LIMIT_REACHED, reason: 'compliance: refused by the gate' }
-      const error = await rejection(h.dial(), EVENT_TIMEOUT * 2, 'a dial the gate refuses', (c) => c.close())
+      const error = await rejection(h.dial(), h.eventTimeout * 2, 'a dial the gate refuses', (c) => c.close())
       assert.ok(codeOf(error)?.startsWith('ERR_'), `the refused dial rejected with an untyped error: ${describeError(error)}`)
       assert.ok(gate.refused >= 1, 'the listener never consulted its gate')
       await sleep(200)
@@ -23,7 +23,7 @@ export const gateCases: ComplianceCase[] = [
 
       // The gate is asked again for each attempt.
       gate.decision = { allow: true }
-      const connection = await within(h.dial(), EVENT_TIMEOUT * 2, 'a dial after the gate allows again')
+      const connection = await within(h.dial(), h.eventTimeout * 2, 'a dial after the gate allows again')
       assert.equal(connection.remotePeer.peerId, h.listener.peerId)
     },
   },
@@ -40,10 +40,10 @@ export const gateCases: ComplianceCase[] = [
         assert.deepEqual({ host: seen.host, port: seen.port }, { host: remote?.host, port: remote?.port }, "the gate saw another address than the connection's remoteAddress")
       }
       const [first, second] = pairs as [(typeof pairs)[0], (typeof pairs)[0]]
-      await within(first.outbound.close(), EVENT_TIMEOUT, 'close() of the first connection (dialer)')
-      await waitUntil(() => gate.released === 1, EVENT_TIMEOUT, `one release after one connection closed (released ${gate.released})`)
-      await within(second.inbound.close(), EVENT_TIMEOUT, 'close() of the second connection (listener)')
-      await waitUntil(() => gate.released === 2, EVENT_TIMEOUT, `two releases after two connections closed (released ${gate.released})`)
+      await within(first.outbound.close(), h.eventTimeout, 'close() of the first connection (dialer)')
+      await waitUntil(() => gate.released === 1, h.eventTimeout, `one release after one connection closed (released ${gate.released})`)
+      await within(second.inbound.close(), h.eventTimeout, 'close() of the second connection (listener)')
+      await waitUntil(() => gate.released === 2, h.eventTimeout, `two releases after two connections closed (released ${gate.released})`)
       assert.equal(gate.extraReleases, 0, 'release was called twice for one attempt')
     },
   },

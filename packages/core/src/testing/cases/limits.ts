@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { CloseCode, type TransportStream } from '../../transport/types.js'
 import type { ComplianceCase } from '../case.js'
 import { acceptStreams } from '../harness.js'
-import { EVENT_TIMEOUT, handled, readAll, settlesWithin, sleep, within } from '../util.js'
+import { handled, readAll, settlesWithin, sleep, within } from '../util.js'
 
 /** Wait until `count()` has not changed for `quietMs`; returns it. */
 async function plateau(count: () => number, quietMs: number, maxMs: number): Promise<number> {
@@ -64,7 +64,7 @@ export const limitCases: ComplianceCase[] = [
       let rounds = 0
       while (finished < total) {
         assert.ok(++rounds <= total, 'no progress: streams waiting for credit never got it')
-        const count = await plateau(() => accepted.count, 300, EVENT_TIMEOUT * 2)
+        const count = await plateau(() => accepted.count, 300, h.eventTimeout * 2)
         const open = count - finished
         assert.ok(open <= limit, `the listener had ${open} streams from the dialer open at once, over maxInboundStreams ${limit}`)
         assert.ok(open > 0, `no stream arrived after ${finished} finished: openStream is stuck`)
@@ -74,10 +74,10 @@ export const limitCases: ComplianceCase[] = [
         // Finish every open stream (both directions): the peer may open more.
         const batch = accepted.items.slice(finished, count)
         // Opener-side streams may resolve a little after the acceptor sees them.
-        await within(Promise.all(batch.map(finish)), EVENT_TIMEOUT * 2, `finishing ${batch.length} streams`)
+        await within(Promise.all(batch.map(finish)), h.eventTimeout * 2, `finishing ${batch.length} streams`)
         finished = count
       }
-      const streams = await within(opening, EVENT_TIMEOUT, 'every openStream to resolve')
+      const streams = await within(opening, h.eventTimeout, 'every openStream to resolve')
       assert.equal(streams.length, total)
     },
   },
@@ -104,10 +104,10 @@ export const limitCases: ComplianceCase[] = [
     async body(h) {
       const { outbound, inbound } = await h.connect()
       const start = Date.now()
-      const local = await within(inbound.closed, EVENT_TIMEOUT, 'the idle timeout to close the listener end')
+      const local = await within(inbound.closed, h.eventTimeout, 'the idle timeout to close the listener end')
       const elapsed = Date.now() - start
       assert.ok(elapsed >= 300, `the idle connection closed after ${elapsed} ms, before idleTimeout (500 ms)`)
-      const remote = await within(outbound.closed, EVENT_TIMEOUT, 'the dialer end to close')
+      const remote = await within(outbound.closed, h.eventTimeout, 'the dialer end to close')
       assert.deepEqual({ code: local.code, remote: local.remote }, { code: CloseCode.IDLE_TIMEOUT, remote: false }, 'closed at the listener')
       assert.deepEqual({ code: remote.code, remote: remote.remote }, { code: CloseCode.IDLE_TIMEOUT, remote: true }, 'closed at the dialer')
     },

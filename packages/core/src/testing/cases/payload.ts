@@ -3,7 +3,7 @@ import type { TransportConnection, TransportStream } from '../../transport/types
 import type { Collector } from '../collector.js'
 import type { ComplianceCase } from '../case.js'
 import { acceptStreams } from '../harness.js'
-import { EVENT_TIMEOUT, digestStream, handled, randomData, sha256, within } from '../util.js'
+import { digestStream, handled, randomData, sha256, within } from '../util.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -11,7 +11,8 @@ const MiB = 1024 * KiB
 /**
  * Send `chunks` on a new unidirectional stream from `from`, one `write` each
  * (the last with `end`), and check the stream `accepted` at the other end
- * delivers exactly those bytes, in order, then its end.
+ * delivers exactly those bytes, in order, then its end. `timeoutMs` bounds the
+ * arrival of the data, `eventTimeout` the stream's appearance and the writes.
  */
 async function transfer(
   from: TransportConnection,
@@ -19,6 +20,7 @@ async function transfer(
   chunks: readonly Uint8Array[],
   what: string,
   timeoutMs: number,
+  eventTimeout: number,
 ): Promise<void> {
   const expected = sha256(...chunks)
   const length = chunks.reduce((n, c) => n + c.length, 0)
@@ -28,9 +30,9 @@ async function transfer(
       for (const [i, chunk] of chunks.entries()) await stream.write(chunk, { end: i === chunks.length - 1 })
     })(),
   )
-  const remote = await accepted.next(EVENT_TIMEOUT, `the stream carrying ${what}`)
+  const remote = await accepted.next(eventTimeout, `the stream carrying ${what}`)
   const received = await within(digestStream(remote), timeoutMs, `${what} to arrive`)
-  await within(writing, EVENT_TIMEOUT, `the writes of ${what} to resolve`)
+  await within(writing, eventTimeout, `the writes of ${what} to resolve`)
   assert.equal(received.length, length, `${what}: ${received.length} bytes arrived, ${length} were sent`)
   assert.equal(received.sha256, expected, `${what}: the bytes arrived corrupted or out of order (sha256 differs)`)
 }
@@ -41,7 +43,7 @@ export const payloadCases: ComplianceCase[] = [
     name: 'data: a single 1 KiB write arrives intact',
     async body(h) {
       const { outbound, inbound } = await h.connect()
-      await transfer(outbound, acceptStreams(inbound), [randomData(KiB)], '1 KiB in one write', EVENT_TIMEOUT)
+      await transfer(outbound, acceptStreams(inbound), [randomData(KiB)], '1 KiB in one write', h.eventTimeout, h.eventTimeout)
     },
   },
   {
@@ -50,8 +52,8 @@ export const payloadCases: ComplianceCase[] = [
     async body(h) {
       const { outbound, inbound } = await h.connect()
       const data = randomData(10 * MiB)
-      await transfer(outbound, acceptStreams(inbound), [data], '10 MiB from the dialer in one write', 30_000)
-      await transfer(inbound, acceptStreams(outbound), [data], '10 MiB from the listener in one write', 30_000)
+      await transfer(outbound, acceptStreams(inbound), [data], '10 MiB from the dialer in one write', 30_000, h.eventTimeout)
+      await transfer(inbound, acceptStreams(outbound), [data], '10 MiB from the listener in one write', 30_000, h.eventTimeout)
     },
   },
   {
@@ -64,7 +66,7 @@ export const payloadCases: ComplianceCase[] = [
         chunk.writeUInt32BE(i, 0) // distinct even if the random bytes were not
         return chunk
       })
-      await transfer(outbound, acceptStreams(inbound), chunks, '2,000 writes of 1 KiB', 30_000)
+      await transfer(outbound, acceptStreams(inbound), chunks, '2,000 writes of 1 KiB', 30_000, h.eventTimeout)
     },
   },
 ]

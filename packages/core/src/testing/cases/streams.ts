@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type { TransportConnection, TransportStream } from '../../transport/types.js'
 import type { ComplianceCase } from '../case.js'
 import { acceptStreams } from '../harness.js'
-import { EVENT_TIMEOUT, echo, handled, randomData, readAll, rejection, sleep, within } from '../util.js'
+import { echo, handled, randomData, readAll, rejection, sleep, within } from '../util.js'
 
 /** Echo every stream the remote opens on `connection`; returns the accepted streams as they come. */
 function serveEcho(connection: TransportConnection): TransportStream[] {
@@ -36,7 +36,7 @@ export const streamCases: ComplianceCase[] = [
         [inbound, atDialer, 'listener'],
       ] as Array<[TransportConnection, TransportStream[], string]>) {
         const parts = [Buffer.from(`hello from the ${who}`), randomData(3000)]
-        const { stream, reply } = await within(roundTrip(opener, parts), EVENT_TIMEOUT, `an echo on a stream the ${who} opened`)
+        const { stream, reply } = await within(roundTrip(opener, parts), h.eventTimeout, `an echo on a stream the ${who} opened`)
         assert.ok(Buffer.concat(parts).equals(reply), `the echo on a stream the ${who} opened differs from what was sent`)
         assert.equal(stream.direction, 'outbound', 'the opener sees its stream as inbound')
         assert.equal(stream.bidirectional, true)
@@ -57,14 +57,14 @@ export const streamCases: ComplianceCase[] = [
       assert.equal(stream.direction, 'outbound')
       const first = randomData(40_000)
       const last = randomData(1000)
-      await within(stream.write(first), EVENT_TIMEOUT, 'the first write')
-      await within(stream.write(last, { end: true }), EVENT_TIMEOUT, 'the last write, with end')
-      const remote = await accepted.next(EVENT_TIMEOUT, 'the unidirectional stream at the listener')
+      await within(stream.write(first), h.eventTimeout, 'the first write')
+      await within(stream.write(last, { end: true }), h.eventTimeout, 'the last write, with end')
+      const remote = await accepted.next(h.eventTimeout, 'the unidirectional stream at the listener')
       assert.equal(remote.bidirectional, false, 'the acceptor sees a unidirectional stream as bidirectional')
       assert.equal(remote.direction, 'inbound')
-      const received = await within(readAll(remote), EVENT_TIMEOUT, 'the data and FIN of the unidirectional stream')
+      const received = await within(readAll(remote), h.eventTimeout, 'the data and FIN of the unidirectional stream')
       assert.ok(Buffer.concat([first, last]).equals(received), 'the unidirectional stream delivered other bytes')
-      await rejection(remote.write(Buffer.from('nope')), EVENT_TIMEOUT, 'a write by the acceptor of a unidirectional stream')
+      await rejection(remote.write(Buffer.from('nope')), h.eventTimeout, 'a write by the acceptor of a unidirectional stream')
     },
   },
   {
@@ -74,13 +74,13 @@ export const streamCases: ComplianceCase[] = [
       const data = [randomData(500), randomData(700)]
       for (const part of data) {
         const stream = await outbound.openStream({ bidirectional: false })
-        await within(stream.write(part, { end: true }), EVENT_TIMEOUT, 'a write with end')
+        await within(stream.write(part, { end: true }), h.eventTimeout, 'a write with end')
       }
       await sleep(200) // both streams reach the listener, which has no handler yet
       const accepted = acceptStreams(inbound)
       for (const [i, part] of data.entries()) {
-        const stream = await accepted.next(EVENT_TIMEOUT, `early stream ${i + 1} after onStream was set`)
-        const received = await within(readAll(stream), EVENT_TIMEOUT, `the data of early stream ${i + 1}`)
+        const stream = await accepted.next(h.eventTimeout, `early stream ${i + 1} after onStream was set`)
+        const received = await within(readAll(stream), h.eventTimeout, `the data of early stream ${i + 1}`)
         assert.ok(part.equals(received), `early stream ${i + 1} delivered other bytes (or out of order)`)
       }
     },
@@ -97,7 +97,7 @@ export const streamCases: ComplianceCase[] = [
       )
       const results = await within(
         Promise.all(payloads.map((payload) => roundTrip(outbound, [payload]))),
-        EVENT_TIMEOUT * 4,
+        h.eventTimeout * 4,
         `${count} concurrent echoes`,
       )
       for (const [i, { reply }] of results.entries()) {
