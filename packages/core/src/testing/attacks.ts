@@ -103,10 +103,10 @@ async function scene(factory: () => TransportFactory, config: Partial<NodeConfig
 /**
  * The reset code the node put on `stream`: writes one byte every 20 ms until
  * a write fails with the node's reset (it may still be in flight); undefined
- * when none came within 2 s.
+ * when none came within 10 s (a loaded machine can be slow to deliver it).
  */
 async function resetCodeOf(stream: TransportStream | undefined): Promise<number | undefined> {
-  for (let i = 0; stream !== undefined && i < 100; i++) {
+  for (let i = 0; stream !== undefined && i < 500; i++) {
     const error = await stream.write(new Uint8Array(1)).then(
       () => undefined,
       (e: unknown) => e,
@@ -215,7 +215,7 @@ export function messageAttackTests(options: MessageAttackOptions): ComplianceTes
             ...Array.from({ length: 50 }, () => peer.open(whole.subarray(0, 3))),
             ...Array.from({ length: 50 }, () => peer.open(whole)),
           ])
-          await waitUntil(() => s.errors.some((e) => e.error instanceof TimeoutError), 3_000, 'a TimeoutError event')
+          await waitUntil(() => s.errors.some((e) => e.error instanceof TimeoutError), 10_000, 'a TimeoutError event')
           assert.equal(await resetCodeOf(opened[0]), StreamResetCode.TIMEOUT)
           assert.equal(await resetCodeOf(opened[99]), StreamResetCode.TIMEOUT)
           await s.ask()
