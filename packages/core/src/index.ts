@@ -26,6 +26,7 @@ export { ProtocolStream } from './connection/protocol-stream.js'
 export type { IncomingMessage, MessageHandler } from './connection/incoming.js'
 export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'
 export { StreamResetCode } from './connection/stream-codes.js'
+export { errorFromClose } from './connection/close-errors.js'
 export { hashNetworkName, type PeerRole } from './connection/handshake.js'
 
 export type { PeerContact, ConnectOptions } from './manager/connection-manager.js'

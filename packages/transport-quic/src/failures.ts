@@ -1,6 +1,6 @@
-import { AbortError, AuthenticationError, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
+import { AbortError, AuthenticationError, DialError, HandshakeFailedError, TimeoutError, errorFromClose } from '@crust/core'
 import { errors } from '@crust/quic-lib'
-import { type QuicClose, closeInfoOf, errorOfClose } from './codes.js'
+import { type QuicClose, closeInfoOf } from './codes.js'
 
 function quicClose(error: unknown): QuicClose | undefined {
   const data = (error as { data?: Partial<QuicClose> } | undefined)?.data
@@ -35,7 +35,7 @@ export function handshakeFailure(address: string, error: unknown, side: 'dial' |
   const close = quicClose(root)
   if (close !== undefined) {
     const remote = root instanceof errors.ErrorQUICConnectionPeer || root instanceof errors.ErrorQUICConnectionPeerTLS
-    return errorOfClose(closeInfoOf(close, remote), address)
+    return errorFromClose(closeInfoOf(close, remote), address)
   }
   const cause = root instanceof Error ? root : new Error(String(root))
   const message = `${address}: QUIC handshake failed: ${cause.message || cause.name}`

@@ -13,6 +13,7 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+  errorFromClose,
   formatAddress,
   normalizeIp,
   parseAddress,
@@ -21,7 +22,7 @@ import {
 import { type QUICConnection, QUICConnectionId, QUICClient, QUICServer, type QUICSocket } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import type { CertificateRefusal } from './chain.js'
-import { closeInfoOf, encodeReason, errorOfClose } from './codes.js'
+import { closeInfoOf, encodeReason } from './codes.js'
 import { clientCrypto, serverCrypto } from './crypto-ops.js'
 import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
@@ -241,7 +242,7 @@ export class QuicTransport implements Transport {
     const refused = connectionInternals(quic).conn.peerError()
     if (refused !== null) {
       // The library is already draining the connection and destroys the client itself.
-      throw errorOfClose(closeInfoOf(refused, true), address)
+      throw errorFromClose(closeInfoOf(refused, true), address)
     }
     const connection = new QuicConnection({
       connection: quic,
@@ -459,7 +460,7 @@ export class QuicTransport implements Transport {
     await new Promise((resolve) => setImmediate(resolve))
     const refused = connectionInternals(accepted).conn.peerError()
     if (refused !== null) {
-      this.components.onInboundFailure(label, errorOfClose(closeInfoOf(refused, true), label))
+      this.components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))
       return
     }
     const verdict = checkCertificates(this.components.security, accepted.getRemoteCertsChain(), this.caDers)
