@@ -1,13 +1,6 @@
 import { CrustError, StreamResetError } from '@crust/core'
 import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
 
-/** A write on a stream that cannot be written (the acceptor's side of a unidirectional stream, or after `end()`). */
-export class StreamStateError extends CrustError {
-  constructor(message: string) {
-    super('ERR_STREAM_STATE', message)
-  }
-}
-
 /**
  * What the library puts into a stream's RESET_STREAM / STOP_SENDING frame:
  * our own resets carry their code; anything else (a connection closing) is 0.
