@@ -11,7 +11,7 @@ export * from './discovery/types.js'
 export { autoConnectSchema, AutoConnectBudget, type AutoConnectLimits, type AutoConnectStats, type AutoConnectSkip } from './discovery/auto-connect.js'
 export * from './service/types.js'
 export { createSigningIdentity } from './identity/signing.js'
-export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
+export { parseAddress, formatAddress, normalizeIp, isLoopback, isWildcard, expandWildcard } from './transport/address.js'
 export { TokenBucket, type RateLimit } from './limits/token-bucket.js'
 
 export { createNode, CrustNode } from './node.js'

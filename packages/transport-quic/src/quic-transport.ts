@@ -14,7 +14,10 @@ import {
   type TransportConnection,
   UnsupportedAddressError,
   errorFromClose,
+  expandWildcard,
   formatAddress,
+  isLoopback,
+  isWildcard,
   normalizeIp,
   parseAddress,
   TokenBucket,
@@ -26,7 +29,6 @@ import { closeInfoOf, encodeReason } from './codes.js'
 import { clientCrypto, serverCrypto } from './crypto-ops.js'
 import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
-import { expandWildcard, isLoopback, isWildcard } from './interfaces.js'
 import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
 import { libraryLogger } from './library-logger.js'
 import { ListenerGuard } from './listener-guard.js'
@@ -158,7 +160,7 @@ export class QuicTransport implements Transport {
     if (this.server === undefined || this.socket === undefined) return []
     const socket = this.boundSocket
     if (socket === undefined) return []
-    return expandWildcard(socket.host, socket.type === 'ipv4&ipv6').map((host) => formatAddress('quic', normalizeIp(host), socket.port))
+    return expandWildcard(socket.host, { dualStack: socket.type === 'ipv4&ipv6' }).map((host) => formatAddress('quic', host, socket.port))
   }
 
   /** QUIC connections the library currently holds on this node's socket (handshaking ones included). */

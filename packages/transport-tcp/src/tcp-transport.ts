@@ -20,13 +20,13 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+  expandWildcard,
   formatAddress,
   normalizeIp,
   parseAddress,
   tlsOptionsFor,
 } from '@crust/core'
 import { Muxer } from '@crust/mux'
-import { expandWildcard } from './interfaces.js'
 import type { TcpOptions } from './options.js'
 import { TcpConnection } from './tcp-connection.js'
 import { dialFailure, inboundFailure } from './tls-errors.js'
