@@ -10,6 +10,7 @@ import {
   type SocketAddress,
   TimeoutError,
   type TransportLimits,
+  errorMessage,
   tlsOptionsFor,
 } from '@crust/core'
 import { WebSocket } from 'ws'
@@ -107,7 +108,7 @@ export function dialWebSocket(
         context.adopt(connection)
         resolve(connection)
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error)
+        const reason = errorMessage(error)
         refuse(ws, 'outbound', CloseCode.AUTH_FAILED, reason, context.mux)
         reject(error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))
       }

@@ -11,6 +11,7 @@ import {
   ProtocolError,
   TimeoutError,
   type TransportComponents,
+  errorMessage,
   formatAddress,
   normalizeIp,
   tlsOptionsFor,
@@ -184,7 +185,7 @@ export class InboundServer {
       this.adopt(connection)
       this.components.onInboundConnection(connection)
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
+      const reason = errorMessage(error)
       refuse(ws, 'inbound', CloseCode.AUTH_FAILED, reason, this.mux)
       const label = attempt?.label ?? formatAddress(SCHEME, normalizeIp(socket.remoteAddress ?? ''), socket.remotePort ?? 0)
       this.report(label, error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))

@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import { AuthenticationError, type RemotePeer, type SecurityContext } from '@crust/core'
+import { AuthenticationError, type RemotePeer, type SecurityContext, errorMessage } from '@crust/core'
 
 /**
  * Authenticate the remote end of a finished TLS handshake with the core's
@@ -10,7 +10,7 @@ import { AuthenticationError, type RemotePeer, type SecurityContext } from '@cru
  */
 export function verifyRemote(socket: TLSSocket, security: SecurityContext, expectedPeerId?: string): RemotePeer {
   if (security.mode === 'ca' && !socket.authorized) {
-    const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError)
+    const why = errorMessage(socket.authorizationError)
     throw new AuthenticationError(`the remote certificate does not chain to a trusted CA: ${why}`)
   }
   return security.verifyRemote(socket.getPeerX509Certificate()?.raw, expectedPeerId)

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export * from './errors.js'
+export { asError, errorMessage } from './error-text.js'
 export { createLogger, type Logger, type LogLevel, type LogRecord, type LogSink } from './logger.js'
 export * from './transport/types.js'
 export * from './discovery/types.js'

@@ -1,4 +1,12 @@
-import { AbortError, AuthenticationError, DialError, HandshakeFailedError, TimeoutError, errorFromClose } from '@crust/core'
+import {
+  AbortError,
+  AuthenticationError,
+  DialError,
+  HandshakeFailedError,
+  TimeoutError,
+  asError,
+  errorFromClose,
+} from '@crust/core'
 import { errors } from '@crust/quic-lib'
 import { type QuicClose, closeInfoOf } from './codes.js'
 
@@ -37,7 +45,7 @@ export function handshakeFailure(address: string, error: unknown, side: 'dial' |
     const remote = root instanceof errors.ErrorQUICConnectionPeer || root instanceof errors.ErrorQUICConnectionPeerTLS
     return errorFromClose(closeInfoOf(close, remote), address)
   }
-  const cause = root instanceof Error ? root : new Error(String(root))
+  const cause = asError(root)
   const message = `${address}: QUIC handshake failed: ${cause.message || cause.name}`
   return side === 'dial' ? new DialError(message, [{ address, error: cause }], { cause }) : new HandshakeFailedError(message, { cause })
 }

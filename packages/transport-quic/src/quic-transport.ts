@@ -4,23 +4,24 @@ import {
   AbortError,
   AuthenticationError,
   CloseCode,
-  type DialOptions,
   DialError,
+  type DialOptions,
   type Logger,
   type RemotePeer,
   TimeoutError,
+  TokenBucket,
   type Transport,
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
   errorFromClose,
+  errorMessage,
   expandWildcard,
   formatAddress,
   isLoopback,
   isWildcard,
   normalizeIp,
   parseAddress,
-  TokenBucket,
 } from '@crust/core'
 import { type QUICConnection, QUICConnectionId, QUICClient, QUICServer, type QUICSocket } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
@@ -276,12 +277,12 @@ export class QuicTransport implements Transport {
     if (server !== undefined) {
       const stopping = server
         .stop({ isApp: true, errorCode: CloseCode.SHUTDOWN, reason: encodeReason('transport closing'), force: true })
-        .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${(error as Error).message}`))
+        .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${errorMessage(error)}`))
       await withGrace(stopping, SHUTDOWN_GRACE_MS)
     }
     const socket = this.boundSocket
     if (socket !== undefined) {
-      await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${(error as Error).message}`))
+      await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${errorMessage(error)}`))
     }
     this.drops.close()
   }
@@ -306,7 +307,7 @@ export class QuicTransport implements Transport {
     const starting = start(host)
       .catch((error: unknown) => {
         if (!(fallback && host === '::')) throw error
-        this.logger.info(`cannot bind [::]:${port} (${(error as Error).message}); using 0.0.0.0`)
+        this.logger.info(`cannot bind [::]:${port} (${errorMessage(error)}); using 0.0.0.0`)
         return start('0.0.0.0')
       })
       .then((socket) => {
@@ -389,7 +390,7 @@ export class QuicTransport implements Transport {
       try {
         await this.admit(accept, refusals, socket, remote, header, key, dcid, data, token.original)
       } catch (error) {
-        this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${(error as Error).message}`)
+        this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${errorMessage(error)}`)
       } finally {
         this.admitting.delete(key)
         checked.delete(tokenKey)

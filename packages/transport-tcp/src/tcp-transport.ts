@@ -10,8 +10,8 @@ import {
 import {
   AbortError,
   AuthenticationError,
-  DialError,
   CloseCode,
+  DialError,
   type DialOptions,
   type Logger,
   type RemotePeer,
@@ -20,6 +20,7 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+  errorMessage,
   expandWildcard,
   formatAddress,
   normalizeIp,
@@ -156,7 +157,7 @@ export class TcpTransport implements Transport {
     try {
       peer = verifyPeer(socket, security)
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
+      const reason = errorMessage(error)
       void muxer.close({ code: CloseCode.AUTH_FAILED, reason })
       this.components.onInboundFailure(label, error instanceof Error ? error : new AuthenticationError(reason))
       return
@@ -210,7 +211,7 @@ export class TcpTransport implements Transport {
           this.adopt(connection)
           resolve(connection)
         } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error)
+          const reason = errorMessage(error)
           void muxer.close({ code: CloseCode.AUTH_FAILED, reason })
           reject(error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))
         }

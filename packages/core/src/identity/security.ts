@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto'
 import type { ConnectionOptions, TlsOptions } from 'node:tls'
 import { AuthenticationError, IdentityError } from '../errors.js'
 import type { RemotePeer, SecurityContext } from '../transport/types.js'
-import { messageOf } from './files.js'
+import { errorMessage } from '../error-text.js'
 import type { NodeIdentity } from './identity.js'
 import { peerIdFromPublicKey } from './peer-id.js'
 
@@ -51,7 +51,7 @@ function verifyRemote(mode: AuthMode, der: Uint8Array | undefined, expectedPeerI
   try {
     certificate = new X509Certificate(der)
   } catch (error) {
-    throw new AuthenticationError(`The remote certificate cannot be parsed: ${messageOf(error)}`, { cause: error })
+    throw new AuthenticationError(`The remote certificate cannot be parsed: ${errorMessage(error)}`, { cause: error })
   }
   const peerId = peerIdFromPublicKey(certificate.publicKey)
   if (mode === 'peer-id') checkSelfSigned(certificate, peerId)

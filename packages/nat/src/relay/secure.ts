@@ -13,6 +13,7 @@ import {
   type RemotePeer,
   type SecurityContext,
   TimeoutError,
+  errorMessage,
   tlsOptionsFor,
 } from '@crust/core'
 import { RelayError } from './errors.js'
@@ -151,7 +152,7 @@ function handshakeFailure(error: Error): Error {
 
 function verify(socket: TLSSocket, security: SecurityContext, expectedPeerId: string): RemotePeer {
   if (security.mode === 'ca' && !socket.authorized) {
-    const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError)
+    const why = errorMessage(socket.authorizationError)
     throw new AuthenticationError(`the remote certificate does not chain to a trusted CA: ${why}`)
   }
   return security.verifyRemote(socket.getPeerX509Certificate()?.raw, expectedPeerId)
