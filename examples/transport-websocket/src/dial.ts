@@ -12,13 +12,13 @@ import {
   type TransportLimits,
   errorMessage,
   tlsOptionsFor,
+  verifyTlsPeer,
 } from '@crust/core'
 import { WebSocket } from 'ws'
 import { urlFor } from './addresses.js'
 import { type MuxSettings, WebSocketConnection, refuse } from './connection.js'
 import { dialFailure } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { verifyRemote } from './verify.js'
 
 /** What a dial needs from its transport. */
 export interface DialContext {
@@ -50,7 +50,7 @@ export function dialWebSocket(
   try {
     ws = new WebSocket(urlFor(target, options.path), {
       ...tlsOptionsFor(security, 'client'),
-      rejectUnauthorized: false, // verifyRemote decides, so the listener learns why it was refused
+      rejectUnauthorized: false, // verifyTlsPeer decides, so the listener learns why it was refused
       perMessageDeflate: false,
       maxPayload: options.maxPayload,
       handshakeTimeout: limits.handshakeTimeout,
@@ -103,7 +103,7 @@ export function dialWebSocket(
         return
       }
       try {
-        const peer = verifyRemote(tls, security, expectedPeerId)
+        const peer = verifyTlsPeer(tls, security, expectedPeerId)
         const connection = new WebSocketConnection(ws, tls, 'outbound', peer, context.mux)
         context.adopt(connection)
         resolve(connection)

@@ -15,13 +15,13 @@ import {
   formatAddress,
   normalizeIp,
   tlsOptionsFor,
+  verifyTlsPeer,
 } from '@crust/core'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { SCHEME, reachableHosts } from './addresses.js'
 import { type MuxSettings, WebSocketConnection, refuse } from './connection.js'
 import { inboundFailure } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { verifyRemote } from './verify.js'
 
 interface Bound {
   readonly server: Server
@@ -81,7 +81,7 @@ export class InboundServer {
   ) {
     this.https = createHttpsServer({
       ...tlsOptionsFor(components.security, 'server'),
-      rejectUnauthorized: false, // verifyRemote decides, so the peer learns why it was refused
+      rejectUnauthorized: false, // verifyTlsPeer decides, so the peer learns why it was refused
     })
     this.https.on('tlsClientError', (error: Error, socket: TLSSocket) => {
       const attempt = this.attemptOf(socket)
@@ -180,7 +180,7 @@ export class InboundServer {
   private secured(ws: WebSocket, socket: TLSSocket, attempt: Attempt | undefined): void {
     if (attempt !== undefined) this.finish(attempt, 'handed over')
     try {
-      const peer = verifyRemote(socket, this.components.security)
+      const peer = verifyTlsPeer(socket, this.components.security)
       const connection = new WebSocketConnection(ws, socket, 'inbound', peer, this.mux)
       this.adopt(connection)
       this.components.onInboundConnection(connection)

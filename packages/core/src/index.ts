@@ -74,4 +74,11 @@ export {
   type CreateIdentityOptions,
   type CaIdentityFiles,
 } from './identity/identity.js'
-export { createSecurityContext, tlsOptionsFor, type AuthMode, type SecurityOptions } from './identity/security.js'
+export {
+  createSecurityContext,
+  tlsOptionsFor,
+  verifyTlsPeer,
+  type AuthMode,
+  type SecurityOptions,
+  type VerifiableTlsSocket,
+} from './identity/security.js'
