@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls'
-import type { CloseInfo, Direction, Logger, RemotePeer, TransportConnection, TransportLimits, TransportStream } from '@crust/core'
-import { Muxer } from '@crust/mux'
+import type { Direction, Logger, RemotePeer, TransportLimits } from '@crust/core'
+import { MuxedConnection, Muxer } from '@crust/mux'
 import { type WebSocket, createWebSocketStream } from 'ws'
 import { SCHEME, addressOf } from './addresses.js'
 
@@ -14,41 +14,22 @@ export interface MuxSettings {
 
 /**
  * A WebSocket carrying the `@crust/mux` byte stream, as a
- * {@link TransportConnection}. Each WebSocket binary message holds whatever
+ * `TransportConnection`. Each WebSocket binary message holds whatever
  * the muxer wrote in one go; message boundaries mean nothing to it.
  */
-export class WebSocketConnection implements TransportConnection {
+export class WebSocketConnection extends MuxedConnection {
   readonly id = `ws-${++nextId}`
   readonly transport = SCHEME
-  readonly remoteAddress: string
-  readonly localAddress: string
-  readonly closed: Promise<CloseInfo>
-  private readonly muxer: Muxer
 
   /** Take over the open WebSocket `ws`, whose TLS socket `tls` authenticated `remotePeer`. */
-  constructor(
-    ws: WebSocket,
-    tls: TLSSocket,
-    readonly direction: Direction,
-    readonly remotePeer: RemotePeer,
-    options: MuxSettings,
-  ) {
-    this.remoteAddress = addressOf(tls.remoteAddress, tls.remotePort)
-    this.localAddress = addressOf(tls.localAddress, tls.localPort)
-    this.muxer = new Muxer(createWebSocketStream(ws), { direction, limits: options.limits, logger: options.logger })
-    this.closed = this.muxer.closed
-  }
-
-  openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream> {
-    return this.muxer.openStream(options)
-  }
-
-  onStream(handler: (stream: TransportStream) => void): void {
-    this.muxer.onStream(handler)
-  }
-
-  async close(options?: { code?: number; reason?: string }): Promise<void> {
-    await this.muxer.close(options)
+  constructor(ws: WebSocket, tls: TLSSocket, direction: Direction, remotePeer: RemotePeer, options: MuxSettings) {
+    super({
+      muxer: new Muxer(createWebSocketStream(ws), { direction, limits: options.limits, logger: options.logger }),
+      direction,
+      remotePeer,
+      remoteAddress: addressOf(tls.remoteAddress, tls.remotePort),
+      localAddress: addressOf(tls.localAddress, tls.localPort),
+    })
   }
 }
 

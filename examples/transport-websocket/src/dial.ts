@@ -10,14 +10,15 @@ import {
   type SocketAddress,
   TimeoutError,
   type TransportLimits,
+  errorMessage,
   tlsOptionsFor,
+  verifyTlsPeer,
 } from '@crust/core'
 import { WebSocket } from 'ws'
 import { urlFor } from './addresses.js'
 import { type MuxSettings, WebSocketConnection, refuse } from './connection.js'
 import { dialFailure } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { verifyRemote } from './verify.js'
 
 /** What a dial needs from its transport. */
 export interface DialContext {
@@ -49,7 +50,7 @@ export function dialWebSocket(
   try {
     ws = new WebSocket(urlFor(target, options.path), {
       ...tlsOptionsFor(security, 'client'),
-      rejectUnauthorized: false, // verifyRemote decides, so the listener learns why it was refused
+      rejectUnauthorized: false, // verifyTlsPeer decides, so the listener learns why it was refused
       perMessageDeflate: false,
       maxPayload: options.maxPayload,
       handshakeTimeout: limits.handshakeTimeout,
@@ -102,12 +103,12 @@ export function dialWebSocket(
         return
       }
       try {
-        const peer = verifyRemote(tls, security, expectedPeerId)
+        const peer = verifyTlsPeer(tls, security, expectedPeerId)
         const connection = new WebSocketConnection(ws, tls, 'outbound', peer, context.mux)
         context.adopt(connection)
         resolve(connection)
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error)
+        const reason = errorMessage(error)
         refuse(ws, 'outbound', CloseCode.AUTH_FAILED, reason, context.mux)
         reject(error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))
       }

@@ -1,4 +1,4 @@
-import { AbortError, AuthenticationError, CrustError, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
+import { AbortError, AuthenticationError, CrustError, DialError, HandshakeFailedError, TimeoutError, asError } from '@crust/core'
 
 /** OpenSSL error codes that mean a certificate was refused (ours or theirs). */
 const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/
@@ -11,7 +11,7 @@ function codeOf(error: unknown): string | undefined {
 /** Turn whatever made a dial fail into the typed error the core expects. */
 export function dialFailure(address: string, error: unknown): Error {
   if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
-  const cause = error instanceof Error ? error : new Error(String(error))
+  const cause = asError(error)
   const code = codeOf(cause)
   if (code !== undefined && certificateFailure.test(code)) {
     return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })

@@ -11,16 +11,17 @@ import {
   ProtocolError,
   TimeoutError,
   type TransportComponents,
+  errorMessage,
   formatAddress,
   normalizeIp,
   tlsOptionsFor,
+  verifyTlsPeer,
 } from '@crust/core'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { SCHEME, reachableHosts } from './addresses.js'
 import { type MuxSettings, WebSocketConnection, refuse } from './connection.js'
 import { inboundFailure } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { verifyRemote } from './verify.js'
 
 interface Bound {
   readonly server: Server
@@ -80,7 +81,7 @@ export class InboundServer {
   ) {
     this.https = createHttpsServer({
       ...tlsOptionsFor(components.security, 'server'),
-      rejectUnauthorized: false, // verifyRemote decides, so the peer learns why it was refused
+      rejectUnauthorized: false, // verifyTlsPeer decides, so the peer learns why it was refused
     })
     this.https.on('tlsClientError', (error: Error, socket: TLSSocket) => {
       const attempt = this.attemptOf(socket)
@@ -179,12 +180,12 @@ export class InboundServer {
   private secured(ws: WebSocket, socket: TLSSocket, attempt: Attempt | undefined): void {
     if (attempt !== undefined) this.finish(attempt, 'handed over')
     try {
-      const peer = verifyRemote(socket, this.components.security)
+      const peer = verifyTlsPeer(socket, this.components.security)
       const connection = new WebSocketConnection(ws, socket, 'inbound', peer, this.mux)
       this.adopt(connection)
       this.components.onInboundConnection(connection)
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
+      const reason = errorMessage(error)
       refuse(ws, 'inbound', CloseCode.AUTH_FAILED, reason, this.mux)
       const label = attempt?.label ?? formatAddress(SCHEME, normalizeIp(socket.remoteAddress ?? ''), socket.remotePort ?? 0)
       this.report(label, error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))

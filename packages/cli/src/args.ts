@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { errorMessage } from '@crust/core'
 import { UsageError } from './errors.js'
 
 /** The parsed flags and positionals of a `parseArgs` config. */
@@ -27,7 +28,7 @@ export function parseCommandArgs<T extends ParseArgsConfig>(command: string, con
 
 /** The first sentence of a parseArgs error, in lower case (its advice about `--` does not apply here). */
 function describeParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
+  const message = errorMessage(error)
   const first = message.split(/\.\s/)[0] ?? message
   return first.charAt(0).toLowerCase() + first.slice(1).replace(/\.$/, '')
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from '@crust/core'
 /**
  * The two ways a command fails, and the exit code each maps to.
  *
@@ -43,8 +44,7 @@ export class FailureError extends CliError {
 
 /** The message of any thrown value, on one line. */
 export function messageOf(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error)
-  return oneLine(text)
+  return oneLine(errorMessage(error))
 }
 
 /** Collapse whitespace and line breaks, so an error is always exactly one line. */

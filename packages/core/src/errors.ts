@@ -141,6 +141,19 @@ export class StreamResetError extends CrustError {
   }
 }
 
+/**
+ * A stream operation that its state does not allow: writing after `end()`,
+ * writing on the acceptor side of a unidirectional stream, or two concurrent
+ * reads. It is a programming error in the caller, not a network failure, so
+ * it is distinct from {@link StreamResetError}. Every transport's streams
+ * (the muxer's, QUIC's) throw this one class.
+ */
+export class StreamStateError extends CrustError {
+  constructor(message: string) {
+    super('ERR_STREAM_STATE', message)
+  }
+}
+
 /** The remote message handler threw while answering a request. */
 export class RemoteHandlerError extends CrustError {
   constructor(message: string) {

@@ -5,13 +5,14 @@
  * @packageDocumentation
  */
 export * from './errors.js'
+export { asError, errorMessage } from './error-text.js'
 export { createLogger, type Logger, type LogLevel, type LogRecord, type LogSink } from './logger.js'
 export * from './transport/types.js'
 export * from './discovery/types.js'
 export { autoConnectSchema, AutoConnectBudget, type AutoConnectLimits, type AutoConnectStats, type AutoConnectSkip } from './discovery/auto-connect.js'
 export * from './service/types.js'
 export { createSigningIdentity } from './identity/signing.js'
-export { parseAddress, formatAddress, normalizeIp } from './transport/address.js'
+export { parseAddress, formatAddress, normalizeIp, isLoopback, isWildcard, expandWildcard } from './transport/address.js'
 export { TokenBucket, type RateLimit } from './limits/token-bucket.js'
 
 export { createNode, CrustNode, type CreateNodeOptions } from './node.js'
@@ -28,6 +29,7 @@ export { ProtocolStream } from './connection/protocol-stream.js'
 export type { IncomingMessage, MessageHandler } from './connection/incoming.js'
 export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'
 export { StreamResetCode } from './connection/stream-codes.js'
+export { errorFromClose } from './connection/close-errors.js'
 export { hashNetworkName, type PeerRole } from './connection/handshake.js'
 
 export type { PeerContact, ConnectOptions, ConnectionManager } from './manager/connection-manager.js'
@@ -82,4 +84,11 @@ export {
   type CreateIdentityOptions,
   type CaIdentityFiles,
 } from './identity/identity.js'
-export { createSecurityContext, tlsOptionsFor, type AuthMode, type SecurityOptions } from './identity/security.js'
+export {
+  createSecurityContext,
+  tlsOptionsFor,
+  verifyTlsPeer,
+  type AuthMode,
+  type SecurityOptions,
+  type VerifiableTlsSocket,
+} from './identity/security.js'

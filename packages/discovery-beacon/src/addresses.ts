@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import { formatAddress, parseAddress } from '@crust/core'
-import { bareIp, inSubnet, isGroupIp, isLinkLocalV6, isLoopbackIp, isUnspecifiedIp, zoneOf } from './ip.js'
+import { formatAddress, isLoopback, isWildcard, parseAddress } from '@crust/core'
+import { bareIp, inSubnet, isGroupIp, isLinkLocalV6, zoneOf } from './ip.js'
 
 /** The interface a beacon goes out on, as address selection needs it. */
 export interface OutgoingInterface {
@@ -32,7 +32,7 @@ export interface OutgoingInterface {
 export function advertisedAddresses(own: readonly string[], outgoing: OutgoingInterface): string[] {
   const onInterface = new Set(outgoing.addresses.map(bareIp))
   const usable = (ip: string): boolean =>
-    !isGroupIp(ip) && !isUnspecifiedIp(ip) && (!isLinkLocalV6(ip) || onInterface.has(ip)) && (outgoing.loopback || !isLoopbackIp(ip))
+    !isGroupIp(ip) && !isWildcard(ip) && (!isLinkLocalV6(ip) || onInterface.has(ip)) && (outgoing.loopback || !isLoopback(ip))
   const first: string[] = []
   const rest: string[] = []
   const seen = new Set<string>()
@@ -40,7 +40,7 @@ export function advertisedAddresses(own: readonly string[], outgoing: OutgoingIn
     const parsed = parseAddress(address)
     if (!parsed || isIP(parsed.host) === 0) continue
     const family = isIP(parsed.host)
-    const hosts = isUnspecifiedIp(parsed.host) ? outgoing.addresses.filter((ip) => isIP(bareIp(ip)) === family) : [parsed.host]
+    const hosts = isWildcard(parsed.host) ? outgoing.addresses.filter((ip) => isIP(bareIp(ip)) === family) : [parsed.host]
     for (const host of hosts.map(bareIp)) {
       if (!usable(host)) continue
       const formatted = formatAddress(parsed.transport, host, parsed.port)
@@ -140,7 +140,7 @@ export function resolveAdvertised(advertised: readonly string[], source: string,
     const family = isIP(bareIp(parsed.host))
     if (family === 0) continue
     let host = bareIp(parsed.host)
-    if (isUnspecifiedIp(host)) {
+    if (isWildcard(host)) {
       if (family === 4 && sourceFamily !== 4) continue
       host = sourceIp
     }

@@ -8,7 +8,14 @@
 import { randomBytes } from 'node:crypto'
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
-import { type DiscoveredPeer, type Discovery, type DiscoveryComponents, type Logger, TokenBucket } from '@crust/core'
+import {
+  type DiscoveredPeer,
+  type Discovery,
+  type DiscoveryComponents,
+  type Logger,
+  TokenBucket,
+  errorMessage,
+} from '@crust/core'
 import { advertisedAddresses, resolveAdvertised } from './addresses.js'
 import { bareIp } from './ip.js'
 import { type BeaconOptions, type ResolvedBeaconOptions, resolveOptions } from './options.js'
@@ -263,7 +270,7 @@ export class BeaconDiscovery implements Discovery {
           }
           this.listener6 = listener
         } catch (error) {
-          this.logger.debug(`no IPv6 listener: ${(error as Error).message}`)
+          this.logger.debug(`no IPv6 listener: ${errorMessage(error)}`)
           continue
         }
       }
@@ -271,7 +278,7 @@ export class BeaconDiscovery implements Discovery {
       try {
         socket = await this.openSender(plan)
       } catch (error) {
-        this.logger.debug(`cannot send on ${plan.key}: ${(error as Error).message}`)
+        this.logger.debug(`cannot send on ${plan.key}: ${errorMessage(error)}`)
         continue
       }
       if (!this.running) {
@@ -311,7 +318,7 @@ export class BeaconDiscovery implements Discovery {
       listener.addMembership(membership.group, membership.interfaceAddress)
       this.memberships.add(key)
     } catch (error) {
-      this.logger.debug(`cannot join ${key}: ${(error as Error).message}`)
+      this.logger.debug(`cannot join ${key}: ${errorMessage(error)}`)
     }
   }
 
@@ -380,7 +387,7 @@ export class BeaconDiscovery implements Discovery {
         this.options.maxSize,
       )
     } catch (error) {
-      this.logger.warn(`cannot build a beacon: ${(error as Error).message}`)
+      this.logger.warn(`cannot build a beacon: ${errorMessage(error)}`)
       return undefined
     }
   }
@@ -397,7 +404,7 @@ export class BeaconDiscovery implements Discovery {
       })
     } catch (error) {
       this.counters.sendErrors++
-      this.logger.debug(`send to ${host}:${port} failed: ${(error as Error).message}`)
+      this.logger.debug(`send to ${host}:${port} failed: ${errorMessage(error)}`)
     }
   }
 

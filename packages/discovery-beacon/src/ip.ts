@@ -1,6 +1,7 @@
 /**
- * Small IP helpers: classification (loopback, link-local, unspecified,
- * multicast), subnet tests and directed broadcast addresses.
+ * Small IP helpers the beacon alone needs: classification (link-local,
+ * multicast), subnet tests and directed broadcast addresses. Loopback and
+ * wildcard tests are `@crust/core`'s `isLoopback` and `isWildcard`.
  *
  * @packageDocumentation
  */
@@ -48,19 +49,6 @@ export function ipv6ToBigInt(ip: string): bigint | undefined {
   const parts = [...headParts, ...Array<string>(zeros).fill('0'), ...tailParts]
   if (parts.length !== 8) return undefined
   return parts.reduce((acc, part) => (acc << 16n) | BigInt(Number.parseInt(part, 16)), 0n)
-}
-
-/** True for 127.0.0.0/8 and ::1 (and their IPv4-mapped forms). */
-export function isLoopbackIp(ip: string): boolean {
-  const bare = bareIp(ip)
-  if (isIP(bare) === 4) return bare.startsWith('127.')
-  return ipv6ToBigInt(bare) === 1n
-}
-
-/** True for 0.0.0.0 and `::`: wildcard addresses that name no host. */
-export function isUnspecifiedIp(ip: string): boolean {
-  const bare = bareIp(ip)
-  return isIP(bare) === 4 ? bare === '0.0.0.0' : ipv6ToBigInt(bare) === 0n
 }
 
 /** True for IPv6 link-local fe80::/10, which needs a zone id to be dialled. */

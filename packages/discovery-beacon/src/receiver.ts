@@ -5,9 +5,9 @@
  *
  * @packageDocumentation
  */
-import { type DiscoveryIdentity, TokenBucket } from '@crust/core'
+import { type DiscoveryIdentity, TokenBucket, isLoopback } from '@crust/core'
 import { BeaconDecodeError } from './errors.js'
-import { bareIp, isLoopbackIp } from './ip.js'
+import { bareIp } from './ip.js'
 import { KeyedRateLimiter } from './rate-limiter.js'
 import { ReplayCache } from './replay-cache.js'
 import { type DecodedBeacon, decodeBeacon } from './wire.js'
@@ -103,7 +103,7 @@ export class BeaconReceiver {
     const { options } = this
     if (datagram.length > options.maxSize) return drop('oversized')
     const ip = bareIp(source)
-    if (options.loopbackOnly && !isLoopbackIp(ip)) return drop('foreign')
+    if (options.loopbackOnly && !isLoopback(ip)) return drop('foreign')
     if (!this.sources.take(ip)) return drop('rate-limited')
     if (options.isBlacklisted({ ip })) return drop('blacklisted')
     let beacon: DecodedBeacon

@@ -6,7 +6,9 @@
  */
 export { DEFAULT_MAX_QUEUED_CONTROL, Muxer, type MuxerOptions, type OpenStreamOptions } from './muxer.js'
 export { MuxStream } from './stream.js'
-export { StreamStateError } from './errors.js'
+export { MuxedConnection, type MuxedConnectionParts } from './muxed-connection.js'
+/** Re-exported from `@crust/core`, where every transport's streams share it. */
+export { StreamStateError } from '@crust/core'
 export { FrameDecoder } from './decoder.js'
 export {
   encodeFrame,

@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream'
 import {
   AbortError,
-  type CloseInfo,
   CloseCode,
+  type CloseInfo,
   ConnectionClosedError,
   LimitExceededError,
   type Logger,
@@ -10,6 +10,8 @@ import {
   StreamResetError,
   type TransportLimits,
   type TransportStream,
+  asError,
+  errorMessage,
 } from '@crust/core'
 import { FrameDecoder, type FrameSink, u32 } from './decoder.js'
 import { DEFAULT_GROW_INTERVAL, DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW, InboundStreamCredit } from './flow-control.js'
@@ -532,7 +534,7 @@ export class Muxer implements StreamHost, FrameSink {
     try {
       handler(stream)
     } catch (error) {
-      this.logger?.warn(`stream handler threw: ${(error as Error).message}`)
+      this.logger?.warn(`stream handler threw: ${errorMessage(error)}`)
       stream.reset(CloseCode.INTERNAL)
     }
   }
@@ -624,7 +626,7 @@ export class Muxer implements StreamHost, FrameSink {
   }
 
   private internalError(error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error))
+    const err = asError(error)
     this.logger?.error(`internal error: ${err.stack ?? err.message}`)
     this.shutdown({ code: CloseCode.INTERNAL, reason: 'internal error', remote: false, error: err }, true)
   }

@@ -1,5 +1,4 @@
-import { type Direction, ProtocolError, StreamResetError, type TransportStream } from '@crust/core'
-import { StreamStateError } from './errors.js'
+import { type Direction, ProtocolError, StreamResetError, StreamStateError, type TransportStream } from '@crust/core'
 import { creditDue } from './flow-control.js'
 import { Flag, INITIAL_WINDOW, MAX_WRITE_FRAME } from './frame.js'
 

@@ -1,6 +1,6 @@
-import { StreamResetError, type TransportStream } from '@crust/core'
+import { StreamResetError, StreamStateError, type TransportStream } from '@crust/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Flag, FrameType, type MuxStream, StreamStateError } from '../src/index.js'
+import { Flag, FrameType, type MuxStream, StreamStateError as MuxStreamStateError } from '../src/index.js'
 import { echo, type MuxerPair, rawPeer, readAll, sleep, tcpPair, until } from './helpers.js'
 
 let pair: MuxerPair | undefined
@@ -26,6 +26,10 @@ describe('streams', () => {
     await stream.write(Buffer.from('world'), { end: true })
     expect((await readAll(stream)).toString()).toBe('hello world')
     await until(() => pair?.client.streamCount === 0 && pair.server.streamCount === 0)
+  })
+
+  it("throws core's StreamStateError, the class every transport shares", () => {
+    expect(MuxStreamStateError).toBe(StreamStateError)
   })
 
   it('carries a unidirectional stream one way only', async () => {

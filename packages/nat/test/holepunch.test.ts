@@ -63,6 +63,15 @@ describe('screenCandidates', () => {
     ])
   })
 
+  it('recognises loopback and unspecified addresses in any spelling, IPv4-mapped too', () => {
+    const { targets, rejected } = screenCandidates(
+      ['quic://[0:0:0:0:0:0:0:1]:4001', 'quic://[::ffff:127.0.0.1]:4001', 'quic://[::0]:4001', 'quic://[::ffff:0.0.0.0]:4001'],
+      { allowLoopback: false },
+    )
+    expect(targets).toEqual([])
+    expect(rejected.map((r) => r.reason)).toEqual(['loopback', 'loopback', 'unspecified', 'unspecified'])
+  })
+
   it('takes at most 8 candidates', () => {
     const many = Array.from({ length: 12 }, (_, i) => `quic://198.51.100.${i + 1}:4001`)
     const { targets, rejected } = screenCandidates(many, { allowLoopback: false })

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto'
-import { AuthenticationError } from '@crust/core'
+import { AuthenticationError, errorMessage } from '@crust/core'
 import { TlsAlert } from './codes.js'
 
 /** A certificate refusal and the TLS alert that tells the peer why. */
@@ -41,7 +41,7 @@ export function verifyChain(chain: readonly Uint8Array[], trusted: readonly Uint
   try {
     presented = chain.map((der) => new X509Certificate(der))
   } catch (error) {
-    throw new CertificateRefusal(`the remote certificate chain cannot be parsed: ${(error as Error).message}`, TlsAlert.BAD_CERTIFICATE)
+    throw new CertificateRefusal(`the remote certificate chain cannot be parsed: ${errorMessage(error)}`, TlsAlert.BAD_CERTIFICATE)
   }
   let current = presented[0]
   if (current === undefined) throw new CertificateRefusal('the remote peer presented no certificate', TlsAlert.CERTIFICATE_REQUIRED)

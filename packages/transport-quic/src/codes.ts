@@ -1,20 +1,11 @@
 /**
  * QUIC and TLS numbers this transport sends or interprets, and how a QUIC
- * close maps onto the core's {@link CloseCode}s.
+ * close maps onto the core's {@link CloseCode}s (the core's `errorFromClose`
+ * then names the typed error).
  *
  * @packageDocumentation
  */
-import {
-  AuthenticationError,
-  BlacklistedError,
-  CloseCode,
-  type CloseInfo,
-  ConnectionClosedError,
-  ConnectionLimitError,
-  type CrustError,
-  NetworkMismatchError,
-  ProtocolError,
-} from '@crust/core'
+import { CloseCode, type CloseInfo } from '@crust/core'
 
 /** QUIC transport error codes (RFC 9000 §20.1) that matter here. */
 export const TransportError = {
@@ -121,24 +112,5 @@ export function closeInfoOf(close: QuicClose, remote: boolean, error?: Error): C
     reason: text || `QUIC transport error 0x${close.errorCode.toString(16)}`,
     remote,
     ...withError,
-  }
-}
-
-/** The typed error a dialler sees for a connection refused or closed with `info` (mirrors the core's mapping). */
-export function errorOfClose(info: CloseInfo, address: string): CrustError {
-  const text = `${address}: connection closed by ${info.remote ? 'the remote peer' : 'this node'}: ${info.reason || 'no reason given'}`
-  switch (info.code) {
-    case CloseCode.AUTH_FAILED:
-      return info.error instanceof AuthenticationError ? info.error : new AuthenticationError(text, { cause: info.error })
-    case CloseCode.BLACKLISTED:
-      return new BlacklistedError(text)
-    case CloseCode.NETWORK_MISMATCH:
-      return new NetworkMismatchError(text)
-    case CloseCode.LIMIT_REACHED:
-      return new ConnectionLimitError(text)
-    case CloseCode.PROTOCOL_ERROR:
-      return new ProtocolError(text, { cause: info.error })
-    default:
-      return new ConnectionClosedError(text, info.code, { cause: info.error })
   }
 }

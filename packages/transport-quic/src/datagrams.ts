@@ -1,5 +1,5 @@
 import type { DatagramEndpoint, DatagramPeer, Logger } from '@crust/core'
-import { normalizeIp } from '@crust/core'
+import { errorMessage, normalizeIp } from '@crust/core'
 import type { QUICSocket } from '@crust/quic-lib'
 import type { DropLog } from './drop-log.js'
 import type { TokenBucket } from '@crust/core'
@@ -36,7 +36,7 @@ export class SharedSocketDatagrams implements DatagramEndpoint {
       // The library maps IPv4 targets onto a dual-stack socket and refuses impossible ones.
       await socket.send(data, to.port, to.host)
     } catch (error) {
-      this.logger.debug(`datagram to ${to.host}:${to.port} not sent: ${(error as Error).message}`)
+      this.logger.debug(`datagram to ${to.host}:${to.port} not sent: ${errorMessage(error)}`)
     }
   }
 
@@ -57,7 +57,7 @@ export class SharedSocketDatagrams implements DatagramEndpoint {
       try {
         handler(data, from)
       } catch (error) {
-        this.logger.warn(`a datagram subscriber threw: ${(error as Error).message}`)
+        this.logger.warn(`a datagram subscriber threw: ${errorMessage(error)}`)
       }
     }
   }

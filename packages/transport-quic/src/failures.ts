@@ -1,6 +1,14 @@
-import { AbortError, AuthenticationError, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
+import {
+  AbortError,
+  AuthenticationError,
+  DialError,
+  HandshakeFailedError,
+  TimeoutError,
+  asError,
+  errorFromClose,
+} from '@crust/core'
 import { errors } from '@crust/quic-lib'
-import { type QuicClose, closeInfoOf, errorOfClose } from './codes.js'
+import { type QuicClose, closeInfoOf } from './codes.js'
 
 function quicClose(error: unknown): QuicClose | undefined {
   const data = (error as { data?: Partial<QuicClose> } | undefined)?.data
@@ -35,9 +43,9 @@ export function handshakeFailure(address: string, error: unknown, side: 'dial' |
   const close = quicClose(root)
   if (close !== undefined) {
     const remote = root instanceof errors.ErrorQUICConnectionPeer || root instanceof errors.ErrorQUICConnectionPeerTLS
-    return errorOfClose(closeInfoOf(close, remote), address)
+    return errorFromClose(closeInfoOf(close, remote), address)
   }
-  const cause = root instanceof Error ? root : new Error(String(root))
+  const cause = asError(root)
   const message = `${address}: QUIC handshake failed: ${cause.message || cause.name}`
   return side === 'dial' ? new DialError(message, [{ address, error: cause }], { cause }) : new HandshakeFailedError(message, { cause })
 }

@@ -21,7 +21,8 @@ export { QuicTransport, type QuicListenerStats } from './quic-transport.js'
 export type { DropReason } from './drop-log.js'
 export { QuicConnection } from './quic-connection.js'
 export { QuicStream } from './quic-stream.js'
-export { StreamStateError } from './stream-errors.js'
+/** Re-exported from `@crust/core`, where every transport's streams share it. */
+export { StreamStateError } from '@crust/core'
 export { libraryIsPatched } from './library-patch.js'
 
 /**

@@ -9,6 +9,7 @@ import {
   TimeoutError,
   type TransportConnection,
   type TransportStream,
+  errorMessage,
 } from '@crust/core'
 import { type QUICConnection, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
@@ -100,7 +101,7 @@ export class QuicConnection implements TransportConnection {
         try {
           stream = this.quic.newStream(bidirectional ? 'bidi' : 'uni')
         } catch (error) {
-          throw new ConnectionClosedError(`cannot open a stream: ${(error as Error).message}`, CloseCode.INTERNAL, { cause: error })
+          throw new ConnectionClosedError(`cannot open a stream: ${errorMessage(error)}`, CloseCode.INTERNAL, { cause: error })
         }
         return new QuicStream(stream)
       }
@@ -118,7 +119,7 @@ export class QuicConnection implements TransportConnection {
   async close(options: { code?: number; reason?: string } = {}): Promise<void> {
     const code = options.code ?? CloseCode.NORMAL
     this.closing ??= this.stopConnection({ isApp: true, errorCode: code, reason: encodeReason(options.reason ?? ''), force: true }).catch(
-      (error: unknown) => this.logger.debug(`${this.id}: close: ${(error as Error).message}`),
+      (error: unknown) => this.logger.debug(`${this.id}: close: ${errorMessage(error)}`),
     )
     await this.closing
     await this.closed

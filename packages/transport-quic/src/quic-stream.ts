@@ -1,6 +1,6 @@
-import { type Direction, StreamResetError, type TransportStream } from '@crust/core'
+import { type Direction, StreamResetError, StreamStateError, type TransportStream } from '@crust/core'
 import { type QUICStream, errors, events } from '@crust/quic-lib'
-import { StreamStateError, asStreamError } from './stream-errors.js'
+import { asStreamError } from './stream-errors.js'
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 

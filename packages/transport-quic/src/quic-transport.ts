@@ -4,28 +4,32 @@ import {
   AbortError,
   AuthenticationError,
   CloseCode,
-  type DialOptions,
   DialError,
+  type DialOptions,
   type Logger,
   type RemotePeer,
   TimeoutError,
+  TokenBucket,
   type Transport,
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+  errorFromClose,
+  errorMessage,
+  expandWildcard,
   formatAddress,
+  isLoopback,
+  isWildcard,
   normalizeIp,
   parseAddress,
-  TokenBucket,
 } from '@crust/core'
 import { type QUICConnection, QUICConnectionId, QUICClient, QUICServer, type QUICSocket } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import type { CertificateRefusal } from './chain.js'
-import { closeInfoOf, encodeReason, errorOfClose } from './codes.js'
+import { closeInfoOf, encodeReason } from './codes.js'
 import { clientCrypto, serverCrypto } from './crypto-ops.js'
 import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
-import { expandWildcard, isLoopback, isWildcard } from './interfaces.js'
 import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
 import { libraryLogger } from './library-logger.js'
 import { ListenerGuard } from './listener-guard.js'
@@ -157,7 +161,7 @@ export class QuicTransport implements Transport {
     if (this.server === undefined || this.socket === undefined) return []
     const socket = this.boundSocket
     if (socket === undefined) return []
-    return expandWildcard(socket.host, socket.type === 'ipv4&ipv6').map((host) => formatAddress('quic', normalizeIp(host), socket.port))
+    return expandWildcard(socket.host, { dualStack: socket.type === 'ipv4&ipv6' }).map((host) => formatAddress('quic', host, socket.port))
   }
 
   /** QUIC connections the library currently holds on this node's socket (handshaking ones included). */
@@ -241,7 +245,7 @@ export class QuicTransport implements Transport {
     const refused = connectionInternals(quic).conn.peerError()
     if (refused !== null) {
       // The library is already draining the connection and destroys the client itself.
-      throw errorOfClose(closeInfoOf(refused, true), address)
+      throw errorFromClose(closeInfoOf(refused, true), address)
     }
     const connection = new QuicConnection({
       connection: quic,
@@ -273,12 +277,12 @@ export class QuicTransport implements Transport {
     if (server !== undefined) {
       const stopping = server
         .stop({ isApp: true, errorCode: CloseCode.SHUTDOWN, reason: encodeReason('transport closing'), force: true })
-        .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${(error as Error).message}`))
+        .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${errorMessage(error)}`))
       await withGrace(stopping, SHUTDOWN_GRACE_MS)
     }
     const socket = this.boundSocket
     if (socket !== undefined) {
-      await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${(error as Error).message}`))
+      await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${errorMessage(error)}`))
     }
     this.drops.close()
   }
@@ -303,7 +307,7 @@ export class QuicTransport implements Transport {
     const starting = start(host)
       .catch((error: unknown) => {
         if (!(fallback && host === '::')) throw error
-        this.logger.info(`cannot bind [::]:${port} (${(error as Error).message}); using 0.0.0.0`)
+        this.logger.info(`cannot bind [::]:${port} (${errorMessage(error)}); using 0.0.0.0`)
         return start('0.0.0.0')
       })
       .then((socket) => {
@@ -386,7 +390,7 @@ export class QuicTransport implements Transport {
       try {
         await this.admit(accept, refusals, socket, remote, header, key, dcid, data, token.original)
       } catch (error) {
-        this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${(error as Error).message}`)
+        this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${errorMessage(error)}`)
       } finally {
         this.admitting.delete(key)
         checked.delete(tokenKey)
@@ -459,7 +463,7 @@ export class QuicTransport implements Transport {
     await new Promise((resolve) => setImmediate(resolve))
     const refused = connectionInternals(accepted).conn.peerError()
     if (refused !== null) {
-      this.components.onInboundFailure(label, errorOfClose(closeInfoOf(refused, true), label))
+      this.components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))
       return
     }
     const verdict = checkCertificates(this.components.security, accepted.getRemoteCertsChain(), this.caDers)

@@ -2,6 +2,7 @@ import type { Logger } from '@crust/core'
 import { type QUICServer, type QUICSocket, native } from '@crust/quic-lib'
 import { buildQuicheConfig } from '@crust/quic-lib/config.js'
 import type { Config as NativeConfig, Connection as NativeConnection, Header } from '@crust/quic-lib/native/types.js'
+import { errorMessage } from '@crust/core'
 import { TransportError, encodeRefusal } from './codes.js'
 import { type RemoteInfo, serverInternals } from './internals.js'
 
@@ -56,7 +57,7 @@ export class Refusals {
       conn = quiche.Connection.accept(header.dcid, original, local, { host: remote.host, port: remote.port }, this.nativeConfig())
       conn.recv(data, { to: local, from: { host: remote.host, port: remote.port } })
     } catch (error) {
-      this.logger.debug(`refusing ${remote.host}:${remote.port}: ${(error as Error).message}`)
+      this.logger.debug(`refusing ${remote.host}:${remote.port}: ${errorMessage(error)}`)
       return
     }
     await this.flush(conn)

@@ -2,6 +2,7 @@ import type dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import type { Logger } from '@crust/core'
 import { QUICSocket } from '@crust/quic-lib'
+import { errorMessage } from '@crust/core'
 import { socketInternals } from './internals.js'
 import type { LibraryLogger } from './internals.js'
 
@@ -47,7 +48,7 @@ export async function startSharedSocket(options: {
     udp.setRecvBufferSize(options.bufferSize)
     udp.setSendBufferSize(options.bufferSize)
   } catch (error) {
-    logger.info(`cannot enlarge the UDP socket buffers: ${(error as Error).message}`)
+    logger.info(`cannot enlarge the UDP socket buffers: ${errorMessage(error)}`)
   }
   logger.debug(`UDP buffers: receive ${udp.getRecvBufferSize()} B, send ${udp.getSendBufferSize()} B`)
 
@@ -68,7 +69,7 @@ export async function startSharedSocket(options: {
     send(...params).catch((error: unknown) => {
       const code = (error as { code?: unknown }).code
       if (typeof code === 'string' && HANDLED_SEND_ERRORS.has(code)) throw error
-      logger.debug(`UDP send failed: ${(error as Error).message}`)
+      logger.debug(`UDP send failed: ${errorMessage(error)}`)
       return 0
     })
   return socket

@@ -1,12 +1,5 @@
-import { CrustError, StreamResetError } from '@crust/core'
+import { CrustError, StreamResetError, errorMessage } from '@crust/core'
 import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
-
-/** A write on a stream that cannot be written (the acceptor's side of a unidirectional stream, or after `end()`). */
-export class StreamStateError extends CrustError {
-  constructor(message: string) {
-    super('ERR_STREAM_STATE', message)
-  }
-}
 
 /**
  * What the library puts into a stream's RESET_STREAM / STOP_SENDING frame:
@@ -26,6 +19,6 @@ export const codeToReason: StreamCodeToReason = (type, code) =>
 /** Anything a read or write failed with, as the contract's `StreamResetError`. */
 export function asStreamError(error: unknown, streamId: number): Error {
   if (error instanceof CrustError) return error
-  const detail = error instanceof Error ? error.message : String(error)
+  const detail = errorMessage(error)
   return new StreamResetError(`Stream ${streamId} aborted: ${detail}`, 0, true)
 }

@@ -1,5 +1,6 @@
 import type { RemotePeer, SecurityContext } from '@crust/core'
 import type { TLSVerifyCallback } from '@crust/quic-lib'
+import { errorMessage } from '@crust/core'
 import { CertificateRefusal, verifyChain } from './chain.js'
 import { TlsAlert, cryptoError } from './codes.js'
 
@@ -8,7 +9,7 @@ export type Verdict = { readonly ok: true; readonly peer: RemotePeer } | { reado
 
 function refusalOf(error: unknown, alert: TlsAlert): CertificateRefusal {
   if (error instanceof CertificateRefusal) return error
-  const message = error instanceof Error ? error.message : String(error)
+  const message = errorMessage(error)
   return new CertificateRefusal(message, alert)
 }
 

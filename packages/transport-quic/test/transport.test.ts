@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram'
-import { AbortError, CloseCode, StreamResetError, type TransportStream } from '@crust/core'
+import { AbortError, CloseCode, StreamResetError, StreamStateError, type TransportStream } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { StreamStateError } from '../src/index.js'
+import { StreamStateError as QuicStreamStateError } from '../src/index.js'
 import { makeTransport, readAll, sleep, waitFor } from './helpers.js'
 
 async function pair(options: Parameters<typeof makeTransport>[0] = {}) {
@@ -79,6 +79,7 @@ describe('QUIC transport: connections and streams', () => {
   })
 
   it('refuses writes on the accepting side of a unidirectional stream and after end', async () => {
+    expect(QuicStreamStateError).toBe(StreamStateError) // one class, shared with the muxer's streams
     const { conn, inbound } = await pair()
     const accepted: TransportStream[] = []
     inbound.onStream((stream) => accepted.push(stream))

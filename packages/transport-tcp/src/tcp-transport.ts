@@ -10,8 +10,8 @@ import {
 import {
   AbortError,
   AuthenticationError,
-  DialError,
   CloseCode,
+  DialError,
   type DialOptions,
   type Logger,
   type RemotePeer,
@@ -20,17 +20,18 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+  errorMessage,
+  expandWildcard,
   formatAddress,
   normalizeIp,
   parseAddress,
   tlsOptionsFor,
+  verifyTlsPeer,
 } from '@crust/core'
 import { Muxer } from '@crust/mux'
-import { expandWildcard } from './interfaces.js'
 import type { TcpOptions } from './options.js'
 import { TcpConnection } from './tcp-connection.js'
 import { dialFailure, inboundFailure } from './tls-errors.js'
-import { verifyPeer } from './verify-peer.js'
 
 interface Listener {
   readonly server: Server
@@ -128,7 +129,7 @@ export class TcpTransport implements Transport {
     const server = createTlsServer({
       ...tlsOptionsFor(security, 'server'),
       requestCert: true,
-      rejectUnauthorized: false, // verifyPeer decides, so the peer learns why it was refused
+      rejectUnauthorized: false, // verifyTlsPeer decides, so the peer learns why it was refused
       handshakeTimeout: limits.handshakeTimeout,
     })
     server.on('secureConnection', (socket: TLSSocket) => this.secured(socket))
@@ -154,9 +155,9 @@ export class TcpTransport implements Transport {
     const muxer = new Muxer(socket, { direction: 'inbound', limits, logger: this.logger, ...this.muxOptions() })
     let peer: RemotePeer
     try {
-      peer = verifyPeer(socket, security)
+      peer = verifyTlsPeer(socket, security)
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
+      const reason = errorMessage(error)
       void muxer.close({ code: CloseCode.AUTH_FAILED, reason })
       this.components.onInboundFailure(label, error instanceof Error ? error : new AuthenticationError(reason))
       return
@@ -175,7 +176,7 @@ export class TcpTransport implements Transport {
     return new Promise<TransportConnection>((resolve, reject) => {
       const socket = tlsConnect({
         ...this.clientTlsOptions(),
-        rejectUnauthorized: false, // verifyPeer decides, so the listener learns why it was refused
+        rejectUnauthorized: false, // verifyTlsPeer decides, so the listener learns why it was refused
         host: parsed.host,
         port: parsed.port,
       })
@@ -205,12 +206,12 @@ export class TcpTransport implements Transport {
         cleanup()
         const muxer = new Muxer(socket, { direction: 'outbound', limits, logger: this.logger, ...this.muxOptions() })
         try {
-          const peer = verifyPeer(socket, security, expectedPeerId)
+          const peer = verifyTlsPeer(socket, security, expectedPeerId)
           const connection = new TcpConnection(socket, muxer, 'outbound', peer)
           this.adopt(connection)
           resolve(connection)
         } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error)
+          const reason = errorMessage(error)
           void muxer.close({ code: CloseCode.AUTH_FAILED, reason })
           reject(error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))
         }

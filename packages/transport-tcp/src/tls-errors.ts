@@ -1,4 +1,13 @@
-import { AbortError, AuthenticationError, CloseCode, type CloseInfo, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
+import {
+  AbortError,
+  AuthenticationError,
+  CloseCode,
+  type CloseInfo,
+  DialError,
+  HandshakeFailedError,
+  TimeoutError,
+  asError,
+} from '@crust/core'
 
 /** OpenSSL error codes that mean the other side refused our certificate, or we refused theirs. */
 const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|UNSUPPORTED_CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/
@@ -12,14 +21,14 @@ export function isCertificateError(error: unknown): boolean {
 /** Turn a socket-level dial failure into a typed Crust error. */
 export function dialFailure(address: string, error: unknown): Error {
   if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
-  const cause = error instanceof Error ? error : new Error(String(error))
+  const cause = asError(error)
   if (isCertificateError(cause)) return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })
   return new DialError(`${address}: ${cause.message}`, [{ address, error: cause }], { cause })
 }
 
 /** Turn a failed inbound TLS handshake into a typed Crust error (not a `DialError`: we dialled nobody). */
 export function inboundFailure(address: string, error: unknown): Error {
-  const cause = error instanceof Error ? error : new Error(String(error))
+  const cause = asError(error)
   if (isCertificateError(cause)) return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })
   return new HandshakeFailedError(`${address}: TLS handshake failed: ${cause.message}`, { cause })
 }

@@ -18,6 +18,7 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { z } from 'zod'
+import { errorMessage } from '@crust/core'
 import { UsageError } from '../errors.js'
 import { formatIssues, type Issue, zodIssues } from './issues.js'
 import { type PluginKind, type PluginSpec, parsePluginEntry } from './plugins.js'
@@ -51,7 +52,7 @@ export async function readConfigFile(path: string, cwd: string): Promise<ConfigF
     text = await readFile(absolute, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    throw new UsageError(`cannot read config file ${path}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
+    throw new UsageError(`cannot read config file ${path}: ${code === 'ENOENT' ? 'no such file' : errorMessage(error)}`)
   }
   let json: unknown
   try {
@@ -100,7 +101,7 @@ function resolvePaths(core: Record<string, unknown>, base: string): Record<strin
 
 /** The JSON parser's complaint, with a line and column instead of a byte position. */
 function jsonErrorAt(text: string, error: unknown): string {
-  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
+  const message = errorMessage(error).split('\n')[0] ?? ''
   const position = /position (\d+)/.exec(message)
   if (!position) return message
   const offset = Number(position[1])

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import type { DiscoveryFactory, ServiceFactory, TransportFactory } from '@crust/core'
-import { ConfigError } from '@crust/core'
+import { ConfigError, errorMessage } from '@crust/core'
 import type { Issue } from './issues.js'
 
 /** The three plugin lists of a node config. */
@@ -110,7 +110,7 @@ function pluginIssues(spec: PluginSpec, error: unknown): Issue[] {
       return { path: `${spec.path}.${inner}`.replace(/\.$/, ''), message: issue.message }
     })
   }
-  return [{ path: `${spec.path}.${spec.name}`, message: error instanceof Error ? error.message : String(error) }]
+  return [{ path: `${spec.path}.${spec.name}`, message: errorMessage(error) }]
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -3,6 +3,7 @@ import envPaths from 'env-paths'
 import type { Logger } from '../logger.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
 import { type CacheEntry, readCacheFile, writeCacheFile } from './cache-file.js'
+import { errorMessage } from '../error-text.js'
 
 /** Changes collected before a write, and how long a change may wait. */
 const FLUSH_EVERY_CHANGES = 10
@@ -128,7 +129,7 @@ export class BootstrapCache {
     // Writes run one after another so an older snapshot never lands last.
     this.writing = this.writing
       .then(() => writeCacheFile(path, this.options.network, snapshot))
-      .catch((error: unknown) => this.options.logger.warn(`cannot write bootstrap cache ${path}: ${(error as Error).message}`))
+      .catch((error: unknown) => this.options.logger.warn(`cannot write bootstrap cache ${path}: ${errorMessage(error)}`))
     await this.writing
   }
 

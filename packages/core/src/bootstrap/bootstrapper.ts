@@ -4,6 +4,7 @@ import type { NodeConfig } from '../config/schema.js'
 import type { Connection } from '../connection/connection.js'
 import type { DiscoveryService } from '../discovery/discovery-service.js'
 import { AbortError, BootstrapError, TimeoutError } from '../errors.js'
+import { asError } from '../error-text.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
@@ -131,7 +132,7 @@ export class Bootstrapper {
       const tried = new Set(failures.map((f) => f.peerId))
       for (const c of candidates) {
         if (!tried.has(c.peerId)) {
-          const reason = deadline.aborted ? new TimeoutError(`no answer within ${this.config.timeout} ms`) : (error as Error)
+          const reason = deadline.aborted ? new TimeoutError(`no answer within ${this.config.timeout} ms`) : asError(error)
           failures.push({ peerId: c.peerId, addresses: c.addresses, source: c.source, error: reason })
         }
       }

@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { z } from 'zod'
 import type { Logger } from '../logger.js'
+import { errorMessage } from '../error-text.js'
 
 const entrySchema = z.object({
   peerId: z.string().min(1).max(128),
@@ -41,7 +42,7 @@ export async function readCacheFile(path: string, network: string, logger: Logge
     text = await readFile(path, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    logger.warn(`bootstrap cache ${path} is unreadable (${(error as Error).message}); starting with an empty cache`)
+    logger.warn(`bootstrap cache ${path} is unreadable (${errorMessage(error)}); starting with an empty cache`)
     return []
   }
   let problem: string
@@ -55,7 +56,7 @@ export async function readCacheFile(path: string, network: string, logger: Logge
       problem = `${issue?.path.join('.') || 'file'}: ${issue?.message ?? 'invalid'}`
     }
   } catch (error) {
-    problem = `not JSON (${(error as Error).message})`
+    problem = `not JSON (${errorMessage(error)})`
   }
   const aside = `${path}.corrupt-${Date.now()}`
   await rename(path, aside).catch(() => {})

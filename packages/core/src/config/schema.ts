@@ -12,6 +12,7 @@ import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
 import type { TransportFactory } from '../transport/types.js'
+import { errorMessage } from '../error-text.js'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -27,7 +28,7 @@ const blacklistEntries = (kinds: readonly BlacklistEntryKind[], expected: string
       try {
         kind = classifyBlacklistEntry(entry).kind
       } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message })
+        ctx.addIssue({ code: 'custom', message: errorMessage(error) })
         return
       }
       if (!kinds.includes(kind)) ctx.addIssue({ code: 'custom', message: `must be ${expected}, got ${kind} "${entry}"` })

@@ -10,10 +10,19 @@ import {
 } from '../errors.js'
 import { CloseCode, type CloseInfo } from '../transport/types.js'
 
-/** The typed error a caller should see for a connection that closed with `info`. */
-export function errorFromClose(info: CloseInfo): CrustError {
+/**
+ * The typed error a caller should see for a connection that closed (or was
+ * refused) with `info`. The one mapping from {@link CloseCode} to error class:
+ * the core and every transport that reports a refusal use it, so they cannot
+ * drift apart.
+ *
+ * @param info - how the connection closed
+ * @param address - when given, prefixes the message (a transport naming the address it dialled)
+ */
+export function errorFromClose(info: CloseInfo, address?: string): CrustError {
   const by = info.remote ? 'the remote peer' : 'this node'
-  const text = `connection closed by ${by}: ${info.reason || 'no reason given'}`
+  const where = address === undefined ? '' : `${address}: `
+  const text = `${where}connection closed by ${by}: ${info.reason || 'no reason given'}`
   switch (info.code) {
     case CloseCode.AUTH_FAILED:
       return new AuthenticationError(text, { cause: info.error })

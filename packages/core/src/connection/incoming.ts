@@ -6,6 +6,7 @@ import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
 import { ProtocolStream } from './protocol-stream.js'
 import { StreamResetCode } from './stream-codes.js'
+import { errorMessage } from '../error-text.js'
 
 /** A message received from a peer. */
 export interface IncomingMessage {
@@ -90,7 +91,7 @@ async function serve(stream: TransportStream, connection: Connection, context: S
       report(error, 'local')
       return
     }
-    const text = error instanceof Error ? error.message : String(error)
+    const text = errorMessage(error)
     await writeMessage(stream, MessageKind.ERROR_RESPONSE, Buffer.from(text)).catch(report)
     return
   }

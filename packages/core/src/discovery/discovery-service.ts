@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
 import { AutoConnectBudget, type AutoConnectLimits, type AutoConnectStats, autoConnectSchema } from './auto-connect.js'
 import type { DiscoveredPeer, Discovery, DiscoveryComponents, DiscoveryFactory, DiscoveryIdentity } from './types.js'
+import { errorMessage } from '../error-text.js'
 
 /** How many recently discovered peers are remembered as bootstrap candidates. */
 const RECENT_LIMIT = 256
@@ -50,7 +51,7 @@ export class DiscoveryService {
         await plugin.start()
         this.plugins.push(plugin)
       } catch (error) {
-        this.logger.warn(`discovery ${plugin.id} failed to start: ${error instanceof Error ? error.message : String(error)}`)
+        this.logger.warn(`discovery ${plugin.id} failed to start: ${errorMessage(error)}`)
       }
     }
   }
@@ -88,7 +89,7 @@ export class DiscoveryService {
     try {
       await this.manager.connect({ peerId: peer.peerId, addresses: reserved.addresses }, { retry: false })
     } catch (error) {
-      this.logger.debug(`auto-connect to ${peer.peerId} failed: ${error instanceof Error ? error.message : String(error)}`)
+      this.logger.debug(`auto-connect to ${peer.peerId} failed: ${errorMessage(error)}`)
     } finally {
       reserved.release()
     }

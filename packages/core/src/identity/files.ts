@@ -5,20 +5,16 @@
  */
 import { readFile } from 'node:fs/promises'
 import { IdentityError } from '../errors.js'
+import { errorMessage } from '../error-text.js'
 
 /** True when `error` is a Node system error with `code`. */
 export function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code
 }
 
-/** The message of an unknown thrown value. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
 /** The `IdentityError` for a file that could not be read; `kind` is e.g. `Key file`. */
 export function unreadableFile(kind: string, path: string, error: unknown): IdentityError {
-  const reason = isErrno(error, 'ENOENT') ? 'does not exist' : `cannot be read: ${messageOf(error)}`
+  const reason = isErrno(error, 'ENOENT') ? 'does not exist' : `cannot be read: ${errorMessage(error)}`
   return new IdentityError(`${kind} ${path} ${reason}`, path, { cause: error })
 }
 

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs'
 import type { KeyObject } from 'node:crypto'
 import { IdentityError } from '../errors.js'
 import { createSelfSignedCertificate } from './certificate.js'
-import { messageOf, readRequiredFile, unreadableFile } from './files.js'
+import { errorMessage } from '../error-text.js'
+import { readRequiredFile, unreadableFile } from './files.js'
 import { exportPrivateKeyPem, generateIdentityKey, loadKeyFile, loadOrCreateKeyFile } from './key-file.js'
 import { containsPemCertificate, parsePemCertificates } from './pem.js'
 import { peerIdFromPublicKey } from './peer-id.js'
@@ -114,6 +115,6 @@ function parseCertificates(
     return parsePemCertificates(text)
   } catch (error) {
     const path = isPath ? label : undefined
-    throw new IdentityError(`${kind} ${label} is not a valid PEM certificate: ${messageOf(error)}`, path, { cause: error })
+    throw new IdentityError(`${kind} ${label} is not a valid PEM certificate: ${errorMessage(error)}`, path, { cause: error })
   }
 }

@@ -8,7 +8,8 @@ import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject, typ
 import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { IdentityError } from '../errors.js'
-import { isErrno, messageOf, readRequiredFile, unreadableFile } from './files.js'
+import { errorMessage } from '../error-text.js'
+import { isErrno, readRequiredFile, unreadableFile } from './files.js'
 
 /** Generate a fresh Ed25519 identity key pair. */
 export function generateIdentityKey(): KeyPairKeyObjectResult {
@@ -75,7 +76,7 @@ function parsePrivateKey(path: string, pem: string): KeyObject {
   try {
     return createPrivateKey({ key: pem, format: 'pem' })
   } catch (error) {
-    throw new IdentityError(`Key file ${path} is not a valid PEM private key: ${messageOf(error)}`, path, { cause: error })
+    throw new IdentityError(`Key file ${path} is not a valid PEM private key: ${errorMessage(error)}`, path, { cause: error })
   }
 }
 
@@ -107,7 +108,7 @@ async function writeKeyFileAtomic(path: string, pem: string, replace: boolean): 
     else await link(temp, path)
   } catch (error) {
     const exists = isErrno(error, 'EEXIST')
-    throw new IdentityError(exists ? `Key file ${path} already exists` : `Cannot write key file ${path}: ${messageOf(error)}`, path, {
+    throw new IdentityError(exists ? `Key file ${path} already exists` : `Cannot write key file ${path}: ${errorMessage(error)}`, path, {
       cause: error,
     })
   } finally {

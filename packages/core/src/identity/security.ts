@@ -5,10 +5,10 @@
  * @packageDocumentation
  */
 import { X509Certificate } from 'node:crypto'
-import type { ConnectionOptions, TlsOptions } from 'node:tls'
+import type { ConnectionOptions, TLSSocket, TlsOptions } from 'node:tls'
 import { AuthenticationError, IdentityError } from '../errors.js'
 import type { RemotePeer, SecurityContext } from '../transport/types.js'
-import { messageOf } from './files.js'
+import { errorMessage } from '../error-text.js'
 import type { NodeIdentity } from './identity.js'
 import { peerIdFromPublicKey } from './peer-id.js'
 
@@ -51,7 +51,7 @@ function verifyRemote(mode: AuthMode, der: Uint8Array | undefined, expectedPeerI
   try {
     certificate = new X509Certificate(der)
   } catch (error) {
-    throw new AuthenticationError(`The remote certificate cannot be parsed: ${messageOf(error)}`, { cause: error })
+    throw new AuthenticationError(`The remote certificate cannot be parsed: ${errorMessage(error)}`, { cause: error })
   }
   const peerId = peerIdFromPublicKey(certificate.publicKey)
   if (mode === 'peer-id') checkSelfSigned(certificate, peerId)
@@ -79,12 +79,35 @@ function checkSelfSigned(certificate: X509Certificate, peerId: string): void {
   }
 }
 
+/** What {@link verifyTlsPeer} reads of a TLS socket (a `TLSSocket` has it all). */
+export type VerifiableTlsSocket = Pick<TLSSocket, 'authorized' | 'authorizationError' | 'getPeerX509Certificate'>
+
+/**
+ * Authenticate the remote end of a finished TLS handshake under the node's
+ * auth mode: the rule every TLS transport (TCP, the relay, a WebSocket one)
+ * applies. Such transports never reject at the TLS layer
+ * (`rejectUnauthorized: false`), so the refusing side can tell the other why
+ * over the secured channel (a GO_AWAY with `AUTH_FAILED`) rather than drop
+ * the socket: in `ca` mode the chain check node:tls did is read from
+ * `socket.authorized` here; then `security.verifyRemote` checks the
+ * certificate itself and `expectedPeerId`.
+ *
+ * @throws AuthenticationError when the peer fails the auth mode
+ */
+export function verifyTlsPeer(socket: VerifiableTlsSocket, security: SecurityContext, expectedPeerId?: string): RemotePeer {
+  if (security.mode === 'ca' && !socket.authorized) {
+    const why = errorMessage(socket.authorizationError)
+    throw new AuthenticationError(`the remote certificate does not chain to a trusted CA: ${why}`)
+  }
+  return security.verifyRemote(socket.getPeerX509Certificate()?.raw, expectedPeerId)
+}
+
 /**
  * The node:tls options every TLS transport must use for `side`: TLS 1.3 only,
  * our certificate and key, client certificates requested by servers, chain
  * validation (against `security.ca`) only in `ca` mode. Clients skip host
  * name checks: peers are dialled by address and identified by peer id, so
- * call `security.verifyRemote` once the handshake completes.
+ * call {@link verifyTlsPeer} (or `security.verifyRemote`) once the handshake completes.
  */
 export function tlsOptionsFor(security: SecurityContext, side: 'server'): TlsOptions
 export function tlsOptionsFor(security: SecurityContext, side: 'client'): ConnectionOptions

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
 import type { SecurityContext, TransportLimits } from '../transport/types.js'
 import type { NatStatus, Service, ServiceComponents, ServiceFactory } from './types.js'
+import { errorMessage } from '../error-text.js'
 
 /** The status before any service has learned anything. */
 const UNKNOWN_NAT: NatStatus = { reflexiveAddress: undefined, mapping: 'unknown', upnp: { state: 'unknown', mappings: [] } }
@@ -49,7 +50,7 @@ export class ServiceHost {
         service = factory(this.components(index))
         await service.start()
       } catch (error) {
-        this.logger.warn(`service ${service?.id ?? '?'} failed to start: ${error instanceof Error ? error.message : String(error)}`)
+        this.logger.warn(`service ${service?.id ?? '?'} failed to start: ${errorMessage(error)}`)
         continue
       }
       this.services.push({ service, index })
@@ -62,7 +63,7 @@ export class ServiceHost {
     this.manager.clearConnectors()
     for (const { service, index } of this.services.splice(0).reverse()) {
       await service.stop().catch((error: unknown) => {
-        this.logger.warn(`service ${service.id} failed to stop cleanly: ${error instanceof Error ? error.message : String(error)}`)
+        this.logger.warn(`service ${service.id} failed to stop cleanly: ${errorMessage(error)}`)
       })
       this.manager.advertise(advertiseKey(index), [])
     }

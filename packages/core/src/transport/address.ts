@@ -1,4 +1,5 @@
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { SocketAddress } from './types.js'
 
 const addressPattern = /^([a-z][a-z0-9+-]*):\/\/(\[[0-9a-fA-F:.%a-zA-Z]+\]|[^:/[\]]+):(\d{1,5})\/?$/
@@ -27,4 +28,65 @@ export function formatAddress(transport: string, host: string, port: number): st
 /** Strip the IPv4-mapped IPv6 prefix (`::ffff:1.2.3.4` → `1.2.3.4`) so blacklists match either form. */
 export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip
+}
+
+/** Which IPs each helper below matches; a `BlockList` also matches every spelling and the IPv4-mapped forms. */
+function ipSet(entries: ReadonlyArray<readonly [string, number, 'ipv4' | 'ipv6']>): BlockList {
+  const set = new BlockList()
+  for (const [ip, prefix, family] of entries) set.addSubnet(ip, prefix, family)
+  return set
+}
+const loopback = ipSet([
+  ['127.0.0.0', 8, 'ipv4'],
+  ['::1', 128, 'ipv6'],
+])
+const unspecified = ipSet([
+  ['0.0.0.0', 32, 'ipv4'],
+  ['::', 128, 'ipv6'],
+])
+
+function inSet(set: BlockList, host: string): boolean {
+  const ip = host.split('%', 1)[0] ?? ''
+  const family = isIP(ip)
+  return family !== 0 && set.check(ip, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** True for 127.0.0.0/8 and `::1`, in any spelling, IPv4-mapped (`::ffff:127.0.0.1`) or with a zone id; false for names. */
+export function isLoopback(host: string): boolean {
+  return inSet(loopback, host)
+}
+
+/** True for the wildcard addresses `0.0.0.0` and `::` (any spelling, IPv4-mapped too): a bind that names no one interface. */
+export function isWildcard(host: string): boolean {
+  return inSet(unspecified, host)
+}
+
+/**
+ * The concrete addresses a bind to `host` is reachable at. A wildcard bind
+ * answers on every interface address of its family (an IPv4-mapped wildcard
+ * is IPv4); a `dualStack` `::` socket on both families. IPv6 link-local
+ * addresses are left out (useless without a zone id). IPv4 before IPv6,
+ * loopback first within each family: peers on the same host connect fastest
+ * there. Any other host is returned alone; every result has its IPv4-mapped
+ * prefix stripped ({@link normalizeIp}).
+ *
+ * @param options.dualStack - the socket bound to `::` also accepts IPv4 (default `false`)
+ */
+export function expandWildcard(host: string, options: { readonly dualStack?: boolean } = {}): string[] {
+  if (!isWildcard(host)) return [normalizeIp(host)]
+  const ipv4 = isIP(normalizeIp(host)) === 4
+  const families = ipv4 ? ['IPv4'] : options.dualStack === true ? ['IPv4', 'IPv6'] : ['IPv6']
+  const found: string[] = []
+  for (const family of families) {
+    const ofFamily: string[] = []
+    for (const entries of Object.values(networkInterfaces())) {
+      for (const entry of entries ?? []) {
+        if (entry.family !== family) continue
+        if (family === 'IPv6' && entry.address.toLowerCase().startsWith('fe80')) continue
+        ofFamily.push(normalizeIp(entry.address))
+      }
+    }
+    found.push(...ofFamily.sort((a, b) => Number(isLoopback(b)) - Number(isLoopback(a))))
+  }
+  return found
 }

@@ -4,7 +4,7 @@ import { AuthenticationError, IdentityError } from '../../src/errors.js'
 import { createCertificateAuthority, type CertificateAuthority } from '../../src/identity/ca.js'
 import { createSelfSignedCertificate } from '../../src/identity/certificate.js'
 import { createIdentity, type NodeIdentity } from '../../src/identity/identity.js'
-import { createSecurityContext, tlsOptionsFor } from '../../src/identity/security.js'
+import { createSecurityContext, tlsOptionsFor, type VerifiableTlsSocket, verifyTlsPeer } from '../../src/identity/security.js'
 import { caIssuedIdentity } from './helpers.js'
 
 const DAY = 86_400_000
@@ -76,6 +76,56 @@ describe('createSecurityContext', () => {
     const security = createSecurityContext(self, { mode: 'none' })
     expect(security.verifyRemote(der(issued.certificatePem), self.peerId).peerId).toBe(issued.peerId)
     expect(security.verifyRemote(der(other.certificatePem), self.peerId).peerId).toBe(other.peerId)
+  })
+})
+
+describe('verifyTlsPeer', () => {
+  let self: NodeIdentity
+  let ca: CertificateAuthority
+  let issued: NodeIdentity
+
+  beforeAll(async () => {
+    self = (await createIdentity()).identity
+    ca = await createCertificateAuthority({ name: 'Test CA' })
+    issued = await caIssuedIdentity(ca, 'ec')
+  })
+
+  /** What a finished TLS handshake left on the socket: node:tls's chain verdict and the peer certificate. */
+  const socketOf = (certificatePem: string, authorized: boolean, authorizationError?: unknown): VerifiableTlsSocket =>
+    ({
+      authorized,
+      authorizationError,
+      getPeerX509Certificate: () => new X509Certificate(certificatePem),
+    }) as VerifiableTlsSocket
+
+  it('ca: refuses a socket whose chain node:tls did not authorise, naming its reason', () => {
+    const security = createSecurityContext(issued, { mode: 'ca', ca: [ca.certificatePem] })
+    const socket = socketOf(issued.certificatePem, false, new Error('UNABLE_TO_VERIFY_LEAF_SIGNATURE'))
+    expect(() => verifyTlsPeer(socket, security)).toThrow(AuthenticationError)
+    expect(() => verifyTlsPeer(socket, security)).toThrow(/does not chain to a trusted CA: UNABLE_TO_VERIFY_LEAF_SIGNATURE/)
+    // A non-Error reason (node:tls has given strings) is still named.
+    expect(() => verifyTlsPeer(socketOf(issued.certificatePem, false, 'SELF_SIGNED'), security)).toThrow(/SELF_SIGNED/)
+  })
+
+  it('ca: an authorised socket goes on to verifyRemote, expected peer id included', () => {
+    const security = createSecurityContext(issued, { mode: 'ca', ca: [ca.certificatePem] })
+    const socket = socketOf(issued.certificatePem, true)
+    expect(verifyTlsPeer(socket, security, issued.peerId).peerId).toBe(issued.peerId)
+    expect(() => verifyTlsPeer(socket, security, self.peerId)).toThrow(AuthenticationError)
+  })
+
+  it('peer-id and none: the chain verdict is ignored; the certificate alone decides', () => {
+    const peerId = createSecurityContext(issued, { mode: 'peer-id' })
+    expect(verifyTlsPeer(socketOf(self.certificatePem, false), peerId, self.peerId).peerId).toBe(self.peerId)
+    expect(() => verifyTlsPeer(socketOf(issued.certificatePem, true), peerId)).toThrow(AuthenticationError) // not self-signed
+    const none = createSecurityContext(self, { mode: 'none' })
+    expect(verifyTlsPeer(socketOf(issued.certificatePem, false), none, self.peerId).peerId).toBe(issued.peerId)
+  })
+
+  it('a socket without a peer certificate is an AuthenticationError', () => {
+    const security = createSecurityContext(self, { mode: 'peer-id' })
+    const bare = { authorized: true, authorizationError: undefined, getPeerX509Certificate: () => undefined } as unknown as VerifiableTlsSocket
+    expect(() => verifyTlsPeer(bare, security)).toThrow(AuthenticationError)
   })
 })
 

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import type { DatagramPeer, ServiceComponents } from '@crust/core'
-import { formatAddress, normalizeIp, parseAddress } from '@crust/core'
+import { formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '@crust/core'
 
 /** Most candidates one side may offer. */
 export const MAX_CANDIDATES = 8
@@ -28,9 +28,9 @@ function rejection(host: string, allowLoopback: boolean): CandidateRejection | u
   const family = isIP(host)
   if (family === 0) return 'not-ip-literal'
   const type = family === 4 ? 'ipv4' : 'ipv6'
-  if (host === '0.0.0.0' || host === '::') return 'unspecified'
+  if (isWildcard(host)) return 'unspecified'
   if (host === '255.255.255.255') return 'broadcast'
-  if ((family === 4 && host.startsWith('127.')) || host === '::1') return allowLoopback ? undefined : 'loopback'
+  if (isLoopback(host)) return allowLoopback ? undefined : 'loopback'
   if (family === 6 && /^fe[89ab]/i.test(host)) return 'link-local'
   if (never.check(host, type)) return host.startsWith('0.') ? 'unspecified' : 'multicast'
   return undefined

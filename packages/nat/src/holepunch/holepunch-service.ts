@@ -9,6 +9,7 @@ import {
   type Service,
   type ServiceComponents,
   TokenBucket,
+  errorMessage,
   shortPeerId,
 } from '@crust/core'
 import { RateLimiter } from '../common/rate-limit.js'
@@ -185,7 +186,7 @@ export class HolePunchService implements Service {
           .dial(address, { peerId: target, method: 'punched', signal: controller.signal })
           .then((connection) => finish(connection))
           .catch((error: unknown) => {
-            this.components.logger.debug(`holepunch: dial ${address} failed: ${error instanceof Error ? error.message : String(error)}`)
+            this.components.logger.debug(`holepunch: dial ${address} failed: ${errorMessage(error)}`)
           })
       }
       const timer = setTimeout(() => {
@@ -216,7 +217,7 @@ export class HolePunchService implements Service {
       else if (frame.type === 'offer') await this.answerOffer(stream, connection, frame)
       else await refuse(stream, 'bad-message', `unexpected '${frame.type}' frame`)
     } catch (error) {
-      this.components.logger.debug(`holepunch: ${shortPeerId(connection.peerId)}: ${error instanceof Error ? error.message : String(error)}`)
+      this.components.logger.debug(`holepunch: ${shortPeerId(connection.peerId)}: ${errorMessage(error)}`)
       if (error instanceof HolePunchError && error.reason === 'bad-message') await refuse(stream, 'bad-message', error.message)
       else stream.reset()
     }
@@ -244,7 +245,7 @@ export class HolePunchService implements Service {
       await forward.end().catch(() => {})
     } catch (error) {
       const reason = error instanceof HolePunchError ? forwardable(error.reason) : 'refused'
-      return refuse(stream, reason, `the target did not answer: ${error instanceof Error ? error.message : String(error)}`)
+      return refuse(stream, reason, `the target did not answer: ${errorMessage(error)}`)
     }
     await writeFrame(stream, { ...answer, candidates: withObserved(target, answer.candidates) }, true)
   }

@@ -1,4 +1,4 @@
-import { type ProtocolStream, StreamResetCode, StreamResetError } from '@crust/core'
+import { type ProtocolStream, StreamResetCode, StreamResetError, errorMessage } from '@crust/core'
 import { z } from 'zod'
 import { HolePunchError } from './errors.js'
 
@@ -70,7 +70,7 @@ export async function readFrame(stream: ProtocolStream, timeoutMs: number): Prom
     if (error instanceof StreamResetError && error.resetCode === StreamResetCode.REFUSED) {
       throw new HolePunchError('refused', `the peer does not serve ${HOLE_PUNCH_PROTOCOL}`)
     }
-    throw new HolePunchError('bad-message', error instanceof Error ? error.message : String(error))
+    throw new HolePunchError('bad-message', errorMessage(error))
   } finally {
     clearTimeout(timer)
   }

@@ -11,6 +11,8 @@ import {
   StreamResetCode,
   StreamResetError,
   CloseCode,
+  asError,
+  errorMessage,
   shortPeerId,
 } from '@crust/core'
 import { RELAY_PRIORITY } from './priority.js'
@@ -125,7 +127,7 @@ class RelayClient implements Service {
         return await this.connectVia(relayConnection, target, signal)
       } catch (error) {
         if (signal.aborted) throw new AbortError()
-        const failure = error instanceof Error ? error : new Error(String(error))
+        const failure = asError(error)
         if (failure instanceof RelayError && failure.reason === 'unavailable') this.notRelays.add(relayConnection)
         this.logger.debug(`relay ${shortPeerId(relayConnection.peerId)} could not reach ${shortPeerId(target)}: ${failure.message}`)
         failures.push(failure)
@@ -225,7 +227,7 @@ class RelayClient implements Service {
       this.upgrader.schedule(from)
     } catch (error) {
       stream.reset(StreamResetCode.CANCELLED)
-      this.logger.debug(`relayed connection through ${shortPeerId(relayId)} failed: ${error instanceof Error ? error.message : String(error)}`)
+      this.logger.debug(`relayed connection through ${shortPeerId(relayId)} failed: ${errorMessage(error)}`)
     } finally {
       if (reserved) this.incomingPending--
       controller.signal.removeEventListener('abort', resetOnAbort)
@@ -306,7 +308,7 @@ function translate(error: unknown, relayId: string): Error {
       return new RelayError(reason, message, { relay: relayId, cause: error })
     }
   }
-  return error instanceof Error ? error : new Error(String(error))
+  return asError(error)
 }
 
 /** One error for every relay that failed: an authentication failure first (a relay lied), else the first typed refusal. */

@@ -1,4 +1,5 @@
 import type { Connection, ServiceComponents } from '@crust/core'
+import { errorMessage } from '@crust/core'
 
 /** A relay this node keeps a connection to, so peers can reach it through that relay. */
 export interface RelayContact {
@@ -51,7 +52,7 @@ export class RelayLinks {
       } catch (error) {
         if (signal.aborted) return
         if (attempt + 1 >= this.policy.maxAttempts) {
-          const why = error instanceof Error ? error.message : String(error)
+          const why = errorMessage(error)
           this.notify('relay:unreachable', `gave up on relay ${contact.peerId} after ${attempt + 1} attempts: ${why}`, contact.peerId)
           return
         }

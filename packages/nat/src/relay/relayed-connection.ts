@@ -1,16 +1,6 @@
 import type { TLSSocket } from 'node:tls'
-import {
-  type CloseInfo,
-  CloseCode,
-  type Direction,
-  type Logger,
-  type RemotePeer,
-  type TransportConnection,
-  type TransportLimits,
-  type TransportStream,
-  shortPeerId,
-} from '@crust/core'
-import { Muxer } from '@crust/mux'
+import { type CloseInfo, CloseCode, type Direction, type Logger, type RemotePeer, type TransportLimits, shortPeerId } from '@crust/core'
+import { MuxedConnection, Muxer } from '@crust/mux'
 import { RelayError } from './errors.js'
 import { circuitEndReason } from './protocol.js'
 import type { StreamDuplex } from './stream-duplex.js'
@@ -40,54 +30,34 @@ export interface RelayedParts {
 }
 
 /**
- * A connection through a relay, as a {@link TransportConnection}: TLS 1.3
+ * A connection through a relay, as a `TransportConnection`: TLS 1.3
  * between the two ends (the relay forwards ciphertext) with `@crust/mux` on
  * top, exactly as the TCP transport runs over a socket.
  * When a direct connection replaces it, the core retires it only after the
  * calls in flight on it have finished.
  */
-export class RelayedConnection implements TransportConnection {
+export class RelayedConnection extends MuxedConnection {
   readonly id = `relay-${++nextId}`
   readonly transport = RELAY_TRANSPORT
   readonly method = 'relayed' as const
-  readonly direction: Direction
-  readonly remotePeer: RemotePeer
-  readonly remoteAddress: string
-  readonly localAddress: string
-  readonly closed: Promise<CloseInfo>
   /** The relay's peer id. */
   readonly relayPeerId: string
-  private readonly muxer: Muxer
 
   constructor(parts: RelayedParts) {
-    this.direction = parts.direction
-    this.remotePeer = parts.remotePeer
-    this.relayPeerId = parts.relayPeerId
-    this.remoteAddress = relayAddress(parts.relayPeerId, parts.remotePeer.peerId)
-    this.localAddress = relayAddress(parts.relayPeerId, parts.localPeerId)
-    this.muxer = new Muxer(parts.socket, { direction: parts.direction, limits: parts.limits, logger: parts.logger })
+    const muxer = new Muxer(parts.socket, { direction: parts.direction, limits: parts.limits, logger: parts.logger })
     const { duplex } = parts
-    this.closed = this.muxer.closed.then((info) => {
-      duplex.destroy()
-      return describeClose(info, duplex.remoteResetCode, parts.relayPeerId)
+    super({
+      muxer,
+      direction: parts.direction,
+      remotePeer: parts.remotePeer,
+      remoteAddress: relayAddress(parts.relayPeerId, parts.remotePeer.peerId),
+      localAddress: relayAddress(parts.relayPeerId, parts.localPeerId),
+      closed: muxer.closed.then((info) => {
+        duplex.destroy()
+        return describeClose(info, duplex.remoteResetCode, parts.relayPeerId)
+      }),
     })
-  }
-
-  openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream> {
-    return this.muxer.openStream(options)
-  }
-
-  onStream(handler: (stream: TransportStream) => void): void {
-    this.muxer.onStream(handler)
-  }
-
-  close(options?: { code?: number; reason?: string }): Promise<void> {
-    return this.muxer.close(options)
-  }
-
-  /** Round-trip time of a mux ping through the relay, in ms. */
-  ping(): Promise<number> {
-    return this.muxer.ping()
+    this.relayPeerId = parts.relayPeerId
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type SecurityContext,
   TimeoutError,
   tlsOptionsFor,
+  verifyTlsPeer,
 } from '@crust/core'
 import { RelayError } from './errors.js'
 
@@ -124,7 +125,7 @@ function handshake(
           // the muxer then sees the socket destroyed and closes at once.
           socket.on('error', () => {})
           try {
-            resolve({ socket, remotePeer: verify(socket, security, expectedPeerId) })
+            resolve({ socket, remotePeer: verifyTlsPeer(socket, security, expectedPeerId) })
           } catch (error) {
             socket.destroy()
             duplex.destroy()
@@ -147,12 +148,4 @@ function handshakeFailure(error: Error): Error {
     return new AuthenticationError(`relayed TLS authentication failed: ${error.message}`, { cause: error })
   }
   return new RelayError('peer-gone', `relayed TLS handshake failed: ${error.message}`, { cause: error })
-}
-
-function verify(socket: TLSSocket, security: SecurityContext, expectedPeerId: string): RemotePeer {
-  if (security.mode === 'ca' && !socket.authorized) {
-    const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError)
-    throw new AuthenticationError(`the remote certificate does not chain to a trusted CA: ${why}`)
-  }
-  return security.verifyRemote(socket.getPeerX509Certificate()?.raw, expectedPeerId)
 }

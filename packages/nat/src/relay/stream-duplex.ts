@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream'
-import { type ProtocolStream, StreamResetError } from '@crust/core'
+import { type ProtocolStream, StreamResetError, asError } from '@crust/core'
 
 /**
  * A protocol stream as a node `Duplex`, so node:tls can run over it. Reads
@@ -44,7 +44,7 @@ export class StreamDuplex extends Duplex {
     } catch (error) {
       if (error instanceof StreamResetError && error.remote) this.remoteResetCode = error.resetCode
       this.readEnded = true
-      this.destroy(error instanceof Error ? error : new Error(String(error)))
+      this.destroy(asError(error))
     } finally {
       this.pulling = false
     }

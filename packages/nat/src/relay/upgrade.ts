@@ -1,4 +1,5 @@
 import type { Connection, ServiceComponents } from '@crust/core'
+import { errorMessage } from '@crust/core'
 import type { ResolvedRelayOptions } from './options.js'
 import { RELAY_PRIORITY } from './priority.js'
 
@@ -75,7 +76,7 @@ export class Upgrader {
         .then((connection) => ({ connection, via: connection.method })),
     ].map((attemptPromise) =>
       attemptPromise.catch((error: unknown) => {
-        errors.push(error instanceof Error ? error.message : String(error))
+        errors.push(errorMessage(error))
         throw error
       }),
     )

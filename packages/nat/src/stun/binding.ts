@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import type { DatagramEndpoint, DatagramPeer } from '@crust/core'
-import { AbortError, normalizeIp } from '@crust/core'
+import { AbortError, isLoopback, normalizeIp } from '@crust/core'
 import stun from 'stun'
 import { StunError } from './errors.js'
 
@@ -114,10 +114,7 @@ impossible.addSubnet('224.0.0.0', 4, 'ipv4')
 impossible.addSubnet('240.0.0.0', 4, 'ipv4') // reserved, and 255.255.255.255
 impossible.addSubnet('ff00::', 8, 'ipv6')
 impossible.addAddress('::', 'ipv6')
-/** Addresses only plausible when the server itself is reached over that scope. */
-const loopback = new BlockList()
-loopback.addSubnet('127.0.0.0', 8, 'ipv4')
-loopback.addAddress('::1', 'ipv6')
+/** Addresses only plausible when the server itself is reached over that scope (and loopback). */
 const linkLocal = new BlockList()
 linkLocal.addSubnet('169.254.0.0', 16, 'ipv4')
 linkLocal.addSubnet('fe80::', 10, 'ipv6')
@@ -138,7 +135,7 @@ export function isPlausibleMapping(mapped: DatagramPeer, serverHost: string): bo
   const server = normalizeIp(serverHost)
   if (isIP(ip) === 0 || isIP(ip) !== isIP(server) || mapped.port <= 0 || mapped.port > 65535) return false
   if (inList(impossible, ip)) return false
-  if (inList(loopback, ip) && !inList(loopback, server)) return false
+  if (isLoopback(ip) && !isLoopback(server)) return false
   if (inList(linkLocal, ip) && !inList(linkLocal, server)) return false
   return true
 }

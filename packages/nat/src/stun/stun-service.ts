@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises'
 import { networkInterfaces } from 'node:os'
 import type { DatagramEndpoint, DatagramPeer, NatStatus, Service, ServiceComponents } from '@crust/core'
-import { formatAddress, normalizeIp } from '@crust/core'
+import { errorMessage, formatAddress, normalizeIp } from '@crust/core'
 import { type BindingAnswer, bindingRequest } from './binding.js'
 import { classifyMapping } from './classify.js'
 import { StunError } from './errors.js'
@@ -68,7 +68,7 @@ export class StunService implements Service {
       else await this.fromServers(endpoint)
     } catch (error) {
       if (!this.stopping.signal.aborted) {
-        const message = error instanceof Error ? error.message : String(error)
+        const message = errorMessage(error)
         this.components.logger.info(`stun: ${message}`)
         this.components.notify({ service: 'stun', type: 'failed', message })
       }
@@ -132,7 +132,7 @@ async function resolveServer(server: string): Promise<DatagramPeer> {
     const { address } = await lookup(host)
     return { host: address, port }
   } catch (error) {
-    throw new StunError('bad-server', `cannot resolve STUN server ${host}: ${(error as Error).message}`)
+    throw new StunError('bad-server', `cannot resolve STUN server ${host}: ${errorMessage(error)}`)
   }
 }
 

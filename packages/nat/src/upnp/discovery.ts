@@ -2,6 +2,7 @@ import { createSocket } from 'node:dgram'
 import type { EventEmitter } from 'node:events'
 import { isIPv4 } from 'node:net'
 import type { Ssdp } from 'nat-upnp'
+import { errorMessage } from '@crust/core'
 import { UpnpError } from './errors.js'
 
 /** A gateway to talk to: its description URL, and our address on the link facing it. */
@@ -50,7 +51,7 @@ export function searchGateway(ssdp: Ssdp, options: { readonly timeout: number; r
         search.on('device', onDevice)
       } catch (error) {
         // nat-upnp's search throws when its sockets are gone.
-        finish(new UpnpError('no-gateway', `cannot send an SSDP search: ${(error as Error).message}`, { cause: error }))
+        finish(new UpnpError('no-gateway', `cannot send an SSDP search: ${errorMessage(error)}`, { cause: error }))
       }
     }
     if (options.signal.aborted) return onAbort()

@@ -1,4 +1,4 @@
-import { CrustError } from '@crust/core'
+import { CrustError, errorMessage } from '@crust/core'
 
 /**
  * Why a UPnP step failed, in one word:
@@ -57,7 +57,7 @@ export const FaultCode = {
 /** `error` as a {@link UpnpError}: anything else (e.g. thrown by nat-upnp on a strange answer) counts as `malformed`. */
 export function asUpnpError(error: unknown): UpnpError {
   if (error instanceof UpnpError) return error
-  const message = error instanceof Error ? error.message : String(error)
+  const message = errorMessage(error)
   return new UpnpError('malformed', `unexpected answer from the gateway: ${firstLine(message)}`, { cause: error })
 }
 

@@ -1,11 +1,20 @@
-import { type Logger, type PortMapping, type Service, type ServiceComponents, type UpnpStatus, formatAddress, shortPeerId } from '@crust/core'
+import {
+  type Logger,
+  type PortMapping,
+  type Service,
+  type ServiceComponents,
+  type UpnpStatus,
+  formatAddress,
+  isLoopback,
+  shortPeerId,
+} from '@crust/core'
 import { GatewayClient } from './client.js'
 import { type GatewayLocation, localAddressTowards } from './discovery.js'
 import { FaultCode, UpnpError, asUpnpError } from './errors.js'
 import type { ResolvedUpnpOptions } from './options.js'
 import { withRetries } from './retry.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
-import { type MappingTarget, isLoopback, mappableAddresses, mappingTargets } from './targets.js'
+import { type MappingTarget, mappableAddresses, mappingTargets } from './targets.js'
 
 /** A mapping the gateway holds for us. */
 interface HeldMapping {

@@ -23,11 +23,6 @@ export function mappableAddresses(listenAddresses: readonly string[]): MappingTa
   return found
 }
 
-/** True for 127.0.0.0/8. */
-export function isLoopback(host: string): boolean {
-  return host.startsWith('127.')
-}
-
 /**
  * What to map through a gateway we reach from `localAddress`: each listening
  * port bound there (a wildcard bind lists every interface address), once per

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { errorMessage } from '@crust/core'
 import { UpnpError, firstLine } from './errors.js'
 
 /**
@@ -45,7 +46,7 @@ export function parseXml(text: string, what: string): XmlElement {
   }
   if (outcome === undefined) throw new UpnpError('malformed', `${what} is truncated`)
   if ('error' in outcome) {
-    const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error)
+    const reason = errorMessage(outcome.error)
     throw new UpnpError('malformed', `${what} is not XML: ${firstLine(reason)}`, { cause: outcome.error })
   }
   if (!isElement(outcome.value)) throw new UpnpError('malformed', `${what} has no elements`)
