@@ -22,6 +22,7 @@ import { Blacklist } from './manager/blacklist.js'
 import type { ConnectOptions, ConnectionManager, PeerContact } from './manager/connection-manager.js'
 import { registerManagerParts } from './manager/container.js'
 import { ConnectionPool } from './manager/pool.js'
+import { errorMessage } from './error-text.js'
 
 /**
  * A Crust node: one identity, the transports it was given, and the connection
@@ -107,7 +108,7 @@ export class CrustNode {
     if (this.config.bootstrap.onStart) {
       // A node that cannot join yet is still up: it can be joined, and rebootstrap() later.
       await this.bootstrapper.bootstrap().catch((error: unknown) => {
-        this.logger.warn(`bootstrap at start failed: ${error instanceof Error ? error.message : String(error)}`)
+        this.logger.warn(`bootstrap at start failed: ${errorMessage(error)}`)
       })
     }
   }

@@ -32,7 +32,7 @@ import type { Logger } from '../logger.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
 import { CloseCode, type ConnectionMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
 import type { Admission } from './admission.js'
-import { asError } from './as-error.js'
+import { asError } from '../error-text.js'
 import type { Blacklist } from './blacklist.js'
 import type { Establisher } from './establisher.js'
 import type { ConnectionPool } from './pool.js'
@@ -251,7 +251,7 @@ export class Dialer {
           } catch (error) {
             const inner = error instanceof RaceFailedError ? (error as RaceFailedError<string>).failures : []
             for (const f of inner) failures.push({ address: f.candidate, error: f.error })
-            const first = inner[0]?.error ?? (error instanceof Error ? error : new Error(String(error)))
+            const first = inner[0]?.error ?? asError(error)
             groupErrors.set(group.transport, first)
             throw first
           }

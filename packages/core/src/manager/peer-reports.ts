@@ -12,7 +12,7 @@ import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import { CloseCode } from '../transport/types.js'
-import { asError } from './as-error.js'
+import { asError } from '../error-text.js'
 import { ReportThrottle } from './report-throttle.js'
 
 /** Reports of one kind logged and emitted one by one per `reportInterval`; the rest are summarised. */

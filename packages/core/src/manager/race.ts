@@ -1,4 +1,5 @@
 import { AbortError } from '../errors.js'
+import { asError } from '../error-text.js'
 
 /** One candidate's failure, as reported when every candidate failed. */
 export interface RaceFailure<C> {
@@ -61,7 +62,7 @@ export async function raceStaggered<C, T>(
         },
         (error: unknown) => {
           if (settled) return
-          failures.push({ candidate, error: error instanceof Error ? error : new Error(String(error)) })
+          failures.push({ candidate, error: asError(error) })
           if (failures.length === candidates.length) {
             finish()
             reject(new RaceFailedError(failures))
@@ -135,7 +136,7 @@ export async function raceLimited<C, T>(
             running--
             controllers.delete(controller)
             if (settled) return
-            const failure = { candidate, error: error instanceof Error ? error : new Error(String(error)) }
+            const failure = { candidate, error: asError(error) }
             failures.push(failure)
             options.onFailure?.(failure)
             if (failures.length === candidates.length) {

@@ -16,7 +16,7 @@ import type { Logger } from '../logger.js'
 import type { AdvertisedAddress } from '../service/types.js'
 import { parseAddress } from '../transport/address.js'
 import type { ConnectionMethod, Transport, TransportComponents, TransportLimits } from '../transport/types.js'
-import { asError } from './as-error.js'
+import { asError } from '../error-text.js'
 import { ExternalAddressBook } from './external-addresses.js'
 
 /** Most addresses a HELLO carries. */

@@ -11,7 +11,7 @@ import { Tokens } from '../di/tokens.js'
 import { AbortError, DialError, NotStartedError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Connector } from '../service/types.js'
-import { asError } from './as-error.js'
+import { asError } from '../error-text.js'
 import type { ConnectionPool } from './pool.js'
 import type { RunState } from './run-state.js'
 
