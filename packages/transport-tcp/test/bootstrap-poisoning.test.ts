@@ -2,34 +2,15 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type CrustNode, type NodeConfigInput, createNode, defaultCachePath, hashNetworkName } from '@crust/core'
-import { tcp } from '@crust/transport-tcp'
-import { afterEach, describe, expect, it } from 'vitest'
+import { defaultCachePath, hashNetworkName } from '@crust/core'
+import { describe, expect, it } from 'vitest'
+import { startNode } from './helpers.js'
 
 /**
  * Bootstrap-cache poisoning against real nodes on loopback: a hostile node
  * claims 32 third-party addresses in its handshake; the cache must hold only
  * the address verified to reach it.
  */
-
-const started: CrustNode[] = []
-
-async function startNode(overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
-  const node = await createNode({
-    networkName: 'poison-net',
-    transports: [tcp({ host: '127.0.0.1' })],
-    logLevel: 'error',
-    ...overrides,
-    bootstrap: { cache: overrides.bootstrap?.cacheDir !== undefined, ...overrides.bootstrap },
-  })
-  started.push(node)
-  await node.start()
-  return node
-}
-
-afterEach(async () => {
-  await Promise.allSettled(started.splice(0).map((node) => node.stop()))
-})
 
 /** Loopback ports with nothing listening: stand-ins for third parties' addresses. */
 async function deadPorts(count: number): Promise<number[]> {
@@ -49,7 +30,7 @@ function thirdParties(ports: readonly number[]): string[] {
 }
 
 function cachedPeers(dir: string): Array<{ peerId: string; addresses: string[] }> {
-  const file = JSON.parse(readFileSync(defaultCachePath(hashNetworkName('poison-net'), dir), 'utf8')) as {
+  const file = JSON.parse(readFileSync(defaultCachePath(hashNetworkName('test-net'), dir), 'utf8')) as {
     peers: Array<{ peerId: string; addresses: string[] }>
   }
   return file.peers
