@@ -101,9 +101,13 @@ export class NodeScope {
     return transport
   }
 
-  /** Stop every node, close every bare transport and remove the certificate files. */
+  /**
+   * Stop every node (one at a time, newest first: two WebSocket nodes
+   * stopping at once can each wait out the muxer's 2 s close timeout),
+   * close every bare transport and remove the certificate files.
+   */
   async dispose(): Promise<void> {
-    await stopTestNodes(this.nodes.splice(0))
+    for (const node of this.nodes.splice(0).reverse()) await stopTestNodes([node])
     await Promise.allSettled(this.bare.splice(0).map((transport) => within(transport.close(), this.eventTimeout, 'close()')))
     if (this.dir !== undefined) await rm(this.dir, { recursive: true, force: true })
   }

@@ -45,7 +45,7 @@ export const messagingCases: readonly NodeCase[] = [
       b.handle((message) => (message.isRequest ? Buffer.from(`answer to ${text(message.data)}`) : undefined))
       const connection = await a.connect(contactOf(b))
       const answers = await Promise.all(Array.from({ length: 32 }, (_, i) => connection.request(Buffer.from(`request ${i}`))))
-      answers.forEach((answer, i) => assert.equal(text(answer), `answer to request ${i}`))
+      for (const [i, answer] of answers.entries()) assert.equal(text(answer), `answer to request ${i}`)
       assert.equal(a.connections.length, 1, 'the requests share one connection')
     },
   },
