@@ -1,32 +1,25 @@
-import { type Connection, type CrustNode, type TransportFactory, createNode } from '@crust/core'
+import type { Connection, CrustNode, TransportFactory } from '@crust/core'
+import { contactOf, createTestNode, stopTestNodes, waitFor } from '@crust/core/testing'
 import { tcp } from '@crust/transport-tcp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { websocket } from '../src/index.js'
 
-const started: CrustNode[] = []
-
 /** A node on loopback with `transports`, answering requests with `<name> got <request>`. */
 async function startNode(name: string, transports: TransportFactory[]): Promise<{ node: CrustNode; received: string[] }> {
-  const node = await createNode({ networkName: 'ws-example', transports, logLevel: 'error', bootstrap: { cache: false } })
-  started.push(node)
+  const node = await createTestNode(transports)
   const received: string[] = []
   node.handle((message) => {
     const text = Buffer.from(message.data).toString()
     received.push(text)
     if (message.isRequest) return Buffer.from(`${name} got ${text}`)
   })
-  await node.start()
   return { node, received }
 }
 
-async function waitFor<T>(get: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = get()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+/** `node`'s pooled connection to `peer`, once it has one. */
+async function pooled(node: CrustNode, peer: CrustNode, what: string): Promise<Connection> {
+  await waitFor(() => node.getConnection(peer.peerId) !== undefined, 5000, what)
+  return node.getConnection(peer.peerId) as Connection
 }
 
 /** `count` sends and `count` requests from `from` to whoever is at the other end of `connection`. */
@@ -42,9 +35,7 @@ async function exchange(connection: Connection, from: string, to: string, count:
 
 const loopback = { host: '127.0.0.1' }
 
-afterEach(async () => {
-  await Promise.allSettled(started.splice(0).map((node) => node.stop()))
-})
+afterEach(() => stopTestNodes())
 
 describe('websocket() in real nodes', () => {
   it('a [tcp, websocket] node joins a websocket-only node over ws while it talks tcp to a tcp-only node', async () => {
@@ -56,8 +47,8 @@ describe('websocket() in real nodes', () => {
     expect(mixed.node.addresses.some((a) => a.startsWith('tcp://'))).toBe(true)
 
     const [toWs, toTcp] = await Promise.all([
-      mixed.node.connect({ peerId: wsOnly.node.peerId, addresses: wsOnly.node.addresses }),
-      mixed.node.connect({ peerId: tcpOnly.node.peerId, addresses: tcpOnly.node.addresses }),
+      mixed.node.connect(contactOf(wsOnly.node)),
+      mixed.node.connect(contactOf(tcpOnly.node)),
     ])
     expect(toWs.transport).toBe('ws')
     expect(toTcp.transport).toBe('tcp')
@@ -65,8 +56,8 @@ describe('websocket() in real nodes', () => {
     expect(toTcp.peerId).toBe(tcpOnly.node.peerId)
 
     // The other two answer back over the connections the mixed node opened.
-    const wsBack = await waitFor(() => wsOnly.node.getConnection(mixed.node.peerId), 'the ws-only node to pool the connection')
-    const tcpBack = await waitFor(() => tcpOnly.node.getConnection(mixed.node.peerId), 'the tcp-only node to pool the connection')
+    const wsBack = await pooled(wsOnly.node, mixed.node, 'the ws-only node to pool the connection')
+    const tcpBack = await pooled(tcpOnly.node, mixed.node, 'the tcp-only node to pool the connection')
     expect(wsBack.transport).toBe('ws')
     expect(tcpBack.transport).toBe('tcp')
 
@@ -90,18 +81,12 @@ describe('websocket() in real nodes', () => {
   it('a websocket-only node given all addresses of a mixed node dials its ws address', async () => {
     const mixed = await startNode('mixed', [tcp(loopback), websocket(loopback)])
     const wsOnly = await startNode('ws-only', [websocket(loopback)])
-    const connection = await wsOnly.node.connect({ peerId: mixed.node.peerId, addresses: mixed.node.addresses })
+    const connection = await wsOnly.node.connect(contactOf(mixed.node))
     expect(connection.transport).toBe('ws')
     const answer = await connection.request(Buffer.from('ping'))
     expect(Buffer.from(answer).toString()).toBe('mixed got ping')
   })
 
-  it('refuses a peer that is not the one dialled, with AuthenticationError', async () => {
-    const target = await startNode('target', [websocket(loopback)])
-    const other = await startNode('other', [websocket(loopback)])
-    const dialer = await startNode('dialer', [websocket(loopback)])
-    await expect(
-      dialer.node.connect({ peerId: other.node.peerId, addresses: target.node.addresses }, { retry: false }),
-    ).rejects.toMatchObject({ code: 'ERR_AUTHENTICATION' })
-  })
+  // A peer that is not the one dialled (AuthenticationError), the auth modes, messaging and bad input:
+  // the node compliance suite (node-compliance.test.ts).
 })

@@ -1,11 +1,7 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import {
   AuthenticationError,
   type CertificateAuthority,
   CloseCode,
-  type NodeConfigInput,
   type SecurityContext,
   type TransportConnection,
   createCertificateAuthority,
@@ -13,11 +9,10 @@ import {
   exportPrivateKeyPem,
   generateIdentityKey,
   issueCertificate,
-  writeNodeCertificateFiles,
   peerIdFromPublicKey,
 } from '@crust/core'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type TestTransport, contactOf, makeTransport, startNode, waitFor } from './helpers.js'
+import { type TestTransport, makeTransport, waitFor } from './helpers.js'
 
 /** The dialler's view of a refusal: a rejected dial, or a connection that closes with AUTH_FAILED right away. */
 async function expectRefusedDial(dialing: Promise<TransportConnection>): Promise<void> {
@@ -118,61 +113,4 @@ describe('auth mode ca (transport)', () => {
   })
 })
 
-describe('auth modes through createNode', () => {
-  let dir: string
-  let ca: CertificateAuthority
-  let otherCa: CertificateAuthority
-
-  async function caNodeConfig(authority: CertificateAuthority, name: string): Promise<Partial<NodeConfigInput>> {
-    const files = await writeNodeCertificateFiles(authority, { dir, name })
-    return { auth: { mode: 'ca', ca: [ca.certificatePem], ...files } }
-  }
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'crust-quic-ca-'))
-    ca = await createCertificateAuthority({ name: 'Crust Test CA' })
-    otherCa = await createCertificateAuthority({ name: 'Someone Else CA' })
-  })
-
-  it('peer-id: refuses an impostor with AuthenticationError on both sides', async () => {
-    const a = await startNode({ retry: { maxAttempts: 1 } })
-    const b = await startNode()
-    const impostor = await startNode()
-    const rejected: Error[] = []
-    impostor.on('connection:rejected', ({ error }) => rejected.push(error))
-    await expect(a.connect({ peerId: b.peerId, addresses: impostor.addresses })).rejects.toBeInstanceOf(AuthenticationError)
-    await waitFor(() => rejected.length > 0, 5000, 'rejection on the listening side')
-    expect(rejected[0]).toBeInstanceOf(AuthenticationError)
-    expect(a.connections).toHaveLength(0)
-    expect(impostor.connections).toHaveLength(0)
-  })
-
-  it('ca: connects CA-certified nodes and exchanges a request', async () => {
-    const a = await startNode(await caNodeConfig(ca, 'a'))
-    const b = await startNode(await caNodeConfig(ca, 'b'))
-    b.handle(() => Buffer.from('hello from a CA-certified node'))
-    const conn = await a.connect(contactOf(b))
-    expect(Buffer.from(await conn.request(Buffer.from('hi'))).toString()).toBe('hello from a CA-certified node')
-  })
-
-  it('ca: refuses a listener from another CA, typed on both sides', async () => {
-    const a = await startNode({ ...(await caNodeConfig(ca, 'a2')), retry: { maxAttempts: 1 } })
-    const rogue = await startNode(await caNodeConfig(otherCa, 'rogue'))
-    const rejected: Error[] = []
-    rogue.on('connection:rejected', ({ error }) => rejected.push(error))
-    await expect(a.connect(contactOf(rogue))).rejects.toBeInstanceOf(AuthenticationError)
-    await waitFor(() => rejected.length > 0, 5000, 'rejection on the rogue side')
-    expect(rejected[0]).toBeInstanceOf(AuthenticationError)
-  })
-
-  it('ca: refuses a self-signed dialler, typed on both sides', async () => {
-    const b = await startNode(await caNodeConfig(ca, 'b3'))
-    const outsider = await startNode({ auth: { mode: 'none' }, retry: { maxAttempts: 1 } })
-    const rejected: Error[] = []
-    b.on('connection:rejected', ({ error }) => rejected.push(error))
-    await expect(outsider.connect(contactOf(b))).rejects.toBeInstanceOf(AuthenticationError)
-    await waitFor(() => rejected.length > 0, 5000, 'rejection on the CA side')
-    expect(rejected[0]).toBeInstanceOf(AuthenticationError)
-    expect(b.connections).toHaveLength(0)
-  })
-})
+// The auth modes through createNode (none, peer-id, ca): the node compliance suite (node-compliance.test.ts).

@@ -9,10 +9,9 @@ import {
   type TransportLimits,
   createIdentity,
   createLogger,
-  createNode,
   createSecurityContext,
 } from '@crust/core'
-import { waitUntil, sha256 } from '@crust/core/testing'
+import { createTestNode, stopTestNodes, waitFor } from '@crust/core/testing'
 import { afterEach, expect } from 'vitest'
 import { type QuicOptions, QuicTransport, quic } from '../src/index.js'
 
@@ -23,7 +22,6 @@ process.on('unhandledRejection', (reason) => {
 })
 
 const transports: QuicTransport[] = []
-const nodes: CrustNode[] = []
 
 export const testLimits: TransportLimits = {
   idleTimeout: 30_000,
@@ -101,40 +99,12 @@ export async function makeTransport(opts: TestTransportOptions = {}): Promise<Te
 }
 
 /** Start a node on loopback with the QUIC transport; stopped automatically after each test. */
-export async function startNode(overrides: Partial<NodeConfigInput> = {}, options: QuicOptions = {}): Promise<CrustNode> {
-  const node = await createNode({
-    networkName: 'test-net',
-    transports: [quic({ host: '127.0.0.1', ...options })],
-    logLevel: 'error',
-    bootstrap: { cache: false },
-    ...overrides,
-  })
-  nodes.push(node)
-  await node.start()
-  return node
-}
-
-/** A contact for `node`, as another node dials it. */
-export function contactOf(node: CrustNode): { peerId: string; addresses: string[] } {
-  return { peerId: node.peerId, addresses: node.addresses }
-}
-
-/** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  return waitUntil(condition, timeoutMs, what)
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Read a whole stream into one buffer. */
-export async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = []
-  for await (const chunk of stream) chunks.push(chunk)
-  return Buffer.concat(chunks)
+export function startNode(overrides: Partial<NodeConfigInput> = {}, options: QuicOptions = {}): Promise<CrustNode> {
+  return createTestNode([quic({ host: '127.0.0.1', ...options })], overrides)
 }
 
 afterEach(async () => {
-  await Promise.allSettled(nodes.splice(0).map((node) => node.stop()))
+  await stopTestNodes()
   await Promise.allSettled(transports.splice(0).map((transport) => transport.close()))
   const seen = unhandled.splice(0)
   expect(seen, `unhandled rejections: ${seen.map(String).join('; ')}`).toEqual([])
@@ -154,4 +124,4 @@ export async function connectedPair(options: TestTransportOptions = {}, clientOp
   return { server, client, conn, inbound: server.inbound[0]! }
 }
 
-export { sha256 }
+export { contactOf, readAll, sha256, sleep, waitFor } from '@crust/core/testing'

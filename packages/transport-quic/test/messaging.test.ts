@@ -4,23 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { contactOf, sha256, startNode, waitFor } from './helpers.js'
 
 describe('nodes over QUIC', () => {
-  it('exchange messages and requests', async () => {
-    const a = await startNode()
-    const b = await startNode()
-    expect(b.addresses[0]).toMatch(/^quic:\/\/127\.0\.0\.1:\d+$/)
-    const got: string[] = []
-    b.handle((msg) => {
-      got.push(Buffer.from(msg.data).toString())
-      if (msg.isRequest) return Buffer.from(`pong:${Buffer.from(msg.data)}`)
-    })
-    const conn = await a.connect(contactOf(b))
-    expect(conn.transport).toBe('quic')
-    expect(conn.peerId).toBe(b.peerId)
-    await conn.send(Buffer.from('hello'))
-    expect(Buffer.from(await conn.request(Buffer.from('ping'))).toString()).toBe('pong:ping')
-    await waitFor(() => got.length === 2)
-    expect(got).toContain('hello')
-  })
+  // Connecting and messages and requests both ways: the node compliance suite (node-compliance.test.ts).
 
   // The QUIC load test (it replaces three of one property): ten connections with
   // 16 sends and requests in flight each, and hashes that show nothing lost,

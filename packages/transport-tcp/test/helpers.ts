@@ -1,29 +1,12 @@
 import { createServer } from 'node:net'
-import { type CrustNode, type NodeConfigInput, createNode } from '@crust/core'
-import { waitUntil, sha256 } from '@crust/core/testing'
+import type { CrustNode, NodeConfigInput } from '@crust/core'
+import { createTestNode, stopTestNodes } from '@crust/core/testing'
 import { afterEach } from 'vitest'
 import { tcp } from '../src/index.js'
 
-const started: CrustNode[] = []
-
 /** Start a node on loopback with the TCP transport; stopped automatically after each test. */
-export async function startNode(overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
-  const node = await createNode({
-    networkName: 'test-net',
-    transports: [tcp({ host: '127.0.0.1' })],
-    logLevel: 'error',
-    ...overrides,
-    // Tests never touch the user's real cache directory unless they name one.
-    bootstrap: { cache: overrides.bootstrap?.cacheDir !== undefined, ...overrides.bootstrap },
-  })
-  started.push(node)
-  await node.start()
-  return node
-}
-
-/** A contact for `node`, as another node dials it. */
-export function contactOf(node: CrustNode): { peerId: string; addresses: string[] } {
-  return { peerId: node.peerId, addresses: node.addresses }
+export function startNode(overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
+  return createTestNode([tcp({ host: '127.0.0.1' })], overrides)
 }
 
 /** A loopback port with nothing listening on it (bound, then released). */
@@ -35,13 +18,6 @@ export async function deadPort(): Promise<number> {
   return port
 }
 
-/** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  return waitUntil(condition, timeoutMs, what)
-}
+afterEach(() => stopTestNodes())
 
-afterEach(async () => {
-  await Promise.allSettled(started.splice(0).map((node) => node.stop()))
-})
-
-export { sha256 }
+export { contactOf, sha256, waitFor } from '@crust/core/testing'

@@ -5,7 +5,7 @@
  */
 import { CloseCode, type CrustNode, LimitExceededError, MessageKind, type NodeConfigInput } from '@crust/core'
 import { FrameType } from '@crust/mux'
-import { peakMemoryGrowth } from '@crust/core/testing'
+import { peakMemoryGrowth, sleep } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
 import { contactOf, startNode, waitFor } from './helpers.js'
 import { flood, message, muxFrame, rawPeer } from './raw-client.js'
@@ -44,7 +44,7 @@ async function servedDuring(ask: () => Promise<number>, attack: Promise<unknown>
   let slowest = 0
   while (!done) {
     slowest = Math.max(slowest, await ask())
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
   }
   return Math.max(slowest, await ask())
 }

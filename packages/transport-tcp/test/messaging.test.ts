@@ -4,32 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { contactOf, sha256, startNode, waitFor } from './helpers.js'
 
 describe('messages between real nodes over TCP + TLS 1.3', () => {
-  it('sends messages and requests both ways', async () => {
-    const a = await startNode()
-    const b = await startNode()
-    const seenByA: string[] = []
-    const seenByB: string[] = []
-    a.handle((msg) => {
-      seenByA.push(`${msg.peerId}:${Buffer.from(msg.data).toString()}`)
-      return msg.isRequest ? Buffer.from(`a answers ${Buffer.from(msg.data).toString()}`) : undefined
-    })
-    b.handle((msg) => {
-      seenByB.push(`${msg.peerId}:${Buffer.from(msg.data).toString()}`)
-      return msg.isRequest ? Buffer.from(`b answers ${Buffer.from(msg.data).toString()}`) : undefined
-    })
-    const conn = await a.connect(contactOf(b))
-    expect(conn.peerId).toBe(b.peerId)
-    expect(conn.transport).toBe('tcp')
-    await conn.send(Buffer.from('hello b'))
-    expect(Buffer.from(await conn.request(Buffer.from('ping'))).toString()).toBe('b answers ping')
-    await waitFor(() => b.getConnection(a.peerId) !== undefined)
-    const back = b.getConnection(a.peerId)!
-    await back.send(Buffer.from('hello a'))
-    expect(Buffer.from(await back.request(Buffer.from('pong'))).toString()).toBe('a answers pong')
-    await waitFor(() => seenByA.length === 2 && seenByB.length === 2)
-    expect(seenByB).toEqual([`${a.peerId}:hello b`, `${a.peerId}:ping`])
-    expect(seenByA).toEqual([`${b.peerId}:hello a`, `${b.peerId}:pong`])
-  })
+  // Sends and requests both ways: the node compliance suite (node-compliance.test.ts).
 
   it('delivers messages through the async iterator as well as the event', async () => {
     const a = await startNode()

@@ -8,6 +8,7 @@ import {
   hashNetworkName,
   tlsOptionsFor,
 } from '@crust/core'
+import { sleep } from '@crust/core/testing'
 import { type Frame, FrameDecoder, FrameType, HEADER_LENGTH, encodeFrame } from '@crust/mux'
 
 export { encodeFrame }
@@ -74,7 +75,7 @@ export async function rawPeer(node: CrustNode, networkName = 'test-net'): Promis
     const frames = new FrameDecoder().feed(client.received())
     if (frames.some((f: Frame) => f.type === FrameType.DATA && f.streamId === 1 && (f.flags & 0x4) !== 0)) return client
     if (Date.now() > deadline) throw new Error('no WELCOME from the node')
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await sleep(10)
   }
 }
 
@@ -104,7 +105,7 @@ export async function flood(socket: TLSSocket, frame: Buffer, ms: number, batch 
     if (!socket.write(chunk)) {
       await Promise.race([
         new Promise((resolve) => socket.once('drain', resolve)),
-        new Promise((resolve) => setTimeout(resolve, 50)),
+        sleep(50),
       ])
     }
   }

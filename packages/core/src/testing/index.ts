@@ -1,6 +1,7 @@
 /**
- * `@crust/core/testing`: the compliance suite every transport plugin runs
- * against itself, test-runner agnostic.
+ * `@crust/core/testing`: the compliance suites every transport plugin runs
+ * against itself (the transport contract, and real nodes through
+ * `createNode`), test-runner agnostic, and the helpers node-level tests share.
  *
  * @example With vitest:
  * ```ts
@@ -18,6 +19,8 @@ export {
 } from './suite.js'
 export { TestGate, type TestGateDecision } from './gate.js'
 export { Collector } from './collector.js'
-export { waitUntil, sha256 } from './util.js'
+export { waitUntil, sha256, sleep, readAll } from './util.js'
 export { HostilePeer, type HostilePeerOptions } from './hostile.js'
 export { messageAttackTests, peakMemoryGrowth, type MessageAttackOptions } from './attacks.js'
+export { nodeComplianceTests, type NodeComplianceOptions } from './node-suite.js'
+export { createTestNode, stopTestNodes, contactOf, waitFor } from './nodes.js'
