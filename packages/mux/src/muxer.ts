@@ -69,19 +69,19 @@ const CLOSE_TIMEOUT = 2_000
  * Multiplexes streams over one byte stream (a TLS socket) with a yamux-like
  * framing, per-stream flow control and QUIC-style stream credit.
  *
- * The muxer itself owns the stream map, incoming frames, the peer's streams
- * (SYN order, our stream credit to it, delivery to the handler) and closing.
- * Its parts: {@link FrameWriter} (outgoing frames, coalesced into one socket
- * write per tick), {@link StreamOpener} (our streams: ids, the peer's credit,
- * waiting openers, SYN order) and {@link Liveness} (pings, keep-alive, RTT and
- * the one timer per connection; no stream owns a timer).
+ * The muxer itself owns the stream map, the dispatch of incoming frames and
+ * closing. Its parts: {@link FrameWriter} (outgoing frames, coalesced into one
+ * socket write per tick), {@link StreamOpener} (our streams: ids, the peer's
+ * credit, waiting openers, SYN order), {@link StreamAcceptor} (the peer's
+ * streams: SYN order, the credit we grant, delivery to the handler) and
+ * {@link Liveness} (pings, keep-alive, RTT and the one timer per connection;
+ * no stream owns a timer).
  */
 export class Muxer implements StreamHost, OpenerHost, FrameSink {
   /** Settles (never rejects) once the connection is fully closed, for any reason. */
   readonly closed: Promise<CloseInfo>
   /** @internal */ readonly maxWindow: number
   private readonly socket: Duplex
-  private readonly limits: TransportLimits
   private readonly logger: Logger | undefined
   private readonly initialWindow: number
   /** Window granted right after a bidirectional stream's SYN beyond the protocol's initial one (0 when none). */
@@ -112,7 +112,6 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
    */
   constructor(socket: Duplex, options: MuxerOptions) {
     this.socket = socket
-    this.limits = options.limits
     this.logger = options.logger
     // Windows travel as u32 deltas; keep them well inside that range.
     this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
