@@ -124,3 +124,13 @@ export function encodeFrame(type: number, flags: number, streamId: number, lengt
 export function hasPayload(type: number): boolean {
   return type === FrameType.DATA || type === FrameType.GO_AWAY
 }
+
+/** A GO_AWAY reason as UTF-8, cut to at most {@link MAX_REASON_LENGTH} bytes without splitting a character. */
+export function encodeReason(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8')
+  if (bytes.length <= MAX_REASON_LENGTH) return bytes
+  let end = MAX_REASON_LENGTH
+  // Step back over continuation bytes (10xxxxxx) to a character boundary.
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end)
+}

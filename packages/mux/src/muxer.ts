@@ -1,30 +1,26 @@
 import type { Duplex } from 'node:stream'
 import {
-  AbortError,
   CloseCode,
   type CloseInfo,
   ConnectionClosedError,
-  LimitExceededError,
+  type LimitExceededError,
   type Logger,
   ProtocolError,
   StreamResetError,
   type TransportLimits,
   type TransportStream,
   asError,
-  errorMessage,
 } from '@crust/core'
 import { FrameDecoder, type FrameSink, u32 } from './decoder.js'
-import { DEFAULT_GROW_INTERVAL, DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW, InboundStreamCredit } from './flow-control.js'
-import {
-  Flag,
-  FrameType,
-  INITIAL_MAX_STREAMS,
-  INITIAL_WINDOW,
-  MAX_REASON_LENGTH,
-  MAX_STREAM_ID,
-} from './frame.js'
+import { DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW } from './flow-control.js'
+import { encodeReason, Flag, FrameType, INITIAL_WINDOW } from './frame.js'
 import { FrameWriter } from './frame-writer.js'
+import { Liveness } from './liveness.js'
 import { MuxStream, type StreamHost } from './stream.js'
+import { StreamAcceptor } from './stream-acceptor.js'
+import { type OpenerHost, type OpenStreamOptions, StreamOpener } from './stream-opener.js'
+
+export type { OpenStreamOptions } from './stream-opener.js'
 
 /** Options of a {@link Muxer}. */
 export interface MuxerOptions {
@@ -57,28 +53,6 @@ export interface MuxerOptions {
  */
 export const DEFAULT_MAX_QUEUED_CONTROL = 4096
 
-/** Options of {@link Muxer.openStream}. */
-export interface OpenStreamOptions {
-  bidirectional: boolean
-  /** Aborts waiting for stream credit; the promise rejects with `AbortError`. */
-  signal?: AbortSignal
-}
-
-interface OpenWaiter {
-  readonly bidirectional: boolean
-  readonly resolve: (stream: MuxStream) => void
-  readonly reject: (error: Error) => void
-  readonly signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-  settled: boolean
-}
-
-interface PendingPing {
-  readonly start: number
-  readonly resolve: (rtt: number) => void
-  readonly reject: (error: Error) => void
-}
-
 function noop(): void {}
 
 const OPEN = 0
@@ -95,17 +69,23 @@ const CLOSE_TIMEOUT = 2_000
  * Multiplexes streams over one byte stream (a TLS socket) with a yamux-like
  * framing, per-stream flow control and QUIC-style stream credit.
  *
- * Frames queued in the same tick are coalesced into one socket write; no
- * stream owns a timer; one timer per connection runs keep-alive and idle checks.
+ * The muxer itself owns the stream map, the dispatch of incoming frames and
+ * closing. Its parts: {@link FrameWriter} (outgoing frames, coalesced into one
+ * socket write per tick), {@link StreamOpener} (our streams: ids, the peer's
+ * credit, waiting openers, SYN order), {@link StreamAcceptor} (the peer's
+ * streams: SYN order, the credit we grant, delivery to the handler) and
+ * {@link Liveness} (pings, keep-alive, RTT and the one timer per connection;
+ * no stream owns a timer).
  */
-export class Muxer implements StreamHost, FrameSink {
+export class Muxer implements StreamHost, OpenerHost, FrameSink {
   /** Settles (never rejects) once the connection is fully closed, for any reason. */
   readonly closed: Promise<CloseInfo>
   /** @internal */ readonly maxWindow: number
   private readonly socket: Duplex
-  private readonly limits: TransportLimits
   private readonly logger: Logger | undefined
   private readonly initialWindow: number
+  /** Window granted right after a bidirectional stream's SYN beyond the protocol's initial one (0 when none). */
+  private readonly extraWindow: number
   private readonly decoder = new FrameDecoder()
   private readonly streams = new Map<number, MuxStream>()
   private state = OPEN
@@ -115,34 +95,16 @@ export class Muxer implements StreamHost, FrameSink {
   private socketClosed = false
   private received = 0
 
-  // Streams we open: ids, stream credit granted by the peer, FIFO of openers waiting for it.
-  private nextLocalId: number
-  private localOpened = 0
-  private localLimit = INITIAL_MAX_STREAMS
-  private openWaiters: OpenWaiter[] = []
-  private openHead = 0
-  // Streams opened but whose SYN is not yet queued, in id order (see sendData).
-  private unsynced: Array<MuxStream | undefined> = []
-  private unsyncedHead = 0
+  /** Streams we open: ids, stream credit granted by the peer, openers waiting for it, SYN order. */
+  private readonly opener: StreamOpener
 
-  // Streams the peer opens.
-  private lastRemoteId: number
-  private readonly inbound: InboundStreamCredit
-  private handler: ((stream: TransportStream) => void) | undefined
-  private backlog: MuxStream[] | undefined = []
+  /** Streams the peer opens: SYN order, the credit we grant it, delivery to the handler. */
+  private readonly acceptor: StreamAcceptor
 
   /** Outgoing frames, batched per tick, and the bounds on what a peer that does not read can make us queue. */
   private readonly writer: FrameWriter
-
-  // Ping, keep-alive and idle timer.
-  private readonly pings = new Map<number, PendingPing>()
-  private pingCounter = 0
-  private keepAliveId = -1
-  private keepAliveStart = 0
-  private srtt = 0
-  private lastReceived: number
-  private lastKeepAlive: number
-  private timer: NodeJS.Timeout | undefined
+  /** Pings, keep-alive, RTT and the idle/keep-alive timer. */
+  private readonly liveness: Liveness
 
   /**
    * Take over `socket`: from now on only the muxer reads and writes it.
@@ -150,24 +112,31 @@ export class Muxer implements StreamHost, FrameSink {
    */
   constructor(socket: Duplex, options: MuxerOptions) {
     this.socket = socket
-    this.limits = options.limits
     this.logger = options.logger
     // Windows travel as u32 deltas; keep them well inside that range.
     this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
     this.maxWindow = clamp(options.maxWindow ?? DEFAULT_MAX_WINDOW, this.initialWindow, MAX_WINDOW)
+    this.extraWindow = Math.max(0, this.initialWindow - INITIAL_WINDOW)
     this.writer = new FrameWriter({
       socket,
       maxControl: clamp(Math.floor(options.maxQueuedControlFrames ?? DEFAULT_MAX_QUEUED_CONTROL), 16, 0x7fff_ffff),
       isOpen: () => this.state === OPEN,
       onOverrun: (error) => this.overrun(error),
     })
-    this.nextLocalId = options.direction === 'outbound' ? 1 : 2
-    this.lastRemoteId = options.direction === 'outbound' ? 0 : -1
-    this.inbound = new InboundStreamCredit(clamp(Math.floor(options.limits.maxInboundStreams), 0, 0x7fff_ffff))
+    this.opener = new StreamOpener(this, options.direction === 'outbound' ? 1 : 2)
+    const maxInbound = clamp(Math.floor(options.limits.maxInboundStreams), 0, 0x7fff_ffff)
+    this.acceptor = new StreamAcceptor(options.direction, maxInbound, this.writer, options.logger)
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve
     })
-    this.lastReceived = this.lastKeepAlive = performance.now()
+    this.liveness = new Liveness({
+      writer: this.writer,
+      limits: options.limits,
+      logger: options.logger,
+      isOpen: () => this.state === OPEN,
+      onIdle: () => this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true),
+      onOverrun: (error) => this.overrun(error),
+    })
 
     ;(socket as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true)
     socket.on('data', this.onSocketData)
@@ -181,10 +150,8 @@ export class Muxer implements StreamHost, FrameSink {
       this.onSocketClose()
       return
     }
-    this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, this.inbound.start())
-    // Measure the RTT at once (free: same write as MAX_STREAMS); window growth needs it.
-    this.sendKeepAlive(this.lastKeepAlive)
-    this.armTimer()
+    this.acceptor.start()
+    this.liveness.start()
   }
 
   /** Bytes written to the socket, headers included. */
@@ -199,7 +166,7 @@ export class Muxer implements StreamHost, FrameSink {
 
   /** Smoothed round-trip time from pings and keep-alives, in ms; 0 until one completes. */
   get rtt(): number {
-    return this.srtt
+    return this.liveness.srtt
   }
 
   /** Streams currently open (not yet finished on both halves). */
@@ -216,34 +183,7 @@ export class Muxer implements StreamHost, FrameSink {
    */
   openStream(options: OpenStreamOptions): Promise<TransportStream> {
     if (this.state !== OPEN) return Promise.reject(this.closedError())
-    const signal = options.signal
-    if (signal?.aborted === true) return Promise.reject(new AbortError())
-    if (this.openHead === this.openWaiters.length && this.localOpened < this.localLimit) {
-      try {
-        return Promise.resolve(this.createLocal(options.bidirectional))
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    }
-    return new Promise<MuxStream>((resolve, reject) => {
-      const waiter: OpenWaiter = {
-        bidirectional: options.bidirectional,
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
-        settled: false,
-      }
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
-          if (waiter.settled) return
-          waiter.settled = true
-          reject(new AbortError())
-        }
-        signal.addEventListener('abort', waiter.onAbort, { once: true })
-      }
-      this.openWaiters.push(waiter)
-    })
+    return this.opener.open(options)
   }
 
   /**
@@ -251,11 +191,7 @@ export class Muxer implements StreamHost, FrameSink {
    * before are delivered now, in order. A handler that throws resets its stream.
    */
   onStream(handler: (stream: TransportStream) => void): void {
-    this.handler = handler
-    const backlog = this.backlog
-    if (backlog === undefined) return
-    this.backlog = undefined
-    for (const stream of backlog) this.deliver(stream)
+    this.acceptor.onStream(handler)
   }
 
   /**
@@ -274,11 +210,7 @@ export class Muxer implements StreamHost, FrameSink {
   /** Round-trip time to the peer in ms, measured with a PING frame. */
   ping(): Promise<number> {
     if (this.state !== OPEN) return Promise.reject(this.closedError())
-    const id = this.nextPingId()
-    return new Promise<number>((resolve, reject) => {
-      this.pings.set(id, { start: performance.now(), resolve, reject })
-      this.writer.queueControl(FrameType.PING, Flag.SYN, 0, id)
-    })
+    return this.liveness.ping()
   }
 
   // ---- StreamHost: called by streams. ----
@@ -290,8 +222,7 @@ export class Muxer implements StreamHost, FrameSink {
 
   /** @internal */
   get growInterval(): number {
-    // Two RTTs when known (a window drained in that time is too small for the path).
-    return this.srtt > 0 ? Math.max(2 * this.srtt, 1) : DEFAULT_GROW_INTERVAL
+    return this.liveness.growInterval
   }
 
   /** @internal */
@@ -308,15 +239,15 @@ export class Muxer implements StreamHost, FrameSink {
   sendData(stream: MuxStream, payload: Uint8Array, flags: number): void {
     if (this.state !== OPEN) return
     const first = !stream.synSent
-    if (first) flags |= this.sync(stream)
+    if (first) flags |= this.opener.sync(stream)
     this.writer.push(FrameType.DATA, flags, stream.id, payload.length, payload)
     if (first && stream.bidirectional) this.grantExtraWindow(stream)
   }
 
   /** The peer may send the protocol's initial window; a larger configured one is granted right after SYN. */
   private grantExtraWindow(stream: MuxStream): void {
-    const extra = this.initialWindow - INITIAL_WINDOW
-    if (extra <= 0) return
+    const extra = this.extraWindow
+    if (extra === 0) return
     stream.recvCredit += extra
     this.writer.queueControl(FrameType.WINDOW_UPDATE, 0, stream.id, extra)
   }
@@ -324,7 +255,7 @@ export class Muxer implements StreamHost, FrameSink {
   /** @internal */
   sendReset(stream: MuxStream, code: number): void {
     if (this.state !== OPEN) return
-    const flags = Flag.RST | (stream.synSent ? 0 : this.sync(stream))
+    const flags = Flag.RST | (stream.synSent ? 0 : this.opener.sync(stream))
     const payload = Buffer.allocUnsafe(4)
     payload.writeUInt32BE(code, 0)
     this.writer.push(FrameType.DATA, flags, stream.id, 4, payload)
@@ -341,71 +272,22 @@ export class Muxer implements StreamHost, FrameSink {
   streamDone(stream: MuxStream): void {
     if (this.streams.get(stream.id) !== stream) return
     this.streams.delete(stream.id)
-    if (stream.direction === 'inbound' && this.state === OPEN) {
-      const value = this.inbound.finish()
-      if (value !== undefined) this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
-    }
+    if (stream.direction === 'inbound' && this.state === OPEN) this.acceptor.finished()
   }
 
-  // ---- Opening streams. ----
+  // ---- OpenerHost: called by the StreamOpener. ----
 
-  private createLocal(bidirectional: boolean): MuxStream {
-    const id = this.nextLocalId
-    if (id > MAX_STREAM_ID) throw new ConnectionClosedError('Stream ids exhausted on this connection', CloseCode.LIMIT_REACHED)
-    this.nextLocalId += 2
-    this.localOpened++
+  /** @internal */
+  createStream(id: number, bidirectional: boolean): MuxStream {
     const stream = new MuxStream(this, id, 'outbound', bidirectional, this.initialWindow, performance.now())
     this.streams.set(id, stream)
-    this.unsynced.push(stream)
     return stream
   }
 
-  /**
-   * Mark `stream`'s SYN as sent, first queueing a bare SYN for every stream
-   * opened before it that has not sent anything yet: the peer requires SYNs in
-   * id order, while the application may write to its streams in any order.
-   * Returns the flags for the stream's own first frame.
-   */
-  private sync(stream: MuxStream): number {
-    const unsynced = this.unsynced
-    while (this.unsyncedHead < unsynced.length) {
-      const earlier = unsynced[this.unsyncedHead]
-      unsynced[this.unsyncedHead++] = undefined
-      if (earlier === undefined || earlier === stream) break
-      earlier.markSynSent()
-      this.writer.push(FrameType.DATA, synFlags(earlier), earlier.id, 0, EMPTY)
-      if (earlier.bidirectional) this.grantExtraWindow(earlier)
-    }
-    if (this.unsyncedHead === unsynced.length) {
-      unsynced.length = 0
-      this.unsyncedHead = 0
-    }
-    stream.markSynSent()
-    return synFlags(stream)
-  }
-
-  private grantOpenWaiters(): void {
-    const waiters = this.openWaiters
-    while (this.openHead < waiters.length && this.localOpened < this.localLimit) {
-      const waiter = waiters[this.openHead++] as OpenWaiter
-      if (waiter.settled) continue
-      waiter.settled = true
-      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort)
-      try {
-        waiter.resolve(this.createLocal(waiter.bidirectional))
-      } catch (error) {
-        waiter.reject(error as Error)
-      }
-    }
-    // Skip aborted waiters at the head so the fast path in openStream applies again.
-    while (this.openHead < waiters.length && (waiters[this.openHead] as OpenWaiter).settled) this.openHead++
-    if (this.openHead === waiters.length) {
-      waiters.length = 0
-      this.openHead = 0
-    } else if (this.openHead > 1024 && this.openHead * 2 > waiters.length) {
-      waiters.splice(0, this.openHead)
-      this.openHead = 0
-    }
+  /** @internal */
+  sendSyn(stream: MuxStream, flags: number): void {
+    this.writer.push(FrameType.DATA, flags, stream.id, 0, EMPTY)
+    if (stream.bidirectional) this.grantExtraWindow(stream)
   }
 
   // ---- Incoming bytes. ----
@@ -414,7 +296,7 @@ export class Muxer implements StreamHost, FrameSink {
     // After a close began, drain and ignore the socket so it can end cleanly.
     if (this.state !== OPEN) return
     this.received += chunk.length
-    this.lastReceived = performance.now()
+    this.liveness.lastReceived = performance.now()
     try {
       this.decoder.decode(chunk, this)
     } catch (error) {
@@ -439,7 +321,7 @@ export class Muxer implements StreamHost, FrameSink {
       }
       case FrameType.PING:
         if (streamId !== 0) throw new ProtocolError('PING on a stream id other than 0')
-        if ((flags & Flag.ACK) !== 0) this.onPong(length)
+        if ((flags & Flag.ACK) !== 0) this.liveness.onPong(length)
         else if ((flags & Flag.SYN) !== 0) this.writer.queueControl(FrameType.PING, Flag.ACK, 0, length)
         else throw new ProtocolError('PING without SYN or ACK')
         return
@@ -452,11 +334,7 @@ export class Muxer implements StreamHost, FrameSink {
       }
       case FrameType.MAX_STREAMS:
         if (streamId !== 0) throw new ProtocolError('MAX_STREAMS on a stream id other than 0')
-        // Cumulative and monotonic: a smaller value is stale and ignored.
-        if (length > this.localLimit) {
-          this.localLimit = length
-          if (this.openHead < this.openWaiters.length) this.grantOpenWaiters()
-        }
+        this.opener.raiseLimit(length)
         return
     }
   }
@@ -472,19 +350,14 @@ export class Muxer implements StreamHost, FrameSink {
     let stream: MuxStream | undefined
     let created = false
     if ((flags & Flag.SYN) !== 0) {
-      if (!this.isRemoteId(id) || id !== this.lastRemoteId + 2) {
-        throw new ProtocolError(`SYN for stream ${id}, expected ${this.lastRemoteId + 2}`)
-      }
-      if (!this.inbound.open()) throw new ProtocolError(`Stream ${id} opened beyond the stream credit`)
-      this.lastRemoteId = id
+      this.acceptor.open(id)
       if ((flags & Flag.RST) !== 0) {
         // Opened and reset before anything else: just count it as finished.
-        const value = this.inbound.finish()
-        if (value !== undefined) this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
+        this.acceptor.finished()
         return
       }
       // Created while handling a read: its time is the read's (saves a clock read per stream).
-      stream = new MuxStream(this, id, 'inbound', (flags & Flag.UNI) === 0, this.initialWindow, this.lastReceived)
+      stream = new MuxStream(this, id, 'inbound', (flags & Flag.UNI) === 0, this.initialWindow, this.liveness.lastReceived)
       this.streams.set(id, stream)
       created = true
     } else {
@@ -509,55 +382,14 @@ export class Muxer implements StreamHost, FrameSink {
     if ((flags & Flag.FIN) !== 0) stream.onFin()
     if (created) {
       if ((flags & Flag.FIN) === 0) this.grantExtraWindow(stream)
-      const value = this.inbound.due()
-      if (value !== undefined) this.writer.queueControl(FrameType.MAX_STREAMS, 0, 0, value)
-      this.deliver(stream)
+      this.acceptor.accepted(stream)
     }
   }
 
   /** A frame for a stream not in the map: fine if the stream existed (late frame), an error if it never did. */
   private checkStale(id: number, what: string): void {
-    const known = this.isRemoteId(id) ? id <= this.lastRemoteId : id !== 0 && id < this.nextLocalId
+    const known = this.acceptor.isRemoteId(id) ? this.acceptor.wasOpened(id) : this.opener.wasOpened(id)
     if (!known) throw new ProtocolError(`${what} for unknown stream ${id}`)
-  }
-
-  private isRemoteId(id: number): boolean {
-    return id !== 0 && (id & 1) === (this.lastRemoteId & 1)
-  }
-
-  private deliver(stream: MuxStream): void {
-    const handler = this.handler
-    if (handler === undefined) {
-      this.backlog?.push(stream)
-      return
-    }
-    try {
-      handler(stream)
-    } catch (error) {
-      this.logger?.warn(`stream handler threw: ${errorMessage(error)}`)
-      stream.reset(CloseCode.INTERNAL)
-    }
-  }
-
-  private onPong(id: number): void {
-    const now = performance.now()
-    let rtt: number
-    if (id === this.keepAliveId) {
-      this.keepAliveId = -1
-      rtt = now - this.keepAliveStart
-    } else {
-      const ping = this.pings.get(id)
-      if (ping === undefined) return
-      this.pings.delete(id)
-      rtt = now - ping.start
-      ping.resolve(rtt)
-    }
-    this.srtt = this.srtt === 0 ? rtt : this.srtt * 0.875 + rtt * 0.125
-  }
-
-  private nextPingId(): number {
-    this.pingCounter = (this.pingCounter + 1) >>> 0
-    return this.pingCounter
   }
 
   // ---- Outgoing bytes: the FrameWriter. ----
@@ -572,50 +404,6 @@ export class Muxer implements StreamHost, FrameSink {
     this.writer.drop()
     this.shutdown({ code: CloseCode.LIMIT_REACHED, reason: error.message.split(':')[0] as string, remote: false, error }, true)
     if (!this.socket.destroyed) this.socket.destroy()
-  }
-
-  // ---- Timers. ----
-
-  /** One timer per connection: it wakes at the next keep-alive or idle deadline. */
-  private armTimer(): void {
-    const { idleTimeout, keepAliveInterval } = this.limits
-    if (this.state !== OPEN || (idleTimeout <= 0 && keepAliveInterval <= 0)) return
-    let at = Number.POSITIVE_INFINITY
-    if (keepAliveInterval > 0) at = this.lastKeepAlive + keepAliveInterval
-    if (idleTimeout > 0) at = Math.min(at, this.lastReceived + idleTimeout, this.writer.writable ? at : this.writer.blockedSince + idleTimeout)
-    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())))
-    this.timer.unref()
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined
-    if (this.state !== OPEN) return
-    const { idleTimeout, keepAliveInterval } = this.limits
-    const now = performance.now()
-    if (idleTimeout > 0 && now - this.lastReceived >= idleTimeout) {
-      this.logger?.debug(`idle for ${Math.round(now - this.lastReceived)} ms, closing`)
-      this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true)
-      return
-    }
-    if (idleTimeout > 0 && !this.writer.writable && this.writer.stalled(now, idleTimeout)) {
-      // The peer has not taken a byte from us for a whole idle timeout, though it may still be sending.
-      this.overrun(
-        new LimitExceededError(
-          `write stalled: the peer took none of our bytes for ${Math.round(now - this.writer.blockedSince)} ms`,
-          'connection.idleTimeout',
-        ),
-      )
-      return
-    }
-    if (keepAliveInterval > 0 && now - this.lastKeepAlive >= keepAliveInterval) this.sendKeepAlive(now)
-    this.armTimer()
-  }
-
-  private sendKeepAlive(now: number): void {
-    this.lastKeepAlive = now
-    this.keepAliveId = this.nextPingId()
-    this.keepAliveStart = now
-    this.writer.queueControl(FrameType.PING, Flag.SYN, 0, this.keepAliveId)
   }
 
   // ---- Closing. ----
@@ -666,14 +454,12 @@ export class Muxer implements StreamHost, FrameSink {
   private shutdown(info: CloseInfo, goAway: boolean): void {
     if (this.state !== OPEN) return
     if (goAway) {
-      const reason = truncateUtf8(info.reason, MAX_REASON_LENGTH)
+      const reason = encodeReason(info.reason)
       // Bypass `queueControl`, which refuses frames once closing.
       this.writer.enqueue(FrameType.GO_AWAY, 0, info.code >>> 0, reason.length, reason)
     }
     this.state = CLOSING
     this.closeInfo = info
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
 
     const connectionError = new ConnectionClosedError(
       `Connection closed${info.remote ? ' by peer' : ''}: ${info.reason || `code ${info.code}`}`,
@@ -683,19 +469,8 @@ export class Muxer implements StreamHost, FrameSink {
     const streamError = new StreamResetError(connectionError.message, info.code, info.remote)
     for (const stream of this.streams.values()) stream.onConnectionClosed(streamError)
     this.streams.clear()
-    this.unsynced = []
-    this.unsyncedHead = 0
-    for (let i = this.openHead; i < this.openWaiters.length; i++) {
-      const waiter = this.openWaiters[i] as OpenWaiter
-      if (waiter.settled) continue
-      waiter.settled = true
-      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort)
-      waiter.reject(connectionError)
-    }
-    this.openWaiters = []
-    this.openHead = 0
-    for (const ping of this.pings.values()) ping.reject(connectionError)
-    this.pings.clear()
+    this.opener.fail(connectionError)
+    this.liveness.stop(connectionError)
 
     // Last flush (GO_AWAY among it), ignoring backpressure; then fail the writers' waiters.
     this.writer.finish(connectionError)
@@ -714,18 +489,4 @@ export class Muxer implements StreamHost, FrameSink {
 
 function clamp(value: number, min: number, max: number): number {
   return Number.isNaN(value) ? min : Math.min(max, Math.max(min, value))
-}
-
-function synFlags(stream: MuxStream): number {
-  return stream.bidirectional ? Flag.SYN : Flag.SYN | Flag.UNI
-}
-
-/** UTF-8 bytes of `text`, cut to at most `max` bytes without splitting a character. */
-function truncateUtf8(text: string, max: number): Buffer {
-  const bytes = Buffer.from(text, 'utf8')
-  if (bytes.length <= max) return bytes
-  let end = max
-  // Step back over continuation bytes (10xxxxxx) to a character boundary.
-  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--
-  return bytes.subarray(0, end)
 }

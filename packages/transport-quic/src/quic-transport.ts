@@ -9,7 +9,6 @@ import {
   type Logger,
   type RemotePeer,
   TimeoutError,
-  TokenBucket,
   type Transport,
   type TransportComponents,
   type TransportConnection,
@@ -23,45 +22,26 @@ import {
   normalizeIp,
   parseAddress,
 } from '@crust/core'
-import { type QUICConnection, QUICConnectionId, QUICClient, QUICServer, type QUICSocket } from '@crust/quic-lib'
-import type { Header } from '@crust/quic-lib/native/types.js'
+import { QUICClient, type QUICSocket } from '@crust/quic-lib'
 import type { CertificateRefusal } from './chain.js'
 import { closeInfoOf, encodeReason } from './codes.js'
-import { clientCrypto, serverCrypto } from './crypto-ops.js'
+import { clientCrypto } from './crypto-ops.js'
 import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
-import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
+import { type LibraryLogger, connectionInternals, socketInternals } from './internals.js'
 import { libraryLogger } from './library-logger.js'
-import { ListenerGuard } from './listener-guard.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
-import { clientConfig, serverConfig } from './quic-config.js'
+import { clientConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
-import { Refusals } from './refusal.js'
-import { RetryTokens } from './retry-token.js'
+import { QuicListener, perSecondBudget } from './quic-listener.js'
 import { SharedSocketDatagrams } from './datagrams.js'
 import { warnIfUnpatched } from './library-patch.js'
-import { startSharedSocket } from './shared-socket.js'
+import { localAddressFor, startSharedSocket } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
-import { checkCertificates, verifyCallback } from './verify.js'
-
-/** A budget of `rate` events per second, bursting to one second's worth. */
-const perSecondBudget = (rate: number): TokenBucket => new TokenBucket({ perSecond: rate, burst: rate })
+import { verifyCallback } from './verify.js'
 
 /** How long `close()` waits for connections to finish closing before it releases the socket anyway. */
 const SHUTDOWN_GRACE_MS = 300
-
-/**
- * Datagrams kept per attempt while it is at the gate (before the library
- * registers its connection): a client's retransmitted Initial or its close.
- */
-const MAX_QUEUED_DATAGRAMS = 16
-const MAX_QUEUED_BYTES = 64 * 1024
-
-/** An inbound attempt in progress, and datagrams for it that arrived before its connection existed. */
-interface Admitting {
-  readonly queued: Array<{ data: Buffer; remote: RemoteInfo }>
-  bytes: number
-}
 
 /** Wait for `work`, but no longer than `ms`. */
 async function withGrace(work: Promise<unknown>, ms: number): Promise<void> {
@@ -87,7 +67,8 @@ export interface QuicListenerStats {
  * server and every outgoing connection; inbound attempts pass the core's gate
  * before any connection state exists; certificates are checked by the core's
  * auth mode inside the TLS handshake, and refusals reach both sides as typed
- * errors.
+ * errors. This class owns the socket, dialling and closing; the accepting
+ * side is {@link QuicListener}.
  */
 export class QuicTransport implements Transport {
   readonly id = 'quic'
@@ -98,13 +79,13 @@ export class QuicTransport implements Transport {
   private readonly caDers: Uint8Array[]
   private readonly connections = new Set<QuicConnection>()
   private readonly dials = new Set<AbortController>()
-  /** Datagrams of attempts still at the gate or handshaking, by connection id (at most `maxPendingHandshakes`). */
-  private readonly admitting = new Map<string, Admitting>()
   /** Dropped datagrams, counted per reason and summarised in the log. */
   private readonly drops: DropLog
-  private guard: ListenerGuard | undefined
+  /** The latest listener set up (its counters stay readable after close). */
+  private listener: QuicListener | undefined
   private socket: Promise<QUICSocket> | undefined
-  private server: QUICServer | undefined
+  /** The listener once started, until close. */
+  private server: QuicListener | undefined
   /** Raw non-QUIC datagrams on the shared socket (STUN, hole punching). */
   readonly datagrams: SharedSocketDatagrams
   private closing = false
@@ -172,8 +153,8 @@ export class QuicTransport implements Transport {
 
   /** What the listener dropped and answered statelessly (counters; see {@link QuicListenerStats}). */
   get stats(): QuicListenerStats {
-    const sent = this.guard?.sent ?? { retries: 0, versionNegotiations: 0 }
-    return { drops: this.drops.snapshot(), ...sent, pendingHandshakes: this.admitting.size }
+    const sent = this.listener?.sent ?? { retries: 0, versionNegotiations: 0 }
+    return { drops: this.drops.snapshot(), ...sent, pendingHandshakes: this.listener?.pendingHandshakes ?? 0 }
   }
 
   /** The bound UDP endpoint, once there is one. */
@@ -253,7 +234,7 @@ export class QuicTransport implements Transport {
       direction: 'outbound',
       remotePeer: peer,
       remoteAddress: formatAddress('quic', normalizeIp(quic.remoteHost), quic.remotePort),
-      localAddress: this.localAddressFor(socket, parsed.host),
+      localAddress: localAddressFor(socket, parsed.host),
       idleTimeout: limits.idleTimeout,
       logger: this.logger,
     })
@@ -276,7 +257,7 @@ export class QuicTransport implements Transport {
     this.server = undefined
     if (server !== undefined) {
       const stopping = server
-        .stop({ isApp: true, errorCode: CloseCode.SHUTDOWN, reason: encodeReason('transport closing'), force: true })
+        .stop()
         .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${errorMessage(error)}`))
       await withGrace(stopping, SHUTDOWN_GRACE_MS)
     }
@@ -329,208 +310,26 @@ export class QuicTransport implements Transport {
   }
 
   private async startServer(socket: QUICSocket): Promise<void> {
-    const { security, limits } = this.components
-    const verify = verifyCallback(security, {
-      onVerdict: (verdict) => {
-        if (!verdict.ok) this.logger.info(`refused a client certificate: ${verdict.error.message}`)
+    const listener = new QuicListener(
+      {
+        components: this.components,
+        options: this.options,
+        logger: this.logger,
+        libraryLogger: this.libraryLogger,
+        caDers: this.caDers,
+        drops: this.drops,
+        isClosing: () => this.closing,
+        adopt: (connection) => this.adopt(connection),
       },
-    })
-    const server = new QUICServer({
-      crypto: serverCrypto(),
       socket,
-      config: serverConfig(security, limits, this.options, verify),
-      // Bounds every inbound handshake (the library's start timer for accepted connections).
-      minIdleTimeout: limits.handshakeTimeout,
-      reasonToCode,
-      codeToReason,
-      logger: this.libraryLogger,
-    })
-    this.gate(server, socket)
-    await server.start()
-    this.server = server
-  }
-
-  /**
-   * Route every would-be connection through the core's gate. The listener
-   * guard answers or drops every datagram for no known connection first
-   * (nothing for datagrams under 1200 bytes, a budgeted stateless Retry or
-   * Version Negotiation otherwise); only an Initial whose retry token is
-   * ours, fresh, bound to its source address and connection id and unused,
-   * i.e. from an address that proved it receives our packets, reaches the
-   * gate, before any connection state or TLS work.
-   */
-  private gate(server: QUICServer, socket: QUICSocket): void {
-    const internals = serverInternals(server)
-    const accept = internals.acceptConnection.bind(server)
-    const refusals = new Refusals(socket, server, this.logger)
-    const { retryTokenLifetime, statelessReplyRate, maxPendingHandshakes } = this.options
-    // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
-    const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
-    const guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), this.drops)
-    this.guard = guard
-    // The library checks the token again inside accept(), with its own format and without the
-    // port; it gets the original connection id of the token we checked, once.
-    const checked = new Map<string, QUICConnectionId>()
-    internals.validateToken = async (token) => {
-      const key = token.toString('latin1')
-      const original = checked.get(key)
-      checked.delete(key)
-      return original
-    }
-    internals.acceptConnection = async (remote, header, dcid, data) => {
-      const key = dcid.toString()
-      if (this.queueForAttempt(key, data, remote)) return undefined
-      const screening = await guard.screen(remote, header, data)
-      if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return undefined
-      const token = guard.admit(screening.token, remote, header, this.admitting.size, maxPendingHandshakes)
-      if (token === undefined) return undefined
-      const tokenKey = Buffer.from(screening.token).toString('latin1')
-      checked.set(tokenKey, QUICConnectionId.fromBuffer(token.original))
-      this.admitting.set(key, { queued: [], bytes: 0 })
-      try {
-        await this.admit(accept, refusals, socket, remote, header, key, dcid, data, token.original)
-      } catch (error) {
-        this.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${errorMessage(error)}`)
-      } finally {
-        this.admitting.delete(key)
-        checked.delete(tokenKey)
-      }
-      return undefined // the socket only awaits this; never let it see a rejection
-    }
-  }
-
-  private async admit(
-    accept: (remote: RemoteInfo, header: Header, dcid: QUICConnectionId, data: Buffer) => Promise<QUICConnection | undefined>,
-    refusals: Refusals,
-    socket: QUICSocket,
-    remote: RemoteInfo,
-    header: Header,
-    dcid: string,
-    dcidBytes: QUICConnectionId,
-    data: Buffer,
-    original: Buffer,
-  ): Promise<void> {
-    // Only an address that proved it receives our packets (a valid retry token) gets here,
-    // so spoofed sources can neither fill the per-IP counts nor trigger refusal events.
-    if (this.closing || refusals.has(dcid)) return
-    const host = normalizeIp(remote.host)
-    const label = formatAddress('quic', host, remote.port)
-    const decision = this.components.gate.admitInbound({ transport: 'quic', host, port: remote.port })
-    if (!decision.allow) {
-      await refusals.refuse(remote, header, original, dcid, data, decision.code, decision.reason)
-      return
-    }
-    let released = false
-    const release = (): void => {
-      if (released) return
-      released = true
-      decision.release?.()
-    }
-    let quic: QUICConnection | undefined
-    const accepting = accept(remote, header, dcidBytes, data)
-    // The library registers the connection before its handshake: hand it what arrived meanwhile.
-    setImmediate(() => this.deliverQueued(socket, dcid))
-    // Our own deadline as well as the library's start timer: a loaded event loop
-    // must not stretch an abandoned handshake past handshakeTimeout.
-    const { handshakeTimeout } = this.components.limits
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`QUIC handshake with ${label} not finished within ${handshakeTimeout} ms`)), handshakeTimeout)
-    })
-    try {
-      quic = await Promise.race([accepting, deadline])
-    } catch (error) {
-      release()
-      // A handshake that completes after all is closed at once.
-      accepting.then(
-        (late) => void late?.stop({ isApp: true, errorCode: CloseCode.HANDSHAKE_TIMEOUT, reason: encodeReason('handshake too slow'), force: true }).catch(() => {}),
-        () => {},
-      )
-      if (!this.closing) this.components.onInboundFailure(label, handshakeFailure(label, error, 'accept', handshakeTimeout))
-      return
-    } finally {
-      clearTimeout(timer)
-    }
-    if (quic === undefined) {
-      release() // an invalid token: nothing was created
-      return
-    }
-    const accepted = quic
-    void accepted.closedP.then(release)
-    // A client that refuses our certificate does so right after its Finished,
-    // which completed our side: let datagrams already queued arrive, so such
-    // a refusal is reported here rather than handed over as a dying connection.
-    await new Promise((resolve) => setImmediate(resolve))
-    const refused = connectionInternals(accepted).conn.peerError()
-    if (refused !== null) {
-      this.components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))
-      return
-    }
-    const verdict = checkCertificates(this.components.security, accepted.getRemoteCertsChain(), this.caDers)
-    if (!verdict.ok) {
-      // Unreachable: the handshake's callback accepted this very chain.
-      await accepted.stop({ isApp: true, errorCode: CloseCode.AUTH_FAILED, reason: encodeReason(verdict.error.message), force: true })
-      this.components.onInboundFailure(label, verdict.error)
-      return
-    }
-    const connection = new QuicConnection({
-      connection: accepted,
-      stop: (stop) => accepted.stop(stop),
-      direction: 'inbound',
-      remotePeer: verdict.peer,
-      remoteAddress: label,
-      localAddress: this.localAddressFor(socket, host),
-      idleTimeout: this.components.limits.idleTimeout,
-      logger: this.logger,
-    })
-    this.adopt(connection)
-    if (this.closing) {
-      void connection.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' })
-      return
-    }
-    this.components.onInboundConnection(connection)
-  }
-
-  /**
-   * Keep a datagram for an attempt in progress whose connection the library
-   * has not registered yet (a retransmitted Initial, or the client's
-   * CONNECTION_CLOSE), instead of re-gating it; false if there is no such attempt.
-   */
-  private queueForAttempt(key: string, data: Buffer, remote: RemoteInfo): boolean {
-    const waiting = this.admitting.get(key)
-    if (waiting === undefined) return false
-    if (waiting.queued.length < MAX_QUEUED_DATAGRAMS && waiting.bytes + data.byteLength <= MAX_QUEUED_BYTES) {
-      waiting.queued.push({ data, remote })
-      waiting.bytes += data.byteLength
-    }
-    return true
-  }
-
-  private deliverQueued(socket: QUICSocket, dcid: string): void {
-    const queued = this.admitting.get(dcid)?.queued
-    if (queued === undefined || queued.length === 0) return
-    const connection = socketInternals(socket).connectionMap.serverConnections.get(dcid)
-    if (connection === undefined) return
-    for (const { data, remote } of queued.splice(0)) {
-      connectionInternals(connection)
-        .recv(data, remote)
-        .catch(() => {})
-    }
+    )
+    this.listener = listener
+    await listener.start()
+    this.server = listener
   }
 
   private adopt(connection: QuicConnection): void {
     this.connections.add(connection)
     void connection.closed.then(() => this.connections.delete(connection))
-  }
-
-  /**
-   * Our address as the peer sees it, as far as we know it: a wildcard socket
-   * has no single local address, so loopback peers get the loopback address
-   * of their family and others the wildcard.
-   */
-  private localAddressFor(socket: QUICSocket, remoteHost: string): string {
-    let host = normalizeIp(socket.host)
-    if (isWildcard(host) && isLoopback(remoteHost)) host = isIPv6(normalizeIp(remoteHost)) ? '::1' : '127.0.0.1'
-    return formatAddress('quic', host, socket.port)
   }
 }

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import type { Logger } from '@crust/core'
+import { type Logger, formatAddress, isLoopback, isWildcard, normalizeIp } from '@crust/core'
 import { QUICSocket } from '@crust/quic-lib'
 import { errorMessage } from '@crust/core'
 import { socketInternals } from './internals.js'
@@ -73,4 +73,15 @@ export async function startSharedSocket(options: {
       return 0
     })
   return socket
+}
+
+/**
+ * Our address on `socket` as a peer at `remoteHost` sees it, as far as we
+ * know it: a wildcard socket has no single local address, so loopback peers
+ * get the loopback address of their family and others the wildcard.
+ */
+export function localAddressFor(socket: QUICSocket, remoteHost: string): string {
+  let host = normalizeIp(socket.host)
+  if (isWildcard(host) && isLoopback(remoteHost)) host = isIPv6(normalizeIp(remoteHost)) ? '::1' : '127.0.0.1'
+  return formatAddress('quic', host, socket.port)
 }

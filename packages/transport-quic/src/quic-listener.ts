@@ -1,0 +1,281 @@
+/**
+ * The QUIC transport's accepting side: the library's server on the node's
+ * socket, with every would-be connection routed through the listener guard
+ * and the core's gate before any connection state exists, and admitted
+ * connections checked and handed to the core.
+ *
+ * @packageDocumentation
+ */
+import { CloseCode, type Logger, TimeoutError, TokenBucket, type TransportComponents, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core'
+import { type QUICConnection, QUICConnectionId, QUICServer, type QUICSocket } from '@crust/quic-lib'
+import type { Header } from '@crust/quic-lib/native/types.js'
+import { closeInfoOf, encodeReason } from './codes.js'
+import { serverCrypto } from './crypto-ops.js'
+import type { DropLog } from './drop-log.js'
+import { handshakeFailure } from './failures.js'
+import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
+import { ListenerGuard } from './listener-guard.js'
+import type { ResolvedQuicOptions } from './options.js'
+import { serverConfig } from './quic-config.js'
+import { QuicConnection } from './quic-connection.js'
+import { Refusals } from './refusal.js'
+import { RetryTokens } from './retry-token.js'
+import { localAddressFor } from './shared-socket.js'
+import { codeToReason, reasonToCode } from './stream-errors.js'
+import { checkCertificates, verifyCallback } from './verify.js'
+
+/** A budget of `rate` events per second, bursting to one second's worth. */
+export const perSecondBudget = (rate: number): TokenBucket => new TokenBucket({ perSecond: rate, burst: rate })
+
+/**
+ * Datagrams kept per attempt while it is at the gate (before the library
+ * registers its connection): a client's retransmitted Initial or its close.
+ */
+const MAX_QUEUED_DATAGRAMS = 16
+const MAX_QUEUED_BYTES = 64 * 1024
+
+/** An inbound attempt in progress, and datagrams for it that arrived before its connection existed. */
+interface Admitting {
+  readonly queued: Array<{ data: Buffer; remote: RemoteInfo }>
+  bytes: number
+}
+
+/** What the listener needs from its transport. */
+export interface QuicListenerContext {
+  readonly components: TransportComponents
+  readonly options: ResolvedQuicOptions
+  readonly logger: Logger
+  readonly libraryLogger: LibraryLogger
+  /** The configured CA certificates, DER-encoded. */
+  readonly caDers: Uint8Array[]
+  readonly drops: DropLog
+  /** Whether the transport is closing (attempts still in progress are then dropped). */
+  readonly isClosing: () => boolean
+  /** Track an admitted connection until it closes. */
+  readonly adopt: (connection: QuicConnection) => void
+}
+
+/**
+ * Accepts connections on the node's socket. Holds the library's server, the
+ * listener guard (stateless Retry and Version Negotiation, budgets) and the
+ * attempts at the gate or handshaking (at most `maxPendingHandshakes`).
+ */
+export class QuicListener {
+  /** Datagrams of attempts still at the gate or handshaking, by connection id (at most `maxPendingHandshakes`). */
+  private readonly admitting = new Map<string, Admitting>()
+  private readonly server: QUICServer
+  private readonly guard: ListenerGuard
+
+  /** Set up the server on `socket` and gate it; {@link start} starts accepting. */
+  constructor(
+    private readonly context: QuicListenerContext,
+    private readonly socket: QUICSocket,
+  ) {
+    const { security, limits } = context.components
+    const verify = verifyCallback(security, {
+      onVerdict: (verdict) => {
+        if (!verdict.ok) context.logger.info(`refused a client certificate: ${verdict.error.message}`)
+      },
+    })
+    this.server = new QUICServer({
+      crypto: serverCrypto(),
+      socket,
+      config: serverConfig(security, limits, context.options, verify),
+      // Bounds every inbound handshake (the library's start timer for accepted connections).
+      minIdleTimeout: limits.handshakeTimeout,
+      reasonToCode,
+      codeToReason,
+      logger: context.libraryLogger,
+    })
+    const { retryTokenLifetime, statelessReplyRate } = context.options
+    // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
+    const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
+    this.guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), context.drops)
+    this.gate()
+  }
+
+  /** Stateless replies sent so far. */
+  get sent(): { retries: number; versionNegotiations: number } {
+    return this.guard.sent
+  }
+
+  /** Inbound attempts at the gate or handshaking now. */
+  get pendingHandshakes(): number {
+    return this.admitting.size
+  }
+
+  start(): Promise<void> {
+    return this.server.start()
+  }
+
+  /** Stop the server, closing what it still holds with SHUTDOWN. */
+  stop(): Promise<void> {
+    return this.server.stop({ isApp: true, errorCode: CloseCode.SHUTDOWN, reason: encodeReason('transport closing'), force: true })
+  }
+
+  /**
+   * Route every would-be connection through the core's gate. The listener
+   * guard answers or drops every datagram for no known connection first
+   * (nothing for datagrams under 1200 bytes, a budgeted stateless Retry or
+   * Version Negotiation otherwise); only an Initial whose retry token is
+   * ours, fresh, bound to its source address and connection id and unused,
+   * i.e. from an address that proved it receives our packets, reaches the
+   * gate, before any connection state or TLS work.
+   */
+  private gate(): void {
+    const server = this.server
+    const guard = this.guard
+    const internals = serverInternals(server)
+    const accept = internals.acceptConnection.bind(server)
+    const refusals = new Refusals(this.socket, server, this.context.logger)
+    const { maxPendingHandshakes } = this.context.options
+    // The library checks the token again inside accept(), with its own format and without the
+    // port; it gets the original connection id of the token we checked, once.
+    const checked = new Map<string, QUICConnectionId>()
+    internals.validateToken = async (token) => {
+      const key = token.toString('latin1')
+      const original = checked.get(key)
+      checked.delete(key)
+      return original
+    }
+    internals.acceptConnection = async (remote, header, dcid, data) => {
+      const key = dcid.toString()
+      if (this.queueForAttempt(key, data, remote)) return undefined
+      const screening = await guard.screen(remote, header, data)
+      if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return undefined
+      const token = guard.admit(screening.token, remote, header, this.admitting.size, maxPendingHandshakes)
+      if (token === undefined) return undefined
+      const tokenKey = Buffer.from(screening.token).toString('latin1')
+      checked.set(tokenKey, QUICConnectionId.fromBuffer(token.original))
+      this.admitting.set(key, { queued: [], bytes: 0 })
+      try {
+        await this.admit(accept, refusals, remote, header, key, dcid, data, token.original)
+      } catch (error) {
+        this.context.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${errorMessage(error)}`)
+      } finally {
+        this.admitting.delete(key)
+        checked.delete(tokenKey)
+      }
+      return undefined // the socket only awaits this; never let it see a rejection
+    }
+  }
+
+  private async admit(
+    accept: (remote: RemoteInfo, header: Header, dcid: QUICConnectionId, data: Buffer) => Promise<QUICConnection | undefined>,
+    refusals: Refusals,
+    remote: RemoteInfo,
+    header: Header,
+    dcid: string,
+    dcidBytes: QUICConnectionId,
+    data: Buffer,
+    original: Buffer,
+  ): Promise<void> {
+    const { components, isClosing } = this.context
+    // Only an address that proved it receives our packets (a valid retry token) gets here,
+    // so spoofed sources can neither fill the per-IP counts nor trigger refusal events.
+    if (isClosing() || refusals.has(dcid)) return
+    const host = normalizeIp(remote.host)
+    const label = formatAddress('quic', host, remote.port)
+    const decision = components.gate.admitInbound({ transport: 'quic', host, port: remote.port })
+    if (!decision.allow) {
+      await refusals.refuse(remote, header, original, dcid, data, decision.code, decision.reason)
+      return
+    }
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      decision.release?.()
+    }
+    let quic: QUICConnection | undefined
+    const accepting = accept(remote, header, dcidBytes, data)
+    // The library registers the connection before its handshake: hand it what arrived meanwhile.
+    setImmediate(() => this.deliverQueued(dcid))
+    // Our own deadline as well as the library's start timer: a loaded event loop
+    // must not stretch an abandoned handshake past handshakeTimeout.
+    const { handshakeTimeout } = components.limits
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`QUIC handshake with ${label} not finished within ${handshakeTimeout} ms`)), handshakeTimeout)
+    })
+    try {
+      quic = await Promise.race([accepting, deadline])
+    } catch (error) {
+      release()
+      // A handshake that completes after all is closed at once.
+      accepting.then(
+        (late) => void late?.stop({ isApp: true, errorCode: CloseCode.HANDSHAKE_TIMEOUT, reason: encodeReason('handshake too slow'), force: true }).catch(() => {}),
+        () => {},
+      )
+      if (!isClosing()) components.onInboundFailure(label, handshakeFailure(label, error, 'accept', handshakeTimeout))
+      return
+    } finally {
+      clearTimeout(timer)
+    }
+    if (quic === undefined) {
+      release() // an invalid token: nothing was created
+      return
+    }
+    const accepted = quic
+    void accepted.closedP.then(release)
+    // A client that refuses our certificate does so right after its Finished,
+    // which completed our side: let datagrams already queued arrive, so such
+    // a refusal is reported here rather than handed over as a dying connection.
+    await new Promise((resolve) => setImmediate(resolve))
+    const refused = connectionInternals(accepted).conn.peerError()
+    if (refused !== null) {
+      components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))
+      return
+    }
+    const verdict = checkCertificates(components.security, accepted.getRemoteCertsChain(), this.context.caDers)
+    if (!verdict.ok) {
+      // Unreachable: the handshake's callback accepted this very chain.
+      await accepted.stop({ isApp: true, errorCode: CloseCode.AUTH_FAILED, reason: encodeReason(verdict.error.message), force: true })
+      components.onInboundFailure(label, verdict.error)
+      return
+    }
+    const connection = new QuicConnection({
+      connection: accepted,
+      stop: (stop) => accepted.stop(stop),
+      direction: 'inbound',
+      remotePeer: verdict.peer,
+      remoteAddress: label,
+      localAddress: localAddressFor(this.socket, host),
+      idleTimeout: components.limits.idleTimeout,
+      logger: this.context.logger,
+    })
+    this.context.adopt(connection)
+    if (isClosing()) {
+      void connection.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' })
+      return
+    }
+    components.onInboundConnection(connection)
+  }
+
+  /**
+   * Keep a datagram for an attempt in progress whose connection the library
+   * has not registered yet (a retransmitted Initial, or the client's
+   * CONNECTION_CLOSE), instead of re-gating it; false if there is no such attempt.
+   */
+  private queueForAttempt(key: string, data: Buffer, remote: RemoteInfo): boolean {
+    const waiting = this.admitting.get(key)
+    if (waiting === undefined) return false
+    if (waiting.queued.length < MAX_QUEUED_DATAGRAMS && waiting.bytes + data.byteLength <= MAX_QUEUED_BYTES) {
+      waiting.queued.push({ data, remote })
+      waiting.bytes += data.byteLength
+    }
+    return true
+  }
+
+  private deliverQueued(dcid: string): void {
+    const queued = this.admitting.get(dcid)?.queued
+    if (queued === undefined || queued.length === 0) return
+    const connection = socketInternals(this.socket).connectionMap.serverConnections.get(dcid)
+    if (connection === undefined) return
+    for (const { data, remote } of queued.splice(0)) {
+      connectionInternals(connection)
+        .recv(data, remote)
+        .catch(() => {})
+    }
+  }
+}
