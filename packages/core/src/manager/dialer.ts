@@ -16,14 +16,13 @@ import {
   AllCandidatesFailedError,
   AuthenticationError,
   BlacklistedError,
-  ConfigError,
   ConnectionLimitError,
-  CrustError,
   DialError,
-  NetworkMismatchError,
+  type ErrorCode,
   NotStartedError,
   TimeoutError,
   UnsupportedAddressError,
+  isCrustError,
 } from '../errors.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
@@ -61,18 +60,24 @@ export interface ConnectOptions {
   readonly transport?: string
 }
 
-/** Errors that no retry can fix. */
-function isPermanent(error: unknown): boolean {
-  if (error instanceof DialError) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
-  return (
-    error instanceof AuthenticationError ||
-    error instanceof BlacklistedError ||
-    error instanceof NetworkMismatchError ||
-    error instanceof AbortError ||
-    error instanceof UnsupportedAddressError ||
-    error instanceof ConfigError ||
-    error instanceof ConnectionLimitError
-  )
+/** Codes of the errors that no retry can fix. */
+const PERMANENT: ReadonlySet<string> = new Set<ErrorCode>([
+  'ERR_AUTHENTICATION',
+  'ERR_BLACKLISTED',
+  'ERR_NETWORK_MISMATCH',
+  'ERR_ABORTED',
+  'ERR_UNSUPPORTED_ADDRESS',
+  'ERR_CONFIG',
+  'ERR_CONNECTION_LIMIT',
+])
+
+/**
+ * Errors that no retry can fix. Matched by code, not `instanceof`: transports
+ * make these errors, and a plugin may carry its own copy of `@crust/core`.
+ */
+export function isPermanent(error: unknown): boolean {
+  if (isCrustError(error, 'ERR_DIAL_FAILED')) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
+  return isCrustError(error) && PERMANENT.has(error.code)
 }
 
 /** An authenticated, handshaken transport connection not yet in the pool. */
@@ -261,7 +266,7 @@ export class Dialer {
     } catch (error) {
       if (!(error instanceof RaceFailedError)) throw error
       const only = failures.length === 1 ? failures[0]?.error : undefined
-      if (only instanceof CrustError && !(only instanceof DialError)) throw only
+      if (isCrustError(only) && only.code !== 'ERR_DIAL_FAILED') throw only
       throw new DialError(
         `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map(describeFailure).join('; ')}`,
         failures,
@@ -353,7 +358,7 @@ export class Dialer {
       controller.signal.removeEventListener('abort', abortHandshake)
       return { transportConnection: connection, remote }
     } catch (error) {
-      const code = error instanceof BlacklistedError ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
+      const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
       void connection?.close({ code, reason: asError(error).message })
       if (timedOut) throw new TimeoutError(`connecting to ${address} took longer than ${timeoutMs} ms`)
       if (signal.aborted) throw new AbortError()
