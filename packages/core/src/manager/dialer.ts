@@ -16,6 +16,7 @@ import {
   AllCandidatesFailedError,
   AuthenticationError,
   BlacklistedError,
+  ConfigError,
   ConnectionLimitError,
   DialError,
   type ErrorCode,
@@ -29,7 +30,7 @@ import type { NodeEvents } from '../events/node-events.js'
 import { sleepUnlessAborted } from '../events/sleep.js'
 import type { Logger } from '../logger.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
-import { CloseCode, type ConnectionMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
+import { CloseCode, type ConnectionMethod, isConnectionMethod, isDialerMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
 import type { Blacklist } from './blacklist.js'
@@ -277,7 +278,7 @@ export class Dialer {
     const used = secured.transportConnection.transport
     if (preferred !== undefined && used !== preferred && connection.transportConnection === secured.transportConnection) {
       const reason = fallbackReason(groupErrors.get(preferred))
-      connection.fallback = { from: preferred, reason }
+      connection.setPath({ fallback: { from: preferred, reason } })
       this.logger.info(`connected to ${connection.peerId} over ${used}: ${preferred} ${reason}`)
       this.events.emit('connection:fallback', { connection, peerId: connection.peerId, from: preferred, to: used, reason })
     }
@@ -291,7 +292,10 @@ export class Dialer {
   async dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal }): Promise<Connection> {
     if (!this.state.running) throw new NotStartedError()
     if (this.blacklist.blocksPeer(options.peerId)) throw new BlacklistedError(`peer ${options.peerId} is blacklisted`)
-    const via = options.method === 'punched' || options.method === 'relayed' ? options.method : undefined
+    if (options.method !== undefined && !isConnectionMethod(options.method)) {
+      throw new ConfigError(`malformed connection method ${JSON.stringify(options.method)}`)
+    }
+    const via = isDialerMethod(options.method) ? options.method : undefined
     const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via)
     return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
   }
@@ -315,7 +319,7 @@ export class Dialer {
     const onAbort = (): void => void connection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const via = connection.method === 'punched' || connection.method === 'relayed' ? connection.method : undefined
+      const via = isDialerMethod(connection.method) ? connection.method : undefined
       const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), via })
       return this.establisher.establish(connection, remote, undefined, via)
     } catch (error) {
@@ -331,7 +335,7 @@ export class Dialer {
     address: string,
     expectedPeerId: string | undefined,
     signal: AbortSignal,
-    via?: 'punched' | 'relayed',
+    via?: ConnectionMethod,
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
