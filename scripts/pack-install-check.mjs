@@ -25,13 +25,18 @@ function scenarios(packages) {
   ]
 }
 
-/** `names` plus every @crust package they depend on, transitively. */
+/**
+ * `names` plus every @crust package they depend on, transitively. Peer
+ * dependencies count: the plugins take @crust/core as a peer, so the project
+ * installs it alongside them (one copy for the app and every plugin).
+ */
 function withCrustDependencies(names, byName) {
   const all = new Set()
   const visit = (name) => {
     if (all.has(name)) return
     all.add(name)
-    for (const dep of Object.keys(byName.get(name).manifest.dependencies ?? {})) if (dep.startsWith('@crust/')) visit(dep)
+    const { dependencies = {}, peerDependencies = {} } = byName.get(name).manifest
+    for (const dep of Object.keys({ ...dependencies, ...peerDependencies })) if (dep.startsWith('@crust/')) visit(dep)
   }
   for (const name of names) visit(name)
   return [...all].sort()
@@ -63,7 +68,7 @@ function npmInstall(dir) {
   runOrThrow('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
 }
 
-/** Throw unless exactly `names` are installed under @crust, each from its tarball. */
+/** Throw unless exactly `names` are installed under @crust, each once and from its tarball. */
 function assertInstalledFromTarballs(dir, names) {
   const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'))
   const installed = Object.entries(lock.packages)
@@ -73,7 +78,9 @@ function assertInstalledFromTarballs(dir, names) {
   if (fromElsewhere.length > 0) throw new Error(`not installed from a tarball: ${fromElsewhere.map((e) => `${e.name} (${e.resolved})`).join(', ')}`)
   const got = [...new Set(installed.map((entry) => entry.name))].sort()
   if (got.join() !== names.join()) throw new Error(`installed @crust packages ${got.join(', ')}, expected ${names.join(', ')}`)
-  console.log(`  installed from tarballs: ${got.join(', ')}`)
+  const copies = got.filter((name) => installed.filter((entry) => entry.name === name).length > 1)
+  if (copies.length > 0) throw new Error(`installed more than once (one copy each expected): ${copies.join(', ')}`)
+  console.log(`  installed from tarballs, one copy each: ${got.join(', ')}`)
 }
 
 /**

@@ -4,17 +4,107 @@
  *
  * @packageDocumentation
  */
+import type { QueueClosedError } from './events/async-queue.js'
+import type { InvalidEntryError } from './manager/blacklist.js'
+
+/**
+ * Every `code` an error of core carries. Plugins may add their own (e.g.
+ * `ERR_RELAY`, `ERR_BEACON_DECODE`); {@link CrustError.code} accepts any
+ * string for them while core's own codes stay checked by the compiler.
+ */
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_IDENTITY'
+  | 'ERR_AUTHENTICATION'
+  | 'ERR_BLACKLISTED'
+  | 'ERR_NETWORK_MISMATCH'
+  | 'ERR_CONNECTION_LIMIT'
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_DIAL_FAILED'
+  | 'ERR_ALL_CANDIDATES_FAILED'
+  | 'ERR_ABORTED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_PROTOCOL'
+  | 'ERR_STREAM_RESET'
+  | 'ERR_STREAM_STATE'
+  | 'ERR_REMOTE_HANDLER'
+  | 'ERR_NOT_STARTED'
+  | 'ERR_UNSUPPORTED_ADDRESS'
+  | 'ERR_UNREACHABLE'
+  | 'ERR_HANDSHAKE_FAILED'
+  | 'ERR_BOOTSTRAP_FAILED'
+  | 'ERR_LIMIT_EXCEEDED'
+  | 'ERR_QUEUE_CLOSED'
+  | 'ERR_INVALID_BLACKLIST_ENTRY'
+
+/**
+ * Marks every `CrustError`, of whichever copy of `@crust/core` made it:
+ * `Symbol.for` is shared across copies, so {@link isCrustError} recognises
+ * an error that `instanceof` would not (two copies in one app).
+ */
+const CRUST_ERROR = Symbol.for('@crust/core:CrustError')
 
 /** Base class of every error Crust throws. */
 export class CrustError extends Error {
-  /** Stable machine-readable code, e.g. `ERR_BLACKLISTED`. */
-  readonly code: string
+  /**
+   * Stable machine-readable code, e.g. `ERR_BLACKLISTED`: one of core's
+   * {@link ErrorCode}s or a plugin's own. Switch on it (or use
+   * {@link isCrustError}) rather than `instanceof`, which fails when an app
+   * holds two copies of `@crust/core`.
+   */
+  readonly code: ErrorCode | (string & {})
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode | (string & {}), message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = new.target.name
     this.code = code
+    Object.defineProperty(this, CRUST_ERROR, { value: true })
   }
+}
+
+/** Core's error class for each of its codes, for {@link isCrustError} to narrow to. */
+export interface CrustErrorsByCode {
+  ERR_CONFIG: ConfigError
+  ERR_IDENTITY: IdentityError
+  ERR_AUTHENTICATION: AuthenticationError
+  ERR_BLACKLISTED: BlacklistedError
+  ERR_NETWORK_MISMATCH: NetworkMismatchError
+  ERR_CONNECTION_LIMIT: ConnectionLimitError
+  ERR_CONNECTION_CLOSED: ConnectionClosedError
+  ERR_DIAL_FAILED: DialError
+  ERR_ALL_CANDIDATES_FAILED: AllCandidatesFailedError
+  ERR_ABORTED: AbortError
+  ERR_TIMEOUT: TimeoutError
+  ERR_MESSAGE_TOO_LARGE: MessageTooLargeError
+  ERR_PROTOCOL: ProtocolError
+  ERR_STREAM_RESET: StreamResetError
+  ERR_STREAM_STATE: StreamStateError
+  ERR_REMOTE_HANDLER: RemoteHandlerError
+  ERR_NOT_STARTED: NotStartedError
+  ERR_UNSUPPORTED_ADDRESS: UnsupportedAddressError
+  ERR_UNREACHABLE: ReachabilityError
+  ERR_HANDSHAKE_FAILED: HandshakeFailedError
+  ERR_BOOTSTRAP_FAILED: BootstrapError
+  ERR_LIMIT_EXCEEDED: LimitExceededError
+  ERR_QUEUE_CLOSED: QueueClosedError
+  ERR_INVALID_BLACKLIST_ENTRY: InvalidEntryError
+}
+
+/**
+ * True when `error` is a `CrustError` (with `code`, one of that code), made
+ * by this copy of `@crust/core` or another one. Plugins and applications use
+ * it instead of `instanceof`: a package manager may install two copies of
+ * core, and an `AuthenticationError` of the other copy is not an `instanceof`
+ * this copy's class.
+ */
+export function isCrustError(error: unknown): error is CrustError
+export function isCrustError<C extends ErrorCode>(error: unknown, code: C): error is CrustErrorsByCode[C]
+export function isCrustError(error: unknown, code: string): error is CrustError
+export function isCrustError(error: unknown, code?: string): boolean {
+  if (!(error instanceof Error)) return false
+  if (!(error instanceof CrustError) && (error as { [CRUST_ERROR]?: unknown })[CRUST_ERROR] !== true) return false
+  return code === undefined || (error as CrustError).code === code
 }
 
 /** The node configuration failed validation; `issues` names each bad field. */

@@ -24,7 +24,7 @@ export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './confi
 export { parseConfig, type ConfigIssue } from './config/parse.js'
 export { parsePluginOptions } from './config/plugin-options.js'
 
-export { Connection, PING_PROTOCOL, type SendOptions, type ConnectionStats } from './connection/connection.js'
+export { Connection, PING_PROTOCOL, type SendOptions, type ConnectionStats, type ConnectionFallback, type ConnectionPath } from './connection/connection.js'
 export { ProtocolStream } from './connection/protocol-stream.js'
 export type { IncomingMessage, MessageHandler } from './connection/incoming.js'
 export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'

@@ -1,11 +1,10 @@
 import {
-  AbortError,
-  AuthenticationError,
   DialError,
   HandshakeFailedError,
   TimeoutError,
   asError,
   errorFromClose,
+  isCrustError,
 } from '@crust/core'
 import { errors } from '@crust/quic-lib'
 import { type QuicClose, closeInfoOf } from './codes.js'
@@ -31,7 +30,7 @@ function rootOf(error: unknown): unknown {
  * `HandshakeFailedError` (listener: not a dial of ours).
  */
 export function handshakeFailure(address: string, error: unknown, side: 'dial' | 'accept', handshakeTimeout: number): Error {
-  if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
+  if (isCrustError(error, 'ERR_ABORTED') || isCrustError(error, 'ERR_TIMEOUT') || isCrustError(error, 'ERR_AUTHENTICATION')) return error
   const root = rootOf(error)
   if (
     root instanceof errors.ErrorQUICConnectionStartTimeout ||

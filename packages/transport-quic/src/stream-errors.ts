@@ -1,4 +1,4 @@
-import { CrustError, StreamResetError, errorMessage } from '@crust/core'
+import { StreamResetError, errorMessage, isCrustError } from '@crust/core'
 import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
 
 /**
@@ -6,7 +6,7 @@ import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
  * our own resets carry their code; anything else (a connection closing) is 0.
  */
 export const reasonToCode: StreamReasonToCode = (_type, reason) =>
-  reason instanceof StreamResetError ? reason.resetCode >>> 0 : 0
+  isCrustError(reason, 'ERR_STREAM_RESET') ? reason.resetCode >>> 0 : 0
 
 /** The error a stream's reader or writer sees when the peer reset it. */
 export const codeToReason: StreamCodeToReason = (type, code) =>
@@ -18,7 +18,7 @@ export const codeToReason: StreamCodeToReason = (type, code) =>
 
 /** Anything a read or write failed with, as the contract's `StreamResetError`. */
 export function asStreamError(error: unknown, streamId: number): Error {
-  if (error instanceof CrustError) return error
+  if (isCrustError(error)) return error
   const detail = errorMessage(error)
   return new StreamResetError(`Stream ${streamId} aborted: ${detail}`, 0, true)
 }

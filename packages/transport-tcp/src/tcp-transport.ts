@@ -27,6 +27,7 @@ import {
   parseAddress,
   tlsOptionsFor,
   verifyTlsPeer,
+  isCrustError,
 } from '@crust/core'
 import { Muxer } from '@crust/mux'
 import type { TcpOptions } from './options.js'
@@ -213,7 +214,7 @@ export class TcpTransport implements Transport {
         } catch (error) {
           const reason = errorMessage(error)
           void muxer.close({ code: CloseCode.AUTH_FAILED, reason })
-          reject(error instanceof AuthenticationError ? error : new AuthenticationError(reason, { cause: error }))
+          reject(isCrustError(error, 'ERR_AUTHENTICATION') ? error : new AuthenticationError(reason, { cause: error }))
         }
       })
     })

@@ -1,12 +1,11 @@
 import {
-  AbortError,
   AuthenticationError,
   CloseCode,
   type CloseInfo,
   DialError,
   HandshakeFailedError,
-  TimeoutError,
   asError,
+  isCrustError,
 } from '@crust/core'
 
 /** OpenSSL error codes that mean the other side refused our certificate, or we refused theirs. */
@@ -20,7 +19,7 @@ export function isCertificateError(error: unknown): boolean {
 
 /** Turn a socket-level dial failure into a typed Crust error. */
 export function dialFailure(address: string, error: unknown): Error {
-  if (error instanceof AbortError || error instanceof TimeoutError || error instanceof AuthenticationError) return error
+  if (isCrustError(error, 'ERR_ABORTED') || isCrustError(error, 'ERR_TIMEOUT') || isCrustError(error, 'ERR_AUTHENTICATION')) return error
   const cause = asError(error)
   if (isCertificateError(cause)) return new AuthenticationError(`TLS authentication with ${address} failed: ${cause.message}`, { cause })
   return new DialError(`${address}: ${cause.message}`, [{ address, error: cause }], { cause })

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import { IdentityError, errorMessage, generateIdentityKey, peerIdFromPublicKey, writeKeyFile } from '@crust/core'
+import { errorMessage, generateIdentityKey, peerIdFromPublicKey, writeKeyFile, isCrustError } from '@crust/core'
 import { expectPositionals, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
 import { ExitCode, FailureError } from '../errors.js'
@@ -68,7 +68,7 @@ async function writeKey(path: string, privateKey: KeyObject, force: boolean): Pr
   try {
     await writeKeyFile(path, privateKey, { replace: force })
   } catch (error) {
-    const code = error instanceof IdentityError ? (error.cause as NodeJS.ErrnoException | undefined)?.code : undefined
+    const code = isCrustError(error, 'ERR_IDENTITY') ? (error.cause as NodeJS.ErrnoException | undefined)?.code : undefined
     if (code === 'EEXIST') throw new FailureError(`${path} already exists; pass --force to replace it (its identity is lost)`)
     throw new FailureError(`cannot write ${path}: ${errorMessage(error)}`)
   }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { join } from 'node:path'
-import { ConfigError, isPeerId, type NodeConfig, type NodeConfigInput, parseAddress, parseConfig } from '@crust/core'
+import { isPeerId, type NodeConfig, type NodeConfigInput, parseAddress, parseConfig, isCrustError } from '@crust/core'
 import { UsageError } from '../errors.js'
 import type { ConfigFile } from './file.js'
 import { formatIssues } from './issues.js'
@@ -92,7 +92,7 @@ export async function buildNodeConfig(file: ConfigFile | undefined, flags: NodeF
   try {
     return { input, config: parseConfig(input) }
   } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(`${where}: ${formatIssues(error.issues)}`)
+    if (isCrustError(error, 'ERR_CONFIG')) throw new UsageError(`${where}: ${formatIssues(error.issues)}`)
     throw error
   }
 }

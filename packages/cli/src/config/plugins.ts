@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import type { DiscoveryFactory, ServiceFactory, TransportFactory } from '@crust/core'
-import { ConfigError, errorMessage } from '@crust/core'
+import { errorMessage, isCrustError } from '@crust/core'
 import type { Issue } from './issues.js'
 
 /** The three plugin lists of a node config. */
@@ -104,7 +104,7 @@ async function serviceFactory(spec: PluginSpec): Promise<ServiceFactory> {
 
 /** A plugin's complaint about its options, placed at the spec's path (`discovery.0.beacon.port`). */
 function pluginIssues(spec: PluginSpec, error: unknown): Issue[] {
-  if (error instanceof ConfigError && error.issues.length > 0) {
+  if (isCrustError(error, 'ERR_CONFIG') && error.issues.length > 0) {
     return error.issues.map((issue) => {
       const inner = issue.path.startsWith(`${spec.name}.`) || issue.path === spec.name ? issue.path : `${spec.name}.${issue.path}`
       return { path: `${spec.path}.${inner}`.replace(/\.$/, ''), message: issue.message }

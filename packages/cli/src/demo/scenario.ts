@@ -10,15 +10,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  BlacklistedError,
   type Connection,
-  DialError,
   type CrustNode,
   createLogger,
   defaultCachePath,
   hashNetworkName,
   type NodeEvents,
   readCacheFile,
+  isCrustError,
 } from '@crust/core'
 import type { Output } from '../io.js'
 import { formatDuration } from '../render/format.js'
@@ -140,8 +139,8 @@ export async function runDemo(out: Output): Promise<number> {
 /** Why a dial was refused, in a few words, with peer ids replaced by names. */
 function refusal(error: unknown, who: (peerId: string) => string): string {
   const named = (text: string): string => text.replace(/bciq[a-z2-7]{20,}/g, (id) => who(id))
-  if (error instanceof BlacklistedError) return `BlacklistedError: ${named(error.message)}`
-  if (error instanceof DialError && error.errors.length > 0) {
+  if (isCrustError(error, 'ERR_BLACKLISTED')) return `BlacklistedError: ${named(error.message)}`
+  if (isCrustError(error, 'ERR_DIAL_FAILED') && error.errors.length > 0) {
     const reasons = new Set(error.errors.map(({ error: e }) => named(e.message.split(': ').slice(-1)[0] ?? e.message)))
     return `${[...reasons].map((r) => `"${r}"`).join(', ')} (${error.errors.map((e) => e.address.split(':')[0]).join(' and ')})`
   }

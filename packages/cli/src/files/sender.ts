@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { RemoteHandlerError, type Connection } from '@crust/core'
+import { type Connection, isCrustError } from '@crust/core'
 import { FailureError } from '../errors.js'
 import { hashFile } from './inbox.js'
 import { CHUNK_SIZE, type ChunkAnswer, chunkAnswerSchema, chunkCount, chunkLength, encodeChunk, MAX_FILE_SIZE } from './wire.js'
@@ -95,7 +95,7 @@ async function sendChunk(connection: Connection, message: Uint8Array, options: S
   try {
     raw = await connection.request(message, { signal: options.signal, timeout: options.chunkTimeout ?? 60_000 })
   } catch (error) {
-    if (error instanceof RemoteHandlerError) throw new FailureError(`the receiver refused the file: ${error.message}`)
+    if (isCrustError(error, 'ERR_REMOTE_HANDLER')) throw new FailureError(`the receiver refused the file: ${error.message}`)
     throw error
   }
   let json: unknown

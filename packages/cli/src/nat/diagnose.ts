@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, createNode, type CrustNode, type NatStatus, type ServiceFactory, type UpnpStatus } from '@crust/core'
+import { createNode, type CrustNode, type NatStatus, type ServiceFactory, type UpnpStatus, isCrustError } from '@crust/core'
 import { StunService, stun, upnp } from '@crust/nat'
 import { quic } from '@crust/transport-quic'
 import { tcp } from '@crust/transport-tcp'
@@ -109,7 +109,7 @@ function natServices(options: DiagnoseOptions): ServiceFactory[] {
       stun({ servers: [...options.stunServers], timeout: 400, retries: 2, refreshInterval: 0 }),
     ]
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (isCrustError(error, 'ERR_CONFIG')) {
       const issue = error.issues[0]
       const flag = issue?.path.startsWith('upnp') ? '--upnp-timeout' : '--stun'
       throw new UsageError(`${flag}: ${issue?.message ?? error.message}`)

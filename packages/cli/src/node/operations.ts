@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { type Connection, type CrustNode, DialError, isPeerId, RemoteHandlerError } from '@crust/core'
+import { type Connection, type CrustNode, isPeerId, isCrustError } from '@crust/core'
 import { FailureError, messageOf } from '../errors.js'
 import { type SentFile, sendFile } from '../files/sender.js'
 import { formatPeer } from '../render/format.js'
@@ -87,7 +87,7 @@ export class LocalOperations implements NodeOperations {
       // A request, not a one-way send, so the peer's answer confirms delivery.
       await connection.request(data, { signal: options.signal })
     } catch (error) {
-      const why = error instanceof RemoteHandlerError ? `it refused the message: ${error.message}` : messageOf(error)
+      const why = isCrustError(error, 'ERR_REMOTE_HANDLER') ? `it refused the message: ${error.message}` : messageOf(error)
       throw new FailureError(`sending to ${formatPeer(connection.peerId)} failed: ${why}`)
     }
     return { peerId: connection.peerId, bytes: data.length, transport: connection.transport }
@@ -131,7 +131,7 @@ export class LocalOperations implements NodeOperations {
 
 /** Why a dial failed, once per address (the core's DialError message repeats the addresses). */
 function dialFailure(error: unknown): string {
-  if (!(error instanceof DialError) || error.errors.length === 0) return messageOf(error)
+  if (!isCrustError(error, 'ERR_DIAL_FAILED') || error.errors.length === 0) return messageOf(error)
   const reasons = error.errors.map(({ address, error: e }) => {
     const text = messageOf(e)
     return text.startsWith(address) ? text : `${address}: ${text}`

@@ -66,7 +66,7 @@ export class Bootstrapper {
       // listener's HELLO could otherwise plant third parties' addresses for us to dial at every start.
       this.events.on('connection:open', ({ connection }) => {
         if (connection.direction !== 'outbound' || connection.remoteRole !== 'node') return
-        if (connection.method === 'relayed' || connection.method === 'punched') return // not a direct address
+        if (connection.method !== 'direct' && connection.method !== 'upnp') return // not a direct address (relayed, punched, a plugin's own)
         this.cache.add({
           peerId: connection.peerId,
           addresses: [connection.remoteAddress],

@@ -33,6 +33,22 @@ export interface ConnectionSettings {
   readonly requestTimeout: number
 }
 
+/** Why a connection was made over a fallback transport: the transport that was preferred, and why it lost. */
+export interface ConnectionFallback {
+  readonly from: string
+  readonly reason: 'refused' | 'timeout' | 'blocked' | 'failed'
+}
+
+/** What the core learnt about a connection's path (see the getters of {@link Connection}). */
+export interface ConnectionPath {
+  readonly observedAddress: string | undefined
+  readonly fallback: ConnectionFallback | undefined
+  readonly remoteRole: 'node' | 'client'
+  readonly method: ConnectionMethod
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
 /**
  * A connection to one authenticated peer, as handed to users. One message per
  * stream: `send` uses a unidirectional stream, `request` a bidirectional one
@@ -45,20 +61,10 @@ export class Connection {
   private busy = 0
   /** Wall-clock time the connection was established. */
   readonly openedAt = Date.now()
-  /** Address the remote peer reported seeing us at (its echo), when it told us. */
-  observedAddress: string | undefined
-  /** Set when this connection was made over a fallback transport: which one was preferred and why it lost. */
-  fallback: { readonly from: string; readonly reason: 'refused' | 'timeout' | 'blocked' | 'failed' } | undefined
-  /** The role the remote claimed in its handshake. */
-  remoteRole: 'node' | 'client' = 'node'
-  /** How the path was made: `direct`, `upnp` (through the listener's port mapping), `punched` or `relayed`. */
-  method: ConnectionMethod = 'direct'
-  /**
-   * When the connection last carried useful traffic (a message either way, or
-   * a service protocol stream; not pings or keep-alives), as `Date.now()`
-   * time; `openedAt` until then. The pruner closes the longest idle first.
-   */
-  lastActiveAt = this.openedAt
+  /** What the core learnt about the path; users read it through the getters below. */
+  private readonly path: Mutable<ConnectionPath> = { observedAddress: undefined, fallback: undefined, remoteRole: 'node', method: 'direct' }
+  /** See {@link Connection.lastActiveAt}. */
+  private lastActive = this.openedAt
   /** Traffic counters. */
   readonly stats: ConnectionStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, rtt: undefined }
 
@@ -67,6 +73,40 @@ export class Connection {
     readonly transportConnection: TransportConnection,
     private readonly settings: ConnectionSettings,
   ) {}
+
+  /** Address the remote peer reported seeing us at (its echo), when it told us. */
+  get observedAddress(): string | undefined {
+    return this.path.observedAddress
+  }
+  /** Set when this connection was made over a fallback transport: which one was preferred and why it lost. */
+  get fallback(): ConnectionFallback | undefined {
+    return this.path.fallback
+  }
+  /** The role the remote claimed in its handshake (`client` while the node checks a claimed `node` role, when it demotes). */
+  get remoteRole(): 'node' | 'client' {
+    return this.path.remoteRole
+  }
+  /** How the path was made: `direct`, `upnp` (through the listener's port mapping), `punched`, `relayed`, or a plugin's own method (see {@link ConnectionMethod}). */
+  get method(): ConnectionMethod {
+    return this.path.method
+  }
+  /**
+   * When the connection last carried useful traffic (a message either way, or
+   * a service protocol stream; not pings or keep-alives), as `Date.now()`
+   * time; `openedAt` until then. The pruner closes the longest idle first.
+   */
+  get lastActiveAt(): number {
+    return this.lastActive
+  }
+
+  /**
+   * @internal The core records what the handshake, the dial and the
+   * reachability check learnt about the path. Read-only to users: a plugin
+   * that changed them would mislead the pool and every other plugin.
+   */
+  setPath(update: Partial<ConnectionPath>): void {
+    Object.assign(this.path, update)
+  }
 
   /** The authenticated peer id of the remote side. */
   get peerId(): string {
@@ -217,7 +257,7 @@ export class Connection {
 
   /** @internal Note useful traffic now (see `lastActiveAt`). */
   markActive(): void {
-    this.lastActiveAt = Date.now()
+    this.lastActive = Date.now()
   }
 
   /** Route later calls to the connection that won a simultaneous open. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { NetworkMismatchError, ProtocolError, TimeoutError } from '../errors.js'
-import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
+import { CONNECTION_METHOD_PATTERN, CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import { errorFromClose } from './close-errors.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
@@ -11,6 +11,9 @@ const MAX_HANDSHAKE_SIZE = 16 * 1024
 
 /** Role a peer claims in its handshake. */
 export type PeerRole = 'node' | 'client'
+
+/** A connection method's name: an open vocabulary, but bounded and plain (it reaches logs and events). */
+const methodName = z.string().regex(CONNECTION_METHOD_PATTERN, 'not a connection method name (a-z, 0-9, -; at most 32)')
 
 const handshakeSchema = z.object({
   v: z.literal(1),
@@ -25,9 +28,9 @@ const handshakeSchema = z.object({
   /** HELLO: the address the dialer dialled (tells the listener whether a port mapping was used). */
   target: z.string().max(256).optional(),
   /** HELLO: how the dialer made the path, when it knows better than the listener (e.g. `punched`). */
-  via: z.enum(['punched', 'relayed']).optional(),
+  via: methodName.optional(),
   /** WELCOME: how the listener says this connection was made; both ends report the same. */
-  method: z.enum(['direct', 'upnp', 'punched', 'relayed']).optional(),
+  method: methodName.optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -50,6 +53,11 @@ async function readHandshake(stream: TransportStream, expectedKind: MessageKind)
   } catch (error) {
     throw new ProtocolError('handshake is not valid JSON', { cause: error })
   }
+  return parseHandshake(json)
+}
+
+/** Check a decoded HELLO or WELCOME from a peer; a `ProtocolError` names the first bad field. */
+export function parseHandshake(json: unknown): HandshakeInfo {
   const parsed = handshakeSchema.safeParse(json)
   if (!parsed.success) throw new ProtocolError(`invalid handshake: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
   return parsed.data
@@ -96,7 +104,7 @@ export interface HandshakeOptions {
   /** Dialer only: the address dialled. */
   readonly target?: string
   /** Dialer only: how the path was made, when the dialer knows (hole punching, relay). */
-  readonly via?: 'punched' | 'relayed'
+  readonly via?: ConnectionMethod
   /** Listener only: how the connection described by a HELLO was made. */
   readonly describe?: (hello: HandshakeInfo) => ConnectionMethod
 }

@@ -110,10 +110,10 @@ export class Acceptor {
       return
     }
     // demote: a client until the dial-back succeeds.
-    established.remoteRole = 'client'
+    established.setPath({ remoteRole: 'client' })
     this.reachability.check(peerId, hello.addresses ?? [], observedIp).then(
       () => {
-        established.remoteRole = 'node'
+        established.setPath({ remoteRole: 'node' })
         this.events.emit('peer:verified', { peerId, reachable: true, addresses: hello.addresses ?? [] })
       },
       (error: unknown) => {

@@ -18,19 +18,19 @@ import {
   BlacklistedError,
   ConfigError,
   ConnectionLimitError,
-  CrustError,
   DialError,
-  NetworkMismatchError,
+  type ErrorCode,
   NotStartedError,
   TimeoutError,
   UnsupportedAddressError,
+  isCrustError,
 } from '../errors.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import { sleepUnlessAborted } from '../events/sleep.js'
 import type { Logger } from '../logger.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
-import { CloseCode, type ConnectionMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
+import { CloseCode, type ConnectionMethod, isConnectionMethod, isDialerMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
 import type { Blacklist } from './blacklist.js'
@@ -61,18 +61,24 @@ export interface ConnectOptions {
   readonly transport?: string
 }
 
-/** Errors that no retry can fix. */
-function isPermanent(error: unknown): boolean {
-  if (error instanceof DialError) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
-  return (
-    error instanceof AuthenticationError ||
-    error instanceof BlacklistedError ||
-    error instanceof NetworkMismatchError ||
-    error instanceof AbortError ||
-    error instanceof UnsupportedAddressError ||
-    error instanceof ConfigError ||
-    error instanceof ConnectionLimitError
-  )
+/** Codes of the errors that no retry can fix. */
+const PERMANENT: ReadonlySet<string> = new Set<ErrorCode>([
+  'ERR_AUTHENTICATION',
+  'ERR_BLACKLISTED',
+  'ERR_NETWORK_MISMATCH',
+  'ERR_ABORTED',
+  'ERR_UNSUPPORTED_ADDRESS',
+  'ERR_CONFIG',
+  'ERR_CONNECTION_LIMIT',
+])
+
+/**
+ * Errors that no retry can fix. Matched by code, not `instanceof`: transports
+ * make these errors, and a plugin may carry its own copy of `@crust/core`.
+ */
+export function isPermanent(error: unknown): boolean {
+  if (isCrustError(error, 'ERR_DIAL_FAILED')) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
+  return isCrustError(error) && PERMANENT.has(error.code)
 }
 
 /** An authenticated, handshaken transport connection not yet in the pool. */
@@ -261,7 +267,7 @@ export class Dialer {
     } catch (error) {
       if (!(error instanceof RaceFailedError)) throw error
       const only = failures.length === 1 ? failures[0]?.error : undefined
-      if (only instanceof CrustError && !(only instanceof DialError)) throw only
+      if (isCrustError(only) && only.code !== 'ERR_DIAL_FAILED') throw only
       throw new DialError(
         `could not connect to ${peer.peerId ?? 'peer'}: ${failures.map(describeFailure).join('; ')}`,
         failures,
@@ -272,7 +278,7 @@ export class Dialer {
     const used = secured.transportConnection.transport
     if (preferred !== undefined && used !== preferred && connection.transportConnection === secured.transportConnection) {
       const reason = fallbackReason(groupErrors.get(preferred))
-      connection.fallback = { from: preferred, reason }
+      connection.setPath({ fallback: { from: preferred, reason } })
       this.logger.info(`connected to ${connection.peerId} over ${used}: ${preferred} ${reason}`)
       this.events.emit('connection:fallback', { connection, peerId: connection.peerId, from: preferred, to: used, reason })
     }
@@ -286,7 +292,10 @@ export class Dialer {
   async dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal }): Promise<Connection> {
     if (!this.state.running) throw new NotStartedError()
     if (this.blacklist.blocksPeer(options.peerId)) throw new BlacklistedError(`peer ${options.peerId} is blacklisted`)
-    const via = options.method === 'punched' || options.method === 'relayed' ? options.method : undefined
+    if (options.method !== undefined && !isConnectionMethod(options.method)) {
+      throw new ConfigError(`malformed connection method ${JSON.stringify(options.method)}`)
+    }
+    const via = isDialerMethod(options.method) ? options.method : undefined
     const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via)
     return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
   }
@@ -310,7 +319,7 @@ export class Dialer {
     const onAbort = (): void => void connection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const via = connection.method === 'punched' || connection.method === 'relayed' ? connection.method : undefined
+      const via = isDialerMethod(connection.method) ? connection.method : undefined
       const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), via })
       return this.establisher.establish(connection, remote, undefined, via)
     } catch (error) {
@@ -326,7 +335,7 @@ export class Dialer {
     address: string,
     expectedPeerId: string | undefined,
     signal: AbortSignal,
-    via?: 'punched' | 'relayed',
+    via?: ConnectionMethod,
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
@@ -353,7 +362,7 @@ export class Dialer {
       controller.signal.removeEventListener('abort', abortHandshake)
       return { transportConnection: connection, remote }
     } catch (error) {
-      const code = error instanceof BlacklistedError ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
+      const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
       void connection?.close({ code, reason: asError(error).message })
       if (timedOut) throw new TimeoutError(`connecting to ${address} took longer than ${timeoutMs} ms`)
       if (signal.aborted) throw new AbortError()

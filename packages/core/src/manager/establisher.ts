@@ -69,15 +69,17 @@ export class Establisher {
       throw error
     }
     const connection = new Connection(transportConnection, this.settings)
-    connection.remoteRole = remote.role
-    // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
-    connection.method =
-      transportConnection.direction === 'inbound'
-        ? (method ?? 'direct')
-        : (transportConnection.method ?? remote.method ?? method ?? 'direct')
+    connection.setPath({
+      remoteRole: remote.role,
+      // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
+      method:
+        transportConnection.direction === 'inbound'
+          ? (method ?? 'direct')
+          : (transportConnection.method ?? remote.method ?? method ?? 'direct'),
+    })
     this.claimed.set(connection, remote.addresses ?? [])
     if (transportConnection.direction === 'outbound') {
-      connection.observedAddress = remote.observed
+      connection.setPath({ observedAddress: remote.observed })
       this.transports.externalAddresses.record(transportConnection.transport, connection.peerId, remote.observed)
     }
     const context: ServeContext = {

@@ -15,7 +15,8 @@ import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { AdvertisedAddress } from '../service/types.js'
 import { parseAddress } from '../transport/address.js'
-import type { ConnectionMethod, Transport, TransportComponents, TransportLimits } from '../transport/types.js'
+import { type ConnectionMethod, type Transport, type TransportComponents, type TransportLimits, isConnectionMethod } from '../transport/types.js'
+import { ConfigError } from '../errors.js'
 import { asError } from '../error-text.js'
 import { ExternalAddressBook } from './external-addresses.js'
 
@@ -85,6 +86,9 @@ export class TransportHost {
 
   /** Replace the addresses service `source` publishes. */
   advertise(source: string, addresses: readonly AdvertisedAddress[]): void {
+    // Checked here, where the plugin can be named: a malformed method would only fail later, in a peer's handshake.
+    const malformed = addresses.find((entry) => !isConnectionMethod(entry.method))
+    if (malformed !== undefined) throw new ConfigError(`${source} advertised ${malformed.address} with a malformed method ${JSON.stringify(malformed.method)}`)
     if (addresses.length === 0) this.advertisedBy.delete(source)
     else this.advertisedBy.set(source, [...addresses])
   }

@@ -102,7 +102,11 @@ export interface ServiceComponents {
   listenAddresses(): string[]
   /** Every address the node advertises (transport addresses plus what services publish). */
   addresses(): string[]
-  /** Replace what this service advertises (pass `[]` to withdraw). */
+  /**
+   * Replace what this service advertises (pass `[]` to withdraw). Throws
+   * `ConfigError` when an entry's `method` is not a well-formed
+   * {@link ConnectionMethod} name.
+   */
   advertise(addresses: readonly AdvertisedAddress[]): void
   /** Raw datagrams on a transport's socket (`quic`), when that transport is configured and offers them. */
   datagrams(transport: string): DatagramEndpoint | undefined

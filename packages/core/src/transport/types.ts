@@ -122,11 +122,32 @@ export interface TransportConnection {
 }
 
 /**
- * How a connection's path was made: `direct` (a plain dial), `upnp` (through a
- * port mapping the listener's UPnP gateway holds), `punched` (UDP hole
- * punching through both NATs) or `relayed` (through a third node, still end-to-end encrypted).
+ * How a connection's path was made. Core and the Crust plugins use `direct`
+ * (a plain dial), `upnp` (through a port mapping the listener's UPnP gateway
+ * holds), `punched` (UDP hole punching through both NATs) and `relayed`
+ * (through a third node, still end-to-end encrypted). A third-party plugin
+ * (NAT-PMP, TURN, ...) may report its own name: 1 to 32 characters of `a-z`,
+ * `0-9` and `-`, starting with a letter (see {@link isConnectionMethod}); the
+ * handshake refuses anything else from a peer.
  */
-export type ConnectionMethod = 'direct' | 'upnp' | 'punched' | 'relayed'
+export type ConnectionMethod = 'direct' | 'upnp' | 'punched' | 'relayed' | (string & {})
+
+/** The form of a {@link ConnectionMethod} name: what the handshake accepts from a peer. */
+export const CONNECTION_METHOD_PATTERN: RegExp = /^[a-z][a-z0-9-]{0,31}$/
+
+/** True when `name` is a well-formed {@link ConnectionMethod}, one the handshake carries. */
+export function isConnectionMethod(name: string): name is ConnectionMethod {
+  return CONNECTION_METHOD_PATTERN.test(name)
+}
+
+/**
+ * True for the methods the listener decides from the address dialled (`direct`,
+ * `upnp`); for every other method (`punched`, `relayed`, a plugin's own) only
+ * the dialer knows, so its HELLO tells the listener (`via`).
+ */
+export function isDialerMethod(method: ConnectionMethod | undefined): method is ConnectionMethod {
+  return method !== undefined && method !== 'direct' && method !== 'upnp'
+}
 
 /** Options for {@link Transport.dial}. */
 export interface DialOptions {

@@ -1,4 +1,4 @@
-import { type ProtocolStream, StreamResetCode, StreamResetError, errorMessage } from '@crust/core'
+import { type ProtocolStream, StreamResetCode, errorMessage, isCrustError } from '@crust/core'
 import { z } from 'zod'
 import { HolePunchError } from './errors.js'
 
@@ -67,7 +67,7 @@ export async function readFrame(stream: ProtocolStream, timeoutMs: number): Prom
   } catch (error) {
     if (error instanceof HolePunchError) throw error
     stream.reset()
-    if (error instanceof StreamResetError && error.resetCode === StreamResetCode.REFUSED) {
+    if (isCrustError(error, 'ERR_STREAM_RESET') && error.resetCode === StreamResetCode.REFUSED) {
       throw new HolePunchError('refused', `the peer does not serve ${HOLE_PUNCH_PROTOCOL}`)
     }
     throw new HolePunchError('bad-message', errorMessage(error))

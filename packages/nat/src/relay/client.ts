@@ -1,6 +1,5 @@
 import {
   AbortError,
-  AuthenticationError,
   type Connection,
   type Connector,
   type Logger,
@@ -9,11 +8,11 @@ import {
   type ServiceComponents,
   type ServiceFactory,
   StreamResetCode,
-  StreamResetError,
   CloseCode,
   asError,
   errorMessage,
   shortPeerId,
+  isCrustError,
 } from '@crust/core'
 import { RELAY_PRIORITY } from './priority.js'
 import { RelayError } from './errors.js'
@@ -298,7 +297,7 @@ class RelayClient implements Service {
 
 /** A typed error for a failed attempt through one relay. */
 function translate(error: unknown, relayId: string): Error {
-  if (error instanceof StreamResetError && error.remote) {
+  if (isCrustError(error, 'ERR_STREAM_RESET') && error.remote) {
     const reason = circuitEndReason(error.resetCode)
     if (reason !== undefined) {
       const message =
@@ -315,7 +314,7 @@ function translate(error: unknown, relayId: string): Error {
 function summarize(failures: readonly Error[], target: string): Error {
   const first = failures[0]
   if (failures.length === 1 && first !== undefined) return first
-  const forged = failures.find((failure) => failure instanceof AuthenticationError)
+  const forged = failures.find((failure) => isCrustError(failure, 'ERR_AUTHENTICATION'))
   if (forged !== undefined) return forged
   const typed = failures.find((failure): failure is RelayError => failure instanceof RelayError)
   const text = failures.map((failure) => failure.message).join('; ')

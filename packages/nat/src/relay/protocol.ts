@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-import { MessageTooLargeError, type ProtocolStream, StreamResetCode, isPeerId } from '@crust/core'
+import { type ProtocolStream, StreamResetCode, isPeerId, isCrustError } from '@crust/core'
 import { z } from 'zod'
 import { RelayError, type RelayErrorReason, type RelayLimit } from './errors.js'
 
@@ -119,7 +119,7 @@ export async function readControl<T>(stream: ProtocolStream, schema: z.ZodType<T
   try {
     raw = await stream.readFrame(MAX_CONTROL_FRAME)
   } catch (error) {
-    if (error instanceof MessageTooLargeError) {
+    if (isCrustError(error, 'ERR_MESSAGE_TOO_LARGE')) {
       throw new RelayError('bad-request', `control frame too large: ${error.message}`, { cause: error })
     }
     throw error

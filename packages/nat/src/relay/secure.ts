@@ -9,12 +9,12 @@ import {
 import {
   AbortError,
   AuthenticationError,
-  CrustError,
   type RemotePeer,
   type SecurityContext,
   TimeoutError,
   tlsOptionsFor,
   verifyTlsPeer,
+  isCrustError,
 } from '@crust/core'
 import { RelayError } from './errors.js'
 
@@ -142,7 +142,7 @@ const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|U
 
 /** A typed error for a TLS failure: certificate trouble is authentication, the rest a broken circuit. */
 function handshakeFailure(error: Error): Error {
-  if (error instanceof CrustError) return error
+  if (isCrustError(error)) return error
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string' && certificateFailure.test(code)) {
     return new AuthenticationError(`relayed TLS authentication failed: ${error.message}`, { cause: error })

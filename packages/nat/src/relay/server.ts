@@ -5,8 +5,8 @@ import {
   type ServiceComponents,
   type ServiceFactory,
   StreamResetCode,
-  StreamResetError,
   shortPeerId,
+  isCrustError,
 } from '@crust/core'
 import { Circuit } from './circuit.js'
 import { RelayError } from './errors.js'
@@ -147,7 +147,7 @@ class RelayServer implements Service {
     } catch (error) {
       out?.reset(StreamResetCode.CANCELLED)
       if (controller.signal.aborted) return refusal('timeout', 'the target did not answer in time')
-      if (error instanceof StreamResetError && error.resetCode === StreamResetCode.REFUSED && error.remote) {
+      if (isCrustError(error, 'ERR_STREAM_RESET') && error.resetCode === StreamResetCode.REFUSED && error.remote) {
         return refusal('target-refused', 'the target accepts no relayed connections')
       }
       if (error instanceof RelayError) return refusal('target-refused', `the target answered badly: ${error.message}`)

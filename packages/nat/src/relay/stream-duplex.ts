@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream'
-import { type ProtocolStream, StreamResetError, asError } from '@crust/core'
+import { type ProtocolStream, asError, isCrustError } from '@crust/core'
 
 /**
  * A protocol stream as a node `Duplex`, so node:tls can run over it. Reads
@@ -42,7 +42,7 @@ export class StreamDuplex extends Duplex {
         this.wanted = this.push(next.value)
       }
     } catch (error) {
-      if (error instanceof StreamResetError && error.remote) this.remoteResetCode = error.resetCode
+      if (isCrustError(error, 'ERR_STREAM_RESET') && error.remote) this.remoteResetCode = error.resetCode
       this.readEnded = true
       this.destroy(asError(error))
     } finally {
