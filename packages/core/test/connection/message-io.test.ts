@@ -235,8 +235,9 @@ describe('readMessage with a budget', () => {
     const node = budgetOf({ perConnection: 200 * KiB, total: 150 * KiB })
     const hog = manualStream()
     const modest = manualStream()
-    const rh = readMessage(hog, MiB, node.forConnection()).catch((e: unknown) => e)
-    hog.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, MiB), Buffer.alloc(140 * KiB)]))
+    // The hog declares 2 MiB: 140 KiB is under the eighth after which its buffer would be allocated whole.
+    const rh = readMessage(hog, 2 * MiB, node.forConnection()).catch((e: unknown) => e)
+    hog.push(Buffer.concat([encodeMessageHeader(MessageKind.SEND, 2 * MiB), Buffer.alloc(140 * KiB)]))
     await new Promise((resolve) => setImmediate(resolve))
     // 20 KiB more is over the 150 KiB total, but within this connection's share (75 KiB of 2 active).
     const payload = Buffer.alloc(20 * KiB, 3)
