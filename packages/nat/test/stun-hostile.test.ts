@@ -1,20 +1,11 @@
 import stunPackage from 'stun'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { isPlausibleMapping, stun } from '../src/index.js'
 import { startNode } from './helpers.js'
-import { type TestStunServer, honest, startStunServer } from './stun-server.js'
+import { honest, server, type startStunServer } from './stun-server.js'
 
 /** STUN servers that lie: an absurd mapped address, or two servers that disagree on our IP. */
 
-const servers: TestStunServer[] = []
-async function server(...args: Parameters<typeof startStunServer>): Promise<TestStunServer> {
-  const started = await startStunServer(...args)
-  servers.push(started)
-  return started
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()))
-})
 
 /** A server that answers every request (with the right transaction id) claiming we are at `host:port`. */
 function claiming(host: string, port?: number): Parameters<typeof startStunServer>[1] {

@@ -4,6 +4,7 @@
  */
 import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
 import stun from 'stun'
+import { afterEach } from 'vitest'
 
 export interface TestStunServer {
   readonly host: string
@@ -39,3 +40,16 @@ export async function startStunServer(host = '127.0.0.1', answer: Answer = hones
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   }
 }
+
+const running: TestStunServer[] = []
+
+/** Start a test STUN server (see {@link startStunServer}) that is closed after the test. */
+export async function server(...args: Parameters<typeof startStunServer>): Promise<TestStunServer> {
+  const started = await startStunServer(...args)
+  running.push(started)
+  return started
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.close()))
+})

@@ -1,20 +1,11 @@
 import { ConfigError, type NatStatus, parseAddress } from '@crust/core'
 import stunPackage from 'stun'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { StunError, classifyMapping, stun } from '../src/index.js'
 import { StunService } from '../src/stun/stun-service.js'
 import { startNode } from './helpers.js'
-import { type TestStunServer, honest, startStunServer } from './stun-server.js'
+import { honest, server } from './stun-server.js'
 
-const servers: TestStunServer[] = []
-async function server(...args: Parameters<typeof startStunServer>): Promise<TestStunServer> {
-  const started = await startStunServer(...args)
-  servers.push(started)
-  return started
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()))
-})
 
 function natSettled(node: Awaited<ReturnType<typeof startNode>>): Promise<NatStatus> {
   if (node.nat.reflexiveAddress !== undefined) return Promise.resolve(node.nat)

@@ -1,35 +1,22 @@
 /**
- * Real nodes for the attack tests: one per transport under attack, stopped
- * after each test.
+ * Real nodes for the attack tests: one per transport under attack, made with
+ * `@crust/core/testing`'s `createTestNode` and stopped after each test.
  */
-import { type CrustNode, type LogRecord, type NodeConfigInput, createNode } from '@crust/core'
+import type { CrustNode, LogRecord, NodeConfigInput } from '@crust/core'
+import { createTestNode, stopTestNodes } from '@crust/core/testing'
 import { quic } from '@crust/transport-quic'
 import { tcp } from '@crust/transport-tcp'
 import { afterEach } from 'vitest'
+
+export { contactOf } from '@crust/core/testing'
 
 /** The transports every attack runs against. */
 export const TRANSPORTS = ['tcp', 'quic'] as const
 export type TransportName = (typeof TRANSPORTS)[number]
 
-const started: CrustNode[] = []
-
 /** A node on loopback speaking only `transport`; stopped after the test. */
-export async function startNode(transport: TransportName, overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
-  const node = await createNode({
-    networkName: 'attack-net',
-    transports: [transport === 'tcp' ? tcp({ host: '127.0.0.1' }) : quic({ host: '127.0.0.1' })],
-    logLevel: 'error',
-    ...overrides,
-    bootstrap: { cache: false, ...overrides.bootstrap },
-  })
-  started.push(node)
-  await node.start()
-  return node
-}
-
-/** A contact for `node`. */
-export function contactOf(node: CrustNode): { peerId: string; addresses: string[] } {
-  return { peerId: node.peerId, addresses: node.addresses }
+export function startNode(transport: TransportName, overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
+  return createTestNode([transport === 'tcp' ? tcp({ host: '127.0.0.1' }) : quic({ host: '127.0.0.1' })], overrides)
 }
 
 /** A log sink that keeps every record, for counting log lines. */
@@ -38,6 +25,4 @@ export function captureLogs(): { sink: (record: LogRecord) => void; records: Log
   return { sink: (record) => records.push(record), records }
 }
 
-afterEach(async () => {
-  await Promise.allSettled(started.splice(0).map((node) => node.stop()))
-})
+afterEach(() => stopTestNodes())
