@@ -26,6 +26,7 @@ for (const impl of IMPLS) if (!ALL_IMPLS.includes(impl)) throw new Error(`BENCH_
 const CONFIG = {
   throughput: { messageBytes: 64 * MiB, warmupBytes: 4 * MiB, runs: 3 },
   messages: { messageBytes: 1024, count: 10_000, inFlight: 64, warmup: 1_000, runs: 3 },
+  sends: { messageBytes: 1024, count: 10_000, inFlight: 64, warmup: 1_000, runs: 3 },
   connect: { connections: 50, warmup: 3 },
   idleMemory: { connections: 200, warmupConnections: 5, connectConcurrency: 8 },
 }
@@ -121,17 +122,19 @@ function crustClientNode() {
 
 /**
  * A client for `impl` connected to the server described by `info`:
- * `{ request(payload): Promise<reply>, close() }`.
+ * `{ request(payload): Promise<reply>, send(payload): Promise<acknowledged>, close() }`.
  */
 async function openClient(impl, info) {
   if (impl === 'crust-tcp') {
     const node = await crustClientNode()
     await node.start()
     const conn = await node.connect({ peerId: info.peerId, addresses: info.addresses })
-    return { request: (payload) => conn.request(payload), close: () => node.stop() }
+    return { request: (payload) => conn.request(payload), send: (payload) => conn.send(payload), close: () => node.stop() }
   }
   const client = await RawClient.connect(info.port, rawClientOptions)
-  return { request: (payload) => client.request(payload), close: () => client.close() }
+  // The raw server answers every frame with a 1-byte frame: its acknowledged send is a request.
+  const request = (payload) => client.request(payload)
+  return { request, send: request, close: () => client.close() }
 }
 
 /** Run `total` requests of `payload`, at most `inFlight` outstanding; resolve to the elapsed ms. */
@@ -235,26 +238,28 @@ async function throughput() {
   )
 }
 
-async function messages() {
-  const { messageBytes, count, inFlight, warmup, runs } = CONFIG.messages
+/** `count` 1 KiB operations (`request` or acknowledged `send`), `inFlight` outstanding, per implementation. */
+async function messages(operation = 'request') {
+  const name = operation === 'request' ? 'messages' : 'sends'
+  const { messageBytes, count, inFlight, warmup, runs } = CONFIG[name]
   return withServers((servers) =>
     withClients(servers, async (clients) => {
       const payload = Buffer.alloc(messageBytes, 0x62)
       const result = {}
       for (const impl of IMPLS) {
-        await requestBatch(clients[impl].request, payload, warmup, inFlight)
+        await requestBatch(clients[impl][operation], payload, warmup, inFlight)
         result[impl] = { messagesPerSecond: 0, runsPerSecond: [], cpu: { client: [], server: [] } }
       }
       for (let i = 0; i < runs; i++) {
         for (const impl of IMPLS) {
-          const run = await withCpu(servers[impl], () => requestBatch(clients[impl].request, payload, count, inFlight))
+          const run = await withCpu(servers[impl], () => requestBatch(clients[impl][operation], payload, count, inFlight))
           const ms = run.value
           const r = result[impl]
           r.runsPerSecond.push(Math.round(count / (ms / 1000)))
           r.cpu.client.push(run.clientMicros / count)
           r.cpu.server.push(run.serverMicros / count)
           log(
-            `messages ${impl} run ${i + 1}: ${r.runsPerSecond.at(-1)} msg/s (${ms.toFixed(0)} ms; CPU/msg ` +
+            `${name} ${impl} run ${i + 1}: ${r.runsPerSecond.at(-1)} msg/s (${ms.toFixed(0)} ms; CPU/msg ` +
               `client ${r.cpu.client.at(-1).toFixed(1)} us, server ${r.cpu.server.at(-1).toFixed(1)} us)`,
           )
         }
@@ -410,6 +415,15 @@ const SCENARIOS = {
       '(crust-tcp: conn.request(), one stream each; raw-tls: length-prefixed frames on one TLS socket, answers matched by order). ' +
       'ratio = crust / raw, higher is better.',
   },
+  sends: {
+    run: () => messages('send'),
+    ratio: (r) => r['crust-tcp'].messagesPerSecond / r['raw-tls'].messagesPerSecond,
+    measures:
+      `messages/s, median of ${c.sends.runs} runs of ${c.sends.count} sends of ${c.sends.messageBytes} B, ` +
+      `${c.sends.inFlight} in flight, after ${c.sends.warmup} warm-up sends; a send is done when the receiver's acknowledgement arrives ` +
+      '(crust-tcp: conn.send(), one stream each, resolved by the receiving core\'s ACK; raw-tls: length-prefixed frames answered ' +
+      'by a 1-byte frame on one TLS socket). ratio = crust / raw, higher is better.',
+  },
   connect: {
     run: connect,
     ratio: (r) => r['crust-tcp'].medianMs / r['raw-tls'].medianMs,
@@ -438,6 +452,7 @@ const SCENARIOS = {
 const TARGETS = {
   throughputRatio: { scenario: 'throughput', target: '>= 0.7', met: (r) => r.throughput.ratio >= 0.7 },
   messagesPerSecond: { scenario: 'messages', target: '>= 20000', met: (r) => r.messages['crust-tcp'].messagesPerSecond >= 20_000 },
+  acknowledgedSendsPerSecond: { scenario: 'sends', target: '>= 50000', met: (r) => r.sends['crust-tcp'].messagesPerSecond >= 50_000 },
   connectRatio: { scenario: 'connect', target: '<= 2', met: (r) => r.connect.ratio <= 2 },
 }
 

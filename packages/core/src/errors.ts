@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'ERR_LIMIT_EXCEEDED'
   | 'ERR_QUEUE_CLOSED'
   | 'ERR_INVALID_BLACKLIST_ENTRY'
+  | 'ERR_DELIVERY_UNKNOWN'
 
 /**
  * Marks every `CrustError`, of whichever copy of `@crust/core` made it:
@@ -89,6 +90,7 @@ export interface CrustErrorsByCode {
   ERR_LIMIT_EXCEEDED: LimitExceededError
   ERR_QUEUE_CLOSED: QueueClosedError
   ERR_INVALID_BLACKLIST_ENTRY: InvalidEntryError
+  ERR_DELIVERY_UNKNOWN: DeliveryUnknownError
 }
 
 /**
@@ -305,5 +307,19 @@ export class LimitExceededError extends CrustError {
     readonly limit: string,
   ) {
     super('ERR_LIMIT_EXCEEDED', message)
+  }
+}
+
+/**
+ * A message was handed to the transport, and then the connection or the
+ * stream failed before the receiver acknowledged it (for `send`) or answered
+ * (for `request`): the peer may or may not have it. `cause` is the failure.
+ * Nothing is ever reported as sent without the peer's acknowledgement; a
+ * caller that must not lose the message sends it again (`node.send` does,
+ * and the receiver drops the duplicate).
+ */
+export class DeliveryUnknownError extends CrustError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_DELIVERY_UNKNOWN', message, options)
   }
 }

@@ -2,7 +2,7 @@ import { AbortError, MessageTooLargeError, ProtocolError, RemoteHandlerError, Ti
 import type { CloseInfo, ConnectionMethod, Direction, TransportConnection, TransportStream } from '../transport/types.js'
 import { CloseCode } from '../transport/types.js'
 import { MessageKind } from './message-header.js'
-import { type ReadMessage, readMessage, remoteResetError, writeMessage } from './message-io.js'
+import { type ReadMessage, failureAfterHandover, readMessage, writeMessage } from './message-io.js'
 import { type ProtocolStream, startProtocolStream } from './protocol-stream.js'
 import { StreamResetCode } from './stream-codes.js'
 
@@ -130,7 +130,16 @@ export class Connection {
     return this.transportConnection.closed
   }
 
-  /** Send one message on its own unidirectional stream. */
+  /**
+   * Send one message on its own stream. Resolves once the receiving node's
+   * core has the whole message (its acknowledgement arrived), not when the
+   * bytes were handed to a socket; the remote handler runs after that.
+   * Rejects with the receiver's typed refusal (`MessageTooLargeError`,
+   * `LimitExceededError`, ...) when it refused the message, with
+   * `DeliveryUnknownError` when the connection or stream failed after the
+   * message was handed over and before the acknowledgement, and with
+   * `TimeoutError` / `AbortError` at the deadline or on abort.
+   */
   send(data: Uint8Array, options: SendOptions = {}): Promise<void> {
     const target = this.current()
     if (target !== this) return target.send(data, options)
@@ -142,7 +151,11 @@ export class Connection {
     })
   }
 
-  /** Send a request on a bidirectional stream and resolve to the remote handler's answer. */
+  /**
+   * Send a request on its own stream and resolve to the remote handler's
+   * answer. Rejects as {@link Connection.send} does, and with
+   * `RemoteHandlerError` when the remote handler threw.
+   */
   request(data: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
     const target = this.current()
     if (target !== this) return target.request(data, options)
@@ -155,14 +168,18 @@ export class Connection {
   }
 
   private async runSend(operation: Operation<void>, data: Uint8Array): Promise<void> {
+    let handedOver = false
     this.busy++
     try {
-      const stream = await this.transportConnection.openStream({ bidirectional: false })
+      const stream = await this.transportConnection.openStream({ bidirectional: true })
       if (!operation.attach(stream)) return
+      handedOver = true
       await writeMessage(stream, MessageKind.SEND, data)
+      const ack = await readMessage(stream, 0)
+      if (ack.kind !== MessageKind.ACK) throw new ProtocolError(`unexpected message kind ${ack.kind} instead of an acknowledgement`)
       this.countSent(data.byteLength)
     } catch (error) {
-      operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
+      operation.fail(handedOver ? failureAfterHandover(error, 'send', data.byteLength, this.settings.maxMessageSize) : error)
       return
     } finally {
       this.busy--
@@ -172,10 +189,12 @@ export class Connection {
 
   private async runRequest(operation: Operation<Uint8Array>, data: Uint8Array): Promise<void> {
     let answer: ReadMessage
+    let handedOver = false
     this.busy++
     try {
       const stream = await this.transportConnection.openStream({ bidirectional: true })
       if (!operation.attach(stream)) return
+      handedOver = true
       await writeMessage(stream, MessageKind.REQUEST, data)
       this.countSent(data.byteLength)
       answer = await readMessage(stream, this.settings.maxMessageSize)
@@ -187,7 +206,7 @@ export class Connection {
         throw new ProtocolError(`unexpected message kind ${answer.kind} in a response`)
       }
     } catch (error) {
-      operation.fail(remoteResetError(error, data.byteLength, this.settings.maxMessageSize))
+      operation.fail(handedOver ? failureAfterHandover(error, 'request', data.byteLength, this.settings.maxMessageSize) : error)
       return
     } finally {
       this.busy--
@@ -390,7 +409,9 @@ class Operation<T> {
     if (this.settled) return
     this.lateReset = StreamResetCode.TIMEOUT
     this.stream?.reset(StreamResetCode.TIMEOUT)
-    this.fail(new TimeoutError(`${this.name} did not finish within ${this.timeoutMs} ms`))
+    // Once a stream was opened the message may have been handed over: say that its fate is unknown.
+    const fate = this.stream === undefined ? '' : '; the peer may or may not have received the message'
+    this.fail(new TimeoutError(`${this.name} did not finish within ${this.timeoutMs} ms${fate}`))
   }
 
   private abort(): void {

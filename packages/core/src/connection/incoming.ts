@@ -75,12 +75,18 @@ async function serve(stream: TransportStream, connection: Connection, context: S
     if (!protocol(new ProtocolStream(name, stream, message.rest), connection)) stream.reset(StreamResetCode.REFUSED)
     return
   }
-  connection.countReceived(message.data.byteLength)
   const isRequest = message.kind === MessageKind.REQUEST
-  if ((message.kind !== MessageKind.SEND && !isRequest) || isRequest !== stream.bidirectional) {
+  // Both kinds travel on bidirectional streams: a request's answer, a send's acknowledgement come back on it.
+  if ((message.kind !== MessageKind.SEND && !isRequest) || !stream.bidirectional) {
     stream.reset(StreamResetCode.PROTOCOL_ERROR)
-    report(new ProtocolError(`unexpected message kind ${message.kind} on a new stream`))
+    report(new ProtocolError(`unexpected message kind ${message.kind} on a new ${stream.bidirectional ? 'bidirectional' : 'unidirectional'} stream`))
     return
+  }
+  connection.countReceived(message.data.byteLength)
+  if (!isRequest) {
+    // The whole message is here: acknowledge it before the handler runs, so the
+    // sender learns of delivery to this node, not of the application's work.
+    writeMessage(stream, MessageKind.ACK, EMPTY).catch(report)
   }
   const incoming: IncomingMessage = { peerId: connection.peerId, data: message.data, connection, isRequest }
   let answer: Uint8Array | undefined | void

@@ -17,7 +17,7 @@ export const MESSAGE_VERSION = 1
 
 /** What a stream carries. */
 export const MessageKind = {
-  /** A user message on a unidirectional stream; no answer. */
+  /** A user message on a bidirectional stream; the receiving core acknowledges it with {@link MessageKind.ACK}. */
   SEND: 0,
   /** A user request on a bidirectional stream; the receiver answers. */
   REQUEST: 1,
@@ -35,6 +35,12 @@ export const MessageKind = {
    * protocol's handler and is not a single message.
    */
   PROTOCOL: 6,
+  /**
+   * The receiving core has the whole SEND message (empty payload). Sent
+   * before the message is handed to the application, so `send()` resolves
+   * on delivery to the node, not on the handler's work.
+   */
+  ACK: 7,
 } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
 

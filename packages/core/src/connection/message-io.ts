@@ -1,4 +1,13 @@
-import { LimitExceededError, MessageTooLargeError, ProtocolError, StreamResetError, TimeoutError } from '../errors.js'
+import { errorMessage } from '../error-text.js'
+import {
+  DeliveryUnknownError,
+  LimitExceededError,
+  MessageTooLargeError,
+  ProtocolError,
+  RemoteHandlerError,
+  StreamResetError,
+  TimeoutError,
+} from '../errors.js'
 import type { TransportStream } from '../transport/types.js'
 import {
   MESSAGE_HEADER_SIZE,
@@ -218,4 +227,32 @@ export function remoteResetError(error: unknown, size: number, limit: number): u
     default:
       return error
   }
+}
+
+/**
+ * Reset codes with which a receiver's core refuses a message it did not
+ * deliver: a failure carrying one of these is known, not "unknown".
+ */
+const REFUSAL_CODES: ReadonlySet<number> = new Set([
+  StreamResetCode.MESSAGE_TOO_LARGE,
+  StreamResetCode.PROTOCOL_ERROR,
+  StreamResetCode.TIMEOUT,
+  StreamResetCode.REFUSED,
+  StreamResetCode.LIMIT_EXCEEDED,
+])
+
+/**
+ * The error for a `send` or `request` that failed after its message was
+ * handed to the transport: the receiver's typed refusal when it refused the
+ * message, the remote handler's failure, or else {@link DeliveryUnknownError}
+ * (the connection or stream failed before the acknowledgement or answer, so
+ * the peer may or may not have the message).
+ */
+export function failureAfterHandover(error: unknown, operation: 'send' | 'request', size: number, limit: number): unknown {
+  if (error instanceof RemoteHandlerError || error instanceof DeliveryUnknownError) return error
+  if (error instanceof StreamResetError && error.remote && REFUSAL_CODES.has(error.resetCode)) return remoteResetError(error, size, limit)
+  return new DeliveryUnknownError(
+    `${operation} of ${size} bytes: ${errorMessage(error)} before the peer ${operation === 'send' ? 'acknowledged' : 'answered'} it; it may or may not have arrived`,
+    { cause: error },
+  )
 }

@@ -99,10 +99,11 @@ export class HostilePeer {
 
   /**
    * Open a stream and write `bytes` as they are (not framed as a message);
-   * `end` half-closes it afterwards. The stream is never read.
+   * `end` half-closes it afterwards. The stream is never read. Bidirectional
+   * unless told otherwise, as the node expects for every message.
    */
   async open(bytes: Uint8Array, options: { bidirectional?: boolean; end?: boolean } = {}): Promise<TransportStream> {
-    const stream = await this.connection.openStream({ bidirectional: options.bidirectional ?? false })
+    const stream = await this.connection.openStream({ bidirectional: options.bidirectional ?? true })
     this.streams.push(stream)
     await stream.write(bytes, options.end === true ? { end: true } : undefined)
     return stream
@@ -120,7 +121,7 @@ export class HostilePeer {
     bytes.set(HostilePeer.header(kind, declared), 0)
     const opened: TransportStream[] = []
     const writes = Array.from({ length: count }, async () => {
-      const stream = await this.connection.openStream({ bidirectional: false })
+      const stream = await this.connection.openStream({ bidirectional: true })
       this.streams.push(stream)
       opened.push(stream)
       await stream.write(bytes)

@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest'
 import { Connection } from '../../src/connection/connection.js'
 import { MessageKind, encodeMessage } from '../../src/connection/message-header.js'
 import { StreamResetCode } from '../../src/connection/stream-codes.js'
-import { AbortError, LimitExceededError, MessageTooLargeError, StreamResetError, TimeoutError } from '../../src/errors.js'
+import {
+  AbortError,
+  ConnectionClosedError,
+  DeliveryUnknownError,
+  LimitExceededError,
+  MessageTooLargeError,
+  StreamResetError,
+  TimeoutError,
+} from '../../src/errors.js'
 import type { CloseInfo, TransportConnection, TransportStream } from '../../src/transport/types.js'
 
 /** A stream whose answer the test controls: `answer()` delivers a whole response, `fail()` a reset. */
@@ -107,7 +115,10 @@ describe('Connection deadlines and cancellation', () => {
     await expect(connection.request(Buffer.from('ping'), { timeout: 50 })).rejects.toBeInstanceOf(TimeoutError)
     expect(performance.now() - started).toBeGreaterThanOrEqual(49)
     expect(streams[0]?.resets).toEqual([StreamResetCode.TIMEOUT])
-    await expect(connection.send(Buffer.from('x'), { timeout: 1 }).then(() => 'sent')).resolves.toBe('sent')
+    // A send that was handed over but never acknowledged is not reported sent.
+    const unacknowledged = connection.send(Buffer.from('x'), { timeout: 20 })
+    await expect(unacknowledged).rejects.toBeInstanceOf(TimeoutError)
+    await expect(unacknowledged).rejects.toThrow(/may or may not have received/)
   })
 
   it('times out each operation on its own deadline, whatever the mix of timeouts', async () => {
@@ -186,5 +197,60 @@ describe('Connection deadlines and cancellation', () => {
     streams[1]?.fail(new StreamResetError('reset by peer', StreamResetCode.TIMEOUT, true))
     await expect(refused).rejects.toBeInstanceOf(LimitExceededError)
     await expect(slow).rejects.toBeInstanceOf(TimeoutError)
+  })
+})
+
+describe('Connection.send is acknowledged', () => {
+  const tick = () => new Promise((resolve) => setImmediate(resolve))
+
+  it('resolves only once the receiver acknowledges the whole message', async () => {
+    const { transport, streams } = fakeConnection()
+    const connection = new Connection(transport, settings)
+    let settled = false
+    const sent = connection.send(Buffer.from('hello')).then(() => {
+      settled = true
+    })
+    await tick()
+    await tick()
+    expect(streams[0]?.bidirectional).toBe(true)
+    expect(Buffer.concat(streams[0]?.written ?? []).subarray(8).toString()).toBe('hello')
+    expect(settled).toBe(false) // written, not acknowledged: not sent yet
+    streams[0]?.answer(MessageKind.ACK, new Uint8Array(0))
+    await sent
+    expect(connection.stats.messagesSent).toBe(1)
+  })
+
+  it('rejects with DeliveryUnknownError when the connection fails after the hand-over', async () => {
+    const { transport, streams } = fakeConnection()
+    const connection = new Connection(transport, settings)
+    for (const operation of ['send', 'request'] as const) {
+      const pending = connection[operation](Buffer.from('lost?'))
+      await tick()
+      await tick()
+      streams.at(-1)?.fail(new ConnectionClosedError('connection lost', 0))
+      const error = await pending.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(DeliveryUnknownError)
+      expect((error as DeliveryUnknownError).cause).toBeInstanceOf(ConnectionClosedError)
+    }
+    expect(connection.stats.messagesSent).toBe(1) // only the request was written; the send was never acknowledged
+  })
+
+  it('keeps the receiver\'s refusal typed: it did not deliver the message', async () => {
+    const { transport, streams } = fakeConnection()
+    const connection = new Connection(transport, settings)
+    const pending = connection.send(Buffer.from('too big for them'))
+    await tick()
+    streams[0]?.fail(new StreamResetError('reset by peer', StreamResetCode.MESSAGE_TOO_LARGE, true))
+    await expect(pending).rejects.toBeInstanceOf(MessageTooLargeError)
+  })
+
+  it('rejects with the original error when no stream could be opened (nothing was handed over)', async () => {
+    const { transport } = fakeConnection()
+    transport.openStream = () => Promise.reject(new ConnectionClosedError('already closed', 0))
+    const connection = new Connection(transport, settings)
+    await expect(connection.send(Buffer.from('x'))).rejects.toBeInstanceOf(ConnectionClosedError)
   })
 })
