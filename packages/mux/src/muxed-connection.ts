@@ -47,6 +47,11 @@ export abstract class MuxedConnection implements TransportConnection {
     this.closed = parts.closed ?? parts.muxer.closed
   }
 
+  /** When bytes last arrived from the peer (`performance.now()` clock): the core's dead-path detection counts it. */
+  get lastReceivedAt(): number {
+    return this.muxer.lastReceivedAt
+  }
+
   openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream> {
     return this.muxer.openStream(options)
   }

@@ -164,6 +164,11 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
     return this.received
   }
 
+  /** When bytes last arrived from the peer (`performance.now()` clock). */
+  get lastReceivedAt(): number {
+    return this.liveness.lastReceived
+  }
+
   /** Smoothed round-trip time from pings and keep-alives, in ms; 0 until one completes. */
   get rtt(): number {
     return this.liveness.srtt

@@ -125,6 +125,11 @@ export class QuicConnection implements TransportConnection {
     await this.closed
   }
 
+  /** When the last datagram of this connection arrived (`performance.now()` clock): the core's dead-path detection counts it. */
+  get lastReceivedAt(): number {
+    return this.lastReceived
+  }
+
   /** Round-trip time quiche measured on the active path, in ms. */
   get rtt(): number {
     const path = this.internals.conn.pathStats()[0]

@@ -106,6 +106,16 @@ const connectionSchema = z
     /** Deadline of a send or request. */
     requestTimeout: positiveMs().default(30_000),
     /**
+     * Dead-path detection: a connection on which a send waits for its
+     * acknowledgement or a request for its answer, and from which nothing at
+     * all arrives for this long (ms), is closed as `path lost`
+     * (`CloseCode.PATH_LOST`) and its calls fail with `DeliveryUnknownError`.
+     * Silence is probed with pings first (after a few RTTs), so a slow
+     * handler or a long transfer to a live peer does not count. Idle
+     * connections are left to `idleTimeout`. 0 disables.
+     */
+    pathTimeout: ms().default(4_000),
+    /**
      * Bytes that partly received messages on one connection may hold (never
      * less than `maxMessageSize`); a peer that would exceed it has the
      * message's stream reset (`LimitExceededError`).

@@ -4,6 +4,7 @@ import { CloseCode } from '../transport/types.js'
 import { MessageKind } from './message-header.js'
 import { type ReadMessage, failureAfterHandover, readMessage, writeMessage } from './message-io.js'
 import { type ProtocolStream, startProtocolStream } from './protocol-stream.js'
+import type { PathWatch } from './path-watch.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** Options for {@link Connection.send} and {@link Connection.request}. */
@@ -29,6 +30,8 @@ export const PING_PROTOCOL = '/crust/ping/1'
 
 /** Limits a connection applies to the messages it carries. */
 export interface ConnectionSettings {
+  /** The node's dead-path detection, told whenever the connection waits for its peer. */
+  readonly pathWatch?: PathWatch<Connection>
   readonly maxMessageSize: number
   readonly requestTimeout: number
 }
@@ -65,6 +68,12 @@ export class Connection {
   private readonly path: Mutable<ConnectionPath> = { observedAddress: undefined, fallback: undefined, remoteRole: 'node', method: 'direct' }
   /** See {@link Connection.lastActiveAt}. */
   private lastActive = this.openedAt
+  /** When the core last heard from the peer (an acknowledgement, an answer, a stream, a ping's echo), `performance.now()` time. */
+  private heardAt = performance.now()
+  /** @internal Operations handed over and waiting for the peer (an acknowledgement or an answer). */
+  waiting = 0
+  /** @internal When {@link waiting} last rose from zero (`performance.now()`). */
+  waitingSince = 0
   /** Traffic counters. */
   readonly stats: ConnectionStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, rtt: undefined }
 
@@ -174,15 +183,18 @@ export class Connection {
       const stream = await this.transportConnection.openStream({ bidirectional: true })
       if (!operation.attach(stream)) return
       handedOver = true
+      this.beginWait()
       await writeMessage(stream, MessageKind.SEND, data)
       const ack = await readMessage(stream, 0)
       if (ack.kind !== MessageKind.ACK) throw new ProtocolError(`unexpected message kind ${ack.kind} instead of an acknowledgement`)
+      this.heard()
       this.countSent(data.byteLength)
     } catch (error) {
       operation.fail(handedOver ? failureAfterHandover(error, 'send', data.byteLength, this.settings.maxMessageSize) : error)
       return
     } finally {
       this.busy--
+      if (handedOver) this.waiting--
     }
     operation.succeed(undefined)
   }
@@ -195,6 +207,7 @@ export class Connection {
       const stream = await this.transportConnection.openStream({ bidirectional: true })
       if (!operation.attach(stream)) return
       handedOver = true
+      this.beginWait()
       await writeMessage(stream, MessageKind.REQUEST, data)
       this.countSent(data.byteLength)
       answer = await readMessage(stream, this.settings.maxMessageSize)
@@ -210,6 +223,7 @@ export class Connection {
       return
     } finally {
       this.busy--
+      if (handedOver) this.waiting--
     }
     operation.succeed(answer.data)
   }
@@ -243,6 +257,7 @@ export class Connection {
       const echo = await stream.readFrame(64)
       if (echo === undefined) throw new ProtocolError('the peer closed the ping stream without answering')
       const rtt = performance.now() - started
+      this.heard()
       this.current().stats.rtt = rtt
       return rtt
     } catch (error) {
@@ -260,6 +275,27 @@ export class Connection {
     await this.transportConnection.close({ code: CloseCode.NORMAL, reason })
   }
 
+  /** @internal When anything last arrived from the peer: what the transport saw, or the core heard (`performance.now()`). */
+  lastHeardAt(): number {
+    const transport = this.transportConnection.lastReceivedAt
+    return transport !== undefined && transport > this.heardAt ? transport : this.heardAt
+  }
+
+  /** @internal One liveness probe for the node's path watch: a ping. */
+  probe(timeout: number): Promise<number> {
+    return this.ping({ timeout })
+  }
+
+  /** @internal Note that the peer was heard from now. */
+  heard(): void {
+    this.heardAt = performance.now()
+  }
+
+  private beginWait(): void {
+    if (this.waiting++ === 0) this.waitingSince = performance.now()
+    this.settings.pathWatch?.watch(this)
+  }
+
   /** @internal Count a message (or answer) sent. */
   countSent(bytes: number): void {
     this.stats.bytesSent += bytes
@@ -272,6 +308,7 @@ export class Connection {
     this.stats.bytesReceived += bytes
     this.stats.messagesReceived++
     this.markActive()
+    this.heard()
   }
 
   /** @internal Note useful traffic now (see `lastActiveAt`). */
@@ -286,6 +323,7 @@ export class Connection {
 
   /** @internal Count a stream the core serves on this connection, until `done` is called. */
   serving(): () => void {
+    this.heard()
     this.busy++
     let done = false
     return () => {

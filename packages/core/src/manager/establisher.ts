@@ -12,6 +12,7 @@ import { Connection, type ConnectionSettings } from '../connection/connection.js
 import type { HandshakeInfo } from '../connection/handshake.js'
 import { type ServeContext, serveStream } from '../connection/incoming.js'
 import { type ConnectionBudget, type MessageBudget, createMessageBudget } from '../connection/message-budget.js'
+import { PathWatch } from '../connection/path-watch.js'
 import { Tokens } from '../di/tokens.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
@@ -45,7 +46,8 @@ export class Establisher {
     @inject(Tokens.PeerReports) private readonly reports: PeerReports,
     @inject(Tokens.TransportHost) private readonly transports: TransportHost,
   ) {
-    this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout }
+    const pathWatch = new PathWatch<Connection>(config.connection.pathTimeout, (connection, silentMs) => this.pathLost(connection, silentMs))
+    this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout, pathWatch }
   }
 
   /**
@@ -95,6 +97,7 @@ export class Establisher {
     const { winner, loser } = this.pool.add(connection)
     void transportConnection.closed.then((info) => {
       this.pool.remove(connection)
+      this.settings.pathWatch?.forget(connection)
       if (!this.announced.has(connection)) return
       this.logger.debug(`connection to ${connection.peerId} closed: ${info.reason} (code ${info.code})`)
       this.events.emit('connection:close', { connection, peerId: connection.peerId, ...info })
@@ -109,6 +112,13 @@ export class Establisher {
       this.events.emit('connection:open', { connection })
     }
     return winner
+  }
+
+  /** Dead-path detection gave up on `connection`: close it, so its calls fail now and the pool can replace it. */
+  private pathLost(connection: Connection, silentMs: number): void {
+    const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
+    this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
+    void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
   }
 
   /** The addresses a peer told us it can be dialled at, in its handshake. */

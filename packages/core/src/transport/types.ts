@@ -43,6 +43,8 @@ export const CloseCode = {
   UNREACHABLE: 11,
   /** The node was full and closed this, its least valuable connection, to admit another. */
   PRUNED: 12,
+  /** Nothing was heard from the peer for `connection.pathTimeout` while waiting for it: the path is dead. */
+  PATH_LOST: 13,
 } as const
 /** A value of {@link CloseCode}; unknown numbers from a remote peer are passed through. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
@@ -119,6 +121,13 @@ export interface TransportConnection {
   readonly closed: Promise<CloseInfo>
   /** How the path was made, when the transport itself knows (a relay says `relayed`); the core decides otherwise. */
   readonly method?: ConnectionMethod
+  /**
+   * When bytes last arrived from the peer, on the `performance.now()` clock.
+   * Optional: the core's dead-path detection counts it as proof that the
+   * path is alive (e.g. acknowledgements of a long transfer), and relies on
+   * its own probes without it.
+   */
+  readonly lastReceivedAt?: number
 }
 
 /**

@@ -52,6 +52,7 @@ describe('parseConfig', () => {
         traversalDelay: 500,
         maxInboundStreams: 256,
         requestTimeout: 30_000,
+        pathTimeout: 4_000,
         maxPendingMessageBytes: 64 * 1024 * 1024,
         maxPendingMessageBytesTotal: 256 * 1024 * 1024,
         messageTimeout: 10_000,

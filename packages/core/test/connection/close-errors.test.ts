@@ -27,6 +27,7 @@ const expected: Record<CloseCode, abstract new (...args: never[]) => CrustError>
   [CloseCode.HANDSHAKE_TIMEOUT]: ConnectionClosedError,
   [CloseCode.UNREACHABLE]: ReachabilityError,
   [CloseCode.PRUNED]: ConnectionClosedError,
+  [CloseCode.PATH_LOST]: ConnectionClosedError,
 }
 
 describe('errorFromClose', () => {

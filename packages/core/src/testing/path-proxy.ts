@@ -1,0 +1,127 @@
+/**
+ * A loopback proxy that stands in for the network path between two real
+ * nodes, so tests can break the path the way networks do: drop everything
+ * without a FIN or a reset (a router that died, a NAT mapping that moved),
+ * or lose a share of UDP datagrams.
+ *
+ * @packageDocumentation
+ */
+import dgram from 'node:dgram'
+import net from 'node:net'
+
+/** A running {@link pathProxy}. */
+export interface PathProxy {
+  /** The port to dial instead of the target's (on 127.0.0.1). */
+  readonly port: number
+  /** Forward nothing either way from now on, and close nothing: the path is silently dead. */
+  blackhole(): void
+  /** Forward again. */
+  restore(): void
+  /** Share (0 to 1) of UDP datagrams dropped at random, each way. TCP proxies ignore it. */
+  loss: number
+  /** Datagrams or chunks dropped so far. */
+  readonly dropped: number
+  /** Stop the proxy and close every proxied socket. */
+  close(): Promise<void>
+}
+
+/**
+ * A proxy on 127.0.0.1 in front of `target` (`127.0.0.1:port`): `tcp`
+ * forwards each accepted connection to the target, `udp` forwards datagrams
+ * (one upstream socket per client address, as a NAT would).
+ */
+export async function pathProxy(kind: 'tcp' | 'udp', targetPort: number): Promise<PathProxy> {
+  return kind === 'tcp' ? tcpProxy(targetPort) : udpProxy(targetPort)
+}
+
+async function tcpProxy(targetPort: number): Promise<PathProxy> {
+  let dead = false
+  let dropped = 0
+  const sockets = new Set<net.Socket>()
+  const pipe = (from: net.Socket, to: net.Socket): void => {
+    from.on('data', (chunk: Buffer) => {
+      if (dead) dropped++
+      else to.write(chunk)
+    })
+    from.on('end', () => to.end())
+    from.on('error', () => to.destroy())
+    from.on('close', () => to.destroy())
+  }
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1')
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+    }
+    pipe(client, upstream)
+    pipe(upstream, client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    loss: 0,
+    get dropped() {
+      return dropped
+    },
+    blackhole: () => {
+      dead = true
+    },
+    restore: () => {
+      dead = false
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+async function udpProxy(targetPort: number): Promise<PathProxy> {
+  let dead = false
+  let dropped = 0
+  const outside = dgram.createSocket('udp4')
+  const upstreams = new Map<string, dgram.Socket>()
+  const proxy: PathProxy = {
+    port: 0,
+    loss: 0,
+    get dropped() {
+      return dropped
+    },
+    blackhole: () => {
+      dead = true
+    },
+    restore: () => {
+      dead = false
+    },
+    close: async () => {
+      for (const socket of upstreams.values()) socket.close()
+      upstreams.clear()
+      await new Promise<void>((resolve) => outside.close(() => resolve()))
+    },
+  }
+  const drop = (): boolean => {
+    if (dead || (proxy.loss > 0 && Math.random() < proxy.loss)) {
+      dropped++
+      return true
+    }
+    return false
+  }
+  outside.on('message', (data, client) => {
+    const key = `${client.address}:${client.port}`
+    let upstream = upstreams.get(key)
+    if (upstream === undefined) {
+      const socket = dgram.createSocket('udp4')
+      socket.on('message', (reply) => {
+        if (!drop()) outside.send(reply, client.port, client.address)
+      })
+      socket.on('error', () => {})
+      socket.bind(0, '127.0.0.1')
+      upstreams.set(key, socket)
+      upstream = socket
+    }
+    if (!drop()) upstream.send(data, targetPort, '127.0.0.1')
+  })
+  outside.on('error', () => {})
+  await new Promise<void>((resolve) => outside.bind(0, '127.0.0.1', resolve))
+  return Object.assign(proxy, { port: outside.address().port })
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { DeliveryUnknownError } from '../errors.js'
+import type { CrustNode } from '../node.js'
+import { CloseCode, type TransportFactory } from '../transport/types.js'
+import { createTestNode, stopTestNodes } from './nodes.js'
+import { type PathProxy, pathProxy } from './path-proxy.js'
+import type { ComplianceTest } from './suite.js'
+import { sleep, waitUntil } from './util.js'
+
+/** Options of {@link pathTests}. */
+export interface PathTestOptions {
+  /** The transports each node is created with, bound to 127.0.0.1 (called once per node). */
+  transports(): TransportFactory[]
+  /** The address scheme the transport listens on, e.g. `tcp`. */
+  readonly scheme: string
+  /** What carries the transport: a `tcp` proxy forwards connections, a `udp` one datagrams (and can lose a share of them). */
+  readonly proxy: 'tcp' | 'udp'
+}
+
+/** How a send ended, by message id. */
+interface Outcome {
+  readonly resolved: Set<number>
+  readonly rejected: Map<number, unknown>
+}
+
+/** Two nodes, the dialer reaching the listener through a {@link pathProxy}. */
+async function scene(options: PathTestOptions, config: Parameters<typeof createTestNode>[1]) {
+  const listener = await createTestNode(options.transports(), config)
+  const received = new Set<number>()
+  const counts = { deliveries: 0 }
+  listener.handle(async (message) => {
+    const text = Buffer.from(message.data).toString()
+    if (text.startsWith('slow:')) await sleep(Number(text.slice(5)))
+    else {
+      received.add(Number(text))
+      counts.deliveries++
+    }
+    if (message.isRequest) return message.data
+  })
+  const dialer = await createTestNode(options.transports(), config)
+  const port = Number(new URL(listener.addresses[0] ?? '').port)
+  const proxy = await pathProxy(options.proxy, port)
+  const conn = await dialer.connect({ peerId: listener.peerId, addresses: [`${options.scheme}://127.0.0.1:${proxy.port}`] })
+  return { listener, dialer, proxy, conn, received, counts }
+}
+
+async function teardown(nodes: CrustNode[], proxy: PathProxy | undefined): Promise<void> {
+  await stopTestNodes(nodes)
+  await proxy?.close()
+}
+
+/**
+ * What users rely on when the path under a connection dies or degrades,
+ * checked with real nodes through a loopback proxy that plays the network:
+ * a silently dead path (no FIN, no reset: a router or NAT mapping gone) is
+ * detected within `connection.pathTimeout` and reported honestly (no send
+ * resolves unless the peer has it; the others reject, typed); a slow handler
+ * or a pause is not mistaken for a dead path; and (UDP transports) 10 %
+ * datagram loss each way loses no request and closes nothing.
+ */
+export function pathTests(options: PathTestOptions): ComplianceTest[] {
+  const tests: ComplianceTest[] = [
+    {
+      name: 'a silently dead path is detected within pathTimeout: sends reject (never resolve unless delivered), the connection closes as PATH_LOST',
+      timeoutMs: 20_000,
+      async run() {
+        const s = await scene(options, { connection: { pathTimeout: 1_000 } })
+        try {
+          const closed = new Promise<{ code: number; at: number }>((resolve) =>
+            s.dialer.on('connection:close', (event) => resolve({ code: event.code, at: performance.now() })),
+          )
+          const outcome: Outcome = { resolved: new Set(), rejected: new Map() }
+          let id = 0
+          let blackholedAt = 0
+          const sending = (async () => {
+            const started = performance.now()
+            while (performance.now() - started < 3_000) {
+              const n = id++
+              s.conn.send(Buffer.from(String(n)), { timeout: 10_000 }).then(
+                () => outcome.resolved.add(n),
+                (error: unknown) => outcome.rejected.set(n, error),
+              )
+              if (n === 20) {
+                s.proxy.blackhole()
+                blackholedAt = performance.now()
+              }
+              await sleep(20)
+            }
+          })()
+          const close = await closed
+          await sending
+          await waitUntil(() => outcome.resolved.size + outcome.rejected.size === id, 12_000, 'every send to settle')
+          const detectedMs = close.at - blackholedAt
+          assert.equal(close.code, CloseCode.PATH_LOST, 'the dialer closed the connection as PATH_LOST')
+          assert.ok(detectedMs < 2_500, `dead path detected after ${Math.round(detectedMs)} ms (pathTimeout 1000)`)
+          const lost = [...outcome.resolved].filter((n) => !s.received.has(n))
+          assert.deepEqual(lost, [], 'sends that resolved but never arrived')
+          assert.ok(outcome.resolved.size >= 10, `${outcome.resolved.size} sends resolved before the path died`)
+          const unknown = [...outcome.rejected.values()].filter((e) => e instanceof DeliveryUnknownError)
+          assert.ok(unknown.length > 0, 'sends in flight when the path died reject with DeliveryUnknownError')
+          for (const error of outcome.rejected.values()) assert.ok(error instanceof Error && 'code' in error, `typed rejection: ${String(error)}`)
+        } finally {
+          await teardown([s.dialer, s.listener], s.proxy)
+        }
+      },
+    },
+    {
+      name: 'a slow handler and an idle pause are not a dead path: the request is answered, the connection stays',
+      timeoutMs: 20_000,
+      async run() {
+        const s = await scene(options, { connection: { pathTimeout: 500 } })
+        try {
+          let closed = false
+          s.dialer.on('connection:close', () => {
+            closed = true
+          })
+          const answer = await s.conn.request(Buffer.from('slow:1500'))
+          assert.equal(Buffer.from(answer).toString(), 'slow:1500')
+          await sleep(1_000)
+          await s.conn.send(Buffer.from('1'))
+          assert.equal(closed, false, 'the connection was closed')
+        } finally {
+          await teardown([s.dialer, s.listener], s.proxy)
+        }
+      },
+    },
+  ]
+  if (options.proxy === 'udp') {
+    tests.push({
+      name: '10 % datagram loss each way: 300 requests all answered once, nothing closed (default pathTimeout)',
+      timeoutMs: 60_000,
+      async run() {
+        const s = await scene(options, {})
+        try {
+          let closed = false
+          s.dialer.on('connection:close', () => {
+            closed = true
+          })
+          s.proxy.loss = 0.1
+          let next = 0
+          const answered = new Set<number>()
+          await Promise.all(
+            Array.from({ length: 16 }, async () => {
+              while (next < 300) {
+                const n = next++
+                const answer = await s.conn.request(Buffer.from(String(n)))
+                assert.equal(Buffer.from(answer).toString(), String(n))
+                answered.add(n)
+              }
+            }),
+          )
+          assert.equal(answered.size, 300)
+          assert.equal(s.received.size, 300, 'every request reached the handler')
+          assert.equal(s.counts.deliveries, 300, 'no request reached the handler twice')
+          assert.ok(s.proxy.dropped > 0, 'the proxy dropped datagrams')
+          assert.equal(closed, false, 'the connection was closed')
+        } finally {
+          await teardown([s.dialer, s.listener], s.proxy)
+        }
+      },
+    })
+  }
+  return tests
+}

@@ -1,0 +1,67 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { PathWatch, type WatchedPath } from '../../src/connection/path-watch.js'
+
+/** A connection the test drives: waiting or not, heard from when the test says, probes answered or not. */
+function path(options: { answersProbes: boolean }) {
+  const p = {
+    waiting: 1,
+    waitingSince: performance.now(),
+    heardAt: performance.now(),
+    probes: 0,
+    stats: { rtt: 1 as number | undefined },
+    lastHeardAt: () => p.heardAt,
+    probe: async () => {
+      p.probes++
+      if (!options.answersProbes) return new Promise(() => {})
+      p.heardAt = performance.now()
+    },
+  }
+  return p satisfies WatchedPath
+}
+
+describe('PathWatch', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('declares a waiting, silent path dead after the timeout, having probed it first', async () => {
+    const dead: Array<[unknown, number]> = []
+    const watch = new PathWatch(1_000, (c, silent) => dead.push([c, silent]))
+    const silent = path({ answersProbes: false })
+    watch.watch(silent)
+    await vi.advanceTimersByTimeAsync(900)
+    expect(dead).toEqual([])
+    expect(silent.probes).toBe(1)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(dead).toHaveLength(1)
+    expect(dead[0]?.[1]).toBeGreaterThanOrEqual(1_000)
+    expect(watch.size).toBe(0)
+  })
+
+  it('keeps a path whose probes are answered, and forgets one that stopped waiting', async () => {
+    const dead: unknown[] = []
+    const watch = new PathWatch(1_000, (c) => dead.push(c))
+    const alive = path({ answersProbes: true })
+    const done = path({ answersProbes: false })
+    watch.watch(alive)
+    watch.watch(done)
+    done.waiting = 0
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(dead).toEqual([])
+    expect(alive.probes).toBeGreaterThan(5)
+    expect(done.probes).toBe(0)
+    expect(watch.size).toBe(1)
+  })
+
+  it('does nothing with a timeout of 0', async () => {
+    const dead: unknown[] = []
+    const watch = new PathWatch(0, (c) => dead.push(c))
+    watch.watch(path({ answersProbes: false }))
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(watch.size).toBe(0)
+    expect(dead).toEqual([])
+  })
+})
