@@ -58,13 +58,6 @@ export class MemoryNetwork {
   private readonly live = new Set<MemoryConnection>()
   private nextPort = 1
   private nextEphemeral = 40_000
-  private nextHost = 0
-
-  /** A host name no other transport on this network has (`node-1`, `node-2`, ...). */
-  newHost(): string {
-    return `node-${++this.nextHost}`
-  }
-
   /** How many dials went to `address` (every dial when omitted). */
   dialCount(address?: string): number {
     return address === undefined ? this.dials.length : this.dials.filter((d) => d.to === address).length

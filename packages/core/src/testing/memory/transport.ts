@@ -1,7 +1,7 @@
 import { errorMessage } from '../../error-text.js'
 import { AbortError, AuthenticationError, DialError, HandshakeFailedError, TimeoutError, UnsupportedAddressError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import { formatAddress, parseAddress } from '../../transport/address.js'
+import { formatAddress, isWildcard, parseAddress } from '../../transport/address.js'
 import {
   CloseCode,
   type DialOptions,
@@ -18,8 +18,10 @@ import { type DialAttempt, MEMORY_SCHEME, type MemoryListener, type MemoryNetwor
 /** Options of {@link memoryTransport}. */
 export interface MemoryTransportOptions {
   /**
-   * This node's host on the network: a name (`alice`) or an IP literal (for
-   * tests of IP blacklists and per-IP limits). Default: a fresh `node-N`.
+   * This node's host on the network: an IP literal or a name (`alice`). What
+   * the listener's gate sees (IP blacklists, per-IP limits) and what
+   * `addresses()` lists for a wildcard listen. Default `127.0.0.1`: every
+   * node shares it, like nodes on one machine, told apart by port.
    */
   readonly host?: string
 }
@@ -70,7 +72,7 @@ export class MemoryTransport implements Transport, MemoryListener {
     private readonly components: TransportComponents,
     options: MemoryTransportOptions = {},
   ) {
-    this.host = options.host ?? network.newHost()
+    this.host = options.host ?? '127.0.0.1'
     this.defaultListenAddresses = [formatAddress(MEMORY_SCHEME, this.host, 0)]
     this.credentials = new Credentials(components.security)
     this.logger = components.logger.child(MEMORY_SCHEME)
@@ -83,7 +85,8 @@ export class MemoryTransport implements Transport, MemoryListener {
   async listen(address: string): Promise<void> {
     const parsed = parseAddress(address)
     if (parsed?.transport !== MEMORY_SCHEME) throw new UnsupportedAddressError(address)
-    this.bound.push(this.network.bind(parsed.host, parsed.port, this))
+    const host = isWildcard(parsed.host) ? this.host : parsed.host
+    this.bound.push(this.network.bind(host, parsed.port, this))
   }
 
   addresses(): string[] {
