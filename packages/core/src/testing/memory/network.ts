@@ -19,6 +19,8 @@ export interface DialRecord {
   readonly from: string
   /** The address dialled, as given. */
   readonly to: string
+  /** `Date.now()` when the dial started (fake time under fake timers). */
+  readonly at: number
 }
 
 /** @internal What the network needs from a listening memory transport. */
@@ -127,7 +129,7 @@ export class MemoryNetwork {
 
   /** @internal Record a dial and route it to its listener under the address's rule. */
   route(from: string, address: string, attempt: DialAttempt, refused: (address: string) => Error): void {
-    this.dials.push({ from, to: address })
+    this.dials.push({ from, to: address, at: Date.now() })
     const deliver = (): void => {
       if (attempt.settled) return
       const listener = this.listeners.get(canonical(address))
