@@ -1,5 +1,6 @@
 import { formatAddress, parseAddress } from '../../transport/address.js'
 import type { MemoryConnection } from './connection.js'
+import type { PendingDial } from './transport.js'
 
 /** The address scheme of the memory transport: `memory://<host>:<port>`, e.g. `memory://alice:1`. */
 export const MEMORY_SCHEME = 'memory'
@@ -25,20 +26,7 @@ export interface DialRecord {
 
 /** @internal What the network needs from a listening memory transport. */
 export interface MemoryListener {
-  accept(attempt: DialAttempt): void
-}
-
-/** @internal One dial on its way to a listener. */
-export interface DialAttempt {
-  /** The dialler's host and ephemeral port: what the listener's gate sees. */
-  readonly host: string
-  readonly port: number
-  /** The address dialled. */
-  readonly address: string
-  /** True once the dialler gave up (aborted, timed out, its transport closed). */
-  readonly settled: boolean
-  /** Fail the dial (the listener refused it). */
-  refuse(error: Error): void
+  accept(attempt: PendingDial): void
 }
 
 /**
@@ -128,7 +116,7 @@ export class MemoryNetwork {
   }
 
   /** @internal Record a dial and route it to its listener under the address's rule. */
-  route(from: string, address: string, attempt: DialAttempt, refused: (address: string) => Error): void {
+  route(from: string, address: string, attempt: PendingDial, refused: (address: string) => Error): void {
     this.dials.push({ from, to: address, at: Date.now() })
     const deliver = (): void => {
       if (attempt.settled) return

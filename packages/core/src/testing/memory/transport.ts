@@ -13,7 +13,7 @@ import {
 } from '../../transport/types.js'
 import { Credentials, type Presentation } from './auth.js'
 import { MemoryConnection } from './connection.js'
-import { type DialAttempt, MEMORY_SCHEME, type MemoryListener, type MemoryNetwork } from './network.js'
+import { MEMORY_SCHEME, type MemoryListener, type MemoryNetwork } from './network.js'
 
 /** Options of {@link memoryTransport}. */
 export interface MemoryTransportOptions {
@@ -26,18 +26,23 @@ export interface MemoryTransportOptions {
   readonly host?: string
 }
 
-/** A dial in progress, as its dialling transport holds it. */
-class PendingDial implements DialAttempt {
+/** @internal A dial in progress, from its dialling transport to the listener the network routes it to. */
+export class PendingDial {
+  /** True once the dial ended: connected, refused, or given up (aborted, timed out, its transport closed). */
   settled = false
   constructor(
+    /** The dialling transport. */
     readonly transport: MemoryTransport,
+    /** The dialler's host and ephemeral port: what the listener's gate sees. */
     readonly host: string,
     readonly port: number,
+    /** The address dialled. */
     readonly address: string,
     readonly expectedPeerId: string | undefined,
     private readonly onSettle: (outcome: { connection: MemoryConnection } | { error: Error }) => void,
   ) {}
 
+  /** Fail the dial (refused by the network or the listener). */
   refuse(error: Error): void {
     this.settle({ error })
   }
@@ -66,6 +71,7 @@ export class MemoryTransport implements Transport, MemoryListener {
   private readonly dialing = new Set<PendingDial>()
   private readonly credentials: Credentials
   private readonly logger: Logger
+  private closed = false
 
   constructor(
     private readonly network: MemoryNetwork,
@@ -118,7 +124,7 @@ export class MemoryTransport implements Transport, MemoryListener {
   }
 
   /** @internal A dial reached this listener: gate, authenticate both ways, hand over. */
-  accept(attempt: DialAttempt): void {
+  accept(attempt: PendingDial): void {
     const { gate, onInboundFailure } = this.components
     const decision = gate.admitInbound({ transport: MEMORY_SCHEME, host: attempt.host, port: attempt.port })
     if (!decision.allow) {
@@ -134,9 +140,10 @@ export class MemoryTransport implements Transport, MemoryListener {
     const label = formatAddress(MEMORY_SCHEME, attempt.host, attempt.port)
     // The handshake continues after the gate, as a TLS one would: the dialler may give up meanwhile.
     queueMicrotask(() => {
-      if (attempt.settled || !(attempt instanceof PendingDial)) {
+      if (attempt.settled || this.closed) {
         release()
-        onInboundFailure(label, new HandshakeFailedError(`${label} went away during the handshake`))
+        attempt.refuse(new DialError(`${attempt.address}: the listener closed during the handshake`))
+        onInboundFailure(label, new HandshakeFailedError(`${label}: the handshake was cut short (the dialler gave up or this transport closed)`))
         return
       }
       this.handshake(attempt, label, release)
@@ -187,6 +194,7 @@ export class MemoryTransport implements Transport, MemoryListener {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     for (const attempt of [...this.dialing]) attempt.settle({ error: new DialError('the transport is closing') })
     for (const address of this.bound.splice(0)) this.network.unbind(address)
     await Promise.allSettled([...this.connections].map((c) => c.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' })))
