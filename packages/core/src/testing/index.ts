@@ -26,3 +26,4 @@ export { nodeComplianceTests, type NodeComplianceOptions } from './node-suite.js
 export { createTestNode, stopTestNodes, contactOf, waitFor } from './nodes.js'
 export { pathTests, type PathTestOptions } from './path-tests.js'
 export { pathProxy, type PathProxy } from './path-proxy.js'
+export { MemoryNetwork, memoryTransport, type MemoryTransportOptions, type DialRecord, type DialRule } from './memory/index.js'
