@@ -2,7 +2,7 @@ import {
   CloseCode,
   type CrustNode,
   DialError,
-  type ProtocolStream,
+  type ServiceStream,
   type ServiceFactory,
   StreamResetCode,
   StreamResetError,
@@ -19,7 +19,7 @@ async function ask(from: CrustNode, to: CrustNode, protocol: string, frame: unkn
   return answerOf(stream)
 }
 
-async function answerOf(stream: ProtocolStream): Promise<unknown> {
+async function answerOf(stream: ServiceStream): Promise<unknown> {
   try {
     const answer = await stream.readFrame(4096)
     stream.reset()
@@ -144,7 +144,7 @@ describe('relay: bad input', () => {
 })
 
 /** A relay server whose answer to every request is `answer`. */
-function fakeRelay(answer: (stream: ProtocolStream) => Promise<void>): ServiceFactory {
+function fakeRelay(answer: (stream: ServiceStream) => Promise<void>): ServiceFactory {
   return (components) => ({
     id: 'fake-relay',
     start: async () => {

@@ -6,7 +6,7 @@ import {
   AuthenticationError,
   DialError,
   type NodeConfigInput,
-  type ProtocolStream,
+  type ServiceStream,
   type ServiceFactory,
   createCertificateAuthority,
   writeNodeCertificateFiles,
@@ -230,7 +230,7 @@ function splicingRelay(victim: () => string): ServiceFactory {
   })
 }
 
-async function pipe(from: ProtocolStream, to: ProtocolStream): Promise<void> {
+async function pipe(from: ServiceStream, to: ServiceStream): Promise<void> {
   try {
     for await (const chunk of from) await to.write(chunk)
     await to.end()
