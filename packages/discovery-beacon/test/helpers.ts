@@ -5,11 +5,10 @@ import {
   type DiscoveryIdentity,
   type NodeConfigInput,
   createNode,
-  createSigningIdentity,
   generateIdentityKey,
-  hashNetworkName,
   peerIdFromPublicKey,
 } from '@crust/core'
+import { createSigningIdentity, hashNetworkName } from '@crust/core/plugin'
 import { tcp } from '@crust/transport-tcp'
 import { waitUntil } from '@crust/core/testing'
 import { afterEach } from 'vitest'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TokenBucket } from '@crust/core'
+import { TokenBucket } from '@crust/core/plugin'
 import { KeyedRateLimiter, PeerTable, ReplayCache } from '../src/index.js'
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {

@@ -1,4 +1,5 @@
-import { formatAddress, peerIdFromPublicKey } from '@crust/core'
+import { peerIdFromPublicKey } from '@crust/core'
+import { formatAddress } from '@crust/core/plugin'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {

@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram'
-import { type CrustNode, DialError, StreamResetCode, StreamResetError, parseAddress } from '@crust/core'
+import { type CrustNode, DialError, StreamResetError } from '@crust/core'
+import { StreamResetCode, parseAddress } from '@crust/core/plugin'
 import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
 import { HOLE_PUNCH_PROTOCOL, type HolePunchService, holePunch, punchPacket, screenCandidates } from '../src/index.js'

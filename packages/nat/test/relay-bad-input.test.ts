@@ -1,12 +1,5 @@
-import {
-  CloseCode,
-  type CrustNode,
-  DialError,
-  type ServiceStream,
-  type ServiceFactory,
-  StreamResetCode,
-  StreamResetError,
-} from '@crust/core'
+import { CloseCode, type CrustNode, DialError, type ServiceStream, type ServiceFactory, StreamResetError } from '@crust/core'
+import { StreamResetCode } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
 import { HOP_PROTOCOL, RelayError, STOP_PROTOCOL, relay } from '../src/relay/index.js'
 import { contactOf, startNode, triangle, waitFor } from './relay-helpers.js'

@@ -1,4 +1,5 @@
-import { ConfigError, parseAddress } from '@crust/core'
+import { ConfigError } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import stunPackage from 'stun'
 import { describe, expect, it } from 'vitest'
 import { type NatStatus, StunError, classifyMapping, natStatus, stun } from '../src/index.js'

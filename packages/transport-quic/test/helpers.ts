@@ -7,10 +7,9 @@ import {
   type SocketAddress,
   type TransportConnection,
   type TransportLimits,
-  createIdentity,
   createLogger,
-  createSecurityContext,
 } from '@crust/core'
+import { createIdentity, createSecurityContext } from '@crust/core/plugin'
 import { createTestNode, stopTestNodes, waitFor } from '@crust/core/testing'
 import { afterEach, expect } from 'vitest'
 import { type QuicOptions, QuicTransport, quic } from '../src/index.js'

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import type { DatagramPeer, ServiceComponents } from '@crust/core'
-import { formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '@crust/core'
+import { formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '@crust/core/plugin'
 import { natStatus } from '../status.js'
 
 /** Most candidates one side may offer. */

@@ -8,10 +8,9 @@ import {
   type ServiceStream,
   type Service,
   type ServiceComponents,
-  TokenBucket,
-  errorMessage,
   shortPeerId,
 } from '@crust/core'
+import { TokenBucket, errorMessage } from '@crust/core/plugin'
 import { natStatus } from '../status.js'
 import { RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'

@@ -1,4 +1,5 @@
-import { type ServiceStream, StreamResetCode, errorMessage, isCrustError } from '@crust/core'
+import { type ServiceStream, isCrustError } from '@crust/core'
+import { StreamResetCode, errorMessage } from '@crust/core/plugin'
 import { z } from 'zod'
 import { HolePunchError } from './errors.js'
 

@@ -7,13 +7,11 @@ import {
   type Service,
   type ServiceComponents,
   type ServiceFactory,
-  StreamResetCode,
   CloseCode,
-  asError,
-  errorMessage,
   shortPeerId,
   isCrustError,
 } from '@crust/core'
+import { StreamResetCode, asError, errorMessage } from '@crust/core/plugin'
 import { RELAY_PRIORITY } from './priority.js'
 import { RelayError } from './errors.js'
 import { RelayLinks } from './links.js'

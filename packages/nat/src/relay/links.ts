@@ -1,5 +1,5 @@
 import type { ServiceConnection, ServiceComponents } from '@crust/core'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 
 /** A relay this node keeps a connection to, so peers can reach it through that relay. */
 export interface RelayContact {

@@ -10,7 +10,8 @@
  *
  * @packageDocumentation
  */
-import { type ServiceStream, StreamResetCode, isPeerId, isCrustError } from '@crust/core'
+import { type ServiceStream, isPeerId, isCrustError } from '@crust/core'
+import { StreamResetCode } from '@crust/core/plugin'
 import { z } from 'zod'
 import { RelayError, type RelayErrorReason, type RelayLimit } from './errors.js'
 

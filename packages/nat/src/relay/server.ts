@@ -4,10 +4,10 @@ import {
   type Service,
   type ServiceComponents,
   type ServiceFactory,
-  StreamResetCode,
   shortPeerId,
   isCrustError,
 } from '@crust/core'
+import { StreamResetCode } from '@crust/core/plugin'
 import { Circuit } from './circuit.js'
 import { RelayError } from './errors.js'
 import { CircuitAccounting, type Reservation, isRefusal } from './limits.js'

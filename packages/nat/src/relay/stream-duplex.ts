@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream'
-import { type ServiceStream, asError, isCrustError } from '@crust/core'
+import { type ServiceStream, isCrustError } from '@crust/core'
+import { asError } from '@crust/core/plugin'
 
 /**
  * A protocol stream as a node `Duplex`, so node:tls can run over it. Reads

@@ -1,5 +1,5 @@
 import type { ServiceConnection, ServiceComponents } from '@crust/core'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import type { ResolvedRelayOptions } from './options.js'
 import { RELAY_PRIORITY } from './priority.js'
 

@@ -1,6 +1,6 @@
 import type { DatagramPeer } from '@crust/core'
 import type { NatMapping } from '../status.js'
-import { normalizeIp } from '@crust/core'
+import { normalizeIp } from '@crust/core/plugin'
 
 /** Our own socket, to tell "no NAT" from "NAT". */
 export interface LocalSocket {

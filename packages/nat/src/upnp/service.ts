@@ -1,11 +1,5 @@
-import {
-  type Logger,
-  type Service,
-  type ServiceComponents,
-  formatAddress,
-  isLoopback,
-  shortPeerId,
-} from '@crust/core'
+import { type Logger, type Service, type ServiceComponents, shortPeerId } from '@crust/core'
+import { formatAddress, isLoopback } from '@crust/core/plugin'
 import { type PortMapping, type UpnpStatus, natStatus, upnpReport } from '../status.js'
 import { GatewayClient } from './client.js'
 import { type GatewayLocation, localAddressTowards } from './discovery.js'
