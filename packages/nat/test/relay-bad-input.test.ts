@@ -1,7 +1,8 @@
 import { CloseCode, type CrustNode, DialError, type ServiceStream, type ServiceFactory, StreamResetError } from '@crust/core'
 import { StreamResetCode } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
-import { HOP_PROTOCOL, RelayError, STOP_PROTOCOL, relay } from '../src/relay/index.js'
+import { RelayError, relay } from '../src/relay/index.js'
+import { HOP_PROTOCOL, STOP_PROTOCOL } from '../src/relay/protocol.js'
 import { contactOf, startNode, triangle, waitFor } from './relay-helpers.js'
 
 /** Send `frame` (a raw frame body, or an object as JSON) on a new stream of `protocol` and read the answer. */

@@ -13,7 +13,8 @@ import {
 } from '@crust/core'
 import { quic } from '@crust/transport-quic'
 import { describe, expect, it } from 'vitest'
-import { HOP_PROTOCOL, STOP_PROTOCOL, relay, relayServer } from '../src/relay/index.js'
+import { relay, relayServer } from '../src/relay/index.js'
+import { HOP_PROTOCOL, STOP_PROTOCOL } from '../src/relay/protocol.js'
 import { contactOf, serviceEvents, sha256, startNode, triangle, waitFor } from './relay-helpers.js'
 
 /** The error the relay connector gave, out of the manager's DialError. */

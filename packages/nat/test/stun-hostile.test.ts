@@ -1,6 +1,7 @@
 import stunPackage from 'stun'
 import { describe, expect, it } from 'vitest'
-import { isPlausibleMapping, natStatus, stun } from '../src/index.js'
+import { natStatus, stun } from '../src/index.js'
+import { isPlausibleMapping } from '../src/stun/binding.js'
 import { startNode } from './helpers.js'
 import { honest, server, type startStunServer } from './stun-server.js'
 

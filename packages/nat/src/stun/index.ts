@@ -4,8 +4,6 @@ import { StunService } from './stun-service.js'
 
 export { StunError, type StunFailure } from './errors.js'
 export { StunService } from './stun-service.js'
-export { bindingRequest, isStunMessage, isPlausibleMapping, type BindingAnswer, type BindingTiming } from './binding.js'
-export { classifyMapping, type LocalSocket } from './classify.js'
 export type { StunOptions } from './options.js'
 
 /**
