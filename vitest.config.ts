@@ -14,6 +14,7 @@ export default defineConfig({
     alias: [
       { find: /^@crust\/core$/, replacement: source('core') },
       { find: /^@crust\/core\/testing$/, replacement: source('core', 'testing/index') },
+      { find: /^@crust\/core\/plugin$/, replacement: source('core', 'plugin') },
       { find: /^@crust\/mux$/, replacement: source('mux') },
       { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
       { find: /^@crust\/transport-quic$/, replacement: source('transport-quic') },

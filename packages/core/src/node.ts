@@ -14,7 +14,7 @@ import { createSecurityContext } from './identity/security.js'
 import { createSigningIdentity } from './identity/signing.js'
 import { DiscoveryService } from './discovery/discovery-service.js'
 import { ServiceHost } from './service/service-host.js'
-import type { NatStatus, Service } from './service/types.js'
+import type { Service, TraversalStatus } from './service/types.js'
 import { BootstrapCache, defaultCachePath } from './bootstrap/bootstrap-cache.js'
 import { type BootstrapCandidate, Bootstrapper } from './bootstrap/bootstrapper.js'
 import { createLogger, type Logger } from './logger.js'
@@ -171,9 +171,13 @@ export class CrustNode {
     return this.manager.claimedAddresses(connection)
   }
 
-  /** What the node knows of its NAT: reflexive address, mapping behaviour, UPnP mappings (filled in by NAT services). */
-  get nat(): NatStatus {
-    return this.services.nat
+  /**
+   * What the node's traversal services reported, the latest report of each
+   * kind (e.g. `stun`, `upnp`). `natStatus(node.nat)` from `@crust/nat` reads
+   * it as a `NatStatus` (reflexive address, mapping behaviour, UPnP mappings).
+   */
+  get nat(): TraversalStatus {
+    return this.services.traversal
   }
 
   /** The service plugins that started. */

@@ -9,8 +9,8 @@ import {
   StreamResetError,
   type TransportLimits,
   type TransportStream,
-  asError,
 } from '@crust/core'
+import { asError } from '@crust/core/plugin'
 import { FrameDecoder, type FrameSink, u32 } from './decoder.js'
 import { DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW } from './flow-control.js'
 import { encodeReason, Flag, FrameType, INITIAL_WINDOW } from './frame.js'

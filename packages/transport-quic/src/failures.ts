@@ -1,11 +1,5 @@
-import {
-  DialError,
-  HandshakeFailedError,
-  TimeoutError,
-  asError,
-  errorFromClose,
-  isCrustError,
-} from '@crust/core'
+import { DialError, HandshakeFailedError, TimeoutError, isCrustError } from '@crust/core'
+import { asError, errorFromClose } from '@crust/core/plugin'
 import { errors } from '@crust/quic-lib'
 import { type QuicClose, closeInfoOf } from './codes.js'
 

@@ -2,7 +2,7 @@ import { type QUICSocket, native } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import type { DropLog } from './drop-log.js'
 import type { RemoteInfo } from './internals.js'
-import type { TokenBucket } from '@crust/core'
+import type { TokenBucket } from '@crust/core/plugin'
 import type { RetryTokens, ValidToken } from './retry-token.js'
 
 const { quiche } = native

@@ -9,8 +9,8 @@ import {
   TimeoutError,
   type TransportConnection,
   type TransportStream,
-  errorMessage,
 } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { type QUICConnection, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { type ConnectionInternals, connectionInternals } from './internals.js'

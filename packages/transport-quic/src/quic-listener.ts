@@ -6,7 +6,8 @@
  *
  * @packageDocumentation
  */
-import { CloseCode, type Logger, TimeoutError, TokenBucket, type TransportComponents, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core'
+import { CloseCode, type Logger, TimeoutError, type TransportComponents } from '@crust/core'
+import { TokenBucket, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core/plugin'
 import { type QUICConnection, QUICConnectionId, QUICServer, type QUICSocket } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import { closeInfoOf, encodeReason } from './codes.js'

@@ -13,6 +13,8 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+} from '@crust/core'
+import {
   errorFromClose,
   errorMessage,
   expandWildcard,
@@ -21,7 +23,7 @@ import {
   isWildcard,
   normalizeIp,
   parseAddress,
-} from '@crust/core'
+} from '@crust/core/plugin'
 import { QUICClient, type QUICSocket } from '@crust/quic-lib'
 import type { CertificateRefusal } from './chain.js'
 import { closeInfoOf, encodeReason } from './codes.js'

@@ -2,7 +2,7 @@ import type { Logger } from '@crust/core'
 import { type QUICServer, type QUICSocket, native } from '@crust/quic-lib'
 import { buildQuicheConfig } from '@crust/quic-lib/config.js'
 import type { Config as NativeConfig, Connection as NativeConnection, Header } from '@crust/quic-lib/native/types.js'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { TransportError, encodeRefusal } from './codes.js'
 import { type RemoteInfo, serverInternals } from './internals.js'
 

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { normalizeIp } from '@crust/core'
+import { normalizeIp } from '@crust/core/plugin'
 import type { RemoteInfo } from './internals.js'
 
 /** Token layout version (first byte). */

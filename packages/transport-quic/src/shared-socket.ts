@@ -1,8 +1,9 @@
 import type dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import { type Logger, formatAddress, isLoopback, isWildcard, normalizeIp } from '@crust/core'
+import type { Logger } from '@crust/core'
+import { formatAddress, isLoopback, isWildcard, normalizeIp } from '@crust/core/plugin'
 import { QUICSocket } from '@crust/quic-lib'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { socketInternals } from './internals.js'
 import type { LibraryLogger } from './internals.js'
 

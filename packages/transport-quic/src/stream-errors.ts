@@ -1,4 +1,5 @@
-import { StreamResetError, errorMessage, isCrustError } from '@crust/core'
+import { StreamResetError, isCrustError } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
 
 /**

@@ -1,4 +1,5 @@
-import { CloseCode, ConnectionClosedError, errorFromClose } from '@crust/core'
+import { CloseCode, ConnectionClosedError } from '@crust/core'
+import { errorFromClose } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
 import { cryptoError, encodeRefusal, TlsAlert } from '../src/codes.js'
 import { handshakeFailure } from '../src/failures.js'

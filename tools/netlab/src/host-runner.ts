@@ -4,11 +4,13 @@
  * Started by `LabHost.start`, never by hand.
  */
 import { createInterface } from 'node:readline'
-import { type CrustNode, type DiscoveryFactory, type ServiceFactory, type TransportFactory, createNode } from '@crust/core'
+import { type CrustNode, type DiscoveryFactory, type ServiceFactory, type TraversalStatus, type TransportFactory, createNode } from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
 import type { EventLine, LabDiscovery, LabService, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
 
 let node: CrustNode | undefined
+/** `@crust/nat`'s `natStatus`, once a service loaded the package: lab replies and events carry its NatStatus. */
+let readNat: (status: TraversalStatus) => unknown = (status) => status
 
 function write(line: Reply | EventLine): void {
   process.stdout.write(`${JSON.stringify(line)}\n`)
@@ -32,6 +34,7 @@ async function discoveryOf(spec: LabDiscovery): Promise<DiscoveryFactory> {
 async function serviceOf(spec: LabService): Promise<ServiceFactory> {
   const specifier = '@crust/nat'
   const plugins = (await import(specifier)) as Record<string, unknown>
+  if (typeof plugins.natStatus === 'function') readNat = plugins.natStatus as (status: TraversalStatus) => unknown
   const factory = plugins[spec.kind]
   if (typeof factory !== 'function') throw new Error(`@crust/nat exports no service named ${spec.kind}`)
   return (factory as (options?: unknown) => ServiceFactory)(spec.options)
@@ -66,7 +69,7 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
         payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction },
       }),
     )
-    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: status }))
+    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: readNat(status) }))
     node.on('service:event', (event) => write({ event: 'service:event', payload: event }))
     await node.start()
     return { peerId: node.peerId, addresses: node.addresses }
@@ -89,7 +92,7 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
     return { transport: connection.transport, method: connection.method, remoteAddress: connection.remoteAddress, direction: connection.direction }
   },
   async nat() {
-    return running().nat
+    return readNat(running().nat)
   },
   async addresses() {
     return running().addresses

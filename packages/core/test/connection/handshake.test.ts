@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseHandshake } from '../../src/connection/handshake.js'
-import { ProtocolError, isConnectionMethod, isDialerMethod } from '../../src/index.js'
+import { ProtocolError } from '../../src/index.js'
+import { isConnectionMethod, isDialerMethod } from '../../src/transport/types.js'
 
 const base = { v: 1, network: 'ab'.repeat(32), role: 'node' } as const
 
