@@ -91,6 +91,28 @@ export class CrustNode {
     return this.manager.protection.has(peerId)
   }
 
+  /**
+   * Keep `peer` connected: connect it now (when running and not connected)
+   * and, whenever its last connection closes, reconnect it with backoff
+   * through every way the node has (its addresses, hole punching, relays)
+   * until {@link CrustNode.unkeep}. Give a contact, or a peer id the node
+   * can reach through its services or has addresses for. The events
+   * `peer:disconnected` and `peer:reconnected` (with the gap) tell how it goes.
+   */
+  keep(peer: string | (PeerContact & { readonly peerId: string })): void {
+    this.manager.keeper.keep(typeof peer === 'string' ? { peerId: peer, addresses: [] } : peer)
+  }
+
+  /** Stop keeping `peerId` connected (its connection, if any, stays until it closes). */
+  unkeep(peerId: string): void {
+    this.manager.keeper.release(peerId)
+  }
+
+  /** Peer ids kept connected (config `keep` and {@link CrustNode.keep}). */
+  get kept(): string[] {
+    return this.manager.keeper.peers
+  }
+
   /** True between `start()` and `stop()`. */
   get isRunning(): boolean {
     return this.state === 'running'

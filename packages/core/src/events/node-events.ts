@@ -45,6 +45,16 @@ export interface NodeEvents extends Record<string, unknown> {
   'bootstrap:joined': { readonly peerId: string; readonly source: string; readonly connection: Connection }
   /** A message arrived (also delivered to the handler and `messages()`). */
   message: IncomingMessage
+  /**
+   * The node has a connection to `peerId` and had none: the first, or one
+   * after the last closed. Replacing one connection by another (a direct
+   * path for a relayed one) is not a new connection of the peer.
+   */
+  'peer:connected': { readonly peerId: string; readonly connection: Connection }
+  /** The last connection to `peerId` closed: `code` (see `CloseCode`) and `reason` say why, `remote` who closed it. */
+  'peer:disconnected': { readonly peerId: string; readonly code: number; readonly reason: string; readonly remote: boolean }
+  /** A peer that had lost its last connection has one again, `gapMs` after (follows its `peer:connected`). */
+  'peer:reconnected': { readonly peerId: string; readonly connection: Connection; readonly gapMs: number }
   /** A discovery plugin or a peer told us about a peer. */
   'peer:discovered': { readonly peerId: string; readonly addresses: readonly string[]; readonly via: string }
   /** The blacklist changed. */
