@@ -219,9 +219,9 @@ export class QuicListener {
     const accepted = quic
     void accepted.closedP.then(release)
     // A client that refuses our certificate does so right after its Finished,
-    // which completed our side: let datagrams already queued arrive, so such
-    // a refusal is reported here rather than handed over as a dying connection.
-    await new Promise((resolve) => setImmediate(resolve))
+    // which completed our side: a refusal that has arrived is reported here;
+    // one still on its way closes the handed-over connection, and the core's
+    // handshake reports it from that close, typed all the same.
     const refused = connectionInternals(accepted).conn.peerError()
     if (refused !== null) {
       components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))

@@ -220,9 +220,9 @@ export class QuicTransport implements Transport {
       throw new AuthenticationError(`${address}: the remote certificate was not verified`)
     }
     const quic = client.connection
-    // A listener that refuses us (gate, certificate) closes right behind its first flight:
-    // let datagrams already queued arrive, so such a refusal rejects the dial.
-    await new Promise((resolve) => setImmediate(resolve))
+    // A listener that refuses our certificate does so after our Finished, which already completed
+    // our side: a refusal that has arrived rejects the dial here; one still on its way reaches
+    // the core's handshake with the stream it fails (see QuicStream), typed all the same.
     const refused = connectionInternals(quic).conn.peerError()
     if (refused !== null) {
       // The library is already draining the connection and destroys the client itself.
