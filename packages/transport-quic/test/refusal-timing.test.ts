@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   AuthenticationError,
+  BlacklistedError,
   type CertificateAuthority,
+  NetworkMismatchError,
   type NodeConfigInput,
   createCertificateAuthority,
   writeNodeCertificateFiles,
 } from '@crust/core'
 import { createTestNode, stopTestNodes } from '@crust/core/testing'
+import type { CrustNode } from '@crust/core'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { quic } from '../src/index.js'
 import './helpers.js' // fails a test on any unhandled rejection
@@ -83,5 +86,31 @@ describe('a refusal reaches the dialler typed, however late its close arrives', 
     expect(error).toBeInstanceOf(AuthenticationError)
     // Typed with the close itself, not after a wait for the connection to drain.
     expect(performance.now() - started).toBeLessThan(2_000)
+  })
+
+  /** The listener's QUIC port on 127.0.0.1. */
+  const portOf = (node: CrustNode): number =>
+    Number(new URL(node.addresses.find((a) => a.startsWith('quic://127.0.0.1'))!.replace('quic:', 'http:')).port)
+
+  /** Dial `listener` once through a return path 150 ms slow: what the dial rejects with. */
+  async function dialSlowly(dialler: CrustNode, listener: CrustNode): Promise<unknown> {
+    const relay = await slowReturnPath(portOf(listener), 150)
+    relays.push(relay)
+    return dialler.connect({ addresses: [`quic://127.0.0.1:${relay.port}`] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+  }
+
+  it('another network: NetworkMismatchError, however late the close arrives', { timeout: 20_000 }, async () => {
+    const listener = await createTestNode([quic({ host: '127.0.0.1' })], { networkName: 'other-net' })
+    const dialler = await createTestNode([quic({ host: '127.0.0.1' })], { retry: { maxAttempts: 1 } })
+    expect(await dialSlowly(dialler, listener)).toBeInstanceOf(NetworkMismatchError)
+  })
+
+  it('a blacklisted peer id: BlacklistedError, however late the close arrives', { timeout: 20_000 }, async () => {
+    const dialler = await createTestNode([quic({ host: '127.0.0.1' })], { retry: { maxAttempts: 1 } })
+    const listener = await createTestNode([quic({ host: '127.0.0.1' })], { blacklist: { peers: [dialler.peerId] } })
+    expect(await dialSlowly(dialler, listener)).toBeInstanceOf(BlacklistedError)
   })
 })
