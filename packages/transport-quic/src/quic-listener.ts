@@ -219,9 +219,11 @@ export class QuicListener {
     const accepted = quic
     void accepted.closedP.then(release)
     // A client that refuses our certificate does so right after its Finished,
-    // which completed our side: a refusal that has arrived is reported here;
-    // one still on its way closes the handed-over connection, and the core's
-    // handshake reports it from that close, typed all the same.
+    // which completed our side: one turn of the loop lets a close that arrived
+    // with it be reported here rather than hand over a dying connection. Not
+    // needed for a typed result: a later close reaches the core's handshake
+    // through the connection's close, as the same typed error.
+    await new Promise((resolve) => setImmediate(resolve))
     const refused = connectionInternals(accepted).conn.peerError()
     if (refused !== null) {
       components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))

@@ -220,9 +220,12 @@ export class QuicTransport implements Transport {
       throw new AuthenticationError(`${address}: the remote certificate was not verified`)
     }
     const quic = client.connection
-    // A listener that refuses our certificate does so after our Finished, which already completed
-    // our side: a refusal that has arrived rejects the dial here; one still on its way reaches
-    // the core's handshake with the stream it fails (see QuicStream), typed all the same.
+    // A listener that refuses us (gate, certificate) sends its close right behind the flight that
+    // completed our side. Datagrams that arrived together are read in one poll phase, so one
+    // turn of the loop lets such a close reject the dial itself (the transport contract's gate
+    // case). Nothing typed depends on this: a close that arrives later fails the core's
+    // handshake stream with the close attached (QuicStream), and becomes the same typed error.
+    await new Promise((resolve) => setImmediate(resolve))
     const refused = connectionInternals(quic).conn.peerError()
     if (refused !== null) {
       // The library is already draining the connection and destroys the client itself.
