@@ -197,14 +197,21 @@ export class QuicConnection implements TransportConnection {
     this.idleTimer.unref?.()
   }
 
+  /** How the connection closed, as quiche knows it now: from the moment a close is sent or received, before draining ends. */
+  private closeSoFar(): CloseInfo | undefined {
+    const conn = this.internals.conn
+    const local = conn.localError()
+    if (local) return closeInfoOf(local, false)
+    const peer = conn.peerError()
+    return peer ? closeInfoOf(peer, true) : undefined
+  }
+
   private settle(): CloseInfo {
     if (this.info) return this.info
     const conn = this.internals.conn
-    const local = conn.localError()
-    const peer = conn.peerError()
     let info: CloseInfo
-    if (local) info = closeInfoOf(local, false)
-    else if (peer) info = closeInfoOf(peer, true)
+    const known = this.closeSoFar()
+    if (known) info = known
     else if (conn.isTimedOut()) {
       info = {
         code: CloseCode.IDLE_TIMEOUT,
@@ -221,9 +228,9 @@ export class QuicConnection implements TransportConnection {
   }
 
   private closedError(): ConnectionClosedError {
-    const info = this.info
+    const info = this.info ?? this.closeSoFar()
     return info
-      ? new ConnectionClosedError(`connection closed: ${info.reason || 'no reason given'}`, info.code)
+      ? new ConnectionClosedError(`connection closed: ${info.reason || 'no reason given'}`, info.code, { closeInfo: info })
       : new ConnectionClosedError('connection is closing', CloseCode.NORMAL)
   }
 }

@@ -220,8 +220,10 @@ export class QuicListener {
     const accepted = quic
     void accepted.closedP.then(release)
     // A client that refuses our certificate does so right after its Finished,
-    // which completed our side: let datagrams already queued arrive, so such
-    // a refusal is reported here rather than handed over as a dying connection.
+    // which completed our side: one turn of the loop lets a close that arrived
+    // with it be reported here rather than hand over a dying connection. Not
+    // needed for a typed result: a later close reaches the core's handshake
+    // through the connection's close, as the same typed error.
     await new Promise((resolve) => setImmediate(resolve))
     const refused = connectionInternals(accepted).conn.peerError()
     if (refused !== null) {

@@ -222,8 +222,11 @@ export class QuicTransport implements Transport {
       throw new AuthenticationError(`${address}: the remote certificate was not verified`)
     }
     const quic = client.connection
-    // A listener that refuses us (gate, certificate) closes right behind its first flight:
-    // let datagrams already queued arrive, so such a refusal rejects the dial.
+    // A listener that refuses us (gate, certificate) sends its close right behind the flight that
+    // completed our side. Datagrams that arrived together are read in one poll phase, so one
+    // turn of the loop lets such a close reject the dial itself (the transport contract's gate
+    // case). Nothing typed depends on this: a close that arrives later fails the core's
+    // handshake stream with the close attached (QuicStream), and becomes the same typed error.
     await new Promise((resolve) => setImmediate(resolve))
     const refused = connectionInternals(quic).conn.peerError()
     if (refused !== null) {
