@@ -213,7 +213,7 @@ async function readProtocolName(
 
 /** Translate a reset sent by the remote reader into the error the local writer should see. */
 export function remoteResetError(error: unknown, size: number, limit: number): unknown {
-  if (!(error instanceof StreamResetError) || !error.remote) return error
+  if (!(error instanceof StreamResetError) || !error.remote || error.closeInfo !== undefined) return error
   switch (error.resetCode) {
     case StreamResetCode.MESSAGE_TOO_LARGE:
       return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
@@ -250,7 +250,10 @@ const REFUSAL_CODES: ReadonlySet<number> = new Set([
  */
 export function failureAfterHandover(error: unknown, operation: 'send' | 'request', size: number, limit: number): unknown {
   if (error instanceof RemoteHandlerError || error instanceof DeliveryUnknownError) return error
-  if (error instanceof StreamResetError && error.remote && REFUSAL_CODES.has(error.resetCode)) return remoteResetError(error, size, limit)
+  // A stream failed because its connection closed carries the close (`closeInfo`): not a refusal, whatever its code.
+  if (error instanceof StreamResetError && error.remote && error.closeInfo === undefined && REFUSAL_CODES.has(error.resetCode)) {
+    return remoteResetError(error, size, limit)
+  }
   return new DeliveryUnknownError(
     `${operation} of ${size} bytes: ${errorMessage(error)} before the peer ${operation === 'send' ? 'acknowledged' : 'answered'} it; it may or may not have arrived`,
     { cause: error },
