@@ -31,6 +31,12 @@ const handshakeSchema = z.object({
   via: methodName.optional(),
   /** WELCOME: how the listener says this connection was made; both ends report the same. */
   method: methodName.optional(),
+  /**
+   * The sender's session: random, new each time a node is created. A peer
+   * that comes back with another session restarted, and lost what it knew
+   * (which peer-addressed messages it had delivered).
+   */
+  session: z.string().regex(/^[0-9a-f]{16}$/).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -124,6 +130,8 @@ export interface HandshakeOptions {
   readonly via?: ConnectionMethod
   /** Listener only: how the connection described by a HELLO was made. */
   readonly describe?: (hello: HandshakeInfo) => ConnectionMethod
+  /** This node's session (see the handshake's `session`). */
+  readonly session?: string
 }
 
 /**
@@ -142,6 +150,7 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...(options.probe ? { probe: true as const } : {}),
       ...(options.target !== undefined ? { target: options.target } : {}),
       ...(options.via !== undefined ? { via: options.via } : {}),
+      ...(options.session !== undefined ? { session: options.session } : {}),
     }
     await writeMessage(stream, MessageKind.HELLO, encode(hello))
     return await readHandshake(stream, MessageKind.WELCOME)
@@ -191,6 +200,7 @@ export async function listenerHandshake(
       observed: connection.remoteAddress,
       addresses: [...options.addresses],
       ...(options.describe !== undefined ? { method: options.describe(hello) } : {}),
+      ...(options.session !== undefined ? { session: options.session } : {}),
     }
     await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
     return hello

@@ -13,6 +13,7 @@ import type { HandshakeInfo } from '../connection/handshake.js'
 import { type ServeContext, serveStream } from '../connection/incoming.js'
 import { type ConnectionBudget, type MessageBudget, createMessageBudget } from '../connection/message-budget.js'
 import { PathWatch } from '../connection/path-watch.js'
+import { SequencedInbox } from '../connection/sequenced.js'
 import { Tokens } from '../di/tokens.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
@@ -26,6 +27,11 @@ import type { ConnectionPool } from './pool.js'
 import type { Registrar } from './registrar.js'
 import type { TransportHost } from './transport-host.js'
 
+/** Senders whose delivered peer-addressed messages are remembered (least recently heard forgotten first). */
+export const INBOX_SENDERS = 4096
+/** Answer bytes kept per sender so a resent `node.request` gets its answer without running twice. */
+export const INBOX_ANSWER_BYTES = 1024 * 1024
+
 /** Least and most time a pooled connection has to answer when a newcomer contests it (ms). */
 const CONTEST_MIN_MS = 1_000
 const CONTEST_MAX_MS = 3_000
@@ -38,6 +44,8 @@ export class Establisher {
   private readonly announced = new WeakSet<Connection>()
   /** The addresses each connected peer claims it can be dialled at (from its handshake). */
   private readonly claimed = new WeakMap<Connection, readonly string[]>()
+  /** Which peer-addressed messages each sender had delivered (bounded: see `SequencedInbox`). */
+  private readonly inbox = new SequencedInbox({ maxSenders: INBOX_SENDERS, maxAnswerBytes: INBOX_ANSWER_BYTES })
   /** The node-wide budget for partly received messages, made on first use. */
   private messageBudget: MessageBudget | undefined
 
@@ -77,6 +85,7 @@ export class Establisher {
       throw error
     }
     const connection = new Connection(transportConnection, this.settings)
+    connection.remoteSession = remote.session
     connection.setPath({
       remoteRole: remote.role,
       // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
@@ -96,6 +105,7 @@ export class Establisher {
       dispatch: (message) => this.registrar.dispatch(message),
       report: (error, fault) => this.reports.peerError(connection, error, fault),
       protocol: (protocolStream) => this.registrar.serveProtocol(protocolStream, connection),
+      inbox: this.inbox,
     }
     const serve = (stream: TransportStream): void => void serveStream(stream, connection, context)
     if (setRoute) setRoute(serve)
@@ -110,7 +120,7 @@ export class Establisher {
         this.logger.debug(`connection to ${peerId} closed: ${info.reason} (code ${info.code})`)
         this.events.emit('connection:close', { connection, peerId, ...info })
       }
-      if (wasPooled && this.pool.get(peerId) === undefined) this.presence.disconnected(peerId, info)
+      if (wasPooled && this.pool.get(peerId) === undefined) this.presence.disconnected(peerId, info, this.reachableAt(connection))
     })
     if (loser === undefined) {
       this.announce(connection)
@@ -171,6 +181,13 @@ export class Establisher {
     const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
     this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
     void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+  }
+
+  /** Where `connection`'s peer can be dialled again: what it claimed, and the address we reached it at directly. */
+  reachableAt(connection: Connection): string[] {
+    const addresses = [...this.claimedAddresses(connection)]
+    if (connection.direction === 'outbound' && connection.method === 'direct') addresses.push(connection.remoteAddress)
+    return addresses
   }
 
   /** The addresses a peer told us it can be dialled at, in its handshake. */

@@ -52,6 +52,11 @@ export class PeerKeeper {
     for (const entry of config.keep) this.add(typeof entry === 'string' ? { peerId: entry, addresses: [] } : entry)
   }
 
+  /** Addresses remembered for a kept peer. */
+  addressesOf(peerId: string): string[] {
+    return [...(this.kept.get(peerId)?.addresses ?? [])]
+  }
+
   /** Peer ids kept now. */
   get peers(): string[] {
     return [...this.kept.keys()]
@@ -104,12 +109,11 @@ export class PeerKeeper {
   }
 
   /** Remember where a kept peer can be reached: what it claims, and the address we reached it at. */
-  private learn(peerId: string, connection: Parameters<Establisher['claimedAddresses']>[0]): void {
+  private learn(peerId: string, connection: Parameters<Establisher['reachableAt']>[0]): void {
     const entry = this.kept.get(peerId)
     if (entry === undefined) return
     entry.failures = 0
-    for (const address of this.establisher.claimedAddresses(connection)) remember(entry.addresses, address)
-    if (connection.direction === 'outbound' && connection.method === 'direct') remember(entry.addresses, connection.remoteAddress)
+    for (const address of this.establisher.reachableAt(connection)) remember(entry.addresses, address)
   }
 
   /** Connect `peerId` after `delay` ms unless it is connected, being dialled, released or the node stopped. */

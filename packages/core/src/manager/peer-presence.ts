@@ -19,8 +19,8 @@ export const REMEMBERED_DISCONNECTIONS = 4096
 /** Emits `peer:connected`, `peer:disconnected` and `peer:reconnected`. */
 @injectable()
 export class PeerPresence {
-  /** When each peer last lost its last connection (`performance.now()`), oldest first. */
-  private readonly lost = new Map<string, number>()
+  /** When each peer last lost its last connection (`performance.now()`) and where it could be reached, oldest first. */
+  private readonly lost = new Map<string, { readonly at: number; readonly addresses: readonly string[] }>()
 
   constructor(@inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>) {}
 
@@ -28,16 +28,16 @@ export class PeerPresence {
   connected(connection: Connection): void {
     const peerId = connection.peerId
     this.events.emit('peer:connected', { peerId, connection })
-    const since = this.lost.get(peerId)
-    if (since === undefined) return
+    const lost = this.lost.get(peerId)
+    if (lost === undefined) return
     this.lost.delete(peerId)
-    this.events.emit('peer:reconnected', { peerId, connection, gapMs: Math.round(performance.now() - since) })
+    this.events.emit('peer:reconnected', { peerId, connection, gapMs: Math.round(performance.now() - lost.at) })
   }
 
-  /** The pool lost its last connection to `peerId`, which closed with `info`. */
-  disconnected(peerId: string, info: CloseInfo): void {
+  /** The pool lost its last connection to `peerId`, which closed with `info`; it was reachable at `addresses`. */
+  disconnected(peerId: string, info: CloseInfo, addresses: readonly string[]): void {
     this.lost.delete(peerId)
-    this.lost.set(peerId, performance.now())
+    this.lost.set(peerId, { at: performance.now(), addresses: addresses.slice(0, 16) })
     if (this.lost.size > REMEMBERED_DISCONNECTIONS) {
       const oldest = this.lost.keys().next().value
       if (oldest !== undefined) this.lost.delete(oldest)
@@ -45,8 +45,8 @@ export class PeerPresence {
     this.events.emit('peer:disconnected', { peerId, code: info.code, reason: info.reason, remote: info.remote })
   }
 
-  /** When `peerId` lost its last connection, if it has none now and that is remembered. */
-  disconnectedAt(peerId: string): number | undefined {
-    return this.lost.get(peerId)
+  /** Where `peerId` could be reached before it lost its last connection, if it has none now and that is remembered. */
+  lastAddresses(peerId: string): readonly string[] {
+    return this.lost.get(peerId)?.addresses ?? []
   }
 }
