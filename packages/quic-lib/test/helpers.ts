@@ -64,7 +64,10 @@ export interface Pair {
 /** A server and a connected client on loopback, with the library's default settings unless given. */
 export async function connect(
   lib: Library,
-  options: { serverConfig?: Partial<QUICServerConfigInput>; clientConfig?: Partial<QUICClientConfigInput> } = {},
+  options: {
+    serverConfig?: Partial<QUICServerConfigInput>
+    clientConfig?: Partial<QUICClientConfigInput>
+  } = {},
 ): Promise<Pair> {
   const serverSocket = new lib.QUICSocket({ logger })
   await serverSocket.start({ host: '127.0.0.1', port: 0 })
@@ -127,3 +130,4 @@ export async function waitFor(condition: () => boolean, timeout = 5000): Promise
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
+
