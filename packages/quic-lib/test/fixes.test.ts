@@ -241,6 +241,34 @@ describe('QUICSocket hooks', () => {
     }
   })
 
+  it('onMessageError receives what the datagram handler throws (otherwise an unhandled rejection)', async () => {
+    const errors: unknown[] = []
+    const socket = new patched.QUICSocket({ logger, onMessageError: (error) => errors.push(error) })
+    await socket.start({ host: '127.0.0.1', port: 0 })
+    const server = new patched.QUICServer({
+      crypto: serverCrypto,
+      socket,
+      config: { key: tls.key, cert: tls.cert },
+      logger,
+      acceptGate: async () => {
+        throw new Error('gate failed')
+      },
+    })
+    await server.start()
+    try {
+      const client = patched.QUICClient.createQUICClient(
+        { host: '127.0.0.1', port: socket.port, crypto: clientCrypto, config: { verifyPeer: false }, logger },
+        { timer: 300 },
+      )
+      await expect(client).rejects.toThrow()
+      expect(errors.length).toBeGreaterThan(0)
+      expect((errors[0] as Error).message).toBe('gate failed')
+    } finally {
+      await server.stop({ force: true })
+      await socket.stop({ force: true })
+    }
+  })
+
   it('exposes its dgram socket, its connection count, and the connection for an id', async () => {
     const pair = await connect(patched)
     try {
