@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config'
 
 // Tests run against the TypeScript sources of every workspace package, so a
 // change is tested without a build step.
-// Except @crust/quic-lib, which has no sources (it is the patched
-// @matrixai/quic, copied by its build): it resolves to its built dist/, which
+// Except @crust/quic-lib, which has no sources (its build applies its patches
+// to the published @matrixai/quic): it resolves to its built dist/, which
 // `pnpm build`, `pnpm lint` and `pnpm test:unit` create first.
 const source = (pkg: string, entry = 'index'): string =>
   fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url))

@@ -23,7 +23,7 @@ export type { QuicConnection } from './quic-connection.js'
 export type { QuicStream } from './quic-stream.js'
 /** Re-exported from `@crust/core`, where every transport's streams share it. */
 export { StreamStateError } from '@crust/core'
-export { libraryIsPatched } from './library-patch.js'
+export { libraryIsPatched, QuicUnavailableError } from './library-patch.js'
 
 /**
  * The QUIC transport plugin: pass `quic(options)` in the node's `transports`.
