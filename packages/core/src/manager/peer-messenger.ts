@@ -63,21 +63,20 @@ export class PeerMessenger {
 
   /** Deliver `data` to `peerId` once; resolves when its node acknowledged it. */
   send(peerId: string, data: Uint8Array, options: SendOptions = {}): Promise<void> {
-    return this.deliver(peerId, data, options, (connection, envelope, remaining) =>
+    return this.deliver(peerId, options, (connection, envelope, remaining) =>
       connection.sequenced('send', data, envelope, { timeout: remaining, signal: options.signal }),
     )
   }
 
   /** Deliver a request to `peerId` once and resolve to its handler's answer. */
   request(peerId: string, data: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
-    return this.deliver(peerId, data, options, (connection, envelope, remaining) =>
+    return this.deliver(peerId, options, (connection, envelope, remaining) =>
       connection.sequenced('request', data, envelope, { timeout: remaining, signal: options.signal }),
     )
   }
 
   private async deliver<T>(
     peerId: string,
-    data: Uint8Array,
     options: SendOptions,
     exchange: (connection: Connection, envelope: Uint8Array, remainingMs: number) => Promise<T>,
   ): Promise<T> {

@@ -145,7 +145,9 @@ export function pathTests(options: PathTestOptions): ComplianceTest[] {
           const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))
           assert.deepEqual(failed, [], `node.${kind} calls that failed`)
           if (kind === 'request') {
-            settled.forEach((r, n) => assert.equal(Buffer.from((r as PromiseFulfilledResult<Uint8Array>).value).toString(), String(n), `answer ${n}`))
+            for (const [n, r] of settled.entries()) {
+              assert.equal(Buffer.from((r as PromiseFulfilledResult<Uint8Array>).value).toString(), String(n), `answer ${n}`)
+            }
           }
           assert.equal(s.received.size, count, 'every message reached the handler')
           assert.equal(s.counts.deliveries, count, 'no message reached the handler twice')
