@@ -83,7 +83,8 @@ async function bareCrypto() {
 // ---- Server child. ----
 
 async function serverMain() {
-  const { createIdentity, createNode } = await import('@crust/core')
+  const { createNode } = await import('@crust/core')
+  const { createIdentity } = await import('@crust/core/plugin')
   let stop = async () => {}
   process.on('message', async (message) => {
     const reply = (body) => process.send({ id: message.id, ...body })
