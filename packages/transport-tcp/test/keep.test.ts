@@ -101,6 +101,16 @@ describe('peer-level events and kept peers (TCP)', () => {
     }
   }, 20_000)
 
+  it('a peer that closes idle connections sooner than our keep-alive (its idleTimeout, from the handshake) is pinged in time', async () => {
+    const strict = await startNode({ connection: { idleTimeout: 1_500, keepAliveInterval: 0 } })
+    const relaxed = await startNode() // keep-alive every 10 s
+    const closes = record(strict, 'connection:close')
+    const conn = await relaxed.connect(contactOf(strict))
+    await new Promise((resolve) => setTimeout(resolve, 4_000))
+    expect(closes).toEqual([])
+    expect(relaxed.getConnection(strict.peerId)).toBe(conn)
+  }, 15_000)
+
   it('liveness before method: a pooled connection that went silent gives way to the peer\'s new one instead of closing it', async () => {
     // `high` dialled `low` through a proxy that then blackholes: `low` finds the path dead and
     // (keeping `high`) dials it directly. At `high` the silent pooled connection wins the

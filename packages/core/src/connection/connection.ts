@@ -72,6 +72,8 @@ export class Connection {
   private heardAt = performance.now()
   /** @internal The peer's session from its handshake: another value on a later connection means it restarted. */
   remoteSession: string | undefined
+  /** @internal The peer's idle timeout from its handshake (ms; 0 = none), when it told it. */
+  remoteIdleTimeout: number | undefined
   /** @internal Operations handed over and waiting for the peer (an acknowledgement or an answer). */
   waiting = 0
   /** @internal When {@link waiting} last rose from zero (`performance.now()`). */

@@ -37,6 +37,8 @@ const handshakeSchema = z.object({
    * (which peer-addressed messages it had delivered).
    */
   session: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  /** The sender's `connection.idleTimeout` (ms, 0 = none): the other side keeps the connection alive within it. */
+  idle: z.number().int().min(0).max(86_400_000).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -132,6 +134,8 @@ export interface HandshakeOptions {
   readonly describe?: (hello: HandshakeInfo) => ConnectionMethod
   /** This node's session (see the handshake's `session`). */
   readonly session?: string
+  /** This node's idle timeout (ms), told to the peer. */
+  readonly idle?: number
 }
 
 /**
@@ -151,6 +155,7 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...(options.target !== undefined ? { target: options.target } : {}),
       ...(options.via !== undefined ? { via: options.via } : {}),
       ...(options.session !== undefined ? { session: options.session } : {}),
+      ...(options.idle !== undefined ? { idle: options.idle } : {}),
     }
     await writeMessage(stream, MessageKind.HELLO, encode(hello))
     return await readHandshake(stream, MessageKind.WELCOME)
@@ -201,6 +206,7 @@ export async function listenerHandshake(
       addresses: [...options.addresses],
       ...(options.describe !== undefined ? { method: options.describe(hello) } : {}),
       ...(options.session !== undefined ? { session: options.session } : {}),
+      ...(options.idle !== undefined ? { idle: options.idle } : {}),
     }
     await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
     return hello

@@ -39,6 +39,8 @@ export const Tokens = {
   Acceptor: Symbol.for('crust.Acceptor'),
   /** `PeerPresence`: peer-level events (`peer:connected`, `peer:disconnected`, `peer:reconnected`). */
   PeerPresence: Symbol.for('crust.PeerPresence'),
+  /** `KeepAlive`: the core's own keep-alives (peers with shorter idle timeouts, NAT mappings that expire sooner). */
+  KeepAlive: Symbol.for('crust.KeepAlive'),
   /** `PeerKeeper`: reconnects the peers the application keeps. */
   PeerKeeper: Symbol.for('crust.PeerKeeper'),
   /** `PeerMessenger`: messages addressed to a peer, resent across reconnections, delivered once. */

@@ -12,6 +12,7 @@
  * - `Acceptor`: inbound connections and reachability checks;
  * - `PeerReports`: refusals, peer errors, misbehaviour;
  * - `PeerPresence`: peer-level events (connected, disconnected, reconnected);
+ * - `KeepAlive`: keep-alives for peers with shorter idle timeouts and NAT mappings that expire sooner;
  * - `PeerKeeper`: reconnects the peers the application keeps;
  * - `PeerMessenger`: messages addressed to a peer, delivered once across reconnections.
  *
@@ -43,6 +44,7 @@ import type { Blacklist } from './blacklist.js'
 import type { ConnectOptions, Dialer, PeerContact } from './dialer.js'
 import type { Establisher } from './establisher.js'
 import type { ExternalAddressBook } from './external-addresses.js'
+import type { KeepAlive } from './keep-alive.js'
 import type { PeerKeeper } from './peer-keeper.js'
 import type { PeerMessenger } from './peer-messenger.js'
 import type { PeerReports } from './peer-reports.js'
@@ -80,6 +82,7 @@ export class ConnectionManager {
     @inject(Tokens.PeerKeeper) readonly keeper: PeerKeeper,
     /** Messages addressed to peers (`node.send`, `node.request`). */
     @inject(Tokens.PeerMessenger) readonly messenger: PeerMessenger,
+    @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
   ) {}
 
   /** Instantiate the transport plugins and start listening. */
@@ -113,6 +116,7 @@ export class ConnectionManager {
     if (!this.state.running) return
     this.state.running = false
     this.keeper.stop()
+    this.keepAlive.stop()
     this.unsubscribeBlacklist?.()
     const closing = [...this.pool.all().map((c) => c.transportConnection), ...this.admission.pending].map((c) =>
       c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' }),

@@ -11,6 +11,7 @@ import { Admission } from './admission.js'
 import { ConnectionManager } from './connection-manager.js'
 import { Dialer } from './dialer.js'
 import { Establisher } from './establisher.js'
+import { KeepAlive } from './keep-alive.js'
 import { PeerKeeper } from './peer-keeper.js'
 import { PeerMessenger } from './peer-messenger.js'
 import { PeerPresence } from './peer-presence.js'
@@ -29,6 +30,7 @@ const PARTS: ReadonlyArray<readonly [InjectionToken, Constructor]> = [
   [Tokens.TransportHost, TransportHost],
   [Tokens.Registrar, Registrar],
   [Tokens.PeerPresence, PeerPresence],
+  [Tokens.KeepAlive, KeepAlive],
   [Tokens.Establisher, Establisher],
   [Tokens.Traversal, Traversal],
   [Tokens.Dialer, Dialer],

@@ -21,6 +21,7 @@ import type { Logger } from '../logger.js'
 import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
+import type { KeepAlive } from './keep-alive.js'
 import type { PeerPresence } from './peer-presence.js'
 import type { PeerReports } from './peer-reports.js'
 import type { ConnectionPool } from './pool.js'
@@ -59,6 +60,7 @@ export class Establisher {
     @inject(Tokens.PeerReports) private readonly reports: PeerReports,
     @inject(Tokens.TransportHost) private readonly transports: TransportHost,
     @inject(Tokens.PeerPresence) private readonly presence: PeerPresence,
+    @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
   ) {
     const pathWatch = new PathWatch<Connection>(config.connection.pathTimeout, (connection, silentMs) => this.pathLost(connection, silentMs))
     this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout, pathWatch }
@@ -86,6 +88,7 @@ export class Establisher {
     }
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteSession = remote.session
+    connection.remoteIdleTimeout = remote.idle
     connection.setPath({
       remoteRole: remote.role,
       // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
@@ -122,6 +125,7 @@ export class Establisher {
       }
       if (wasPooled && this.pool.get(peerId) === undefined) this.presence.disconnected(peerId, info, this.reachableAt(connection))
     })
+    this.keepAlive.track(connection)
     if (loser === undefined) {
       this.announce(connection)
       this.presence.connected(connection)
@@ -179,6 +183,7 @@ export class Establisher {
   /** Dead-path detection gave up on `connection`: close it, so its calls fail now and the pool can replace it. */
   private pathLost(connection: Connection, silentMs: number): void {
     const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
+    this.keepAlive.pathLost(connection, connection.waitingSince - connection.lastHeardAt())
     this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
     void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
   }

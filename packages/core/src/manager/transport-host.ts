@@ -114,6 +114,7 @@ export class TransportHost {
       timeoutMs: this.config.connection.handshakeTimeout,
       addresses: addresses.slice(0, MAX_CLAIMED_ADDRESSES),
       session: this.session,
+      idle: this.config.connection.idleTimeout,
     }
   }
 
