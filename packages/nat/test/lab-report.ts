@@ -72,8 +72,8 @@ export interface ResilienceRow {
   readonly duplicated: number
   /** Sends that resolved but never arrived (must be 0). */
   readonly resolvedButLost: number
-  /** Time from the event until messages flowed again (ms); null when they did not within the scenario's window. */
-  readonly recoveryMs: number | null
+  /** Time from the event until messages flowed again (ms); null when they did not within the scenario's window; absent when there is no outage to recover from. */
+  readonly recoveryMs?: number | null
   readonly methodBefore: string
   readonly methodAfter: string
   /** Anything else worth keeping (e.g. stop time, rejected sends while down). */
@@ -102,7 +102,7 @@ export function formatResilience(rows: readonly ResilienceRow[]): string {
     String(row.arrived),
     String(row.duplicated),
     String(row.resolvedButLost),
-    row.recoveryMs === null ? 'never' : `${row.recoveryMs} ms`,
+    row.recoveryMs === undefined ? '-' : row.recoveryMs === null ? 'never' : `${row.recoveryMs} ms`,
     `${row.methodBefore} → ${row.methodAfter}`,
     row.notes ?? '',
   ])

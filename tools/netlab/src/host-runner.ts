@@ -16,9 +16,10 @@ const handled = new RequestCounter()
 const connectionIds = new WeakMap<Connection, number>()
 let lastConnectionId = 0
 function connectionId(connection: Connection): number {
-  let id = connectionIds.get(connection)
-  if (id === undefined) connectionIds.set(connection, (id = ++lastConnectionId))
-  return id
+  const known = connectionIds.get(connection)
+  if (known !== undefined) return known
+  connectionIds.set(connection, ++lastConnectionId)
+  return lastConnectionId
 }
 
 /** Peer-level events of issue 13, forwarded when the node emits them. */
@@ -140,11 +141,11 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
   async features() {
     return featuresOf(running())
   },
-  /** `node.keep(peerId)`: keep the peer connected (fails when the node has no `keep`). */
-  async keep(params: { peerId: string }) {
+  /** `node.keep(peer)`: keep the peer connected, re-dialling it at its addresses (fails when the node has no `keep`). */
+  async keep(params: { peer: TrafficPeer }) {
     const api = peerApi(running())
     if (!api.keep) throw new Error('node.keep is not available')
-    await api.keep(params.peerId)
+    await api.keep({ peerId: params.peer.peerId, addresses: [...params.peer.addresses] })
     return true
   },
   /** Close this node's connection to a peer (the peer sees a remote close). */

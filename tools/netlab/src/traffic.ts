@@ -21,14 +21,14 @@ export interface NodeFeatures {
   readonly nodeSend: boolean
   /** `node.request(peerId, data, { timeout })` exists. */
   readonly nodeRequest: boolean
-  /** `node.keep(peerId)` exists. */
+  /** `node.keep(peer)` exists. */
   readonly keep: boolean
 }
 
 interface PeerApi {
   send?(peerId: string, data: Uint8Array, options?: { timeout?: number }): Promise<void>
   request?(peerId: string, data: Uint8Array, options?: { timeout?: number }): Promise<Uint8Array>
-  keep?(peerId: string): unknown
+  keep?(peer: string | { peerId: string; addresses: readonly string[] }): unknown
 }
 
 /** The peer-addressed methods of `node`, when it has them. */
