@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config'
 
 // Tests run against the TypeScript sources of every workspace package, so a
 // change is tested without a build step.
-// Except @crust/quic-lib, which has no sources (it is the patched
-// @matrixai/quic, copied by its build): it resolves to its built dist/, which
+// Except @crust/quic-lib, which has no sources (its build applies its patches
+// to the published @matrixai/quic): it resolves to its built dist/, which
 // `pnpm build`, `pnpm lint` and `pnpm test:unit` create first.
 const source = (pkg: string, entry = 'index'): string =>
   fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url))
@@ -14,6 +14,7 @@ export default defineConfig({
     alias: [
       { find: /^@crust\/core$/, replacement: source('core') },
       { find: /^@crust\/core\/testing$/, replacement: source('core', 'testing/index') },
+      { find: /^@crust\/core\/plugin$/, replacement: source('core', 'plugin') },
       { find: /^@crust\/mux$/, replacement: source('mux') },
       { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
       { find: /^@crust\/transport-quic$/, replacement: source('transport-quic') },

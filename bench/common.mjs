@@ -1,6 +1,6 @@
 // Shared by bench/run.mjs (client side) and bench/server.mjs (server side).
 import { connect as tlsConnect } from 'node:tls'
-import { createIdentity, createSecurityContext, tlsOptionsFor } from '@crust/core'
+import { createIdentity, createSecurityContext, tlsOptionsFor } from '@crust/core/plugin'
 
 export const MiB = 1024 * 1024
 export const NETWORK = 'crust-bench'

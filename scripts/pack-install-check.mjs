@@ -85,8 +85,9 @@ function assertInstalledFromTarballs(dir, names) {
 
 /**
  * @crust/transport-quic runs on @crust/quic-lib, @matrixai/quic with Crust's
- * patch (patches/) built in: throw unless the installed copy carries the
- * patch and the unpatched @matrixai/quic was not installed beside it.
+ * changes (packages/quic-lib/patches) built in: throw unless the installed
+ * copy carries them (the events fix included) and the unpatched
+ * @matrixai/quic was not installed beside it.
  * Returns what was checked, or undefined when the scenario has no QUIC.
  */
 function assertQuicPatched(dir) {
@@ -96,8 +97,12 @@ function assertQuicPatched(dir) {
   for (const marker of ['[crust patch]', 'scheduleFlush(streams)']) {
     if (!connection.includes(marker)) throw new Error(`@crust/quic-lib as installed lacks ${JSON.stringify(marker)}: it is not patched`)
   }
+  // The events fix ships too, as the vendored copy the library imports.
+  if (!readFileSync(join(lib, 'dist', 'vendor', 'events', 'Evented.js'), 'utf8').includes('[crust patch]')) {
+    throw new Error('@crust/quic-lib as installed lacks its patched copy of @matrixai/events')
+  }
   if (existsSync(join(dir, 'node_modules', '@matrixai', 'quic'))) throw new Error('@matrixai/quic (unpatched) was installed too')
-  return '@crust/quic-lib as installed carries the crust patch; @matrixai/quic is not installed'
+  return '@crust/quic-lib as installed carries the crust patch and its patched @matrixai/events; @matrixai/quic is not installed'
 }
 
 function runScript(dir, script) {

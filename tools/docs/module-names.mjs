@@ -1,5 +1,5 @@
 // TypeDoc plugin: name the modules of a package with several entry points
-// (`@crust/core` and `@crust/core/testing`) by their import specifiers.
+// (`@crust/core`, `@crust/core/plugin` and `@crust/core/testing`) by their import specifiers.
 // TypeDoc would call them "" (for ".") and "testing".
 import { Converter, ReflectionKind } from 'typedoc'
 

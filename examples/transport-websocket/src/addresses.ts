@@ -1,5 +1,6 @@
 import { networkInterfaces } from 'node:os'
-import { type SocketAddress, formatAddress, normalizeIp, parseAddress } from '@crust/core'
+import type { SocketAddress } from '@crust/core'
+import { formatAddress, normalizeIp, parseAddress } from '@crust/core/plugin'
 
 /**
  * The scheme of this transport's Crust addresses, and its id. The addresses

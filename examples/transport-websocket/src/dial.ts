@@ -10,10 +10,8 @@ import {
   type SocketAddress,
   TimeoutError,
   type TransportLimits,
-  errorMessage,
-  tlsOptionsFor,
-  verifyTlsPeer,
 } from '@crust/core'
+import { errorMessage, tlsOptionsFor, verifyTlsPeer } from '@crust/core/plugin'
 import { WebSocket } from 'ws'
 import { urlFor } from './addresses.js'
 import { type MuxSettings, WebSocketConnection, refuse } from './connection.js'

@@ -1,4 +1,5 @@
-import { AbortError, AuthenticationError, CrustError, DialError, HandshakeFailedError, TimeoutError, asError } from '@crust/core'
+import { AbortError, AuthenticationError, CrustError, DialError, HandshakeFailedError, TimeoutError } from '@crust/core'
+import { asError } from '@crust/core/plugin'
 
 /** OpenSSL error codes that mean a certificate was refused (ours or theirs). */
 const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/

@@ -3,20 +3,8 @@ import { type Server as HttpsServer, createServer as createHttpsServer } from 'n
 import { type Server, type Socket, createServer, isIPv6 } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
-import {
-  AuthenticationError,
-  CloseCode,
-  DialError,
-  type Logger,
-  ProtocolError,
-  TimeoutError,
-  type TransportComponents,
-  errorMessage,
-  formatAddress,
-  normalizeIp,
-  tlsOptionsFor,
-  verifyTlsPeer,
-} from '@crust/core'
+import { AuthenticationError, CloseCode, DialError, type Logger, ProtocolError, TimeoutError, type TransportComponents } from '@crust/core'
+import { errorMessage, formatAddress, normalizeIp, tlsOptionsFor, verifyTlsPeer } from '@crust/core/plugin'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { SCHEME, reachableHosts } from './addresses.js'
 import { type MuxSettings, WebSocketConnection, refuse } from './connection.js'

@@ -7,8 +7,8 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
-  formatAddress,
 } from '@crust/core'
+import { formatAddress } from '@crust/core/plugin'
 import { SCHEME, parseWsAddress } from './addresses.js'
 import type { MuxSettings, WebSocketConnection } from './connection.js'
 import { type DialContext, dialWebSocket } from './dial.js'

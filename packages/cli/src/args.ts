@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { UsageError } from './errors.js'
 
 /** The parsed flags and positionals of a `parseArgs` config. */

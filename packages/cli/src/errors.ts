@@ -1,4 +1,4 @@
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 /**
  * The two ways a command fails, and the exit code each maps to.
  *

@@ -6,6 +6,7 @@
  */
 import type { QueueClosedError } from './events/async-queue.js'
 import type { InvalidEntryError } from './manager/blacklist.js'
+import type { CloseInfo } from './transport/types.js'
 
 /**
  * Every `code` an error of core carries. Plugins may add their own (e.g.
@@ -160,12 +161,16 @@ export class ConnectionLimitError extends CrustError {
 
 /** The remote side refused or closed the connection with a reason code. */
 export class ConnectionClosedError extends CrustError {
+  /** How the connection closed, when the transport knew it as this error was raised (see {@link StreamResetError.closeInfo}). */
+  readonly closeInfo?: CloseInfo
+
   constructor(
     message: string,
     readonly closeCode: number = 0,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; closeInfo?: CloseInfo },
   ) {
     super('ERR_CONNECTION_CLOSED', message, options)
+    if (options?.closeInfo !== undefined) this.closeInfo = options.closeInfo
   }
 }
 
@@ -224,12 +229,23 @@ export class ProtocolError extends CrustError {
 
 /** A stream was reset by either side before it finished. */
 export class StreamResetError extends CrustError {
+  /**
+   * How the stream's connection closed, when the stream failed because its
+   * connection closed (not a reset of this stream alone). Transports set it
+   * from the close they just received, so a caller learns the typed reason
+   * (`errorFromClose`) with the failure itself instead of waiting for the
+   * connection's `closed` to settle.
+   */
+  readonly closeInfo?: CloseInfo
+
   constructor(
     message: string,
     readonly resetCode: number = 0,
     readonly remote = true,
+    options?: { closeInfo?: CloseInfo },
   ) {
     super('ERR_STREAM_RESET', message)
+    if (options?.closeInfo !== undefined) this.closeInfo = options.closeInfo
   }
 }
 

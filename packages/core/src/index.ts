@@ -1,36 +1,41 @@
 /**
- * `@crust/core`: node identity, TLS auth modes, the transport plugin contract,
+ * `@crust/core`: node identity, TLS auth modes, the plugin contracts,
  * configuration and the connection manager of Crust.
+ *
+ * This entry holds what an application uses: `createNode` and the node, its
+ * configuration, connections and events, typed errors, identity and CA files,
+ * and the plugin contract types it composes a node from. What only a plugin
+ * author needs (address and TLS helpers, option parsing, rate limiting, wire
+ * constants) is in `@crust/core/plugin`; test suites and helpers are in
+ * `@crust/core/testing`.
  *
  * @packageDocumentation
  */
 export * from './errors.js'
-export { asError, errorMessage } from './error-text.js'
+export { QueueClosedError } from './events/async-queue.js'
+export { InvalidEntryError, type Blacklist, type BlacklistChange, type BlacklistEntry, type BlacklistEntryKind } from './manager/blacklist.js'
 export { createLogger, type Logger, type LogLevel, type LogRecord, type LogSink } from './logger.js'
-export * from './transport/types.js'
-export * from './discovery/types.js'
-export { autoConnectSchema, AutoConnectBudget, type AutoConnectLimits, type AutoConnectStats, type AutoConnectSkip } from './discovery/auto-connect.js'
-export * from './service/types.js'
-export { createSigningIdentity } from './identity/signing.js'
-export { parseAddress, formatAddress, normalizeIp, isLoopback, isWildcard, expandWildcard } from './transport/address.js'
-export { TokenBucket, type RateLimit } from './limits/token-bucket.js'
+
+// The plugin contracts, as types: an application composes a node from plugins.
+export { CloseCode } from './transport/types.js'
+export type * from './transport/types.js'
+export type * from './discovery/types.js'
+export type * from './service/types.js'
+export type { AutoConnectLimits, AutoConnectStats, AutoConnectSkip } from './discovery/auto-connect.js'
+export type { RateLimit } from './limits/token-bucket.js'
 
 export { createNode, CrustNode, type CreateNodeOptions } from './node.js'
 export { Tokens } from './di/tokens.js'
-export { BootstrapCache, defaultCachePath, type BootstrapCacheOptions } from './bootstrap/bootstrap-cache.js'
-export { readCacheFile, writeCacheFile, type CacheEntry } from './bootstrap/cache-file.js'
+export { defaultCachePath, type BootstrapCacheOptions } from './bootstrap/bootstrap-cache.js'
+export { readCacheFile, type CacheEntry } from './bootstrap/cache-file.js'
 export type { BootstrapCandidate, CandidateSource } from './bootstrap/bootstrapper.js'
 export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './config/schema.js'
 export { parseConfig, type ConfigIssue } from './config/parse.js'
-export { parsePluginOptions } from './config/plugin-options.js'
 
-export { Connection, PING_PROTOCOL, type SendOptions, type ConnectionStats, type ConnectionFallback, type ConnectionPath } from './connection/connection.js'
-export { ProtocolStream } from './connection/protocol-stream.js'
+export type { Connection, SendOptions, ConnectionStats, ConnectionFallback, ConnectionPath } from './connection/connection.js'
+export type { ProtocolStream } from './connection/protocol-stream.js'
 export type { IncomingMessage, MessageHandler } from './connection/incoming.js'
-export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'
-export { StreamResetCode } from './connection/stream-codes.js'
-export { errorFromClose } from './connection/close-errors.js'
-export { hashNetworkName, type PeerRole } from './connection/handshake.js'
+export type { PeerRole } from './connection/handshake.js'
 
 export type { PeerContact, ConnectOptions, ConnectionManager } from './manager/connection-manager.js'
 export type { Acceptor } from './manager/acceptor.js'
@@ -41,23 +46,13 @@ export type { PeerReports } from './manager/peer-reports.js'
 export type { Registrar } from './manager/registrar.js'
 export type { TransportHost } from './manager/transport-host.js'
 export type { Traversal, DialFailure } from './manager/traversal.js'
-export {
-  Blacklist,
-  InvalidEntryError,
-  classifyBlacklistEntry,
-  type BlacklistChange,
-  type BlacklistEntry,
-  type BlacklistEntryKind,
-} from './manager/blacklist.js'
-export { retryWithBackoff, backoffDelay, type RetryOptions, type BackoffPolicy } from './manager/retry.js'
-export { chooseSurvivor } from './manager/pool.js'
-export { groupByTransport, fallbackReason, type FallbackReason, type TransportGroup } from './manager/transport-order.js'
+export type { RetryOptions, BackoffPolicy } from './manager/retry.js'
+export type { FallbackReason, TransportGroup } from './manager/transport-order.js'
 
 export type { NodeEvents } from './events/node-events.js'
-export { TypedEmitter, type Listener, type TypedEmitterOptions } from './events/emitter.js'
-export { AsyncQueue, QueueClosedError } from './events/async-queue.js'
+export type { Listener, TypedEmitterOptions } from './events/emitter.js'
 
-export { peerIdFromPublicKey, isPeerId, shortPeerId, PEER_ID_PREFIX } from './identity/peer-id.js'
+export { peerIdFromPublicKey, isPeerId, shortPeerId } from './identity/peer-id.js'
 export {
   generateIdentityKey,
   loadOrCreateKeyFile,
@@ -66,7 +61,6 @@ export {
   exportPrivateKeyPem,
   type LoadedKeyFile,
 } from './identity/key-file.js'
-export { createSelfSignedCertificate, type SelfSignedCertificateOptions } from './identity/certificate.js'
 export {
   createCertificateAuthority,
   issueCertificate,
@@ -76,19 +70,6 @@ export {
   type CreateCertificateAuthorityOptions,
   type IssueCertificateOptions,
 } from './identity/ca.js'
-export {
-  createIdentity,
-  loadCaIdentity,
-  loadCaFiles,
-  type NodeIdentity,
-  type CreateIdentityOptions,
-  type CaIdentityFiles,
-} from './identity/identity.js'
-export {
-  createSecurityContext,
-  tlsOptionsFor,
-  verifyTlsPeer,
-  type AuthMode,
-  type SecurityOptions,
-  type VerifiableTlsSocket,
-} from './identity/security.js'
+export { loadCaFiles, type NodeIdentity, type CreateIdentityOptions, type CaIdentityFiles } from './identity/identity.js'
+export type { AuthMode, SecurityOptions, VerifiableTlsSocket } from './identity/security.js'
+export type { SelfSignedCertificateOptions } from './identity/certificate.js'

@@ -14,7 +14,7 @@ import { createSecurityContext } from './identity/security.js'
 import { createSigningIdentity } from './identity/signing.js'
 import { DiscoveryService } from './discovery/discovery-service.js'
 import { ServiceHost } from './service/service-host.js'
-import type { NatStatus, Service } from './service/types.js'
+import type { Service, TraversalStatus } from './service/types.js'
 import { BootstrapCache, defaultCachePath } from './bootstrap/bootstrap-cache.js'
 import { type BootstrapCandidate, Bootstrapper } from './bootstrap/bootstrapper.js'
 import { createLogger, type Logger } from './logger.js'
@@ -89,6 +89,28 @@ export class CrustNode {
   /** Whether the connection to `peerId` is protected from pruning, by the application or by the node itself. */
   isProtected(peerId: string): boolean {
     return this.manager.protection.has(peerId)
+  }
+
+  /**
+   * Keep `peer` connected: connect it now (when running and not connected)
+   * and, whenever its last connection closes, reconnect it with backoff
+   * through every way the node has (its addresses, hole punching, relays)
+   * until {@link CrustNode.unkeep}. Give a contact, or a peer id the node
+   * can reach through its services or has addresses for. The events
+   * `peer:disconnected` and `peer:reconnected` (with the gap) tell how it goes.
+   */
+  keep(peer: string | (PeerContact & { readonly peerId: string })): void {
+    this.manager.keeper.keep(typeof peer === 'string' ? { peerId: peer, addresses: [] } : peer)
+  }
+
+  /** Stop keeping `peerId` connected (its connection, if any, stays until it closes). */
+  unkeep(peerId: string): void {
+    this.manager.keeper.release(peerId)
+  }
+
+  /** Peer ids kept connected (config `keep` and {@link CrustNode.keep}). */
+  get kept(): string[] {
+    return this.manager.keeper.peers
   }
 
   /** True between `start()` and `stop()`. */
@@ -171,9 +193,13 @@ export class CrustNode {
     return this.manager.claimedAddresses(connection)
   }
 
-  /** What the node knows of its NAT: reflexive address, mapping behaviour, UPnP mappings (filled in by NAT services). */
-  get nat(): NatStatus {
-    return this.services.nat
+  /**
+   * What the node's traversal services reported, the latest report of each
+   * kind (e.g. `stun`, `upnp`). `natStatus(node.nat)` from `@crust/nat` reads
+   * it as a `NatStatus` (reflexive address, mapping behaviour, UPnP mappings).
+   */
+  get nat(): TraversalStatus {
+    return this.services.traversal
   }
 
   /** The service plugins that started. */

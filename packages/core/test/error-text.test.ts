@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { AuthenticationError, asError, errorMessage } from '../src/index.js'
+import { AuthenticationError } from '../src/index.js'
+import { asError, errorMessage } from '../src/plugin.js'
 
 describe('errorMessage', () => {
   it("is an Error's message, without its name", () => {

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import { formatAddress, isLoopback, isWildcard, parseAddress } from '@crust/core'
+import { formatAddress, isLoopback, isWildcard, parseAddress } from '@crust/core/plugin'
 import { bareIp, inSubnet, isGroupIp, isLinkLocalV6, zoneOf } from './ip.js'
 
 /** The interface a beacon goes out on, as address selection needs it. */

@@ -8,14 +8,8 @@
 import { randomBytes } from 'node:crypto'
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
-import {
-  type DiscoveredPeer,
-  type Discovery,
-  type DiscoveryComponents,
-  type Logger,
-  TokenBucket,
-  errorMessage,
-} from '@crust/core'
+import type { DiscoveredPeer, Discovery, DiscoveryComponents, Logger } from '@crust/core'
+import { TokenBucket, errorMessage } from '@crust/core/plugin'
 import { advertisedAddresses, resolveAdvertised } from './addresses.js'
 import { bareIp } from './ip.js'
 import { type BeaconOptions, type ResolvedBeaconOptions, resolveOptions } from './options.js'

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import { normalizeIp } from '@crust/core'
+import { normalizeIp } from '@crust/core/plugin'
 
 /** An IP without its zone id (`fe80::1%eth0` → `fe80::1`), IPv4-mapped IPv6 unwrapped. */
 export function bareIp(ip: string): string {

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import { parsePluginOptions } from '@crust/core'
+import { parsePluginOptions } from '@crust/core/plugin'
 import { z } from 'zod'
 import { isGroupIp } from './ip.js'
 import { type AddressScope, DEFAULT_ADDRESSES_PER_BEACON } from './addresses.js'

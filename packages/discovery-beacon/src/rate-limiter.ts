@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { type RateLimit, TokenBucket } from '@crust/core'
+import type { RateLimit } from '@crust/core'
+import { TokenBucket } from '@crust/core/plugin'
 
 /**
  * One token bucket per key (e.g. a source IP), at most `maxKeys` of them.

@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { type DiscoveryIdentity, TokenBucket, isLoopback } from '@crust/core'
+import type { DiscoveryIdentity } from '@crust/core'
+import { TokenBucket, isLoopback } from '@crust/core/plugin'
 import { BeaconDecodeError } from './errors.js'
 import { bareIp } from './ip.js'
 import { KeyedRateLimiter } from './rate-limiter.js'

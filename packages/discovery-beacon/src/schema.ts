@@ -5,7 +5,8 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import { isPeerId, parseAddress } from '@crust/core'
+import { isPeerId } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import { z } from 'zod'
 
 /** Version of the wire format this implementation writes and accepts. */

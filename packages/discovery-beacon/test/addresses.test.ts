@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { advertisedAddresses, resolveAdvertised } from '../src/index.js'
+import { advertisedAddresses, resolveAdvertised } from '../src/addresses.js'
 import { directedBroadcast, inSubnet, ipv6ToBigInt, isGroupIp, isLinkLocalV6 } from '../src/ip.js'
 
 describe('IP helpers', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { type Server, createServer } from 'node:net'
 import type { DiscoveryIdentity } from '@crust/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeBeacon } from '../src/index.js'
+import { encodeBeacon } from '../src/wire.js'
 import { freeUdpPort, hashNetworkName, newIdentity, rawSocket, sendRaw, sleep, startBeaconNode, uniqueNetwork, waitFor } from './helpers.js'
 
 /**

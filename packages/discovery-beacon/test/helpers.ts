@@ -5,15 +5,15 @@ import {
   type DiscoveryIdentity,
   type NodeConfigInput,
   createNode,
-  createSigningIdentity,
   generateIdentityKey,
-  hashNetworkName,
   peerIdFromPublicKey,
 } from '@crust/core'
+import { createSigningIdentity, hashNetworkName } from '@crust/core/plugin'
 import { tcp } from '@crust/transport-tcp'
 import { waitUntil } from '@crust/core/testing'
 import { afterEach } from 'vitest'
-import { BeaconDiscovery, type BeaconOptions } from '../src/index.js'
+import { BeaconDiscovery } from '../src/beacon-discovery.js'
+import type { BeaconOptions } from '../src/index.js'
 
 /** A node started by {@link startBeaconNode}, with its plugin instance and the peers it reported. */
 export interface BeaconNode {

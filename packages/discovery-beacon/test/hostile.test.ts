@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { DiscoveryIdentity } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { type BeaconContent, type BeaconType, encodeBeacon } from '../src/index.js'
+import type { BeaconContent, BeaconType } from '../src/schema.js'
+import { encodeBeacon } from '../src/wire.js'
 import {
   freeUdpPort,
   hashNetworkName,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { TokenBucket } from '@crust/core'
-import { KeyedRateLimiter, PeerTable, ReplayCache } from '../src/index.js'
+import { TokenBucket } from '@crust/core/plugin'
+import { KeyedRateLimiter } from '../src/rate-limiter.js'
+import { PeerTable } from '../src/peer-table.js'
+import { ReplayCache } from '../src/replay-cache.js'
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start

@@ -1,6 +1,6 @@
 import type { NetworkInterfaceInfo } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { ALL_TARGETS, type TargetOptions, planForSource, planSenders } from '../src/index.js'
+import { ALL_TARGETS, type TargetOptions, planForSource, planSenders } from '../src/targets.js'
 
 const v4 = (address: string, prefix: number, internal = false): NetworkInterfaceInfo => ({
   address,

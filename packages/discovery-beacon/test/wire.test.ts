@@ -1,16 +1,10 @@
-import { formatAddress, peerIdFromPublicKey } from '@crust/core'
+import { peerIdFromPublicKey } from '@crust/core'
+import { formatAddress } from '@crust/core/plugin'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  BEACON_MAGIC,
-  type BeaconContent,
-  BeaconDecodeError,
-  BeaconEncodeError,
-  MAX_ADDRESSES,
-  MAX_BEACON_SIZE,
-  decodeBeacon,
-  encodeBeacon,
-} from '../src/index.js'
+import { BEACON_MAGIC, decodeBeacon, encodeBeacon } from '../src/wire.js'
+import { type BeaconContent, MAX_ADDRESSES, MAX_BEACON_SIZE } from '../src/schema.js'
+import { BeaconDecodeError, BeaconEncodeError } from '../src/index.js'
 import { hashNetworkName, newIdentity } from './helpers.js'
 
 const identity = newIdentity()

@@ -9,8 +9,8 @@ import {
   StreamResetError,
   type TransportLimits,
   type TransportStream,
-  asError,
 } from '@crust/core'
+import { asError } from '@crust/core/plugin'
 import { FrameDecoder, type FrameSink, u32 } from './decoder.js'
 import { DEFAULT_INITIAL_WINDOW, DEFAULT_MAX_WINDOW } from './flow-control.js'
 import { encodeReason, Flag, FrameType, INITIAL_WINDOW } from './frame.js'
@@ -466,12 +466,13 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
     this.state = CLOSING
     this.closeInfo = info
 
+    // Both carry the close, so a stream's reader learns why at once (e.g. the core's handshake seeing a refusal).
     const connectionError = new ConnectionClosedError(
       `Connection closed${info.remote ? ' by peer' : ''}: ${info.reason || `code ${info.code}`}`,
       info.code,
-      info.error === undefined ? undefined : { cause: info.error },
+      info.error === undefined ? { closeInfo: info } : { cause: info.error, closeInfo: info },
     )
-    const streamError = new StreamResetError(connectionError.message, info.code, info.remote)
+    const streamError = new StreamResetError(connectionError.message, info.code, info.remote, { closeInfo: info })
     for (const stream of this.streams.values()) stream.onConnectionClosed(streamError)
     this.streams.clear()
     this.opener.fail(connectionError)
@@ -488,7 +489,11 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
 
   private closedError(): ConnectionClosedError {
     const info = this.closeInfo
-    return new ConnectionClosedError(`Connection closed: ${info?.reason || `code ${info?.code ?? 0}`}`, info?.code ?? 0)
+    return new ConnectionClosedError(
+      `Connection closed: ${info?.reason || `code ${info?.code ?? 0}`}`,
+      info?.code ?? 0,
+      info === undefined ? undefined : { closeInfo: info },
+    )
   }
 }
 

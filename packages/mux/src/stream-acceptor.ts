@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { CloseCode, type Logger, ProtocolError, type TransportStream, errorMessage } from '@crust/core'
+import { CloseCode, type Logger, ProtocolError, type TransportStream } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { InboundStreamCredit } from './flow-control.js'
 import { FrameType } from './frame.js'
 import type { FrameWriter } from './frame-writer.js'

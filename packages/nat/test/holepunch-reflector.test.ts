@@ -1,9 +1,12 @@
 import { type Socket, createSocket } from 'node:dgram'
 import { randomBytes } from 'node:crypto'
-import { type Connection, parseAddress } from '@crust/core'
+import type { Connection } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import { waitUntil } from '@crust/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { HOLE_PUNCH_PROTOCOL, holePunch, punchPacket, readPunch } from '../src/index.js'
+import { holePunch } from '../src/index.js'
+import { HOLE_PUNCH_PROTOCOL } from '../src/holepunch/messages.js'
+import { punchPacket, readPunch } from '../src/holepunch/puncher.js'
 import { startNode } from './helpers.js'
 
 /**

@@ -1,8 +1,12 @@
 import { createSocket } from 'node:dgram'
-import { type CrustNode, DialError, StreamResetCode, StreamResetError, parseAddress } from '@crust/core'
+import { type CrustNode, DialError, StreamResetError } from '@crust/core'
+import { StreamResetCode, parseAddress } from '@crust/core/plugin'
 import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
-import { HOLE_PUNCH_PROTOCOL, type HolePunchService, holePunch, punchPacket, screenCandidates } from '../src/index.js'
+import { type HolePunchService, holePunch } from '../src/index.js'
+import { screenCandidates } from '../src/holepunch/candidates.js'
+import { HOLE_PUNCH_PROTOCOL } from '../src/holepunch/messages.js'
+import { punchPacket } from '../src/holepunch/puncher.js'
 import { startNode } from './helpers.js'
 
 const loopback = { allowLoopback: true, punchTimeout: 3_000 }

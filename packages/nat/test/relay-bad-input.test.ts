@@ -1,14 +1,8 @@
-import {
-  CloseCode,
-  type CrustNode,
-  DialError,
-  type ProtocolStream,
-  type ServiceFactory,
-  StreamResetCode,
-  StreamResetError,
-} from '@crust/core'
+import { CloseCode, type CrustNode, DialError, type ServiceStream, type ServiceFactory, StreamResetError } from '@crust/core'
+import { StreamResetCode } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
-import { HOP_PROTOCOL, RelayError, STOP_PROTOCOL, relay } from '../src/relay/index.js'
+import { RelayError, relay } from '../src/relay/index.js'
+import { HOP_PROTOCOL, STOP_PROTOCOL } from '../src/relay/protocol.js'
 import { contactOf, startNode, triangle, waitFor } from './relay-helpers.js'
 
 /** Send `frame` (a raw frame body, or an object as JSON) on a new stream of `protocol` and read the answer. */
@@ -19,7 +13,7 @@ async function ask(from: CrustNode, to: CrustNode, protocol: string, frame: unkn
   return answerOf(stream)
 }
 
-async function answerOf(stream: ProtocolStream): Promise<unknown> {
+async function answerOf(stream: ServiceStream): Promise<unknown> {
   try {
     const answer = await stream.readFrame(4096)
     stream.reset()
@@ -144,7 +138,7 @@ describe('relay: bad input', () => {
 })
 
 /** A relay server whose answer to every request is `answer`. */
-function fakeRelay(answer: (stream: ProtocolStream) => Promise<void>): ServiceFactory {
+function fakeRelay(answer: (stream: ServiceStream) => Promise<void>): ServiceFactory {
   return (components) => ({
     id: 'fake-relay',
     start: async () => {

@@ -6,14 +6,15 @@ import {
   AuthenticationError,
   DialError,
   type NodeConfigInput,
-  type ProtocolStream,
+  type ServiceStream,
   type ServiceFactory,
   createCertificateAuthority,
   writeNodeCertificateFiles,
 } from '@crust/core'
 import { quic } from '@crust/transport-quic'
 import { describe, expect, it } from 'vitest'
-import { HOP_PROTOCOL, STOP_PROTOCOL, relay, relayServer } from '../src/relay/index.js'
+import { relay, relayServer } from '../src/relay/index.js'
+import { HOP_PROTOCOL, STOP_PROTOCOL } from '../src/relay/protocol.js'
 import { contactOf, serviceEvents, sha256, startNode, triangle, waitFor } from './relay-helpers.js'
 
 /** The error the relay connector gave, out of the manager's DialError. */
@@ -230,7 +231,7 @@ function splicingRelay(victim: () => string): ServiceFactory {
   })
 }
 
-async function pipe(from: ProtocolStream, to: ProtocolStream): Promise<void> {
+async function pipe(from: ServiceStream, to: ServiceStream): Promise<void> {
   try {
     for await (const chunk of from) await to.write(chunk)
     await to.end()

@@ -1,6 +1,7 @@
 import stunPackage from 'stun'
 import { describe, expect, it } from 'vitest'
-import { isPlausibleMapping, stun } from '../src/index.js'
+import { natStatus, stun } from '../src/index.js'
+import { isPlausibleMapping } from '../src/stun/binding.js'
 import { startNode } from './helpers.js'
 import { honest, server, type startStunServer } from './stun-server.js'
 
@@ -36,7 +37,7 @@ describe('STUN answers that cannot be true are not published', () => {
     const node = await startNode({ services: [stun({ servers: [`127.0.0.1:${liar.port}`], timeout: 50, retries: 1 })] })
     const event = await node.once('service:event')
     expect(event).toMatchObject({ service: 'stun', type: 'failed' })
-    expect(node.nat.reflexiveAddress).toBeUndefined()
+    expect(natStatus(node.nat).reflexiveAddress).toBeUndefined()
     expect(node.addresses.some((a) => a.includes('239.1.2.3'))).toBe(false)
   })
 
@@ -49,8 +50,8 @@ describe('STUN answers that cannot be true are not published', () => {
     const event = await node.once('service:event')
     expect(event).toMatchObject({ service: 'stun', type: 'failed' })
     expect(event.message).toMatch(/disagree/)
-    expect(node.nat.reflexiveAddress).toBeUndefined()
-    expect(node.nat.mapping).toBe('unknown')
+    expect(natStatus(node.nat).reflexiveAddress).toBeUndefined()
+    expect(natStatus(node.nat).mapping).toBe('unknown')
   })
 
   it('the first server lying, the second honest: neither is published either', async () => {
@@ -60,6 +61,6 @@ describe('STUN answers that cannot be true are not published', () => {
       services: [stun({ servers: [`127.0.0.1:${liar.port}`, `127.0.0.2:${honestServer.port}`], timeout: 100 })],
     })
     await node.once('service:event')
-    expect(node.nat.reflexiveAddress).toBeUndefined()
+    expect(natStatus(node.nat).reflexiveAddress).toBeUndefined()
   })
 })

@@ -1,15 +1,17 @@
-import { ConfigError, type NatStatus, parseAddress } from '@crust/core'
+import { ConfigError } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import stunPackage from 'stun'
 import { describe, expect, it } from 'vitest'
-import { StunError, classifyMapping, stun } from '../src/index.js'
+import { type NatStatus, StunError, natStatus, stun } from '../src/index.js'
+import { classifyMapping } from '../src/stun/classify.js'
 import { StunService } from '../src/stun/stun-service.js'
 import { startNode } from './helpers.js'
 import { honest, server } from './stun-server.js'
 
 
 function natSettled(node: Awaited<ReturnType<typeof startNode>>): Promise<NatStatus> {
-  if (node.nat.reflexiveAddress !== undefined) return Promise.resolve(node.nat)
-  return node.once('nat:change').then(({ status }) => status)
+  if (natStatus(node.nat).reflexiveAddress !== undefined) return Promise.resolve(natStatus(node.nat))
+  return node.once('nat:change').then(({ status }) => natStatus(status))
 }
 
 describe('classifyMapping', () => {
@@ -83,7 +85,7 @@ describe('stun()', () => {
     expect(event.message).toMatch(/no answer from STUN server/)
     expect(garbage.requests).toBe(3) // bounded: the first request and 2 retransmissions, then nothing
     expect(performance.now() - started).toBeLessThan(2000)
-    expect(node.nat.reflexiveAddress).toBeUndefined()
+    expect(natStatus(node.nat).reflexiveAddress).toBeUndefined()
     expect(stranger.requests).toBe(0)
     expect(new StunError('timeout', 'x')).toMatchObject({ reason: 'timeout', code: 'ERR_STUN' })
   })

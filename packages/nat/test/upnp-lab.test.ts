@@ -7,7 +7,7 @@
  * packages: run `npx tsc -b tsconfig.json` first.
  */
 import { spawnSync } from 'node:child_process'
-import type { NatStatus, PortMapping } from '@crust/core'
+import type { NatStatus, PortMapping } from '../src/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LabHost, type NatLab, type StartParams, announceSkip, createNatLab, labSupport } from '../../../tools/netlab/src/index.js'
 

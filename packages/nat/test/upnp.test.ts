@@ -2,7 +2,7 @@ import { type Server, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ConfigError, type CrustNode, type ServiceEvent } from '@crust/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { UpnpError, UpnpService, upnp } from '../src/index.js'
+import { UpnpError, UpnpService, natStatus, upnp } from '../src/index.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from '../src/upnp/schedule.js'
 import { mappingTargets } from '../src/upnp/targets.js'
 import { startNode } from './helpers.js'
@@ -214,7 +214,7 @@ describe('upnp() against a gateway on loopback', () => {
     const [tcpPort, quicPort] = ['tcp', 'quic'].map((t) => Number(node.addresses.find((a) => a.startsWith(`${t}://127.0.0.1`))?.split(':').at(-1)))
 
     // start() waited for the first mapping round: the status and addresses are there at once.
-    expect(node.nat.upnp).toMatchObject({
+    expect(natStatus(node.nat).upnp).toMatchObject({
       state: 'mapped',
       externalIp: EXTERNAL_IP,
       gateway: gateway.url.replace('/rootDesc.xml', '/ctl/IPConn'),
@@ -250,7 +250,7 @@ describe('upnp() against a gateway on loopback', () => {
       actions: Object.fromEntries(Object.entries(honest).map(([action, answer]) => [action, slow(answer)])),
     })
     const node = await startNode({ services: [upnp({ gateway: gateway.url, requestTimeout: 1000 })] })
-    expect(node.nat.upnp.state).toBe('mapped')
+    expect(natStatus(node.nat).upnp.state).toBe('mapped')
     expect(gateway.requests).toHaveLength(4) // description, external IP, two mappings: no retries
   })
 
@@ -265,8 +265,8 @@ describe('upnp() against a gateway on loopback', () => {
       },
     })
     const node = await startNode({ services: [upnp({ ...quick, gateway: gateway.url, externalPort: 40000 })] })
-    const mappings = node.nat.upnp.mappings
-    expect(node.nat.upnp.state).toBe('mapped')
+    const mappings = natStatus(node.nat).upnp.mappings
+    expect(natStatus(node.nat).upnp.state).toBe('mapped')
     expect(mappings).toHaveLength(2)
     for (const mapping of mappings) expect(mapping.externalPort).not.toBe(40000)
     expect(gateway.calls('AddPortMapping').at(-1)?.args.NewLeaseDuration).toBe('0')
@@ -278,9 +278,9 @@ describe('upnp() with nothing to map', () => {
     const startedAt = Date.now()
     const local = await startNode({ services: [upnp()] })
     expect(Date.now() - startedAt).toBeLessThan(1000) // no 2 s SSDP wait
-    expect(local.nat.upnp).toEqual({ state: 'unavailable', mappings: [], reason: 'nothing to map: the node listens on no IPv4 TCP or QUIC address beyond loopback' })
+    expect(natStatus(local.nat).upnp).toEqual({ state: 'unavailable', mappings: [], reason: 'nothing to map: the node listens on no IPv4 TCP or QUIC address beyond loopback' })
     const client = await startNode({ role: 'client', services: [upnp()] })
-    expect(client.nat.upnp).toMatchObject({ state: 'unavailable', reason: 'nothing to map: a client node accepts no inbound connections' })
+    expect(natStatus(client.nat).upnp).toMatchObject({ state: 'unavailable', reason: 'nothing to map: a client node accepts no inbound connections' })
   })
 })
 
@@ -321,7 +321,7 @@ describe('upnp() against a gateway that answers garbage', () => {
       expect(Date.now() - startedAt).toBeLessThan(2500)
       expect(service.lastError).toBeInstanceOf(UpnpError)
       expect(service.lastError).toMatchObject({ code: 'ERR_UPNP', reason: test.reason })
-      expect(node.nat.upnp).toMatchObject({ state: test.state, mappings: [], reason: service.lastError?.message })
+      expect(natStatus(node.nat).upnp).toMatchObject({ state: test.state, mappings: [], reason: service.lastError?.message })
       expect(node.addresses.some((address) => address.includes(EXTERNAL_IP))).toBe(false)
 
       // Bounded: the failing request was tried `tries` times (per mapping for AddPortMapping), then no more.
@@ -345,8 +345,8 @@ describe('upnp() against a gateway that answers garbage', () => {
     const node = await startNode({ services: [upnp({ ...quick, gateway: url })] })
     const service = serviceOf(node)
     expect(service.lastError).toMatchObject({ reason: 'unreachable' })
-    expect(node.nat.upnp.state).toBe('unavailable')
-    expect(node.nat.upnp.reason).toMatch(/cannot reach the gateway at 127\.0\.0\.1:\d+: ECONNREFUSED/)
+    expect(natStatus(node.nat).upnp.state).toBe('unavailable')
+    expect(natStatus(node.nat).upnp.reason).toMatch(/cannot reach the gateway at 127\.0\.0\.1:\d+: ECONNREFUSED/)
   })
 
   it('does not hold up node start beyond its bound, and a stop mid-request ends at once without further tries', async () => {
@@ -357,7 +357,7 @@ describe('upnp() against a gateway that answers garbage', () => {
     node.on('service:event', (event) => events.push(event))
     // start() waited discoveryTimeout + requestTimeout at most; the round goes on in the background.
     expect(Date.now() - startedAt).toBeLessThan(1800)
-    expect(node.nat.upnp.state).toBe('unknown')
+    expect(natStatus(node.nat).upnp.state).toBe('unknown')
     const stopAt = Date.now()
     await node.stop()
     expect(Date.now() - stopAt).toBeLessThan(300)

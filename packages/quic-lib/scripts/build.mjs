@@ -1,12 +1,22 @@
 #!/usr/bin/env node
-// Build @crust/quic-lib: copy the compiled library (dist/) of the workspace's
-// installed @matrixai/quic 2.0.9 — which `pnpm install` has patched with
-// patches/@matrixai__quic@2.0.9.patch (root package.json,
-// pnpm.patchedDependencies) — into this package's dist/, after checking that
-// the patch really is in it. Run by the root `pnpm build` (before `tsc -b`),
-// and by `pnpm pack` / `pnpm publish` (prepack), so a tarball always carries
-// the patched code. Nothing here runs when a user installs the package.
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+// Build @crust/quic-lib, the one place where Crust changes @matrixai/quic:
+//
+// 1. copy the compiled library (dist/) of the workspace's installed, pristine
+//    @matrixai/quic 2.0.9 (this package's devDependency) and apply
+//    patches/@matrixai__quic@2.0.9.patch to it (JavaScript and declarations:
+//    every hook the transport uses is declared in the .d.ts);
+// 2. vendor @matrixai/events (with patches/@matrixai__events@4.0.1.patch)
+//    and @matrixai/async-init (whose StartStop/CreateDestroy decorators apply
+//    the events' `Evented`) into dist/vendor/, and point the library's imports
+//    of both at those copies, so the events fix ships with the package;
+// 3. check that every `[crust patch]` marker is there.
+//
+// Run by the root `pnpm build` (before `tsc -b`) and by `prepack`, so a
+// tarball always carries exactly what the workspace tests and benchmarks.
+// Nothing here runs when a user installs the package.
+import { execFileSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -15,11 +25,19 @@ const pkgRoot = join(here, '..')
 const repoRoot = join(pkgRoot, '..', '..')
 const UPSTREAM = '@matrixai/quic'
 const VERSION = '2.0.9'
-const PATCH = join(repoRoot, 'patches', `@matrixai__quic@${VERSION}.patch`)
+/** Packages copied into dist/vendor/<name>, with the patch applied to each (if any). */
+const VENDORED = {
+  '@matrixai/events': { version: '4.0.1', dir: 'events' },
+  '@matrixai/async-init': { version: '2.1.2', dir: 'async-init' },
+}
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
-  'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'"],
+  'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
   'dist/QUICStream.js': ['connection.readableChunk ??='],
+  'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],
+  'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }'],
+  'dist/native/quiche.js': ['function loadQuiche()'],
+  'dist/vendor/events/Evented.js': ['[crust patch]'],
 }
 
 function fail(message) {
@@ -27,63 +45,118 @@ function fail(message) {
   process.exit(1)
 }
 
-// The installed upstream package (this package's devDependency; in the
-// workspace pnpm resolves it to the patched copy).
-let upstreamRoot
-try {
-  upstreamRoot = dirname(fileURLToPath(import.meta.resolve(`${UPSTREAM}/package.json`)))
-} catch (error) {
-  fail(`cannot resolve ${UPSTREAM} from ${pkgRoot} (run \`pnpm install\` in the workspace): ${error.message}`)
+/** Root directory of an installed package, resolved from this package. */
+function installed(name, version) {
+  let root
+  try {
+    root = dirname(fileURLToPath(import.meta.resolve(`${name}/package.json`)))
+  } catch (error) {
+    fail(`cannot resolve ${name} from ${pkgRoot} (run \`pnpm install\` in the workspace): ${error.message}`)
+  }
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  if (manifest.version !== version) fail(`${name} is ${manifest.version} at ${root}, expected ${version}`)
+  return { root, manifest }
 }
-const upstream = JSON.parse(readFileSync(join(upstreamRoot, 'package.json'), 'utf8'))
-if (upstream.version !== VERSION) fail(`${UPSTREAM} is ${upstream.version} at ${upstreamRoot}, expected ${VERSION}`)
 
-// Our manifest must declare exactly what the library needs at run time.
+/** Apply `patch` (paths a/dist/…) to a copy of `from`/dist in a temp dir; returns the patched dist. */
+function patched(from, patch, work) {
+  const root = mkdtempSync(join(work, 'pkg-'))
+  cpSync(join(from, 'dist'), join(root, 'dist'), { recursive: true, filter: (path) => !path.endsWith('.map') })
+  if (patch !== undefined) {
+    if (!existsSync(patch)) fail(`${patch} does not exist`)
+    // Outside any git repository, `git apply` is a strict `patch -p1` (no fuzz).
+    try {
+      execFileSync('git', ['apply', '-p1', patch], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] })
+    } catch (error) {
+      fail(`${relative(repoRoot, patch)} does not apply to ${from}: ${error.stderr ?? error.message}`)
+    }
+  }
+  return join(root, 'dist')
+}
+
+/** `[crust patch]` markers each file of `patch` adds. */
+function markersOf(patch) {
+  const expected = new Map()
+  let file
+  for (const line of readFileSync(patch, 'utf8').split('\n')) {
+    if (line.startsWith('+++ b/')) file = line.slice('+++ b/'.length)
+    else if (file && line.startsWith('+') && line.includes('[crust patch]')) expected.set(file, (expected.get(file) ?? 0) + 1)
+  }
+  return expected
+}
+
+function files(dir) {
+  return readdirSync(dir).flatMap((entry) => {
+    const path = join(dir, entry)
+    return statSync(path).isDirectory() ? files(path) : [path]
+  })
+}
+
+const upstream = installed(UPSTREAM, VERSION)
+if (existsSync(join(upstream.root, 'dist', 'QUICSocket.js')) && readFileSync(join(upstream.root, 'dist', 'QUICConnection.js'), 'utf8').includes('[crust patch]')) {
+  fail(`${upstream.root} is already patched: the workspace's ${UPSTREAM} must be the published one (no pnpm patchedDependencies)`)
+}
+
+// Our manifest must declare exactly what the library needs at run time (the
+// vendored packages stay listed: their own dependencies come from there).
 const own = JSON.parse(readFileSync(join(pkgRoot, 'package.json'), 'utf8'))
 for (const field of ['dependencies', 'optionalDependencies']) {
-  const want = JSON.stringify(upstream[field] ?? {})
+  const want = JSON.stringify(upstream.manifest[field] ?? {})
   const got = JSON.stringify(own[field] ?? {})
   if (want !== got) fail(`package.json ${field} must equal ${UPSTREAM}@${VERSION}'s: ${want}\n  got ${got}`)
 }
 
-// The patch must be applied: every `[crust patch]` comment the patch adds to
-// a file is in the installed file, and so are the key changed lines.
-if (!existsSync(PATCH)) fail(`${PATCH} does not exist`)
-const expected = new Map()
-let file
-for (const line of readFileSync(PATCH, 'utf8').split('\n')) {
-  if (line.startsWith('+++ b/')) file = line.slice('+++ b/'.length)
-  else if (file && line.startsWith('+') && line.includes('[crust patch]')) expected.set(file, (expected.get(file) ?? 0) + 1)
-}
-if (expected.size === 0) fail(`${PATCH} adds no [crust patch] markers`)
-for (const [name, count] of expected) {
-  const text = readFileSync(join(upstreamRoot, name), 'utf8')
-  const found = text.split('[crust patch]').length - 1
-  if (found < count) fail(`${join(upstreamRoot, name)} has ${found} of the ${count} [crust patch] markers: the patch is not applied (is ${UPSTREAM} in the root package.json pnpm.patchedDependencies, and did \`pnpm install\` run?)`)
-}
-for (const [name, markers] of Object.entries(MARKERS)) {
-  const text = readFileSync(join(upstreamRoot, name), 'utf8')
-  for (const marker of markers) if (!text.includes(marker)) fail(`${join(upstreamRoot, name)} lacks ${JSON.stringify(marker)}: the patch is not applied`)
-}
-
-// Copy dist/ (JavaScript, declarations and the native loader in dist/native).
-// Source maps are left out: they map the unpatched sources, which upstream
-// does not ship either; the `sourceMappingURL` trailers go with them.
-const source = join(upstreamRoot, 'dist')
+const work = mkdtempSync(join(tmpdir(), 'crust-quic-lib-'))
 const target = join(pkgRoot, 'dist')
-rmSync(target, { recursive: true, force: true })
-cpSync(source, target, { recursive: true, filter: (path) => !path.endsWith('.map') })
-let files = 0
-const walk = (dir) => {
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry)
-    if (statSync(path).isDirectory()) walk(path)
-    else {
-      files++
-      if (path.endsWith('.js')) writeFileSync(path, readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n'))
+try {
+  const quicPatch = join(pkgRoot, 'patches', `@matrixai__quic@${VERSION}.patch`)
+  rmSync(target, { recursive: true, force: true })
+  cpSync(patched(upstream.root, quicPatch, work), target, { recursive: true })
+  const checks = [[quicPatch, target]]
+  for (const [name, { version, dir }] of Object.entries(VENDORED)) {
+    const { root } = installed(name, version)
+    const patch = join(pkgRoot, 'patches', `${name.replace('/', '__')}@${version}.patch`)
+    const vendorDir = join(target, 'vendor', dir)
+    cpSync(patched(root, existsSync(patch) ? patch : undefined, work), vendorDir, { recursive: true })
+    if (existsSync(patch)) checks.push([patch, vendorDir])
+  }
+
+  // Point the library (and vendored async-init) at the vendored copies. Only
+  // JavaScript: the declarations keep naming the real packages, whose types
+  // are the same.
+  const importOf = /from '(@matrixai\/(?:events|async-init))'/g
+  for (const path of files(target)) {
+    if (!path.endsWith('.js')) continue
+    let text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
+    text = text.replace(importOf, (_, name) => {
+      let spec = relative(dirname(path), join(target, 'vendor', VENDORED[name].dir, 'index.js')).replaceAll('\\', '/')
+      if (!spec.startsWith('.')) spec = `./${spec}`
+      return `from '${spec}' /* [crust vendored] ${name} */`
+    })
+    writeFileSync(path, text)
+  }
+
+  // Every `[crust patch]` marker of each patch is in the built file, and so are the key changed lines.
+  for (const [patch, dist] of checks) {
+    const expected = markersOf(patch)
+    if (expected.size === 0) fail(`${patch} adds no [crust patch] markers`)
+    for (const [name, count] of expected) {
+      const path = join(dist, relative('dist', name))
+      const found = readFileSync(path, 'utf8').split('[crust patch]').length - 1
+      if (found < count) fail(`${path} has ${found} of the ${count} [crust patch] markers of ${relative(repoRoot, patch)}`)
     }
   }
+  for (const [name, markers] of Object.entries(MARKERS)) {
+    const text = readFileSync(join(pkgRoot, name), 'utf8')
+    for (const marker of markers) if (!text.includes(marker)) fail(`${name} lacks ${JSON.stringify(marker)}: the patch is not applied`)
+  }
+  for (const path of files(target)) {
+    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true })
 }
-walk(target)
 // On stderr: `pnpm -s bench` promises exactly one JSON document on stdout.
-console.error(`@crust/quic-lib: ${files} files from ${relative(repoRoot, upstreamRoot) || upstreamRoot}/dist (patched, checked) -> ${relative(repoRoot, target)}`)
+console.error(
+  `@crust/quic-lib: ${relative(repoRoot, upstream.root) || upstream.root}/dist + ${relative(repoRoot, join(pkgRoot, 'patches'))} (+ vendored ${Object.keys(VENDORED).join(', ')}) -> ${relative(repoRoot, target)}`,
+)

@@ -8,23 +8,22 @@
 // document goes to stdout; progress goes to stderr.
 //
 // Implementations:
-//   bare-default  the library as published (the Crust patch reversed in a temp
-//                 copy), default QUICConfig, default socket buffers. Its logger
-//                 is silenced: the default one prints every info line.
-//   bare-patched  the same default settings on the library with the Crust patch.
+//   bare-default  the library as published (the workspace's @matrixai/quic,
+//                 with the published @matrixai/events), default QUICConfig,
+//                 default socket buffers. Its logger is silenced: the default
+//                 one prints every info line.
+//   bare-patched  the same default settings on @crust/quic-lib as built: the
+//                 library with Crust's changes, exactly what npm users get.
 //   crust-quic    two Crust nodes, transports: [quic()], conn.request().
 //
 // Environment: BENCH_RUNS (default 3) runs of each Crust scenario;
 // BENCH_IMPLS (comma list) to run a subset; BARE_THROUGHPUT_MIB (default 8)
 // and BARE_MESSAGES (default 2000): bare default is too slow for the full
 // sizes within a sane time (both are reported in the JSON).
-import { execFileSync, fork } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { fork } from 'node:child_process'
 import os from 'node:os'
-import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
-const here = dirname(fileURLToPath(import.meta.url))
 const MiB = 1024 * 1024
 const log = (line) => process.stderr.write(`[quic-bench] ${line}\n`)
 const median = (values) => {
@@ -45,35 +44,12 @@ function deadline(promise, ms, what) {
   ])
 }
 
-// ---- Library loading: the installed (patched) copy, or an unpatched one. ----
+// ---- Library loading: the published library, or Crust's build of it. ----
 
-const patchedEntry = fileURLToPath(import.meta.resolve('@matrixai/quic'))
-const patchedRoot = join(dirname(patchedEntry), '..')
-
-/**
- * A temp copy of the library with the Crust patch reversed; its dependencies
- * are symlinked from the installed copy's pnpm directory.
- */
-function unpatchedCopy() {
-  const tmp = mkdtempSync(join(os.tmpdir(), 'crust-quic-bare-'))
-  const modules = join(tmp, 'node_modules')
-  const dest = join(modules, '@matrixai', 'quic')
-  mkdirSync(dirname(dest), { recursive: true })
-  cpSync(patchedRoot, dest, { recursive: true })
-  const patch = join(here, '..', '..', '..', 'patches', '@matrixai__quic@2.0.9.patch')
-  execFileSync('patch', ['-R', '-p1', '-s', '-d', dest, '-i', patch])
-  const siblings = join(patchedRoot, '..', '..')
-  for (const entry of readdirSync(siblings)) {
-    if (entry === '.bin') continue
-    const names = entry.startsWith('@') ? readdirSync(join(siblings, entry)).map((n) => `${entry}/${n}`) : [entry]
-    for (const name of names) {
-      if (name === '@matrixai/quic') continue
-      mkdirSync(dirname(join(modules, name)), { recursive: true })
-      symlinkSync(join(siblings, name), join(modules, name))
-    }
-  }
-  return { entry: join(dest, 'dist', 'index.js'), cleanup: () => rmSync(tmp, { recursive: true, force: true }) }
-}
+/** @matrixai/quic as published (no pnpm patch applies in the workspace). */
+const publishedEntry = fileURLToPath(import.meta.resolve('@matrixai/quic'))
+/** @crust/quic-lib as built by packages/quic-lib/scripts/build.mjs (`pnpm build`). */
+const patchedEntry = fileURLToPath(import.meta.resolve('@crust/quic-lib'))
 
 async function loadLibrary(entry) {
   return import(pathToFileURL(entry).href)
@@ -409,14 +385,7 @@ async function clientMain() {
   }
   const startedAt = new Date()
   const results = {}
-  if (impls.includes('bare-default')) {
-    const copy = unpatchedCopy()
-    try {
-      results['bare-default'] = await benchBare('bare-default', copy.entry, bareConfig)
-    } finally {
-      copy.cleanup()
-    }
-  }
+  if (impls.includes('bare-default')) results['bare-default'] = await benchBare('bare-default', publishedEntry, bareConfig)
   if (impls.includes('bare-patched')) results['bare-patched'] = await benchBare('bare-patched', patchedEntry, bareConfig)
   if (impls.includes('crust-quic')) results['crust-quic'] = await benchCrust(runs)
   const bare = results['bare-default']

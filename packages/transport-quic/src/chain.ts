@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto'
-import { AuthenticationError, errorMessage } from '@crust/core'
+import { AuthenticationError } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { TlsAlert } from './codes.js'
 
 /** A certificate refusal and the TLS alert that tells the peer why. */

@@ -23,6 +23,8 @@ export const TlsAlert = {
   ACCESS_DENIED: 49,
   INTERNAL_ERROR: 80,
   CERTIFICATE_REQUIRED: 116,
+  /** The peers share no application protocol (ALPN): not Crust, or another version of it. */
+  NO_APPLICATION_PROTOCOL: 120,
 } as const
 /** A value of {@link TlsAlert}. */
 export type TlsAlert = (typeof TlsAlert)[keyof typeof TlsAlert]
@@ -91,13 +93,18 @@ export interface QuicClose {
 /**
  * Map a QUIC CONNECTION_CLOSE to the core's {@link CloseInfo}: application
  * closes carry Crust codes as they are; TLS alerts are authentication
- * failures; a refusal carries its code in the reason; anything else from the
+ * failures, except "no application protocol" (no common ALPN), a protocol error; a refusal carries its code in the reason; anything else from the
  * transport layer is a protocol error.
  */
 export function closeInfoOf(close: QuicClose, remote: boolean, error?: Error): CloseInfo {
   const text = Buffer.from(close.reason).toString('utf8')
   const withError = error === undefined ? {} : { error }
   if (close.isApp) return { code: close.errorCode, reason: text, remote, ...withError }
+  if (close.errorCode === cryptoError(TlsAlert.NO_APPLICATION_PROTOCOL)) {
+    // A TLS alert, but no verdict on anyone's identity: the peer speaks another protocol.
+    const detail = `no common application protocol (ALPN): ${remote ? 'the remote peer' : 'this node'} found none in common`
+    return { code: CloseCode.PROTOCOL_ERROR, reason: text || `${detail} (TLS alert 120)`, remote, ...withError }
+  }
   if (isCryptoError(close.errorCode)) {
     const who = remote ? 'the remote peer refused the TLS handshake' : 'this node refused the remote certificate'
     return { code: CloseCode.AUTH_FAILED, reason: text || `${who}: ${describeCryptoError(close.errorCode)}`, remote, ...withError }

@@ -1,8 +1,8 @@
 import type { DatagramEndpoint, DatagramPeer, Logger } from '@crust/core'
-import { errorMessage, normalizeIp } from '@crust/core'
+import { errorMessage, normalizeIp } from '@crust/core/plugin'
 import type { QUICSocket } from '@crust/quic-lib'
 import type { DropLog } from './drop-log.js'
-import type { TokenBucket } from '@crust/core'
+import type { TokenBucket } from '@crust/core/plugin'
 
 /**
  * Raw datagrams on the node's one QUIC socket, for NAT traversal: STUN

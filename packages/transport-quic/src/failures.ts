@@ -1,11 +1,5 @@
-import {
-  DialError,
-  HandshakeFailedError,
-  TimeoutError,
-  asError,
-  errorFromClose,
-  isCrustError,
-} from '@crust/core'
+import { type CloseInfo, DialError, HandshakeFailedError, TimeoutError, isCrustError } from '@crust/core'
+import { asError, errorFromClose } from '@crust/core/plugin'
 import { errors } from '@crust/quic-lib'
 import { type QuicClose, closeInfoOf } from './codes.js'
 
@@ -15,6 +9,18 @@ function quicClose(error: unknown): QuicClose | undefined {
     return { isApp: data.isApp, errorCode: data.errorCode, reason: data.reason }
   }
   return undefined
+}
+
+/**
+ * How the connection closed, when `error` is the library's report of a
+ * CONNECTION_CLOSE (sent or received): what it fails a connection's streams
+ * with, so a stream's reader can learn the typed reason with the failure.
+ */
+export function closeOfLibraryError(error: unknown): CloseInfo | undefined {
+  const close = quicClose(error)
+  if (close === undefined || !(error instanceof errors.ErrorQUICConnection)) return undefined
+  const remote = error instanceof errors.ErrorQUICConnectionPeer || error instanceof errors.ErrorQUICConnectionPeerTLS
+  return closeInfoOf(close, remote)
 }
 
 /** The library error behind a failed handshake (the server wraps it in `ErrorQUICServerNewConnection`). */

@@ -17,13 +17,13 @@ import { type QuicOptions, resolveOptions } from './options.js'
 import { QuicTransport } from './quic-transport.js'
 
 export type { QuicOptions } from './options.js'
-export { QuicTransport, type QuicListenerStats } from './quic-transport.js'
+export type { QuicTransport, QuicListenerStats } from './quic-transport.js'
 export type { DropReason } from './drop-log.js'
-export { QuicConnection } from './quic-connection.js'
-export { QuicStream } from './quic-stream.js'
+export type { QuicConnection } from './quic-connection.js'
+export type { QuicStream } from './quic-stream.js'
 /** Re-exported from `@crust/core`, where every transport's streams share it. */
 export { StreamStateError } from '@crust/core'
-export { libraryIsPatched } from './library-patch.js'
+export { libraryIsPatched, QuicUnavailableError } from './library-patch.js'
 
 /**
  * The QUIC transport plugin: pass `quic(options)` in the node's `transports`.

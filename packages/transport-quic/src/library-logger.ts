@@ -1,5 +1,8 @@
 import type { Logger } from '@crust/core'
-import type { LibraryLogger } from './internals.js'
+import type { QUICSocket } from '@crust/quic-lib'
+
+/** The library's logger type, which its constructors expect. */
+export type LibraryLogger = NonNullable<ConstructorParameters<typeof QUICSocket>[0]['logger']>
 
 /**
  * A logger for `@matrixai/quic` that forwards only its warnings and errors.

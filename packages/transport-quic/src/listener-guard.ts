@@ -1,8 +1,7 @@
 import { type QUICSocket, native } from '@crust/quic-lib'
 import type { Header } from '@crust/quic-lib/native/types.js'
 import type { DropLog } from './drop-log.js'
-import type { RemoteInfo } from './internals.js'
-import type { TokenBucket } from '@crust/core'
+import type { TokenBucket } from '@crust/core/plugin'
 import type { RetryTokens, ValidToken } from './retry-token.js'
 
 const { quiche } = native
@@ -15,6 +14,12 @@ export const MIN_INITIAL_DATAGRAM = 1200
 
 /** Version 0 marks a Version Negotiation packet (RFC 9000 §17.2.1): never answered. */
 const VERSION_NEGOTIATION = 0
+
+/** A remote UDP endpoint. */
+export interface RemoteInfo {
+  readonly host: string
+  readonly port: number
+}
 
 /** What the listener does with a datagram for no known connection. */
 export type Screening =

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { parsePluginOptions } from '@crust/core'
+import { parsePluginOptions } from '@crust/core/plugin'
 import { z } from 'zod'
 
 /** Options of the {@link quic} transport factory. */

@@ -9,11 +9,10 @@ import {
   TimeoutError,
   type TransportConnection,
   type TransportStream,
-  errorMessage,
 } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { type QUICConnection, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
-import { type ConnectionInternals, connectionInternals } from './internals.js'
 import { QuicStream } from './quic-stream.js'
 import { StreamCredit } from './stream-credit.js'
 
@@ -52,7 +51,6 @@ export class QuicConnection implements TransportConnection {
   readonly localAddress: string
   readonly closed: Promise<CloseInfo>
   private readonly quic: QUICConnection
-  private readonly internals: ConnectionInternals
   private readonly stopConnection: StopConnection
   private readonly credit = new StreamCredit()
   private readonly logger: Logger
@@ -66,7 +64,6 @@ export class QuicConnection implements TransportConnection {
 
   constructor(parts: QuicConnectionParts) {
     this.quic = parts.connection
-    this.internals = connectionInternals(parts.connection)
     this.stopConnection = parts.stop
     this.direction = parts.direction
     this.remotePeer = parts.remotePeer
@@ -81,7 +78,7 @@ export class QuicConnection implements TransportConnection {
       this.incoming((event as events.EventQUICConnectionStream).detail)
     })
     // Streams the peer opened while the handshake finished, before we listened.
-    for (const stream of this.internals.streamMap.values()) if (stream.initiated === 'peer') this.incoming(stream)
+    for (const stream of this.quic.streamMap.values()) if (stream.initiated === 'peer') this.incoming(stream)
   }
 
   /**
@@ -93,7 +90,7 @@ export class QuicConnection implements TransportConnection {
     const { bidirectional, signal } = options
     for (;;) {
       if (signal?.aborted) throw new AbortError()
-      const conn = this.internals.conn
+      const conn = this.quic.conn
       if (this.closing !== undefined || this.info !== undefined || conn.isDraining() || conn.isClosed()) throw this.closedError()
       const left = bidirectional ? conn.peerStreamsLeftBidi() : conn.peerStreamsLeftUni()
       if (left > 0) {
@@ -132,7 +129,7 @@ export class QuicConnection implements TransportConnection {
 
   /** Round-trip time quiche measured on the active path, in ms. */
   get rtt(): number {
-    const path = this.internals.conn.pathStats()[0]
+    const path = this.quic.conn.pathStats()[0]
     return path === undefined ? Number.NaN : path.rtt / 1000
   }
 
@@ -161,18 +158,14 @@ export class QuicConnection implements TransportConnection {
   /**
    * Observe every datagram: note when the peer was last heard from (idle
    * timeout), and re-check stream credit while an `openStream` waits for
-   * MAX_STREAMS (the library has no event for either).
+   * MAX_STREAMS (the library has no event for either; its `onRecv` hook
+   * sees every datagram).
    */
   private watchReceive(): void {
-    const internals = this.internals
-    const recv = internals.recv
     const credit = this.credit
-    const quic = this.quic
-    internals.recv = (data, remote) => {
+    this.quic.onRecv = (processed) => {
       this.lastReceived = performance.now()
-      const done = recv.call(quic, data, remote)
-      if (credit.waiting) void done.then(() => credit.recheck(), () => credit.recheck())
-      return done
+      if (credit.waiting) void processed.then(() => credit.recheck(), () => credit.recheck())
     }
   }
 
@@ -197,14 +190,21 @@ export class QuicConnection implements TransportConnection {
     this.idleTimer.unref?.()
   }
 
+  /** How the connection closed, as quiche knows it now: from the moment a close is sent or received, before draining ends. */
+  private closeSoFar(): CloseInfo | undefined {
+    const conn = this.quic.conn
+    const local = conn.localError()
+    if (local) return closeInfoOf(local, false)
+    const peer = conn.peerError()
+    return peer ? closeInfoOf(peer, true) : undefined
+  }
+
   private settle(): CloseInfo {
     if (this.info) return this.info
-    const conn = this.internals.conn
-    const local = conn.localError()
-    const peer = conn.peerError()
+    const conn = this.quic.conn
     let info: CloseInfo
-    if (local) info = closeInfoOf(local, false)
-    else if (peer) info = closeInfoOf(peer, true)
+    const known = this.closeSoFar()
+    if (known) info = known
     else if (conn.isTimedOut()) {
       info = {
         code: CloseCode.IDLE_TIMEOUT,
@@ -221,9 +221,9 @@ export class QuicConnection implements TransportConnection {
   }
 
   private closedError(): ConnectionClosedError {
-    const info = this.info
+    const info = this.info ?? this.closeSoFar()
     return info
-      ? new ConnectionClosedError(`connection closed: ${info.reason || 'no reason given'}`, info.code)
+      ? new ConnectionClosedError(`connection closed: ${info.reason || 'no reason given'}`, info.code, { closeInfo: info })
       : new ConnectionClosedError('connection is closing', CloseCode.NORMAL)
   }
 }

@@ -6,14 +6,14 @@
  *
  * @packageDocumentation
  */
-import { CloseCode, type Logger, TimeoutError, TokenBucket, type TransportComponents, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core'
-import { type QUICConnection, QUICConnectionId, QUICServer, type QUICSocket } from '@crust/quic-lib'
-import type { Header } from '@crust/quic-lib/native/types.js'
+import { CloseCode, type Logger, TimeoutError, type TransportComponents } from '@crust/core'
+import { TokenBucket, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core/plugin'
+import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAttempt, type QUICSocket } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { serverCrypto } from './crypto-ops.js'
 import type { DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
-import { type LibraryLogger, type RemoteInfo, connectionInternals, serverInternals, socketInternals } from './internals.js'
+import type { LibraryLogger } from './library-logger.js'
 import { ListenerGuard } from './listener-guard.js'
 import type { ResolvedQuicOptions } from './options.js'
 import { serverConfig } from './quic-config.js'
@@ -36,9 +36,12 @@ const MAX_QUEUED_BYTES = 64 * 1024
 
 /** An inbound attempt in progress, and datagrams for it that arrived before its connection existed. */
 interface Admitting {
-  readonly queued: Array<{ data: Buffer; remote: RemoteInfo }>
+  readonly queued: Array<{ data: Buffer; remote: QUICServerAttempt['remoteInfo'] }>
   bytes: number
 }
+
+/** The library's accept for an attempt the gate lets in: with the original DCID of the retry token we checked. */
+type Accept = (original: QUICConnectionId) => Promise<QUICConnection | undefined>
 
 /** What the listener needs from its transport. */
 export interface QuicListenerContext {
@@ -65,6 +68,7 @@ export class QuicListener {
   private readonly admitting = new Map<string, Admitting>()
   private readonly server: QUICServer
   private readonly guard: ListenerGuard
+  private readonly refusals: Refusals
 
   /** Set up the server on `socket` and gate it; {@link start} starts accepting. */
   constructor(
@@ -77,21 +81,23 @@ export class QuicListener {
         if (!verdict.ok) context.logger.info(`refused a client certificate: ${verdict.error.message}`)
       },
     })
+    const config = serverConfig(security, limits, context.options, verify)
     this.server = new QUICServer({
       crypto: serverCrypto(),
       socket,
-      config: serverConfig(security, limits, context.options, verify),
+      config,
       // Bounds every inbound handshake (the library's start timer for accepted connections).
       minIdleTimeout: limits.handshakeTimeout,
       reasonToCode,
       codeToReason,
       logger: context.libraryLogger,
+      acceptGate: (attempt, accept) => this.gate(attempt, accept),
     })
     const { retryTokenLifetime, statelessReplyRate } = context.options
     // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
     const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
     this.guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), context.drops)
-    this.gate()
+    this.refusals = new Refusals(socket, config, context.logger)
   }
 
   /** Stateless replies sent so far. */
@@ -114,62 +120,39 @@ export class QuicListener {
   }
 
   /**
-   * Route every would-be connection through the core's gate. The listener
-   * guard answers or drops every datagram for no known connection first
-   * (nothing for datagrams under 1200 bytes, a budgeted stateless Retry or
-   * Version Negotiation otherwise); only an Initial whose retry token is
-   * ours, fresh, bound to its source address and connection id and unused,
-   * i.e. from an address that proved it receives our packets, reaches the
-   * gate, before any connection state or TLS work.
+   * Route every would-be connection through the core's gate (the server's
+   * accept gate: it sees every datagram for no known connection). The
+   * listener guard answers or drops each first (nothing for datagrams under
+   * 1200 bytes, a budgeted stateless Retry or Version Negotiation otherwise);
+   * only an Initial whose retry token is ours, fresh, bound to its source
+   * address and connection id and unused, i.e. from an address that proved
+   * it receives our packets, reaches the gate, before any connection state
+   * or TLS work. The library then accepts with the original connection id of
+   * the token we checked (it does not check tokens itself).
    */
-  private gate(): void {
-    const server = this.server
-    const guard = this.guard
-    const internals = serverInternals(server)
-    const accept = internals.acceptConnection.bind(server)
-    const refusals = new Refusals(this.socket, server, this.context.logger)
-    const { maxPendingHandshakes } = this.context.options
-    // The library checks the token again inside accept(), with its own format and without the
-    // port; it gets the original connection id of the token we checked, once.
-    const checked = new Map<string, QUICConnectionId>()
-    internals.validateToken = async (token) => {
-      const key = token.toString('latin1')
-      const original = checked.get(key)
-      checked.delete(key)
-      return original
+  private async gate(attempt: QUICServerAttempt, accept: Accept): Promise<void> {
+    const { remoteInfo: remote, header, dcid, data } = attempt
+    const key = dcid.toString()
+    if (this.queueForAttempt(key, data, remote)) return
+    const screening = await this.guard.screen(remote, header, data)
+    if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return
+    const token = this.guard.admit(screening.token, remote, header, this.admitting.size, this.context.options.maxPendingHandshakes)
+    if (token === undefined) return
+    this.admitting.set(key, { queued: [], bytes: 0 })
+    try {
+      await this.admit(accept, attempt, token.original)
+    } catch (error) {
+      this.context.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${errorMessage(error)}`)
+    } finally {
+      this.admitting.delete(key)
     }
-    internals.acceptConnection = async (remote, header, dcid, data) => {
-      const key = dcid.toString()
-      if (this.queueForAttempt(key, data, remote)) return undefined
-      const screening = await guard.screen(remote, header, data)
-      if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return undefined
-      const token = guard.admit(screening.token, remote, header, this.admitting.size, maxPendingHandshakes)
-      if (token === undefined) return undefined
-      const tokenKey = Buffer.from(screening.token).toString('latin1')
-      checked.set(tokenKey, QUICConnectionId.fromBuffer(token.original))
-      this.admitting.set(key, { queued: [], bytes: 0 })
-      try {
-        await this.admit(accept, refusals, remote, header, key, dcid, data, token.original)
-      } catch (error) {
-        this.context.logger.debug(`inbound attempt from ${remote.host}:${remote.port}: ${errorMessage(error)}`)
-      } finally {
-        this.admitting.delete(key)
-        checked.delete(tokenKey)
-      }
-      return undefined // the socket only awaits this; never let it see a rejection
-    }
+    // The socket only awaits this; it never sees a rejection.
   }
 
-  private async admit(
-    accept: (remote: RemoteInfo, header: Header, dcid: QUICConnectionId, data: Buffer) => Promise<QUICConnection | undefined>,
-    refusals: Refusals,
-    remote: RemoteInfo,
-    header: Header,
-    dcid: string,
-    dcidBytes: QUICConnectionId,
-    data: Buffer,
-    original: Buffer,
-  ): Promise<void> {
+  private async admit(accept: Accept, attempt: QUICServerAttempt, original: Buffer): Promise<void> {
+    const { remoteInfo: remote, header, data } = attempt
+    const dcid = attempt.dcid.toString()
+    const refusals = this.refusals
     const { components, isClosing } = this.context
     // Only an address that proved it receives our packets (a valid retry token) gets here,
     // so spoofed sources can neither fill the per-IP counts nor trigger refusal events.
@@ -188,9 +171,9 @@ export class QuicListener {
       decision.release?.()
     }
     let quic: QUICConnection | undefined
-    const accepting = accept(remote, header, dcidBytes, data)
+    const accepting = accept(QUICConnectionId.fromBuffer(original))
     // The library registers the connection before its handshake: hand it what arrived meanwhile.
-    setImmediate(() => this.deliverQueued(dcid))
+    setImmediate(() => this.deliverQueued(attempt.dcid))
     // Our own deadline as well as the library's start timer: a loaded event loop
     // must not stretch an abandoned handshake past handshakeTimeout.
     const { handshakeTimeout } = components.limits
@@ -219,10 +202,12 @@ export class QuicListener {
     const accepted = quic
     void accepted.closedP.then(release)
     // A client that refuses our certificate does so right after its Finished,
-    // which completed our side: let datagrams already queued arrive, so such
-    // a refusal is reported here rather than handed over as a dying connection.
+    // which completed our side: one turn of the loop lets a close that arrived
+    // with it be reported here rather than hand over a dying connection. Not
+    // needed for a typed result: a later close reaches the core's handshake
+    // through the connection's close, as the same typed error.
     await new Promise((resolve) => setImmediate(resolve))
-    const refused = connectionInternals(accepted).conn.peerError()
+    const refused = accepted.conn.peerError()
     if (refused !== null) {
       components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))
       return
@@ -257,7 +242,7 @@ export class QuicListener {
    * has not registered yet (a retransmitted Initial, or the client's
    * CONNECTION_CLOSE), instead of re-gating it; false if there is no such attempt.
    */
-  private queueForAttempt(key: string, data: Buffer, remote: RemoteInfo): boolean {
+  private queueForAttempt(key: string, data: Buffer, remote: QUICServerAttempt['remoteInfo']): boolean {
     const waiting = this.admitting.get(key)
     if (waiting === undefined) return false
     if (waiting.queued.length < MAX_QUEUED_DATAGRAMS && waiting.bytes + data.byteLength <= MAX_QUEUED_BYTES) {
@@ -267,15 +252,11 @@ export class QuicListener {
     return true
   }
 
-  private deliverQueued(dcid: string): void {
-    const queued = this.admitting.get(dcid)?.queued
+  private deliverQueued(dcid: QUICConnectionId): void {
+    const queued = this.admitting.get(dcid.toString())?.queued
     if (queued === undefined || queued.length === 0) return
-    const connection = socketInternals(this.socket).connectionMap.serverConnections.get(dcid)
+    const connection = this.socket.getConnection(dcid)
     if (connection === undefined) return
-    for (const { data, remote } of queued.splice(0)) {
-      connectionInternals(connection)
-        .recv(data, remote)
-        .catch(() => {})
-    }
+    for (const { data, remote } of queued.splice(0)) connection.recv(data, remote).catch(() => {})
   }
 }

@@ -13,6 +13,8 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
+} from '@crust/core'
+import {
   errorFromClose,
   errorMessage,
   expandWildcard,
@@ -21,21 +23,19 @@ import {
   isWildcard,
   normalizeIp,
   parseAddress,
-} from '@crust/core'
+} from '@crust/core/plugin'
 import { QUICClient, type QUICSocket } from '@crust/quic-lib'
 import type { CertificateRefusal } from './chain.js'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { clientCrypto } from './crypto-ops.js'
 import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
-import { type LibraryLogger, connectionInternals, socketInternals } from './internals.js'
-import { libraryLogger } from './library-logger.js'
+import { type LibraryLogger, libraryLogger } from './library-logger.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
 import { clientConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { QuicListener, perSecondBudget } from './quic-listener.js'
 import { SharedSocketDatagrams } from './datagrams.js'
-import { warnIfUnpatched } from './library-patch.js'
 import { localAddressFor, startSharedSocket } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { verifyCallback } from './verify.js'
@@ -99,7 +99,6 @@ export class QuicTransport implements Transport {
     this.logger = components.logger.child('quic')
     this.libraryLogger = libraryLogger(this.logger)
     this.caDers = components.security.ca.map((pem) => new X509Certificate(pem).raw)
-    warnIfUnpatched(this.logger)
     this.drops = new DropLog(this.logger, this.options.dropSummaryInterval)
     this.datagrams = new SharedSocketDatagrams(
       () => this.bound,
@@ -148,7 +147,7 @@ export class QuicTransport implements Transport {
   /** QUIC connections the library currently holds on this node's socket (handshaking ones included). */
   get connectionCount(): number {
     const socket = this.boundSocket
-    return socket === undefined ? 0 : socketInternals(socket).connectionMap.size
+    return socket === undefined ? 0 : socket.connectionCount
   }
 
   /** What the listener dropped and answered statelessly (counters; see {@link QuicListenerStats}). */
@@ -220,10 +219,13 @@ export class QuicTransport implements Transport {
       throw new AuthenticationError(`${address}: the remote certificate was not verified`)
     }
     const quic = client.connection
-    // A listener that refuses us (gate, certificate) closes right behind its first flight:
-    // let datagrams already queued arrive, so such a refusal rejects the dial.
+    // A listener that refuses us (gate, certificate) sends its close right behind the flight that
+    // completed our side. Datagrams that arrived together are read in one poll phase, so one
+    // turn of the loop lets such a close reject the dial itself (the transport contract's gate
+    // case). Nothing typed depends on this: a close that arrives later fails the core's
+    // handshake stream with the close attached (QuicStream), and becomes the same typed error.
     await new Promise((resolve) => setImmediate(resolve))
-    const refused = connectionInternals(quic).conn.peerError()
+    const refused = quic.conn.peerError()
     if (refused !== null) {
       // The library is already draining the connection and destroys the client itself.
       throw errorFromClose(closeInfoOf(refused, true), address)

@@ -1,10 +1,10 @@
 import type { Logger } from '@crust/core'
-import { type QUICServer, type QUICSocket, native } from '@crust/quic-lib'
-import { buildQuicheConfig } from '@crust/quic-lib/config.js'
+import { type QUICServerConfigInput, type QUICSocket, native } from '@crust/quic-lib'
+import { buildQuicheConfig, serverDefault } from '@crust/quic-lib/config.js'
 import type { Config as NativeConfig, Connection as NativeConnection, Header } from '@crust/quic-lib/native/types.js'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { TransportError, encodeRefusal } from './codes.js'
-import { type RemoteInfo, serverInternals } from './internals.js'
+import type { RemoteInfo } from './listener-guard.js'
 
 const { quiche } = native
 
@@ -27,7 +27,8 @@ export class Refusals {
 
   constructor(
     private readonly socket: QUICSocket,
-    private readonly server: QUICServer,
+    /** The server's config, as given to its constructor. */
+    private readonly serverConfig: QUICServerConfigInput,
     private readonly logger: Logger,
   ) {}
 
@@ -83,7 +84,9 @@ export class Refusals {
   private nativeConfig(): NativeConfig {
     // The refusal needs our certificate to produce a valid first flight, nothing of the peer's.
     this.config ??= buildQuicheConfig({
-      ...serverInternals(this.server).config,
+      // What the server runs with: the library's defaults under ours.
+      ...serverDefault,
+      ...this.serverConfig,
       verifyPeer: false,
       verifyCallback: undefined,
       maxSendUdpPayloadSize: quiche.MAX_DATAGRAM_SIZE,

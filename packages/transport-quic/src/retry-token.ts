@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { normalizeIp } from '@crust/core'
-import type { RemoteInfo } from './internals.js'
+import { normalizeIp } from '@crust/core/plugin'
+import type { RemoteInfo } from './listener-guard.js'
 
 /** Token layout version (first byte). */
 const FORMAT = 1

@@ -1,13 +1,11 @@
 import type dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import { type Logger, formatAddress, isLoopback, isWildcard, normalizeIp } from '@crust/core'
+import type { Logger } from '@crust/core'
+import { formatAddress, isLoopback, isWildcard, normalizeIp } from '@crust/core/plugin'
 import { QUICSocket } from '@crust/quic-lib'
-import { errorMessage } from '@crust/core'
-import { socketInternals } from './internals.js'
-import type { LibraryLogger } from './internals.js'
-
-/** The bit every QUIC v1 packet's first byte has set (RFC 9000 §17.2, §17.3). */
-const QUIC_FIXED_BIT = 0x40
+import { errorMessage } from '@crust/core/plugin'
+import type { LibraryLogger } from './library-logger.js'
+import { assertQuicAvailable } from './library-patch.js'
 
 /** Send errors the library itself handles (an unreachable target fails that dial). */
 const HANDLED_SEND_ERRORS = new Set(['EINVAL', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EHOSTUNREACH'])
@@ -15,12 +13,15 @@ const HANDLED_SEND_ERRORS = new Set(['EINVAL', 'EADDRNOTAVAIL', 'ENETUNREACH', '
 /**
  * Bind the node's one UDP socket, shared by its server and every outgoing
  * client (so later hole punching sends from the listening port), and harden
- * it:
+ * it, through the socket's hooks (see `@crust/quic-lib`'s README):
  *
+ * - throws `QuicUnavailableError` first if QUIC cannot run here (no
+ *   native module for this platform);
  * - kernel send/receive buffers enlarged to `bufferSize`: with the default
  *   ~200 KiB a burst of datagrams overflows and is dropped;
- * - the library's async 'message' handler rethrows unexpected parse errors
- *   as unhandled rejections; here they are caught and counted;
+ * - datagrams that are not QUIC go to `onForeignDatagram`;
+ * - the library's datagram handler rethrows unexpected parse errors; here
+ *   they are counted (`onUnparsable`) instead of being unhandled rejections;
  * - any send errno the library does not expect would become an "internal
  *   error" thrown from an event handler (a process crash); here it is a
  *   dropped datagram, which QUIC recovers from;
@@ -38,11 +39,24 @@ export async function startSharedSocket(options: {
   readonly onUnparsable: () => void
 }): Promise<QUICSocket> {
   const { logger } = options
-  const socket = new QUICSocket({ logger: options.libraryLogger })
+  // The library loads its native module on first use: fail here, typed, if there is none.
+  assertQuicAvailable()
+  const socket = new QUICSocket({
+    logger: options.libraryLogger,
+    onForeignDatagram: options.onForeignDatagram,
+    onMessageError: options.onUnparsable,
+    // Called as (msg, port, address) by connections and (msg, offset, length, port, address) by the server.
+    onSendError: (error) => {
+      const code = (error as { code?: unknown }).code
+      if (typeof code === 'string' && HANDLED_SEND_ERRORS.has(code)) return 'throw'
+      logger.debug(`UDP send failed: ${errorMessage(error)}`)
+      return 'drop'
+    },
+  })
   // `::` is dual-stack: one socket serves IPv4 (as mapped addresses) and IPv6.
   await socket.start({ host: options.host, port: options.port, ipv6Only: isIPv6(options.host) && options.host !== '::' })
-  const internals = socketInternals(socket)
-  const udp = internals.socket
+  const udp = socket.udpSocket
+  if (udp === undefined) throw new Error('the QUIC socket started without a UDP socket')
   udp.on('error', (error) => logger.warn(`UDP socket: ${error.message}`))
   try {
     udp.setRecvBufferSize(options.bufferSize)
@@ -51,27 +65,6 @@ export async function startSharedSocket(options: {
     logger.info(`cannot enlarge the UDP socket buffers: ${errorMessage(error)}`)
   }
   logger.debug(`UDP buffers: receive ${udp.getRecvBufferSize()} B, send ${udp.getSendBufferSize()} B`)
-
-  const handle = internals.handleSocketMessage
-  udp.off('message', handle)
-  udp.on('message', (data: Buffer, remote) => {
-    // RFC 9000 §17: every QUIC v1 packet has the fixed bit set; anything else is not for the library.
-    if (data.byteLength === 0 || ((data[0] as number) & QUIC_FIXED_BIT) === 0) {
-      options.onForeignDatagram(data, remote)
-      return
-    }
-    handle(data, remote).catch(options.onUnparsable)
-  })
-
-  const send = internals.send_.bind(socket)
-  // Called as (msg, port, address) by connections and (msg, offset, length, port, address) by the server.
-  internals.send_ = (...params) =>
-    send(...params).catch((error: unknown) => {
-      const code = (error as { code?: unknown }).code
-      if (typeof code === 'string' && HANDLED_SEND_ERRORS.has(code)) throw error
-      logger.debug(`UDP send failed: ${errorMessage(error)}`)
-      return 0
-    })
   return socket
 }
 

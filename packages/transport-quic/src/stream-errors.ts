@@ -1,5 +1,7 @@
-import { StreamResetError, errorMessage, isCrustError } from '@crust/core'
+import { StreamResetError, isCrustError } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import type { StreamCodeToReason, StreamReasonToCode } from '@crust/quic-lib'
+import { closeOfLibraryError } from './failures.js'
 
 /**
  * What the library puts into a stream's RESET_STREAM / STOP_SENDING frame:
@@ -16,9 +18,13 @@ export const codeToReason: StreamCodeToReason = (type, code) =>
     true,
   )
 
-/** Anything a read or write failed with, as the contract's `StreamResetError`. */
+/**
+ * Anything a read or write failed with, as the contract's `StreamResetError`;
+ * when the connection's close failed the stream, it carries that close.
+ */
 export function asStreamError(error: unknown, streamId: number): Error {
   if (isCrustError(error)) return error
   const detail = errorMessage(error)
-  return new StreamResetError(`Stream ${streamId} aborted: ${detail}`, 0, true)
+  const closeInfo = closeOfLibraryError(error)
+  return new StreamResetError(`Stream ${streamId} aborted: ${detail}`, 0, true, closeInfo === undefined ? undefined : { closeInfo })
 }

@@ -1,6 +1,6 @@
 import type { RemotePeer, SecurityContext } from '@crust/core'
 import type { TLSVerifyCallback } from '@crust/quic-lib'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { CertificateRefusal, verifyChain } from './chain.js'
 import { TlsAlert, cryptoError } from './codes.js'
 

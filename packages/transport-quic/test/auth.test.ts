@@ -5,12 +5,12 @@ import {
   type SecurityContext,
   type TransportConnection,
   createCertificateAuthority,
-  createSecurityContext,
   exportPrivateKeyPem,
   generateIdentityKey,
   issueCertificate,
   peerIdFromPublicKey,
 } from '@crust/core'
+import { createSecurityContext } from '@crust/core/plugin'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { type TestTransport, makeTransport, waitFor } from './helpers.js'
 

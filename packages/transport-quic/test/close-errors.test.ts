@@ -1,4 +1,5 @@
-import { CloseCode, ConnectionClosedError, errorFromClose } from '@crust/core'
+import { CloseCode, ConnectionClosedError, ProtocolError } from '@crust/core'
+import { errorFromClose } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
 import { cryptoError, encodeRefusal, TlsAlert } from '../src/codes.js'
 import { handshakeFailure } from '../src/failures.js'
@@ -32,5 +33,14 @@ describe('QUIC close → typed error', () => {
   it('maps a TLS alert to the core error of AUTH_FAILED', () => {
     const error = handshakeFailure(address, closedWith(false, cryptoError(TlsAlert.UNKNOWN_CA), new Uint8Array()), 'dial', 1000)
     expect(error.constructor).toBe(errorFromClose({ code: CloseCode.AUTH_FAILED, reason: '', remote: false }).constructor)
+  })
+
+  it('names a close for no common ALPN a ProtocolError on either side, not an authentication failure', () => {
+    const alert = cryptoError(TlsAlert.NO_APPLICATION_PROTOCOL)
+    const dialler = handshakeFailure(address, closedWith(false, alert, new Uint8Array()), 'dial', 1000)
+    expect(dialler).toBeInstanceOf(ProtocolError)
+    expect(dialler.message).toMatch(/no common application protocol \(ALPN\)/)
+    const listener = handshakeFailure(address, closedWith(false, alert, new Uint8Array()), 'accept', 1000)
+    expect(listener).toBeInstanceOf(ProtocolError)
   })
 })

@@ -13,9 +13,8 @@ import {
   TimeoutError,
   type TransportStream,
 } from '@crust/core'
-import { errors } from '@crust/quic-lib'
+import { type QUICSocket, errors } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
-import { socketInternals } from '../src/internals.js'
 import { verifyCallback } from '../src/verify.js'
 import { connectedPair, libraryConnectionOf, makeTransport, newSecurity, readAll, sleep, startNode, waitFor } from './helpers.js'
 import { UdpRelay } from './relay.js'
@@ -203,7 +202,8 @@ describe('defects 4 and 6: a killed peer is never detected; vanished clients sta
 describe('defect 5: bursts overflow the UDP receive buffer and streams stall', () => {
   it('enlarges the socket buffers', async () => {
     const t = await makeTransport()
-    const udp = socketInternals((t.transport as unknown as { bound: Parameters<typeof socketInternals>[0] }).bound).socket
+    const udp = (t.transport as unknown as { bound: QUICSocket }).bound.udpSocket
+    if (udp === undefined) throw new Error('no UDP socket')
     const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'))
     const rmemDefault = Number(readFileSync('/proc/sys/net/core/rmem_default', 'utf8'))
     if (rmemMax > 2 * rmemDefault) expect(udp.getRecvBufferSize()).toBeGreaterThan(2 * rmemDefault)

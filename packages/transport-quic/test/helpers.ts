@@ -7,13 +7,13 @@ import {
   type SocketAddress,
   type TransportConnection,
   type TransportLimits,
-  createIdentity,
   createLogger,
-  createSecurityContext,
 } from '@crust/core'
+import { createIdentity, createSecurityContext } from '@crust/core/plugin'
 import { createTestNode, stopTestNodes, waitFor } from '@crust/core/testing'
 import { afterEach, expect } from 'vitest'
-import { type QuicOptions, QuicTransport, quic } from '../src/index.js'
+import { type QuicOptions, quic } from '../src/index.js'
+import { QuicTransport } from '../src/quic-transport.js'
 
 /** Every unhandled rejection during a test fails it (the library's defects surface as these). */
 const unhandled: unknown[] = []

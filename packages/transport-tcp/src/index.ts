@@ -15,8 +15,8 @@ import { parseTcpOptions, type TcpOptions } from './options.js'
 import { TcpTransport } from './tcp-transport.js'
 
 export type { TcpOptions } from './options.js'
-export { TcpTransport } from './tcp-transport.js'
-export { TcpConnection } from './tcp-connection.js'
+export type { TcpTransport } from './tcp-transport.js'
+export type { TcpConnection } from './tcp-connection.js'
 
 /**
  * The TCP transport plugin: pass `tcp(options)` in the node's `transports`.

@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls'
-import { type Direction, type RemotePeer, formatAddress, normalizeIp } from '@crust/core'
+import type { Direction, RemotePeer } from '@crust/core'
+import { formatAddress, normalizeIp } from '@crust/core/plugin'
 import { MuxedConnection, type Muxer } from '@crust/mux'
 import { classifyClose } from './tls-errors.js'
 

@@ -20,15 +20,9 @@ import {
   type TransportComponents,
   type TransportConnection,
   UnsupportedAddressError,
-  errorMessage,
-  expandWildcard,
-  formatAddress,
-  normalizeIp,
-  parseAddress,
-  tlsOptionsFor,
-  verifyTlsPeer,
   isCrustError,
 } from '@crust/core'
+import { errorMessage, expandWildcard, formatAddress, normalizeIp, parseAddress, tlsOptionsFor, verifyTlsPeer } from '@crust/core/plugin'
 import { Muxer } from '@crust/mux'
 import type { TcpOptions } from './options.js'
 import { TcpConnection } from './tcp-connection.js'

@@ -1,12 +1,5 @@
-import {
-  AuthenticationError,
-  CloseCode,
-  type CloseInfo,
-  DialError,
-  HandshakeFailedError,
-  asError,
-  isCrustError,
-} from '@crust/core'
+import { AuthenticationError, CloseCode, type CloseInfo, DialError, HandshakeFailedError, isCrustError } from '@crust/core'
+import { asError } from '@crust/core/plugin'
 
 /** OpenSSL error codes that mean the other side refused our certificate, or we refused theirs. */
 const certificateFailure = /CERT|ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE|UNSUPPORTED_CERTIFICATE|HANDSHAKE_FAILURE|DECRYPT_ERROR|ACCESS_DENIED)|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Socket, connect as netConnect } from 'node:net'
-import { type CrustNode, MESSAGE_VERSION, ProtocolError, TimeoutError } from '@crust/core'
+import { type CrustNode, ProtocolError, TimeoutError } from '@crust/core'
+import { MESSAGE_VERSION } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
 import { contactOf, startNode, waitFor } from './helpers.js'
 import { goAwayCode, muxFrame, port, rawTlsClient } from './raw-client.js'

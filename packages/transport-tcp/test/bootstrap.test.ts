@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BootstrapError, type NodeEvents, ReachabilityError, defaultCachePath, hashNetworkName } from '@crust/core'
+import { BootstrapError, type NodeEvents, ReachabilityError, defaultCachePath } from '@crust/core'
+import { hashNetworkName } from '@crust/core/plugin'
 import { describe, expect, it } from 'vitest'
 import { contactOf, deadPort, startNode, waitFor } from './helpers.js'
 

@@ -3,7 +3,8 @@
  * (real TLS 1.3 identity, completed HELLO) that speaks raw mux frames over
  * loopback and never reads what the node sends back.
  */
-import { CloseCode, type CrustNode, LimitExceededError, MessageKind, type NodeConfigInput } from '@crust/core'
+import { CloseCode, type CrustNode, LimitExceededError, type NodeConfigInput } from '@crust/core'
+import { MessageKind } from '@crust/core/plugin'
 import { FrameType } from '@crust/mux'
 import { peakMemoryGrowth, sleep } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'

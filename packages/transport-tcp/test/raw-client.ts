@@ -1,13 +1,6 @@
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
-import {
-  type CrustNode,
-  MESSAGE_VERSION,
-  MessageKind,
-  createIdentity,
-  createSecurityContext,
-  hashNetworkName,
-  tlsOptionsFor,
-} from '@crust/core'
+import type { CrustNode } from '@crust/core'
+import { MESSAGE_VERSION, MessageKind, createIdentity, createSecurityContext, hashNetworkName, tlsOptionsFor } from '@crust/core/plugin'
 import { sleep } from '@crust/core/testing'
 import { type Frame, FrameDecoder, FrameType, HEADER_LENGTH, encodeFrame } from '@crust/mux'
 

@@ -1,8 +1,9 @@
 import {
   type Connection,
   DialError,
-  type NatStatus,
   type Service,
+  type ServiceConnection,
+  type TraversalStatus,
   type ServiceComponents,
   type LogRecord,
   type ServiceFactory,
@@ -96,7 +97,7 @@ describe('service plugins', () => {
     const traversal = testService('traversal', (components) => ({
       connector: {
         priority: 10,
-        connect: (peerId: string, { signal }: { signal: AbortSignal }): Promise<Connection> => {
+        connect: (peerId: string, { signal }: { signal: AbortSignal }): Promise<ServiceConnection> => {
           asked++
           return components.dial(b.addresses[0] as string, { peerId, method: 'punched', signal })
         },
@@ -113,6 +114,31 @@ describe('service plugins', () => {
     expect(Buffer.from(await connection.request(new Uint8Array(1))).toString()).toBe('from b')
     const back = b.getConnection(a.peerId)
     expect(Buffer.from((await back?.request(new Uint8Array(1))) ?? []).toString()).toBe('from a')
+  })
+
+  it("a third party's connector names its own method (here `pcp`), and a protocol it serves sees the interfaces", async () => {
+    const served: string[] = []
+    const pcp = testService('pcp', (components) => ({
+      connector: {
+        priority: 15,
+        connect: (peerId: string, { signal }: { signal: AbortSignal }): Promise<ServiceConnection> =>
+          components.dial(b.addresses[0] as string, { peerId, method: 'pcp', signal }),
+      },
+    }))
+    const server = testService('pcp-server')
+    const b = await startNode({ services: [server.factory] })
+    server.components().handleProtocol('/pcp-test/1', (stream, connection) => {
+      served.push(`${connection.method} ${connection.peerId.slice(0, 8)}`)
+      void stream.end()
+    })
+    const a = await startNode({ services: [pcp.factory] })
+    const inbound = b.once('connection:open')
+    const connection = await a.connect({ peerId: b.peerId, addresses: [] })
+    expect(connection.method).toBe('pcp')
+    expect((await inbound).connection.method).toBe('pcp')
+    const stream = await pcp.components().connection(b.peerId)?.openProtocolStream('/pcp-test/1')
+    expect(await stream?.readFrame(16)).toBeUndefined()
+    expect(served).toEqual([`pcp ${a.peerId.slice(0, 8)}`])
   })
 
   it('a connection that loses the tie-break to a newer one finishes the calls already on it, both ways', async () => {
@@ -163,18 +189,19 @@ describe('service plugins', () => {
     expect(asked).toBe(1)
   })
 
-  it('keeps the NAT status services report, emits changes, and survives a service that fails to start', async () => {
+  it('keeps the traversal reports services make, emits changes, and survives a service that fails to start', async () => {
     const broken = testService('broken', () => ({ start: async () => Promise.reject(new Error('boom')) }))
     const reporter = testService('reporter')
     const node = await startNode({ services: [broken.factory, reporter.factory] })
     expect(node.runningServices.map((service) => service.id)).toEqual(['reporter'])
-    expect(node.nat.mapping).toBe('unknown')
-    const changes: NatStatus[] = []
+    expect(node.nat).toEqual({})
+    const changes: TraversalStatus[] = []
     node.on('nat:change', ({ status }) => changes.push(status))
-    reporter.components().updateNat({ mapping: 'endpoint-independent', reflexiveAddress: 'quic://203.0.113.10:4001' })
-    reporter.components().updateNat({ mapping: 'endpoint-independent' }) // no change, no event
+    const report = { kind: 'stun', state: 'endpoint-independent', addresses: ['quic://203.0.113.10:4001'] }
+    reporter.components().reportTraversal(report)
+    reporter.components().reportTraversal({ ...report }) // no change, no event
     expect(changes).toHaveLength(1)
-    expect(node.nat).toMatchObject({ mapping: 'endpoint-independent', reflexiveAddress: 'quic://203.0.113.10:4001' })
+    expect(node.nat).toEqual({ stun: report })
   })
 
   it('sends log lines to a configured sink instead of stderr; a sink that throws breaks nothing', async () => {

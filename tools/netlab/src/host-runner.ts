@@ -4,7 +4,15 @@
  * Started by `LabHost.start`, never by hand.
  */
 import { createInterface } from 'node:readline'
-import { type Connection, type CrustNode, type DiscoveryFactory, type ServiceFactory, type TransportFactory, createNode } from '@crust/core'
+import {
+  type Connection,
+  type CrustNode,
+  type DiscoveryFactory,
+  type ServiceFactory,
+  type TransportFactory,
+  type TraversalStatus,
+  createNode,
+} from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
 import type { EventLine, LabDiscovery, LabService, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
 import { Flow, type FlowOptions, RequestCounter, type TrafficPeer, featuresOf, parseFlow, peerApi, requestBatch } from './traffic.js'
@@ -35,6 +43,8 @@ function plain(payload: unknown): unknown {
     }),
   )
 }
+/** `@crust/nat`'s `natStatus`, once a service loaded the package: lab replies and events carry its NatStatus. */
+let readNat: (status: TraversalStatus) => unknown = (status) => status
 
 function write(line: Reply | EventLine): void {
   process.stdout.write(`${JSON.stringify(line)}\n`)
@@ -58,6 +68,7 @@ async function discoveryOf(spec: LabDiscovery): Promise<DiscoveryFactory> {
 async function serviceOf(spec: LabService): Promise<ServiceFactory> {
   const specifier = '@crust/nat'
   const plugins = (await import(specifier)) as Record<string, unknown>
+  if (typeof plugins.natStatus === 'function') readNat = plugins.natStatus as (status: TraversalStatus) => unknown
   const factory = plugins[spec.kind]
   if (typeof factory !== 'function') throw new Error(`@crust/nat exports no service named ${spec.kind}`)
   return (factory as (options?: unknown) => ServiceFactory)(spec.options)
@@ -108,7 +119,7 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
         payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction },
       }),
     )
-    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: status }))
+    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: readNat(status) }))
     node.on('service:event', (event) => write({ event: 'service:event', payload: event }))
     await node.start()
     return { peerId: node.peerId, addresses: node.addresses }
@@ -174,7 +185,7 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
     return handled.take()
   },
   async nat() {
-    return running().nat
+    return readNat(running().nat)
   },
   async addresses() {
     return running().addresses

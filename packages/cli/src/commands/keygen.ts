@@ -6,7 +6,8 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import { errorMessage, generateIdentityKey, peerIdFromPublicKey, writeKeyFile, isCrustError } from '@crust/core'
+import { generateIdentityKey, peerIdFromPublicKey, writeKeyFile, isCrustError } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { expectPositionals, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
 import { ExitCode, FailureError } from '../errors.js'

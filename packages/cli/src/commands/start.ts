@@ -17,6 +17,7 @@ import type { CliIo } from '../io.js'
 import { reportNodeEvents } from '../node/event-lines.js'
 import { handleMessages } from '../node/message-handler.js'
 import { summariseNat } from '../node/nat-words.js'
+import { natStatus } from '@crust/nat'
 import { LocalOperations } from '../node/operations.js'
 import { peerRow } from '../node/peer-rows.js'
 import { createReporter, type Reporter } from '../node/reporter.js'
@@ -163,8 +164,8 @@ export const startCommand: Command = {
       addresses: node.addresses,
       control: server.path,
       inbox: inboxDir,
-      nat: node.nat,
-      natSummary: summariseNat(node.nat, natServices),
+      nat: natStatus(node.nat),
+      natSummary: summariseNat(natStatus(node.nat), natServices),
       pid: process.pid,
     })
 

@@ -18,7 +18,7 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { z } from 'zod'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { UsageError } from '../errors.js'
 import { formatIssues, type Issue, zodIssues } from './issues.js'
 import { type PluginKind, type PluginSpec, parsePluginEntry } from './plugins.js'

@@ -6,7 +6,8 @@
  * @packageDocumentation
  */
 import { join } from 'node:path'
-import { isPeerId, type NodeConfig, type NodeConfigInput, parseAddress, parseConfig, isCrustError } from '@crust/core'
+import { isPeerId, type NodeConfig, type NodeConfigInput, parseConfig, isCrustError } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import { UsageError } from '../errors.js'
 import type { ConfigFile } from './file.js'
 import { formatIssues } from './issues.js'

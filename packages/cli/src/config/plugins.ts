@@ -7,7 +7,8 @@
  * @packageDocumentation
  */
 import type { DiscoveryFactory, ServiceFactory, TransportFactory } from '@crust/core'
-import { errorMessage, isCrustError } from '@crust/core'
+import { isCrustError } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import type { Issue } from './issues.js'
 
 /** The three plugin lists of a node config. */

@@ -9,16 +9,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  type Connection,
-  type CrustNode,
-  createLogger,
-  defaultCachePath,
-  hashNetworkName,
-  type NodeEvents,
-  readCacheFile,
-  isCrustError,
-} from '@crust/core'
+import { type Connection, type CrustNode, createLogger, defaultCachePath, type NodeEvents, readCacheFile, isCrustError } from '@crust/core'
+import { hashNetworkName } from '@crust/core/plugin'
 import type { Output } from '../io.js'
 import { formatDuration } from '../render/format.js'
 import { Cluster, FALLBACK_DELAY, waitFor } from './cluster.js'

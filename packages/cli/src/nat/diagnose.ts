@@ -5,8 +5,8 @@
  *
  * @packageDocumentation
  */
-import { createNode, type CrustNode, type NatStatus, type ServiceFactory, type UpnpStatus, isCrustError } from '@crust/core'
-import { StunService, stun, upnp } from '@crust/nat'
+import { createNode, type CrustNode, type ServiceFactory, isCrustError } from '@crust/core'
+import { type NatStatus, StunService, type UpnpStatus, natStatus, stun, upnp } from '@crust/nat'
 import { quic } from '@crust/transport-quic'
 import { tcp } from '@crust/transport-tcp'
 import { FailureError, messageOf, UsageError } from '../errors.js'
@@ -82,7 +82,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<NatDiagnosis> 
     const peer = options.contact ? await askPeer(node, options.contact, options.signal) : undefined
     // Wait for STUN's answer (or its failure); with no servers it reads the peer's echo.
     const service = node.runningServices.find((s): s is StunService => s instanceof StunService)
-    const status = service ? await service.refresh() : node.nat
+    const status = service ? await service.refresh() : natStatus(node.nat)
     return {
       peerId: node.peerId,
       listening: node.addresses.filter((a) => !a.includes('0.0.0.0')),

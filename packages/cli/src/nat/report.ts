@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { parseAddress } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import { describeMapping } from '../node/nat-words.js'
 import { formatDuration, formatPeer } from '../render/format.js'
 import type { NatDiagnosis } from './diagnose.js'

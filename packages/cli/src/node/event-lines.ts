@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { CrustNode } from '@crust/core'
+import { natStatus } from '@crust/nat'
 import { messageOf } from '../errors.js'
 import { formatPeer } from '../render/format.js'
 import { describeMapping, describeUpnp } from './nat-words.js'
@@ -50,7 +51,9 @@ export function reportNodeEvents(node: CrustNode, reporter: Reporter): () => voi
     node.on('bootstrap:joined', (e) => {
       reporter.event('bootstrap:joined', { peerId: e.peerId, source: e.source }, `joined the network through ${formatPeer(e.peerId)} (from ${e.source})`)
     }),
-    node.on('nat:change', ({ status }) => {
+    node.on('nat:change', (change) => {
+      // The JSON line keeps its `status` as `@crust/nat`'s NatStatus, as before reports were open.
+      const status = natStatus(change.status)
       const parts = [
         ...(status.reflexiveAddress ? [`seen as ${status.reflexiveAddress}`] : []),
         ...(status.mapping === 'unknown' ? [] : [describeMapping(status.mapping)]),

@@ -1,9 +1,9 @@
 /**
- * A node's NAT status (`node.nat`) in plain words.
+ * A node's NAT status (`natStatus(node.nat)` from `@crust/nat`) in plain words.
  *
  * @packageDocumentation
  */
-import type { NatStatus, UpnpStatus } from '@crust/core'
+import type { NatStatus, UpnpStatus } from '@crust/nat'
 
 /** The NAT type from the mapping behaviour. */
 export function describeMapping(mapping: NatStatus['mapping']): string {

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { NatStatus } from '@crust/core'
+import type { NatStatus } from '@crust/nat'
 import type { Output } from '../io.js'
 import { clock } from '../render/format.js'
 import { LiveView } from '../render/live.js'

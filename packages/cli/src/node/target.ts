@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { isPeerId, parseAddress } from '@crust/core'
+import { isPeerId } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 import { UsageError } from '../errors.js'
 
 /** A parsed `<peer>` argument. */

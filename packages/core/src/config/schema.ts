@@ -276,6 +276,13 @@ export const nodeConfigSchema = z.strictObject({
   /** Largest message accepted or sent, in bytes. */
   maxMessageSize: z.number().int().positive().max(GiB).default(16 * MiB),
   connection: connectionSchema.prefault({}),
+  /**
+   * Peers to keep connected: each is connected at start and, whenever its
+   * last connection closes, reconnected with backoff through every way the
+   * node has (direct addresses, hole punching, relays). A peer id, or a
+   * contact with addresses to start from. `node.keep()` adds more at run time.
+   */
+  keep: z.array(z.union([z.string().min(1), contactSchema])).default([]),
   retry: retrySchema.prefault({}),
   blacklist: z
     .strictObject({

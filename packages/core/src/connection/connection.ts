@@ -70,6 +70,8 @@ export class Connection {
   private lastActive = this.openedAt
   /** When the core last heard from the peer (an acknowledgement, an answer, a stream, a ping's echo), `performance.now()` time. */
   private heardAt = performance.now()
+  /** @internal The peer's session from its handshake: another value on a later connection means it restarted. */
+  remoteSession: string | undefined
   /** @internal Operations handed over and waiting for the peer (an acknowledgement or an answer). */
   waiting = 0
   /** @internal When {@link waiting} last rose from zero (`performance.now()`). */
@@ -156,7 +158,7 @@ export class Connection {
     if (refused !== undefined) return Promise.reject(refused)
     return new Promise<void>((resolve, reject) => {
       const operation = new Operation<void>('send', resolve, reject, options, this.settings.requestTimeout)
-      void this.runSend(operation, data)
+      void this.runSend(operation, data, MessageKind.SEND, undefined)
     })
   }
 
@@ -172,11 +174,35 @@ export class Connection {
     if (refused !== undefined) return Promise.reject(refused)
     return new Promise<Uint8Array>((resolve, reject) => {
       const operation = new Operation<Uint8Array>('request', resolve, reject, options, this.settings.requestTimeout)
-      void this.runRequest(operation, data)
+      void this.runRequest(operation, data, MessageKind.REQUEST, undefined)
     })
   }
 
-  private async runSend(operation: Operation<void>, data: Uint8Array): Promise<void> {
+  /**
+   * @internal A peer-addressed message (`node.send`, `node.request`): the
+   * same exchange as `send`/`request`, with `envelope` in front of the data
+   * so the receiver delivers it once however often it is resent.
+   */
+  sequenced(kind: 'send', data: Uint8Array, envelope: Uint8Array, options: SendOptions): Promise<void>
+  sequenced(kind: 'request', data: Uint8Array, envelope: Uint8Array, options: SendOptions): Promise<Uint8Array>
+  sequenced(kind: 'send' | 'request', data: Uint8Array, envelope: Uint8Array, options: SendOptions): Promise<void | Uint8Array> {
+    const target = this.current()
+    if (target !== this) return kind === 'send' ? target.sequenced(kind, data, envelope, options) : target.sequenced(kind, data, envelope, options)
+    const refused = this.refuse(data, options)
+    if (refused !== undefined) return Promise.reject(refused)
+    if (kind === 'send') {
+      return new Promise<void>((resolve, reject) => {
+        const operation = new Operation<void>('send', resolve, reject, options, this.settings.requestTimeout)
+        void this.runSend(operation, data, MessageKind.SEQ_SEND, envelope)
+      })
+    }
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const operation = new Operation<Uint8Array>('request', resolve, reject, options, this.settings.requestTimeout)
+      void this.runRequest(operation, data, MessageKind.SEQ_REQUEST, envelope)
+    })
+  }
+
+  private async runSend(operation: Operation<void>, data: Uint8Array, kind: MessageKind, envelope: Uint8Array | undefined): Promise<void> {
     let handedOver = false
     this.busy++
     try {
@@ -184,7 +210,7 @@ export class Connection {
       if (!operation.attach(stream)) return
       handedOver = true
       this.beginWait()
-      await writeMessage(stream, MessageKind.SEND, data)
+      await writeMessage(stream, kind, data, envelope)
       const ack = await readMessage(stream, 0)
       if (ack.kind !== MessageKind.ACK) throw new ProtocolError(`unexpected message kind ${ack.kind} instead of an acknowledgement`)
       this.heard()
@@ -199,7 +225,7 @@ export class Connection {
     operation.succeed(undefined)
   }
 
-  private async runRequest(operation: Operation<Uint8Array>, data: Uint8Array): Promise<void> {
+  private async runRequest(operation: Operation<Uint8Array>, data: Uint8Array, kind: MessageKind, envelope: Uint8Array | undefined): Promise<void> {
     let answer: ReadMessage
     let handedOver = false
     this.busy++
@@ -208,7 +234,7 @@ export class Connection {
       if (!operation.attach(stream)) return
       handedOver = true
       this.beginWait()
-      await writeMessage(stream, MessageKind.REQUEST, data)
+      await writeMessage(stream, kind, data, envelope)
       this.countSent(data.byteLength)
       answer = await readMessage(stream, this.settings.maxMessageSize)
       this.countReceived(answer.data.byteLength)

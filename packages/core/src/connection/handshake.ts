@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { NetworkMismatchError, ProtocolError, TimeoutError } from '../errors.js'
-import { CONNECTION_METHOD_PATTERN, CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
+import { NetworkMismatchError, ProtocolError, TimeoutError, isCrustError } from '../errors.js'
+import { CONNECTION_METHOD_PATTERN, CloseCode, type CloseInfo, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import { errorFromClose } from './close-errors.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
@@ -31,6 +31,12 @@ const handshakeSchema = z.object({
   via: methodName.optional(),
   /** WELCOME: how the listener says this connection was made; both ends report the same. */
   method: methodName.optional(),
+  /**
+   * The sender's session: random, new each time a node is created. A peer
+   * that comes back with another session restarted, and lost what it knew
+   * (which peer-addressed messages it had delivered).
+   */
+  session: z.string().regex(/^[0-9a-f]{16}$/).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -66,20 +72,34 @@ export function parseHandshake(json: unknown): HandshakeInfo {
 /**
  * Race `work` against the handshake deadline and the connection closing, so a
  * peer that stalls or hangs up mid-handshake yields a typed error, never a hang.
+ *
+ * A refusal closes the connection, and that close first fails the handshake
+ * stream. The reason must reach the caller however the two events are timed
+ * (a loaded event loop, a close that is slow to be delivered), so nothing here
+ * waits on a clock except the handshake deadline itself: a failure that says
+ * how its connection closed becomes that typed error at once; any other
+ * stream or connection failure waits for the connection's own `closed`, which
+ * the transport settles once a closing connection is gone, or for the deadline
+ * when the peer reset the stream and kept the connection open.
  */
 async function bounded<T>(connection: TransportConnection, timeoutMs: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
+  let failure: unknown
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`handshake did not finish within ${timeoutMs} ms`)), timeoutMs)
+    timer = setTimeout(
+      () => reject(failure ?? new TimeoutError(`handshake did not finish within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
   })
   const closed = connection.closed.then((info) => {
     throw errorFromClose(info)
   })
-  // A refusal closes the connection, which first fails the handshake stream:
-  // give the close reason a moment to arrive so the caller gets the typed cause.
-  const explained = work.catch(async (error: unknown) => {
-    const grace = new Promise<never>((_, reject) => setTimeout(() => reject(error), CLOSE_REASON_GRACE_MS))
-    return Promise.race([closed, grace])
+  const explained = work.catch((error: unknown): Promise<never> => {
+    const info = closeInfoOf(error)
+    if (info !== undefined) throw errorFromClose(info)
+    if (!isCrustError(error, 'ERR_STREAM_RESET') && !isCrustError(error, 'ERR_CONNECTION_CLOSED')) throw error
+    failure = error
+    return closed
   })
   closed.catch(() => {})
   try {
@@ -89,8 +109,11 @@ async function bounded<T>(connection: TransportConnection, timeoutMs: number, wo
   }
 }
 
-/** How long a failed handshake waits for the connection's close reason. */
-const CLOSE_REASON_GRACE_MS = 200
+/** How the connection closed, when `error` is a stream or connection failure that carries it. */
+function closeInfoOf(error: unknown): CloseInfo | undefined {
+  if (isCrustError(error, 'ERR_STREAM_RESET') || isCrustError(error, 'ERR_CONNECTION_CLOSED')) return error.closeInfo
+  return undefined
+}
 
 /** Options shared by both sides of the handshake. */
 export interface HandshakeOptions {
@@ -107,6 +130,8 @@ export interface HandshakeOptions {
   readonly via?: ConnectionMethod
   /** Listener only: how the connection described by a HELLO was made. */
   readonly describe?: (hello: HandshakeInfo) => ConnectionMethod
+  /** This node's session (see the handshake's `session`). */
+  readonly session?: string
 }
 
 /**
@@ -125,6 +150,7 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...(options.probe ? { probe: true as const } : {}),
       ...(options.target !== undefined ? { target: options.target } : {}),
       ...(options.via !== undefined ? { via: options.via } : {}),
+      ...(options.session !== undefined ? { session: options.session } : {}),
     }
     await writeMessage(stream, MessageKind.HELLO, encode(hello))
     return await readHandshake(stream, MessageKind.WELCOME)
@@ -174,6 +200,7 @@ export async function listenerHandshake(
       observed: connection.remoteAddress,
       addresses: [...options.addresses],
       ...(options.describe !== undefined ? { method: options.describe(hello) } : {}),
+      ...(options.session !== undefined ? { session: options.session } : {}),
     }
     await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
     return hello

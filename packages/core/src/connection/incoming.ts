@@ -5,6 +5,7 @@ import type { ConnectionBudget } from './message-budget.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
 import { ProtocolStream } from './protocol-stream.js'
+import { type KeptAnswer, type SequencedInbox, decodeEnvelope } from './sequenced.js'
 import { StreamResetCode } from './stream-codes.js'
 import { errorMessage } from '../error-text.js'
 
@@ -43,6 +44,8 @@ export interface ServeContext {
   report(error: unknown, fault?: 'peer' | 'local'): void
   /** Hand over a protocol stream; false when nothing serves that protocol. */
   protocol(stream: ProtocolStream, connection: Connection): boolean
+  /** Which peer-addressed messages were delivered already; without it they are refused. */
+  readonly inbox?: SequencedInbox
 }
 
 /**
@@ -61,7 +64,7 @@ export async function serveStream(stream: TransportStream, connection: Connectio
 }
 
 async function serve(stream: TransportStream, connection: Connection, context: ServeContext): Promise<void> {
-  const { maxMessageSize, dispatch, report, protocol } = context
+  const { maxMessageSize, report, protocol } = context
   let message: Awaited<ReturnType<typeof readMessage>>
   try {
     message = await readMessage(stream, maxMessageSize, context.budget)
@@ -70,39 +73,99 @@ async function serve(stream: TransportStream, connection: Connection, context: S
     report(error)
     return
   }
-  if (message.kind === MessageKind.PROTOCOL && stream.bidirectional && message.rest !== undefined) {
+  const kind = message.kind
+  if (kind === MessageKind.PROTOCOL && stream.bidirectional && message.rest !== undefined) {
     const name = Buffer.from(message.data).toString('utf8')
     if (!protocol(new ProtocolStream(name, stream, message.rest), connection)) stream.reset(StreamResetCode.REFUSED)
     return
   }
-  const isRequest = message.kind === MessageKind.REQUEST
-  // Both kinds travel on bidirectional streams: a request's answer, a send's acknowledgement come back on it.
-  if ((message.kind !== MessageKind.SEND && !isRequest) || !stream.bidirectional) {
+  const sequenced = kind === MessageKind.SEQ_SEND || kind === MessageKind.SEQ_REQUEST
+  const isRequest = kind === MessageKind.REQUEST || kind === MessageKind.SEQ_REQUEST
+  // Every message travels on a bidirectional stream: a request's answer, a send's acknowledgement come back on it.
+  if ((!isRequest && kind !== MessageKind.SEND && kind !== MessageKind.SEQ_SEND) || !stream.bidirectional) {
     stream.reset(StreamResetCode.PROTOCOL_ERROR)
-    report(new ProtocolError(`unexpected message kind ${message.kind} on a new ${stream.bidirectional ? 'bidirectional' : 'unidirectional'} stream`))
+    report(new ProtocolError(`unexpected message kind ${kind} on a new ${stream.bidirectional ? 'bidirectional' : 'unidirectional'} stream`))
     return
   }
-  connection.countReceived(message.data.byteLength)
-  if (!isRequest) {
-    // The whole message is here: acknowledge it before the handler runs, so the
-    // sender learns of delivery to this node, not of the application's work.
-    writeMessage(stream, MessageKind.ACK, EMPTY).catch(report)
+  if (!sequenced) {
+    await deliver(stream, connection, context, message.data, isRequest, undefined)
+    return
   }
-  const incoming: IncomingMessage = { peerId: connection.peerId, data: message.data, connection, isRequest }
-  let answer: Uint8Array | undefined | void
+  const inbox = context.inbox
+  if (inbox === undefined) {
+    stream.reset(StreamResetCode.REFUSED)
+    return
+  }
+  let decoded: ReturnType<typeof decodeEnvelope>
   try {
-    answer = await dispatch(incoming)
+    decoded = decodeEnvelope(message.data)
   } catch (error) {
+    stream.reset(StreamResetCode.PROTOCOL_ERROR)
+    report(error)
+    return
+  }
+  const { envelope, data } = decoded
+  const admitted = inbox.admit(connection.peerId, envelope)
+  if (admitted.verdict === 'stale') {
+    stream.reset(StreamResetCode.REFUSED) // the sender gave up on it already
+    return
+  }
+  if (admitted.verdict === 'duplicate') {
+    // Delivered before: acknowledge again, or give the answer given then; never deliver twice.
     if (!isRequest) {
-      report(error, 'local')
+      await writeMessage(stream, MessageKind.ACK, EMPTY).catch(report)
       return
     }
-    const text = errorMessage(error)
-    await writeMessage(stream, MessageKind.ERROR_RESPONSE, Buffer.from(text)).catch(report)
+    if (admitted.answer === undefined) {
+      stream.reset(StreamResetCode.ANSWER_LOST)
+      return
+    }
+    const kept = await admitted.answer
+    await writeMessage(stream, kept.kind, kept.data).catch(report)
     return
   }
-  if (isRequest) {
-    const response = answer ?? EMPTY
-    await writeMessage(stream, MessageKind.RESPONSE, response).then(() => connection.countSent(response.byteLength), report)
+  await deliver(stream, connection, context, data, isRequest, isRequest ? (answer) => inbox.keepAnswer(connection.peerId, envelope, answer) : undefined)
+}
+
+/**
+ * Hand a whole message to the application: acknowledge a send first (the
+ * sender learns of delivery to this node, not of the handler's work), answer
+ * a request with what the handler returns. `keep` receives a request's
+ * answer as it will go out, for a resend to get the same one.
+ */
+async function deliver(
+  stream: TransportStream,
+  connection: Connection,
+  context: ServeContext,
+  data: Uint8Array,
+  isRequest: boolean,
+  keep: ((answer: Promise<KeptAnswer>) => void) | undefined,
+): Promise<void> {
+  const { dispatch, report } = context
+  connection.countReceived(data.byteLength)
+  if (!isRequest) writeMessage(stream, MessageKind.ACK, EMPTY).catch(report)
+  const incoming: IncomingMessage = { peerId: connection.peerId, data, connection, isRequest }
+  const outcome: Promise<KeptAnswer> = Promise.resolve()
+    .then(() => dispatch(incoming))
+    .then(
+      (answer) => ({ kind: MessageKind.RESPONSE, data: answer ?? EMPTY }),
+      (error: unknown) => {
+        if (!isRequest) throw error
+        return { kind: MessageKind.ERROR_RESPONSE, data: Buffer.from(errorMessage(error)) }
+      },
+    )
+  keep?.(outcome)
+  let answer: KeptAnswer
+  try {
+    answer = await outcome
+  } catch (error) {
+    report(error, 'local') // a send's handler threw: nobody to tell but the node
+    return
   }
+  if (!isRequest) return
+  if (answer.kind === MessageKind.ERROR_RESPONSE) {
+    await writeMessage(stream, answer.kind, answer.data).catch(report)
+    return
+  }
+  await writeMessage(stream, answer.kind, answer.data).then(() => connection.countSent(answer.data.byteLength), report)
 }

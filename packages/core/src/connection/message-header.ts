@@ -41,6 +41,10 @@ export const MessageKind = {
    * on delivery to the node, not on the handler's work.
    */
   ACK: 7,
+  /** A peer-addressed message (`node.send`): a 16-byte envelope (see `sequenced.ts`), then the data; acknowledged like SEND. */
+  SEQ_SEND: 8,
+  /** A peer-addressed request (`node.request`): envelope, then the data; answered like REQUEST. */
+  SEQ_REQUEST: 9,
 } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
 

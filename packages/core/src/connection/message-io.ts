@@ -18,6 +18,7 @@ import {
   messageLength,
 } from './message-header.js'
 import { CHUNK_OVERHEAD, type ConnectionBudget, type PendingMessage } from './message-budget.js'
+import { ENVELOPE_SIZE } from './sequenced.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** Above this size the payload is written separately instead of copied next to its header. */
@@ -42,9 +43,21 @@ export const MAX_PROTOCOL_NAME = 128
 
 const END = Object.freeze({ end: true })
 
-/** Write one whole message and close the write side. */
-export function writeMessage(stream: TransportStream, kind: MessageKind, payload: Uint8Array): Promise<void> {
+/** Write one whole message (after `prefix`, part of the payload, when given) and close the write side. */
+export function writeMessage(stream: TransportStream, kind: MessageKind, payload: Uint8Array, prefix?: Uint8Array): Promise<void> {
   try {
+    if (prefix !== undefined) {
+      const length = prefix.byteLength + payload.byteLength
+      if (length <= COPY_LIMIT) {
+        const frame = encodeMessageHeader(kind, length, length)
+        frame.set(prefix, MESSAGE_HEADER_SIZE)
+        frame.set(payload, MESSAGE_HEADER_SIZE + prefix.byteLength)
+        return stream.write(frame, END)
+      }
+      const head = encodeMessageHeader(kind, length, prefix.byteLength)
+      head.set(prefix, MESSAGE_HEADER_SIZE)
+      return stream.write(head).then(() => stream.write(payload, END))
+    }
     if (payload.byteLength <= COPY_LIMIT) return stream.write(encodeMessage(kind, payload), END)
     return stream.write(encodeMessageHeader(kind, payload.byteLength)).then(() => stream.write(payload, END))
   } catch (error) {
@@ -83,7 +96,9 @@ export async function readMessage(stream: TransportStream, maxSize: number, budg
     const kind = checkMessageHeader(first, 0)
     const length = messageLength(first, 0)
     if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, first, length)
-    if (length > maxSize) {
+    // A peer-addressed message's envelope does not count against the application's limit.
+    const limit = kind === MessageKind.SEQ_SEND || kind === MessageKind.SEQ_REQUEST ? maxSize + ENVELOPE_SIZE : maxSize
+    if (length > limit) {
       stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
       throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
     }
@@ -213,7 +228,7 @@ async function readProtocolName(
 
 /** Translate a reset sent by the remote reader into the error the local writer should see. */
 export function remoteResetError(error: unknown, size: number, limit: number): unknown {
-  if (!(error instanceof StreamResetError) || !error.remote) return error
+  if (!(error instanceof StreamResetError) || !error.remote || error.closeInfo !== undefined) return error
   switch (error.resetCode) {
     case StreamResetCode.MESSAGE_TOO_LARGE:
       return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
@@ -250,7 +265,16 @@ const REFUSAL_CODES: ReadonlySet<number> = new Set([
  */
 export function failureAfterHandover(error: unknown, operation: 'send' | 'request', size: number, limit: number): unknown {
   if (error instanceof RemoteHandlerError || error instanceof DeliveryUnknownError) return error
-  if (error instanceof StreamResetError && error.remote && REFUSAL_CODES.has(error.resetCode)) return remoteResetError(error, size, limit)
+  if (error instanceof StreamResetError && error.remote && error.closeInfo === undefined && error.resetCode === StreamResetCode.ANSWER_LOST) {
+    return new DeliveryUnknownError(
+      'the peer handled this request once already (an earlier copy), and its answer was not kept; it is not run twice',
+      { cause: error },
+    )
+  }
+  // A stream failed because its connection closed carries the close (`closeInfo`): not a refusal, whatever its code.
+  if (error instanceof StreamResetError && error.remote && error.closeInfo === undefined && REFUSAL_CODES.has(error.resetCode)) {
+    return remoteResetError(error, size, limit)
+  }
   return new DeliveryUnknownError(
     `${operation} of ${size} bytes: ${errorMessage(error)} before the peer ${operation === 'send' ? 'acknowledged' : 'answered'} it; it may or may not have arrived`,
     { cause: error },

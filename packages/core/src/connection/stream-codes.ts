@@ -7,4 +7,6 @@ export const StreamResetCode = {
   REFUSED: 4,
   /** The receiver's memory budget for unfinished messages is used up (connection or node-wide). */
   LIMIT_EXCEEDED: 5,
+  /** A resent peer-addressed request that was handled already, and whose answer was not kept: it is not run twice. */
+  ANSWER_LOST: 6,
 } as const

@@ -37,6 +37,10 @@ export const Tokens = {
   Dialer: Symbol.for('crust.Dialer'),
   /** `Acceptor`: inbound connections and reachability checks. */
   Acceptor: Symbol.for('crust.Acceptor'),
+  /** `PeerPresence`: peer-level events (`peer:connected`, `peer:disconnected`, `peer:reconnected`). */
+  PeerPresence: Symbol.for('crust.PeerPresence'),
+  /** `PeerKeeper`: reconnects the peers the application keeps. */
+  PeerKeeper: Symbol.for('crust.PeerKeeper'),
   /** The `ConnectionManager` that starts and stops the parts above together. */
   ConnectionManager: Symbol.for('crust.ConnectionManager'),
 } as const

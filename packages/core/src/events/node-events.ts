@@ -1,7 +1,7 @@
 import type { Connection } from '../connection/connection.js'
 import type { IncomingMessage } from '../connection/incoming.js'
 import type { FallbackReason } from '../manager/transport-order.js'
-import type { NatStatus, ServiceEvent } from '../service/types.js'
+import type { ServiceEvent, TraversalReport, TraversalStatus } from '../service/types.js'
 import type { Direction } from '../transport/types.js'
 
 /** Every event a node emits, with its payload. */
@@ -45,14 +45,29 @@ export interface NodeEvents extends Record<string, unknown> {
   'bootstrap:joined': { readonly peerId: string; readonly source: string; readonly connection: Connection }
   /** A message arrived (also delivered to the handler and `messages()`). */
   message: IncomingMessage
+  /**
+   * The node has a connection to `peerId` and had none: the first, or one
+   * after the last closed. Replacing one connection by another (a direct
+   * path for a relayed one) is not a new connection of the peer.
+   */
+  'peer:connected': { readonly peerId: string; readonly connection: Connection }
+  /** The last connection to `peerId` closed: `code` (see `CloseCode`) and `reason` say why, `remote` who closed it. */
+  'peer:disconnected': { readonly peerId: string; readonly code: number; readonly reason: string; readonly remote: boolean }
+  /** A peer that had lost its last connection has one again, `gapMs` after (follows its `peer:connected`). */
+  'peer:reconnected': { readonly peerId: string; readonly connection: Connection; readonly gapMs: number }
   /** A discovery plugin or a peer told us about a peer. */
   'peer:discovered': { readonly peerId: string; readonly addresses: readonly string[]; readonly via: string }
   /** The blacklist changed. */
   'blacklist:change': { readonly type: 'add' | 'remove'; readonly entry: string; readonly kind: 'peer' | 'ip' | 'cidr' }
   /** A dial failed and will be retried after `delay` ms. */
   'dial:retry': { readonly peerId?: string; readonly attempt: number; readonly delay: number; readonly error: Error }
-  /** What the node knows of its NAT changed (reflexive address, mapping behaviour, UPnP). */
-  'nat:change': { readonly status: NatStatus }
+  /**
+   * A traversal service reported something new about how peers reach this node
+   * (`report`, e.g. STUN's reflexive address or UPnP's mappings); `status` holds
+   * the latest report of every kind. `natStatus(status)` from `@crust/nat`
+   * reads its services' reports as a `NatStatus`.
+   */
+  'nat:change': { readonly status: TraversalStatus; readonly report: TraversalReport }
   /** A service plugin reported something (e.g. UPnP mapped, no gateway, a punch failed). */
   'service:event': ServiceEvent
   /** Something went wrong that did not belong to a caller (bad bytes from a peer, a handler that threw). */

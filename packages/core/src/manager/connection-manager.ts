@@ -10,7 +10,9 @@
  * - `Dialer`: outbound connections (shared dials, racing, retries);
  * - `Traversal`: the services' connectors (hole punching, relaying);
  * - `Acceptor`: inbound connections and reachability checks;
- * - `PeerReports`: refusals, peer errors, misbehaviour.
+ * - `PeerReports`: refusals, peer errors, misbehaviour;
+ * - `PeerPresence`: peer-level events (connected, disconnected, reconnected);
+ * - `PeerKeeper`: reconnects the peers the application keeps.
  *
  * This class starts and stops them together and is their public face; a new
  * feature belongs in the part that owns its concept, not here.
@@ -40,6 +42,7 @@ import type { Blacklist } from './blacklist.js'
 import type { ConnectOptions, Dialer, PeerContact } from './dialer.js'
 import type { Establisher } from './establisher.js'
 import type { ExternalAddressBook } from './external-addresses.js'
+import type { PeerKeeper } from './peer-keeper.js'
 import type { PeerReports } from './peer-reports.js'
 import type { ConnectionPool } from './pool.js'
 import type { ProtectedPeers } from './protection.js'
@@ -71,6 +74,8 @@ export class ConnectionManager {
     @inject(Tokens.Traversal) private readonly traversal: Traversal,
     @inject(Tokens.Dialer) private readonly dialer: Dialer,
     @inject(Tokens.Acceptor) private readonly acceptor: Acceptor,
+    /** The peers the application keeps connected. */
+    @inject(Tokens.PeerKeeper) readonly keeper: PeerKeeper,
   ) {}
 
   /** Instantiate the transport plugins and start listening. */
@@ -96,12 +101,14 @@ export class ConnectionManager {
       await this.stop()
       throw error
     }
+    this.keeper.start()
   }
 
   /** Close every connection and transport. */
   async stop(): Promise<void> {
     if (!this.state.running) return
     this.state.running = false
+    this.keeper.stop()
     this.unsubscribeBlacklist?.()
     const closing = [...this.pool.all().map((c) => c.transportConnection), ...this.admission.pending].map((c) =>
       c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' }),

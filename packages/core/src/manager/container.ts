@@ -11,6 +11,8 @@ import { Admission } from './admission.js'
 import { ConnectionManager } from './connection-manager.js'
 import { Dialer } from './dialer.js'
 import { Establisher } from './establisher.js'
+import { PeerKeeper } from './peer-keeper.js'
+import { PeerPresence } from './peer-presence.js'
 import { PeerReports } from './peer-reports.js'
 import { Registrar } from './registrar.js'
 import { RunState } from './run-state.js'
@@ -25,10 +27,12 @@ const PARTS: ReadonlyArray<readonly [InjectionToken, Constructor]> = [
   [Tokens.Admission, Admission],
   [Tokens.TransportHost, TransportHost],
   [Tokens.Registrar, Registrar],
+  [Tokens.PeerPresence, PeerPresence],
   [Tokens.Establisher, Establisher],
   [Tokens.Traversal, Traversal],
   [Tokens.Dialer, Dialer],
   [Tokens.Acceptor, Acceptor],
+  [Tokens.PeerKeeper, PeerKeeper],
   [Tokens.ConnectionManager, ConnectionManager],
 ]
 

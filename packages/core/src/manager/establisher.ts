@@ -13,6 +13,7 @@ import type { HandshakeInfo } from '../connection/handshake.js'
 import { type ServeContext, serveStream } from '../connection/incoming.js'
 import { type ConnectionBudget, type MessageBudget, createMessageBudget } from '../connection/message-budget.js'
 import { PathWatch } from '../connection/path-watch.js'
+import { SequencedInbox } from '../connection/sequenced.js'
 import { Tokens } from '../di/tokens.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
@@ -20,10 +21,20 @@ import type { Logger } from '../logger.js'
 import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
+import type { PeerPresence } from './peer-presence.js'
 import type { PeerReports } from './peer-reports.js'
 import type { ConnectionPool } from './pool.js'
 import type { Registrar } from './registrar.js'
 import type { TransportHost } from './transport-host.js'
+
+/** Senders whose delivered peer-addressed messages are remembered (least recently heard forgotten first). */
+export const INBOX_SENDERS = 4096
+/** Answer bytes kept per sender so a resent `node.request` gets its answer without running twice. */
+export const INBOX_ANSWER_BYTES = 1024 * 1024
+
+/** Least and most time a pooled connection has to answer when a newcomer contests it (ms). */
+const CONTEST_MIN_MS = 1_000
+const CONTEST_MAX_MS = 3_000
 
 /** Turns handshaken transport connections into pooled, served connections. */
 @injectable()
@@ -33,6 +44,8 @@ export class Establisher {
   private readonly announced = new WeakSet<Connection>()
   /** The addresses each connected peer claims it can be dialled at (from its handshake). */
   private readonly claimed = new WeakMap<Connection, readonly string[]>()
+  /** Which peer-addressed messages each sender had delivered (bounded: see `SequencedInbox`). */
+  private readonly inbox = new SequencedInbox({ maxSenders: INBOX_SENDERS, maxAnswerBytes: INBOX_ANSWER_BYTES })
   /** The node-wide budget for partly received messages, made on first use. */
   private messageBudget: MessageBudget | undefined
 
@@ -45,6 +58,7 @@ export class Establisher {
     @inject(Tokens.Registrar) private readonly registrar: Registrar,
     @inject(Tokens.PeerReports) private readonly reports: PeerReports,
     @inject(Tokens.TransportHost) private readonly transports: TransportHost,
+    @inject(Tokens.PeerPresence) private readonly presence: PeerPresence,
   ) {
     const pathWatch = new PathWatch<Connection>(config.connection.pathTimeout, (connection, silentMs) => this.pathLost(connection, silentMs))
     this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout, pathWatch }
@@ -71,6 +85,7 @@ export class Establisher {
       throw error
     }
     const connection = new Connection(transportConnection, this.settings)
+    connection.remoteSession = remote.session
     connection.setPath({
       remoteRole: remote.role,
       // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
@@ -90,28 +105,75 @@ export class Establisher {
       dispatch: (message) => this.registrar.dispatch(message),
       report: (error, fault) => this.reports.peerError(connection, error, fault),
       protocol: (protocolStream) => this.registrar.serveProtocol(protocolStream, connection),
+      inbox: this.inbox,
     }
     const serve = (stream: TransportStream): void => void serveStream(stream, connection, context)
     if (setRoute) setRoute(serve)
     else transportConnection.onStream(serve)
+    const peerId = connection.peerId
     const { winner, loser } = this.pool.add(connection)
     void transportConnection.closed.then((info) => {
+      const wasPooled = this.pool.get(peerId) === connection
       this.pool.remove(connection)
       this.settings.pathWatch?.forget(connection)
-      if (!this.announced.has(connection)) return
-      this.logger.debug(`connection to ${connection.peerId} closed: ${info.reason} (code ${info.code})`)
-      this.events.emit('connection:close', { connection, peerId: connection.peerId, ...info })
+      if (this.announced.has(connection)) {
+        this.logger.debug(`connection to ${peerId} closed: ${info.reason} (code ${info.code})`)
+        this.events.emit('connection:close', { connection, peerId, ...info })
+      }
+      if (wasPooled && this.pool.get(peerId) === undefined) this.presence.disconnected(peerId, info, this.reachableAt(connection))
     })
-    if (loser) {
-      loser.replaceWith(winner)
-      const reason = loser.method === 'relayed' ? 'replaced by a direct connection' : 'simultaneous open: another connection won'
-      void loser.retire(CloseCode.DUPLICATE, reason, this.config.connection.requestTimeout)
-    }
-    if (winner === connection) {
-      this.announced.add(connection)
-      this.events.emit('connection:open', { connection })
+    if (loser === undefined) {
+      this.announce(connection)
+      this.presence.connected(connection)
+    } else if (winner === connection) {
+      this.replace(loser, connection)
+    } else {
+      // The newcomer lost the tie-break to the pooled connection: unless that one is dead.
+      void this.contest(winner, connection)
     }
     return winner
+  }
+
+  /**
+   * A newcomer lost the tie-break (a relayed connection against a direct
+   * one, or the other side of a simultaneous open) to the pooled connection.
+   * A peer that dials while we still hold a connection may know better: its
+   * side of that connection may have died unseen by us (a NAT mapping that
+   * moved, a path that went silent). So the pooled one must answer a ping
+   * before it is kept: liveness before method. If it does not, the newcomer
+   * takes its place and the silent one is closed as `PATH_LOST`.
+   */
+  private async contest(pooled: Connection, newcomer: Connection): Promise<void> {
+    const rtt = pooled.stats.rtt ?? 0
+    const timeout = Math.max(CONTEST_MIN_MS, Math.min(4 * rtt, CONTEST_MAX_MS))
+    const alive = await pooled.ping({ timeout }).then(
+      () => true,
+      () => false,
+    )
+    if (alive || this.pool.get(pooled.peerId) !== pooled) {
+      this.replace(newcomer, pooled)
+      return
+    }
+    this.pool.replace(pooled, newcomer)
+    this.announce(newcomer)
+    pooled.replaceWith(newcomer)
+    this.logger.info(`connection to ${pooled.peerId} (${pooled.method}) did not answer while a new one (${newcomer.method}) arrived: replaced`)
+    void pooled.transportConnection.close({ code: CloseCode.PATH_LOST, reason: `path lost: no answer within ${timeout} ms while a new connection arrived` })
+  }
+
+  /** `loser` gives way to `winner`: calls move over, and it closes once its own are done. */
+  private replace(loser: Connection, winner: Connection): void {
+    loser.replaceWith(winner)
+    const reason = loser.method === 'relayed' ? 'replaced by a direct connection' : 'simultaneous open: another connection won'
+    void loser.retire(CloseCode.DUPLICATE, reason, this.config.connection.requestTimeout)
+    this.announce(winner)
+  }
+
+  /** Tell the application about `connection`, once. */
+  private announce(connection: Connection): void {
+    if (this.announced.has(connection)) return
+    this.announced.add(connection)
+    this.events.emit('connection:open', { connection })
   }
 
   /** Dead-path detection gave up on `connection`: close it, so its calls fail now and the pool can replace it. */
@@ -119,6 +181,13 @@ export class Establisher {
     const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
     this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
     void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+  }
+
+  /** Where `connection`'s peer can be dialled again: what it claimed, and the address we reached it at directly. */
+  reachableAt(connection: Connection): string[] {
+    const addresses = [...this.claimedAddresses(connection)]
+    if (connection.direction === 'outbound' && connection.method === 'direct') addresses.push(connection.remoteAddress)
+    return addresses
   }
 
   /** The addresses a peer told us it can be dialled at, in its handshake. */

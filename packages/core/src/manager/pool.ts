@@ -42,6 +42,11 @@ export class ConnectionPool {
     return { winner, loser }
   }
 
+  /** Put `newcomer` in the place of `pooled` (same peer), when `pooled` is still the one pooled. */
+  replace(pooled: Connection, newcomer: Connection): void {
+    if (this.byPeer.get(pooled.peerId) === pooled) this.byPeer.set(newcomer.peerId, newcomer)
+  }
+
   /** Forget `connection` if it is the one pooled for its peer. */
   remove(connection: Connection): void {
     if (this.byPeer.get(connection.peerId) === connection) this.byPeer.delete(connection.peerId)

@@ -15,7 +15,7 @@ import { ConfigError } from '../errors.js'
 import { AsyncQueue } from '../events/async-queue.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
-import type { ProtocolHandler } from '../service/types.js'
+import type { ProtocolHandler, ServiceStream } from '../service/types.js'
 import type { PeerReports } from './peer-reports.js'
 
 /** Message delivery and the protocol registry. */
@@ -100,7 +100,7 @@ export class Registrar {
 }
 
 /** The ping protocol's server side: echo each small frame until the stream ends. */
-async function echoFrames(stream: ProtocolStream): Promise<void> {
+async function echoFrames(stream: ServiceStream): Promise<void> {
   try {
     for (;;) {
       const frame = await stream.readFrame(64)

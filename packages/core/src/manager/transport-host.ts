@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto'
 import { inject, injectable } from 'tsyringe'
 import type { NodeConfig } from '../config/schema.js'
 import type { HandshakeOptions } from '../connection/handshake.js'
@@ -26,6 +27,8 @@ const MAX_CLAIMED_ADDRESSES = 32
 /** Transports, listening and the node's addresses. */
 @injectable()
 export class TransportHost {
+  /** This node's session, told to every peer in the handshake: new for each node object. */
+  readonly session = randomBytes(8).toString('hex')
   private transports: Transport[] = []
   /** Addresses services publish (e.g. UPnP mappings), by service id. */
   private readonly advertisedBy = new Map<string, readonly AdvertisedAddress[]>()
@@ -110,6 +113,7 @@ export class TransportHost {
       role: this.config.role,
       timeoutMs: this.config.connection.handshakeTimeout,
       addresses: addresses.slice(0, MAX_CLAIMED_ADDRESSES),
+      session: this.session,
     }
   }
 

@@ -6,11 +6,11 @@
  * @packageDocumentation
  */
 import { inject, injectable } from 'tsyringe'
-import type { Connection } from '../connection/connection.js'
+import { Connection } from '../connection/connection.js'
 import { Tokens } from '../di/tokens.js'
 import { AbortError, DialError, NotStartedError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { Connector } from '../service/types.js'
+import type { Connector, ServiceConnection } from '../service/types.js'
 import { asError } from '../error-text.js'
 import type { ConnectionPool } from './pool.js'
 import type { RunState } from './run-state.js'
@@ -80,7 +80,7 @@ export class Traversal {
       const pooled = this.pool.get(peerId)
       if (pooled && reuse(pooled)) return pooled
       try {
-        const connection = await connector.connect(peerId, { signal })
+        const connection = pooledFrom(await connector.connect(peerId, { signal }), this.pool)
         this.logger.info(`connected to ${peerId} via ${id} (${connection.method})`)
         return connection
       } catch (error) {
@@ -90,6 +90,18 @@ export class Traversal {
     }
     throw new DialError(`no connector reached ${peerId}`)
   }
+}
+
+/**
+ * The core connection behind what a connector returned: connectors see
+ * connections through the `ServiceConnection` interface, and must return one
+ * the core made and pooled (through the service components).
+ */
+function pooledFrom(connection: ServiceConnection, pool: ConnectionPool): Connection {
+  if (connection instanceof Connection) return connection
+  const pooled = pool.get(connection.peerId)
+  if (pooled === undefined) throw new DialError(`a connector returned a connection to ${connection.peerId} the node did not pool`)
+  return pooled
 }
 
 /** `address: reason`, without repeating the address when the reason already starts with it. */

@@ -3,20 +3,21 @@ import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
 import type { SecurityContext, TransportLimits } from '../transport/types.js'
-import type { NatStatus, Service, ServiceComponents, ServiceFactory } from './types.js'
+import type { Service, ServiceComponents, ServiceFactory, TraversalReport, TraversalStatus } from './types.js'
+import { Connection } from '../connection/connection.js'
+import { ConfigError } from '../errors.js'
 import { errorMessage } from '../error-text.js'
-
-/** The status before any service has learned anything. */
-const UNKNOWN_NAT: NatStatus = { reflexiveAddress: undefined, mapping: 'unknown', upnp: { state: 'unknown', mappings: [] } }
+import { isConnectionMethod } from '../transport/types.js'
 
 /**
  * Runs the node's service plugins: gives each its components, registers its
- * connector with the connection manager, keeps the NAT status they report,
+ * connector with the connection manager, keeps the traversal reports they make,
  * and stops them (in reverse order) before connections close.
  */
 export class ServiceHost {
   private services: Array<{ readonly service: Service; readonly index: number }> = []
-  private natStatus: NatStatus = UNKNOWN_NAT
+  /** The latest report of each kind; replaced, never mutated, so a status handed out stays as it was. */
+  private status: TraversalStatus = {}
 
   constructor(
     private readonly factories: readonly ServiceFactory[],
@@ -32,9 +33,9 @@ export class ServiceHost {
     private readonly logger: Logger,
   ) {}
 
-  /** The node's NAT status. */
-  get nat(): NatStatus {
-    return this.natStatus
+  /** The latest traversal report of each kind. */
+  get traversal(): TraversalStatus {
+    return this.status
   }
 
   /** The running services. */
@@ -81,11 +82,12 @@ export class ServiceHost {
       advertise: (addresses) => manager.advertise(key, addresses),
       datagrams: (transport) => manager.transport(transport)?.datagrams,
       externalAddresses: () => manager.externalAddresses.addresses(),
-      nat: () => this.natStatus,
-      updateNat: (patch) => this.updateNat(patch),
+      traversal: () => this.status,
+      reportTraversal: (report) => this.report(report),
       connections: () => manager.pool.all(),
       connection: (peerId) => manager.pool.get(peerId),
-      claimedAddresses: (connection) => manager.claimedAddresses(connection),
+      // Only the core's own connections carry claims; anything else a service passes has none.
+      claimedAddresses: (connection) => (connection instanceof Connection ? manager.claimedAddresses(connection) : []),
       protect: (peerId, tag) => manager.protect(peerId, `${key}:${tag}`),
       isBlacklisted: ({ peerId, ip }) => manager.blacklist.isBlocked({ peerId, ip }),
       handleProtocol: (protocol, handler) => manager.handleProtocol(protocol, handler),
@@ -97,11 +99,15 @@ export class ServiceHost {
     }
   }
 
-  private updateNat(patch: Partial<NatStatus>): void {
-    const next: NatStatus = { ...this.natStatus, ...patch }
-    if (JSON.stringify(next) === JSON.stringify(this.natStatus)) return
-    this.natStatus = next
-    this.events.emit('nat:change', { status: next })
+  private report(report: TraversalReport): void {
+    // The same form as connection methods, so a kind can name the method its connections get.
+    if (!isConnectionMethod(report.kind)) {
+      throw new ConfigError(`traversal report kind '${report.kind}' is not a well-formed name (a-z, 0-9, -; at most 32)`)
+    }
+    const previous = this.status[report.kind]
+    if (previous !== undefined && JSON.stringify(previous) === JSON.stringify(report)) return
+    this.status = { ...this.status, [report.kind]: report }
+    this.events.emit('nat:change', { status: this.status, report })
   }
 }
 

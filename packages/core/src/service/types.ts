@@ -7,52 +7,89 @@
  *
  * @packageDocumentation
  */
-import type { Connection } from '../connection/connection.js'
-import type { ProtocolStream } from '../connection/protocol-stream.js'
 import type { Logger } from '../logger.js'
 import type {
+  CloseInfo,
   ConnectionMethod,
+  Direction,
   DatagramEndpoint,
   SecurityContext,
   TransportConnection,
   TransportLimits,
 } from '../transport/types.js'
 
-/** The node's view of the NAT it sits behind, as services learn it. */
-export interface NatStatus {
-  /** Reflexive UDP address of the node's datagram socket (where STUN servers or peers see it), e.g. `quic://203.0.113.10:40001`. */
-  readonly reflexiveAddress: string | undefined
+/**
+ * What one traversal service (UPnP, STUN, or a third party's PCP, NAT-PMP or
+ * TURN service) has learned about how peers reach this node. The words in
+ * `kind` and `state` belong to the service that reports: the core stores the
+ * latest report per kind, emits `nat:change`, and reads nothing in them.
+ * `@crust/nat` reads its own reports back into its `NatStatus` with `natStatus()`.
+ */
+export interface TraversalReport {
   /**
-   * NAT mapping behaviour of the datagram socket (RFC 4787): `none` (the node
-   * has a public address), `endpoint-independent` (hole punching works),
-   * `endpoint-dependent` (symmetric NAT: needs a relay), or `unknown`.
+   * Which mechanism this is about, e.g. `upnp`, `stun`, `pcp`: a name of the
+   * {@link ConnectionMethod} form (`a-z`, `0-9`, `-`, starting with a letter, at most 32).
    */
-  readonly mapping: 'unknown' | 'none' | 'endpoint-independent' | 'endpoint-dependent'
-  /** The UPnP gateway's state and the mappings it holds for this node. */
-  readonly upnp: UpnpStatus
-}
-
-/** UPnP gateway state of a node. */
-export interface UpnpStatus {
-  /** `unknown` until looked for; `unavailable` (no gateway), `refused` (it would not map), `mapped`. */
-  readonly state: 'unknown' | 'unavailable' | 'refused' | 'mapped'
-  /** Gateway control URL, when found. */
-  readonly gateway?: string
-  /** The gateway's external IP, when it told us. */
-  readonly externalIp?: string
-  /** Port mappings held for this node. */
-  readonly mappings: readonly PortMapping[]
-  /** Why it is unavailable or refused, in plain words. */
+  readonly kind: string
+  /** The service's word for where it stands, e.g. `mapped`, `refused`, `endpoint-independent`. */
+  readonly state: string
+  /** Addresses peers can reach the node at through this mechanism (a reflexive address, port mappings). */
+  readonly addresses?: readonly string[]
+  /** Why, in plain words, when there is something to say (e.g. why a gateway refused). */
   readonly reason?: string
+  /** The service's own details (JSON-serialisable), read back by the service's typed reader. */
+  readonly details?: Readonly<Record<string, unknown>>
 }
 
-/** One port mapping on a gateway. */
-export interface PortMapping {
-  readonly protocol: 'tcp' | 'udp'
-  readonly internalPort: number
-  readonly externalPort: number
-  /** The address peers dial to use it, e.g. `tcp://198.51.100.7:40001`. */
-  readonly address: string
+/** The latest {@link TraversalReport} of each kind. */
+export type TraversalStatus = Readonly<Record<string, TraversalReport>>
+
+/**
+ * A stream of a service protocol, as a service sees it: length-prefixed
+ * frames for control messages, raw bytes for piping. Core's `ProtocolStream`
+ * is one.
+ */
+export interface ServiceStream extends AsyncIterable<Uint8Array> {
+  /** The protocol name, e.g. `/crust/relay/1`. */
+  readonly protocol: string
+  /** Write raw bytes (`end` closes our side after them). */
+  write(data: Uint8Array, options?: { end?: boolean }): Promise<void>
+  /** Close our side; the remote may still write. */
+  end(): Promise<void>
+  /** Abort both directions with a reset code (a `StreamResetCode`). */
+  reset(code?: number): void
+  /** Write one length-prefixed frame. */
+  writeFrame(data: Uint8Array, options?: { end?: boolean }): Promise<void>
+  /** Read one length-prefixed frame of at most `maxSize` bytes; `undefined` when the remote ended. */
+  readFrame(maxSize: number): Promise<Uint8Array | undefined>
+}
+
+/**
+ * A pooled connection to an authenticated peer, as a service sees it: what a
+ * service may read and call. Core's `Connection` is one.
+ */
+export interface ServiceConnection {
+  /** The remote's peer id (authenticated by TLS). */
+  readonly peerId: string
+  /** The transport carrying it, e.g. `quic`. */
+  readonly transport: string
+  readonly direction: Direction
+  /** The remote's address as the transport sees it. */
+  readonly remoteAddress: string
+  readonly localAddress: string
+  /** How the path was made, e.g. `direct`, `punched`, `relayed`. */
+  readonly method: ConnectionMethod
+  /** `node` or `client` (a client accepts no inbound connections). */
+  readonly remoteRole: 'node' | 'client'
+  /** Address the remote reported seeing us at, when it told us. */
+  readonly observedAddress: string | undefined
+  /** The transport-level connection underneath (e.g. to tell which of two was pooled). */
+  readonly transportConnection: TransportConnection
+  /** Resolves when the connection has closed. */
+  readonly closed: Promise<CloseInfo>
+  /** Open a stream of a service protocol; the remote must serve `protocol`. */
+  openProtocolStream(protocol: string, options?: { signal?: AbortSignal }): Promise<ServiceStream>
+  close(reason?: string): Promise<void>
 }
 
 /** An address a service publishes for the node, and how a connection through it is made. */
@@ -79,11 +116,11 @@ export interface Connector {
   /** Lower runs first: hole punching (10) before relaying (20). */
   readonly priority: number
   /** Connect to `peerId`, or reject with a typed reason. The result must be pooled (made through the components). */
-  connect(peerId: string, options: { signal: AbortSignal }): Promise<Connection>
+  connect(peerId: string, options: { signal: AbortSignal }): Promise<ServiceConnection>
 }
 
 /** Handles a protocol stream the remote opened. */
-export type ProtocolHandler = (stream: ProtocolStream, connection: Connection) => void
+export type ProtocolHandler = (stream: ServiceStream, connection: ServiceConnection) => void
 
 /** What a service factory receives from the node. */
 export interface ServiceComponents {
@@ -112,16 +149,19 @@ export interface ServiceComponents {
   datagrams(transport: string): DatagramEndpoint | undefined
   /** Where peers' echoes say we are, per transport. */
   externalAddresses(): Record<string, string[]>
-  /** The node's NAT status. */
-  nat(): NatStatus
-  /** Merge `patch` into the NAT status; emits `nat:change` when something changed. */
-  updateNat(patch: Partial<NatStatus>): void
+  /** The latest traversal report of every kind (what every service reported). */
+  traversal(): TraversalStatus
+  /**
+   * Replace the report of `report.kind`; emits `nat:change` when it changed.
+   * Throws `ConfigError` when `kind` is not a well-formed name.
+   */
+  reportTraversal(report: TraversalReport): void
   /** Every pooled connection. */
-  connections(): Connection[]
+  connections(): ServiceConnection[]
   /** The pooled connection to `peerId`. */
-  connection(peerId: string): Connection | undefined
+  connection(peerId: string): ServiceConnection | undefined
   /** The addresses a connected peer claims it can be dialled at. */
-  claimedAddresses(connection: Connection): readonly string[]
+  claimedAddresses(connection: ServiceConnection): readonly string[]
   /**
    * Protect `peerId` from the connection pruner (e.g. a relay this node uses)
    * for `tag`; returns a function that releases this hold.
@@ -132,15 +172,15 @@ export interface ServiceComponents {
   /** Serve a protocol; returns a function that stops serving it. */
   handleProtocol(protocol: string, handler: ProtocolHandler): () => void
   /** Dial one address, authenticate, handshake and pool (no retries, no connectors). */
-  dial(address: string, options: ServiceDialOptions): Promise<Connection>
+  dial(address: string, options: ServiceDialOptions): Promise<ServiceConnection>
   /** Handshake a secured outbound connection a service made (e.g. over a relay) and pool it. */
-  establishOutbound(connection: TransportConnection, options: { expectedPeerId: string; signal?: AbortSignal }): Promise<Connection>
+  establishOutbound(connection: TransportConnection, options: { expectedPeerId: string; signal?: AbortSignal }): Promise<ServiceConnection>
   /**
    * Try the connectors whose priority is below `belowPriority`, in order (e.g.
    * a relay upgrading its relayed connection by hole punching). Rejects with a
    * `DialError` listing each connector's reason, or when none qualifies.
    */
-  traverse(peerId: string, options: { belowPriority: number; signal?: AbortSignal }): Promise<Connection>
+  traverse(peerId: string, options: { belowPriority: number; signal?: AbortSignal }): Promise<ServiceConnection>
   /** Hand a secured inbound connection a service accepted (e.g. over a relay) to the core. */
   acceptInbound(connection: TransportConnection): void
   /** Tell the user something happened (the node emits it as `service:event`). */

@@ -43,9 +43,16 @@ async function tcpProxy(targetPort: number): Promise<PathProxy> {
       if (dead) dropped++
       else to.write(chunk)
     })
-    from.on('end', () => to.end())
-    from.on('error', () => to.destroy())
-    from.on('close', () => to.destroy())
+    // A dead path carries no FIN or reset either: the other side learns nothing.
+    from.on('end', () => {
+      if (!dead) to.end()
+    })
+    from.on('error', () => {
+      if (!dead) to.destroy()
+    })
+    from.on('close', () => {
+      if (!dead) to.destroy()
+    })
   }
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, '127.0.0.1')

@@ -65,7 +65,10 @@ export interface CloseInfo {
  * One stream of a multiplexed connection. Reading is by async iteration and
  * applies backpressure: flow-control credit returns to the sender only as the
  * application consumes chunks. A unidirectional stream is write-only for its
- * opener and read-only for its acceptor.
+ * opener and read-only for its acceptor. When the connection closes, pending
+ * and later reads and writes reject with a `StreamResetError` whose
+ * `closeInfo` says how it closed, as far as the transport knows then (a
+ * stream is not ended cleanly by its connection closing).
  */
 export interface TransportStream extends AsyncIterable<Uint8Array> {
   /** Stream id, unique within its connection. */

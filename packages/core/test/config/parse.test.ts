@@ -58,6 +58,7 @@ describe('parseConfig', () => {
         messageTimeout: 10_000,
         minMessageRate: 1024,
       },
+      keep: [],
       retry: { initialDelay: 500, maxDelay: 15_000, multiplier: 1.5, jitter: true, maxElapsed: 30_000, maxAttempts: 10 },
       blacklist: { peers: [], ips: [] },
       reachability: { check: 'demote', timeout: 3_000, maxAddresses: 3, period: 60_000, maxPerSecond: 5 },

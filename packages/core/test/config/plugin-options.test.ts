@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { parsePluginOptions } from '../../src/config/plugin-options.js'
 import { ConfigError } from '../../src/errors.js'
-import * as core from '../../src/index.js'
+import * as plugin from '../../src/plugin.js'
 
 const schema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(0),
@@ -22,8 +22,8 @@ function configError(input: unknown): ConfigError {
 }
 
 describe('parsePluginOptions', () => {
-  it('is exported from @crust/core', () => {
-    expect(core.parsePluginOptions).toBe(parsePluginOptions)
+  it('is exported from @crust/core/plugin', () => {
+    expect(plugin.parsePluginOptions).toBe(parsePluginOptions)
   })
 
   it('fills defaults; no options means {}', () => {

@@ -9,8 +9,8 @@ import {
   NetworkMismatchError,
   ProtocolError,
   ReachabilityError,
-  errorFromClose,
 } from '../../src/index.js'
+import { errorFromClose } from '../../src/plugin.js'
 
 /** The decided error class of every close code; a new code fails the coverage test until it is added here. */
 const expected: Record<CloseCode, abstract new (...args: never[]) => CrustError> = {

@@ -247,6 +247,16 @@ describe('Connection.send is acknowledged', () => {
     await expect(pending).rejects.toBeInstanceOf(MessageTooLargeError)
   })
 
+  it('a stream failed by its connection closing is not a refusal, whatever the close code', async () => {
+    const { transport, streams } = fakeConnection()
+    const connection = new Connection(transport, settings)
+    const pending = connection.send(Buffer.from('x'))
+    await tick()
+    const closeInfo = { code: 1, reason: 'protocol error', remote: true }
+    streams[0]?.fail(new StreamResetError('connection closed', 1, true, { closeInfo }))
+    await expect(pending).rejects.toBeInstanceOf(DeliveryUnknownError)
+  })
+
   it('rejects with the original error when no stream could be opened (nothing was handed over)', async () => {
     const { transport } = fakeConnection()
     transport.openStream = () => Promise.reject(new ConnectionClosedError('already closed', 0))

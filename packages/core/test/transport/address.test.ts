@@ -1,6 +1,6 @@
 import type { NetworkInterfaceInfo } from 'node:os'
 import { describe, expect, it, vi } from 'vitest'
-import { expandWildcard, formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '../../src/index.js'
+import { expandWildcard, formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '../../src/plugin.js'
 
 /** A host with loopback, a LAN address and a link-local address in each family, listed loopback last. */
 const interfaces = vi.hoisted(() => {

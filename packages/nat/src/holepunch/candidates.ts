@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net'
 import type { DatagramPeer, ServiceComponents } from '@crust/core'
-import { formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '@crust/core'
+import { formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '@crust/core/plugin'
+import { natStatus } from '../status.js'
 
 /** Most candidates one side may offer. */
 export const MAX_CANDIDATES = 8
@@ -79,7 +80,7 @@ export function screenCandidates(
  * the LAN addresses of the QUIC socket (for peers behind the same NAT).
  */
 export function ownCandidates(components: ServiceComponents, allowLoopback: boolean): string[] {
-  const nat = components.nat()
+  const nat = natStatus(components.traversal())
   const found = [
     nat.reflexiveAddress,
     ...nat.upnp.mappings.filter((mapping) => mapping.protocol === 'udp').map((mapping) => mapping.address),

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import {
   AbortError,
-  type Connection,
+  type ServiceConnection,
   type Connector,
   type DatagramEndpoint,
   type DatagramPeer,
-  type ProtocolStream,
+  type ServiceStream,
   type Service,
   type ServiceComponents,
-  TokenBucket,
-  errorMessage,
   shortPeerId,
 } from '@crust/core'
+import { TokenBucket, errorMessage } from '@crust/core/plugin'
+import { natStatus } from '../status.js'
 import { RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
 import { HolePunchError } from './errors.js'
@@ -97,12 +97,12 @@ export class HolePunchService implements Service {
 
   // --- client side -------------------------------------------------------
 
-  private async connectTo(target: string, signal: AbortSignal): Promise<Connection> {
+  private async connectTo(target: string, signal: AbortSignal): Promise<ServiceConnection> {
     const endpoint = this.endpoint
     if (endpoint === undefined) throw new HolePunchError('refused', 'hole punching needs the QUIC transport')
     await endpoint.open()
     const attempt = randomBytes(16).toString('hex')
-    const mapping = this.components.nat().mapping
+    const mapping = natStatus(this.components.traversal()).mapping
     const connect: ConnectFrame = {
       type: 'connect',
       target,
@@ -161,13 +161,13 @@ export class HolePunchService implements Service {
     targets: readonly DatagramPeer[],
     budget: number,
     signal: AbortSignal,
-  ): Promise<Connection> {
+  ): Promise<ServiceConnection> {
     const controller = new AbortController()
     const puncher = this.track(new Puncher(endpoint, attempt, targets, budget, this.budget()).start())
-    return new Promise<Connection>((resolve, reject) => {
+    return new Promise<ServiceConnection>((resolve, reject) => {
       const dialled = new Set<string>()
       let settled = false
-      const finish = (connection: Connection | undefined, error?: Error): void => {
+      const finish = (connection: ServiceConnection | undefined, error?: Error): void => {
         if (settled) return
         settled = true
         clearTimeout(timer)
@@ -210,7 +210,7 @@ export class HolePunchService implements Service {
   // --- server sides ------------------------------------------------------
 
   /** A peer opened our protocol: a rendezvous request (`connect`) or an introduction (`offer`). */
-  private async serve(stream: ProtocolStream, connection: Connection): Promise<void> {
+  private async serve(stream: ServiceStream, connection: ServiceConnection): Promise<void> {
     try {
       const frame = await readFrame(stream, this.options.rendezvousTimeout)
       if (frame.type === 'connect') await this.introduce(stream, connection, frame)
@@ -224,7 +224,7 @@ export class HolePunchService implements Service {
   }
 
   /** Rendezvous: forward `from`'s candidates to the target and the target's answer back. */
-  private async introduce(stream: ProtocolStream, from: Connection, connect: ConnectFrame): Promise<void> {
+  private async introduce(stream: ServiceStream, from: ServiceConnection, connect: ConnectFrame): Promise<void> {
     if (!this.options.rendezvous) return refuse(stream, 'refused', 'this node does not act as rendezvous')
     if (!this.limiter.take(`introduce ${from.peerId}`)) return refuse(stream, 'rate-limited', 'too many introductions; try later')
     if (connect.target === from.peerId) return refuse(stream, 'self', 'cannot introduce a peer to itself')
@@ -251,7 +251,7 @@ export class HolePunchService implements Service {
   }
 
   /** Target: punch back towards the peer that asked, and tell it where to find us. */
-  private async answerOffer(stream: ProtocolStream, rendezvous: Connection, offer: OfferFrame): Promise<void> {
+  private async answerOffer(stream: ServiceStream, rendezvous: ServiceConnection, offer: OfferFrame): Promise<void> {
     const endpoint = this.endpoint
     if (endpoint === undefined) return refuse(stream, 'refused', 'this node has no QUIC socket to punch from')
     if (!this.limiter.take(`offer via ${rendezvous.peerId}`) || !this.limiter.take(`offer from ${offer.from}`)) {
@@ -263,7 +263,7 @@ export class HolePunchService implements Service {
     if (this.active.has(offer.attempt)) return refuse(stream, 'refused', 'attempt id already in use')
     const { targets, rejected } = this.screen(offer.candidates)
     if (targets.length === 0) return refuse(stream, 'bad-candidates', `no usable candidate: ${describe(rejected)}`)
-    const mapping = this.components.nat().mapping
+    const mapping = natStatus(this.components.traversal()).mapping
     if (mapping === 'endpoint-dependent' && offer.mapping === 'endpoint-dependent') {
       // Tell the asker our mapping so it gives up at once and relays; no punching for nothing.
       await writeFrame(stream, { type: 'answer', candidates: ownCandidates(this.components, this.options.allowLoopback), mapping }, true)
@@ -309,13 +309,13 @@ export class HolePunchService implements Service {
 }
 
 /** Put where `connection`'s peer is seen (QUIC only: that is its socket's real mapping) first. */
-function withObserved(connection: Connection, candidates: readonly string[]): string[] {
+function withObserved(connection: ServiceConnection, candidates: readonly string[]): string[] {
   const observed = connection.transport === 'quic' ? connection.remoteAddress : undefined
   return [...new Set([...(observed === undefined ? [] : [observed]), ...candidates])].slice(0, 16)
 }
 
 /** Answer with a typed refusal and end the stream. */
-function refuse(stream: ProtocolStream, reason: ErrorFrame['reason'], message: string): Promise<void> {
+function refuse(stream: ServiceStream, reason: ErrorFrame['reason'], message: string): Promise<void> {
   return writeFrame(stream, { type: 'error', reason, message }, true).catch(() => stream.reset())
 }
 

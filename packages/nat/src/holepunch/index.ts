@@ -3,10 +3,7 @@ import { HolePunchService } from './holepunch-service.js'
 import { type HolePunchOptions, parseHolePunchOptions } from './options.js'
 
 export { HolePunchError, type HolePunchFailure } from './errors.js'
-export { HolePunchService } from './holepunch-service.js'
-export { HOLE_PUNCH_PROTOCOL } from './messages.js'
-export { screenCandidates, MAX_CANDIDATES, type CandidateRejection } from './candidates.js'
-export { punchPacket, readPunch } from './puncher.js'
+export type { HolePunchService } from './holepunch-service.js'
 export type { HolePunchOptions } from './options.js'
 
 /**

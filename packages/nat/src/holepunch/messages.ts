@@ -1,4 +1,5 @@
-import { type ProtocolStream, StreamResetCode, errorMessage, isCrustError } from '@crust/core'
+import { type ServiceStream, isCrustError } from '@crust/core'
+import { StreamResetCode, errorMessage } from '@crust/core/plugin'
 import { z } from 'zod'
 import { HolePunchError } from './errors.js'
 
@@ -35,7 +36,7 @@ export type AnswerFrame = z.infer<typeof answerFrame>
 export type ErrorFrame = z.infer<typeof errorFrame>
 
 /** Write one frame. */
-export function writeFrame(stream: ProtocolStream, frame: HolePunchFrame, end = false): Promise<void> {
+export function writeFrame(stream: ServiceStream, frame: HolePunchFrame, end = false): Promise<void> {
   return stream.writeFrame(Buffer.from(JSON.stringify(frame)), { end })
 }
 
@@ -44,7 +45,7 @@ export function writeFrame(stream: ProtocolStream, frame: HolePunchFrame, end = 
  * become a `HolePunchError`, never a crash (the caller may still answer a
  * malformed frame with an `error` frame).
  */
-export async function readFrame(stream: ProtocolStream, timeoutMs: number): Promise<HolePunchFrame> {
+export async function readFrame(stream: ServiceStream, timeoutMs: number): Promise<HolePunchFrame> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {

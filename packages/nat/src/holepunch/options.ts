@@ -1,4 +1,4 @@
-import { parsePluginOptions } from '@crust/core'
+import { parsePluginOptions } from '@crust/core/plugin'
 import { z } from 'zod'
 
 const holePunchOptionsSchema = z.strictObject({

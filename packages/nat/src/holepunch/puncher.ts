@@ -1,6 +1,6 @@
 import type { DatagramEndpoint, DatagramPeer } from '@crust/core'
-import { normalizeIp } from '@crust/core'
-import type { TokenBucket } from '@crust/core'
+import { normalizeIp } from '@crust/core/plugin'
+import type { TokenBucket } from '@crust/core/plugin'
 
 /**
  * A punch packet: 5 magic bytes, then the 16-byte attempt id. The first

@@ -1,4 +1,4 @@
-import type { ProtocolStream } from '@crust/core'
+import type { ServiceStream } from '@crust/core'
 import type { ByteThrottle } from './limits.js'
 import { CircuitResetCode, circuitEndReason } from './protocol.js'
 
@@ -52,8 +52,8 @@ export class Circuit {
   private finish!: (end: CircuitEnd) => void
 
   constructor(
-    private readonly requester: ProtocolStream,
-    private readonly target: ProtocolStream,
+    private readonly requester: ServiceStream,
+    private readonly target: ServiceStream,
     private readonly options: CircuitOptions,
   ) {
     this.done = new Promise((resolve) => {
@@ -82,7 +82,7 @@ export class Circuit {
     this.finish({ reason, bytes: this.bytes, durationMs: performance.now() - this.started })
   }
 
-  private async pump(from: ProtocolStream, to: ProtocolStream, fromPeer: string, toPeer: string): Promise<void> {
+  private async pump(from: ServiceStream, to: ServiceStream, fromPeer: string, toPeer: string): Promise<void> {
     try {
       for await (const chunk of from) {
         if (this.ended) return

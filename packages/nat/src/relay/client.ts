@@ -1,19 +1,17 @@
 import {
   AbortError,
-  type Connection,
+  type ServiceConnection,
   type Connector,
   type Logger,
-  type ProtocolStream,
+  type ServiceStream,
   type Service,
   type ServiceComponents,
   type ServiceFactory,
-  StreamResetCode,
   CloseCode,
-  asError,
-  errorMessage,
   shortPeerId,
   isCrustError,
 } from '@crust/core'
+import { StreamResetCode, asError, errorMessage } from '@crust/core/plugin'
 import { RELAY_PRIORITY } from './priority.js'
 import { RelayError } from './errors.js'
 import { RelayLinks } from './links.js'
@@ -64,7 +62,7 @@ class RelayClient implements Service {
   /** Peer ids of the configured relays, best first. */
   private readonly preferred: readonly string[]
   /** Connections whose peer refused the hop protocol (it runs no relay server): not asked again. */
-  private readonly notRelays = new WeakSet<Connection>()
+  private readonly notRelays = new WeakSet<ServiceConnection>()
   /** Relayed connections made or accepted and not yet closed. */
   private readonly relayed = new Set<RelayedConnection>()
   /** Attempts in progress (both directions), cancelled when the service stops. */
@@ -114,7 +112,7 @@ class RelayClient implements Service {
   }
 
   /** The connector: reach `target` through the first relay that can. */
-  private async connect(target: string, signal: AbortSignal): Promise<Connection> {
+  private async connect(target: string, signal: AbortSignal): Promise<ServiceConnection> {
     if (!this.running) throw new RelayError('unavailable', 'the relay service is stopped')
     this.checkCapacity()
     const candidates = this.candidates(target)
@@ -136,8 +134,8 @@ class RelayClient implements Service {
   }
 
   /** Relays to ask, best first: the configured ones, then (with `discover`) other direct connections to nodes. */
-  private candidates(target: string): Connection[] {
-    const usable = (connection: Connection | undefined): connection is Connection =>
+  private candidates(target: string): ServiceConnection[] {
+    const usable = (connection: ServiceConnection | undefined): connection is ServiceConnection =>
       connection !== undefined &&
       connection.peerId !== target &&
       connection.method !== 'relayed' &&
@@ -159,10 +157,10 @@ class RelayClient implements Service {
   }
 
   /** Ask one relay for a circuit to `target`, secure it end to end and hand it to the core. */
-  private async connectVia(relayConnection: Connection, target: string, signal: AbortSignal): Promise<Connection> {
+  private async connectVia(relayConnection: ServiceConnection, target: string, signal: AbortSignal): Promise<ServiceConnection> {
     const relayId = relayConnection.peerId
     const { controller, timedOut, done } = this.attempt(signal, this.options.connectTimeout)
-    let stream: ProtocolStream | undefined
+    let stream: ServiceStream | undefined
     const resetOnAbort = (): void => stream?.reset(StreamResetCode.CANCELLED)
     controller.signal.addEventListener('abort', resetOnAbort, { once: true })
     try {
@@ -192,7 +190,7 @@ class RelayClient implements Service {
   }
 
   /** A relay announces a circuit from a peer: accept it (subject to our limits), secure it, give it to the core. */
-  private async accept(stream: ProtocolStream, relayConnection: Connection): Promise<void> {
+  private async accept(stream: ServiceStream, relayConnection: ServiceConnection): Promise<void> {
     const relayId = relayConnection.peerId
     const { controller, done } = this.attempt(undefined, this.options.connectTimeout)
     const resetOnAbort = (): void => stream.reset(StreamResetCode.TIMEOUT)

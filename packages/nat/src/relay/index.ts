@@ -8,9 +8,7 @@
  * @packageDocumentation
  */
 export { relayServer } from './server.js'
-export { relay, RELAY_PRIORITY } from './client.js'
+export { relay } from './client.js'
 export type { RelayServerOptions, RelayOptions } from './options.js'
 export { RelayError, type RelayErrorReason, type RelayLimit } from './errors.js'
 export type { RelayedChunk } from './circuit.js'
-export { HOP_PROTOCOL, STOP_PROTOCOL, CircuitResetCode } from './protocol.js'
-export { RELAY_TRANSPORT } from './relayed-connection.js'

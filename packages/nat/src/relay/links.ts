@@ -1,5 +1,5 @@
-import type { Connection, ServiceComponents } from '@crust/core'
-import { errorMessage } from '@crust/core'
+import type { ServiceConnection, ServiceComponents } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 
 /** A relay this node keeps a connection to, so peers can reach it through that relay. */
 export interface RelayContact {
@@ -67,12 +67,12 @@ export class RelayLinks {
   }
 
   /** The pooled direct connection to the relay, if any (a relay reached through a relay is no use). */
-  private current(peerId: string): Connection | undefined {
+  private current(peerId: string): ServiceConnection | undefined {
     const connection = this.components.connection(peerId)
     return connection?.method === 'relayed' ? undefined : connection
   }
 
-  private async dial(contact: RelayContact): Promise<Connection> {
+  private async dial(contact: RelayContact): Promise<ServiceConnection> {
     let last: unknown = new Error('the relay contact has no addresses')
     for (const address of contact.addresses) {
       try {

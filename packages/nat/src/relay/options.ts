@@ -1,4 +1,5 @@
-import { isPeerId, parsePluginOptions } from '@crust/core'
+import { isPeerId } from '@crust/core'
+import { parsePluginOptions } from '@crust/core/plugin'
 import { z } from 'zod'
 import type { RelayedChunk } from './circuit.js'
 

@@ -10,7 +10,8 @@
  *
  * @packageDocumentation
  */
-import { type ProtocolStream, StreamResetCode, isPeerId, isCrustError } from '@crust/core'
+import { type ServiceStream, isPeerId, isCrustError } from '@crust/core'
+import { StreamResetCode } from '@crust/core/plugin'
 import { z } from 'zod'
 import { RelayError, type RelayErrorReason, type RelayLimit } from './errors.js'
 
@@ -104,7 +105,7 @@ export function refusalError(frame: Refusal, relay: string | undefined): RelayEr
 }
 
 /** Write one control frame. */
-export function writeControl(stream: ProtocolStream, frame: object, options?: { end?: boolean }): Promise<void> {
+export function writeControl(stream: ServiceStream, frame: object, options?: { end?: boolean }): Promise<void> {
   return stream.writeFrame(Buffer.from(JSON.stringify(frame), 'utf8'), options)
 }
 
@@ -114,7 +115,7 @@ export function writeControl(stream: ProtocolStream, frame: object, options?: { 
  * frame before it is buffered) and for a stream that ended first. Stream
  * resets and aborts propagate unchanged.
  */
-export async function readControl<T>(stream: ProtocolStream, schema: z.ZodType<T>): Promise<T> {
+export async function readControl<T>(stream: ServiceStream, schema: z.ZodType<T>): Promise<T> {
   let raw: Uint8Array | undefined
   try {
     raw = await stream.readFrame(MAX_CONTROL_FRAME)

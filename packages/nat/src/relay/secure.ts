@@ -6,16 +6,8 @@ import {
   createServer as createTlsServer,
   connect as tlsConnect,
 } from 'node:tls'
-import {
-  AbortError,
-  AuthenticationError,
-  type RemotePeer,
-  type SecurityContext,
-  TimeoutError,
-  tlsOptionsFor,
-  verifyTlsPeer,
-  isCrustError,
-} from '@crust/core'
+import { AbortError, AuthenticationError, type RemotePeer, type SecurityContext, TimeoutError, isCrustError } from '@crust/core'
+import { tlsOptionsFor, verifyTlsPeer } from '@crust/core/plugin'
 import { RelayError } from './errors.js'
 
 /** The outcome of an end-to-end TLS handshake over a relayed stream. */

@@ -1,13 +1,13 @@
 import {
-  type Connection,
-  type ProtocolStream,
+  type ServiceConnection,
+  type ServiceStream,
   type Service,
   type ServiceComponents,
   type ServiceFactory,
-  StreamResetCode,
   shortPeerId,
   isCrustError,
 } from '@crust/core'
+import { StreamResetCode } from '@crust/core/plugin'
 import { Circuit } from './circuit.js'
 import { RelayError } from './errors.js'
 import { CircuitAccounting, type Reservation, isRefusal } from './limits.js'
@@ -46,7 +46,7 @@ class RelayServer implements Service {
   private readonly accounting: CircuitAccounting
   private readonly circuits = new Set<Circuit>()
   /** Streams still negotiating (request read, target asked), reset when the service stops. */
-  private readonly negotiating = new Set<ProtocolStream>()
+  private readonly negotiating = new Set<ServiceStream>()
   private stopServing: (() => void) | undefined
   private stopping = false
 
@@ -72,7 +72,7 @@ class RelayServer implements Service {
   }
 
   /** One request from `connection`'s peer: check, ask the target, then pipe. Never throws. */
-  private async serve(stream: ProtocolStream, connection: Connection): Promise<void> {
+  private async serve(stream: ServiceStream, connection: ServiceConnection): Promise<void> {
     const requester = connection.peerId
     this.negotiating.add(stream)
     const timer = setTimeout(() => stream.reset(StreamResetCode.TIMEOUT), this.options.answerTimeout)
@@ -108,7 +108,7 @@ class RelayServer implements Service {
   }
 
   /** Check the request and reserve a slot, then ask the target. Returns the target's stream or a refusal. */
-  private async open(requester: string, target: string): Promise<{ out: ProtocolStream; reservation: Reservation } | Refusal> {
+  private async open(requester: string, target: string): Promise<{ out: ServiceStream; reservation: Reservation } | Refusal> {
     if (this.stopping) return refusal('unavailable', 'the relay is stopping')
     if (target === requester) return refusal('self', 'cannot relay a peer to itself')
     if (target === this.components.peerId) return refusal('self', 'the target is the relay itself: connect to it directly')
@@ -128,9 +128,9 @@ class RelayServer implements Service {
   }
 
   /** Announce the circuit to the target; its stream once it accepts, or a refusal. */
-  private async askTarget(connection: Connection, requester: string): Promise<ProtocolStream | Refusal> {
+  private async askTarget(connection: ServiceConnection, requester: string): Promise<ServiceStream | Refusal> {
     const controller = new AbortController()
-    let out: ProtocolStream | undefined
+    let out: ServiceStream | undefined
     const timer = setTimeout(() => {
       controller.abort()
       out?.reset(StreamResetCode.TIMEOUT)
@@ -159,8 +159,8 @@ class RelayServer implements Service {
   }
 
   private async pipe(
-    stream: ProtocolStream,
-    out: ProtocolStream,
+    stream: ServiceStream,
+    out: ServiceStream,
     requester: string,
     target: string,
     reservation: Reservation,
@@ -187,7 +187,7 @@ class RelayServer implements Service {
   }
 
   /** Send a refusal, then let the requester finish its side (bounded, so a silent peer cannot pin the stream). */
-  private async refuse(stream: ProtocolStream, requester: string, frame: Refusal): Promise<void> {
+  private async refuse(stream: ServiceStream, requester: string, frame: Refusal): Promise<void> {
     this.notify('circuit:refused', `refused ${shortPeerId(requester)}: ${frame.reason}: ${frame.message}`, requester)
     const timer = setTimeout(() => stream.reset(StreamResetCode.CANCELLED), this.options.answerTimeout)
     try {

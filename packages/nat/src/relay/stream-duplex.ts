@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream'
-import { type ProtocolStream, asError, isCrustError } from '@crust/core'
+import { type ServiceStream, isCrustError } from '@crust/core'
+import { asError } from '@crust/core/plugin'
 
 /**
  * A protocol stream as a node `Duplex`, so node:tls can run over it. Reads
@@ -17,7 +18,7 @@ export class StreamDuplex extends Duplex {
   private readEnded = false
   private writeEnded = false
 
-  constructor(private readonly stream: ProtocolStream) {
+  constructor(private readonly stream: ServiceStream) {
     super({ allowHalfOpen: true })
     this.chunks = stream[Symbol.asyncIterator]()
     // The TLS socket on top reports failures; a reset arriving after it is gone must not go unhandled.

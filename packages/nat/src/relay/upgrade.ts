@@ -1,5 +1,5 @@
-import type { Connection, ServiceComponents } from '@crust/core'
-import { errorMessage } from '@crust/core'
+import type { ServiceConnection, ServiceComponents } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import type { ResolvedRelayOptions } from './options.js'
 import { RELAY_PRIORITY } from './priority.js'
 
@@ -67,7 +67,7 @@ export class Upgrader {
     this.controller.signal.addEventListener('abort', stop, { once: true })
     const timer = setTimeout(stop, ATTEMPT_TIMEOUT_MS)
     const errors: string[] = []
-    const tries: Array<Promise<{ connection: Connection; via: string }>> = [
+    const tries: Array<Promise<{ connection: ServiceConnection; via: string }>> = [
       ...addresses.map((address) =>
         this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address })),
       ),

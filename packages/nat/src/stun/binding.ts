@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net'
 import type { DatagramEndpoint, DatagramPeer } from '@crust/core'
-import { AbortError, isLoopback, normalizeIp } from '@crust/core'
+import { AbortError } from '@crust/core'
+import { isLoopback, normalizeIp } from '@crust/core/plugin'
 import stun from 'stun'
 import { StunError } from './errors.js'
 

@@ -1,5 +1,6 @@
-import type { DatagramPeer, NatStatus } from '@crust/core'
-import { normalizeIp } from '@crust/core'
+import type { DatagramPeer } from '@crust/core'
+import type { NatMapping } from '../status.js'
+import { normalizeIp } from '@crust/core/plugin'
 
 /** Our own socket, to tell "no NAT" from "NAT". */
 export interface LocalSocket {
@@ -22,7 +23,7 @@ function isLocal(peer: DatagramPeer, local: LocalSocket): boolean {
  * address means no NAT; the same outside address from both means
  * endpoint-independent mapping; different ones, endpoint-dependent.
  */
-export function classifyMapping(first: DatagramPeer, second: DatagramPeer | undefined, local: LocalSocket): NatStatus['mapping'] {
+export function classifyMapping(first: DatagramPeer, second: DatagramPeer | undefined, local: LocalSocket): NatMapping {
   if (second === undefined) return isLocal(first, local) ? 'none' : 'unknown'
   if (!same(first, second)) return 'endpoint-dependent'
   return isLocal(first, local) ? 'none' : 'endpoint-independent'

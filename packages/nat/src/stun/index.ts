@@ -4,13 +4,11 @@ import { StunService } from './stun-service.js'
 
 export { StunError, type StunFailure } from './errors.js'
 export { StunService } from './stun-service.js'
-export { bindingRequest, isStunMessage, isPlausibleMapping, type BindingAnswer, type BindingTiming } from './binding.js'
-export { classifyMapping, type LocalSocket } from './classify.js'
 export type { StunOptions } from './options.js'
 
 /**
  * The STUN service plugin: learns the reflexive UDP address of the node's
- * QUIC socket from STUN servers and classifies the NAT (`node.nat`), e.g.
+ * QUIC socket from STUN servers and classifies the NAT (`natStatus(node.nat)`), e.g.
  * `services: [stun({ servers: ['203.0.113.1:3478', '203.0.113.2:3478'] })]`.
  * Options are validated at once (a `ConfigError` names the field).
  */

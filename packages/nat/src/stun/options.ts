@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { parsePluginOptions } from '@crust/core'
+import { parsePluginOptions } from '@crust/core/plugin'
 import { z } from 'zod'
 
 const serverPattern = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/

@@ -1,7 +1,8 @@
 import { lookup } from 'node:dns/promises'
 import { networkInterfaces } from 'node:os'
-import type { DatagramEndpoint, DatagramPeer, NatStatus, Service, ServiceComponents } from '@crust/core'
-import { errorMessage, formatAddress, normalizeIp } from '@crust/core'
+import type { DatagramEndpoint, DatagramPeer, Service, ServiceComponents } from '@crust/core'
+import { type NatMapping, type NatStatus, natStatus, stunReport } from '../status.js'
+import { errorMessage, formatAddress, normalizeIp } from '@crust/core/plugin'
 import { type BindingAnswer, bindingRequest } from './binding.js'
 import { classifyMapping } from './classify.js'
 import { StunError } from './errors.js'
@@ -10,7 +11,7 @@ import { type ResolvedStunOptions, isIpLiteral, splitServer } from './options.js
 /**
  * Learns the reflexive address of the node's datagram socket (QUIC) from
  * STUN servers, classifies the NAT's mapping behaviour, and keeps both in
- * `node.nat`. Without servers it falls back to connected peers' echo.
+ * `natStatus(node.nat)`. Without servers it falls back to connected peers' echo.
  */
 export class StunService implements Service {
   readonly id = 'stun'
@@ -48,7 +49,7 @@ export class StunService implements Service {
   async refresh(): Promise<NatStatus> {
     const endpoint = this.components.datagrams(this.options.transport)
     if (endpoint !== undefined) await this.kick(endpoint)
-    return this.components.nat()
+    return this.nat()
   }
 
   /** Start a probe unless one is running; resolves when it ends (never rejects). */
@@ -104,21 +105,26 @@ export class StunService implements Service {
     const seen = this.components.externalAddresses()[this.options.transport] ?? []
     const first = seen[0]
     if (first === undefined) return
-    this.report(first, seen.length > 1 ? 'endpoint-dependent' : this.components.nat().mapping)
+    this.report(first, seen.length > 1 ? 'endpoint-dependent' : this.nat().mapping)
   }
 
   /** Forget the reflexive address (and mapping) we can no longer vouch for, and say why. */
   private withdraw(message: string): void {
-    const before = this.components.nat()
-    if (before.reflexiveAddress !== undefined || before.mapping !== 'unknown') this.components.updateNat({ reflexiveAddress: undefined, mapping: 'unknown' })
+    const before = this.nat()
+    if (before.reflexiveAddress !== undefined || before.mapping !== 'unknown') this.components.reportTraversal(stunReport(undefined, 'unknown'))
     this.components.logger.warn(`stun: ${message}`)
     this.components.notify({ service: 'stun', type: 'failed', message })
   }
 
-  private report(reflexiveAddress: string, mapping: NatStatus['mapping']): void {
-    const before = this.components.nat()
+  /** The NAT status as this package's services reported it. */
+  private nat(): NatStatus {
+    return natStatus(this.components.traversal())
+  }
+
+  private report(reflexiveAddress: string, mapping: NatMapping): void {
+    const before = this.nat()
     if (before.reflexiveAddress === reflexiveAddress && before.mapping === mapping) return
-    this.components.updateNat({ reflexiveAddress, mapping })
+    this.components.reportTraversal(stunReport(reflexiveAddress, mapping))
     const message = `reflexive address ${reflexiveAddress}, NAT mapping ${mapping}`
     this.components.logger.info(`stun: ${message}`)
     this.components.notify({ service: 'stun', type: before.reflexiveAddress === undefined ? 'learned' : 'changed', message })

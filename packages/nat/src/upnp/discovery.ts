@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram'
 import type { EventEmitter } from 'node:events'
 import { isIPv4 } from 'node:net'
 import type { Ssdp } from 'nat-upnp'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { UpnpError } from './errors.js'
 
 /** A gateway to talk to: its description URL, and our address on the link facing it. */

@@ -1,4 +1,5 @@
-import { CrustError, errorMessage } from '@crust/core'
+import { CrustError } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 
 /**
  * Why a UPnP step failed, in one word:

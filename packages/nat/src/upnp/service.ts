@@ -1,13 +1,6 @@
-import {
-  type Logger,
-  type PortMapping,
-  type Service,
-  type ServiceComponents,
-  type UpnpStatus,
-  formatAddress,
-  isLoopback,
-  shortPeerId,
-} from '@crust/core'
+import { type Logger, type Service, type ServiceComponents, shortPeerId } from '@crust/core'
+import { formatAddress, isLoopback } from '@crust/core/plugin'
+import { type PortMapping, type UpnpStatus, natStatus, upnpReport } from '../status.js'
 import { GatewayClient } from './client.js'
 import { type GatewayLocation, localAddressTowards } from './discovery.js'
 import { FaultCode, UpnpError, asUpnpError } from './errors.js'
@@ -29,7 +22,7 @@ interface HeldMapping {
  * ports, publishes the mapped addresses (method `upnp`), renews at half the
  * lease, and removes the mappings on stop. When there is no gateway, or it
  * refuses or answers garbage, it says so once (a log line at info level, a
- * `service:event`, `node.nat.upnp`) and carries on without mappings.
+ * `service:event`, `natStatus(node.nat).upnp`) and carries on without mappings.
  */
 export class UpnpService implements Service {
   readonly id = 'upnp'
@@ -54,9 +47,9 @@ export class UpnpService implements Service {
     this.description = options.description ?? `crust ${shortPeerId(components.peerId)}`
   }
 
-  /** The node's UPnP status (as in `node.nat.upnp`). */
+  /** The node's UPnP status (as in `natStatus(node.nat).upnp`). */
   get status(): UpnpStatus {
-    return this.components.nat().upnp
+    return natStatus(this.components.traversal()).upnp
   }
 
   /** Why the gateway is unavailable or refused, as a typed error; undefined while all is well. */
@@ -108,7 +101,7 @@ export class UpnpService implements Service {
     this.client = undefined
     if (!hadMappings) return
     this.components.advertise([])
-    this.components.updateNat({ upnp: { ...this.base(), state: 'unknown', mappings: [] } })
+    this.components.reportTraversal(upnpReport({ ...this.base(), state: 'unknown', mappings: [] }))
   }
 
   /** Run `task` as the one piece of gateway work in flight (stop waits for it). */
@@ -282,7 +275,7 @@ export class UpnpService implements Service {
     const mappings = this.mappings()
     this.failure = undefined
     this.components.advertise(mappings.map((mapping) => ({ address: mapping.address, method: 'upnp' as const })))
-    this.components.updateNat({ upnp: { ...this.base(), state: 'mapped', mappings } })
+    this.components.reportTraversal(upnpReport({ ...this.base(), state: 'mapped', mappings }))
     const lease = this.held.some((held) => held.leaseSeconds === 0) ? 'permanent' : `lease ${this.options.leaseSeconds} s`
     const list = mappings.map((m) => `${m.protocol} ${m.internalPort} → ${m.address}`).join(', ')
     const unmapped = failures.length > 0 ? `; not mapped: ${failures.join('; ')}` : ''
@@ -306,7 +299,7 @@ export class UpnpService implements Service {
   /** Report a final state with its reason: one info line and one event. */
   private settle(state: 'unavailable' | 'refused', reason: string): void {
     if (this.stopped) return
-    this.components.updateNat({ upnp: { ...this.base(), state, mappings: [], reason } })
+    this.components.reportTraversal(upnpReport({ ...this.base(), state, mappings: [], reason }))
     this.logger.info(`${reason}; carrying on without port mappings`)
     this.components.notify({ service: 'upnp', type: state, message: reason })
   }

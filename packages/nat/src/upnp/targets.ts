@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net'
-import { parseAddress } from '@crust/core'
+import { parseAddress } from '@crust/core/plugin'
 
 /** A listening port the gateway should forward to us. */
 export interface MappingTarget {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import { errorMessage } from '@crust/core'
+import { errorMessage } from '@crust/core/plugin'
 import { UpnpError, firstLine } from './errors.js'
 
 /**

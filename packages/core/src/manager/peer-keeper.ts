@@ -1,0 +1,163 @@
+/**
+ * Peers the application wants connected (`node.keep(peer)`, `keep` in the
+ * config): when the last connection to one closes, it is re-established
+ * through the whole ladder (direct addresses, then the services' hole
+ * punching and relaying), with backoff, until it is back, the peer is
+ * released, blacklisted, or the node stops.
+ *
+ * @packageDocumentation
+ */
+import { inject, injectable } from 'tsyringe'
+import type { NodeConfig } from '../config/schema.js'
+import { Tokens } from '../di/tokens.js'
+import { asError } from '../error-text.js'
+import type { TypedEmitter } from '../events/emitter.js'
+import type { NodeEvents } from '../events/node-events.js'
+import type { Logger } from '../logger.js'
+import type { Blacklist } from './blacklist.js'
+import type { Dialer, PeerContact } from './dialer.js'
+import type { Establisher } from './establisher.js'
+import type { ConnectionPool } from './pool.js'
+import type { RunState } from './run-state.js'
+
+/** Addresses remembered per kept peer (its contact's, what it claimed, where we reached it). */
+const MAX_ADDRESSES = 16
+/** First wait before redialling a kept peer after a failed attempt (ms); doubles up to {@link MAX_DELAY}. */
+const FIRST_DELAY = 250
+const MAX_DELAY = 2_000
+
+interface Kept {
+  readonly addresses: Set<string>
+  timer: NodeJS.Timeout | undefined
+  dialing: boolean
+  failures: number
+}
+
+/** Keeps the application's chosen peers connected. */
+@injectable()
+export class PeerKeeper {
+  private readonly kept = new Map<string, Kept>()
+  private unsubscribe: Array<() => void> = []
+
+  constructor(
+    @inject(Tokens.Config) config: NodeConfig,
+    @inject(Tokens.Logger) private readonly logger: Logger,
+    @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.Blacklist) private readonly blacklist: Blacklist,
+    @inject(Tokens.Pool) private readonly pool: ConnectionPool,
+    @inject(Tokens.RunState) private readonly state: RunState,
+    @inject(Tokens.Establisher) private readonly establisher: Establisher,
+    @inject(Tokens.Dialer) private readonly dialer: Dialer,
+  ) {
+    for (const entry of config.keep) this.add(typeof entry === 'string' ? { peerId: entry, addresses: [] } : entry)
+  }
+
+  /** Addresses remembered for a kept peer. */
+  addressesOf(peerId: string): string[] {
+    return [...(this.kept.get(peerId)?.addresses ?? [])]
+  }
+
+  /** Peer ids kept now. */
+  get peers(): string[] {
+    return [...this.kept.keys()]
+  }
+
+  /** Keep `peer` connected from now on; connects at once when the node runs and has no connection to it. */
+  keep(peer: PeerContact & { readonly peerId: string }): void {
+    this.add(peer)
+    this.ensure(peer.peerId, 0)
+  }
+
+  /** Stop keeping `peerId` (its connection stays until it closes). */
+  release(peerId: string): void {
+    const entry = this.kept.get(peerId)
+    if (entry === undefined) return
+    clearTimeout(entry.timer)
+    this.kept.delete(peerId)
+  }
+
+  isKept(peerId: string): boolean {
+    return this.kept.has(peerId)
+  }
+
+  /** The node started: follow the pool and connect every kept peer. */
+  start(): void {
+    this.unsubscribe = [
+      this.events.on('peer:disconnected', ({ peerId }) => this.ensure(peerId, 0)),
+      this.events.on('connection:open', ({ connection }) => this.learn(connection.peerId, connection)),
+    ]
+    for (const peerId of this.kept.keys()) this.ensure(peerId, 0)
+  }
+
+  /** The node is stopping: no more redials. */
+  stop(): void {
+    for (const off of this.unsubscribe) off()
+    this.unsubscribe = []
+    for (const entry of this.kept.values()) {
+      clearTimeout(entry.timer)
+      entry.timer = undefined
+    }
+  }
+
+  private add(peer: PeerContact & { readonly peerId: string }): void {
+    let entry = this.kept.get(peer.peerId)
+    if (entry === undefined) {
+      entry = { addresses: new Set(), timer: undefined, dialing: false, failures: 0 }
+      this.kept.set(peer.peerId, entry)
+    }
+    for (const address of peer.addresses) remember(entry.addresses, address)
+  }
+
+  /** Remember where a kept peer can be reached: what it claims, and the address we reached it at. */
+  private learn(peerId: string, connection: Parameters<Establisher['reachableAt']>[0]): void {
+    const entry = this.kept.get(peerId)
+    if (entry === undefined) return
+    entry.failures = 0
+    for (const address of this.establisher.reachableAt(connection)) remember(entry.addresses, address)
+  }
+
+  /** Connect `peerId` after `delay` ms unless it is connected, being dialled, released or the node stopped. */
+  private ensure(peerId: string, delay: number): void {
+    const entry = this.kept.get(peerId)
+    if (entry === undefined || entry.dialing || entry.timer !== undefined || !this.state.running) return
+    if (this.pool.get(peerId) !== undefined) return
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined
+      void this.redial(peerId, entry)
+    }, delay)
+    entry.timer.unref?.()
+  }
+
+  private async redial(peerId: string, entry: Kept): Promise<void> {
+    if (!this.state.running || this.kept.get(peerId) !== entry || this.pool.get(peerId) !== undefined) return
+    if (this.blacklist.blocksPeer(peerId)) return
+    entry.dialing = true
+    try {
+      // One attempt through the whole ladder; the backoff between attempts is ours, so a peer that comes back is found soon.
+      await this.dialer.connect({ peerId, addresses: [...entry.addresses] }, { retry: false })
+      entry.failures = 0
+    } catch (error) {
+      entry.failures++
+      const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1))
+      this.logger.debug(`kept peer ${peerId}: reconnect attempt ${entry.failures} failed (${asError(error).message}); next in ${delay} ms`)
+      entry.dialing = false
+      this.ensure(peerId, jitter(delay))
+      return
+    }
+    entry.dialing = false
+  }
+}
+
+function remember(addresses: Set<string>, address: string): void {
+  addresses.delete(address)
+  addresses.add(address)
+  if (addresses.size > MAX_ADDRESSES) {
+    const oldest = addresses.values().next().value
+    if (oldest !== undefined) addresses.delete(oldest)
+  }
+}
+
+/** ±20 %, so peers that lost a common relay do not redial in lockstep. */
+function jitter(ms: number): number {
+  return Math.round(ms * (0.8 + Math.random() * 0.4))
+}

@@ -1,0 +1,370 @@
+/**
+ * Each of Crust's changes to @matrixai/quic (patches/, see the README),
+ * tested on the library as built (`@crust/quic-lib`, with its vendored
+ * @matrixai/events) and, where the change is observable there, measured on
+ * the published library too, so each test is shown to fail without the fix.
+ */
+import { execFileSync } from 'node:child_process'
+import dgram from 'node:dgram'
+import { fileURLToPath } from 'node:url'
+import type { QUICConnection, QUICStream } from '@crust/quic-lib'
+import { describe, expect, it } from 'vitest'
+import { type Library, clientCrypto, connect, logger, patched, readAll, send, serverCrypto, tls, upstream, waitFor } from './helpers.js'
+
+/** Underlying `EventTarget` dispatches for one `dispatchEvent` of an event nobody listens to. */
+function dispatchesPerEvent(lib: Library): number {
+  const target = new lib.QUICSocket({})
+  const dispatch = EventTarget.prototype.dispatchEvent
+  let dispatched = 0
+  EventTarget.prototype.dispatchEvent = function (this: EventTarget, event: Event) {
+    dispatched++
+    return dispatch.call(this, event)
+  }
+  try {
+    target.dispatchEvent(new lib.events.EventQUICSocketStart())
+  } finally {
+    EventTarget.prototype.dispatchEvent = dispatch
+  }
+  return dispatched
+}
+
+/** `processStreams` runs on the receiving connection per datagram it received, for 64 small streams. */
+async function streamRunsPerDatagram(lib: Library): Promise<number> {
+  const pair = await connect(lib)
+  try {
+    const server = await pair.server()
+    const internals = server as unknown as { processStreams(): void }
+    const original = internals.processStreams.bind(server)
+    let runs = 0
+    internals.processStreams = () => {
+      runs++
+      original()
+    }
+    const before = server.conn.stats().recv
+    await Promise.all(Array.from({ length: 64 }, (_, i) => send(pair.client.connection, Buffer.alloc(4096, i))))
+    await waitFor(() => pair.serverStreams.length === 64)
+    await Promise.all(pair.serverStreams.map(readAll))
+    const datagrams = server.conn.stats().recv - before
+    expect(datagrams).toBeGreaterThan(0)
+    return runs / datagrams
+  } finally {
+    await pair.close()
+  }
+}
+
+/** The server connection's quiche timer and its streams' read buffers, after two streams. */
+async function timerAndReadBuffers(lib: Library): Promise<{ nodeTimer: boolean; readBuffers: number }> {
+  const pair = await connect(lib, { serverConfig: { maxIdleTimeout: 10_000 }, clientConfig: { maxIdleTimeout: 10_000 } })
+  try {
+    const server = await pair.server()
+    for (let i = 0; i < 2; i++) {
+      const stream = pair.client.connection.newStream('bidi')
+      const writer = stream.writable.getWriter()
+      await writer.write(Buffer.from('x'))
+      writer.releaseLock()
+    }
+    await waitFor(() => pair.serverStreams.length === 2)
+    const timer = (server as unknown as { connTimeoutTimer?: unknown }).connTimeoutTimer
+    const streams: QUICStream[] = [...server.streamMap.values()]
+    expect(streams.length).toBe(2)
+    return {
+      nodeTimer: typeof (timer as { hasRef?: unknown } | undefined)?.hasRef === 'function',
+      readBuffers: new Set(streams.map((s) => (s as unknown as { readableChunk?: Buffer }).readableChunk)).size,
+    }
+  } finally {
+    await pair.close()
+  }
+}
+
+/** Send events a `QUICClient` re-dispatches (clones) while its connection sends one stream. */
+async function clientSendEvents(lib: Library): Promise<number> {
+  const pair = await connect(lib)
+  try {
+    let events = 0
+    pair.client.addEventListener(lib.events.EventQUICConnectionSend.name, () => events++)
+    await send(pair.client.connection, Buffer.alloc(32 * 1024))
+    await waitFor(() => pair.serverStreams.length === 1)
+    await readAll(pair.serverStreams[0] as QUICStream)
+    return events
+  } finally {
+    await pair.close()
+  }
+}
+
+/**
+ * A request/reply on a stream the client opens the moment its side of the
+ * handshake is done, while the server still verifies the client's
+ * certificate (its connection is `starting`): the reply, or what failed.
+ */
+async function streamWhileStarting(lib: Library, options: Parameters<typeof connect>[1]): Promise<string> {
+  const pair = await connect(lib, options)
+  try {
+    const stream = pair.client.connection.newStream('bidi')
+    const writer = stream.writable.getWriter()
+    await writer.write(Buffer.from('early'))
+    await writer.close()
+    await pair.server()
+    await waitFor(() => pair.serverStreams.length > 0, 1500)
+    const request = pair.serverStreams[0] as QUICStream
+    const reply = async (): Promise<void> => {
+      const received = await readAll(request)
+      const back = request.writable.getWriter()
+      await back.write(Buffer.from(`reply to ${received.toString()}`))
+      await back.close()
+    }
+    const [served, answer] = await Promise.allSettled([reply(), readAll(stream)])
+    if (served.status === 'rejected') return `server failed: ${(served.reason as Error).constructor.name}`
+    if (answer.status === 'rejected') return `client failed: ${(answer.reason as Error).constructor.name}`
+    return answer.value.toString()
+  } finally {
+    await pair.close()
+  }
+}
+
+/** The server verifies the client's certificate for 300 ms (its connection is `starting` meanwhile). */
+const verifying = {
+  serverConfig: { verifyPeer: true, verifyCallback: () => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 300)) },
+  clientConfig: { key: tls.key, cert: tls.cert },
+}
+
+/** Run `script` under `node`, with the native binding made unloadable; its JSON output. */
+function withoutNative(name: string): { imported: boolean; loaded?: boolean; importError?: string; error?: Record<string, unknown> } {
+  const preload = fileURLToPath(new URL('./fixtures/no-native.cjs', import.meta.url))
+  const script = fileURLToPath(new URL('./fixtures/import-without-native.mjs', import.meta.url))
+  const out = execFileSync(process.execPath, ['--require', preload, script, name], { cwd: fileURLToPath(new URL('.', import.meta.url)), encoding: 'utf8' })
+  return JSON.parse(out)
+}
+
+describe('events (vendored @matrixai/events): no EventDefault / EventAll wrappers without listeners', () => {
+  it('dispatches an event nobody listens to once (the published library: 3 times)', () => {
+    expect(dispatchesPerEvent(patched)).toBe(1)
+    expect(dispatchesPerEvent(upstream)).toBe(3)
+  })
+
+  it('still delivers EventAll to its listeners', () => {
+    const target = new patched.QUICSocket({})
+    const seen: Event[] = []
+    target.addEventListener('EventAll', (event: Event) => seen.push(event))
+    target.dispatchEvent(new patched.events.EventQUICSocketStart())
+    expect(seen).toHaveLength(1)
+    expect((seen[0] as unknown as { detail: Event }).detail).toBeInstanceOf(patched.events.EventQUICSocketStart)
+  })
+})
+
+describe('QUICConnection: per-datagram work', () => {
+  it('processes streams once per burst of datagrams, not once per datagram', async () => {
+    // Measured: patched 2 runs for 64 datagrams, published 128 for 128. A quarter leaves room for load.
+    expect(await streamRunsPerDatagram(patched)).toBeLessThanOrEqual(0.25)
+    expect(await streamRunsPerDatagram(upstream)).toBeGreaterThan(0.5)
+  })
+
+  it("runs quiche's timer on a plain Node timer, and shares one read buffer among a connection's streams", async () => {
+    expect(await timerAndReadBuffers(patched)).toEqual({ nodeTimer: true, readBuffers: 1 })
+    expect(await timerAndReadBuffers(upstream)).toEqual({ nodeTimer: false, readBuffers: 2 })
+  })
+
+  it('QUICClient does not clone its connection’s per-datagram send event', async () => {
+    expect(await clientSendEvents(patched)).toBe(0)
+    expect(await clientSendEvents(upstream)).toBeGreaterThan(0)
+  })
+})
+
+describe('QUICConnection: streams that arrive while the connection is starting', () => {
+  it('are accepted: a request sent while the server verifies the client is answered', async () => {
+    // The published library resets such a stream only in an interleaving that needs lost datagrams
+    // (a relay dropping the client's Finished and the datagrams after it did not reproduce it
+    // deterministically), so this guards the fix rather than reproducing the race; the
+    // transport's 5 %-loss test (defects.test.ts) runs into it.
+    expect(await streamWhileStarting(patched, verifying)).toBe('reply to early')
+  })
+
+  it('a close right after connecting still completes (handshake replies stay inline)', async () => {
+    const pair = await connect(patched)
+    try {
+      for (let i = 0; i < 5; i++) {
+        const client = await patched.QUICClient.createQUICClient({
+          host: '127.0.0.1',
+          port: (await pair.server()).localPort,
+          crypto: clientCrypto,
+          config: { verifyPeer: false },
+          logger,
+        })
+        const stalled = new Promise((_, reject) => setTimeout(() => reject(new Error(`destroy ${i} stalled`)), 3000))
+        await Promise.race([client.destroy({ force: true }), stalled])
+      }
+    } finally {
+      await pair.close()
+    }
+  })
+})
+
+describe('QUICSocket hooks', () => {
+  it('onForeignDatagram receives datagrams that are not QUIC (the published library drops them)', async () => {
+    for (const [lib, expected] of [
+      [patched, 1],
+      [upstream, 0],
+    ] as const) {
+      const received: Buffer[] = []
+      const socket = new lib.QUICSocket({ logger, onForeignDatagram: (data) => received.push(data) })
+      await socket.start({ host: '127.0.0.1', port: 0 })
+      const sender = dgram.createSocket('udp4')
+      try {
+        // A STUN binding request starts with two zero bits: the QUIC fixed bit is clear.
+        await new Promise<void>((resolve, reject) => sender.send(Buffer.from([0x00, 0x01, 0x00, 0x00]), socket.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())))
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        expect(received.length).toBe(expected)
+      } finally {
+        sender.close()
+        await socket.stop({ force: true })
+      }
+    }
+  })
+
+  it("onSendError decides whether a failed send throws or counts as a lost datagram", async () => {
+    const seen: unknown[] = []
+    const dropping = new patched.QUICSocket({
+      logger,
+      onSendError: (error) => {
+        seen.push(error)
+        return 'drop'
+      },
+    })
+    const plain = new patched.QUICSocket({ logger })
+    for (const socket of [dropping, plain]) await socket.start({ host: '127.0.0.1', port: 0 })
+    try {
+      const tooBig = Buffer.alloc(70_000) // over the UDP maximum: EMSGSIZE
+      expect(await dropping.send_(tooBig, 0, tooBig.length, 9, '127.0.0.1')).toBe(0)
+      expect((seen[0] as { code?: string }).code).toBe('EMSGSIZE')
+      await expect(plain.send_(tooBig, 0, tooBig.length, 9, '127.0.0.1')).rejects.toThrow()
+    } finally {
+      for (const socket of [dropping, plain]) await socket.stop({ force: true })
+    }
+  })
+
+  it('onMessageError receives what the datagram handler throws (otherwise an unhandled rejection)', async () => {
+    const errors: unknown[] = []
+    const socket = new patched.QUICSocket({ logger, onMessageError: (error) => errors.push(error) })
+    await socket.start({ host: '127.0.0.1', port: 0 })
+    const server = new patched.QUICServer({
+      crypto: serverCrypto,
+      socket,
+      config: { key: tls.key, cert: tls.cert },
+      logger,
+      acceptGate: async () => {
+        throw new Error('gate failed')
+      },
+    })
+    await server.start()
+    try {
+      const client = patched.QUICClient.createQUICClient(
+        { host: '127.0.0.1', port: socket.port, crypto: clientCrypto, config: { verifyPeer: false }, logger },
+        { timer: 300 },
+      )
+      await expect(client).rejects.toThrow()
+      expect(errors.length).toBeGreaterThan(0)
+      expect((errors[0] as Error).message).toBe('gate failed')
+    } finally {
+      await server.stop({ force: true })
+      await socket.stop({ force: true })
+    }
+  })
+
+  it('exposes its dgram socket, its connection count, and the connection for an id', async () => {
+    const pair = await connect(patched)
+    try {
+      const server = await pair.server()
+      const socket = (server as unknown as { socket: InstanceType<Library['QUICSocket']> }).socket
+      expect(socket.udpSocket?.address().port).toBe(socket.port)
+      expect(socket.connectionCount).toBe(1)
+      expect(socket.getConnection(server.connectionId)).toBe(server)
+    } finally {
+      await pair.close()
+    }
+  })
+})
+
+describe('QUICServer acceptGate', () => {
+  it('sees every would-be connection before the server does anything; not calling accept drops it', async () => {
+    for (const [lib, gated] of [
+      [patched, true],
+      [upstream, false],
+    ] as const) {
+      const socket = new lib.QUICSocket({ logger })
+      await socket.start({ host: '127.0.0.1', port: 0 })
+      const attempts: number[] = []
+      const server = new lib.QUICServer({
+        crypto: serverCrypto,
+        socket,
+        config: { key: tls.key, cert: tls.cert },
+        logger,
+        acceptGate: async ({ header }) => {
+          attempts.push(header.ty)
+        },
+      })
+      await server.start()
+      const client = lib.QUICClient.createQUICClient(
+        { host: '127.0.0.1', port: socket.port, crypto: clientCrypto, config: { verifyPeer: false }, logger },
+        { timer: 500 },
+      )
+      const outcome = await client.then(
+        async (connected) => {
+          await connected.destroy({ force: true })
+          return 'connected'
+        },
+        () => 'refused',
+      )
+      try {
+        expect(outcome).toBe(gated ? 'refused' : 'connected')
+        expect(attempts.length > 0).toBe(gated)
+        if (gated) {
+          expect(attempts[0]).toBe(lib.native.quiche.Type.Initial)
+          expect(socket.connectionCount).toBe(0)
+        }
+      } finally {
+        await server.stop({ force: true })
+        await socket.stop({ force: true })
+      }
+    }
+  })
+})
+
+describe('QUICConnection onRecv', () => {
+  it('is called for every datagram, with the promise of its processing', async () => {
+    const pair = await connect(patched)
+    try {
+      const server: QUICConnection = await pair.server()
+      let calls = 0
+      const processed: Promise<void>[] = []
+      server.onRecv = (done) => {
+        calls++
+        processed.push(done)
+      }
+      const before = server.conn.stats().recv
+      await send(pair.client.connection, Buffer.alloc(16 * 1024))
+      await waitFor(() => pair.serverStreams.length === 1)
+      await readAll(pair.serverStreams[0] as QUICStream)
+      await Promise.all(processed)
+      expect(calls).toBe(server.conn.stats().recv - before)
+    } finally {
+      await pair.close()
+    }
+  })
+})
+
+describe('the native binding loads on first use', () => {
+  it('importing succeeds without it; loadQuiche() then throws NativeBindingError naming the package (the published library throws on import)', () => {
+    const ours = withoutNative('@crust/quic-lib')
+    expect(ours.imported).toBe(true)
+    expect(ours.loaded).toBe(false)
+    expect(ours.error?.isNativeBindingError).toBe(true)
+    expect(ours.error?.message).toContain(`${process.platform}-${process.arch}`)
+    expect(ours.error?.packages).toContain(`@matrixai/quic-${process.platform}-${process.arch}`)
+    const theirs = withoutNative('@matrixai/quic')
+    expect(theirs.imported).toBe(false)
+    expect(theirs.importError).toContain('Failed requiring possible native bindings')
+  })
+
+  it('loads it in a normal process', () => {
+    expect(patched.native.loadQuiche().MAX_DATAGRAM_SIZE).toBeGreaterThan(1200)
+  })
+})
