@@ -7,9 +7,12 @@
  * Each scenario measures messages sent, acknowledged, arrived, duplicated and
  * resolved-but-lost, the time until messages flow again, and the connection
  * method before and after; the figures go to the `resilience` section of
- * `lab-results.json` and a table. Assertions cover what holds (zero
- * resolved-but-lost everywhere); recovery targets the code does not meet yet
- * are recorded as figures, not asserted (see UNMET below and the README).
+ * `lab-results.json` and a table. Assertions cover what holds today: zero
+ * resolved-but-lost and zero duplicates everywhere, all requests answered
+ * under loss, the first request after idle, a killed relay's failover, a
+ * closed QUIC connection replaced at once. Recovery targets the code does not
+ * meet yet are recorded as figures and listed, not asserted (see UNMET below
+ * and the README's Resilience table).
  *
  * Peer-addressed `node.send` / `node.request` / `node.keep` are used when the
  * node has them; otherwise `conn.send` with re-dialling. Needs root; skipped
@@ -360,6 +363,8 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
           record(`relay ${failure} (EDM↔EDM, 2 relays)`, figures, recoveryMs, before, await methodOf(a, b), peerEvents(a, b))
           expect(figures.resolvedButLost).toBe(0)
           expect(figures.duplicated).toBe(0)
+          // A killed relay (FIN/RST) fails over today: asserted. A blackholed one does not yet: recorded.
+          if (failure === 'killed') expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(5_000)
           requirement(
             recoveryMs !== null && recoveryMs <= 5_000,
             `relay ${failure}: failover within 5 s; measured ${recoveryMs ?? `never within ${WINDOW}`} ms`,
@@ -410,9 +415,10 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
         methodAfter: fresh === null ? 'none' : first.method,
         notes: `close() ${closeMs} ms; connect() returned the closed connection ${staleReturns}×; node.stop() ${stopMs} ms, closer's ${closerStopMs} ms`,
       })
-      requirement(fresh !== null && fresh <= 1_000, `closed QUIC connection: next connect() fresh at once; measured ${fresh ?? 'never'} ms`)
-      requirement(stopMs <= 1_000 && closerStopMs <= 1_000, `node.stop() within 1 s after a QUIC close; measured ${stopMs} ms, closer ${closerStopMs} ms`)
-      expect(fresh).not.toBeNull()
+      expect(fresh ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(1_000)
+      expect(staleReturns).toBe(0)
+      expect(stopMs).toBeLessThanOrEqual(1_000)
+      expect(closerStopMs).toBeLessThanOrEqual(1_000)
     })
   }, 60_000)
 
