@@ -2,7 +2,7 @@ import 'reflect-metadata'
 import { type DependencyContainer, container as rootContainer } from 'tsyringe'
 import type { NodeConfig, NodeConfigInput } from './config/schema.js'
 import { parseConfig } from './config/parse.js'
-import type { Connection } from './connection/connection.js'
+import type { Connection, SendOptions } from './connection/connection.js'
 import { hashNetworkName } from './connection/handshake.js'
 import type { IncomingMessage, MessageHandler } from './connection/incoming.js'
 import { Tokens } from './di/tokens.js'
@@ -106,6 +106,35 @@ export class CrustNode {
   /** Stop keeping `peerId` connected (its connection, if any, stays until it closes). */
   unkeep(peerId: string): void {
     this.manager.keeper.release(peerId)
+  }
+
+  /**
+   * Deliver `data` to the peer `peerId`, whatever connection that takes:
+   * the current one, or, when there is none or it dies before the peer
+   * acknowledged the message, the next one (made by the node: the peer's
+   * known addresses, hole punching, relays; or by `keep`). The peer's node
+   * delivers it once, however often it had to be sent. Resolves when the
+   * peer's node has it; rejects only at the deadline (`timeout`, default
+   * `connection.requestTimeout`) with `TimeoutError`, on abort, on a typed
+   * refusal by the peer (e.g. `MessageTooLargeError`), or with
+   * `DeliveryUnknownError` when the peer restarted after the message was
+   * handed to it (it is then not resent: at most once across a restart).
+   */
+  send(peerId: string, data: Uint8Array, options?: SendOptions): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(new NotStartedError())
+    return this.manager.messenger.send(peerId, data, options)
+  }
+
+  /**
+   * A request addressed to the peer `peerId`, delivered as {@link CrustNode.send}
+   * delivers a message: its handler runs once, and a request resent after a
+   * lost connection gets the answer given the first time (kept up to 1 MiB
+   * per sender; beyond that it rejects with `DeliveryUnknownError` rather
+   * than running twice).
+   */
+  request(peerId: string, data: Uint8Array, options?: SendOptions): Promise<Uint8Array> {
+    if (this.state !== 'running') return Promise.reject(new NotStartedError())
+    return this.manager.messenger.request(peerId, data, options)
   }
 
   /** Peer ids kept connected (config `keep` and {@link CrustNode.keep}). */

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type CrustNode, CloseCode, type NodeEvents } from '@crust/core'
+import { type CrustNode, CloseCode, DeliveryUnknownError, type NodeEvents } from '@crust/core'
 import { createTestNode, pathProxy, stopTestNodes } from '@crust/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.js'
@@ -62,6 +62,43 @@ describe('peer-level events and kept peers (TCP)', () => {
     expect(Buffer.from(await (conn as NonNullable<typeof conn>).request(Buffer.from('hi'))).toString()).toBe('hi')
     a.unkeep(b.peerId)
     expect(a.kept).toEqual([])
+  }, 20_000)
+
+  it('node.send to a receiver that restarted after the hand-over rejects with DeliveryUnknownError (at most once), and later sends reach the new run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-restart-'))
+    dirs.push(dir)
+    const keyFile = join(dir, 'b.key')
+    const b = await createTestNode([tcp({ host: '127.0.0.1' })], { identity: { keyFile }, connection: { pathTimeout: 1_000 } })
+    const port = Number(new URL(b.addresses[0] ?? '').port)
+    let firstRun = 0
+    b.handle(() => {
+      firstRun++
+    })
+    const a = await startNode({ connection: { pathTimeout: 1_000 } })
+    const proxy = await pathProxy('tcp', port)
+    try {
+      await a.connect({ peerId: b.peerId, addresses: [`tcp://127.0.0.1:${proxy.port}`] })
+      proxy.blackhole('back') // b gets the message, a never hears it acknowledged
+      const pending = a.send(b.peerId, Buffer.from('once'), { timeout: 10_000 }).then(
+        () => 'resolved',
+        (error: unknown) => error,
+      )
+      await waitFor(() => firstRun === 1, 2_000, 'the first run to receive it')
+      await stopTestNodes([b])
+      let secondRun = 0
+      const back = await createTestNode([tcp({ host: '127.0.0.1', port })], { identity: { keyFile } })
+      back.handle(() => {
+        secondRun++
+      })
+      const outcome = await pending
+      expect(outcome).toBeInstanceOf(DeliveryUnknownError)
+      expect(String(outcome)).toMatch(/restarted/)
+      expect(secondRun).toBe(0) // not resent: never delivered twice
+      await a.send(b.peerId, Buffer.from('next'), { timeout: 10_000 })
+      expect(secondRun).toBe(1)
+    } finally {
+      await proxy.close()
+    }
   }, 20_000)
 
   it('liveness before method: a pooled connection that went silent gives way to the peer\'s new one instead of closing it', async () => {

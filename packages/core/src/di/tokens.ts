@@ -41,6 +41,8 @@ export const Tokens = {
   PeerPresence: Symbol.for('crust.PeerPresence'),
   /** `PeerKeeper`: reconnects the peers the application keeps. */
   PeerKeeper: Symbol.for('crust.PeerKeeper'),
+  /** `PeerMessenger`: messages addressed to a peer, resent across reconnections, delivered once. */
+  PeerMessenger: Symbol.for('crust.PeerMessenger'),
   /** The `ConnectionManager` that starts and stops the parts above together. */
   ConnectionManager: Symbol.for('crust.ConnectionManager'),
 } as const

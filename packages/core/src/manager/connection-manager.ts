@@ -12,7 +12,8 @@
  * - `Acceptor`: inbound connections and reachability checks;
  * - `PeerReports`: refusals, peer errors, misbehaviour;
  * - `PeerPresence`: peer-level events (connected, disconnected, reconnected);
- * - `PeerKeeper`: reconnects the peers the application keeps.
+ * - `PeerKeeper`: reconnects the peers the application keeps;
+ * - `PeerMessenger`: messages addressed to a peer, delivered once across reconnections.
  *
  * This class starts and stops them together and is their public face; a new
  * feature belongs in the part that owns its concept, not here.
@@ -43,6 +44,7 @@ import type { ConnectOptions, Dialer, PeerContact } from './dialer.js'
 import type { Establisher } from './establisher.js'
 import type { ExternalAddressBook } from './external-addresses.js'
 import type { PeerKeeper } from './peer-keeper.js'
+import type { PeerMessenger } from './peer-messenger.js'
 import type { PeerReports } from './peer-reports.js'
 import type { ConnectionPool } from './pool.js'
 import type { ProtectedPeers } from './protection.js'
@@ -76,6 +78,8 @@ export class ConnectionManager {
     @inject(Tokens.Acceptor) private readonly acceptor: Acceptor,
     /** The peers the application keeps connected. */
     @inject(Tokens.PeerKeeper) readonly keeper: PeerKeeper,
+    /** Messages addressed to peers (`node.send`, `node.request`). */
+    @inject(Tokens.PeerMessenger) readonly messenger: PeerMessenger,
   ) {}
 
   /** Instantiate the transport plugins and start listening. */

@@ -12,6 +12,7 @@ import { ConnectionManager } from './connection-manager.js'
 import { Dialer } from './dialer.js'
 import { Establisher } from './establisher.js'
 import { PeerKeeper } from './peer-keeper.js'
+import { PeerMessenger } from './peer-messenger.js'
 import { PeerPresence } from './peer-presence.js'
 import { PeerReports } from './peer-reports.js'
 import { Registrar } from './registrar.js'
@@ -33,6 +34,7 @@ const PARTS: ReadonlyArray<readonly [InjectionToken, Constructor]> = [
   [Tokens.Dialer, Dialer],
   [Tokens.Acceptor, Acceptor],
   [Tokens.PeerKeeper, PeerKeeper],
+  [Tokens.PeerMessenger, PeerMessenger],
   [Tokens.ConnectionManager, ConnectionManager],
 ]
 

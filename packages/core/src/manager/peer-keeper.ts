@@ -24,20 +24,33 @@ import type { RunState } from './run-state.js'
 const MAX_ADDRESSES = 16
 /** First wait before redialling a kept peer after a failed attempt (ms); doubles up to {@link MAX_DELAY}. */
 const FIRST_DELAY = 250
-const MAX_DELAY = 2_000
+const MAX_DELAY = 1_200
 
 interface Kept {
   readonly addresses: Set<string>
   timer: NodeJS.Timeout | undefined
   dialing: boolean
   failures: number
+  /** How long the last successful attempt took (ms). */
+  lastConnectMs: number | undefined
 }
+
+/**
+ * Shortest time an attempt may take before it is abandoned for a fresh one:
+ * a dial to a peer that is down is not answered, and its handshake retries
+ * back off (QUIC's Initial: 1, 2, 4 s...), so a long attempt notices the
+ * peer's return late. An attempt gets twice what the last success took, at
+ * least this, at most `connection.dialTimeout`.
+ */
+const MIN_ATTEMPT = 2_000
 
 /** Keeps the application's chosen peers connected. */
 @injectable()
 export class PeerKeeper {
   private readonly kept = new Map<string, Kept>()
   private unsubscribe: Array<() => void> = []
+
+  private readonly dialTimeout: number
 
   constructor(
     @inject(Tokens.Config) config: NodeConfig,
@@ -49,6 +62,7 @@ export class PeerKeeper {
     @inject(Tokens.Establisher) private readonly establisher: Establisher,
     @inject(Tokens.Dialer) private readonly dialer: Dialer,
   ) {
+    this.dialTimeout = config.connection.dialTimeout
     for (const entry of config.keep) this.add(typeof entry === 'string' ? { peerId: entry, addresses: [] } : entry)
   }
 
@@ -102,7 +116,7 @@ export class PeerKeeper {
   private add(peer: PeerContact & { readonly peerId: string }): void {
     let entry = this.kept.get(peer.peerId)
     if (entry === undefined) {
-      entry = { addresses: new Set(), timer: undefined, dialing: false, failures: 0 }
+      entry = { addresses: new Set(), timer: undefined, dialing: false, failures: 0, lastConnectMs: undefined }
       this.kept.set(peer.peerId, entry)
     }
     for (const address of peer.addresses) remember(entry.addresses, address)
@@ -132,10 +146,13 @@ export class PeerKeeper {
     if (!this.state.running || this.kept.get(peerId) !== entry || this.pool.get(peerId) !== undefined) return
     if (this.blacklist.blocksPeer(peerId)) return
     entry.dialing = true
+    const window = Math.min(this.dialTimeout, Math.max(MIN_ATTEMPT, 2 * (entry.lastConnectMs ?? MIN_ATTEMPT)))
+    const started = performance.now()
     try {
       // One attempt through the whole ladder; the backoff between attempts is ours, so a peer that comes back is found soon.
-      await this.dialer.connect({ peerId, addresses: [...entry.addresses] }, { retry: false })
+      await this.dialer.connect({ peerId, addresses: [...entry.addresses] }, { retry: false, signal: AbortSignal.timeout(window) })
       entry.failures = 0
+      entry.lastConnectMs = performance.now() - started
     } catch (error) {
       entry.failures++
       const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1))

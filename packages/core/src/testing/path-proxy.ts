@@ -13,8 +13,13 @@ import net from 'node:net'
 export interface PathProxy {
   /** The port to dial instead of the target's (on 127.0.0.1). */
   readonly port: number
-  /** Forward nothing either way from now on, and close nothing: the path is silently dead. */
-  blackhole(): void
+  /**
+   * Forward nothing from now on, and close nothing: the path is silently
+   * dead. `back` drops only what the target sends (the dialer's messages
+   * still arrive, their acknowledgements and answers are lost); `forward`
+   * only what the dialer sends.
+   */
+  blackhole(direction?: 'both' | 'forward' | 'back'): void
   /** Forward again. */
   restore(): void
   /** Share (0 to 1) of UDP datagrams dropped at random, each way. TCP proxies ignore it. */
@@ -35,23 +40,24 @@ export async function pathProxy(kind: 'tcp' | 'udp', targetPort: number): Promis
 }
 
 async function tcpProxy(targetPort: number): Promise<PathProxy> {
-  let dead = false
+  const dead = { forward: false, back: false }
   let dropped = 0
   const sockets = new Set<net.Socket>()
-  const pipe = (from: net.Socket, to: net.Socket): void => {
+  const pipe = (from: net.Socket, to: net.Socket, way: 'forward' | 'back'): void => {
     from.on('data', (chunk: Buffer) => {
-      if (dead) dropped++
+      if (dead[way]) dropped++
       else to.write(chunk)
     })
     // A dead path carries no FIN or reset either: the other side learns nothing.
+    const silent = (): boolean => dead.forward || dead.back
     from.on('end', () => {
-      if (!dead) to.end()
+      if (!silent()) to.end()
     })
     from.on('error', () => {
-      if (!dead) to.destroy()
+      if (!silent()) to.destroy()
     })
     from.on('close', () => {
-      if (!dead) to.destroy()
+      if (!silent()) to.destroy()
     })
   }
   const server = net.createServer((client) => {
@@ -60,8 +66,8 @@ async function tcpProxy(targetPort: number): Promise<PathProxy> {
       sockets.add(socket)
       socket.once('close', () => sockets.delete(socket))
     }
-    pipe(client, upstream)
-    pipe(upstream, client)
+    pipe(client, upstream, 'forward')
+    pipe(upstream, client, 'back')
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
@@ -70,11 +76,12 @@ async function tcpProxy(targetPort: number): Promise<PathProxy> {
     get dropped() {
       return dropped
     },
-    blackhole: () => {
-      dead = true
+    blackhole: (direction = 'both') => {
+      dead.forward = direction !== 'back'
+      dead.back = direction !== 'forward'
     },
     restore: () => {
-      dead = false
+      dead.forward = dead.back = false
     },
     close: async () => {
       for (const socket of sockets) socket.destroy()
@@ -84,7 +91,7 @@ async function tcpProxy(targetPort: number): Promise<PathProxy> {
 }
 
 async function udpProxy(targetPort: number): Promise<PathProxy> {
-  let dead = false
+  const dead = { forward: false, back: false }
   let dropped = 0
   const outside = dgram.createSocket('udp4')
   const upstreams = new Map<string, dgram.Socket>()
@@ -94,11 +101,12 @@ async function udpProxy(targetPort: number): Promise<PathProxy> {
     get dropped() {
       return dropped
     },
-    blackhole: () => {
-      dead = true
+    blackhole: (direction = 'both') => {
+      dead.forward = direction !== 'back'
+      dead.back = direction !== 'forward'
     },
     restore: () => {
-      dead = false
+      dead.forward = dead.back = false
     },
     close: async () => {
       for (const socket of upstreams.values()) socket.close()
@@ -106,8 +114,8 @@ async function udpProxy(targetPort: number): Promise<PathProxy> {
       await new Promise<void>((resolve) => outside.close(() => resolve()))
     },
   }
-  const drop = (): boolean => {
-    if (dead || (proxy.loss > 0 && Math.random() < proxy.loss)) {
+  const drop = (way: 'forward' | 'back'): boolean => {
+    if (dead[way] || (proxy.loss > 0 && Math.random() < proxy.loss)) {
       dropped++
       return true
     }
@@ -119,14 +127,14 @@ async function udpProxy(targetPort: number): Promise<PathProxy> {
     if (upstream === undefined) {
       const socket = dgram.createSocket('udp4')
       socket.on('message', (reply) => {
-        if (!drop()) outside.send(reply, client.port, client.address)
+        if (!drop('back')) outside.send(reply, client.port, client.address)
       })
       socket.on('error', () => {})
       socket.bind(0, '127.0.0.1')
       upstreams.set(key, socket)
       upstream = socket
     }
-    if (!drop()) upstream.send(data, targetPort, '127.0.0.1')
+    if (!drop('forward')) upstream.send(data, targetPort, '127.0.0.1')
   })
   outside.on('error', () => {})
   await new Promise<void>((resolve) => outside.bind(0, '127.0.0.1', resolve))

@@ -125,6 +125,39 @@ export function pathTests(options: PathTestOptions): ComplianceTest[] {
       },
     },
   ]
+  for (const kind of ['send', 'request'] as const) {
+    tests.push({
+      name: `node.${kind}() across a dead path: every message is delivered exactly once (answers lost, resent on a new connection)`,
+      timeoutMs: 30_000,
+      async run() {
+        const s = await scene(options, { connection: { pathTimeout: 1_000 } })
+        try {
+          const count = 30
+          const results: Array<Promise<unknown>> = []
+          for (let n = 0; n < count; n++) {
+            const data = Buffer.from(String(n))
+            results.push(kind === 'send' ? s.dialer.send(s.listener.peerId, data, { timeout: 15_000 }) : s.dialer.request(s.listener.peerId, data, { timeout: 15_000 }))
+            // From the 10th on, what the listener sends back is lost: its acknowledgements and answers never arrive.
+            if (n === 9) s.proxy.blackhole('back')
+            await sleep(20)
+          }
+          const settled = await Promise.allSettled(results)
+          const failed = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))
+          assert.deepEqual(failed, [], `node.${kind} calls that failed`)
+          if (kind === 'request') {
+            for (const [n, r] of settled.entries()) {
+              assert.equal(Buffer.from((r as PromiseFulfilledResult<Uint8Array>).value).toString(), String(n), `answer ${n}`)
+            }
+          }
+          assert.equal(s.received.size, count, 'every message reached the handler')
+          assert.equal(s.counts.deliveries, count, 'no message reached the handler twice')
+          assert.notEqual(s.dialer.getConnection(s.listener.peerId), s.conn, 'the messages went on over a new connection')
+        } finally {
+          await teardown([s.dialer, s.listener], s.proxy)
+        }
+      },
+    })
+  }
   if (options.proxy === 'udp') {
     tests.push({
       name: '10 % datagram loss each way: 300 requests all answered once, nothing closed (default pathTimeout)',
