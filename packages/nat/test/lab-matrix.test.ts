@@ -8,7 +8,6 @@
  * Needs root (CI); skipped loudly otherwise. Nodes run from the BUILT packages.
  */
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -20,7 +19,7 @@ import {
   createNatLab,
   labSupport,
 } from '../../../tools/netlab/src/index.js'
-import { type LabRow, formatMatrix, summarize } from './lab-report.js'
+import { type LabRow, formatMatrix, mergeResults, summarize } from './lab-report.js'
 
 const support = labSupport()
 const hasTools = spawnSync('sh', ['-c', 'command -v turnserver && command -v miniupnpd']).status === 0
@@ -63,7 +62,7 @@ describe.runIf(runs)('NAT traversal matrix', () => {
     await lab?.destroy()
     if (rows.length === 0) return
     const summary = summarize(rows)
-    writeFileSync(resultsFile, `${JSON.stringify({ generatedAt: new Date().toISOString(), summary, rows }, null, 2)}\n`)
+    mergeResults(resultsFile, { generatedAt: new Date().toISOString(), summary, rows })
     process.stdout.write(`\n${formatMatrix(rows, summary)}\nwritten to ${resultsFile}\n`)
   })
 

@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+
 /** One pair of the NAT matrix and how it connected. */
 export interface LabRow {
   /** What the dialer sits behind: EIM, EDM, UPnP or LAN. */
@@ -54,4 +56,57 @@ export function formatMatrix(rows: readonly LabRow[], summary: LabSummary): stri
     '',
     `connected: ${summary.connected} % of ${summary.pairs} pairs; direct where the routers allow it: ${summary.directWhereAllowed} %`,
   ].join('\n')
+}
+
+/** One resilience scenario (issue 13): what was sent, acknowledged and arrived around a network event. */
+export interface ResilienceRow {
+  readonly scenario: string
+  /** Whether the peer-addressed API (`node.send` / `node.request` / `node.keep`) was used, or `conn.send` with re-dialling. */
+  readonly api: 'node' | 'conn'
+  readonly sent: number
+  /** Sends (or requests) that resolved: the receiver acknowledged (answered) them. */
+  readonly acknowledged: number
+  /** Distinct messages the receiver got. */
+  readonly arrived: number
+  /** Extra copies the receiver got. */
+  readonly duplicated: number
+  /** Sends that resolved but never arrived (must be 0). */
+  readonly resolvedButLost: number
+  /** Time from the event until messages flowed again (ms); null when they did not within the scenario's window; absent when there is no outage to recover from. */
+  readonly recoveryMs?: number | null
+  readonly methodBefore: string
+  readonly methodAfter: string
+  /** Anything else worth keeping (e.g. stop time, rejected sends while down). */
+  readonly notes?: string
+}
+
+/** Merge `section` into the results file, keeping what other lab tests wrote there. */
+export function mergeResults(file: string, section: Record<string, unknown>): void {
+  let current: Record<string, unknown> = {}
+  try {
+    current = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+  } catch {
+    // no results yet
+  }
+  writeFileSync(file, `${JSON.stringify({ ...current, ...section }, null, 2)}\n`)
+}
+
+/** The resilience rows as a plain-text table. */
+export function formatResilience(rows: readonly ResilienceRow[]): string {
+  const header = ['scenario', 'api', 'sent', 'acked', 'arrived', 'dup', 'acked+lost', 'flowing again', 'method before → after', 'notes']
+  const body = rows.map((row) => [
+    row.scenario,
+    row.api,
+    String(row.sent),
+    String(row.acknowledged),
+    String(row.arrived),
+    String(row.duplicated),
+    String(row.resolvedButLost),
+    row.recoveryMs === undefined ? '-' : row.recoveryMs === null ? 'never' : `${row.recoveryMs} ms`,
+    `${row.methodBefore} → ${row.methodAfter}`,
+    row.notes ?? '',
+  ])
+  const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => (cells[column] ?? '').length)))
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')
+  return ['Resilience (issue 13)', line(header), widths.map((width) => '-'.repeat(width)).join('-|-'), ...body.map(line)].join('\n')
 }

@@ -4,11 +4,45 @@
  * Started by `LabHost.start`, never by hand.
  */
 import { createInterface } from 'node:readline'
-import { type CrustNode, type DiscoveryFactory, type ServiceFactory, type TraversalStatus, type TransportFactory, createNode } from '@crust/core'
+import {
+  type Connection,
+  type CrustNode,
+  type DiscoveryFactory,
+  type ServiceFactory,
+  type TransportFactory,
+  type TraversalStatus,
+  createNode,
+} from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
 import type { EventLine, LabDiscovery, LabService, LabTransport, Reply, Request, StartParams } from './host-protocol.js'
+import { Flow, type FlowOptions, RequestCounter, type TrafficPeer, featuresOf, parseFlow, peerApi, requestBatch } from './traffic.js'
 
 let node: CrustNode | undefined
+let flow: Flow | undefined
+const handled = new RequestCounter()
+/** A number per connection object, so a test can tell a fresh connection from the old one. */
+const connectionIds = new WeakMap<Connection, number>()
+let lastConnectionId = 0
+function connectionId(connection: Connection): number {
+  const known = connectionIds.get(connection)
+  if (known !== undefined) return known
+  connectionIds.set(connection, ++lastConnectionId)
+  return lastConnectionId
+}
+
+/** Peer-level events of issue 13, forwarded when the node emits them. */
+const PEER_EVENTS = ['peer:connected', 'peer:disconnected', 'peer:reconnected'] as const
+
+/** JSON-safe copy of an event payload (errors become their code or message; connections their summary). */
+function plain(payload: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(payload, (_key, value: unknown) => {
+      if (value instanceof Error) return (value as { code?: string }).code ?? value.message
+      if (value && typeof value === 'object' && 'transportConnection' in value) return undefined
+      return value
+    }),
+  )
+}
 /** `@crust/nat`'s `natStatus`, once a service loaded the package: lab replies and events carry its NatStatus. */
 let readNat: (status: TraversalStatus) => unknown = (status) => status
 
@@ -59,8 +93,24 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
       discovery,
       services,
     })
-    node.handle((message) => (message.isRequest ? Buffer.from(`echo:${Buffer.from(message.data).toString()}`) : undefined))
-    node.on('message', (m) => write({ event: 'message', payload: { peerId: m.peerId, data: Buffer.from(m.data).toString() } }))
+    node.handle((message) => {
+      if (!message.isRequest) return undefined
+      const data = Buffer.from(message.data).toString()
+      handled.request(data)
+      return Buffer.from(`echo:${data}`)
+    })
+    node.on('message', (m) => {
+      const data = Buffer.from(m.data).toString()
+      // A flow message becomes a compact `flow` event ([seq, sentAt, arrivedAt]): stdout to a pipe is
+      // synchronous on Linux, so what arrived is on record even when the node is SIGKILLed right after.
+      const flowMessage = parseFlow(data)
+      if (flowMessage) write({ event: 'flow', payload: [...flowMessage, Date.now()] })
+      else write({ event: 'message', payload: { peerId: m.peerId, data } })
+    })
+    node.on('connection:close', ({ peerId, code, reason, remote, connection }) =>
+      write({ event: 'connection:close', payload: { peerId, code, reason, remote, method: connection.method, at: Date.now() } }),
+    )
+    for (const name of PEER_EVENTS) node.on(name, (payload) => write({ event: name, payload: { ...(plain(payload) as object), at: Date.now() } }))
     node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
     node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via } }))
     node.on('connection:open', ({ connection }) =>
@@ -83,13 +133,56 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
       fallback: connection.fallback,
       remoteAddress: connection.remoteAddress,
       method: connection.method,
+      id: connectionId(connection),
       ms: performance.now() - startedAt,
     }
   },
   async connection(params: { peerId: string }) {
     const connection = running().getConnection(params.peerId)
     if (!connection) return null
-    return { transport: connection.transport, method: connection.method, remoteAddress: connection.remoteAddress, direction: connection.direction }
+    return {
+      transport: connection.transport,
+      method: connection.method,
+      remoteAddress: connection.remoteAddress,
+      direction: connection.direction,
+      id: connectionId(connection),
+    }
+  },
+  /** Which parts of the peer-addressed API of issue 13 this node has. */
+  async features() {
+    return featuresOf(running())
+  },
+  /** `node.keep(peer)`: keep the peer connected, re-dialling it at its addresses (fails when the node has no `keep`). */
+  async keep(params: { peer: TrafficPeer }) {
+    const api = peerApi(running())
+    if (!api.keep) throw new Error('node.keep is not available')
+    await api.keep({ peerId: params.peer.peerId, addresses: [...params.peer.addresses] })
+    return true
+  },
+  /** Close this node's connection to a peer (the peer sees a remote close). */
+  async close(params: { peerId: string }) {
+    const connection = running().getConnection(params.peerId)
+    if (!connection) return false
+    await connection.close()
+    return true
+  },
+  async startFlow(params: FlowOptions) {
+    if (flow) throw new Error('a flow is already running')
+    flow = new Flow(running(), params)
+    return { usesNodeSend: flow.usesNodeSend }
+  },
+  async stopFlow(params: { settleMs: number }) {
+    if (!flow) throw new Error('no flow running')
+    const current = flow
+    flow = undefined
+    return { usesNodeSend: current.usesNodeSend, sends: await current.stop(params.settleMs) }
+  },
+  async requestBatch(params: { peer: TrafficPeer; count: number; concurrency: number; timeoutMs: number }) {
+    return requestBatch(running(), params.peer, params)
+  },
+  /** Batch requests handled since the last call: distinct and duplicated. */
+  async handled() {
+    return handled.take()
   },
   async nat() {
     return readNat(running().nat)
@@ -113,9 +206,11 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
     await connection.send(Buffer.from(params.data))
     return true
   },
+  /** Stop the node; resolves with how long `node.stop()` took (ms). */
   async stop() {
+    const startedAt = performance.now()
     await node?.stop()
-    return true
+    return performance.now() - startedAt
   },
 }
 

@@ -27,7 +27,11 @@ export class LabHost {
   peerId = ''
   addresses: string[] = []
 
+  /** Settles when the node's process has exited. */
+  readonly exited: Promise<void>
+
   private constructor(private readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
     createInterface({ input: child.stdout! }).on('line', (line) => this.receive(line))
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()))
     child.once('exit', (code) => {
@@ -45,6 +49,12 @@ export class LabHost {
     host.peerId = info.peerId
     host.addresses = info.addresses
     return host
+  }
+
+  /** Kill the node's process with SIGKILL (no goodbye to its peers) and wait until it is gone. */
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL')
+    await this.exited
   }
 
   /** What the node wrote to stderr so far: its log lines, at the configured `logLevel`. */

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { announceSkip, createNatLab, labSupport } from '../src/index.js'
+import { announceSkip, blackhole, createNatLab, labSupport, remapNat, setUdpTimeout, udpTimeouts } from '../src/index.js'
 
 const support = labSupport()
 const hasCoturn = spawnSync('sh', ['-c', 'command -v turnserver']).status === 0
@@ -23,6 +23,44 @@ describe.runIf(runs)('NAT lab', () => {
       expect(eim.first).toBe(eim.second) // endpoint-independent: same mapping for both servers
       expect(edm.first.split(':')[0]).toBe(lab.routers.edm!.wanIp)
       expect(edm.first).not.toBe(edm.second) // endpoint-dependent (symmetric)
+    } finally {
+      await lab.destroy()
+    }
+  }, 60_000)
+})
+
+const hasConntrack = spawnSync('sh', ['-c', 'command -v conntrack']).status === 0
+if (runs && !hasConntrack) announceSkip('NAT lab network events self-test', 'conntrack is not installed (scripts/lab-deps.sh)')
+
+describe.runIf(runs && hasConntrack)('NAT lab network events', () => {
+  it('remaps a router to new public ports (seen by STUN), sets its UDP timeout per namespace, blackholes a host', async () => {
+    const lab = await createNatLab({ routers: [{ name: 'eim', kind: 'eim' }] })
+    try {
+      const { ip, secondIp } = lab.publicHost
+      const router = lab.routers.eim!
+      const host = router.hosts[0]!
+      const mappedPort = async (): Promise<number> => {
+        const seen = (await lab.lab.runScript(host.ns, stunProbe, [ip, secondIp])) as { first: string; second: string }
+        expect(seen.first).toBe(seen.second) // still endpoint-independent
+        return Number(seen.first.split(':')[1])
+      }
+      const before = await mappedPort() // masquerade keeps the host's ephemeral port
+      const [low, high] = await remapNat(lab, router)
+      expect(before < low || before > high).toBe(true)
+      const moved = await mappedPort()
+      expect(moved).toBeGreaterThanOrEqual(low)
+      expect(moved).toBeLessThanOrEqual(high)
+
+      const root = spawnSync('sysctl', ['-n', 'net.netfilter.nf_conntrack_udp_timeout']).stdout.toString().trim()
+      await setUdpTimeout(lab, router, 7)
+      expect(await udpTimeouts(lab, router)).toEqual([7, 7])
+      // per namespace: the machine's own value is untouched
+      expect(spawnSync('sysctl', ['-n', 'net.netfilter.nf_conntrack_udp_timeout']).stdout.toString().trim()).toBe(root)
+
+      await blackhole(lab, host.ns)
+      await expect(lab.lab.runScript(host.ns, stunProbe, [ip, secondIp])).rejects.toThrow()
+      await blackhole(lab, host.ns, false)
+      await mappedPort()
     } finally {
       await lab.destroy()
     }
