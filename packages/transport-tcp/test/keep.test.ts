@@ -102,11 +102,11 @@ describe('peer-level events and kept peers (TCP)', () => {
   }, 20_000)
 
   it('a peer that closes idle connections sooner than our keep-alive (its idleTimeout, from the handshake) is pinged in time', async () => {
-    const strict = await startNode({ connection: { idleTimeout: 1_500, keepAliveInterval: 0 } })
+    const strict = await startNode({ connection: { idleTimeout: 3_000, keepAliveInterval: 0 } })
     const relaxed = await startNode() // keep-alive every 10 s
     const closes = record(strict, 'connection:close')
     const conn = await relaxed.connect(contactOf(strict))
-    await new Promise((resolve) => setTimeout(resolve, 4_000))
+    await new Promise((resolve) => setTimeout(resolve, 6_500))
     expect(closes).toEqual([])
     expect(relaxed.getConnection(strict.peerId)).toBe(conn)
   }, 15_000)

@@ -276,6 +276,9 @@ export class Connection {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     const timer = setTimeout(() => controller.abort(), timeout)
     let stream: ProtocolStream | undefined
+    // A ping waits for the peer like a request: a silent path under it is found dead (see PathWatch).
+    const target = this.current()
+    target.beginWait()
     try {
       const started = performance.now()
       stream = await this.openProtocolStream(PING_PROTOCOL, { signal: controller.signal })
@@ -293,6 +296,7 @@ export class Connection {
       if (controller.signal.aborted) throw new TimeoutError(`ping did not finish within ${timeout} ms`)
       throw error
     } finally {
+      target.waiting--
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
     }

@@ -184,6 +184,7 @@ export class Establisher {
   private pathLost(connection: Connection, silentMs: number): void {
     const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
     this.keepAlive.pathLost(connection, connection.waitingSince - connection.lastHeardAt())
+    this.keepAlive.probeAll(connection)
     this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
     void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
   }

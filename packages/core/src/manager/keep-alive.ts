@@ -11,6 +11,13 @@
  *   punched connection is then pinged within a third of the shortest such
  *   spell seen, so the next one stays open.
  *
+ * - a kept peer's connection (`node.keep`, or a service's infrastructure
+ *   peer) is pinged by the core when quiet for a keep-alive interval: the
+ *   ping waits for the peer, so dead-path detection finds a path that died
+ *   under it within `connection.pathTimeout`, and the keeper reconnects;
+ * - when one path is found dead, every other connection is pinged at once:
+ *   a changed network (a NAT that rebooted) kills them all together.
+ *
  * One node-wide timer, running only while some connection needs it.
  *
  * @packageDocumentation
@@ -46,12 +53,43 @@ export class KeepAlive {
     return this.natSilence === undefined ? undefined : Math.max(MIN_KEEP_ALIVE, Math.floor(this.natSilence / 3))
   }
 
+  /** Peers the node keeps connected: their connections are probed when quiet, so a dead path under them is found. */
+  private readonly kept = new Set<string>()
+
+  /** Probe `peerId`'s quiet connections every keep-alive interval (a kept peer's path must not die unnoticed). */
+  watchPeer(peerId: string): void {
+    this.kept.add(peerId)
+    if (this.config.connection.keepAliveInterval > 0) this.arm()
+  }
+
+  unwatchPeer(peerId: string): void {
+    this.kept.delete(peerId)
+  }
+
+  /**
+   * One path died: the network under the node may have changed (a NAT that
+   * rebooted, an address that moved), and the other connections may be dead
+   * too without anyone waiting on them to notice. Probe them all now, at most
+   * once per `connection.pathTimeout`, so the dead ones are found within it.
+   */
+  probeAll(except: Connection): void {
+    const now = performance.now()
+    const window = this.config.connection.pathTimeout
+    if (window <= 0 || now - this.lastSweep < window) return
+    this.lastSweep = now
+    for (const connection of this.pool.all()) if (connection !== except) this.probe(connection, window)
+  }
+
+  private lastSweep = Number.NEGATIVE_INFINITY
+
   /** The keep-alive the core adds for `connection` (ms), or undefined when the transport's own is enough. */
   intervalFor(connection: Connection): number | undefined {
     const own = this.config.connection.keepAliveInterval
     let interval: number | undefined
+    // A kept peer's connection: probed by the core at our own interval, so that dead-path detection covers it when quiet.
+    if (own > 0 && this.kept.has(connection.peerId)) interval = own
     const remoteIdle = connection.remoteIdleTimeout
-    if (remoteIdle !== undefined && remoteIdle > 0 && (own <= 0 || remoteIdle < 2 * own)) interval = Math.floor(remoteIdle / 3)
+    if (remoteIdle !== undefined && remoteIdle > 0 && (own <= 0 || remoteIdle < 2 * own)) interval = Math.min(interval ?? remoteIdle, Math.floor(remoteIdle / 3))
     const punched = this.punchedInterval
     if (punched !== undefined && connection.method === 'punched' && (own <= 0 || punched < own)) interval = Math.min(interval ?? punched, punched)
     return interval === undefined ? undefined : Math.max(MIN_KEEP_ALIVE, interval)
@@ -93,13 +131,18 @@ export class KeepAlive {
       const interval = this.intervalFor(connection)
       if (interval === undefined) continue
       needed = true
-      if (this.pinging.has(connection) || now - connection.lastHeardAt() < interval) continue
-      this.pinging.add(connection)
-      const done = (): void => {
-        this.pinging.delete(connection)
-      }
-      connection.ping({ timeout: interval }).then(done, done)
+      if (now - connection.lastHeardAt() >= interval) this.probe(connection, interval)
     }
-    if (!needed) this.stop()
+    if (!needed && this.kept.size === 0) this.stop()
+  }
+
+  /** Ping `connection` unless a ping from here is already out. */
+  private probe(connection: Connection, timeout: number): void {
+    if (this.pinging.has(connection)) return
+    this.pinging.add(connection)
+    const done = (): void => {
+      this.pinging.delete(connection)
+    }
+    connection.ping({ timeout }).then(done, done)
   }
 }

@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js'
 import type { Blacklist } from './blacklist.js'
 import type { Dialer, PeerContact } from './dialer.js'
 import type { Establisher } from './establisher.js'
+import type { KeepAlive } from './keep-alive.js'
 import type { ConnectionPool } from './pool.js'
 import type { RunState } from './run-state.js'
 
@@ -61,6 +62,7 @@ export class PeerKeeper {
     @inject(Tokens.RunState) private readonly state: RunState,
     @inject(Tokens.Establisher) private readonly establisher: Establisher,
     @inject(Tokens.Dialer) private readonly dialer: Dialer,
+    @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
   ) {
     this.dialTimeout = config.connection.dialTimeout
     for (const entry of config.keep) this.add(typeof entry === 'string' ? { peerId: entry, addresses: [] } : entry)
@@ -88,6 +90,7 @@ export class PeerKeeper {
     if (entry === undefined) return
     clearTimeout(entry.timer)
     this.kept.delete(peerId)
+    this.keepAlive.unwatchPeer(peerId)
   }
 
   isKept(peerId: string): boolean {
@@ -115,6 +118,7 @@ export class PeerKeeper {
 
   private add(peer: PeerContact & { readonly peerId: string }): void {
     let entry = this.kept.get(peer.peerId)
+    this.keepAlive.watchPeer(peer.peerId)
     if (entry === undefined) {
       entry = { addresses: new Set(), timer: undefined, dialing: false, failures: 0, lastConnectMs: undefined }
       this.kept.set(peer.peerId, entry)
