@@ -26,11 +26,15 @@ import { inject, injectable } from 'tsyringe'
 import type { NodeConfig } from '../config/schema.js'
 import type { Connection } from '../connection/connection.js'
 import { Tokens } from '../di/tokens.js'
+import { isCrustError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { CloseCode } from '../transport/types.js'
 import type { ConnectionPool } from './pool.js'
 
 /** Shortest keep-alive the core ever uses (ms), whatever it learns. */
 export const MIN_KEEP_ALIVE = 1_000
+/** Least time a suspect connection has to answer a probe (ms). */
+const SUSPECT_PROBE_MIN = 1_000
 /** Quiet spells shorter than this before a dead path teach nothing (ms): the path may simply have broken. */
 const MIN_LEARNED_SPELL = 2_000
 
@@ -77,7 +81,24 @@ export class KeepAlive {
     const window = this.config.connection.pathTimeout
     if (window <= 0 || now - this.lastSweep < window) return
     this.lastSweep = now
-    for (const connection of this.pool.all()) if (connection !== except) this.probe(connection, window)
+    for (const connection of this.pool.all()) {
+      if (connection === except || this.pinging.has(connection)) continue
+      // Suspect now: a probe gets a few RTTs (at least a second), not the whole pathTimeout, so the
+      // links a changed network killed together are found together, and reconnection starts sooner.
+      const timeout = Math.min(window, Math.max(SUSPECT_PROBE_MIN, 4 * (connection.stats.rtt ?? 0)))
+      this.pinging.add(connection)
+      const started = performance.now()
+      connection.ping({ timeout }).then(
+        () => this.pinging.delete(connection),
+        (error: unknown) => {
+          this.pinging.delete(connection)
+          if (!isCrustError(error, 'ERR_TIMEOUT') || connection.lastHeardAt() > started) return
+          const reason = `path lost: no answer to a probe within ${timeout} ms after another path died`
+          this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
+          void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+        },
+      )
+    }
   }
 
   private lastSweep = Number.NEGATIVE_INFINITY
