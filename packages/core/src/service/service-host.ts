@@ -87,8 +87,8 @@ export class ServiceHost {
   private keep(index: number, peerId: string, addresses: readonly string[]): () => void {
     const holder = `${advertiseKey(index)}:keep ${++this.holdCount}`
     this.manager.keeper.keep({ peerId, addresses }, holder)
-    let holds = this.holds.get(index)
-    if (holds === undefined) this.holds.set(index, (holds = new Set()))
+    const holds = this.holds.get(index) ?? new Set<() => void>()
+    this.holds.set(index, holds)
     const release = (): void => {
       if (!holds.delete(release)) return
       this.manager.keeper.release(peerId, holder)
