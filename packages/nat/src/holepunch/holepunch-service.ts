@@ -8,9 +8,10 @@ import {
   type ServiceStream,
   type Service,
   type ServiceComponents,
+  isCrustError,
   shortPeerId,
 } from '@crust/core'
-import { TokenBucket, errorMessage } from '@crust/core/plugin'
+import { StreamResetCode, TokenBucket, errorMessage } from '@crust/core/plugin'
 import { natStatus } from '../status.js'
 import { RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
@@ -61,6 +62,8 @@ export class HolePunchService implements Service {
    */
   private readonly keptRendezvous = new Map<string, () => void>()
   private running = false
+  /** Connections whose peer refused our protocol (it runs no hole punching): not asked to introduce again. */
+  private readonly notRendezvous = new WeakSet<ServiceConnection>()
   /** Punch packets that matched no attempt of ours (strangers, stale attempts). */
   ignoredPunches = 0
 
@@ -158,13 +161,19 @@ export class HolePunchService implements Service {
     }
   }
 
-  /** Ask connected peers in turn (configured rendezvous first) to introduce us to the target; the first answer wins. */
+  /**
+   * Ask connected peers in turn to introduce us to the target; the first
+   * answer wins. Configured rendezvous first, then those that introduced us
+   * before (a peer that never did may be silent: a dead path would hold the
+   * attempt until `rendezvousTimeout`); peers that refused the protocol are skipped.
+   */
   private async introduction(connect: ConnectFrame, signal: AbortSignal): Promise<AnswerFrame> {
     const configured = new Set(this.options.rendezvousPeers.map((contact) => contact.peerId))
+    const rank = (peerId: string): number => (configured.has(peerId) ? 0 : this.keptRendezvous.has(peerId) ? 1 : 2)
     const rendezvous = this.components
       .connections()
-      .filter((connection) => connection.peerId !== connect.target && connection.remoteRole === 'node')
-      .sort((a, b) => Number(configured.has(b.peerId)) - Number(configured.has(a.peerId)))
+      .filter((connection) => connection.peerId !== connect.target && connection.remoteRole === 'node' && !this.notRendezvous.has(connection))
+      .sort((a, b) => rank(a.peerId) - rank(b.peerId))
       .slice(0, this.options.maxRendezvous)
     if (rendezvous.length === 0) throw new HolePunchError('no-rendezvous', 'no connected peer can act as rendezvous')
     const failures: string[] = []
@@ -179,6 +188,7 @@ export class HolePunchService implements Service {
         this.keepRendezvous(connection)
         return answer
       } catch (error) {
+        if (servesNoHolePunching(error)) this.notRendezvous.add(connection)
         last = error instanceof HolePunchError ? error : new HolePunchError('refused', String(error))
         failures.push(`${shortPeerId(connection.peerId)}: ${last.message}`)
       }
@@ -346,6 +356,12 @@ export class HolePunchService implements Service {
     puncher.stop()
     this.punchers.delete(puncher)
   }
+}
+
+/** The peer reset our stream as an unknown protocol: it runs no hole punching service. */
+function servesNoHolePunching(error: unknown): boolean {
+  const cause = error instanceof HolePunchError ? error.cause : undefined
+  return isCrustError(cause, 'ERR_STREAM_RESET') && cause.remote && cause.resetCode === StreamResetCode.REFUSED
 }
 
 /** Put where `connection`'s peer is seen (QUIC only: that is its socket's real mapping) first. */
