@@ -103,6 +103,32 @@ describe('holePunch()', () => {
     expect(Buffer.from((await b.getConnection(a.peerId)?.request(Buffer.from('hi'))) ?? []).toString()).toBe('from a')
   })
 
+  it('keeps the rendezvous in use connected: both sides redial it when it drops them, and it introduces them again', async () => {
+    const { r, a, b } = await triangle()
+    await a.connect({ peerId: b.peerId, addresses: [] })
+    await a.getConnection(b.peerId)?.close('start over')
+    await waitUntil(() => a.getConnection(b.peerId) === undefined && b.getConnection(a.peerId) === undefined, 3_000, 'the close')
+    // The rendezvous drops both: nothing but the hole punch service's keep brings them back.
+    const old = [a.getConnection(r.peerId), b.getConnection(r.peerId)]
+    await Promise.all([r.getConnection(a.peerId)?.close('dropped'), r.getConnection(b.peerId)?.close('dropped')])
+    await waitUntil(() => [a, b].every((node, i) => ![undefined, old[i]].includes(node.getConnection(r.peerId))), 5_000, 'the rendezvous redialled')
+    expect(a.kept).toEqual([]) // a service's hold, not the application's
+    expect((await a.connect({ peerId: b.peerId, addresses: [] }, { retry: false })).method).toBe('punched')
+  })
+
+  it('keeps configured rendezvousPeers connected from the start and asks them first', async () => {
+    const r = await startNode({ services: [holePunch(loopback)] })
+    const options = { ...loopback, rendezvousPeers: [{ peerId: r.peerId, addresses: r.addresses }] }
+    const a = await startNode({ services: [holePunch(options)] })
+    const b = await startNode({ services: [holePunch(options)] })
+    await waitUntil(() => a.getConnection(r.peerId) !== undefined && b.getConnection(r.peerId) !== undefined, 5_000, 'the rendezvous dialled')
+    const old = b.getConnection(r.peerId)
+    await r.getConnection(b.peerId)?.close('dropped')
+    await waitUntil(() => ![undefined, old].includes(b.getConnection(r.peerId)), 5_000, 'the rendezvous redialled')
+    expect((await a.connect({ peerId: b.peerId, addresses: [] }, { retry: false })).method).toBe('punched')
+    expect(() => holePunch({ rendezvousPeers: [{ peerId: 'nope', addresses: ['quic://127.0.0.1:1'] }] })).toThrow(/holePunch\.rendezvousPeers/)
+  })
+
   it('simultaneous attempts from both sides end in one connection', async () => {
     const { a, b } = await triangle()
     const [ab, ba] = await Promise.all([a.connect({ peerId: b.peerId, addresses: [] }), b.connect({ peerId: a.peerId, addresses: [] })])

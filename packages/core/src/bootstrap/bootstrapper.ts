@@ -13,6 +13,9 @@ import { raceLimited } from '../manager/race.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
 import type { BootstrapCache } from './bootstrap-cache.js'
 
+/** The bootstrapper's name as a holder of kept peers. */
+const KEEP_HOLDER = 'bootstrap'
+
 /** Where a bootstrap candidate came from, in the order they are tried. */
 export type CandidateSource = 'lan' | 'cache' | 'contact'
 
@@ -32,6 +35,8 @@ export interface BootstrapCandidate {
 export class Bootstrapper {
   private contacts: PeerContact[]
   private joined: Connection | undefined
+  /** The peer joined through, kept connected (the keeper redials it when lost) until another is joined or the node stops. */
+  private keptContact: string | undefined
   private revalidation: AbortController | undefined
   private readonly unsubscribe: Array<() => void> = []
 
@@ -84,6 +89,7 @@ export class Bootstrapper {
   }
 
   async stop(): Promise<void> {
+    this.keepJoined(undefined)
     this.revalidation?.abort()
     for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe()
     await this.cache.flush()
@@ -124,6 +130,7 @@ export class Bootstrapper {
         },
       )
       this.joined = value
+      this.keepJoined(candidate)
       this.logger.info(`bootstrapped through ${candidate.peerId} (${candidate.source})`)
       this.events.emit('bootstrap:joined', { peerId: candidate.peerId, source: candidate.source, connection: value })
       return value
@@ -139,6 +146,17 @@ export class Bootstrapper {
       const summary = failures.map((f) => `${f.peerId} (${f.source}): ${f.error.message}`).join('; ')
       throw new BootstrapError(`bootstrap failed, ${failures.length} candidate(s): ${summary}`, failures)
     }
+  }
+
+  /**
+   * The node's link to the network is infrastructure: keep the peer joined
+   * through connected (a lost connection is redialled with the keeper's
+   * backoff), and release the previous one.
+   */
+  private keepJoined(candidate: BootstrapCandidate | undefined): void {
+    if (this.keptContact !== undefined && this.keptContact !== candidate?.peerId) this.manager.keeper.release(this.keptContact, KEEP_HOLDER)
+    this.keptContact = candidate?.peerId
+    if (candidate !== undefined) this.manager.keeper.keep({ peerId: candidate.peerId, addresses: candidate.addresses }, KEEP_HOLDER)
   }
 
   /** Candidates in order: LAN, cache (most recent first), contacts; deduplicated, without us or blacklisted peers. */

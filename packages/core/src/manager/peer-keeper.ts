@@ -27,8 +27,13 @@ const MAX_ADDRESSES = 16
 const FIRST_DELAY = 250
 const MAX_DELAY = 1_200
 
+/** The holder of the application's keeps (`node.keep`, config `keep`); services hold under their own names. */
+export const APPLICATION = 'application'
+
 interface Kept {
   readonly addresses: Set<string>
+  /** Who wants the peer kept: {@link APPLICATION}, or a service's hold (a relay or rendezvous it relies on). */
+  readonly holders: Set<string>
   timer: NodeJS.Timeout | undefined
   dialing: boolean
   failures: number
@@ -65,7 +70,7 @@ export class PeerKeeper {
     @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
   ) {
     this.dialTimeout = config.connection.dialTimeout
-    for (const entry of config.keep) this.add(typeof entry === 'string' ? { peerId: entry, addresses: [] } : entry)
+    for (const entry of config.keep) this.add(typeof entry === 'string' ? { peerId: entry, addresses: [] } : entry, APPLICATION)
   }
 
   /** Addresses remembered for a kept peer. */
@@ -73,21 +78,29 @@ export class PeerKeeper {
     return [...(this.kept.get(peerId)?.addresses ?? [])]
   }
 
-  /** Peer ids kept now. */
+  /** Peer ids the application keeps now (services' holds are not listed). */
   get peers(): string[] {
-    return [...this.kept.keys()]
+    return [...this.kept].flatMap(([peerId, entry]) => (entry.holders.has(APPLICATION) ? [peerId] : []))
   }
 
-  /** Keep `peer` connected from now on; connects at once when the node runs and has no connection to it. */
-  keep(peer: PeerContact & { readonly peerId: string }): void {
-    this.add(peer)
+  /**
+   * Keep `peer` connected from now on, on behalf of `holder` (default: the
+   * application); connects at once when the node runs and has no connection to it.
+   */
+  keep(peer: PeerContact & { readonly peerId: string }, holder: string = APPLICATION): void {
+    this.add(peer, holder)
     this.ensure(peer.peerId, 0)
   }
 
-  /** Stop keeping `peerId` (its connection stays until it closes). */
-  release(peerId: string): void {
+  /**
+   * `holder` (default: the application) no longer needs `peerId` kept; it
+   * stops being kept when no one else does (its connection stays until it closes).
+   */
+  release(peerId: string, holder: string = APPLICATION): void {
     const entry = this.kept.get(peerId)
     if (entry === undefined) return
+    entry.holders.delete(holder)
+    if (entry.holders.size > 0) return
     clearTimeout(entry.timer)
     this.kept.delete(peerId)
     this.keepAlive.unwatchPeer(peerId)
@@ -116,13 +129,14 @@ export class PeerKeeper {
     }
   }
 
-  private add(peer: PeerContact & { readonly peerId: string }): void {
+  private add(peer: PeerContact & { readonly peerId: string }, holder: string): void {
     let entry = this.kept.get(peer.peerId)
     this.keepAlive.watchPeer(peer.peerId)
     if (entry === undefined) {
-      entry = { addresses: new Set(), timer: undefined, dialing: false, failures: 0, lastConnectMs: undefined }
+      entry = { addresses: new Set(), holders: new Set(), timer: undefined, dialing: false, failures: 0, lastConnectMs: undefined }
       this.kept.set(peer.peerId, entry)
     }
+    entry.holders.add(holder)
     for (const address of peer.addresses) remember(entry.addresses, address)
   }
 

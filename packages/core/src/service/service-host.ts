@@ -18,6 +18,10 @@ export class ServiceHost {
   private services: Array<{ readonly service: Service; readonly index: number }> = []
   /** The latest report of each kind; replaced, never mutated, so a status handed out stays as it was. */
   private status: TraversalStatus = {}
+  /** Releases of the keep holds each service (by factory index) has, released when it stops. */
+  private readonly holds = new Map<number, Set<() => void>>()
+  /** Numbers keep holds, so each releases only its own. */
+  private holdCount = 0
 
   constructor(
     private readonly factories: readonly ServiceFactory[],
@@ -52,6 +56,7 @@ export class ServiceHost {
         await service.start()
       } catch (error) {
         this.logger.warn(`service ${service?.id ?? '?'} failed to start: ${errorMessage(error)}`)
+        this.releaseHolds(index)
         continue
       }
       this.services.push({ service, index })
@@ -67,7 +72,29 @@ export class ServiceHost {
         this.logger.warn(`service ${service.id} failed to stop cleanly: ${errorMessage(error)}`)
       })
       this.manager.advertise(advertiseKey(index), [])
+      this.releaseHolds(index)
     }
+  }
+
+  /** Release every keep hold the service made by factory number `index` still has. */
+  private releaseHolds(index: number): void {
+    const holds = this.holds.get(index)
+    this.holds.delete(index)
+    for (const release of holds ?? []) release()
+  }
+
+  /** Keep `peerId` for the service made by factory `index`; the release is idempotent. */
+  private keep(index: number, peerId: string, addresses: readonly string[]): () => void {
+    const holder = `${advertiseKey(index)}:keep ${++this.holdCount}`
+    this.manager.keeper.keep({ peerId, addresses }, holder)
+    const holds = this.holds.get(index) ?? new Set<() => void>()
+    this.holds.set(index, holds)
+    const release = (): void => {
+      if (!holds.delete(release)) return
+      this.manager.keeper.release(peerId, holder)
+    }
+    holds.add(release)
+    return release
   }
 
   /** Components for the service made by factory number `index` (its published addresses are keyed by it). */
@@ -89,6 +116,7 @@ export class ServiceHost {
       // Only the core's own connections carry claims; anything else a service passes has none.
       claimedAddresses: (connection) => (connection instanceof Connection ? manager.claimedAddresses(connection) : []),
       protect: (peerId, tag) => manager.protect(peerId, `${key}:${tag}`),
+      keep: (peerId, addresses) => this.keep(index, peerId, addresses),
       isBlacklisted: ({ peerId, ip }) => manager.blacklist.isBlocked({ peerId, ip }),
       handleProtocol: (protocol, handler) => manager.handleProtocol(protocol, handler),
       dial: (address, options) => manager.dialAddress(address, options),

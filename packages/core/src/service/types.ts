@@ -89,6 +89,11 @@ export interface ServiceConnection {
   readonly closed: Promise<CloseInfo>
   /** Open a stream of a service protocol; the remote must serve `protocol`. */
   openProtocolStream(protocol: string, options?: { signal?: AbortSignal }): Promise<ServiceStream>
+  /**
+   * Measure the round-trip time (ms): resolves when the peer answered, rejects
+   * with `TimeoutError` after `timeout` ms (e.g. to check a path a service suspects is dead).
+   */
+  ping(options?: { timeout?: number; signal?: AbortSignal }): Promise<number>
   close(reason?: string): Promise<void>
 }
 
@@ -167,6 +172,15 @@ export interface ServiceComponents {
    * for `tag`; returns a function that releases this hold.
    */
   protect(peerId: string, tag: string): () => void
+  /**
+   * Keep `peerId` connected (a peer this service relies on: a relay, a
+   * rendezvous): whenever its last connection closes, the node's keeper
+   * reconnects it with backoff through every way the node has, starting
+   * with `addresses` and the addresses it learns. Returns a function that
+   * releases this hold; the peer stays kept while anyone (the application,
+   * another hold) keeps it. Every hold of a service is released when it stops.
+   */
+  keep(peerId: string, addresses: readonly string[]): () => void
   /** True when the peer or IP is blacklisted. */
   isBlacklisted(peer: { peerId?: string; ip?: string }): boolean
   /** Serve a protocol; returns a function that stops serving it. */

@@ -17,7 +17,8 @@ export class HolePunchError extends CrustError {
   constructor(
     readonly reason: HolePunchFailure,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super('ERR_HOLE_PUNCH', message)
+    super('ERR_HOLE_PUNCH', message, options)
   }
 }

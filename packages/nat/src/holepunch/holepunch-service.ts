@@ -8,9 +8,10 @@ import {
   type ServiceStream,
   type Service,
   type ServiceComponents,
+  isCrustError,
   shortPeerId,
 } from '@crust/core'
-import { TokenBucket, errorMessage } from '@crust/core/plugin'
+import { StreamResetCode, TokenBucket, errorMessage } from '@crust/core/plugin'
 import { natStatus } from '../status.js'
 import { RateLimiter } from '../common/rate-limit.js'
 import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
@@ -53,6 +54,16 @@ export class HolePunchService implements Service {
   /** Node-wide budget of punch packets, all attempts together. */
   private readonly punchBudget: TokenBucket
   private readonly cleanups: Array<() => void> = []
+  /**
+   * Rendezvous in use, kept connected by the node (released when the service
+   * stops): the configured ones, and the latest `maxRendezvous` that
+   * introduced us (either way). Without its rendezvous a node cannot be
+   * punched to, and a lost link is otherwise never redialled.
+   */
+  private readonly keptRendezvous = new Map<string, () => void>()
+  private running = false
+  /** Connections whose peer refused our protocol (it runs no hole punching): not asked to introduce again. */
+  private readonly notRendezvous = new WeakSet<ServiceConnection>()
   /** Punch packets that matched no attempt of ours (strangers, stale attempts). */
   ignoredPunches = 0
 
@@ -86,9 +97,16 @@ export class HolePunchService implements Service {
       this.cleanups.push(this.endpoint.onForeignDatagram((data, from) => this.receivePunch(data, from)))
     }
     this.cleanups.push(this.components.handleProtocol(HOLE_PUNCH_PROTOCOL, (stream, connection) => void this.serve(stream, connection)))
+    this.running = true
+    for (const contact of this.options.rendezvousPeers) {
+      this.cleanups.push(this.components.keep(contact.peerId, contact.addresses))
+    }
   }
 
   async stop(): Promise<void> {
+    this.running = false
+    for (const release of this.keptRendezvous.values()) release()
+    this.keptRendezvous.clear()
     for (const cleanup of this.cleanups.splice(0)) cleanup()
     for (const puncher of this.punchers) puncher.stop()
     this.punchers.clear()
@@ -123,11 +141,39 @@ export class HolePunchService implements Service {
     return this.punchAndDial(endpoint, target, attempt, targets, budget, signal)
   }
 
-  /** Ask connected peers in turn to introduce us to the target; the first answer wins. */
+  /**
+   * Keep the rendezvous behind `connection` connected (the latest
+   * `maxRendezvous` of them; configured ones are kept anyway). Its addresses:
+   * what it claims, and where we reached it directly.
+   */
+  private keepRendezvous(connection: ServiceConnection): void {
+    const peerId = connection.peerId
+    if (!this.running || connection.method === 'relayed' || connection.remoteRole !== 'node') return
+    if (this.options.rendezvousPeers.some((contact) => contact.peerId === peerId)) return
+    const held = this.keptRendezvous.get(peerId)
+    this.keptRendezvous.delete(peerId) // re-inserted below: the most recent last
+    const reached = connection.direction === 'outbound' && connection.method === 'direct' ? [connection.remoteAddress] : []
+    this.keptRendezvous.set(peerId, held ?? this.components.keep(peerId, [...this.components.claimedAddresses(connection), ...reached]))
+    for (const [oldest, release] of this.keptRendezvous) {
+      if (this.keptRendezvous.size <= this.options.maxRendezvous) break
+      release()
+      this.keptRendezvous.delete(oldest)
+    }
+  }
+
+  /**
+   * Ask connected peers in turn to introduce us to the target; the first
+   * answer wins. Configured rendezvous first, then those that introduced us
+   * before (a peer that never did may be silent: a dead path would hold the
+   * attempt until `rendezvousTimeout`); peers that refused the protocol are skipped.
+   */
   private async introduction(connect: ConnectFrame, signal: AbortSignal): Promise<AnswerFrame> {
+    const configured = new Set(this.options.rendezvousPeers.map((contact) => contact.peerId))
+    const rank = (peerId: string): number => (configured.has(peerId) ? 0 : this.keptRendezvous.has(peerId) ? 1 : 2)
     const rendezvous = this.components
       .connections()
-      .filter((connection) => connection.peerId !== connect.target && connection.remoteRole === 'node')
+      .filter((connection) => connection.peerId !== connect.target && connection.remoteRole === 'node' && !this.notRendezvous.has(connection))
+      .sort((a, b) => rank(a.peerId) - rank(b.peerId))
       .slice(0, this.options.maxRendezvous)
     if (rendezvous.length === 0) throw new HolePunchError('no-rendezvous', 'no connected peer can act as rendezvous')
     const failures: string[] = []
@@ -139,8 +185,10 @@ export class HolePunchService implements Service {
         await writeFrame(stream, connect)
         const answer = expectFrame(await readFrame(stream, this.options.rendezvousTimeout), 'answer')
         await stream.end().catch(() => {})
+        this.keepRendezvous(connection)
         return answer
       } catch (error) {
+        if (servesNoHolePunching(error)) this.notRendezvous.add(connection)
         last = error instanceof HolePunchError ? error : new HolePunchError('refused', String(error))
         failures.push(`${shortPeerId(connection.peerId)}: ${last.message}`)
       }
@@ -263,6 +311,8 @@ export class HolePunchService implements Service {
     if (this.active.has(offer.attempt)) return refuse(stream, 'refused', 'attempt id already in use')
     const { targets, rejected } = this.screen(offer.candidates)
     if (targets.length === 0) return refuse(stream, 'bad-candidates', `no usable candidate: ${describe(rejected)}`)
+    // This rendezvous introduces peers to us: stay connected to it, so they still can after a loss.
+    this.keepRendezvous(rendezvous)
     const mapping = natStatus(this.components.traversal()).mapping
     if (mapping === 'endpoint-dependent' && offer.mapping === 'endpoint-dependent') {
       // Tell the asker our mapping so it gives up at once and relays; no punching for nothing.
@@ -306,6 +356,12 @@ export class HolePunchService implements Service {
     puncher.stop()
     this.punchers.delete(puncher)
   }
+}
+
+/** The peer reset our stream as an unknown protocol: it runs no hole punching service. */
+function servesNoHolePunching(error: unknown): boolean {
+  const cause = error instanceof HolePunchError ? error.cause : undefined
+  return isCrustError(cause, 'ERR_STREAM_RESET') && cause.remote && cause.resetCode === StreamResetCode.REFUSED
 }
 
 /** Put where `connection`'s peer is seen (QUIC only: that is its socket's real mapping) first. */

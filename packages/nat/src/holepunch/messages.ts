@@ -69,7 +69,7 @@ export async function readFrame(stream: ServiceStream, timeoutMs: number): Promi
     if (error instanceof HolePunchError) throw error
     stream.reset()
     if (isCrustError(error, 'ERR_STREAM_RESET') && error.resetCode === StreamResetCode.REFUSED) {
-      throw new HolePunchError('refused', `the peer does not serve ${HOLE_PUNCH_PROTOCOL}`)
+      throw new HolePunchError('refused', `the peer does not serve ${HOLE_PUNCH_PROTOCOL}`, { cause: error })
     }
     throw new HolePunchError('bad-message', errorMessage(error))
   } finally {

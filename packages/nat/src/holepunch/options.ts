@@ -1,5 +1,11 @@
+import { isPeerId } from '@crust/core'
 import { parsePluginOptions } from '@crust/core/plugin'
 import { z } from 'zod'
+
+const contact = z.strictObject({
+  peerId: z.string().max(128).refine(isPeerId, { message: 'must be a peer id' }),
+  addresses: z.array(z.string().min(1).max(256)).min(1).max(16),
+})
 
 const holePunchOptionsSchema = z.strictObject({
   /** How long one side punches and dials before giving up (ms). */
@@ -8,8 +14,10 @@ const holePunchOptionsSchema = z.strictObject({
   endpointDependentTimeout: z.number().int().min(100).max(60_000).default(1_500),
   /** Wait this long for a rendezvous to answer (ms). */
   rendezvousTimeout: z.number().int().min(100).max(60_000).default(4_000),
-  /** Most rendezvous peers to ask in turn. */
+  /** Most rendezvous peers to ask in turn; also how many rendezvous in use are kept connected. */
   maxRendezvous: z.number().int().min(1).max(32).default(4),
+  /** Rendezvous peers to keep connected from the start (and ask first), as `{ peerId, addresses }`. */
+  rendezvousPeers: z.array(contact).max(32).default([]),
   /** Serve as a rendezvous for connected peers. */
   rendezvous: z.boolean().default(true),
   /** Introductions or offers per peer per minute (rendezvous and target side). */

@@ -75,6 +75,14 @@ class RelayClient implements Service {
   private unprotectRelays: Array<() => void> = []
   /** Numbers the protection hold of each relayed connection, so each releases only its own. */
   private circuitCount = 0
+  /** Relays carrying our circuits (not configured contacts, which {@link RelayLinks} keeps): kept connected while in use. */
+  private readonly inUse = new Map<string, { circuits: number; release: () => void; timer?: NodeJS.Timeout }>()
+  /** Our circuits by the relay connection carrying them. */
+  private readonly circuits = new WeakMap<ServiceConnection, Set<RelayedConnection>>()
+  /** Relays a circuit over which lost its path: probed, and asked last until they answer. */
+  private readonly suspected = new Set<string>()
+  /** Peer ids of the configured contacts. */
+  private readonly contactIds: ReadonlySet<string>
 
   constructor(
     private readonly components: ServiceComponents,
@@ -85,6 +93,7 @@ class RelayClient implements Service {
     this.upgrader = new Upgrader(components, options.upgrade, (type, message, peerId) => this.notify(type, message, peerId))
     this.preferred = options.relays.map((entry) => (typeof entry === 'string' ? entry : entry.peerId))
     const contacts = options.relays.filter((entry) => typeof entry !== 'string')
+    this.contactIds = new Set(contacts.map((contact) => contact.peerId))
     this.links = new RelayLinks(components, contacts, options.reconnect, (type, message, peerId) => this.notify(type, message, peerId))
     this.connector = { priority: RELAY_PRIORITY, connect: (peerId, { signal }) => this.connect(peerId, signal) }
   }
@@ -106,6 +115,11 @@ class RelayClient implements Service {
     for (const release of this.unprotectRelays.splice(0)) release()
     this.stopServing?.()
     this.links.stop()
+    for (const entry of this.inUse.values()) {
+      clearTimeout(entry.timer)
+      entry.release()
+    }
+    this.inUse.clear()
     this.upgrader.stop()
     for (const attempt of this.attempts) attempt.abort()
     await Promise.allSettled([...this.relayed].map((c) => c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' })))
@@ -146,7 +160,9 @@ class RelayClient implements Service {
         if (usable(connection) && connection.remoteRole === 'node' && !chosen.includes(connection)) chosen.push(connection)
       }
     }
-    return chosen.slice(0, this.options.maxRelayAttempts)
+    // A relay suspected dead would hold the attempt until its timeout: ask the others first.
+    const ordered = [...chosen.filter((c) => !this.suspected.has(c.peerId)), ...chosen.filter((c) => this.suspected.has(c.peerId))]
+    return ordered.slice(0, this.options.maxRelayAttempts)
   }
 
   private checkCapacity(): void {
@@ -174,7 +190,10 @@ class RelayClient implements Service {
         signal: controller.signal,
       })
       controller.signal.removeEventListener('abort', resetOnAbort)
-      const connection = this.adopt(new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'outbound', remotePeer }))
+      const connection = this.adopt(
+        new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'outbound', remotePeer }),
+        relayConnection,
+      )
       const pooled = await this.components.establishOutbound(connection, { expectedPeerId: target, signal: controller.signal })
       this.notify('connected', `connected to ${shortPeerId(target)} through relay ${shortPeerId(relayId)}`, target)
       if (pooled.transportConnection === connection) this.upgrader.schedule(target)
@@ -219,7 +238,10 @@ class RelayClient implements Service {
         signal: controller.signal,
       })
       controller.signal.removeEventListener('abort', resetOnAbort)
-      const connection = this.adopt(new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'inbound', remotePeer }))
+      const connection = this.adopt(
+        new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'inbound', remotePeer }),
+        relayConnection,
+      )
       this.components.acceptInbound(connection)
       this.upgrader.schedule(from)
     } catch (error) {
@@ -277,21 +299,110 @@ class RelayClient implements Service {
     }
   }
 
-  private adopt(connection: RelayedConnection): RelayedConnection {
+  private adopt(connection: RelayedConnection, relayConnection: ServiceConnection): RelayedConnection {
     this.relayed.add(connection)
     // The relay carries this connection: closing it to make room would cut the circuit too.
     const release = this.components.protect(connection.relayPeerId, `circuit ${++this.circuitCount}`)
-    void connection.closed.then(() => {
+    this.use(relayConnection)
+    const carried = this.carriedBy(relayConnection)
+    carried.add(connection)
+    void connection.closed.then((info) => {
+      carried.delete(connection)
       this.relayed.delete(connection)
       release()
+      this.unuse(connection.relayPeerId)
+      const lostItsPath = info.code === CloseCode.PATH_LOST && !(info.error instanceof RelayError && info.error.reason === 'relay-lost')
+      if (lostItsPath && this.components.connection(connection.relayPeerId) === relayConnection) this.suspect(relayConnection)
     })
     return connection
+  }
+
+  /** Our circuits over `relayConnection`; every one ends with it, at once and with a typed reason (`relay-lost`). */
+  private carriedBy(relayConnection: ServiceConnection): Set<RelayedConnection> {
+    let carried = this.circuits.get(relayConnection)
+    if (carried === undefined) {
+      const set = new Set<RelayedConnection>()
+      this.circuits.set(relayConnection, set)
+      void relayConnection.closed.then((info) => {
+        for (const connection of set) connection.relayClosed(info)
+      })
+      carried = set
+    }
+    return carried
+  }
+
+  /** A relay now carries one more of our circuits: keep it connected while it does (configured contacts are kept anyway). */
+  private use(relayConnection: ServiceConnection): void {
+    const relayId = relayConnection.peerId
+    if (this.contactIds.has(relayId) || !this.running) return
+    const entry = this.inUse.get(relayId)
+    if (entry !== undefined) {
+      entry.circuits++
+      clearTimeout(entry.timer)
+      entry.timer = undefined
+      return
+    }
+    const reached = relayConnection.direction === 'outbound' && relayConnection.method === 'direct' ? [relayConnection.remoteAddress] : []
+    const addresses = [...this.components.claimedAddresses(relayConnection), ...reached]
+    this.inUse.set(relayId, { circuits: 1, release: this.components.keep(relayId, addresses) })
+  }
+
+  /**
+   * One circuit fewer over `relayId`. A relay that carries none is released
+   * once it is connected (it was lost with our circuits: peers that reached
+   * us through it try it again), or after {@link RELAY_RETURN_WAIT} ms.
+   */
+  private unuse(relayId: string): void {
+    const entry = this.inUse.get(relayId)
+    if (entry === undefined || --entry.circuits > 0) return
+    const started = performance.now()
+    const check = (): void => {
+      entry.timer = undefined
+      if (this.inUse.get(relayId) !== entry || entry.circuits > 0) return
+      if (this.components.connection(relayId) === undefined && performance.now() - started < RELAY_RETURN_WAIT) {
+        entry.timer = setTimeout(check, RELAY_RETURN_CHECK)
+        entry.timer.unref()
+        return
+      }
+      this.inUse.delete(relayId)
+      entry.release()
+    }
+    // Let the close reach the pool first: a relay connection closing right now still counts as connected.
+    entry.timer = setTimeout(check, RELAY_RETURN_CHECK)
+    entry.timer.unref()
+  }
+
+  /**
+   * A circuit over `relayConnection` lost its path: the relay may be gone
+   * without a word (blackholed). Ask other relays first meanwhile; a relay
+   * that does not answer a ping is closed as `PATH_LOST`, which ends every
+   * circuit over it at once, and is redialled (kept) when it comes back.
+   */
+  private suspect(relayConnection: ServiceConnection): void {
+    const relayId = relayConnection.peerId
+    if (this.suspected.has(relayId)) return
+    this.suspected.add(relayId)
+    void relayConnection.ping({ timeout: RELAY_PROBE_TIMEOUT }).then(
+      () => this.suspected.delete(relayId),
+      (error: unknown) => {
+        this.logger.info(`relay ${shortPeerId(relayId)} did not answer after a circuit over it lost its path: closing it (${errorMessage(error)})`)
+        void relayConnection.transportConnection
+          .close({ code: CloseCode.PATH_LOST, reason: `path lost: relay did not answer a ping within ${RELAY_PROBE_TIMEOUT} ms` })
+          .finally(() => this.suspected.delete(relayId))
+      },
+    )
   }
 
   private notify(type: string, message: string, peerId: string): void {
     this.components.notify({ service: this.id, type, message, peerId })
   }
 }
+
+/** How long a suspected relay has to answer a ping (ms). */
+const RELAY_PROBE_TIMEOUT = 2_000
+/** How long a lost relay that carried our circuits is kept (redialled) after they ended (ms). */
+const RELAY_RETURN_WAIT = 60_000
+const RELAY_RETURN_CHECK = 1_000
 
 /** A typed error for a failed attempt through one relay. */
 function translate(error: unknown, relayId: string): Error {

@@ -18,6 +18,8 @@ import { CrustError } from '@crust/core'
  * - `bytes-exceeded`, `duration-exceeded`: the circuit used up its allowance.
  * - `peer-gone`: the other end's stream or connection to the relay closed abruptly.
  * - `shutdown`: the relay is stopping.
+ * - `relay-lost`: this node's own connection to the relay closed (the relay died,
+ *   or its path was declared dead): every circuit over it ends at once.
  */
 export type RelayErrorReason =
   | 'limit'
@@ -33,6 +35,7 @@ export type RelayErrorReason =
   | 'duration-exceeded'
   | 'peer-gone'
   | 'shutdown'
+  | 'relay-lost'
 
 /** Which limit refused a circuit, when {@link RelayError.reason} is `limit`. */
 export type RelayLimit =

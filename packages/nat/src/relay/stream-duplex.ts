@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream'
-import { type ServiceStream, isCrustError } from '@crust/core'
+import { type CloseInfo, type ServiceStream, isCrustError } from '@crust/core'
 import { asError } from '@crust/core/plugin'
 
 /**
@@ -12,6 +12,8 @@ import { asError } from '@crust/core/plugin'
 export class StreamDuplex extends Duplex {
   /** The reset code the remote (the relay, or the far end through it) put on the stream, once reset. */
   remoteResetCode: number | undefined
+  /** How the connection carrying the stream (ours to the relay) closed, when that is what failed the stream. */
+  carrierClosed: CloseInfo | undefined
   private readonly chunks: AsyncIterator<Uint8Array>
   private pulling = false
   private wanted = false
@@ -43,7 +45,10 @@ export class StreamDuplex extends Duplex {
         this.wanted = this.push(next.value)
       }
     } catch (error) {
-      if (isCrustError(error, 'ERR_STREAM_RESET') && error.remote) this.remoteResetCode = error.resetCode
+      if (isCrustError(error, 'ERR_STREAM_RESET')) {
+        if (error.closeInfo !== undefined) this.carrierClosed = error.closeInfo
+        else if (error.remote) this.remoteResetCode = error.resetCode
+      }
       this.readEnded = true
       this.destroy(asError(error))
     } finally {
