@@ -5,6 +5,7 @@ import { authCases } from './node-cases/auth.js'
 import { badInputCases } from './node-cases/bad-input.js'
 import { connectCases } from './node-cases/connect.js'
 import { messagingCases } from './node-cases/messaging.js'
+import { streamCases } from './node-cases/streams.js'
 import { NodeScope } from './node-scope.js'
 import type { ComplianceTest } from './suite.js'
 import { DEFAULT_EVENT_TIMEOUT } from './util.js'
@@ -28,7 +29,7 @@ export interface NodeComplianceOptions {
 const DEFAULT_TIMEOUT = 30_000
 
 /** Every case, in the order they are reported. */
-const ALL_CASES: readonly NodeCase[] = [...connectCases, ...messagingCases, ...authCases, ...badInputCases]
+const ALL_CASES: readonly NodeCase[] = [...connectCases, ...messagingCases, ...streamCases, ...authCases, ...badInputCases]
 
 /** Name the transports under test in a failure, and append what the bare transport logged. */
 function annotated(error: unknown, name: string, log: MemoryLog): unknown {
