@@ -65,7 +65,10 @@ function toTest(c: NodeCase, options: NodeComplianceOptions, settings: NodeSuite
  * The node-level compliance suite: what users see of a transport through
  * `createNode`, checked against real nodes on loopback. It covers connecting
  * (by peer id and by address alone), messaging (both directions, concurrent
- * requests, 1 MiB payloads hash-checked), the three auth modes (`none`,
+ * requests, 1 MiB payloads hash-checked), application protocols and streams
+ * (named messages, negotiation, 1 MiB echoed both ways, half-close, abort,
+ * an unknown protocol refused fast, backpressure, per-peer stream limits,
+ * Web Streams), the three auth modes (`none`,
  * `peer-id`, `ca` with CA material made on the fly) with typed errors on
  * both sides, and bad input after TLS (a typed refusal, and the node keeps
  * serving). Like {@link transportComplianceTests} it is test-runner agnostic:
