@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'ERR_QUEUE_CLOSED'
   | 'ERR_INVALID_BLACKLIST_ENTRY'
   | 'ERR_DELIVERY_UNKNOWN'
+  | 'ERR_PROTOCOL_NOT_SUPPORTED'
+  | 'ERR_PROTOCOL_IN_USE'
 
 /**
  * Marks every `CrustError`, of whichever copy of `@crust/core` made it:
@@ -92,6 +94,8 @@ export interface CrustErrorsByCode {
   ERR_QUEUE_CLOSED: QueueClosedError
   ERR_INVALID_BLACKLIST_ENTRY: InvalidEntryError
   ERR_DELIVERY_UNKNOWN: DeliveryUnknownError
+  ERR_PROTOCOL_NOT_SUPPORTED: ProtocolNotSupportedError
+  ERR_PROTOCOL_IN_USE: ProtocolInUseError
 }
 
 /**
@@ -337,5 +341,30 @@ export class LimitExceededError extends CrustError {
 export class DeliveryUnknownError extends CrustError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_DELIVERY_UNKNOWN', message, options)
+  }
+}
+
+/**
+ * The peer handles no such application protocol: it refused a message
+ * (`send`/`request` with `{ protocol }`) or a stream (`openStream`) for
+ * `protocol`, at once, before any handler ran.
+ */
+export class ProtocolNotSupportedError extends CrustError {
+  constructor(
+    readonly protocol: string,
+    message = `the peer does not handle protocol ${protocol}`,
+  ) {
+    super('ERR_PROTOCOL_NOT_SUPPORTED', message)
+  }
+}
+
+/**
+ * `node.handle(protocol, ...)` or `node.handleStream(protocol, ...)` for a
+ * protocol that already has a handler of that kind; pass `{ replace: true }`
+ * to replace it on purpose.
+ */
+export class ProtocolInUseError extends CrustError {
+  constructor(readonly protocol: string) {
+    super('ERR_PROTOCOL_IN_USE', `protocol ${protocol} already has a handler (pass { replace: true } to replace it)`)
   }
 }

@@ -5,6 +5,10 @@ import { parseConfig } from './config/parse.js'
 import type { Connection, SendOptions } from './connection/connection.js'
 import { hashNetworkName } from './connection/handshake.js'
 import type { IncomingMessage, MessageHandler } from './connection/incoming.js'
+import type { CrustStream, OpenStreamOptions } from './connection/crust-stream.js'
+import { checkAppProtocolName } from './connection/protocol-name.js'
+import type { HandleOptions, HandleStreamOptions, StreamHandler } from './manager/app-protocols.js'
+import type { Registrar } from './manager/registrar.js'
 import { Tokens } from './di/tokens.js'
 import { NotStartedError } from './errors.js'
 import { TypedEmitter } from './events/emitter.js'
@@ -44,6 +48,7 @@ export class CrustNode {
     private readonly events: TypedEmitter<NodeEvents>,
     /** The node's logger (plugins log through children of it). */
     readonly logger: Logger,
+    private readonly registrar: Registrar,
   ) {}
 
   /** This node's peer id, derived from its public key. */
@@ -241,9 +246,80 @@ export class CrustNode {
     return this.manager.pool.get(peerId)
   }
 
-  /** Handle incoming messages; return a `Uint8Array` to answer a request. */
-  handle(handler: MessageHandler | undefined): void {
-    this.manager.handle(handler)
+  /**
+   * Handle incoming messages; return a `Uint8Array` to answer a request.
+   *
+   * With a handler alone: the default protocol, the messages sent without a
+   * `protocol` (replaces any previous default handler; `undefined` removes it).
+   *
+   * With a protocol name first (e.g. `'/chat/1'`: a `/` then 1 to 127 of
+   * `A-Z a-z 0-9 / . _ - + ~ : @`): the messages sent with
+   * `{ protocol: '/chat/1' }`. A peer's message for a protocol nothing
+   * handles is refused before it is acknowledged (`ProtocolNotSupportedError`
+   * at the sender). Handling a protocol twice throws `ProtocolInUseError`
+   * unless `{ replace: true }`; a malformed name throws `ConfigError`.
+   *
+   * @example
+   * ```ts
+   * node.handle('/chat/1', (message) => console.log(`${message.peerId}: ${message.data}`))
+   * await connection.send(Buffer.from('hi'), { protocol: '/chat/1' })
+   * ```
+   */
+  handle(handler: MessageHandler | undefined): void
+  handle(protocol: string, handler: MessageHandler, options?: HandleOptions): void
+  handle(first: string | MessageHandler | undefined, handler?: MessageHandler, options?: HandleOptions): void {
+    if (typeof first === 'string') this.registrar.handleMessages(first, handler as MessageHandler, options)
+    else this.manager.handle(first)
+  }
+
+  /**
+   * Handle the byte streams peers open for `protocol`
+   * (`connection.openStream(protocol)`, `node.openStream(peerId, protocol)`).
+   * The handler gets each stream (a `CrustStream`, a Node `Duplex`) and its
+   * connection. `options` bound what peers may open: `maxInboundStreams`
+   * (all peers, default 1024), `maxStreamsPerPeer` (default 32) and
+   * `idleTimeout` (ms without a byte either way, default 60 000); a stream
+   * beyond a limit is refused (`LimitExceededError` at the opener). Handling
+   * a protocol's streams twice throws `ProtocolInUseError` unless `{ replace: true }`.
+   *
+   * @example
+   * ```ts
+   * node.handleStream('/echo/1', (stream) => stream.pipe(stream))
+   * const stream = await node.openStream(peerId, '/echo/1')
+   * ```
+   */
+  handleStream(protocol: string, handler: StreamHandler, options?: HandleStreamOptions): void {
+    this.registrar.handleStreams(protocol, handler, options)
+  }
+
+  /** Stop handling `protocol`, its messages and its streams (streams open now stay open). True when it was handled. */
+  unhandle(protocol: string): boolean {
+    return this.registrar.unhandle(protocol)
+  }
+
+  /**
+   * The application protocols this node handles (messages or streams),
+   * sorted. Peers learn the first 32 in the handshake (`connection.remoteProtocols`).
+   */
+  get protocols(): string[] {
+    return this.registrar.appProtocols()
+  }
+
+  /**
+   * Open a byte stream for `protocol` to the peer `peerId`, over its current
+   * connection or one made for it (as {@link CrustNode.send} does), within
+   * `options.timeout` (default `connection.requestTimeout`) for both the
+   * connection and the peer's acceptance. Rejects as
+   * `Connection.openStream` does (`ProtocolNotSupportedError`,
+   * `LimitExceededError`, `TimeoutError`, `AbortError`).
+   */
+  async openStream(peerId: string, protocol: string, options: OpenStreamOptions = {}): Promise<CrustStream> {
+    if (this.state !== 'running') throw new NotStartedError()
+    checkAppProtocolName(protocol)
+    const timeout = options.timeout ?? this.config.connection.requestTimeout
+    const started = performance.now()
+    const connection = await this.manager.messenger.connectionTo(peerId, { timeout, signal: options.signal })
+    return connection.openStream(protocol, { ...options, timeout: Math.max(1, timeout - (performance.now() - started)) })
   }
 
   /** Incoming messages as an async iterator (requests still need a handler to be answered). */
@@ -343,7 +419,8 @@ export async function createNode(input: NodeConfigInput, options: CreateNodeOpti
     events,
     nodeLogger.child('service'),
   )
-  return new CrustNode(config, identity, manager, discovery, bootstrapper, services, events, nodeLogger)
+  const registrar = scope.resolve<Registrar>(Tokens.Registrar)
+  return new CrustNode(config, identity, manager, discovery, bootstrapper, services, events, nodeLogger, registrar)
 }
 
 async function loadIdentity(config: NodeConfig, logger: Logger): Promise<NodeIdentity> {

@@ -1,10 +1,12 @@
 import { AbortError, MessageTooLargeError, ProtocolError, RemoteHandlerError, TimeoutError } from '../errors.js'
 import type { CloseInfo, ConnectionMethod, Direction, TransportConnection, TransportStream } from '../transport/types.js'
 import { CloseCode } from '../transport/types.js'
-import { MessageKind } from './message-header.js'
+import { type CrustStream, type OpenStreamOptions, openAppStream } from './crust-stream.js'
+import { MessageKind, NAMED } from './message-header.js'
 import { type ReadMessage, failureAfterHandover, readMessage, writeMessage } from './message-io.js'
 import { type ProtocolStream, startProtocolStream } from './protocol-stream.js'
 import type { PathWatch } from './path-watch.js'
+import { checkAppProtocolName, encodeNamePrefix, isAppProtocolName } from './protocol-name.js'
 import { StreamResetCode } from './stream-codes.js'
 
 /** Options for {@link Connection.send} and {@link Connection.request}. */
@@ -13,6 +15,13 @@ export interface SendOptions {
   signal?: AbortSignal
   /** Deadline in ms for the whole operation; defaults to the node's `connection.requestTimeout`. */
   timeout?: number
+  /**
+   * The application protocol to address (e.g. `/chat/1`): the receiver hands
+   * the message to that protocol's handler (`node.handle(protocol, ...)`),
+   * and refuses it at once with `ProtocolNotSupportedError` when it has none.
+   * Absent: the default handler (`node.handle(handler)`).
+   */
+  protocol?: string
 }
 
 /** Traffic counters of a connection (user messages and their answers, payload bytes). */
@@ -78,6 +87,12 @@ export class Connection {
   waiting = 0
   /** @internal When {@link waiting} last rose from zero (`performance.now()`). */
   waitingSince = 0
+  /**
+   * The application protocols the peer announced in its handshake (at most
+   * 32, sorted): what it handled when the connection opened. A snapshot; a
+   * protocol it handles later is not listed, and opening it still works.
+   */
+  remoteProtocols: readonly string[] = []
   /** Traffic counters. */
   readonly stats: ConnectionStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, rtt: undefined }
 
@@ -158,9 +173,11 @@ export class Connection {
     if (target !== this) return target.send(data, options)
     const refused = this.refuse(data, options)
     if (refused !== undefined) return Promise.reject(refused)
+    const protocol = options.protocol
     return new Promise<void>((resolve, reject) => {
       const operation = new Operation<void>('send', resolve, reject, options, this.settings.requestTimeout)
-      void this.runSend(operation, data, MessageKind.SEND, undefined)
+      if (protocol === undefined) void this.runSend(operation, data, MessageKind.SEND, undefined)
+      else void this.runSend(operation, data, MessageKind.NAMED_SEND, encodeNamePrefix(protocol), protocol)
     })
   }
 
@@ -174,9 +191,11 @@ export class Connection {
     if (target !== this) return target.request(data, options)
     const refused = this.refuse(data, options)
     if (refused !== undefined) return Promise.reject(refused)
+    const protocol = options.protocol
     return new Promise<Uint8Array>((resolve, reject) => {
       const operation = new Operation<Uint8Array>('request', resolve, reject, options, this.settings.requestTimeout)
-      void this.runRequest(operation, data, MessageKind.REQUEST, undefined)
+      if (protocol === undefined) void this.runRequest(operation, data, MessageKind.REQUEST, undefined)
+      else void this.runRequest(operation, data, MessageKind.NAMED_REQUEST, encodeNamePrefix(protocol), protocol)
     })
   }
 
@@ -192,19 +211,29 @@ export class Connection {
     if (target !== this) return kind === 'send' ? target.sequenced(kind, data, envelope, options) : target.sequenced(kind, data, envelope, options)
     const refused = this.refuse(data, options)
     if (refused !== undefined) return Promise.reject(refused)
+    const protocol = options.protocol
+    // A named message carries its protocol name in front of the envelope.
+    const prefix = protocol === undefined ? envelope : encodeNamePrefix(protocol, envelope)
+    const named = protocol === undefined ? 0 : NAMED
     if (kind === 'send') {
       return new Promise<void>((resolve, reject) => {
         const operation = new Operation<void>('send', resolve, reject, options, this.settings.requestTimeout)
-        void this.runSend(operation, data, MessageKind.SEQ_SEND, envelope)
+        void this.runSend(operation, data, (MessageKind.SEQ_SEND | named) as MessageKind, prefix, protocol)
       })
     }
     return new Promise<Uint8Array>((resolve, reject) => {
       const operation = new Operation<Uint8Array>('request', resolve, reject, options, this.settings.requestTimeout)
-      void this.runRequest(operation, data, MessageKind.SEQ_REQUEST, envelope)
+      void this.runRequest(operation, data, (MessageKind.SEQ_REQUEST | named) as MessageKind, prefix, protocol)
     })
   }
 
-  private async runSend(operation: Operation<void>, data: Uint8Array, kind: MessageKind, envelope: Uint8Array | undefined): Promise<void> {
+  private async runSend(
+    operation: Operation<void>,
+    data: Uint8Array,
+    kind: MessageKind,
+    envelope: Uint8Array | undefined,
+    protocol?: string,
+  ): Promise<void> {
     let handedOver = false
     this.busy++
     try {
@@ -218,7 +247,7 @@ export class Connection {
       this.heard()
       this.countSent(data.byteLength)
     } catch (error) {
-      operation.fail(handedOver ? failureAfterHandover(error, 'send', data.byteLength, this.settings.maxMessageSize) : error)
+      operation.fail(handedOver ? failureAfterHandover(error, 'send', data.byteLength, this.settings.maxMessageSize, protocol) : error)
       return
     } finally {
       this.busy--
@@ -227,7 +256,13 @@ export class Connection {
     operation.succeed(undefined)
   }
 
-  private async runRequest(operation: Operation<Uint8Array>, data: Uint8Array, kind: MessageKind, envelope: Uint8Array | undefined): Promise<void> {
+  private async runRequest(
+    operation: Operation<Uint8Array>,
+    data: Uint8Array,
+    kind: MessageKind,
+    envelope: Uint8Array | undefined,
+    protocol?: string,
+  ): Promise<void> {
     let answer: ReadMessage
     let handedOver = false
     this.busy++
@@ -247,7 +282,7 @@ export class Connection {
         throw new ProtocolError(`unexpected message kind ${answer.kind} in a response`)
       }
     } catch (error) {
-      operation.fail(handedOver ? failureAfterHandover(error, 'request', data.byteLength, this.settings.maxMessageSize) : error)
+      operation.fail(handedOver ? failureAfterHandover(error, 'request', data.byteLength, this.settings.maxMessageSize, protocol) : error)
       return
     } finally {
       this.busy--
@@ -266,6 +301,32 @@ export class Connection {
     const stream = await target.transportConnection.openStream({ bidirectional: true, signal: options.signal })
     if (protocol !== PING_PROTOCOL) target.markActive()
     return startProtocolStream(stream, protocol)
+  }
+
+  /**
+   * Open a byte stream for the application protocol `protocol` (e.g.
+   * `/files/1`), handled at the peer by `node.handleStream(protocol, ...)`.
+   * Resolves once the peer accepted it (one round trip). Rejects at once with
+   * `ProtocolNotSupportedError` when the peer does not handle `protocol`,
+   * with `LimitExceededError` when the peer's stream limits for it are
+   * reached, with `TimeoutError` / `AbortError` at the deadline or on abort,
+   * and with `ConfigError` for a malformed name.
+   */
+  async openStream(protocol: string, options: OpenStreamOptions = {}): Promise<CrustStream> {
+    checkAppProtocolName(protocol)
+    if (options.signal?.aborted) throw new AbortError()
+    const target = this.current()
+    const stream = await target.transportConnection.openStream({ bidirectional: true, signal: options.signal })
+    target.markActive()
+    target.busy++
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      target.busy--
+      target.markActive()
+    }
+    return openAppStream(stream, protocol, target, { ...options, timeout: options.timeout ?? this.settings.requestTimeout }, release)
   }
 
   /** Measure the round-trip time to the peer (ms); also kept in `stats.rtt`. */
@@ -392,6 +453,13 @@ export class Connection {
 
   /** Why an operation on `data` cannot start at all: too large, or already aborted. */
   private refuse(data: Uint8Array, options: SendOptions): Error | undefined {
+    if (options.protocol !== undefined && !isAppProtocolName(options.protocol)) {
+      try {
+        checkAppProtocolName(options.protocol)
+      } catch (error) {
+        return error as Error
+      }
+    }
     const limit = this.settings.maxMessageSize
     if (data.byteLength > limit) {
       return new MessageTooLargeError(`message of ${data.byteLength} bytes exceeds the limit of ${limit}`, data.byteLength, limit)

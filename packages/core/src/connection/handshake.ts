@@ -5,6 +5,10 @@ import { CONNECTION_METHOD_PATTERN, CloseCode, type CloseInfo, type ConnectionMe
 import { errorFromClose } from './close-errors.js'
 import { MessageKind } from './message-header.js'
 import { readMessage, writeMessage } from './message-io.js'
+import { APP_PROTOCOL_PATTERN } from './protocol-name.js'
+
+/** Most application protocols a handshake announces: 32 names of at most 128 bytes keep it well within its size limit. */
+export const MAX_HANDSHAKE_PROTOCOLS = 32
 
 /** Handshake messages are tiny; anything bigger is hostile. */
 const MAX_HANDSHAKE_SIZE = 16 * 1024
@@ -39,9 +43,16 @@ const handshakeSchema = z.object({
   session: z.string().regex(/^[0-9a-f]{16}$/).optional(),
   /** The sender's `connection.idleTimeout` (ms, 0 = none): the other side keeps the connection alive within it. */
   idle: z.number().int().min(0).max(86_400_000).optional(),
+  /** The application protocols the sender handles (`node.protocols`), at most {@link MAX_HANDSHAKE_PROTOCOLS}. */
+  protocols: z.array(z.string().regex(APP_PROTOCOL_PATTERN)).max(MAX_HANDSHAKE_PROTOCOLS).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
+
+/** The handshake's `protocols` field for `protocols` (omitted when there are none). */
+function announce(protocols: readonly string[] | undefined): { protocols?: string[] } {
+  return protocols !== undefined && protocols.length > 0 ? { protocols: protocols.slice(0, MAX_HANDSHAKE_PROTOCOLS) } : {}
+}
 
 /** SHA-256 of the network name, hex: only peers of the same network talk. */
 export function hashNetworkName(networkName: string): string {
@@ -136,6 +147,8 @@ export interface HandshakeOptions {
   readonly session?: string
   /** This node's idle timeout (ms), told to the peer. */
   readonly idle?: number
+  /** The application protocols this node handles, told to the peer (at most {@link MAX_HANDSHAKE_PROTOCOLS}). */
+  readonly protocols?: readonly string[]
 }
 
 /**
@@ -156,6 +169,7 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...(options.via !== undefined ? { via: options.via } : {}),
       ...(options.session !== undefined ? { session: options.session } : {}),
       ...(options.idle !== undefined ? { idle: options.idle } : {}),
+      ...announce(options.protocols),
     }
     await writeMessage(stream, MessageKind.HELLO, encode(hello))
     return await readHandshake(stream, MessageKind.WELCOME)
@@ -207,6 +221,7 @@ export async function listenerHandshake(
       ...(options.describe !== undefined ? { method: options.describe(hello) } : {}),
       ...(options.session !== undefined ? { session: options.session } : {}),
       ...(options.idle !== undefined ? { idle: options.idle } : {}),
+      ...announce(options.protocols),
     }
     await writeMessage(stream, MessageKind.WELCOME, encode(welcome))
     return hello

@@ -1,11 +1,12 @@
-import { ProtocolError } from '../errors.js'
+import { MessageTooLargeError, ProtocolError } from '../errors.js'
 import type { TransportStream } from '../transport/types.js'
 import type { Connection } from './connection.js'
 import type { ConnectionBudget } from './message-budget.js'
-import { MessageKind } from './message-header.js'
-import { readMessage, writeMessage } from './message-io.js'
+import { MessageKind, NAMED } from './message-header.js'
+import { type StreamRest, readMessage, writeMessage } from './message-io.js'
+import { decodeNamePrefix, isAppProtocolName } from './protocol-name.js'
 import { ProtocolStream } from './protocol-stream.js'
-import { type KeptAnswer, type SequencedInbox, decodeEnvelope } from './sequenced.js'
+import { ENVELOPE_SIZE, type KeptAnswer, type SequencedInbox, decodeEnvelope } from './sequenced.js'
 import { StreamResetCode } from './stream-codes.js'
 import { errorMessage } from '../error-text.js'
 
@@ -19,6 +20,8 @@ export interface IncomingMessage {
   readonly connection: Connection
   /** True for a request: the handler's return value is sent back as the answer. */
   readonly isRequest: boolean
+  /** The application protocol it was addressed to (`send(data, { protocol })`); undefined for the default handler's messages. */
+  readonly protocol?: string | undefined
 }
 
 /**
@@ -46,6 +49,10 @@ export interface ServeContext {
   protocol(stream: ProtocolStream, connection: Connection): boolean
   /** Which peer-addressed messages were delivered already; without it they are refused. */
   readonly inbox?: SequencedInbox
+  /** True when messages for application protocol `protocol` have a handler; without it named messages are refused. */
+  handlesMessages?(protocol: string): boolean
+  /** Accept (or refuse, with a reset) an application stream; without it every such stream is refused. */
+  appStream?(protocol: string, stream: TransportStream, rest: StreamRest, connection: Connection): void
 }
 
 /**
@@ -73,11 +80,19 @@ async function serve(stream: TransportStream, connection: Connection, context: S
     report(error)
     return
   }
-  const kind = message.kind
+  let kind = message.kind
+  let data = message.data
   if (kind === MessageKind.PROTOCOL && stream.bidirectional && message.rest !== undefined) {
     const name = Buffer.from(message.data).toString('utf8')
     if (!protocol(new ProtocolStream(name, stream, message.rest), connection)) stream.reset(StreamResetCode.REFUSED)
     return
+  }
+  let appProtocol: string | undefined
+  if (kind >= MessageKind.STREAM) {
+    // An application stream, or a message addressed to an application protocol.
+    const named = readNamed(stream, connection, context, kind, data, message.rest)
+    if (named === undefined) return
+    ;({ kind, data, protocol: appProtocol } = named)
   }
   const sequenced = kind === MessageKind.SEQ_SEND || kind === MessageKind.SEQ_REQUEST
   const isRequest = kind === MessageKind.REQUEST || kind === MessageKind.SEQ_REQUEST
@@ -88,7 +103,7 @@ async function serve(stream: TransportStream, connection: Connection, context: S
     return
   }
   if (!sequenced) {
-    await deliver(stream, connection, context, message.data, isRequest, undefined)
+    await deliver(stream, connection, context, data, isRequest, undefined, appProtocol)
     return
   }
   const inbox = context.inbox
@@ -98,13 +113,13 @@ async function serve(stream: TransportStream, connection: Connection, context: S
   }
   let decoded: ReturnType<typeof decodeEnvelope>
   try {
-    decoded = decodeEnvelope(message.data)
+    decoded = decodeEnvelope(data)
   } catch (error) {
     stream.reset(StreamResetCode.PROTOCOL_ERROR)
     report(error)
     return
   }
-  const { envelope, data } = decoded
+  const { envelope } = decoded
   const admitted = inbox.admit(connection.peerId, envelope)
   if (admitted.verdict === 'stale') {
     stream.reset(StreamResetCode.REFUSED) // the sender gave up on it already
@@ -124,7 +139,60 @@ async function serve(stream: TransportStream, connection: Connection, context: S
     await writeMessage(stream, kept.kind, kept.data).catch(report)
     return
   }
-  await deliver(stream, connection, context, data, isRequest, isRequest ? (answer) => inbox.keepAnswer(connection.peerId, envelope, answer) : undefined)
+  await deliver(
+    stream,
+    connection,
+    context,
+    decoded.data,
+    isRequest,
+    isRequest ? (answer) => inbox.keepAnswer(connection.peerId, envelope, answer) : undefined,
+    appProtocol,
+  )
+}
+
+/**
+ * A STREAM header: hand the stream over (undefined: nothing more to do). A
+ * named message: its protocol, checked to be handled before anything else
+ * happens (a refusal is a `PROTOCOL_NOT_SUPPORTED` reset, the sender's
+ * `ProtocolNotSupportedError`), and the message as its unnamed kind.
+ */
+function readNamed(
+  stream: TransportStream,
+  connection: Connection,
+  context: ServeContext,
+  kind: MessageKind,
+  data: Uint8Array,
+  rest: StreamRest | undefined,
+): { kind: MessageKind; data: Uint8Array; protocol: string } | undefined {
+  if (kind === MessageKind.STREAM) {
+    const name = Buffer.from(data).toString('latin1')
+    if (!stream.bidirectional || rest === undefined || !isAppProtocolName(name)) {
+      stream.reset(StreamResetCode.PROTOCOL_ERROR)
+      context.report(new ProtocolError('malformed application stream header'))
+    } else if (context.appStream === undefined) stream.reset(StreamResetCode.PROTOCOL_NOT_SUPPORTED)
+    else context.appStream(name, stream, rest, connection)
+    return undefined
+  }
+  let named: ReturnType<typeof decodeNamePrefix>
+  try {
+    named = decodeNamePrefix(data)
+  } catch (error) {
+    stream.reset(StreamResetCode.PROTOCOL_ERROR)
+    context.report(error)
+    return undefined
+  }
+  if (context.handlesMessages?.(named.protocol) !== true) {
+    stream.reset(StreamResetCode.PROTOCOL_NOT_SUPPORTED)
+    return undefined
+  }
+  const base = (kind & ~NAMED) as MessageKind
+  const size = named.rest.byteLength - (base === MessageKind.SEQ_SEND || base === MessageKind.SEQ_REQUEST ? ENVELOPE_SIZE : 0)
+  if (size > context.maxMessageSize) {
+    stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
+    context.report(new MessageTooLargeError(`incoming message of ${size} bytes exceeds the limit of ${context.maxMessageSize}`, size, context.maxMessageSize))
+    return undefined
+  }
+  return { kind: base, data: named.rest, protocol: named.protocol }
 }
 
 /**
@@ -140,11 +208,12 @@ async function deliver(
   data: Uint8Array,
   isRequest: boolean,
   keep: ((answer: Promise<KeptAnswer>) => void) | undefined,
+  protocol: string | undefined,
 ): Promise<void> {
   const { dispatch, report } = context
   connection.countReceived(data.byteLength)
   if (!isRequest) writeMessage(stream, MessageKind.ACK, EMPTY).catch(report)
-  const incoming: IncomingMessage = { peerId: connection.peerId, data, connection, isRequest }
+  const incoming: IncomingMessage = { peerId: connection.peerId, data, connection, isRequest, protocol }
   const outcome: Promise<KeptAnswer> = Promise.resolve()
     .then(() => dispatch(incoming))
     .then(

@@ -45,8 +45,30 @@ export const MessageKind = {
   SEQ_SEND: 8,
   /** A peer-addressed request (`node.request`): envelope, then the data; answered like REQUEST. */
   SEQ_REQUEST: 9,
+  /**
+   * Opens an application stream (`conn.openStream`): the payload is the
+   * protocol name (e.g. `/files/1`). The receiver accepts with an empty
+   * {@link MessageKind.ACK} header, after which the stream carries raw bytes
+   * both ways; it refuses with a reset (`PROTOCOL_NOT_SUPPORTED`,
+   * `LIMIT_EXCEEDED`).
+   */
+  STREAM: 10,
+  /**
+   * The kinds below are SEND, REQUEST, SEQ_SEND and SEQ_REQUEST addressed to
+   * an application protocol: the same kind with {@link NAMED} set, the payload
+   * led by the protocol name (one byte of length, then the name; see
+   * `protocol-name.ts`), then the envelope of a sequenced kind, then the data.
+   * The unnamed kinds stay byte for byte as they were.
+   */
+  NAMED_SEND: 0x80,
+  NAMED_REQUEST: 0x81,
+  SEQ_NAMED_SEND: 0x88,
+  SEQ_NAMED_REQUEST: 0x89,
 } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
+
+/** The bit that marks a message kind as addressed to a named application protocol. */
+export const NAMED = 0x80
 
 /** `KNOWN_KINDS[kind] === 1` for every kind above. */
 const KNOWN_KINDS = new Uint8Array(256)

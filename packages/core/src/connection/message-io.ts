@@ -4,6 +4,7 @@ import {
   LimitExceededError,
   MessageTooLargeError,
   ProtocolError,
+  ProtocolNotSupportedError,
   RemoteHandlerError,
   StreamResetError,
   TimeoutError,
@@ -15,9 +16,11 @@ import {
   checkMessageHeader,
   encodeMessage,
   encodeMessageHeader,
+  NAMED,
   messageLength,
 } from './message-header.js'
 import { CHUNK_OVERHEAD, type ConnectionBudget, type PendingMessage } from './message-budget.js'
+import { MAX_APP_PROTOCOL_NAME } from './protocol-name.js'
 import { ENVELOPE_SIZE } from './sequenced.js'
 import { StreamResetCode } from './stream-codes.js'
 
@@ -95,9 +98,9 @@ export async function readMessage(stream: TransportStream, maxSize: number, budg
     }
     const kind = checkMessageHeader(first, 0)
     const length = messageLength(first, 0)
-    if (kind === MessageKind.PROTOCOL) return readProtocolName(stream, iterator, first, length)
-    // A peer-addressed message's envelope does not count against the application's limit.
-    const limit = kind === MessageKind.SEQ_SEND || kind === MessageKind.SEQ_REQUEST ? maxSize + ENVELOPE_SIZE : maxSize
+    if (kind === MessageKind.PROTOCOL || kind === MessageKind.STREAM) return readProtocolName(stream, iterator, first, length, kind)
+    // A peer-addressed message's envelope, a named message's protocol name do not count against the application's limit.
+    const limit = kind === MessageKind.SEQ_SEND || kind === MessageKind.SEQ_REQUEST ? maxSize + ENVELOPE_SIZE : kind < NAMED ? maxSize : namedLimit(kind, maxSize)
     if (length > limit) {
       stream.reset(StreamResetCode.MESSAGE_TOO_LARGE)
       throw new MessageTooLargeError(`incoming message of ${length} bytes exceeds the limit of ${maxSize}`, length, maxSize)
@@ -205,12 +208,19 @@ function overlong(stream: TransportStream): never {
   throw new ProtocolError('stream carried more bytes than its message header announced')
 }
 
-/** Read the protocol name of a PROTOCOL header already at the start of `bytes`; keep what follows it. */
+/** Largest payload of a named kind: the data, its name prefix and, when sequenced, its envelope. */
+function namedLimit(kind: MessageKind, maxSize: number): number {
+  const sequenced = kind === MessageKind.SEQ_NAMED_SEND || kind === MessageKind.SEQ_NAMED_REQUEST
+  return maxSize + 1 + MAX_APP_PROTOCOL_NAME + (sequenced ? ENVELOPE_SIZE : 0)
+}
+
+/** Read the protocol name of a PROTOCOL or STREAM header already at the start of `bytes`; keep what follows it. */
 async function readProtocolName(
   stream: TransportStream,
   iterator: AsyncIterator<Uint8Array>,
   first: Uint8Array,
   length: number,
+  kind: MessageKind,
 ): Promise<ReadMessage> {
   if (length === 0 || length > MAX_PROTOCOL_NAME) {
     stream.reset(StreamResetCode.PROTOCOL_ERROR)
@@ -223,13 +233,18 @@ async function readProtocolName(
     bytes = Buffer.concat([bytes, next.value])
   }
   const leftover = bytes.byteLength > length ? bytes.subarray(length) : undefined
-  return { kind: MessageKind.PROTOCOL, data: bytes.subarray(0, length), rest: { leftover, iterator } }
+  return { kind, data: bytes.subarray(0, length), rest: { leftover, iterator } }
 }
 
-/** Translate a reset sent by the remote reader into the error the local writer should see. */
-export function remoteResetError(error: unknown, size: number, limit: number): unknown {
+/**
+ * Translate a reset sent by the remote reader into the error the local writer
+ * should see; `protocol` names the application protocol the message was for.
+ */
+export function remoteResetError(error: unknown, size: number, limit: number, protocol?: string): unknown {
   if (!(error instanceof StreamResetError) || !error.remote || error.closeInfo !== undefined) return error
   switch (error.resetCode) {
+    case StreamResetCode.PROTOCOL_NOT_SUPPORTED:
+      return new ProtocolNotSupportedError(protocol ?? '(none)')
     case StreamResetCode.MESSAGE_TOO_LARGE:
       return new MessageTooLargeError(`the receiver refused a message of ${size} bytes as too large`, size, limit)
     case StreamResetCode.LIMIT_EXCEEDED:
@@ -254,6 +269,7 @@ const REFUSAL_CODES: ReadonlySet<number> = new Set([
   StreamResetCode.TIMEOUT,
   StreamResetCode.REFUSED,
   StreamResetCode.LIMIT_EXCEEDED,
+  StreamResetCode.PROTOCOL_NOT_SUPPORTED,
 ])
 
 /**
@@ -263,7 +279,7 @@ const REFUSAL_CODES: ReadonlySet<number> = new Set([
  * (the connection or stream failed before the acknowledgement or answer, so
  * the peer may or may not have the message).
  */
-export function failureAfterHandover(error: unknown, operation: 'send' | 'request', size: number, limit: number): unknown {
+export function failureAfterHandover(error: unknown, operation: 'send' | 'request', size: number, limit: number, protocol?: string): unknown {
   if (error instanceof RemoteHandlerError || error instanceof DeliveryUnknownError) return error
   if (error instanceof StreamResetError && error.remote && error.closeInfo === undefined && error.resetCode === StreamResetCode.ANSWER_LOST) {
     return new DeliveryUnknownError(
@@ -273,7 +289,7 @@ export function failureAfterHandover(error: unknown, operation: 'send' | 'reques
   }
   // A stream failed because its connection closed carries the close (`closeInfo`): not a refusal, whatever its code.
   if (error instanceof StreamResetError && error.remote && error.closeInfo === undefined && REFUSAL_CODES.has(error.resetCode)) {
-    return remoteResetError(error, size, limit)
+    return remoteResetError(error, size, limit, protocol)
   }
   return new DeliveryUnknownError(
     `${operation} of ${size} bytes: ${errorMessage(error)} before the peer ${operation === 'send' ? 'acknowledged' : 'answered'} it; it may or may not have arrived`,

@@ -9,4 +9,6 @@ export const StreamResetCode = {
   LIMIT_EXCEEDED: 5,
   /** A resent peer-addressed request that was handled already, and whose answer was not kept: it is not run twice. */
   ANSWER_LOST: 6,
+  /** The receiver handles no such application protocol (a named message, or a stream it was asked to open). */
+  PROTOCOL_NOT_SUPPORTED: 7,
 } as const

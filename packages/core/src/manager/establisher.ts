@@ -89,6 +89,7 @@ export class Establisher {
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteSession = remote.session
     connection.remoteIdleTimeout = remote.idle
+    connection.remoteProtocols = remote.protocols ?? []
     connection.setPath({
       remoteRole: remote.role,
       // Inbound: what the listener decided (`method`). Outbound: the transport's own say, else the listener's answer, else our hint.
@@ -109,6 +110,8 @@ export class Establisher {
       report: (error, fault) => this.reports.peerError(connection, error, fault),
       protocol: (protocolStream) => this.registrar.serveProtocol(protocolStream, connection),
       inbox: this.inbox,
+      handlesMessages: (protocol) => this.registrar.handlesMessages(protocol),
+      appStream: (protocol, stream, rest) => this.registrar.serveAppStream(protocol, stream, rest, connection),
     }
     const serve = (stream: TransportStream): void => void serveStream(stream, connection, context)
     if (setRoute) setRoute(serve)

@@ -64,15 +64,34 @@ export class PeerMessenger {
   /** Deliver `data` to `peerId` once; resolves when its node acknowledged it. */
   send(peerId: string, data: Uint8Array, options: SendOptions = {}): Promise<void> {
     return this.deliver(peerId, options, (connection, envelope, remaining) =>
-      connection.sequenced('send', data, envelope, { timeout: remaining, signal: options.signal }),
+      connection.sequenced('send', data, envelope, { timeout: remaining, signal: options.signal, protocol: options.protocol }),
     )
   }
 
   /** Deliver a request to `peerId` once and resolve to its handler's answer. */
   request(peerId: string, data: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
     return this.deliver(peerId, options, (connection, envelope, remaining) =>
-      connection.sequenced('request', data, envelope, { timeout: remaining, signal: options.signal }),
+      connection.sequenced('request', data, envelope, { timeout: remaining, signal: options.signal, protocol: options.protocol }),
     )
+  }
+
+  /**
+   * The peer's connection now, or the next one made for it (its known
+   * addresses, the node's connectors, the keeper), within `timeout` ms.
+   */
+  async connectionTo(peerId: string, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<Connection> {
+    if (!this.state.running) throw new NotStartedError()
+    const pooled = this.pool.get(peerId)
+    if (pooled !== undefined) return pooled
+    const timeout = options.timeout ?? this.config.connection.requestTimeout
+    const giveUp = AbortSignal.any([AbortSignal.timeout(Math.max(1, timeout)), ...(options.signal ? [options.signal] : [])])
+    try {
+      return await this.connection(peerId, giveUp, FIRST_REDIAL)
+    } catch (error) {
+      if (!giveUp.aborted) throw error
+      if (options.signal?.aborted) throw new AbortError()
+      throw new TimeoutError(`no connection to ${peerId} within ${timeout} ms`)
+    }
   }
 
   private async deliver<T>(

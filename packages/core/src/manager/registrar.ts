@@ -8,6 +8,7 @@
 import { inject, injectable } from 'tsyringe'
 import { type Connection, PING_PROTOCOL } from '../connection/connection.js'
 import type { IncomingMessage, MessageHandler } from '../connection/incoming.js'
+import type { StreamRest } from '../connection/message-io.js'
 import type { ProtocolStream } from '../connection/protocol-stream.js'
 import { StreamResetCode } from '../connection/stream-codes.js'
 import { Tokens } from '../di/tokens.js'
@@ -16,6 +17,8 @@ import { AsyncQueue } from '../events/async-queue.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { ProtocolHandler, ServiceStream } from '../service/types.js'
+import type { TransportStream } from '../transport/types.js'
+import { AppProtocols, type HandleOptions, type HandleStreamOptions, type StreamHandler } from './app-protocols.js'
 import type { PeerReports } from './peer-reports.js'
 
 /** Message delivery and the protocol registry. */
@@ -25,6 +28,8 @@ export class Registrar {
   /** Service protocols served on protocol streams, by name. */
   private readonly protocols = new Map<string, ProtocolHandler>()
   private handler: MessageHandler | undefined
+  /** The application's protocols: message and stream handlers by name. */
+  private readonly apps = new AppProtocols()
 
   constructor(
     @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
@@ -45,6 +50,41 @@ export class Registrar {
   /** Set the message handler (replaces any previous one). */
   handle(handler: MessageHandler | undefined): void {
     this.handler = handler
+  }
+
+  /** Handle messages addressed to `protocol`; `ProtocolInUseError` when it has a message handler already (unless `replace`). */
+  handleMessages(protocol: string, handler: MessageHandler, options?: HandleOptions): void {
+    this.apps.handle(protocol, handler, options)
+  }
+
+  /** Handle the streams peers open for `protocol`. */
+  handleStreams(protocol: string, handler: StreamHandler, options?: HandleStreamOptions): void {
+    this.apps.handleStream(protocol, handler, options)
+  }
+
+  /** Stop handling the application protocol `protocol` (messages and streams). */
+  unhandle(protocol: string): boolean {
+    return this.apps.unhandle(protocol)
+  }
+
+  /** The application protocols handled, sorted. */
+  appProtocols(): string[] {
+    return this.apps.names()
+  }
+
+  /** The application protocols this node announces in its handshakes (bounded). */
+  announcedProtocols(): string[] {
+    return this.apps.announced()
+  }
+
+  /** True when messages addressed to `protocol` have a handler. */
+  handlesMessages(protocol: string): boolean {
+    return this.apps.messageHandler(protocol) !== undefined
+  }
+
+  /** A peer opened an application stream: refuse it or hand it to its handler. */
+  serveAppStream(protocol: string, stream: TransportStream, rest: StreamRest, connection: Connection): void {
+    this.apps.acceptStream(protocol, stream, rest, connection, (error) => this.reports.peerError(connection, error, 'local'))
   }
 
   /** Incoming messages as an async iterator; a slow consumer slows the senders down (backpressure). */
@@ -69,6 +109,13 @@ export class Registrar {
   /** Deliver a message to the listeners, the readers and the handler; the handler's result answers a request. */
   async dispatch(message: IncomingMessage): Promise<Uint8Array | undefined | void> {
     this.events.emit('message', message)
+    if (message.protocol !== undefined) {
+      // A named message goes to its protocol's handler only (checked before it was acknowledged).
+      const handler = this.apps.messageHandler(message.protocol)
+      if (handler !== undefined) return handler(message)
+      if (message.isRequest) throw new Error(`the peer stopped handling ${message.protocol}`)
+      return undefined
+    }
     for (const queue of this.queues) {
       // A reader that stopped iterating closes its queue: forget it.
       await queue.push(message).catch(() => this.queues.delete(queue))

@@ -20,6 +20,7 @@ import { type ConnectionMethod, type Transport, type TransportComponents, type T
 import { ConfigError } from '../errors.js'
 import { asError } from '../error-text.js'
 import { ExternalAddressBook } from './external-addresses.js'
+import type { Registrar } from './registrar.js'
 
 /** Most addresses a HELLO carries. */
 const MAX_CLAIMED_ADDRESSES = 32
@@ -40,6 +41,7 @@ export class TransportHost {
     @inject(Tokens.Logger) private readonly logger: Logger,
     @inject(Tokens.Events) events: TypedEmitter<NodeEvents>,
     @inject(Tokens.NetworkHash) private readonly networkHash: string,
+    @inject(Tokens.Registrar) private readonly registrar: Registrar,
   ) {
     this.externalAddresses = new ExternalAddressBook(
       () => this.addresses(),
@@ -115,6 +117,7 @@ export class TransportHost {
       addresses: addresses.slice(0, MAX_CLAIMED_ADDRESSES),
       session: this.session,
       idle: this.config.connection.idleTimeout,
+      protocols: this.registrar.announcedProtocols(),
     }
   }
 

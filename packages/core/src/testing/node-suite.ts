@@ -5,6 +5,7 @@ import { authCases } from './node-cases/auth.js'
 import { badInputCases } from './node-cases/bad-input.js'
 import { connectCases } from './node-cases/connect.js'
 import { messagingCases } from './node-cases/messaging.js'
+import { streamCases } from './node-cases/streams.js'
 import { NodeScope } from './node-scope.js'
 import type { ComplianceTest } from './suite.js'
 import { DEFAULT_EVENT_TIMEOUT } from './util.js'
@@ -28,7 +29,7 @@ export interface NodeComplianceOptions {
 const DEFAULT_TIMEOUT = 30_000
 
 /** Every case, in the order they are reported. */
-const ALL_CASES: readonly NodeCase[] = [...connectCases, ...messagingCases, ...authCases, ...badInputCases]
+const ALL_CASES: readonly NodeCase[] = [...connectCases, ...messagingCases, ...streamCases, ...authCases, ...badInputCases]
 
 /** Name the transports under test in a failure, and append what the bare transport logged. */
 function annotated(error: unknown, name: string, log: MemoryLog): unknown {
@@ -64,7 +65,10 @@ function toTest(c: NodeCase, options: NodeComplianceOptions, settings: NodeSuite
  * The node-level compliance suite: what users see of a transport through
  * `createNode`, checked against real nodes on loopback. It covers connecting
  * (by peer id and by address alone), messaging (both directions, concurrent
- * requests, 1 MiB payloads hash-checked), the three auth modes (`none`,
+ * requests, 1 MiB payloads hash-checked), application protocols and streams
+ * (named messages, negotiation, 1 MiB echoed both ways, half-close, abort,
+ * an unknown protocol refused fast, backpressure, per-peer stream limits,
+ * Web Streams), the three auth modes (`none`,
  * `peer-id`, `ca` with CA material made on the fly) with typed errors on
  * both sides, and bad input after TLS (a typed refusal, and the node keeps
  * serving). Like {@link transportComplianceTests} it is test-runner agnostic:

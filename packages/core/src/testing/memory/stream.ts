@@ -56,6 +56,8 @@ export class MemoryStream implements TransportStream {
   private readonly incoming = new Channel()
   private writeClosed: boolean
   private done = false
+  /** Set by a reset: this end's writes fail with its own view of it (the shared channel holds the reader's). */
+  private writeFailure: Error | undefined
 
   private constructor(
     readonly id: number,
@@ -82,10 +84,12 @@ export class MemoryStream implements TransportStream {
 
   async write(data: Uint8Array, options: { end?: boolean } = {}): Promise<void> {
     const target = this.remote.incoming
+    if (this.writeFailure) throw this.writeFailure
     if (target.failure) throw target.failure
     if (this.writeClosed) throw new StreamStateError(`stream ${this.id} is not writable (ended, or the accepting end of a unidirectional stream)`)
     let offset = 0
     while (offset < data.length) {
+      if (this.writeFailure) throw this.writeFailure
       if (target.failure) throw target.failure
       const room = STREAM_WINDOW - target.buffered
       if (room <= 0) {
@@ -105,6 +109,7 @@ export class MemoryStream implements TransportStream {
 
   async end(): Promise<void> {
     const target = this.remote.incoming
+    if (this.writeFailure) throw this.writeFailure
     if (target.failure) throw target.failure
     if (this.writeClosed) return
     this.writeClosed = true
@@ -116,8 +121,15 @@ export class MemoryStream implements TransportStream {
 
   reset(code = 0): void {
     if (this.done) return
-    this.fail(new StreamResetError(`stream ${this.id} was reset by this side (code ${code})`, code, false), true)
-    this.remote.fail(new StreamResetError(`stream ${this.id} was reset by the remote (code ${code})`, code, true), true)
+    // Each end fails with its own view of the reset: this side's reads and writes say `local`, the remote's `remote`.
+    const local = new StreamResetError(`stream ${this.id} was reset by this side (code ${code})`, code, false)
+    const remote = new StreamResetError(`stream ${this.id} was reset by the remote (code ${code})`, code, true)
+    this.writeFailure ??= local
+    this.remote.writeFailure ??= remote
+    this.incoming.failure ??= local
+    this.remote.incoming.failure ??= remote
+    this.fail(local, true)
+    this.remote.fail(remote, true)
     this.remote.owner.touched()
   }
 
