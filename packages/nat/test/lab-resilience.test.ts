@@ -365,8 +365,10 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
           expect(figures.duplicated).toBe(0)
           // A killed relay (FIN/RST) fails over today: asserted. A blackholed one does not yet: recorded.
           if (failure === 'killed') expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(5_000)
+          // Blackholed: dead-path detection (4 s) plus the failover, about 4.8 s; asserted with room for a loaded machine.
+          else expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(8_000)
           // node.send resends what the dead relay did not deliver: every message arrives.
-          if (failure === 'killed' && figures.usesNodeSend) expect(figures.acknowledged).toBe(figures.sent)
+          if (figures.usesNodeSend) expect(figures.acknowledged).toBe(figures.sent)
           requirement(
             recoveryMs !== null && recoveryMs <= 5_000,
             `relay ${failure}: failover within 5 s; measured ${recoveryMs ?? `never within ${WINDOW}`} ms`,
@@ -456,6 +458,8 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
       expect(figures.resolvedButLost).toBe(0)
       expect(resolvedWhileDown).toBe(0)
       expect(figures.duplicated).toBe(0)
+      // About 1–1.3 s with keep (quick direct checks every second); asserted with room for a loaded machine.
+      if (features.keep) expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(4_000)
       requirement(
         recoveryMs !== null && recoveryMs <= 2_000,
         `restarted peer${features.keep ? ' (keep)' : ' (no node.keep yet: re-dial per failed send)'}: connected again within 2 s of its return; measured ${recoveryMs ?? `never within ${WINDOW}`} ms`,

@@ -20,12 +20,13 @@ import type { Establisher } from './establisher.js'
 import type { KeepAlive } from './keep-alive.js'
 import type { ConnectionPool } from './pool.js'
 import type { RunState } from './run-state.js'
+import { sleepUnlessAborted } from '../events/sleep.js'
 
 /** Addresses remembered per kept peer (its contact's, what it claimed, where we reached it). */
 const MAX_ADDRESSES = 16
 /** First wait before redialling a kept peer after a failed attempt (ms); doubles up to {@link MAX_DELAY}. */
 const FIRST_DELAY = 250
-const MAX_DELAY = 1_200
+const MAX_DELAY = 1_000
 
 /** The holder of the application's keeps (`node.keep`, config `keep`); services hold under their own names. */
 export const APPLICATION = 'application'
@@ -37,18 +38,10 @@ interface Kept {
   timer: NodeJS.Timeout | undefined
   dialing: boolean
   failures: number
-  /** How long the last successful attempt took (ms). */
-  lastConnectMs: number | undefined
 }
 
-/**
- * Shortest time an attempt may take before it is abandoned for a fresh one:
- * a dial to a peer that is down is not answered, and its handshake retries
- * back off (QUIC's Initial: 1, 2, 4 s...), so a long attempt notices the
- * peer's return late. An attempt gets twice what the last success took, at
- * least this, at most `connection.dialTimeout`.
- */
-const MIN_ATTEMPT = 2_000
+/** How often a quick direct dial checks whether a kept peer is back, and how long each may take (ms). */
+const QUICK_CHECK = 1_000
 
 /** Keeps the application's chosen peers connected. */
 @injectable()
@@ -133,7 +126,7 @@ export class PeerKeeper {
     let entry = this.kept.get(peer.peerId)
     this.keepAlive.watchPeer(peer.peerId)
     if (entry === undefined) {
-      entry = { addresses: new Set(), holders: new Set(), timer: undefined, dialing: false, failures: 0, lastConnectMs: undefined }
+      entry = { addresses: new Set(), holders: new Set(), timer: undefined, dialing: false, failures: 0 }
       this.kept.set(peer.peerId, entry)
     }
     entry.holders.add(holder)
@@ -164,22 +157,53 @@ export class PeerKeeper {
     if (!this.state.running || this.kept.get(peerId) !== entry || this.pool.get(peerId) !== undefined) return
     if (this.blacklist.blocksPeer(peerId)) return
     entry.dialing = true
-    const window = Math.min(this.dialTimeout, Math.max(MIN_ATTEMPT, 2 * (entry.lastConnectMs ?? MIN_ATTEMPT)))
-    const started = performance.now()
+    const addresses = [...entry.addresses]
+    const attempt = new AbortController()
+    const quick = this.quickChecks(peerId, addresses, attempt)
     try {
-      // One attempt through the whole ladder; the backoff between attempts is ours, so a peer that comes back is found soon.
-      await this.dialer.connect({ peerId, addresses: [...entry.addresses] }, { retry: false, signal: AbortSignal.timeout(window) })
+      // One attempt through the whole ladder (hole punching and relays need their time), while quick
+      // direct dials check every second whether the peer is back at an address it had.
+      await this.dialer.connect({ peerId, addresses }, { retry: false, signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(this.dialTimeout)]) })
       entry.failures = 0
-      entry.lastConnectMs = performance.now() - started
     } catch (error) {
-      entry.failures++
-      const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1))
-      this.logger.debug(`kept peer ${peerId}: reconnect attempt ${entry.failures} failed (${asError(error).message}); next in ${delay} ms`)
-      entry.dialing = false
-      this.ensure(peerId, jitter(delay))
-      return
+      if (this.pool.get(peerId) === undefined) {
+        entry.failures++
+        const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1))
+        this.logger.debug(`kept peer ${peerId}: reconnect attempt ${entry.failures} failed (${asError(error).message}); next in ${delay} ms`)
+        attempt.abort()
+        await quick
+        entry.dialing = false
+        this.ensure(peerId, jitter(delay))
+        return
+      }
     }
+    attempt.abort()
+    await quick
     entry.dialing = false
+  }
+
+  /**
+   * While a full attempt runs: every {@link QUICK_CHECK} ms, a direct dial
+   * per transport to the addresses the peer had, bounded by the same time. A
+   * dial to a peer that is down is not answered and backs off its own
+   * retries (QUIC's Initial: 1, 2, 4 s...); fresh short dials find it within
+   * about a second of its return. Stops when the peer is connected (ending
+   * the full attempt too) or the attempt ends.
+   */
+  private async quickChecks(peerId: string, addresses: readonly string[], attempt: AbortController): Promise<void> {
+    const stop = attempt.signal
+    const transports = [...new Set(addresses.map((address) => address.slice(0, Math.max(0, address.indexOf('://')))).filter(Boolean))]
+    if (transports.length === 0) return
+    for (;;) {
+      await sleepUnlessAborted(QUICK_CHECK, stop)
+      if (stop.aborted || this.pool.get(peerId) !== undefined || !this.state.running) return
+      const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK)])
+      await Promise.allSettled(
+        transports.map((transport) => this.dialer.connect({ peerId, addresses: addresses.filter((a) => a.startsWith(`${transport}://`)) }, { retry: false, transport, signal })),
+      )
+      // Back: the full attempt is no longer needed (its late connection would only be a duplicate).
+      if (this.pool.get(peerId) !== undefined) attempt.abort()
+    }
   }
 }
 

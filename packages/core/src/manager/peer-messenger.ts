@@ -33,7 +33,9 @@ import type { RunState } from './run-state.js'
 
 /** Wait before dialling a peer again when a dial for a message failed (ms); doubles up to {@link MAX_REDIAL}. */
 const FIRST_REDIAL = 250
-const MAX_REDIAL = 2_000
+const MAX_REDIAL = 1_000
+/** Longest a dial for a message may take before a fresh one is started (ms). */
+const ATTEMPT_MS = 3_000
 
 /** The sender's numbering of its messages to one peer. */
 interface Outbox {
@@ -144,12 +146,17 @@ export class PeerMessenger {
       if (!this.state.running) throw new NotStartedError()
       const pooled = this.pool.get(peerId)
       if (pooled !== undefined) return pooled
-      const addresses = [...new Set([...this.keeper.addressesOf(peerId), ...this.presence.lastAddresses(peerId)])]
-      try {
-        return await this.dialer.connect({ peerId, addresses }, { retry: false, signal })
-      } catch (error) {
-        if (signal.aborted) throw new AbortError()
-        if (isPermanent(error)) throw error
+      // A kept peer is being redialled by the keeper, in short attempts: wait for it rather than hold a long dial of our own.
+      if (!this.keeper.isKept(peerId)) {
+        const addresses = [...new Set([...this.keeper.addressesOf(peerId), ...this.presence.lastAddresses(peerId)])]
+        try {
+          // A bounded attempt: a dial to a peer that is down is not answered, and its own retries back off
+          // (QUIC's Initial: 1, 2, 4 s...); a fresh attempt finds the peer sooner once it is back.
+          return await this.dialer.connect({ peerId, addresses }, { retry: false, signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_MS)]) })
+        } catch (error) {
+          if (signal.aborted) throw new AbortError()
+          if (isPermanent(error)) throw error
+        }
       }
       // Not reachable yet: wait for a connection to appear (the keeper's, the peer's own dial) or the next try.
       await this.connected(peerId, delay, signal)
