@@ -59,6 +59,7 @@ export class QuicConnection implements TransportConnection {
   private closing: Promise<void> | undefined
   private info: CloseInfo | undefined
   private readonly idleTimeout: number
+  private readonly settleClosed: () => void
   private lastReceived = performance.now()
   private idleTimer: NodeJS.Timeout | undefined
 
@@ -71,7 +72,14 @@ export class QuicConnection implements TransportConnection {
     this.localAddress = parts.localAddress
     this.logger = parts.logger
     this.idleTimeout = parts.idleTimeout
-    this.closed = this.quic.closedP.then(() => this.settle())
+    // Closed as soon as a close is sent or received: quiche's draining period
+    // (3 PTO: seconds on a path whose RTT varied) only absorbs the peer's late
+    // packets, and goes on in the library after this.
+    let settled!: () => void
+    this.closed = new Promise<void>((resolve) => (settled = resolve)).then(() => this.settle())
+    this.settleClosed = settled
+    void this.quic.closedP.then(settled)
+    this.quic.addEventListener(events.EventQUICConnectionClose.name, settled, { once: true })
     this.watchReceive()
     this.armIdleTimer(this.idleTimeout)
     this.quic.addEventListener(events.EventQUICConnectionStream.name, (event: Event) => {
@@ -115,10 +123,10 @@ export class QuicConnection implements TransportConnection {
 
   async close(options: { code?: number; reason?: string } = {}): Promise<void> {
     const code = options.code ?? CloseCode.NORMAL
-    this.closing ??= this.stopConnection({ isApp: true, errorCode: code, reason: encodeReason(options.reason ?? ''), force: true }).catch(
-      (error: unknown) => this.logger.debug(`${this.id}: close: ${errorMessage(error)}`),
-    )
-    await this.closing
+    this.closing ??= this.stopConnection({ isApp: true, errorCode: code, reason: encodeReason(options.reason ?? ''), force: true })
+      .catch((error: unknown) => this.logger.debug(`${this.id}: close: ${errorMessage(error)}`))
+      .finally(this.settleClosed)
+    // The close is sent when `closed` settles; the library drains in the background.
     await this.closed
   }
 
