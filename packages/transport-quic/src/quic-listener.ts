@@ -16,7 +16,7 @@ import { handshakeFailure } from './failures.js'
 import type { LibraryLogger } from './library-logger.js'
 import { ListenerGuard } from './listener-guard.js'
 import type { ResolvedQuicOptions } from './options.js'
-import { serverConfig } from './quic-config.js'
+import { livenessOf, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { Refusals } from './refusal.js'
 import { RetryTokens } from './retry-token.js'
@@ -227,6 +227,7 @@ export class QuicListener {
       remoteAddress: label,
       localAddress: localAddressFor(this.socket, host),
       idleTimeout: components.limits.idleTimeout,
+      maxIdleTimeout: livenessOf(components.limits, this.context.options).maxIdleTimeout,
       logger: this.context.logger,
     })
     this.context.adopt(connection)

@@ -55,6 +55,8 @@ describe.skipIf(unsupported !== undefined)('QUIC close over a veth path', () => 
     const { node, peer, relay } = await delayedPair(150)
     const first = node.getConnection(peer.peerId)!
     expect(new TextDecoder().decode(await first.request(new Uint8Array(0)))).toBe('answer')
+    // Everything acknowledged: the peer's graceful close has nothing to flush and is sent at once.
+    await new Promise((resolve) => setTimeout(resolve, 4 * relay.delay))
     const dropped = whenDropped(node, peer.peerId)
     void peer.call('close', { peerId: node.peerId })
     const linger = await dropped

@@ -36,8 +36,9 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
       if (!message.isRequest) return undefined
       const size = Number(Buffer.from(message.data).toString()) || 0
       const answer = size > 0 ? Buffer.alloc(size, 7) : Buffer.from('answer')
-      if (params.afterAnswer === 'close') setImmediate(() => void message.connection.close())
-      if (params.afterAnswer === 'stop') setImmediate(() => void node?.stop())
+      // 20 ms: the answer is handed to the transport by then (written, not yet delivered).
+      if (params.afterAnswer === 'close') setTimeout(() => void message.connection.close(), 20)
+      if (params.afterAnswer === 'stop') setTimeout(() => void node?.stop(), 20)
       return answer
     })
     await node.start()
@@ -50,6 +51,11 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
   async request(params: { peerId: string; size: number }) {
     const answer = await connectionTo(params.peerId).request(Buffer.from(String(params.size)))
     return answer.byteLength
+  },
+  /** The connection's path as quiche sees it (datagram size it sends, RTT). */
+  async pathOf(params: { peerId: string }) {
+    const transport = (connectionTo(params.peerId) as unknown as { transportConnection: { quic?: { conn: { maxSendUdpPayloadSize(): number } } } }).transportConnection
+    return { maxSendUdpPayloadSize: transport.quic?.conn.maxSendUdpPayloadSize() }
   },
   async close(params: { peerId: string }) {
     const started = performance.now()
