@@ -7,8 +7,8 @@
  * @packageDocumentation
  */
 import { CloseCode, type Logger, TimeoutError, type TransportComponents } from '@crust/core'
-import { TokenBucket, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core/plugin'
-import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAttempt, type QUICSocket } from '@crust/quic-lib'
+import { TokenBucket, errorFromClose, errorMessage, formatAddress, isLoopback, normalizeIp } from '@crust/core/plugin'
+import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAcceptGate, type QUICServerAttempt, type QUICSocket } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { serverCrypto } from './crypto-ops.js'
 import type { DropLog } from './drop-log.js'
@@ -16,7 +16,7 @@ import { handshakeFailure } from './failures.js'
 import type { LibraryLogger } from './library-logger.js'
 import { ListenerGuard } from './listener-guard.js'
 import type { ResolvedQuicOptions } from './options.js'
-import { livenessOf, serverConfig } from './quic-config.js'
+import { livenessOf, pathPayload, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { Refusals } from './refusal.js'
 import { RetryTokens } from './retry-token.js'
@@ -41,7 +41,7 @@ interface Admitting {
 }
 
 /** The library's accept for an attempt the gate lets in: with the original DCID of the retry token we checked. */
-type Accept = (original: QUICConnectionId) => Promise<QUICConnection | undefined>
+type Accept = Parameters<QUICServerAcceptGate>[1]
 
 /** What the listener needs from its transport. */
 export interface QuicListenerContext {
@@ -171,7 +171,7 @@ export class QuicListener {
       decision.release?.()
     }
     let quic: QUICConnection | undefined
-    const accepting = accept(QUICConnectionId.fromBuffer(original))
+    const accepting = accept(QUICConnectionId.fromBuffer(original), pathPayload(this.context.options, isLoopback(host)))
     // The library registers the connection before its handshake: hand it what arrived meanwhile.
     setImmediate(() => this.deliverQueued(attempt.dcid))
     // Our own deadline as well as the library's start timer: a loaded event loop
