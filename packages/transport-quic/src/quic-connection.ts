@@ -10,8 +10,8 @@ import {
   type TransportConnection,
   type TransportStream,
 } from '@crust/core'
-import { errorMessage } from '@crust/core/plugin'
-import { type QUICConnection, type QUICStream, events } from '@crust/quic-lib'
+import { errorMessage, normalizeIp } from '@crust/core/plugin'
+import { type QUICConnection, type QUICServerAttempt, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { QuicStream } from './quic-stream.js'
 import { StreamCredit } from './stream-credit.js'
@@ -193,6 +193,20 @@ export class QuicConnection implements TransportConnection {
     }
   }
 
+  /**
+   * A short-header datagram for no known connection id came from `remote`:
+   * if that is this connection's peer, it may be the peer's stateless reset
+   * (RFC 9000 §10.3), whose connection id is random. quiche recognises its
+   * token and closes the connection; anything else it drops. Only dialled
+   * connections: quiche 0.18 checks only a server's token.
+   */
+  offerStatelessReset(data: Buffer, remote: QUICServerAttempt['remoteInfo']): void {
+    if (this.direction !== 'outbound' || this.info !== undefined) return
+    if (this.quic.remotePort !== remote.port || normalizeIp(this.quic.remoteHost) !== normalizeIp(remote.host)) return
+    // A copy: quiche removes header protection in place, and other connections may check the same datagram.
+    this.quic.recv(Buffer.from(data), remote).catch(() => {})
+  }
+
   /** When the last datagram of this connection arrived (`performance.now()` clock): the core's dead-path detection counts it. */
   get lastReceivedAt(): number {
     return this.lastReceived
@@ -276,7 +290,14 @@ export class QuicConnection implements TransportConnection {
     let info: CloseInfo
     const known = this.closeSoFar()
     if (known) info = known
-    else if (conn.isTimedOut()) {
+    else if (conn.isClosed() && !conn.isTimedOut()) {
+      // Closed by quiche with neither a close sent nor received: the peer's stateless reset.
+      info = {
+        code: CloseCode.PATH_LOST,
+        reason: 'stateless reset: the peer no longer has this connection (it restarted or dropped it)',
+        remote: true,
+      }
+    } else if (conn.isTimedOut()) {
       info = {
         code: CloseCode.IDLE_TIMEOUT,
         reason: 'nothing received from the peer within the idle timeout',

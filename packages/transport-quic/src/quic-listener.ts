@@ -8,7 +8,7 @@
  */
 import { CloseCode, type Logger, TimeoutError, type TransportComponents } from '@crust/core'
 import { TokenBucket, errorFromClose, errorMessage, formatAddress, isLoopback, normalizeIp } from '@crust/core/plugin'
-import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAcceptGate, type QUICServerAttempt, type QUICSocket } from '@crust/quic-lib'
+import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAcceptGate, type QUICServerAttempt, type QUICSocket, native } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { serverCrypto } from './crypto-ops.js'
 import type { DropLog } from './drop-log.js'
@@ -19,10 +19,13 @@ import type { ResolvedQuicOptions } from './options.js'
 import { livenessOf, pathPayload, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { Refusals } from './refusal.js'
+import { type ServerParams, StatelessResets, tokenConfig } from './stateless-reset.js'
 import { RetryTokens } from './retry-token.js'
 import { localAddressFor } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { checkCertificates, verifyCallback } from './verify.js'
+
+const { quiche } = native
 
 /** A budget of `rate` events per second, bursting to one second's worth. */
 export const perSecondBudget = (rate: number): TokenBucket => new TokenBucket({ perSecond: rate, burst: rate })
@@ -56,6 +59,8 @@ export interface QuicListenerContext {
   readonly isClosing: () => boolean
   /** Track an admitted connection until it closes. */
   readonly adopt: (connection: QuicConnection) => void
+  /** A short-header datagram for no known connection from `remote`: maybe the stateless reset of a connection we dialled there. */
+  readonly offerReset: (data: Buffer, remote: QUICServerAttempt['remoteInfo']) => void
 }
 
 /**
@@ -69,6 +74,9 @@ export class QuicListener {
   private readonly server: QUICServer
   private readonly guard: ListenerGuard
   private readonly refusals: Refusals
+  private readonly resets: StatelessResets
+  /** What sizes the server's transport parameters (see {@link tokenConfig}). */
+  private readonly params: Omit<ServerParams, 'maxRecvUdpPayloadSize'>
 
   /** Set up the server on `socket` and gate it; {@link start} starts accepting. */
   constructor(
@@ -98,11 +106,21 @@ export class QuicListener {
     const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
     this.guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), context.drops)
     this.refusals = new Refusals(socket, config, context.logger)
+    this.resets = new StatelessResets(security.privateKeyPem, socket, perSecondBudget(statelessReplyRate))
+    this.params = {
+      maxIdleTimeout: livenessOf(limits, context.options).maxIdleTimeout,
+      initialMaxData: context.options.initialMaxData,
+      initialMaxStreamDataBidiLocal: context.options.initialMaxStreamData,
+      initialMaxStreamDataBidiRemote: context.options.initialMaxStreamData,
+      initialMaxStreamDataUni: context.options.initialMaxStreamData,
+      initialMaxStreamsBidi: limits.maxInboundStreams,
+      initialMaxStreamsUni: limits.maxInboundStreams,
+    }
   }
 
   /** Stateless replies sent so far. */
-  get sent(): { retries: number; versionNegotiations: number } {
-    return this.guard.sent
+  get sent(): { retries: number; versionNegotiations: number; statelessResets: number } {
+    return { ...this.guard.sent, statelessResets: this.resets.sent }
   }
 
   /** Inbound attempts at the gate or handshaking now. */
@@ -134,6 +152,14 @@ export class QuicListener {
     const { remoteInfo: remote, header, dcid, data } = attempt
     const key = dcid.toString()
     if (this.queueForAttempt(key, data, remote)) return
+    if (header.ty === quiche.Type.Short) {
+      // A connection we no longer know (this node restarted, or closed it): a stateless reset tells the peer
+      // at once. And the datagram may itself be the peer's reset of a connection we dialled.
+      this.context.offerReset(data, remote)
+      this.context.drops.count('unknown-connection')
+      await this.resets.answer(dcid, data.byteLength, remote)
+      return
+    }
     const screening = await this.guard.screen(remote, header, data)
     if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return
     const token = this.guard.admit(screening.token, remote, header, this.admitting.size, this.context.options.maxPendingHandshakes)
@@ -171,7 +197,11 @@ export class QuicListener {
       decision.release?.()
     }
     let quic: QUICConnection | undefined
-    const accepting = accept(QUICConnectionId.fromBuffer(original), pathPayload(this.context.options, isLoopback(host)))
+    // The datagram size of this client's path, and the token a restarted node can reset it with (if it fits).
+    const payload = pathPayload(this.context.options, isLoopback(host))
+    const token = tokenConfig(this.resets.tokenFor(attempt.dcid), { ...this.params, ...payload }, original.byteLength)
+    const config = { ...payload, ...token }
+    const accepting = accept(QUICConnectionId.fromBuffer(original), config)
     // The library registers the connection before its handshake: hand it what arrived meanwhile.
     setImmediate(() => this.deliverQueued(attempt.dcid))
     // Our own deadline as well as the library's start timer: a loaded event loop

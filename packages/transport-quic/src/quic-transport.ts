@@ -58,6 +58,8 @@ export interface QuicListenerStats {
   readonly retries: number
   /** Version Negotiation packets sent. */
   readonly versionNegotiations: number
+  /** Stateless resets sent (answers to datagrams for connections this node does not know, e.g. after a restart). */
+  readonly statelessResets: number
   /** Inbound attempts at the gate or handshaking now (at most `maxPendingHandshakes`). */
   readonly pendingHandshakes: number
 }
@@ -152,7 +154,7 @@ export class QuicTransport implements Transport {
 
   /** What the listener dropped and answered statelessly (counters; see {@link QuicListenerStats}). */
   get stats(): QuicListenerStats {
-    const sent = this.listener?.sent ?? { retries: 0, versionNegotiations: 0 }
+    const sent = this.listener?.sent ?? { retries: 0, versionNegotiations: 0, statelessResets: 0 }
     return { drops: this.drops.snapshot(), ...sent, pendingHandshakes: this.listener?.pendingHandshakes ?? 0 }
   }
 
@@ -323,6 +325,9 @@ export class QuicTransport implements Transport {
         drops: this.drops,
         isClosing: () => this.closing,
         adopt: (connection) => this.adopt(connection),
+        offerReset: (data, remote) => {
+          for (const connection of this.connections) connection.offerStatelessReset(data, remote)
+        },
       },
       socket,
     )
