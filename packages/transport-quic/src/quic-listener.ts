@@ -104,9 +104,11 @@ export class QuicListener {
     const { retryTokenLifetime, statelessReplyRate } = context.options
     // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
     const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
-    this.guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), context.drops)
-    this.refusals = new Refusals(socket, config, context.logger)
     this.resets = new StatelessResets(security.privateKeyPem, socket, perSecondBudget(statelessReplyRate))
+    // Retries carry connection ids this node can recognise after a restart (see StatelessResets).
+    const tokens = new RetryTokens(retryTokenLifetime, maxUsed, undefined, () => this.resets.newConnectionId())
+    this.guard = new ListenerGuard(socket, tokens, perSecondBudget(statelessReplyRate), context.drops)
+    this.refusals = new Refusals(socket, config, context.logger)
     this.params = {
       maxIdleTimeout: livenessOf(limits, context.options).maxIdleTimeout,
       initialMaxData: context.options.initialMaxData,

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { createHmac, randomFillSync } from 'node:crypto'
+import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto'
 import type { TokenBucket } from '@crust/core/plugin'
 import type { QUICSocket } from '@crust/quic-lib'
 
@@ -70,6 +70,10 @@ export function tokenConfig(
 export const MIN_RESET_TRIGGER = 43
 /** Length of a stateless reset token. */
 const TOKEN_LENGTH = 16
+/** The library's connection ids (quiche's longest). */
+const CONNECTION_ID_LENGTH = 20
+/** Random bytes in a connection id this node issues; a MAC of them under the node's key makes up the rest. */
+const ID_NONCE_LENGTH = 8
 
 /**
  * Tokens and resets of one node. A token is HMAC-SHA256 under a key derived
@@ -84,6 +88,7 @@ const TOKEN_LENGTH = 16
  */
 export class StatelessResets {
   private readonly key: Buffer
+  private readonly idKey: Buffer
   private count = 0
 
   constructor(
@@ -92,6 +97,29 @@ export class StatelessResets {
     private readonly budget: TokenBucket,
   ) {
     this.key = createHmac('sha256', privateKeyPem).update('crust/quic stateless reset key v1').digest()
+    this.idKey = createHmac('sha256', privateKeyPem).update('crust/quic connection id key v1').digest()
+  }
+
+  /**
+   * A connection id for a server connection (the Retry's, which the client
+   * then uses): 8 random bytes and a 96-bit MAC of them under the node's
+   * key. After a restart the node still recognises the ids it issued, and
+   * resets only those: a datagram that merely looks like a short-header
+   * packet (a STUN server's garbage, a reflector) draws nothing, so no
+   * reset loop can start with anything but a packet sent to one of ours.
+   */
+  newConnectionId(): Buffer {
+    const id = Buffer.allocUnsafe(CONNECTION_ID_LENGTH)
+    randomFillSync(id, 0, ID_NONCE_LENGTH)
+    this.idMac(id.subarray(0, ID_NONCE_LENGTH)).copy(id, ID_NONCE_LENGTH)
+    return id
+  }
+
+  /** Whether this node (this key) issued connection id `id`. */
+  issued(id: Uint8Array): boolean {
+    if (id.byteLength !== CONNECTION_ID_LENGTH) return false
+    const given = Buffer.from(id.buffer, id.byteOffset + ID_NONCE_LENGTH, CONNECTION_ID_LENGTH - ID_NONCE_LENGTH)
+    return timingSafeEqual(given, this.idMac(id.subarray(0, ID_NONCE_LENGTH)))
   }
 
   /** Resets sent so far. */
@@ -105,12 +133,13 @@ export class StatelessResets {
   }
 
   /**
-   * Answer a short-header datagram for a connection id this node does not
-   * know with a stateless reset, within the budget; never to a datagram
-   * under {@link MIN_RESET_TRIGGER} bytes, and always shorter than it.
+   * Answer a short-header datagram for a connection id this node issued
+   * (before a restart) but no longer knows with a stateless reset, within
+   * the budget; never to a datagram under {@link MIN_RESET_TRIGGER} bytes,
+   * and always shorter than it.
    */
   async answer(dcid: Uint8Array, length: number, remote: { host: string; port: number }): Promise<void> {
-    if (length < MIN_RESET_TRIGGER || !this.budget.take()) return
+    if (length < MIN_RESET_TRIGGER || !this.issued(dcid) || !this.budget.take()) return
     // Shaped like a short-header packet: fixed bit set, unpredictable bytes, the token last.
     const reset = Buffer.allocUnsafe(Math.min(length - 1, MIN_RESET_TRIGGER - 1))
     randomFillSync(reset, 0, reset.length - TOKEN_LENGTH)
@@ -119,6 +148,10 @@ export class StatelessResets {
     this.count++
     // A send that fails is a lost reset; the peer's next packet draws another.
     await this.socket.send_(reset, 0, reset.length, remote.port, remote.host).catch(() => 0)
+  }
+
+  private idMac(nonce: Uint8Array): Buffer {
+    return createHmac('sha256', this.idKey).update(nonce).digest().subarray(0, CONNECTION_ID_LENGTH - ID_NONCE_LENGTH)
   }
 
   private tokenBytes(cid: Uint8Array): Buffer {

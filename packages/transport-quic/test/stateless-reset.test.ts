@@ -26,9 +26,10 @@ function resets(budget = 10): { resets: StatelessResets; sent: Buffer[] } {
 }
 
 const remote = { host: '192.0.2.1', port: 4001 }
-const cid = Buffer.alloc(20, 9)
 
 describe('stateless resets', () => {
+  const cid = resets().resets.newConnectionId()
+
   it('derives the same token from the same key (a restarted node), a different one from another key or id', async () => {
     const token = resets().resets.tokenFor(cid)
     expect(resets().resets.tokenFor(cid)).toBe(token)
@@ -52,6 +53,22 @@ describe('stateless resets', () => {
       expect(reset.subarray(-16).toString('hex')).toBe(token)
     }
     expect(r.sent).toBe(2)
+  })
+
+  it('recognises the connection ids it issued, also after a restart (same key), and resets nothing else', async () => {
+    const restarted = resets()
+    expect(cid).toHaveLength(20)
+    expect(restarted.resets.issued(cid)).toBe(true)
+    const other = await newSecurity()
+    expect(new StatelessResets(other.privateKeyPem, {} as QUICSocket, new TokenBucket({ perSecond: 1, burst: 1 })).issued(cid)).toBe(false)
+    // Garbage that happens to look like a short-header packet (a STUN server's, a reflector's) draws nothing.
+    const garbage = Buffer.from('not stun at all, but long enough to look like a header')
+    expect(garbage[0]! & 0xc0).toBe(0x40)
+    await restarted.resets.answer(garbage.subarray(1, 21), garbage.byteLength, remote)
+    const flipped = Buffer.from(cid)
+    flipped.writeUInt8(flipped.readUInt8(19) ^ 1, 19)
+    await restarted.resets.answer(flipped, 1350, remote)
+    expect(restarted.sent).toHaveLength(0)
   })
 
   it('stays within its budget', async () => {
