@@ -5,6 +5,7 @@
  * the published library too, so each test is shown to fail without the fix.
  */
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import type { QUICConnection, QUICStream } from '@crust/quic-lib'
@@ -366,5 +367,122 @@ describe('the native binding loads on first use', () => {
 
   it('loads it in a normal process', () => {
     expect(patched.native.loadQuiche().MAX_DATAGRAM_SIZE).toBeGreaterThan(1200)
+  })
+})
+
+describe('a close during the handshake', () => {
+  /** How long a client offering ALPN `b` to a server offering `a` takes to learn the handshake failed (ms). */
+  async function alpnRefusal(lib: Library): Promise<{ client: number; server?: number }> {
+    const socket = new lib.QUICSocket({ logger })
+    await socket.start({ host: '127.0.0.1', port: 0 })
+    let serverFailedAt: number | undefined
+    const gate =
+      lib === patched
+        ? {
+            acceptGate: async (attempt: { dcid: InstanceType<Library['QUICConnectionId']> }, accept: (dcid: InstanceType<Library['QUICConnectionId']>) => Promise<unknown>) => {
+              await accept(attempt.dcid).catch(() => (serverFailedAt = performance.now()))
+            },
+          }
+        : {}
+    const server = new lib.QUICServer({ crypto: serverCrypto, socket, config: { key: tls.key, cert: tls.cert, applicationProtos: ['a'] }, logger, ...gate })
+    await server.start()
+    const started = performance.now()
+    try {
+      await lib.QUICClient.createQUICClient(
+        { host: '127.0.0.1', port: socket.port, crypto: clientCrypto, config: { verifyPeer: false, applicationProtos: ['b'] }, logger },
+        { timer: 10_000 },
+      ).then(
+        (client) => client.destroy({ force: true }),
+        () => {},
+      )
+      const client = performance.now() - started
+      await waitFor(() => lib !== patched || serverFailedAt !== undefined)
+      return { client, ...(serverFailedAt === undefined ? {} : { server: serverFailedAt - started }) }
+    } finally {
+      await server.stop({ force: true }).catch(() => {})
+      await socket.stop({ force: true })
+    }
+  }
+
+  it('rejects start() on both sides as soon as the close is sent or received (the published library: after the draining period, ~3 s)', async () => {
+    const ours = await alpnRefusal(patched)
+    const theirs = await alpnRefusal(upstream)
+    expect(ours.client).toBeLessThan(500)
+    expect(ours.server).toBeLessThan(500)
+    expect(theirs.client).toBeGreaterThan(2000)
+  }, 20_000)
+})
+
+describe('per-connection config and stateless reset tokens', () => {
+  it("accept() takes config overrides for that connection only (the datagram size for the client's path)", async () => {
+    const socket = new patched.QUICSocket({ logger })
+    await socket.start({ host: '127.0.0.1', port: 0 })
+    const accepted: QUICConnection[] = []
+    const server = new patched.QUICServer({
+      crypto: serverCrypto,
+      socket,
+      config: { key: tls.key, cert: tls.cert, maxSendUdpPayloadSize: 65_000 },
+      logger,
+      // A minimal gate: a Retry whose token is the original DCID (test only), then accept with an override.
+      acceptGate: async ({ header, remoteInfo }, accept) => {
+        if (header.ty !== patched.native.quiche.Type.Initial) return
+        if (header.token === undefined || header.token.byteLength === 0) {
+          const retry = Buffer.alloc(1500)
+          const scid = randomBytes(patched.native.quiche.MAX_CONN_ID_LEN)
+          const length = patched.native.quiche.retry(header.scid, header.dcid, scid, header.dcid, header.version, retry)
+          await socket.send_(retry, 0, length, remoteInfo.port, remoteInfo.host)
+          return
+        }
+        const connection = await accept(patched.QUICConnectionId.fromBuffer(Buffer.from(header.token)), { maxSendUdpPayloadSize: 1234 })
+        if (connection) accepted.push(connection)
+      },
+    })
+    await server.start()
+    const client = await patched.QUICClient.createQUICClient({
+      host: '127.0.0.1',
+      port: socket.port,
+      crypto: clientCrypto,
+      config: { verifyPeer: false, maxRecvUdpPayloadSize: 65_000 },
+      logger,
+    })
+    try {
+      await waitFor(() => accepted.length === 1)
+      expect(accepted[0]?.conn.maxSendUdpPayloadSize()).toBe(1234)
+    } finally {
+      await client.destroy({ force: true })
+      await server.stop({ force: true })
+      await socket.stop({ force: true })
+    }
+  })
+
+  it('a server advertises statelessResetToken; a datagram ending in it closes the client connection at once (the published library ignores the option)', async () => {
+    const token = 0x0123456789abcdef0123456789abcdefn
+    const tokenBytes = Buffer.from(token.toString(16).padStart(32, '0'), 'hex')
+    for (const [lib, honoured] of [
+      [patched, true],
+      [upstream, false],
+    ] as const) {
+      const pair = await connect(lib, { serverConfig: { statelessResetToken: token } })
+      try {
+        const connection = pair.client.connection
+        // A stateless reset (RFC 9000 §10.3): a short header with the fixed bit, unpredictable bytes, the token last.
+        const reset = Buffer.concat([Buffer.from([0x40 | 0x15]), Buffer.alloc(26, 0x5a), tokenBytes])
+        const server = await pair.server()
+        await connection.recv(reset, { host: '127.0.0.1', port: server.localPort } as Parameters<QUICConnection['recv']>[1])
+        const errors: unknown[] = []
+        connection.addEventListener(lib.events.EventQUICConnectionError.name, (event: Event) => errors.push((event as CustomEvent).detail))
+        expect(connection.conn.isClosed()).toBe(honoured)
+        if (honoured) {
+          expect(connection.conn.peerError()).toBeNull()
+          expect(connection.conn.isTimedOut()).toBe(false)
+          // Reported once, so the client is destroyed (before the event, destroy() never returned).
+          await waitFor(() => errors.length > 0)
+          expect(errors).toHaveLength(1)
+          expect(errors[0]).toBeInstanceOf(patched.errors.ErrorQUICConnectionStatelessReset)
+        }
+      } finally {
+        await pair.close()
+      }
+    }
   })
 })

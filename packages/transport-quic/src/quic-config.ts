@@ -63,9 +63,8 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
 }
 
 /**
- * Server config. The datagram size it sends is the smaller of its own limit
- * and the client's advertised `max_udp_payload_size`, so the server may allow
- * loopback-sized datagrams: each client advertises what its path carries.
+ * Server config, with the datagram size for non-loopback clients; each
+ * accepted connection gets the size for its own path ({@link pathPayload}).
  */
 export function serverConfig(
   security: SecurityContext,
@@ -73,8 +72,20 @@ export function serverConfig(
   options: ResolvedQuicOptions,
   verify: TLSVerifyCallback,
 ): QUICServerConfigInput {
-  const largest = Math.max(options.loopbackUdpPayloadSize, options.maxUdpPayloadSize)
-  return { ...common(security, limits, options, verify), maxSendUdpPayloadSize: largest, maxRecvUdpPayloadSize: largest }
+  return { ...common(security, limits, options, verify), ...pathPayload(options, false) }
+}
+
+/**
+ * The datagram size for a path, sent and advertised: loopback-sized only on
+ * loopback. Off loopback it is `maxUdpPayloadSize` whatever the peer
+ * advertises: quiche sends the smaller of its limit and the peer's, and a
+ * peer's large advertisement says what it accepts, not what the path
+ * carries (a 16 KB datagram is IP-fragmented across a 1500-byte link, and
+ * lost entirely when one fragment is). quiche 0.18 has no path MTU discovery.
+ */
+export function pathPayload(options: ResolvedQuicOptions, loopback: boolean): { maxSendUdpPayloadSize: number; maxRecvUdpPayloadSize: number } {
+  const payload = loopback ? options.loopbackUdpPayloadSize : options.maxUdpPayloadSize
+  return { maxSendUdpPayloadSize: payload, maxRecvUdpPayloadSize: payload }
 }
 
 /** Client config for a dial to `host`: large datagrams only on loopback. */
@@ -85,6 +96,5 @@ export function clientConfig(
   verify: TLSVerifyCallback,
   loopback: boolean,
 ): QUICClientConfigInput {
-  const payload = loopback ? options.loopbackUdpPayloadSize : options.maxUdpPayloadSize
-  return { ...common(security, limits, options, verify), maxSendUdpPayloadSize: payload, maxRecvUdpPayloadSize: payload }
+  return { ...common(security, limits, options, verify), ...pathPayload(options, loopback) }
 }

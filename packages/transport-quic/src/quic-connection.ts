@@ -10,13 +10,34 @@ import {
   type TransportConnection,
   type TransportStream,
 } from '@crust/core'
-import { errorMessage } from '@crust/core/plugin'
-import { type QUICConnection, type QUICStream, events } from '@crust/quic-lib'
+import { errorMessage, normalizeIp } from '@crust/core/plugin'
+import { type QUICConnection, type QUICServerAttempt, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { QuicStream } from './quic-stream.js'
 import { StreamCredit } from './stream-credit.js'
 
 let nextId = 0
+
+/** Most a graceful close waits for what was written to be acknowledged (also bounded by the idle timeout). */
+export const FLUSH_TIMEOUT_MS = 2000
+
+/**
+ * Closes after which nothing the application wrote matters, or whose point
+ * is to be immediate: these reset streams and close at once. Every other
+ * close (NORMAL, SHUTDOWN, DUPLICATE, PRUNED, ...) is graceful: it first
+ * waits, bounded, until what was written is acknowledged, as TCP's does.
+ */
+const ABRUPT: ReadonlySet<number> = new Set([
+  CloseCode.PATH_LOST,
+  CloseCode.IDLE_TIMEOUT,
+  CloseCode.HANDSHAKE_TIMEOUT,
+  CloseCode.AUTH_FAILED,
+  CloseCode.BLACKLISTED,
+  CloseCode.NETWORK_MISMATCH,
+  CloseCode.PROTOCOL_ERROR,
+  CloseCode.LIMIT_REACHED,
+  CloseCode.INTERNAL,
+])
 
 const byId = (a: QuicStream, b: QuicStream): number => a.id - b.id
 
@@ -33,6 +54,8 @@ export interface QuicConnectionParts {
   readonly localAddress: string
   /** The core's `idleTimeout` (ms, 0 = off): close with IDLE_TIMEOUT, telling the peer, after this long without a datagram. */
   readonly idleTimeout: number
+  /** QUIC's `max_idle_timeout` as configured on this side (ms; see `livenessOf`). */
+  readonly maxIdleTimeout: number
   readonly logger: Logger
 }
 
@@ -59,6 +82,10 @@ export class QuicConnection implements TransportConnection {
   private closing: Promise<void> | undefined
   private info: CloseInfo | undefined
   private readonly idleTimeout: number
+  private readonly maxIdleTimeout: number
+  /** Stream writes not yet accepted by quiche, across this connection's streams. */
+  private readonly writes = { pending: 0 }
+  private readonly settleClosed: () => void
   private lastReceived = performance.now()
   private idleTimer: NodeJS.Timeout | undefined
 
@@ -71,7 +98,15 @@ export class QuicConnection implements TransportConnection {
     this.localAddress = parts.localAddress
     this.logger = parts.logger
     this.idleTimeout = parts.idleTimeout
-    this.closed = this.quic.closedP.then(() => this.settle())
+    this.maxIdleTimeout = parts.maxIdleTimeout
+    // Closed as soon as a close is sent or received: quiche's draining period
+    // (3 PTO: seconds on a path whose RTT varied) only absorbs the peer's late
+    // packets, and goes on in the library after this.
+    let settled!: () => void
+    this.closed = new Promise<void>((resolve) => (settled = resolve)).then(() => this.settle())
+    this.settleClosed = settled
+    void this.quic.closedP.then(settled)
+    this.quic.addEventListener(events.EventQUICConnectionClose.name, settled, { once: true })
     this.watchReceive()
     this.armIdleTimer(this.idleTimeout)
     this.quic.addEventListener(events.EventQUICConnectionStream.name, (event: Event) => {
@@ -100,7 +135,7 @@ export class QuicConnection implements TransportConnection {
         } catch (error) {
           throw new ConnectionClosedError(`cannot open a stream: ${errorMessage(error)}`, CloseCode.INTERNAL, { cause: error })
         }
-        return new QuicStream(stream)
+        return new QuicStream(stream, this.writes)
       }
       await this.credit.wait(signal)
     }
@@ -113,13 +148,63 @@ export class QuicConnection implements TransportConnection {
     for (const stream of early) handler(stream)
   }
 
+  /**
+   * Close with `code`. A graceful close (any code but a refusal, a timeout
+   * or PATH_LOST) first waits until what was written was handed to quiche
+   * and acknowledged by the peer, at most {@link FLUSH_TIMEOUT_MS} (or the
+   * idle timeout if shorter): an answer or acknowledgement written just
+   * before arrives. Then streams still open are reset and the close is sent.
+   */
   async close(options: { code?: number; reason?: string } = {}): Promise<void> {
     const code = options.code ?? CloseCode.NORMAL
-    this.closing ??= this.stopConnection({ isApp: true, errorCode: code, reason: encodeReason(options.reason ?? ''), force: true }).catch(
-      (error: unknown) => this.logger.debug(`${this.id}: close: ${errorMessage(error)}`),
-    )
-    await this.closing
+    this.closing ??= (ABRUPT.has(code) ? Promise.resolve() : this.flushed())
+      .then(() =>
+        this.stopConnection({ isApp: true, errorCode: code, reason: encodeReason(options.reason ?? ''), force: true }),
+      )
+      .catch((error: unknown) => this.logger.debug(`${this.id}: close: ${errorMessage(error)}`))
+      .finally(this.settleClosed)
+    // The close is sent when `closed` settles; the library drains in the background.
     await this.closed
+  }
+
+  /**
+   * Resolve once nothing written is unsent or unacknowledged, the connection
+   * closed, or the bound passed. quiche does not expose bytes in flight, but
+   * its next timeout tells: while ack-eliciting packets are unacknowledged
+   * it is the loss-detection (PTO) timer, otherwise the idle timer, which
+   * is never earlier than the idle timeout after the last datagram received.
+   */
+  private async flushed(): Promise<void> {
+    const bound = this.idleTimeout > 0 ? Math.min(FLUSH_TIMEOUT_MS, this.idleTimeout) : FLUSH_TIMEOUT_MS
+    const deadline = performance.now() + bound
+    for (;;) {
+      const conn = this.quic.conn
+      if (this.info !== undefined || conn.isDraining() || conn.isClosed()) return
+      const now = performance.now()
+      if (now >= deadline) return
+      if (this.writes.pending === 0) {
+        const next = conn.timeout()
+        const peerIdle = conn.stats().peerMaxIdleTimeout
+        const idle = peerIdle > 0 ? Math.min(this.maxIdleTimeout, peerIdle) : this.maxIdleTimeout
+        // 50 ms of slack: the clocks of quiche and of this process are read at different moments.
+        if (next === null || next >= idle - (now - this.lastReceived) - 50) return
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5, deadline - now)))
+    }
+  }
+
+  /**
+   * A short-header datagram for no known connection id came from `remote`:
+   * if that is this connection's peer, it may be the peer's stateless reset
+   * (RFC 9000 §10.3), whose connection id is random. quiche recognises its
+   * token and closes the connection; anything else it drops. Only dialled
+   * connections: quiche 0.18 checks only a server's token.
+   */
+  offerStatelessReset(data: Buffer, remote: QUICServerAttempt['remoteInfo']): void {
+    if (this.direction !== 'outbound' || this.info !== undefined) return
+    if (this.quic.remotePort !== remote.port || normalizeIp(this.quic.remoteHost) !== normalizeIp(remote.host)) return
+    // A copy: quiche removes header protection in place, and other connections may check the same datagram.
+    this.quic.recv(Buffer.from(data), remote).catch(() => {})
   }
 
   /** When the last datagram of this connection arrived (`performance.now()` clock): the core's dead-path detection counts it. */
@@ -139,7 +224,7 @@ export class QuicConnection implements TransportConnection {
    * order the peer opened them in).
    */
   private incoming(stream: QUICStream): void {
-    this.arrived.push(new QuicStream(stream))
+    this.arrived.push(new QuicStream(stream, this.writes))
     if (this.arrived.length === 1) queueMicrotask(this.handOver)
   }
 
@@ -205,7 +290,14 @@ export class QuicConnection implements TransportConnection {
     let info: CloseInfo
     const known = this.closeSoFar()
     if (known) info = known
-    else if (conn.isTimedOut()) {
+    else if (conn.isClosed() && !conn.isTimedOut()) {
+      // Closed by quiche with neither a close sent nor received: the peer's stateless reset.
+      info = {
+        code: CloseCode.PATH_LOST,
+        reason: 'stateless reset: the peer no longer has this connection (it restarted or dropped it)',
+        remote: true,
+      }
+    } else if (conn.isTimedOut()) {
       info = {
         code: CloseCode.IDLE_TIMEOUT,
         reason: 'nothing received from the peer within the idle timeout',

@@ -7,8 +7,8 @@
  * @packageDocumentation
  */
 import { CloseCode, type Logger, TimeoutError, type TransportComponents } from '@crust/core'
-import { TokenBucket, errorFromClose, errorMessage, formatAddress, normalizeIp } from '@crust/core/plugin'
-import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAttempt, type QUICSocket } from '@crust/quic-lib'
+import { TokenBucket, errorFromClose, errorMessage, formatAddress, isLoopback, normalizeIp } from '@crust/core/plugin'
+import { type QUICConnection, QUICConnectionId, QUICServer, type QUICServerAcceptGate, type QUICServerAttempt, type QUICSocket, native } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { serverCrypto } from './crypto-ops.js'
 import type { DropLog } from './drop-log.js'
@@ -16,13 +16,16 @@ import { handshakeFailure } from './failures.js'
 import type { LibraryLogger } from './library-logger.js'
 import { ListenerGuard } from './listener-guard.js'
 import type { ResolvedQuicOptions } from './options.js'
-import { serverConfig } from './quic-config.js'
+import { livenessOf, pathPayload, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
 import { Refusals } from './refusal.js'
+import { type ServerParams, StatelessResets, tokenConfig } from './stateless-reset.js'
 import { RetryTokens } from './retry-token.js'
 import { localAddressFor } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
 import { checkCertificates, verifyCallback } from './verify.js'
+
+const { quiche } = native
 
 /** A budget of `rate` events per second, bursting to one second's worth. */
 export const perSecondBudget = (rate: number): TokenBucket => new TokenBucket({ perSecond: rate, burst: rate })
@@ -41,7 +44,7 @@ interface Admitting {
 }
 
 /** The library's accept for an attempt the gate lets in: with the original DCID of the retry token we checked. */
-type Accept = (original: QUICConnectionId) => Promise<QUICConnection | undefined>
+type Accept = Parameters<QUICServerAcceptGate>[1]
 
 /** What the listener needs from its transport. */
 export interface QuicListenerContext {
@@ -56,6 +59,8 @@ export interface QuicListenerContext {
   readonly isClosing: () => boolean
   /** Track an admitted connection until it closes. */
   readonly adopt: (connection: QuicConnection) => void
+  /** A short-header datagram for no known connection from `remote`: maybe the stateless reset of a connection we dialled there. */
+  readonly offerReset: (data: Buffer, remote: QUICServerAttempt['remoteInfo']) => void
 }
 
 /**
@@ -69,6 +74,9 @@ export class QuicListener {
   private readonly server: QUICServer
   private readonly guard: ListenerGuard
   private readonly refusals: Refusals
+  private readonly resets: StatelessResets
+  /** What sizes the server's transport parameters (see {@link tokenConfig}). */
+  private readonly params: Omit<ServerParams, 'maxRecvUdpPayloadSize'>
 
   /** Set up the server on `socket` and gate it; {@link start} starts accepting. */
   constructor(
@@ -96,13 +104,25 @@ export class QuicListener {
     const { retryTokenLifetime, statelessReplyRate } = context.options
     // Tokens exist only within the reply budget: at most budget × lifetime (+ one burst) are live to remember as used.
     const maxUsed = statelessReplyRate * (Math.ceil(retryTokenLifetime / 1000) + 1)
-    this.guard = new ListenerGuard(socket, new RetryTokens(retryTokenLifetime, maxUsed), perSecondBudget(statelessReplyRate), context.drops)
+    this.resets = new StatelessResets(security.privateKeyPem, socket, perSecondBudget(statelessReplyRate))
+    // Retries carry connection ids this node can recognise after a restart (see StatelessResets).
+    const tokens = new RetryTokens(retryTokenLifetime, maxUsed, undefined, () => this.resets.newConnectionId())
+    this.guard = new ListenerGuard(socket, tokens, perSecondBudget(statelessReplyRate), context.drops)
     this.refusals = new Refusals(socket, config, context.logger)
+    this.params = {
+      maxIdleTimeout: livenessOf(limits, context.options).maxIdleTimeout,
+      initialMaxData: context.options.initialMaxData,
+      initialMaxStreamDataBidiLocal: context.options.initialMaxStreamData,
+      initialMaxStreamDataBidiRemote: context.options.initialMaxStreamData,
+      initialMaxStreamDataUni: context.options.initialMaxStreamData,
+      initialMaxStreamsBidi: limits.maxInboundStreams,
+      initialMaxStreamsUni: limits.maxInboundStreams,
+    }
   }
 
   /** Stateless replies sent so far. */
-  get sent(): { retries: number; versionNegotiations: number } {
-    return this.guard.sent
+  get sent(): { retries: number; versionNegotiations: number; statelessResets: number } {
+    return { ...this.guard.sent, statelessResets: this.resets.sent }
   }
 
   /** Inbound attempts at the gate or handshaking now. */
@@ -134,6 +154,14 @@ export class QuicListener {
     const { remoteInfo: remote, header, dcid, data } = attempt
     const key = dcid.toString()
     if (this.queueForAttempt(key, data, remote)) return
+    if (header.ty === quiche.Type.Short) {
+      // A connection we no longer know (this node restarted, or closed it): a stateless reset tells the peer
+      // at once. And the datagram may itself be the peer's reset of a connection we dialled.
+      this.context.offerReset(data, remote)
+      this.context.drops.count('unknown-connection')
+      await this.resets.answer(dcid, data.byteLength, remote)
+      return
+    }
     const screening = await this.guard.screen(remote, header, data)
     if (screening.kind === 'done' || this.queueForAttempt(key, data, remote)) return
     const token = this.guard.admit(screening.token, remote, header, this.admitting.size, this.context.options.maxPendingHandshakes)
@@ -171,7 +199,11 @@ export class QuicListener {
       decision.release?.()
     }
     let quic: QUICConnection | undefined
-    const accepting = accept(QUICConnectionId.fromBuffer(original))
+    // The datagram size of this client's path, and the token a restarted node can reset it with (if it fits).
+    const payload = pathPayload(this.context.options, isLoopback(host))
+    const token = tokenConfig(this.resets.tokenFor(attempt.dcid), { ...this.params, ...payload }, original.byteLength)
+    const config = { ...payload, ...token }
+    const accepting = accept(QUICConnectionId.fromBuffer(original), config)
     // The library registers the connection before its handshake: hand it what arrived meanwhile.
     setImmediate(() => this.deliverQueued(attempt.dcid))
     // Our own deadline as well as the library's start timer: a loaded event loop
@@ -227,6 +259,7 @@ export class QuicListener {
       remoteAddress: label,
       localAddress: localAddressFor(this.socket, host),
       idleTimeout: components.limits.idleTimeout,
+      maxIdleTimeout: livenessOf(components.limits, this.context.options).maxIdleTimeout,
       logger: this.context.logger,
     })
     this.context.adopt(connection)

@@ -21,7 +21,14 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
   private readDone = false
   private resetError: StreamResetError | undefined
 
-  constructor(private readonly stream: QUICStream) {
+  /**
+   * @param writes - counts this stream's writes not yet accepted by quiche,
+   *   shared by the connection's streams (a graceful close waits for them).
+   */
+  constructor(
+    private readonly stream: QUICStream,
+    private readonly writes: { pending: number } = { pending: 0 },
+  ) {
     stream.addEventListener(events.EventQUICStreamError.name, this.onStreamError)
     this.id = stream.streamId
     this.direction = stream.initiated === 'local' ? 'outbound' : 'inbound'
@@ -120,6 +127,7 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
   private async send(data: Uint8Array | undefined, end: boolean): Promise<void> {
     this.writer ??= this.stream.writable.getWriter()
     const writer = this.writer
+    this.writes.pending++
     try {
       // Queue both before awaiting, so the data and the FIN leave together.
       const written = data !== undefined && data.byteLength > 0 ? writer.write(data) : undefined
@@ -130,6 +138,8 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
       await closed
     } catch (error) {
       throw asStreamError(error, this.id)
+    } finally {
+      this.writes.pending--
     }
   }
 }

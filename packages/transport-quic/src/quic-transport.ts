@@ -32,8 +32,8 @@ import { type DropReason, DropLog } from './drop-log.js'
 import { handshakeFailure } from './failures.js'
 import { type LibraryLogger, libraryLogger } from './library-logger.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
-import { clientConfig } from './quic-config.js'
-import { QuicConnection } from './quic-connection.js'
+import { clientConfig, livenessOf } from './quic-config.js'
+import { FLUSH_TIMEOUT_MS, QuicConnection } from './quic-connection.js'
 import { QuicListener, perSecondBudget } from './quic-listener.js'
 import { SharedSocketDatagrams } from './datagrams.js'
 import { localAddressFor, startSharedSocket } from './shared-socket.js'
@@ -58,6 +58,8 @@ export interface QuicListenerStats {
   readonly retries: number
   /** Version Negotiation packets sent. */
   readonly versionNegotiations: number
+  /** Stateless resets sent (answers to datagrams for connections this node does not know, e.g. after a restart). */
+  readonly statelessResets: number
   /** Inbound attempts at the gate or handshaking now (at most `maxPendingHandshakes`). */
   readonly pendingHandshakes: number
 }
@@ -152,7 +154,7 @@ export class QuicTransport implements Transport {
 
   /** What the listener dropped and answered statelessly (counters; see {@link QuicListenerStats}). */
   get stats(): QuicListenerStats {
-    const sent = this.listener?.sent ?? { retries: 0, versionNegotiations: 0 }
+    const sent = this.listener?.sent ?? { retries: 0, versionNegotiations: 0, statelessResets: 0 }
     return { drops: this.drops.snapshot(), ...sent, pendingHandshakes: this.listener?.pendingHandshakes ?? 0 }
   }
 
@@ -238,6 +240,7 @@ export class QuicTransport implements Transport {
       remoteAddress: formatAddress('quic', normalizeIp(quic.remoteHost), quic.remotePort),
       localAddress: localAddressFor(socket, parsed.host),
       idleTimeout: limits.idleTimeout,
+      maxIdleTimeout: livenessOf(limits, this.options).maxIdleTimeout,
       logger: this.logger,
     })
     this.adopt(connection)
@@ -251,10 +254,10 @@ export class QuicTransport implements Transport {
   async close(): Promise<void> {
     this.closing = true
     for (const dial of this.dials) dial.abort(new AbortError('the QUIC transport is closing'))
-    // Closes are sent at once; waiting for each connection's draining period
-    // (3 PTOs, up to seconds for a connection without RTT samples) is bounded.
+    // Each close flushes what was written (bounded by FLUSH_TIMEOUT_MS), then is sent;
+    // quiche's draining period goes on in the background and is not waited for.
     const closing = [...this.connections].map((c) => c.close({ code: CloseCode.SHUTDOWN, reason: 'transport closing' }))
-    await withGrace(Promise.allSettled(closing), SHUTDOWN_GRACE_MS)
+    await withGrace(Promise.allSettled(closing), FLUSH_TIMEOUT_MS + SHUTDOWN_GRACE_MS)
     const server = this.server
     this.server = undefined
     if (server !== undefined) {
@@ -322,6 +325,9 @@ export class QuicTransport implements Transport {
         drops: this.drops,
         isClosing: () => this.closing,
         adopt: (connection) => this.adopt(connection),
+        offerReset: (data, remote) => {
+          for (const connection of this.connections) connection.offerStatelessReset(data, remote)
+        },
       },
       socket,
     )

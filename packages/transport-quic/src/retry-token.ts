@@ -57,11 +57,13 @@ export class RetryTokens {
     private readonly lifetimeMs: number,
     private readonly maxUsed: number,
     private readonly now: () => number = () => Math.floor(performance.now()),
+    /** Makes the connection ids of Retries, which become the server's ids for the connections (default: random). */
+    private readonly newScid: () => Buffer = () => randomBytes(RETRY_SCID_BYTES),
   ) {}
 
   /** A fresh connection id for a Retry: the client sends its next Initial to it. */
   newRetryScid(): Buffer {
-    return randomBytes(RETRY_SCID_BYTES)
+    return this.newScid()
   }
 
   /** A token for `remote`, whose Initial was sent to `original`, answered by a Retry from `retryScid`. */
