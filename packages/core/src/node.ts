@@ -1,5 +1,5 @@
 import 'reflect-metadata'
-import { type DependencyContainer, container as rootContainer } from 'tsyringe'
+import { type DependencyContainer, instanceCachingFactory, container as rootContainer } from 'tsyringe'
 import type { NodeConfig, NodeConfigInput } from './config/schema.js'
 import { parseConfig } from './config/parse.js'
 import type { Connection, SendOptions } from './connection/connection.js'
@@ -18,6 +18,7 @@ import { createSecurityContext } from './identity/security.js'
 import { createSigningIdentity } from './identity/signing.js'
 import { DiscoveryService } from './discovery/discovery-service.js'
 import { ServiceHost } from './service/service-host.js'
+import type { SecurityContext } from './transport/types.js'
 import type { Service, TraversalStatus } from './service/types.js'
 import { BootstrapCache, defaultCachePath } from './bootstrap/bootstrap-cache.js'
 import { type BootstrapCandidate, Bootstrapper } from './bootstrap/bootstrapper.js'
@@ -389,38 +390,80 @@ export async function createNode(input: NodeConfigInput, options: CreateNodeOpti
   scope.register(Tokens.NetworkHash, { useValue: hashNetworkName(config.networkName) })
   if (!scope.isRegistered(Tokens.Pool, true)) scope.register(Tokens.Pool, { useValue: new ConnectionPool(identity.peerId) })
   registerManagerParts(scope)
+  scope.register(Tokens.Identity, { useValue: identity })
+  registerNodeParts(scope, config, identity, security, nodeLogger)
   const manager = scope.resolve<ConnectionManager>(Tokens.ConnectionManager)
-  const discovery = new DiscoveryService(
-    config.discovery,
-    createSigningIdentity(identity.peerId, identity.privateKey),
-    hashNetworkName(config.networkName),
-    manager,
-    events,
-    nodeLogger,
-    config.autoConnect,
-  )
-  const networkHash = hashNetworkName(config.networkName)
-  let bootstrapper: Bootstrapper | undefined
-  const cache = new BootstrapCache({
-    path: config.bootstrap.cache ? defaultCachePath(networkHash, config.bootstrap.cacheDir) : undefined,
-    network: networkHash,
-    size: config.bootstrap.cacheSize,
-    maxFailures: config.bootstrap.maxFailures,
-    addressesPerPeer: config.bootstrap.cacheAddressesPerPeer,
-    peersPerIp: config.bootstrap.cachePeersPerIp,
-    exclude: () => new Set([identity.peerId, ...(bootstrapper?.contactIds() ?? [])]),
-    logger: nodeLogger.child('bootstrap'),
-  })
-  bootstrapper = new Bootstrapper(config.bootstrap, identity.peerId, manager, discovery, cache, events, nodeLogger.child('bootstrap'))
-  const services = new ServiceHost(
-    config.services,
-    { peerId: identity.peerId, networkHash, role: config.role, security, limits: manager.limits },
-    manager,
-    events,
-    nodeLogger.child('service'),
-  )
+  const discovery = scope.resolve<DiscoveryService>(Tokens.Discovery)
+  const bootstrapper = scope.resolve<Bootstrapper>(Tokens.Bootstrapper)
+  const services = scope.resolve<ServiceHost>(Tokens.Services)
   const registrar = scope.resolve<Registrar>(Tokens.Registrar)
   return new CrustNode(config, identity, manager, discovery, bootstrapper, services, events, nodeLogger, registrar)
+}
+
+/**
+ * The node's parts beside the connection manager (discovery host,
+ * bootstrap cache, bootstrapper, service host), each made once per node
+ * unless the container already provides its token (see `Tokens`).
+ */
+function registerNodeParts(scope: DependencyContainer, config: NodeConfig, identity: NodeIdentity, security: SecurityContext, logger: Logger): void {
+  const networkHash = hashNetworkName(config.networkName)
+  const provide = <T>(token: symbol, make: (c: DependencyContainer) => T): void => {
+    if (!scope.isRegistered(token, true)) scope.register(token, { useFactory: instanceCachingFactory(make) })
+  }
+  const events = (c: DependencyContainer): TypedEmitter<NodeEvents> => c.resolve<TypedEmitter<NodeEvents>>(Tokens.Events)
+  const manager = (c: DependencyContainer): ConnectionManager => c.resolve<ConnectionManager>(Tokens.ConnectionManager)
+  provide(
+    Tokens.Discovery,
+    (c) =>
+      new DiscoveryService(
+        config.discovery,
+        createSigningIdentity(identity.peerId, identity.privateKey),
+        networkHash,
+        manager(c),
+        events(c),
+        logger,
+        config.autoConnect,
+      ),
+  )
+  provide(
+    Tokens.BootstrapCache,
+    (c) =>
+      new BootstrapCache({
+        path: config.bootstrap.cache ? defaultCachePath(networkHash, config.bootstrap.cacheDir) : undefined,
+        network: networkHash,
+        size: config.bootstrap.cacheSize,
+        maxFailures: config.bootstrap.maxFailures,
+        addressesPerPeer: config.bootstrap.cacheAddressesPerPeer,
+        peersPerIp: config.bootstrap.cachePeersPerIp,
+        // The contacts are never cached; resolved when the cache first needs them (the bootstrapper is made after it).
+        exclude: () => new Set([identity.peerId, ...c.resolve<Bootstrapper>(Tokens.Bootstrapper).contactIds()]),
+        logger: logger.child('bootstrap'),
+      }),
+  )
+  provide(
+    Tokens.Bootstrapper,
+    (c) =>
+      new Bootstrapper(
+        config.bootstrap,
+        identity.peerId,
+        manager(c),
+        c.resolve<DiscoveryService>(Tokens.Discovery),
+        c.resolve<BootstrapCache>(Tokens.BootstrapCache),
+        events(c),
+        logger.child('bootstrap'),
+      ),
+  )
+  provide(
+    Tokens.Services,
+    (c) =>
+      new ServiceHost(
+        config.services,
+        { peerId: identity.peerId, networkHash, role: config.role, security, limits: manager(c).limits },
+        manager(c),
+        events(c),
+        logger.child('service'),
+      ),
+  )
 }
 
 async function loadIdentity(config: NodeConfig, logger: Logger): Promise<NodeIdentity> {

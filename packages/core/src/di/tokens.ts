@@ -45,6 +45,16 @@ export const Tokens = {
   PeerKeeper: Symbol.for('crust.PeerKeeper'),
   /** `PeerMessenger`: messages addressed to a peer, resent across reconnections, delivered once. */
   PeerMessenger: Symbol.for('crust.PeerMessenger'),
+  /** The node's `NodeIdentity` (peer id, key, certificate). */
+  Identity: Symbol.for('crust.Identity'),
+  /** The `DiscoveryService` that runs the discovery plugins. */
+  Discovery: Symbol.for('crust.Discovery'),
+  /** The `BootstrapCache` of peers that worked before. */
+  BootstrapCache: Symbol.for('crust.BootstrapCache'),
+  /** The `Bootstrapper` that joins the network through contacts and the cache. */
+  Bootstrapper: Symbol.for('crust.Bootstrapper'),
+  /** The `ServiceHost` that runs the service plugins. */
+  Services: Symbol.for('crust.Services'),
   /** The `ConnectionManager` that starts and stops the parts above together. */
   ConnectionManager: Symbol.for('crust.ConnectionManager'),
 } as const

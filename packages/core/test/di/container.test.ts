@@ -2,6 +2,7 @@ import 'reflect-metadata'
 import { container, instancePerContainerCachingFactory } from 'tsyringe'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MessageHandler } from '../../src/connection/incoming.js'
+import type { BootstrapCandidate, Bootstrapper } from '../../src/bootstrap/bootstrapper.js'
 import { Tokens } from '../../src/di/tokens.js'
 import type { TypedEmitter } from '../../src/events/emitter.js'
 import type { NodeEvents } from '../../src/events/node-events.js'
@@ -39,6 +40,28 @@ describe('dependency injection', () => {
     const handler: MessageHandler = () => undefined
     node.handle(handler)
     expect(made?.handlers).toEqual([handler])
+  })
+
+  it('the parts beside the manager (bootstrapper, discovery, services, cache) come from the container too', async () => {
+    const scope = container.createChildContainer()
+    const fixed: BootstrapCandidate[] = [{ peerId: 'peer-from-test', addresses: ['tcp://192.0.2.1:4001'], source: 'contact' }]
+    scope.register(Tokens.Bootstrapper, {
+      useFactory: instancePerContainerCachingFactory(
+        () =>
+          ({
+            candidates: () => fixed,
+            contactIds: () => [],
+            start: async () => {},
+            stop: async () => {},
+          }) as unknown as Bootstrapper,
+      ),
+    })
+    const node = await createNode({ networkName: 'di', bootstrap: { cache: false } }, { container: scope })
+    nodes.push(node)
+    expect(node.bootstrapCandidates()).toBe(fixed)
+    const own = await createNode({ networkName: 'di', bootstrap: { cache: false } })
+    nodes.push(own)
+    expect(own.bootstrapCandidates()).toEqual([])
   })
 
   it('each node gets parts of its own', async () => {
