@@ -91,9 +91,10 @@ describe('application streams over TCP + TLS 1.3', () => {
     const rssGrowth = (peakRss - before.rss) / MiB
     // Both nodes are in this process: the figures cover writer and reader together.
     console.log(`64 MiB through a pausing reader: live heap+buffers +${(liveGrowth / MiB).toFixed(1)} MiB, peak RSS +${rssGrowth.toFixed(1)} MiB`)
-    // What stays live is the transport's receive window (the muxer grows it up to 16 MiB for a reader that
-    // kept up, before it paused) and the stream's own buffers (256 KiB read-ahead, 64 KiB write): not the data.
-    expect(liveGrowth / MiB).toBeLessThan(32)
+    // What stays live is the transport's window on each side (the muxer grows it up to 16 MiB for a reader
+    // that kept up, before it paused: what the receiver holds, and what the sender has in flight towards it),
+    // plus the stream's own buffers (256 KiB read-ahead, 64 KiB write): up to ~33 MiB, never the 64 MiB of data.
+    expect(liveGrowth / MiB).toBeLessThan(40)
     expect(rssGrowth).toBeLessThan(64)
   }, 60_000)
 
