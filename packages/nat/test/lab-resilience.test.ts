@@ -264,6 +264,11 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
         record(`NAT port change, ${sides} (EIM↔EIM punched)`, figures, recoveryMs, before, await methodOf(a, b), peerEvents(a, b))
         expect(figures.resolvedButLost).toBe(0)
         expect(figures.duplicated).toBe(0)
+        // Every message gets through eventually (node.send resends over the new path).
+        if (figures.usesNodeSend) expect(figures.acknowledged).toBe(figures.sent)
+        // One side: the path loss makes the moved node ask STUN again, and the pair punches anew (about 4.8 s);
+        // asserted with room for a loaded machine. Both sides: through a relay for now (about 8.2 s), recorded.
+        if (sides === 'one side') expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(8_000)
         requirement(
           recoveryMs !== null && recoveryMs <= 5_000,
           `NAT port change on ${sides}: messages flowing again within 5 s; measured ${recoveryMs ?? `never within ${WINDOW}`} ms`,

@@ -3,6 +3,7 @@ import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
 import type { SecurityContext, TransportLimits } from '../transport/types.js'
+import { CloseCode } from '../transport/types.js'
 import type { Service, ServiceComponents, ServiceFactory, TraversalReport, TraversalStatus } from './types.js'
 import { Connection } from '../connection/connection.js'
 import { ConfigError } from '../errors.js'
@@ -124,7 +125,23 @@ export class ServiceHost {
       acceptInbound: (connection) => void manager.acceptInbound(connection),
       traverse: (peerId, options) => manager.traverseBelow(peerId, options.belowPriority, options.signal),
       notify: (event) => this.events.emit('service:event', event),
+      onPathLost: (listener) => this.onPathLost(index, listener),
     }
+  }
+
+  /** Call `listener` for every connection closed as PATH_LOST, until the service made by factory `index` stops. */
+  private onPathLost(index: number, listener: (peerId: string) => void): () => void {
+    const off = this.events.on('connection:close', (event) => {
+      if (event.code === CloseCode.PATH_LOST) listener(event.peerId)
+    })
+    const holds = this.holds.get(index) ?? new Set<() => void>()
+    this.holds.set(index, holds)
+    const release = (): void => {
+      if (!holds.delete(release)) return
+      off()
+    }
+    holds.add(release)
+    return release
   }
 
   private report(report: TraversalReport): void {

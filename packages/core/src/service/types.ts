@@ -199,6 +199,14 @@ export interface ServiceComponents {
   acceptInbound(connection: TransportConnection): void
   /** Tell the user something happened (the node emits it as `service:event`). */
   notify(event: ServiceEvent): void
+  /**
+   * Subscribe to connections found dead (`CloseCode.PATH_LOST`): the network
+   * under the node may have changed (a NAT that rebooted, a moved address),
+   * so what a service learnt about it (its reflexive address) may be stale.
+   * Returns the unsubscribe; a service's subscriptions end when it stops.
+   * Optional so test doubles of this interface need not provide it.
+   */
+  onPathLost?(listener: (peerId: string) => void): () => void
 }
 
 /** A notice from a service, emitted by the node as `service:event`. */

@@ -8,6 +8,9 @@ import { classifyMapping } from './classify.js'
 import { StunError } from './errors.js'
 import { type ResolvedStunOptions, isIpLiteral, splitServer } from './options.js'
 
+/** Least time between the STUN queries that paths found dead trigger (ms). */
+const PATH_LOST_PROBE_INTERVAL = 5_000
+
 /**
  * Learns the reflexive address of the node's datagram socket (QUIC) from
  * STUN servers, classifies the NAT's mapping behaviour, and keeps both in
@@ -18,6 +21,8 @@ export class StunService implements Service {
   private timer: NodeJS.Timeout | undefined
   private readonly stopping = new AbortController()
   private probing: Promise<void> | undefined
+  private offPathLost: (() => void) | undefined
+  private lastPathLostProbe = Number.NEGATIVE_INFINITY
 
   constructor(
     private readonly components: ServiceComponents,
@@ -37,10 +42,19 @@ export class StunService implements Service {
       this.timer = setInterval(() => void this.kick(endpoint), this.options.refreshInterval)
       this.timer.unref()
     }
+    // A path found dead may mean a NAT that moved our mapping: ask again at once (at most every few
+    // seconds, so a peer that lets its own connection die cannot make us query the servers at will).
+    this.offPathLost = this.components.onPathLost?.(() => {
+      const now = performance.now()
+      if (now - this.lastPathLostProbe < PATH_LOST_PROBE_INTERVAL) return
+      this.lastPathLostProbe = now
+      void this.kick(endpoint)
+    })
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    this.offPathLost?.()
     this.stopping.abort()
     await this.probing
   }
