@@ -232,9 +232,9 @@ async function deliver(
     return
   }
   if (!isRequest) return
-  if (answer.kind === MessageKind.ERROR_RESPONSE) {
-    await writeMessage(stream, answer.kind, answer.data).catch(report)
-    return
-  }
-  await writeMessage(stream, answer.kind, answer.data).then(() => connection.countSent(answer.data.byteLength), report)
+  // Only an answer counts as a message sent; an error response does not.
+  const counts = answer.kind === MessageKind.RESPONSE
+  await writeMessage(stream, answer.kind, answer.data).then(() => {
+    if (counts) connection.countSent(answer.data.byteLength)
+  }, report)
 }

@@ -39,13 +39,40 @@ export async function pathProxy(kind: 'tcp' | 'udp', targetPort: number): Promis
   return kind === 'tcp' ? tcpProxy(targetPort) : udpProxy(targetPort)
 }
 
+/** The state and controls both proxies share: which ways are dead, what was dropped. */
+class Path implements PathProxy {
+  /** Set once the proxy is bound. */
+  port = 0
+  loss = 0
+  dropped = 0
+  readonly dead = { forward: false, back: false }
+
+  constructor(private readonly shutdown: () => Promise<void>) {}
+
+  blackhole(direction: 'both' | 'forward' | 'back' = 'both'): void {
+    this.dead.forward = direction !== 'back'
+    this.dead.back = direction !== 'forward'
+  }
+
+  restore(): void {
+    this.dead.forward = this.dead.back = false
+  }
+
+  close(): Promise<void> {
+    return this.shutdown()
+  }
+}
+
 async function tcpProxy(targetPort: number): Promise<PathProxy> {
-  const dead = { forward: false, back: false }
-  let dropped = 0
   const sockets = new Set<net.Socket>()
+  const path = new Path(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const dead = path.dead
   const pipe = (from: net.Socket, to: net.Socket, way: 'forward' | 'back'): void => {
     from.on('data', (chunk: Buffer) => {
-      if (dead[way]) dropped++
+      if (dead[way]) path.dropped++
       else to.write(chunk)
     })
     // A dead path carries no FIN or reset either: the other side learns nothing.
@@ -70,53 +97,21 @@ async function tcpProxy(targetPort: number): Promise<PathProxy> {
     pipe(upstream, client, 'back')
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    loss: 0,
-    get dropped() {
-      return dropped
-    },
-    blackhole: (direction = 'both') => {
-      dead.forward = direction !== 'back'
-      dead.back = direction !== 'forward'
-    },
-    restore: () => {
-      dead.forward = dead.back = false
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
+  path.port = (server.address() as net.AddressInfo).port
+  return path
 }
 
 async function udpProxy(targetPort: number): Promise<PathProxy> {
-  const dead = { forward: false, back: false }
-  let dropped = 0
   const outside = dgram.createSocket('udp4')
   const upstreams = new Map<string, dgram.Socket>()
-  const proxy: PathProxy = {
-    port: 0,
-    loss: 0,
-    get dropped() {
-      return dropped
-    },
-    blackhole: (direction = 'both') => {
-      dead.forward = direction !== 'back'
-      dead.back = direction !== 'forward'
-    },
-    restore: () => {
-      dead.forward = dead.back = false
-    },
-    close: async () => {
-      for (const socket of upstreams.values()) socket.close()
-      upstreams.clear()
-      await new Promise<void>((resolve) => outside.close(() => resolve()))
-    },
-  }
+  const path = new Path(async () => {
+    for (const socket of upstreams.values()) socket.close()
+    upstreams.clear()
+    await new Promise<void>((resolve) => outside.close(() => resolve()))
+  })
   const drop = (way: 'forward' | 'back'): boolean => {
-    if (dead[way] || (proxy.loss > 0 && Math.random() < proxy.loss)) {
-      dropped++
+    if (path.dead[way] || (path.loss > 0 && Math.random() < path.loss)) {
+      path.dropped++
       return true
     }
     return false
@@ -138,5 +133,6 @@ async function udpProxy(targetPort: number): Promise<PathProxy> {
   })
   outside.on('error', () => {})
   await new Promise<void>((resolve) => outside.bind(0, '127.0.0.1', resolve))
-  return Object.assign(proxy, { port: outside.address().port })
+  path.port = outside.address().port
+  return path
 }
