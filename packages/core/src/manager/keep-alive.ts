@@ -82,22 +82,15 @@ export class KeepAlive {
     if (window <= 0 || now - this.lastSweep < window) return
     this.lastSweep = now
     for (const connection of this.pool.all()) {
-      if (connection === except || this.pinging.has(connection)) continue
+      if (connection === except) continue
       // Suspect now: a probe gets a few RTTs (at least a second), not the whole pathTimeout, so the
       // links a changed network killed together are found together, and reconnection starts sooner.
       const timeout = Math.min(window, Math.max(SUSPECT_PROBE_MIN, 4 * (connection.stats.rtt ?? 0)))
-      this.pinging.add(connection)
-      const started = performance.now()
-      connection.ping({ timeout }).then(
-        () => this.pinging.delete(connection),
-        (error: unknown) => {
-          this.pinging.delete(connection)
-          if (!isCrustError(error, 'ERR_TIMEOUT') || connection.lastHeardAt() > started) return
-          const reason = `path lost: no answer to a probe within ${timeout} ms after another path died`
-          this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
-          void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
-        },
-      )
+      this.probe(connection, timeout, () => {
+        const reason = `path lost: no answer to a probe within ${timeout} ms after another path died`
+        this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
+        void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+      })
     }
   }
 
@@ -157,13 +150,17 @@ export class KeepAlive {
     if (!needed && this.kept.size === 0) this.stop()
   }
 
-  /** Ping `connection` unless a ping from here is already out. */
-  private probe(connection: Connection, timeout: number): void {
+  /** Ping `connection` unless a ping from here is already out; `onSilent` when it timed out and nothing else was heard meanwhile. */
+  private probe(connection: Connection, timeout: number, onSilent?: () => void): void {
     if (this.pinging.has(connection)) return
     this.pinging.add(connection)
-    const done = (): void => {
-      this.pinging.delete(connection)
-    }
-    connection.ping({ timeout }).then(done, done)
+    const started = performance.now()
+    connection.ping({ timeout }).then(
+      () => this.pinging.delete(connection),
+      (error: unknown) => {
+        this.pinging.delete(connection)
+        if (onSilent !== undefined && isCrustError(error, 'ERR_TIMEOUT') && connection.lastHeardAt() <= started) onSilent()
+      },
+    )
   }
 }
