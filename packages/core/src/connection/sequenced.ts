@@ -74,17 +74,26 @@ export type Admit =
   /** The sender settled it already (it no longer waits): ignore. */
   | { readonly verdict: 'stale' }
 
+/** A request's answer kept for a resend: its size counts once the answer is there. */
+interface Kept {
+  readonly answer: Promise<KeptAnswer>
+  size: number
+}
+
 /** One sender's delivered seqs: a bit per seq in [base, base + window). */
 class SenderWindow {
   base: number
   private bits = new Uint8Array(SEQUENCE_WINDOW / 8)
   /** Answers of requests by seq, kept until the sender settles them. */
-  readonly answers = new Map<number, Promise<KeptAnswer>>()
+  readonly answers = new Map<number, Kept>()
+  /** Bytes of the answers kept. */
   answerBytes = 0
 
   constructor(
     readonly stream: string,
     base: number,
+    /** Gives bytes of forgotten answers back to the inbox's total. */
+    private readonly released: (bytes: number) => void,
   ) {
     this.base = base
   }
@@ -99,9 +108,22 @@ class SenderWindow {
       for (let i = shift; i < SEQUENCE_WINDOW; i++) if (this.has(this.base + i)) set(next, i - shift)
       this.bits = next
     }
-    for (const seq of this.answers.keys()) if (seq < settled) this.answers.delete(seq)
-    if (this.answers.size === 0) this.answerBytes = 0
+    for (const seq of this.answers.keys()) if (seq < settled) this.forget(seq)
     this.base = settled
+  }
+
+  /** Drop the answer kept for `seq`, giving its bytes back. */
+  forget(seq: number): void {
+    const kept = this.answers.get(seq)
+    if (kept === undefined) return
+    this.answers.delete(seq)
+    this.answerBytes -= kept.size
+    this.released(kept.size)
+  }
+
+  /** The window is dropped (replaced or evicted): give back every byte it holds. */
+  drop(): void {
+    for (const seq of [...this.answers.keys()]) this.forget(seq)
   }
 
   has(seq: number): boolean {
@@ -124,15 +146,23 @@ export interface InboxLimits {
   readonly maxSenders: number
   /** Answer bytes kept per sender for resent requests; beyond it an answer is not kept (the resend learns it was lost). */
   readonly maxAnswerBytes: number
+  /** The same, all senders together. */
+  readonly maxAnswerBytesTotal: number
 }
 
 /**
  * The receiver's side of peer-addressed messages: which ones each sender
  * already delivered. Bounded: {@link SEQUENCE_WINDOW} bits and at most
- * `maxAnswerBytes` of kept answers per sender, `maxSenders` senders.
+ * `maxAnswerBytes` of kept answers per sender, `maxSenders` senders, and
+ * `maxAnswerBytesTotal` of kept answers in all.
  */
 export class SequencedInbox {
   private readonly senders = new Map<string, SenderWindow>()
+  /** Bytes of kept answers, all senders together. */
+  answerBytes = 0
+  private readonly release = (bytes: number): void => {
+    this.answerBytes -= bytes
+  }
 
   constructor(private readonly limits: InboxLimits) {}
 
@@ -141,12 +171,13 @@ export class SequencedInbox {
     let window = this.senders.get(peerId)
     if (window === undefined || window.stream !== envelope.stream) {
       // A new stream replaces the old one: the sender starts one only when nothing of the old is outstanding.
-      window = new SenderWindow(envelope.stream, envelope.settled)
+      window?.drop()
+      window = new SenderWindow(envelope.stream, envelope.settled, this.release)
     }
     this.touch(peerId, window)
     window.advance(envelope.settled)
     if (envelope.seq < window.base) return { verdict: 'stale' }
-    if (window.has(envelope.seq)) return { verdict: 'duplicate', answer: window.answers.get(envelope.seq) }
+    if (window.has(envelope.seq)) return { verdict: 'duplicate', answer: window.answers.get(envelope.seq)?.answer }
     window.mark(envelope.seq)
     return { verdict: 'new' }
   }
@@ -155,15 +186,21 @@ export class SequencedInbox {
   keepAnswer(peerId: string, envelope: Envelope, answer: Promise<KeptAnswer>): void {
     const window = this.senders.get(peerId)
     if (window === undefined || window.stream !== envelope.stream || envelope.seq < window.base) return
-    window.answers.set(envelope.seq, answer)
+    const kept: Kept = { answer, size: 0 }
+    window.answers.set(envelope.seq, kept)
     answer.then(
-      (kept) => {
-        if (window.answers.get(envelope.seq) !== answer) return
-        const size = kept.data.byteLength
-        if (window.answerBytes + size > this.limits.maxAnswerBytes) window.answers.delete(envelope.seq)
-        else window.answerBytes += size
+      (given) => {
+        if (window.answers.get(envelope.seq) !== kept) return // settled, or the window was dropped, meanwhile
+        const size = given.data.byteLength
+        if (window.answerBytes + size > this.limits.maxAnswerBytes || this.answerBytes + size > this.limits.maxAnswerBytesTotal) {
+          window.forget(envelope.seq)
+          return
+        }
+        kept.size = size
+        window.answerBytes += size
+        this.answerBytes += size
       },
-      () => {},
+      () => window.forget(envelope.seq),
     )
   }
 
@@ -177,7 +214,10 @@ export class SequencedInbox {
     this.senders.set(peerId, window)
     if (this.senders.size > this.limits.maxSenders) {
       const oldest = this.senders.keys().next().value
-      if (oldest !== undefined) this.senders.delete(oldest)
+      if (oldest !== undefined) {
+        this.senders.get(oldest)?.drop()
+        this.senders.delete(oldest)
+      }
     }
   }
 }

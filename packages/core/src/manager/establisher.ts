@@ -32,6 +32,8 @@ import type { TransportHost } from './transport-host.js'
 export const INBOX_SENDERS = 4096
 /** Answer bytes kept per sender so a resent `node.request` gets its answer without running twice. */
 export const INBOX_ANSWER_BYTES = 1024 * 1024
+/** The same, all senders together: many senders cannot make the node keep more than this. */
+export const INBOX_ANSWER_BYTES_TOTAL = 64 * 1024 * 1024
 
 /** Least and most time a pooled connection has to answer when a newcomer contests it (ms). */
 const CONTEST_MIN_MS = 1_000
@@ -46,7 +48,11 @@ export class Establisher {
   /** The addresses each connected peer claims it can be dialled at (from its handshake). */
   private readonly claimed = new WeakMap<Connection, readonly string[]>()
   /** Which peer-addressed messages each sender had delivered (bounded: see `SequencedInbox`). */
-  private readonly inbox = new SequencedInbox({ maxSenders: INBOX_SENDERS, maxAnswerBytes: INBOX_ANSWER_BYTES })
+  private readonly inbox = new SequencedInbox({
+    maxSenders: INBOX_SENDERS,
+    maxAnswerBytes: INBOX_ANSWER_BYTES,
+    maxAnswerBytesTotal: INBOX_ANSWER_BYTES_TOTAL,
+  })
   /** The node-wide budget for partly received messages, made on first use. */
   private messageBudget: MessageBudget | undefined
 

@@ -18,7 +18,7 @@ describe('sequenced envelopes and the inbox', () => {
   })
 
   it('delivers each seq once, forgets what the sender settled, and starts over on a new stream', () => {
-    const inbox = new SequencedInbox({ maxSenders: 8, maxAnswerBytes: 1024 })
+    const inbox = new SequencedInbox({ maxSenders: 8, maxAnswerBytes: 1024, maxAnswerBytesTotal: 4096 })
     expect(inbox.admit('a', env(0)).verdict).toBe('new')
     expect(inbox.admit('a', env(1)).verdict).toBe('new')
     expect(inbox.admit('a', env(0)).verdict).toBe('duplicate')
@@ -30,7 +30,7 @@ describe('sequenced envelopes and the inbox', () => {
   })
 
   it('keeps answers within the budget, for the resend of a request', async () => {
-    const inbox = new SequencedInbox({ maxSenders: 8, maxAnswerBytes: 10 })
+    const inbox = new SequencedInbox({ maxSenders: 8, maxAnswerBytes: 10, maxAnswerBytesTotal: 1024 })
     inbox.admit('a', env(0))
     inbox.keepAnswer('a', env(0), Promise.resolve({ kind: MessageKind.RESPONSE, data: Buffer.alloc(8) }))
     inbox.admit('a', env(1))
@@ -42,8 +42,38 @@ describe('sequenced envelopes and the inbox', () => {
     expect(second.verdict === 'duplicate' && second.answer).toBe(undefined) // over the budget: not kept
   })
 
+  it('gives an answer\'s bytes back once the sender settles it, so a long-lived sender keeps its budget', async () => {
+    const inbox = new SequencedInbox({ maxSenders: 8, maxAnswerBytes: 16, maxAnswerBytesTotal: 1024 })
+    for (let seq = 0; seq < 20; seq++) {
+      const settled = Math.max(0, seq - 1) // two requests outstanding at a time: each settles the one two before it
+      inbox.admit('a', env(seq, settled))
+      inbox.keepAnswer('a', env(seq, settled), Promise.resolve({ kind: MessageKind.RESPONSE, data: Buffer.alloc(8) }))
+      await new Promise((resolve) => setImmediate(resolve))
+      const again = inbox.admit('a', env(seq, settled))
+      expect(again.verdict === 'duplicate' && (await again.answer)?.data.byteLength, `answer ${seq} kept`).toBe(8)
+    }
+    expect(inbox.answerBytes).toBe(16)
+  })
+
+  it('bounds the answers kept for all senders together, and frees an evicted sender\'s', async () => {
+    const inbox = new SequencedInbox({ maxSenders: 2, maxAnswerBytes: 10, maxAnswerBytesTotal: 16 })
+    for (const peer of ['a', 'b']) {
+      inbox.admit(peer, env(0))
+      inbox.keepAnswer(peer, env(0), Promise.resolve({ kind: MessageKind.RESPONSE, data: Buffer.alloc(8) }))
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(inbox.answerBytes).toBe(16)
+    inbox.admit('b', env(1))
+    inbox.keepAnswer('b', env(1), Promise.resolve({ kind: MessageKind.RESPONSE, data: Buffer.alloc(1) }))
+    await new Promise((resolve) => setImmediate(resolve))
+    const over = inbox.admit('b', env(1))
+    expect(over.verdict === 'duplicate' && over.answer).toBe(undefined) // the total is full: not kept
+    inbox.admit('c', env(0)) // evicts a, the least recently heard
+    expect(inbox.answerBytes).toBe(8)
+  })
+
   it('forgets the least recently heard sender beyond maxSenders', () => {
-    const inbox = new SequencedInbox({ maxSenders: 2, maxAnswerBytes: 0 })
+    const inbox = new SequencedInbox({ maxSenders: 2, maxAnswerBytes: 0, maxAnswerBytesTotal: 0 })
     inbox.admit('a', env(0))
     inbox.admit('b', env(0))
     inbox.admit('c', env(0))
