@@ -224,6 +224,16 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
     return seen.length > 0 ? `events: ${seen.join(', ')}` : ''
   }
 
+  /** CRUST_LAB_DEBUG=1: each node's events (and logs, with CRUST_LAB_LOG) relative to `since`, for diagnosing a scenario. */
+  function printTimeline(since: number, hosts: Record<string, LabHost>): void {
+    for (const [name, host] of Object.entries(hosts)) {
+      const lines = host.events
+        .filter((event) => event.event !== 'flow' && (event.payload as { at?: number } | undefined)?.at !== undefined)
+        .map((event) => `  ${((event.payload as { at: number }).at - since).toString().padStart(6)} ms ${event.event} ${JSON.stringify(event.payload)}`)
+      process.stdout.write(`--- ${name} ${host.peerId.slice(0, 12)}\n${lines.join('\n')}\n${host.log}\n`)
+    }
+  }
+
   /** Note a requirement of the issue the figure does not meet (recorded, printed, not asserted). */
   function requirement(holds: boolean, text: string): void {
     if (!holds) UNMET.push(text)
@@ -246,29 +256,33 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
   /** How long a scenario waits for messages to flow again before recording "never". */
   const WINDOW = 25_000
 
-  for (const sides of ['one side', 'both sides'] as const) {
+  // The sender's NAT, the receiver's (who waits for nothing and must notice by itself), and both.
+  for (const sides of ['the sender side', 'the receiver side', 'both sides'] as const) {
     it(`NAT mapping replaced mid-session (new public port) on ${sides}: nothing acknowledged is lost`, async () => {
       await withLab(eimPair, async (lab) => {
-        const { a, b } = await punchedPair(lab)
+        const { a, b, rendezvous } = await punchedPair(lab)
         if (features.keep) await a.call('keep', { peer: await peerOf(b) })
         await a.call('startFlow', { peer: await peerOf(b), intervalMs: [20, 50], timeoutMs: WINDOW })
         await sleep(1_500)
         const before = await methodOf(a, b)
-        await remapNat(lab, lab.routers.a!)
-        if (sides === 'both sides') await remapNat(lab, lab.routers.b!)
+        if (sides !== 'the receiver side') await remapNat(lab, lab.routers.a!)
+        if (sides !== 'the sender side') await remapNat(lab, lab.routers.b!)
         const changedAt = Date.now()
         const arrivedAt = await flowingAgain(changedAt, WINDOW, () => [b])
         const recoveryMs = arrivedAt === null ? null : arrivedAt - changedAt
         await sleep(1_000)
         const figures = await finishFlow(a, [b], 6_000)
         record(`NAT port change, ${sides} (EIM↔EIM punched)`, figures, recoveryMs, before, await methodOf(a, b), peerEvents(a, b))
+        if (process.env.CRUST_LAB_DEBUG === '1') printTimeline(changedAt, { a, b, rendezvous })
         expect(figures.resolvedButLost).toBe(0)
         expect(figures.duplicated).toBe(0)
         // Every message gets through eventually (node.send resends over the new path).
         if (figures.usesNodeSend) expect(figures.acknowledged).toBe(figures.sent)
-        // One side: the path loss makes the moved node ask STUN again, and the pair punches anew (about 4.8 s);
-        // asserted with room for a loaded machine. Both sides: through a relay for now (about 8.2 s), recorded.
-        if (sides === 'one side') expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(8_000)
+        // The moved node's probe goes unanswered (about 1.3 s), it checks its other paths, finds its rendezvous
+        // link reset (the network changed), closes the silent path, asks STUN again and reconnects; the pair
+        // punches anew. About 2 s measured; the issue's 5 s asserted, the same method or better.
+        expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(5_000)
+        expect(await methodOf(a, b)).toBe('punched')
         requirement(
           recoveryMs !== null && recoveryMs <= 5_000,
           `NAT port change on ${sides}: messages flowing again within 5 s; measured ${recoveryMs ?? `never within ${WINDOW}`} ms`,

@@ -86,7 +86,8 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
     const services = await Promise.all((params.services ?? []).map(serviceOf))
     node = await createNode({
       networkName: 'lab',
-      logLevel: 'error',
+      // CRUST_LAB_LOG=debug|info|warn: the nodes' logs, for diagnosing a scenario (LabHost.log).
+      logLevel: (process.env.CRUST_LAB_LOG as 'debug' | 'info' | 'warn' | undefined) ?? 'error',
       bootstrap: { cache: false }, // lab hosts share the machine's file system
       ...params.config,
       transports,
@@ -116,10 +117,10 @@ const methods: Record<string, (params: never) => Promise<unknown>> = {
     node.on('connection:open', ({ connection }) =>
       write({
         event: 'connection:open',
-        payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction },
+        payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction, at: Date.now() },
       }),
     )
-    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: readNat(status) }))
+    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: { ...(readNat(status) as object), at: Date.now() } }))
     node.on('service:event', (event) => write({ event: 'service:event', payload: event }))
     await node.start()
     return { peerId: node.peerId, addresses: node.addresses }

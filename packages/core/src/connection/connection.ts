@@ -36,6 +36,9 @@ export interface ConnectionStats {
 
 /** The core's own ping protocol: each frame is echoed back. */
 export const PING_PROTOCOL = '/crust/ping/1'
+/** Streams from the peer within {@link STEADY_WINDOW} ms that make its traffic steady (see `noteInbound`). */
+const STEADY_STREAMS = 4
+const STEADY_WINDOW = 1_000
 
 /** Limits a connection applies to the messages it carries. */
 export interface ConnectionSettings {
@@ -404,6 +407,22 @@ export class Connection {
     this.heard()
   }
 
+  /**
+   * Steady traffic from the peer (a few streams a second) is expected to go
+   * on: the path watch probes the connection once when it goes quiet.
+   */
+  private noteInbound(): void {
+    const now = this.heardAt
+    if (now - this.inboundSince > STEADY_WINDOW) {
+      this.inboundSince = now
+      this.inboundCount = 0
+    }
+    if (++this.inboundCount === STEADY_STREAMS) this.settings.pathWatch?.expectMore(this)
+  }
+
+  private inboundSince = Number.NEGATIVE_INFINITY
+  private inboundCount = 0
+
   /** @internal Note useful traffic now (see `lastActiveAt`). */
   markActive(): void {
     this.lastActive = Date.now()
@@ -417,6 +436,7 @@ export class Connection {
   /** @internal Count a stream the core serves on this connection, until `done` is called. */
   serving(): () => void {
     this.heard()
+    this.noteInbound()
     this.busy++
     let done = false
     return () => {

@@ -128,6 +128,11 @@ export class ConnectionManager {
     this.reports.flush()
   }
 
+  /** Call `listener` whenever the node suspects its network changed (see `KeepAlive.suspect`); returns the unsubscribe. */
+  onNetworkChange(listener: (peerId: string) => void): () => void {
+    return this.keepAlive.onNetworkChange(listener)
+  }
+
   /** The gate transports consult before spending TLS work on an inbound socket. */
   get gate(): ConnectionGate {
     return this.admission.gate

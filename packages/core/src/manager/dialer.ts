@@ -59,6 +59,12 @@ export interface ConnectOptions {
   readonly retry?: boolean
   /** Use only this transport (e.g. `'quic'`), instead of preferring TCP and falling back. */
   readonly transport?: string
+  /**
+   * Dial anew even though a connection to the peer is pooled: that one is
+   * suspect (its probe went unanswered). A new connection takes its place if
+   * it does not answer (see `Establisher`'s liveness contest).
+   */
+  readonly fresh?: boolean
 }
 
 /** Codes of the errors that no retry can fix. */
@@ -115,9 +121,9 @@ export class Dialer {
     if (peer.peerId !== undefined) {
       if (this.blacklist.blocksPeer(peer.peerId)) throw new BlacklistedError(`peer ${peer.peerId} is blacklisted`)
       const pooled = this.pool.get(peer.peerId)
-      if (pooled) return pooled
+      if (pooled && options.fresh !== true) return pooled
     }
-    const key = `${options.transport ?? '*'} ${peer.peerId ?? [...peer.addresses].sort().join(' ')}`
+    const key = `${options.fresh === true ? 'fresh ' : ''}${options.transport ?? '*'} ${peer.peerId ?? [...peer.addresses].sort().join(' ')}`
     let dial = this.dials.get(key)
     if (dial === undefined) {
       const controller = new AbortController()
@@ -157,7 +163,9 @@ export class Dialer {
   }
 
   private async dialWithRetry(peer: PeerContact, options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
-    const attempt = () => this.dialOrTraverse(peer, options.transport, signal)
+    // A fresh dial must not settle for the suspect connection it is meant to replace.
+    const suspect = options.fresh === true && peer.peerId !== undefined ? this.pool.get(peer.peerId) : undefined
+    const attempt = () => this.dialOrTraverse(peer, options.transport, signal, suspect)
     if (options.retry === false) return attempt()
     try {
       return await retryWithBackoff(attempt, {
@@ -185,7 +193,7 @@ export class Dialer {
    * only at the dial timeout). The first connection wins; the other attempt is
    * cancelled.
    */
-  private async dialOrTraverse(peer: PeerContact, pinned: string | undefined, signal: AbortSignal): Promise<Connection> {
+  private async dialOrTraverse(peer: PeerContact, pinned: string | undefined, signal: AbortSignal, suspect?: Connection): Promise<Connection> {
     const peerId = peer.peerId
     if (peerId === undefined || pinned !== undefined || !this.traversal.available) return this.dialOnce(peer, pinned, signal)
     const controller = new AbortController()
@@ -204,13 +212,13 @@ export class Dialer {
     const traversal = (async () => {
       await Promise.race([directSettled, sleepUnlessAborted(this.config.connection.traversalDelay, controller.signal)])
       if (directError !== undefined && isPermanent(directError)) throw directError
-      return this.traversal.traverse(peerId, controller.signal, failures)
+      return this.traversal.traverse(peerId, controller.signal, failures, undefined, (pooled) => pooled !== suspect)
     })()
     try {
       return await Promise.any([direct, traversal])
     } catch {
       const pooled = this.pool.get(peerId)
-      if (pooled) return pooled
+      if (pooled && pooled !== suspect) return pooled
       if (signal.aborted) throw new AbortError()
       if (directError !== undefined && isPermanent(directError)) throw directError
       const all = [{ address: 'direct', error: directError ?? new DialError('direct dial failed') }, ...failures]

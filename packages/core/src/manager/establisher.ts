@@ -68,7 +68,11 @@ export class Establisher {
     @inject(Tokens.PeerPresence) private readonly presence: PeerPresence,
     @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
   ) {
-    const pathWatch = new PathWatch<Connection>(config.connection.pathTimeout, (connection, silentMs) => this.pathLost(connection, silentMs))
+    const pathWatch = new PathWatch<Connection>(
+      config.connection.pathTimeout,
+      (connection, silentMs) => this.pathLost(connection, silentMs),
+      (connection) => this.keepAlive.suspect(connection),
+    )
     this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout, pathWatch }
   }
 
@@ -128,6 +132,7 @@ export class Establisher {
       const wasPooled = this.pool.get(peerId) === connection
       this.pool.remove(connection)
       this.settings.pathWatch?.forget(connection)
+      this.keepAlive.forget(connection)
       if (this.announced.has(connection)) {
         this.logger.debug(`connection to ${peerId} closed: ${info.reason} (code ${info.code})`)
         this.events.emit('connection:close', { connection, peerId, ...info })
@@ -193,7 +198,7 @@ export class Establisher {
   private pathLost(connection: Connection, silentMs: number): void {
     const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
     this.keepAlive.pathLost(connection, connection.waitingSince - connection.lastHeardAt())
-    this.keepAlive.probeAll(connection)
+    this.keepAlive.pathDied(connection)
     this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
     void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
   }

@@ -15,8 +15,10 @@
  *   peer) is pinged by the core when quiet for a keep-alive interval: the
  *   ping waits for the peer, so dead-path detection finds a path that died
  *   under it within `connection.pathTimeout`, and the keeper reconnects;
- * - when one path is found dead, every other connection is pinged at once:
- *   a changed network (a NAT that rebooted) kills them all together.
+ * - when one path is suspect (a probe unanswered) or found dead, every other
+ *   connection is pinged at once: a changed network (a NAT that rebooted or
+ *   moved its mappings) kills them all together, and once one of them is
+ *   found dead, the suspects are closed too (see `suspect`).
  *
  * One node-wide timer, running only while some connection needs it.
  *
@@ -37,6 +39,9 @@ export const MIN_KEEP_ALIVE = 1_000
 const SUSPECT_PROBE_MIN = 1_000
 /** Quiet spells shorter than this before a dead path teach nothing (ms): the path may simply have broken. */
 const MIN_LEARNED_SPELL = 2_000
+
+/** How a connection ends when the path under it broke (not an orderly close). */
+const BROKEN: ReadonlySet<number> = new Set([CloseCode.INTERNAL, CloseCode.IDLE_TIMEOUT, CloseCode.PATH_LOST])
 
 /** Pings connections that would otherwise be closed for silence. */
 @injectable()
@@ -71,30 +76,104 @@ export class KeepAlive {
   }
 
   /**
-   * One path died: the network under the node may have changed (a NAT that
-   * rebooted, an address that moved), and the other connections may be dead
-   * too without anyone waiting on them to notice. Probe them all now, at most
-   * once per `connection.pathTimeout`, so the dead ones are found within it.
+   * `connection`'s probe went unanswered for a few RTTs (dead-path
+   * detection's suspicion). The network under the node may have changed (a
+   * NAT that rebooted or moved its mapping, an address that moved): check the
+   * other paths now. If one of them is dead too, the network did change, and
+   * the suspects are closed at once instead of at `connection.pathTimeout`.
    */
-  probeAll(except: Connection): void {
+  suspect(connection: Connection): void {
+    this.suspects.set(connection, connection.lastHeardAt())
+    for (const listener of this.suspectListeners) listener(connection)
+    if (this.check !== undefined && this.check.confirmed && performance.now() < this.check.until) {
+      this.closeSuspects()
+      return
+    }
+    this.checkNetwork(connection)
+  }
+
+  /**
+   * A path was found dead: the network may have changed, and the other
+   * connections may be dead too without anyone waiting on them to notice.
+   * Suspects are closed now; every other connection is probed.
+   */
+  pathDied(connection: Connection): void {
+    this.suspects.delete(connection)
+    this.checkNetwork(connection)
+    this.confirmChange()
+  }
+
+  /**
+   * Call `listener` whenever the node suspects its network changed (a path
+   * went silent or died). Returns the unsubscribe.
+   */
+  onNetworkChange(listener: (peerId: string) => void): () => void {
+    this.changeListeners.add(listener)
+    return () => this.changeListeners.delete(listener)
+  }
+
+  /** Call `listener` with every connection found suspect; returns the unsubscribe. */
+  onSuspect(listener: (connection: Connection) => void): () => void {
+    this.suspectListeners.add(listener)
+    return () => this.suspectListeners.delete(listener)
+  }
+
+  private readonly suspectListeners = new Set<(connection: Connection) => void>()
+  private readonly changeListeners = new Set<(peerId: string) => void>()
+  /** Connections whose probe went unanswered, with when they were last heard from at the time. */
+  private readonly suspects = new Map<Connection, number>()
+  /** The current check of the node's paths: until when it runs, and whether a path was found dead in it. */
+  private check: { readonly until: number; confirmed: boolean } | undefined
+
+  /** Probe every connection but `trigger`, at most once per `connection.pathTimeout`, and tell the listeners. */
+  private checkNetwork(trigger: Connection): void {
     const now = performance.now()
     const window = this.config.connection.pathTimeout
-    if (window <= 0 || now - this.lastSweep < window) return
-    this.lastSweep = now
+    if (window <= 0 || (this.check !== undefined && now < this.check.until)) return
+    this.check = { until: now + window, confirmed: false }
+    for (const listener of this.changeListeners) listener(trigger.peerId)
     for (const connection of this.pool.all()) {
-      if (connection === except) continue
-      // Suspect now: a probe gets a few RTTs (at least a second), not the whole pathTimeout, so the
-      // links a changed network killed together are found together, and reconnection starts sooner.
+      if (connection === trigger) continue
+      // A probe gets a few RTTs (at least a second), not the whole pathTimeout, so the links a changed
+      // network killed together are found together, and reconnection starts sooner.
       const timeout = Math.min(window, Math.max(SUSPECT_PROBE_MIN, 4 * (connection.stats.rtt ?? 0)))
-      this.probe(connection, timeout, () => {
-        const reason = `path lost: no answer to a probe within ${timeout} ms after another path died`
-        this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
-        void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
-      })
+      this.probe(
+        connection,
+        timeout,
+        () => {
+          const reason = `path lost: no answer to a probe within ${timeout} ms after another path went silent`
+          this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
+          void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+          this.confirmChange()
+        },
+        () => this.confirmChange(),
+      )
     }
   }
 
-  private lastSweep = Number.NEGATIVE_INFINITY
+  /** A path died during a check: the network changed; close the suspects still silent. */
+  private confirmChange(): void {
+    if (this.check === undefined || performance.now() >= this.check.until) return
+    this.check.confirmed = true
+    this.closeSuspects()
+  }
+
+  private closeSuspects(): void {
+    for (const [connection, heardAt] of this.suspects) {
+      this.suspects.delete(connection)
+      // Heard from since it was suspected: it is alive.
+      if (connection.lastHeardAt() > heardAt) continue
+      const silent = Math.round(performance.now() - heardAt)
+      const reason = `path lost: nothing heard from the peer for ${silent} ms, and another path died meanwhile (the network changed)`
+      this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
+      void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+    }
+  }
+
+  /** Stop tracking `connection` (it closed). */
+  forget(connection: Connection): void {
+    this.suspects.delete(connection)
+  }
 
   /** The keep-alive the core adds for `connection` (ms), or undefined when the transport's own is enough. */
   intervalFor(connection: Connection): number | undefined {
@@ -150,8 +229,12 @@ export class KeepAlive {
     if (!needed && this.kept.size === 0) this.stop()
   }
 
-  /** Ping `connection` unless a ping from here is already out; `onSilent` when it timed out and nothing else was heard meanwhile. */
-  private probe(connection: Connection, timeout: number, onSilent?: () => void): void {
+  /**
+   * Ping `connection` unless a ping from here is already out; `onSilent` when
+   * it timed out and nothing else was heard meanwhile, `onBroken` when the
+   * connection broke under it (reset, found dead).
+   */
+  private probe(connection: Connection, timeout: number, onSilent?: () => void, onBroken?: () => void): void {
     if (this.pinging.has(connection)) return
     this.pinging.add(connection)
     const started = performance.now()
@@ -159,7 +242,13 @@ export class KeepAlive {
       () => this.pinging.delete(connection),
       (error: unknown) => {
         this.pinging.delete(connection)
-        if (onSilent !== undefined && isCrustError(error, 'ERR_TIMEOUT') && connection.lastHeardAt() <= started) onSilent()
+        if (isCrustError(error, 'ERR_TIMEOUT')) {
+          if (onSilent !== undefined && connection.lastHeardAt() <= started) onSilent()
+        } else if (onBroken !== undefined) {
+          void connection.closed.then((info) => {
+            if (BROKEN.has(info.code)) onBroken()
+          })
+        }
       },
     )
   }

@@ -108,6 +108,7 @@ export class PeerKeeper {
     this.unsubscribe = [
       this.events.on('peer:disconnected', ({ peerId }) => this.ensure(peerId, 0)),
       this.events.on('connection:open', ({ connection }) => this.learn(connection.peerId, connection)),
+      this.keepAlive.onSuspect((connection) => this.hedge(connection.peerId)),
     ]
     for (const peerId of this.kept.keys()) this.ensure(peerId, 0)
   }
@@ -153,19 +154,55 @@ export class PeerKeeper {
     entry.timer.unref?.()
   }
 
-  private async redial(peerId: string, entry: Kept): Promise<void> {
-    if (!this.state.running || this.kept.get(peerId) !== entry || this.pool.get(peerId) !== undefined) return
+  /**
+   * A kept peer's connection went silent (its probe unanswered): start a
+   * fresh attempt through the ladder now, beside it, rather than when it is
+   * declared dead. When the peer's side moved (its NAT changed its mapping),
+   * the pair is reconnected seconds sooner; when the old path is alive after
+   * all, the newcomer loses the liveness contest and is closed.
+   */
+  private hedge(peerId: string): void {
+    const entry = this.kept.get(peerId)
+    if (entry === undefined || entry.dialing || !this.state.running) return
+    clearTimeout(entry.timer)
+    entry.timer = undefined
+    void this.redial(peerId, entry, true)
+  }
+
+  private async redial(peerId: string, entry: Kept, fresh = false): Promise<void> {
+    if (!this.state.running || this.kept.get(peerId) !== entry || (!fresh && this.pool.get(peerId) !== undefined)) return
     if (this.blacklist.blocksPeer(peerId)) return
     entry.dialing = true
     const addresses = [...entry.addresses]
     const attempt = new AbortController()
-    const quick = this.quickChecks(peerId, addresses, attempt)
+    const quick = fresh ? Promise.resolve() : this.quickChecks(peerId, addresses, attempt)
+    const suspect = fresh ? this.pool.get(peerId) : undefined
     try {
       // One attempt through the whole ladder (hole punching and relays need their time), while quick
       // direct dials check every second whether the peer is back at an address it had.
-      await this.dialer.connect({ peerId, addresses }, { retry: false, signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(this.dialTimeout)]) })
+      await this.dialer.connect(
+        { peerId, addresses },
+        { retry: false, fresh, signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(this.dialTimeout)]) },
+      )
       entry.failures = 0
     } catch (error) {
+      if (suspect !== undefined && this.pool.get(peerId) === suspect) {
+        // The suspect connection is still there: try again while it stays silent (the peer's side may
+        // need a moment to reconnect to its rendezvous); dead-path detection ends it in any case.
+        entry.failures++
+        const delay = jitter(Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1)))
+        this.logger.debug(`kept peer ${peerId}: a fresh attempt beside its silent connection failed (${asError(error).message}); next in ${delay} ms`)
+        attempt.abort()
+        entry.dialing = false
+        const silentSince = suspect.lastHeardAt()
+        entry.timer = setTimeout(() => {
+          entry.timer = undefined
+          if (this.pool.get(peerId) === suspect && suspect.lastHeardAt() === silentSince) void this.redial(peerId, entry, true)
+          else this.ensure(peerId, 0)
+        }, delay)
+        entry.timer.unref?.()
+        return
+      }
       if (this.pool.get(peerId) === undefined) {
         entry.failures++
         const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1))

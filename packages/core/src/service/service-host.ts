@@ -126,6 +126,7 @@ export class ServiceHost {
       traverse: (peerId, options) => manager.traverseBelow(peerId, options.belowPriority, options.signal),
       notify: (event) => this.events.emit('service:event', event),
       onPathLost: (listener) => this.onPathLost(index, listener),
+      onNetworkChange: (listener) => this.heldUntilStop(index, manager.onNetworkChange(listener)),
     }
   }
 
@@ -134,6 +135,11 @@ export class ServiceHost {
     const off = this.events.on('connection:close', (event) => {
       if (event.code === CloseCode.PATH_LOST) listener(event.peerId)
     })
+    return this.heldUntilStop(index, off)
+  }
+
+  /** Run `off` when the service made by factory `index` stops, unless it ran before (the returned release). */
+  private heldUntilStop(index: number, off: () => void): () => void {
     const holds = this.holds.get(index) ?? new Set<() => void>()
     this.holds.set(index, holds)
     const release = (): void => {

@@ -207,6 +207,17 @@ export interface ServiceComponents {
    * Optional so test doubles of this interface need not provide it.
    */
   onPathLost?(listener: (peerId: string) => void): () => void
+  /**
+   * Subscribe to suspicions that the network under the node changed: a path
+   * went silent (its probe unanswered) or was found dead, and the node is
+   * checking its other paths. Sooner than {@link onPathLost}: what a service
+   * learnt about the network (its reflexive address) may be stale, and a
+   * fresh answer is needed before peers try to reach the node again. Called
+   * at most once per `connection.pathTimeout`, with the silent path's peer.
+   * Returns the unsubscribe; a service's subscriptions end when it stops.
+   * Optional so test doubles of this interface need not provide it.
+   */
+  onNetworkChange?(listener: (peerId: string) => void): () => void
 }
 
 /** A notice from a service, emitted by the node as `service:event`. */

@@ -9,7 +9,7 @@ import { StunError } from './errors.js'
 import { type ResolvedStunOptions, isIpLiteral, splitServer } from './options.js'
 
 /** Least time between the STUN queries that paths found dead trigger (ms). */
-const PATH_LOST_PROBE_INTERVAL = 5_000
+const CHANGE_PROBE_INTERVAL = 5_000
 
 /**
  * Learns the reflexive address of the node's datagram socket (QUIC) from
@@ -21,8 +21,8 @@ export class StunService implements Service {
   private timer: NodeJS.Timeout | undefined
   private readonly stopping = new AbortController()
   private probing: Promise<void> | undefined
-  private offPathLost: (() => void) | undefined
-  private lastPathLostProbe = Number.NEGATIVE_INFINITY
+  private offNetworkChange: (() => void) | undefined
+  private lastChangeProbe = Number.NEGATIVE_INFINITY
 
   constructor(
     private readonly components: ServiceComponents,
@@ -42,19 +42,20 @@ export class StunService implements Service {
       this.timer = setInterval(() => void this.kick(endpoint), this.options.refreshInterval)
       this.timer.unref()
     }
-    // A path found dead may mean a NAT that moved our mapping: ask again at once (at most every few
-    // seconds, so a peer that lets its own connection die cannot make us query the servers at will).
-    this.offPathLost = this.components.onPathLost?.(() => {
+    // A path gone silent or found dead may mean a NAT that moved our mapping: ask again at once (at most
+    // every few seconds, so a peer that lets its own connection die cannot make us query the servers at will).
+    const onChange = this.components.onNetworkChange ?? this.components.onPathLost
+    this.offNetworkChange = onChange?.(() => {
       const now = performance.now()
-      if (now - this.lastPathLostProbe < PATH_LOST_PROBE_INTERVAL) return
-      this.lastPathLostProbe = now
+      if (now - this.lastChangeProbe < CHANGE_PROBE_INTERVAL) return
+      this.lastChangeProbe = now
       void this.kick(endpoint)
     })
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
-    this.offPathLost?.()
+    this.offNetworkChange?.()
     this.stopping.abort()
     await this.probing
   }
