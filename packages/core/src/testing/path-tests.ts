@@ -158,6 +158,89 @@ export function pathTests(options: PathTestOptions): ComplianceTest[] {
       },
     })
   }
+  tests.push(
+    {
+      name: 'the network changed (every path dies at once): the sender and the receiver both close their silent connection well before pathTimeout',
+      timeoutMs: 30_000,
+      async run() {
+        // pathTimeout 8 s: without the network check, nothing would close before it.
+        const config = { connection: { pathTimeout: 8_000 } }
+        const s = await scene(options, config)
+        const third = await createTestNode(options.transports(), config)
+        const thirdPort = Number(new URL(third.addresses[0] ?? '').port)
+        const [dialerSide, listenerSide] = await Promise.all([pathProxy(options.proxy, thirdPort), pathProxy(options.proxy, thirdPort)])
+        try {
+          // Each end has a second, idle path (to a third node) that dies with the first.
+          await s.dialer.connect({ peerId: third.peerId, addresses: [`${options.scheme}://127.0.0.1:${dialerSide.port}`] })
+          await s.listener.connect({ peerId: third.peerId, addresses: [`${options.scheme}://127.0.0.1:${listenerSide.port}`] })
+          const closes = (node: CrustNode) => {
+            const seen: Array<{ peerId: string; code: number; reason: string; at: number }> = []
+            node.on('connection:close', (event) => seen.push({ peerId: event.peerId, code: event.code, reason: event.reason, at: performance.now() }))
+            return seen
+          }
+          const dialerCloses = closes(s.dialer)
+          const listenerCloses = closes(s.listener)
+          // Steady traffic from the dialer: the listener waits for nothing, yet must notice.
+          const sending = (async () => {
+            for (let n = 0; n < 20; n++) {
+              await s.conn.send(Buffer.from(String(n)))
+              await sleep(20)
+            }
+          })()
+          await sending
+          for (const proxy of [s.proxy, dialerSide, listenerSide]) proxy.blackhole()
+          const changedAt = performance.now()
+          const pending = s.conn.send(Buffer.from('after')).catch((error: unknown) => error)
+          const lostOn = (seen: typeof dialerCloses, peerId: string) => () => seen.some((close) => close.peerId === peerId)
+          await waitUntil(lostOn(dialerCloses, s.listener.peerId), 7_000, 'the dialer to close its silent connection')
+          await waitUntil(lostOn(listenerCloses, s.dialer.peerId), 7_000, 'the listener to close its silent connection')
+          for (const [who, seen, peer] of [
+            ['dialer', dialerCloses, s.listener.peerId],
+            ['listener', listenerCloses, s.dialer.peerId],
+          ] as const) {
+            const close = seen.find((c) => c.peerId === peer)!
+            const after = Math.round(close.at - changedAt)
+            assert.equal(close.code, CloseCode.PATH_LOST, `the ${who} closed as PATH_LOST`)
+            assert.match(close.reason, /network changed/, `the ${who}'s reason`)
+            assert.ok(after < 5_000, `the ${who} closed ${after} ms after the change (pathTimeout 8000)`)
+          }
+          assert.ok((await pending) instanceof DeliveryUnknownError, 'the send in flight rejects with DeliveryUnknownError')
+        } finally {
+          await teardown([s.dialer, s.listener, third], s.proxy)
+          await Promise.all([dialerSide.close(), listenerSide.close()])
+        }
+      },
+    },
+    {
+      name: 'one path dies, the others answer: only the dead one closes, at pathTimeout (a probe unanswered is not enough)',
+      timeoutMs: 30_000,
+      async run() {
+        const config = { connection: { pathTimeout: 3_000 } }
+        const s = await scene(options, config)
+        const third = await createTestNode(options.transports(), config)
+        try {
+          const other = await s.dialer.connect({ peerId: third.peerId, addresses: [...third.addresses] })
+          const closes: Array<{ peerId: string; code: number; at: number }> = []
+          s.dialer.on('connection:close', (event) => closes.push({ peerId: event.peerId, code: event.code, at: performance.now() }))
+          s.proxy.blackhole()
+          const changedAt = performance.now()
+          const pending = s.conn.send(Buffer.from('into the void')).catch((error: unknown) => error)
+          await waitUntil(() => closes.length > 0, 6_000, 'the dead path to close')
+          const after = closes[0]!.at - changedAt
+          assert.equal(closes[0]!.peerId, s.listener.peerId)
+          assert.equal(closes[0]!.code, CloseCode.PATH_LOST)
+          assert.ok(after >= 2_800, `closed ${Math.round(after)} ms after it died, before pathTimeout (3000)`)
+          assert.ok((await pending) instanceof DeliveryUnknownError)
+          await sleep(500)
+          assert.equal(closes.length, 1, 'only the dead path closed')
+          assert.equal(s.dialer.getConnection(third.peerId), other, 'the live path stayed')
+          await other.send(Buffer.from('still here'))
+        } finally {
+          await teardown([s.dialer, s.listener, third], s.proxy)
+        }
+      },
+    },
+  )
   if (options.proxy === 'udp') {
     tests.push({
       name: '10 % datagram loss each way: 300 requests all answered once, nothing closed (default pathTimeout)',

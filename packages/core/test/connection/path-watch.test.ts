@@ -56,6 +56,46 @@ describe('PathWatch', () => {
     expect(watch.size).toBe(1)
   })
 
+  it('suspects a path whose probe goes unanswered for a second, once per silent spell, before declaring it dead', async () => {
+    const dead: unknown[] = []
+    const suspects: number[] = []
+    const watch = new PathWatch(4_000, (c) => dead.push(c), (_c, silent) => suspects.push(silent))
+    const silent = path({ answersProbes: false })
+    watch.watch(silent)
+    await vi.advanceTimersByTimeAsync(1_200)
+    expect(silent.probes).toBe(1)
+    expect(suspects).toEqual([])
+    await vi.advanceTimersByTimeAsync(300) // probe sent at 250 ms, unanswered for over 1 s
+    expect(suspects).toHaveLength(1)
+    expect(suspects[0]).toBeGreaterThanOrEqual(1_250)
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(suspects).toHaveLength(1)
+    expect(dead).toEqual([])
+    await vi.advanceTimersByTimeAsync(700)
+    expect(dead).toHaveLength(1)
+  })
+
+  it('never suspects a path whose probes are answered', async () => {
+    const suspects: unknown[] = []
+    const watch = new PathWatch(4_000, () => {}, (c) => suspects.push(c))
+    watch.watch(path({ answersProbes: true }))
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect(suspects).toEqual([])
+  })
+
+  it('probes once a connection whose steady traffic to us stopped, though nothing waits on it', async () => {
+    const watch = new PathWatch(4_000, () => {})
+    const quiet = path({ answersProbes: true })
+    quiet.waiting = 0
+    watch.expectMore(quiet)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(quiet.probes).toBe(0) // still within the last few RTTs of traffic
+    await vi.advanceTimersByTimeAsync(300)
+    expect(quiet.probes).toBe(1)
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(quiet.probes).toBe(1) // once per spell, not a keep-alive
+  })
+
   it('does nothing with a timeout of 0', async () => {
     const dead: unknown[] = []
     const watch = new PathWatch(0, (c) => dead.push(c))
