@@ -85,7 +85,7 @@ export class KeepAlive {
   suspect(connection: Connection): void {
     this.suspects.set(connection, connection.lastHeardAt())
     for (const listener of this.suspectListeners) listener(connection)
-    if (this.check !== undefined && this.check.confirmed && performance.now() < this.check.until) {
+    if (this.check?.confirmed && performance.now() < this.check.until) {
       this.closeSuspects()
       return
     }
