@@ -128,6 +128,11 @@ export class ConnectionManager {
     this.reports.flush()
   }
 
+  /** A service saw the node's public address move: check every path now (see `KeepAlive.addressMoved`). */
+  addressMoved(): void {
+    this.keepAlive.addressMoved()
+  }
+
   /** Call `listener` whenever the node suspects its network changed (see `KeepAlive.suspect`); returns the unsubscribe. */
   onNetworkChange(listener: (peerId: string) => void): () => void {
     return this.keepAlive.onNetworkChange(listener)

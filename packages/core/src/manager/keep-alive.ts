@@ -100,7 +100,7 @@ export class KeepAlive {
   pathDied(connection: Connection): void {
     this.suspects.delete(connection)
     this.checkNetwork(connection)
-    this.confirmChange()
+    this.confirmChange('another path died')
   }
 
   /**
@@ -123,15 +123,28 @@ export class KeepAlive {
   /** Connections whose probe went unanswered, with when they were last heard from at the time. */
   private readonly suspects = new Map<Connection, number>()
   /** The current check of the node's paths: until when it runs, and whether a path was found dead in it. */
-  private check: { readonly until: number; confirmed: boolean } | undefined
+  private check: { readonly until: number; confirmed: string | false } | undefined
+
+  /**
+   * The node's public address moved (a service saw its reflexive address
+   * change): the network did change. Paths through the old mapping are dead
+   * unless they follow (a QUIC connection to a public node does): close the
+   * suspects now and probe every connection, so the dead ones are found
+   * within a second or so.
+   */
+  addressMoved(): void {
+    this.checkNetwork(undefined)
+    this.confirmChange('the node\'s public address moved')
+  }
 
   /** Probe every connection but `trigger`, at most once per `connection.pathTimeout`, and tell the listeners. */
-  private checkNetwork(trigger: Connection): void {
+  private checkNetwork(trigger: Connection | undefined): void {
     const now = performance.now()
     const window = this.config.connection.pathTimeout
     if (window <= 0 || (this.check !== undefined && now < this.check.until)) return
     this.check = { until: now + window, confirmed: false }
-    for (const listener of this.changeListeners) listener(trigger.peerId)
+    // A move a service reported needs no new answer from the services.
+    if (trigger !== undefined) for (const listener of this.changeListeners) listener(trigger.peerId)
     for (const connection of this.pool.all()) {
       if (connection === trigger) continue
       // A probe gets a few RTTs (at least a second), not the whole pathTimeout, so the links a changed
@@ -144,27 +157,28 @@ export class KeepAlive {
           const reason = `path lost: no answer to a probe within ${timeout} ms after another path went silent`
           this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
           void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
-          this.confirmChange()
+          this.confirmChange('another path died meanwhile')
         },
-        () => this.confirmChange(),
+        () => this.confirmChange('another path died meanwhile'),
       )
     }
   }
 
-  /** A path died during a check: the network changed; close the suspects still silent. */
-  private confirmChange(): void {
+  /** A path died during a check, or the public address moved (`cause`): the network changed; close the suspects still silent. */
+  private confirmChange(cause: string): void {
     if (this.check === undefined || performance.now() >= this.check.until) return
-    this.check.confirmed = true
+    this.check.confirmed = cause
     this.closeSuspects()
   }
 
   private closeSuspects(): void {
+    const cause = this.check?.confirmed || 'the network changed'
     for (const [connection, heardAt] of this.suspects) {
       this.suspects.delete(connection)
       // Heard from since it was suspected: it is alive.
       if (connection.lastHeardAt() > heardAt) continue
       const silent = Math.round(performance.now() - heardAt)
-      const reason = `path lost: nothing heard from the peer for ${silent} ms, and another path died meanwhile (the network changed)`
+      const reason = `path lost: nothing heard from the peer for ${silent} ms, and ${cause} (the network changed)`
       this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
       void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
     }

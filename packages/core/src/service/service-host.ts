@@ -159,7 +159,14 @@ export class ServiceHost {
     if (previous !== undefined && JSON.stringify(previous) === JSON.stringify(report)) return
     this.status = { ...this.status, [report.kind]: report }
     this.events.emit('nat:change', { status: this.status, report })
+    if (moved(previous?.addresses, report.addresses)) this.manager.addressMoved()
   }
+}
+
+/** A mechanism that knew the node's public addresses now reports others: the network under the node changed. */
+function moved(before: readonly string[] | undefined, after: readonly string[] | undefined): boolean {
+  if (before === undefined || after === undefined || before.length === 0 || after.length === 0) return false
+  return before.some((address) => !after.includes(address))
 }
 
 function advertiseKey(index: number): string {
