@@ -28,6 +28,8 @@ const CONFIG = {
   messages: { messageBytes: 1024, count: 10_000, inFlight: 64, warmup: 1_000, runs: 3 },
   sends: { messageBytes: 1024, count: 10_000, inFlight: 64, warmup: 1_000, runs: 3 },
   connect: { connections: 50, warmup: 3 },
+  // Requests by size and concurrency: one run of each point, so the curve is visible (the QUIC suite has the same).
+  curve: { points: [[1024, 1], [1024, 64], [1024, 256], [65536, 1], [65536, 64], [65536, 256]], count: { 1024: 5_000, 65536: 1_000 }, warmup: 300 },
   idleMemory: { connections: 200, warmupConnections: 5, connectConcurrency: 8 },
 }
 const SCENARIO_TIMEOUT_MS = 90_000
@@ -275,6 +277,30 @@ async function messages(operation = 'request') {
   )
 }
 
+/** Requests per second for each (size, in flight) point of `CONFIG.curve`, implementations alternating. */
+async function curve() {
+  const { points, count, warmup } = CONFIG.curve
+  return withServers((servers) =>
+    withClients(servers, async (clients) => {
+      const result = Object.fromEntries(IMPLS.map((impl) => [impl, {}]))
+      for (const [bytes, inFlight] of points) {
+        const payload = Buffer.alloc(bytes, 0x62)
+        for (const impl of IMPLS) {
+          await requestBatch(clients[impl].request, payload, warmup, inFlight)
+          const run = await withCpu(servers[impl], () => requestBatch(clients[impl].request, payload, count[bytes], inFlight))
+          const key = `${bytes / 1024}KiB-x${inFlight}`
+          result[impl][key] = {
+            requestsPerSecond: Math.round(count[bytes] / (run.value / 1000)),
+            cpuMicrosPerRequest: { client: round(run.clientMicros / count[bytes], 1), server: round(run.serverMicros / count[bytes], 1) },
+          }
+          log(`curve ${impl} ${key}: ${result[impl][key].requestsPerSecond} req/s`)
+        }
+      }
+      return result
+    }),
+  )
+}
+
 async function connect() {
   const { connections, warmup } = CONFIG.connect
   return withServers(async (servers) => {
@@ -423,6 +449,14 @@ const SCENARIOS = {
       `${c.sends.inFlight} in flight, after ${c.sends.warmup} warm-up sends; a send is done when the receiver's acknowledgement arrives ` +
       '(crust-tcp: conn.send(), one stream each, resolved by the receiving core\'s ACK; raw-tls: length-prefixed frames answered ' +
       'by a 1-byte frame on one TLS socket). ratio = crust / raw, higher is better.',
+  },
+  curve: {
+    run: curve,
+    ratio: (r) => r['crust-tcp']['1KiB-x64'].requestsPerSecond / r['raw-tls']['1KiB-x64'].requestsPerSecond,
+    measures:
+      `requests/s and CPU µs per request on each side, one run per point: ${c.curve.points.map(([b, f]) => `${b / 1024} KiB x ${f} in flight`).join(', ')} ` +
+      `(${Object.entries(c.curve.count).map(([b, n]) => `${n} requests of ${Number(b) / 1024} KiB`).join(', ')}; ${c.curve.warmup} warm-up each), ` +
+      'answered by 1 byte. ratio = crust / raw at 1 KiB x 64.',
   },
   connect: {
     run: connect,

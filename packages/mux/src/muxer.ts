@@ -212,6 +212,20 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
     return this.closed.then(noop)
   }
 
+  /**
+   * The connection carrying this muxer's byte stream closed with `info` (a
+   * muxer over one stream of another connection, e.g. QUIC's message
+   * channel): fail every stream and waiter with that close, send nothing
+   * more, and destroy the byte stream. Idempotent.
+   */
+  abort(info: CloseInfo): void {
+    if (this.state === OPEN) {
+      this.writer.drop()
+      this.shutdown(info, false)
+    }
+    if (!this.socket.destroyed) this.socket.destroy()
+  }
+
   /** Round-trip time to the peer in ms, measured with a PING frame. */
   ping(): Promise<number> {
     if (this.state !== OPEN) return Promise.reject(this.closedError())

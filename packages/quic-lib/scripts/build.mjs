@@ -33,7 +33,8 @@ const VENDORED = {
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
   'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
-  'dist/QUICStream.js': ['connection.readableChunk ??='],
+  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch('],
+  'dist/utils.js': ['function scratch(size)'],
   'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],
   'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }'],
   'dist/native/quiche.js': ['function loadQuiche()'],

@@ -54,7 +54,7 @@ async function streamRunsPerDatagram(lib: Library): Promise<number> {
 }
 
 /** The server connection's quiche timer and its streams' read buffers, after two streams. */
-async function timerAndReadBuffers(lib: Library): Promise<{ nodeTimer: boolean; readBuffers: number }> {
+async function timerAndReadBuffers(lib: Library): Promise<{ nodeTimer: boolean; readBuffers: number; sharedWithClient: boolean }> {
   const pair = await connect(lib, { serverConfig: { maxIdleTimeout: 10_000 }, clientConfig: { maxIdleTimeout: 10_000 } })
   try {
     const server = await pair.server()
@@ -68,7 +68,11 @@ async function timerAndReadBuffers(lib: Library): Promise<{ nodeTimer: boolean; 
     const timer = (server as unknown as { connTimeoutTimer?: unknown }).connTimeoutTimer
     const streams: QUICStream[] = [...server.streamMap.values()]
     expect(streams.length).toBe(2)
+    const chunkOf = (s: QUICStream) => (s as unknown as { readableChunk?: Buffer }).readableChunk
+    const clientStream = [...pair.client.connection.streamMap.values()][0] as QUICStream
     return {
+      // Another connection (the client's, same process): the same scratch buffer once shared by the process.
+      sharedWithClient: chunkOf(clientStream) === chunkOf(streams[0] as QUICStream),
       nodeTimer: typeof (timer as { hasRef?: unknown } | undefined)?.hasRef === 'function',
       readBuffers: new Set(streams.map((s) => (s as unknown as { readableChunk?: Buffer }).readableChunk)).size,
     }
@@ -160,8 +164,8 @@ describe('QUICConnection: per-datagram work', () => {
   })
 
   it("runs quiche's timer on a plain Node timer, and shares one read buffer among a connection's streams", async () => {
-    expect(await timerAndReadBuffers(patched)).toEqual({ nodeTimer: true, readBuffers: 1 })
-    expect(await timerAndReadBuffers(upstream)).toEqual({ nodeTimer: false, readBuffers: 2 })
+    expect(await timerAndReadBuffers(patched)).toEqual({ nodeTimer: true, readBuffers: 1, sharedWithClient: true })
+    expect(await timerAndReadBuffers(upstream)).toEqual({ nodeTimer: false, readBuffers: 2, sharedWithClient: false })
   })
 
   it('QUICClient does not clone its connection’s per-datagram send event', async () => {

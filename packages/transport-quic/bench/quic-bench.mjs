@@ -32,6 +32,16 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 const round = (value, digits = 2) => Number(value.toFixed(digits))
+/** The curve's points: [message bytes, requests in flight], and requests per point by size. */
+const CURVE_POINTS = [
+  [1024, 1],
+  [1024, 64],
+  [1024, 256],
+  [65536, 1],
+  [65536, 64],
+  [65536, 256],
+]
+const CURVE_COUNT = { 1024: 5000, 65536: 1000 }
 const STALL_MS = { throughput: 120_000, messages: 90_000, connect: 60_000 }
 
 function deadline(promise, ms, what) {
@@ -96,7 +106,7 @@ async function serverMain() {
             networkName: 'quic-bench',
             transports: [quic({ host: '127.0.0.1' })],
             maxMessageSize: 128 * MiB,
-            connection: { maxInboundPerIp: 1000, maxInboundPerSubnet: 1000, maxPendingInbound: 1000 },
+            connection: { maxInboundPerIp: 2100, maxInboundPerSubnet: 2100, maxPendingInbound: 1000, maxConnections: 2100 },
             logLevel: 'error',
           })
           await node.start()
@@ -135,6 +145,15 @@ async function serverMain() {
           }
           reply({ ok: true, port: socket.port })
         }
+      } else if (message.cmd === 'cpu') {
+        reply({ ok: true, cpu: process.cpuUsage() })
+      } else if (message.cmd === 'memory') {
+        for (let i = 0; i < 2; i++) {
+          global.gc?.()
+          await new Promise((r) => setTimeout(r, 50))
+        }
+        const usage = process.memoryUsage()
+        reply({ ok: true, rss: usage.rss, heap: usage.heapUsed + usage.external })
       } else if (message.cmd === 'stop') {
         await stop()
         stop = async () => {}
@@ -155,7 +174,7 @@ const children = new Set()
 async function withServer(impl, extra, body) {
   const child = fork(fileURLToPath(import.meta.url), ['server'], {
     stdio: ['ignore', 2, 2, 'ipc'],
-    execArgv: (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean),
+    execArgv: ['--expose-gc', ...(process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean)],
   })
   children.add(child)
   let nextId = 0
@@ -176,7 +195,7 @@ async function withServer(impl, extra, body) {
     })
   try {
     const started = await call({ cmd: 'start', impl, ...extra })
-    return await body(started)
+    return await body(started, call)
   } finally {
     await Promise.race([call({ cmd: 'stop' }).catch(() => {}), new Promise((r) => setTimeout(r, 5000))])
     await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))])
@@ -293,7 +312,7 @@ async function benchBare(impl, entry, config) {
 async function benchCrust(runs) {
   const { createNode } = await import('@crust/core')
   const { quic } = await import('../dist/index.js')
-  return withServer('crust-quic', {}, async ({ peerId, addresses }) => {
+  return withServer('crust-quic', {}, async ({ peerId, addresses }, call) => {
     const node = await createNode({
       networkName: 'quic-bench',
       transports: [quic({ host: '127.0.0.1' })],
@@ -347,6 +366,37 @@ async function benchCrust(runs) {
         result.runs.push(measured)
         log(`crust-quic run ${run + 1}/${runs}: ${JSON.stringify(measured)}`)
       }
+      // The curve: requests/s by size and in-flight count (one run each; 1 KiB rides the message channel, 64 KiB native streams).
+      result.curve = {}
+      for (const [bytes, inFlight] of CURVE_POINTS) {
+        const body = Buffer.alloc(bytes, 3)
+        const count = CURVE_COUNT[bytes]
+        const once = (n) =>
+          Promise.all(
+            Array.from({ length: inFlight }, async (_, w) => {
+              for (let i = w; i < n; i += inFlight) await conn.request(body)
+            }),
+          )
+        const key = `${bytes / 1024}KiB-x${inFlight}`
+        try {
+          await deadline(once(300), STALL_MS.messages, `crust curve ${key} warm-up`)
+          const cpu0 = process.cpuUsage()
+          const server0 = (await call({ cmd: 'cpu' })).cpu
+          const started = performance.now()
+          await deadline(once(count), STALL_MS.messages, `crust curve ${key}`)
+          const seconds = (performance.now() - started) / 1000
+          const client = process.cpuUsage(cpu0)
+          const server1 = (await call({ cmd: 'cpu' })).cpu
+          const micros = (c) => c.user + c.system
+          result.curve[key] = {
+            requestsPerSecond: Math.round(count / seconds),
+            cpuMicrosPerRequest: { client: round(micros(client) / count, 1), server: round((micros(server1) - micros(server0)) / count, 1) },
+          }
+          log(`crust-quic curve ${key}: ${result.curve[key].requestsPerSecond} req/s`)
+        } catch (error) {
+          result.stalls.push(String(error.message))
+        }
+      }
       await conn.close()
       const times = []
       try {
@@ -377,9 +427,66 @@ async function benchCrust(runs) {
   })
 }
 
+/**
+ * Idle connections on the listener: server RSS (after gc) with 5 connections,
+ * then with `count` more, per connection; then the server's CPU over
+ * `cpuSeconds` of idleness with default keep-alive. One client node (role
+ * client) per connection, in this process.
+ */
+async function benchIdle(count, cpuSeconds) {
+  const { createNode } = await import('@crust/core')
+  const { quic } = await import('../dist/index.js')
+  return withServer('crust-quic', {}, async ({ peerId, addresses }, call) => {
+    const contact = { peerId, addresses }
+    const nodes = []
+    const open = async (n) => {
+      let next = 0
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < n) {
+            next++
+            const node = await createNode({ networkName: 'quic-bench', role: 'client', transports: [quic({ host: '127.0.0.1' })], logLevel: 'error' })
+            nodes.push(node)
+            await node.start()
+            await node.connect(contact)
+          }
+        }),
+      )
+    }
+    try {
+      await open(5)
+      const before = await call({ cmd: 'memory' })
+      const started = performance.now()
+      await deadline(open(count), 120_000, `idle: ${count} connections`)
+      const connectSeconds = (performance.now() - started) / 1000
+      await new Promise((r) => setTimeout(r, 1000))
+      const after = await call({ cmd: 'memory' })
+      const cpu0 = (await call({ cmd: 'cpu' })).cpu
+      const t0 = performance.now()
+      await new Promise((r) => setTimeout(r, cpuSeconds * 1000))
+      const cpu1 = (await call({ cmd: 'cpu' })).cpu
+      const elapsed = performance.now() - t0
+      const busy = cpu1.user + cpu1.system - (cpu0.user + cpu0.system)
+      const result = {
+        connections: count,
+        bytesPerConnection: Math.round((after.rss - before.rss) / count),
+        heapBytesPerConnection: Math.round((after.heap - before.heap) / count),
+        idleCpuPercentOfCore: round((busy / 1000 / elapsed) * 100, 2),
+        idleCpuPercentPer2000: round((busy / 1000 / elapsed) * 100 * (2000 / (count + 5)), 2),
+        cpuWindowSeconds: cpuSeconds,
+        connectSeconds: round(connectSeconds, 1),
+      }
+      log(`crust-quic idle: ${JSON.stringify(result)}`)
+      return result
+    } finally {
+      await Promise.allSettled(nodes.map((node) => node.stop()))
+    }
+  })
+}
+
 async function clientMain() {
   const runs = Number(process.env.BENCH_RUNS ?? 3)
-  const impls = (process.env.BENCH_IMPLS ?? 'bare-default,bare-patched,crust-quic').split(',').map((s) => s.trim())
+  const impls = (process.env.BENCH_IMPLS ?? 'bare-default,bare-patched,crust-quic,idle').split(',').map((s) => s.trim())
   const bareConfig = {
     throughputMiB: Number(process.env.BARE_THROUGHPUT_MIB ?? 8),
     messages: Number(process.env.BARE_MESSAGES ?? 2000),
@@ -389,6 +496,9 @@ async function clientMain() {
   if (impls.includes('bare-default')) results['bare-default'] = await benchBare('bare-default', publishedEntry, bareConfig)
   if (impls.includes('bare-patched')) results['bare-patched'] = await benchBare('bare-patched', patchedEntry, bareConfig)
   if (impls.includes('crust-quic')) results['crust-quic'] = await benchCrust(runs)
+  if (impls.includes('idle')) {
+    results.idle = await benchIdle(Number(process.env.BENCH_IDLE_CONNECTIONS ?? 1000), Number(process.env.BENCH_IDLE_CPU_SECONDS ?? 10))
+  }
   const bare = results['bare-default']
   const crust = results['crust-quic']
   const ratio = (a, b) => (a && b ? round(a / b, 1) : null)

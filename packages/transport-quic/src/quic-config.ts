@@ -1,6 +1,7 @@
 import type { SecurityContext, TransportLimits } from '@crust/core'
 import type { QUICClientConfigInput, QUICServerConfigInput, TLSVerifyCallback } from '@crust/quic-lib'
 import type { ResolvedQuicOptions } from './options.js'
+import { CHANNEL_ALPN, PLAIN_ALPN } from './message-channel.js'
 
 /** The timing the core's limits translate to in QUIC terms. */
 export interface Liveness {
@@ -44,7 +45,8 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
     // The library overrides native chain checks once a callback is set; the callback decides (see verify.ts).
     verifyPeer: true,
     verifyCallback: verify,
-    applicationProtos: ['crust/1'],
+    // The message channel's version first: both sides pick it when both have it (see message-channel.ts).
+    applicationProtos: [CHANNEL_ALPN, PLAIN_ALPN],
     maxIdleTimeout: liveness.maxIdleTimeout,
     ...(liveness.keepAliveInterval === undefined ? {} : { keepAliveIntervalTime: liveness.keepAliveInterval }),
     initialMaxStreamsBidi: limits.maxInboundStreams,
@@ -72,7 +74,12 @@ export function serverConfig(
   options: ResolvedQuicOptions,
   verify: TLSVerifyCallback,
 ): QUICServerConfigInput {
-  return { ...common(security, limits, options, verify), ...pathPayload(options, false) }
+  return {
+    ...common(security, limits, options, verify),
+    // One more for the client's message channel stream (id 0), open for the connection's life.
+    initialMaxStreamsBidi: limits.maxInboundStreams + 1,
+    ...pathPayload(options, false),
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 import { errorMessage, normalizeIp } from '@crust/core/plugin'
 import { type QUICConnection, type QUICServerAttempt, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
+import { CHANNEL_MAX_MESSAGE, MessageChannel } from './message-channel.js'
 import { QuicStream } from './quic-stream.js'
 import { StreamCredit } from './stream-credit.js'
 
@@ -57,6 +58,13 @@ export interface QuicConnectionParts {
   /** QUIC's `max_idle_timeout` as configured on this side (ms; see `livenessOf`). */
   readonly maxIdleTimeout: number
   readonly logger: Logger
+  /**
+   * Both sides negotiated the message channel (ALPN `crust/2`): small
+   * messages travel as mux streams over one QUIC stream (see
+   * `message-channel.ts`). The peer's mux streams are bounded by
+   * `maxInboundStreams`.
+   */
+  readonly channel?: { readonly maxInboundStreams: number; readonly handshakeTimeout: number }
 }
 
 /**
@@ -88,6 +96,9 @@ export class QuicConnection implements TransportConnection {
   private readonly settleClosed: () => void
   private lastReceived = performance.now()
   private idleTimer: NodeJS.Timeout | undefined
+  /** The message channel's settings when negotiated; the channel itself once its stream exists. */
+  private readonly channelOptions: QuicConnectionParts['channel']
+  private channel: MessageChannel | undefined
 
   constructor(parts: QuicConnectionParts) {
     this.quic = parts.connection
@@ -107,8 +118,13 @@ export class QuicConnection implements TransportConnection {
     this.settleClosed = settled
     void this.quic.closedP.then(settled)
     this.quic.addEventListener(events.EventQUICConnectionClose.name, settled, { once: true })
+    this.channelOptions = parts.channel
     this.watchReceive()
     this.armIdleTimer(this.idleTimeout)
+    // The dialler opens the channel's stream first (id 0), before any other stream.
+    if (this.channelOptions !== undefined && this.direction === 'outbound' && this.quic.conn.peerStreamsLeftBidi() > 0) {
+      this.startChannel(new QuicStream(this.quic.newStream('bidi'), this.writes))
+    }
     this.quic.addEventListener(events.EventQUICConnectionStream.name, (event: Event) => {
       this.incoming((event as events.EventQUICConnectionStream).detail)
     })
@@ -121,8 +137,14 @@ export class QuicConnection implements TransportConnection {
    * used up; rejects with `AbortError` on `signal`, `ConnectionClosedError`
    * once the connection is closing.
    */
-  async openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream> {
+  async openStream(options: { bidirectional: boolean; signal?: AbortSignal; messageBytes?: number }): Promise<TransportStream> {
     const { bidirectional, signal } = options
+    const channel = this.channel
+    if (channel !== undefined && bidirectional && options.messageBytes !== undefined && options.messageBytes <= CHANNEL_MAX_MESSAGE) {
+      if (signal?.aborted) throw new AbortError()
+      if (this.closing !== undefined || this.info !== undefined) throw this.closedError()
+      return channel.muxer.openStream({ bidirectional, signal })
+    }
     for (;;) {
       if (signal?.aborted) throw new AbortError()
       const conn = this.quic.conn
@@ -143,6 +165,7 @@ export class QuicConnection implements TransportConnection {
 
   onStream(handler: (stream: TransportStream) => void): void {
     this.handler = handler
+    this.channel?.muxer.onStream(handler)
     const early = this.early.sort(byId)
     this.early = []
     for (const stream of early) handler(stream)
@@ -177,12 +200,14 @@ export class QuicConnection implements TransportConnection {
   private async flushed(): Promise<void> {
     const bound = this.idleTimeout > 0 ? Math.min(FLUSH_TIMEOUT_MS, this.idleTimeout) : FLUSH_TIMEOUT_MS
     const deadline = performance.now() + bound
+    // Frames the channel's muxer queued this turn are handed to its stream first.
+    await this.channel?.whenMuxerFlushed().catch(() => {})
     for (;;) {
       const conn = this.quic.conn
       if (this.info !== undefined || conn.isDraining() || conn.isClosed()) return
       const now = performance.now()
       if (now >= deadline) return
-      if (this.writes.pending === 0) {
+      if (this.writes.pending === 0 && (this.channel?.flushed ?? true)) {
         const next = conn.timeout()
         const peerIdle = conn.stats().peerMaxIdleTimeout
         const idle = peerIdle > 0 ? Math.min(this.maxIdleTimeout, peerIdle) : this.maxIdleTimeout
@@ -224,11 +249,23 @@ export class QuicConnection implements TransportConnection {
    * order the peer opened them in).
    */
   private incoming(stream: QUICStream): void {
+    // The dialler's first stream is the message channel's, when negotiated.
+    if (this.channelOptions !== undefined && this.direction === 'inbound' && this.channel === undefined && stream.streamId === 0) {
+      this.startChannel(new QuicStream(stream, this.writes))
+      return
+    }
     this.arrived.push(new QuicStream(stream, this.writes))
     if (this.arrived.length === 1) queueMicrotask(this.handOver)
   }
 
   private arrived: QuicStream[] = []
+
+  private startChannel(stream: QuicStream): void {
+    const options = this.channelOptions as NonNullable<QuicConnectionParts['channel']>
+    const channel = new MessageChannel(stream, this.direction, { ...options, logger: this.logger })
+    this.channel = channel
+    if (this.handler !== undefined) channel.muxer.onStream(this.handler)
+  }
 
   private readonly handOver = (): void => {
     const arrived = this.arrived.sort(byId)
@@ -307,6 +344,7 @@ export class QuicConnection implements TransportConnection {
     } else info = { code: CloseCode.INTERNAL, reason: 'connection closed', remote: false }
     this.info = info
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
+    this.channel?.abort(info)
     this.credit.fail(this.closedError())
     for (const stream of this.early.splice(0)) stream.reset(0)
     return info

@@ -18,6 +18,7 @@ import { ListenerGuard } from './listener-guard.js'
 import type { ResolvedQuicOptions } from './options.js'
 import { livenessOf, pathPayload, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
+import { channelFor } from './message-channel.js'
 import { Refusals } from './refusal.js'
 import { type ServerParams, StatelessResets, tokenConfig } from './stateless-reset.js'
 import { RetryTokens } from './retry-token.js'
@@ -115,7 +116,8 @@ export class QuicListener {
       initialMaxStreamDataBidiLocal: context.options.initialMaxStreamData,
       initialMaxStreamDataBidiRemote: context.options.initialMaxStreamData,
       initialMaxStreamDataUni: context.options.initialMaxStreamData,
-      initialMaxStreamsBidi: limits.maxInboundStreams,
+      // One more for the client's message channel stream (id 0), open for the connection's life.
+      initialMaxStreamsBidi: limits.maxInboundStreams + 1,
       initialMaxStreamsUni: limits.maxInboundStreams,
     }
   }
@@ -261,6 +263,7 @@ export class QuicListener {
       idleTimeout: components.limits.idleTimeout,
       maxIdleTimeout: livenessOf(components.limits, this.context.options).maxIdleTimeout,
       logger: this.context.logger,
+      ...channelFor(accepted, components.limits),
     })
     this.context.adopt(connection)
     if (isClosing()) {

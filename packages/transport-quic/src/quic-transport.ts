@@ -34,6 +34,7 @@ import { type LibraryLogger, libraryLogger } from './library-logger.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
 import { clientConfig, livenessOf } from './quic-config.js'
 import { FLUSH_TIMEOUT_MS, QuicConnection } from './quic-connection.js'
+import { channelFor } from './message-channel.js'
 import { QuicListener, perSecondBudget } from './quic-listener.js'
 import { SharedSocketDatagrams } from './datagrams.js'
 import { localAddressFor, startSharedSocket } from './shared-socket.js'
@@ -242,6 +243,7 @@ export class QuicTransport implements Transport {
       idleTimeout: limits.idleTimeout,
       maxIdleTimeout: livenessOf(limits, this.options).maxIdleTimeout,
       logger: this.logger,
+      ...channelFor(quic, limits),
     })
     this.adopt(connection)
     if (this.closing) {

@@ -240,7 +240,7 @@ export class Connection {
     let handedOver = false
     this.busy++
     try {
-      const stream = await this.transportConnection.openStream({ bidirectional: true })
+      const stream = await this.transportConnection.openStream({ bidirectional: true, messageBytes: data.byteLength + (envelope?.byteLength ?? 0) })
       if (!operation.attach(stream)) return
       handedOver = true
       this.beginWait()
@@ -270,7 +270,7 @@ export class Connection {
     let handedOver = false
     this.busy++
     try {
-      const stream = await this.transportConnection.openStream({ bidirectional: true })
+      const stream = await this.transportConnection.openStream({ bidirectional: true, messageBytes: data.byteLength + (envelope?.byteLength ?? 0) })
       if (!operation.attach(stream)) return
       handedOver = true
       this.beginWait()

@@ -111,8 +111,13 @@ export interface TransportConnection {
   readonly localAddress: string
   /** Who is on the other end, as authenticated by TLS and the core's auth mode. */
   readonly remotePeer: RemotePeer
-  /** Open a new stream. Waits for stream credit from the remote instead of failing. */
-  openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream>
+  /**
+   * Open a new stream. Waits for stream credit from the remote instead of failing.
+   * `messageBytes`, when given, says the stream carries one message of about
+   * that many bytes and its answer (a request or a send): a transport may
+   * carry such streams on a cheaper path (QUIC: its message channel).
+   */
+  openStream(options: { bidirectional: boolean; signal?: AbortSignal; messageBytes?: number }): Promise<TransportStream>
   /**
    * Register the handler for streams the remote opens. Streams that arrived
    * before the handler was set are delivered when it is set.
