@@ -214,8 +214,12 @@ export class QuicConnection implements TransportConnection {
 
   /** Round-trip time quiche measured on the active path, in ms. */
   get rtt(): number {
-    const path = this.quic.conn.pathStats()[0]
-    return path === undefined ? Number.NaN : path.rtt / 1000
+    try {
+      const path = this.quic.conn.pathStats()[0]
+      return path === undefined ? Number.NaN : path.rtt / 1000
+    } catch {
+      return Number.NaN // the native connection is gone (closed): nothing measured any more
+    }
   }
 
   /**
