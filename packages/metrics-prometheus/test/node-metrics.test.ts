@@ -1,4 +1,4 @@
-import { type CrustNode, type NodeConfigInput, type NodeEvents, type TransportFactory, isCrustError } from '@crust/core'
+import { type CrustNode, type NodeConfigInput, type NodeEvents, type ServiceFactory, type TransportFactory, isCrustError } from '@crust/core'
 import { contactOf, createTestNode, stopTestNodes, waitUntil } from '@crust/core/testing'
 import { quic } from '@crust/transport-quic'
 import { tcp } from '@crust/transport-tcp'
@@ -105,6 +105,16 @@ describe('dial failures and limits', () => {
     await a1.connect(contactOf(b.node))
     await expect(a2.connect(contactOf(b.node), { retry: false })).rejects.toThrow()
     expect(valueOf(await b.scrape(), 'crust_limits_hit_total', { limit: 'connection.maxInboundPerIp' })).toBe(1)
+  })
+
+  it('NAT status: the state each traversal service last reported', async () => {
+    const stun: ServiceFactory = (components) => ({
+      id: 'fake-stun',
+      start: async () => components.reportTraversal({ kind: 'stun', state: 'endpoint-independent', addresses: ['quic://203.0.113.7:4001'] }),
+      stop: async () => {},
+    })
+    const { scrape } = await metered('tcp', { services: [stun] })
+    expect(valueOf(await scrape(), 'crust_nat_status', { kind: 'stun', state: 'endpoint-independent' })).toBe(1)
   })
 
   it('two nodes on one registry add up', async () => {
