@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { type CrustNode, createNode } from '@crust/core'
 import { tcp } from '@crust/transport-tcp'
 import { afterAll, describe, expect, it } from 'vitest'
-import { parsePrometheusText, valueOf } from '../../metrics-prometheus/test/parse.js'
+import { parsePrometheusText, sampleValue } from '../../metrics-prometheus/test/parse.js'
 import { StartedNode, crust, tempDir } from './helpers.js'
 
 describe('crust start --metrics', () => {
@@ -44,10 +44,10 @@ describe('crust start --metrics', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
     const samples = parsePrometheusText(await response.text())
-    expect(valueOf(samples, 'crust_connections', { transport: 'tcp', method: 'direct', direction: 'inbound' })).toBe(1)
-    expect(valueOf(samples, 'crust_bytes_total', { direction: 'in' })).toBe('hello metrics'.length)
-    expect(valueOf(samples, 'crust_messages_total', { direction: 'in' })).toBe(1)
-    expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0)
+    expect(sampleValue(samples, 'crust_connections', { transport: 'tcp', method: 'direct', direction: 'inbound' })).toBe(1)
+    expect(sampleValue(samples, 'crust_bytes_total', { direction: 'in' })).toBe('hello metrics'.length)
+    expect(sampleValue(samples, 'crust_messages_total', { direction: 'in' })).toBe(1)
+    expect(sampleValue(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0)
     expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404)
     expect(await node.stop()).toBe(0)
   })

@@ -5,7 +5,7 @@ import { tcp } from '@crust/transport-tcp'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { prometheusMetrics } from '../src/index.js'
-import { parsePrometheusText, valueOf } from './parse.js'
+import { parsePrometheusText, sampleValue } from './parse.js'
 
 afterEach(() => stopTestNodes())
 
@@ -40,23 +40,23 @@ describe.each(['tcp', 'quic'])('node metrics over %s', (transport) => {
     await connection.ping()
 
     const samples = await a.scrape()
-    expect(valueOf(samples, 'crust_connections', { transport, method: 'direct', direction: 'outbound' })).toBe(1)
-    expect(valueOf(samples, 'crust_messages_total', { direction: 'out' })).toBe(2)
-    expect(valueOf(samples, 'crust_messages_total', { direction: 'in' })).toBe(1)
-    expect(valueOf(samples, 'crust_bytes_total', { direction: 'out' })).toBe(4150)
-    expect(valueOf(samples, 'crust_bytes_total', { direction: 'in' })).toBe(10)
-    expect(valueOf(samples, 'crust_rtt_seconds_count')).toBe(1)
-    expect(valueOf(samples, 'crust_dials_total')).toBe(1)
+    expect(sampleValue(samples, 'crust_connections', { transport, method: 'direct', direction: 'outbound' })).toBe(1)
+    expect(sampleValue(samples, 'crust_messages_total', { direction: 'out' })).toBe(2)
+    expect(sampleValue(samples, 'crust_messages_total', { direction: 'in' })).toBe(1)
+    expect(sampleValue(samples, 'crust_bytes_total', { direction: 'out' })).toBe(4150)
+    expect(sampleValue(samples, 'crust_bytes_total', { direction: 'in' })).toBe(10)
+    expect(sampleValue(samples, 'crust_rtt_seconds_count')).toBe(1)
+    expect(sampleValue(samples, 'crust_dials_total')).toBe(1)
     const onB = await b.scrape()
-    expect(valueOf(onB, 'crust_connections', { transport, direction: 'inbound' })).toBe(1)
+    expect(sampleValue(onB, 'crust_connections', { transport, direction: 'inbound' })).toBe(1)
     await waitUntil(() => b.node.connections[0]!.stats.bytesReceived >= 4150, 5_000, 'stream bytes received')
 
     // Totals survive the connection; the gauge drops to nothing.
     await connection.close()
     await waitUntil(() => a.node.connections.length === 0, 5_000, 'closed')
     const after = await a.scrape()
-    expect(valueOf(after, 'crust_connections', { transport })).toBeUndefined()
-    expect(valueOf(after, 'crust_bytes_total', { direction: 'out' })).toBe(4150)
+    expect(sampleValue(after, 'crust_connections', { transport })).toBeUndefined()
+    expect(sampleValue(after, 'crust_bytes_total', { direction: 'out' })).toBe(4150)
   })
 
   it('fill stats.rtt from the transport keep-alives, without a ping', async () => {
@@ -83,8 +83,8 @@ describe('dial failures and limits', () => {
     expect(failed[0]).toMatchObject({ addresses: [address], code: (error as { code: string }).code })
     expect(failed[0]!.error).toBe(error)
     const samples = await a.scrape()
-    expect(valueOf(samples, 'crust_dial_failures_total', { reason: failed[0]!.code })).toBe(1)
-    expect(valueOf(samples, 'crust_dials_total')).toBe(1)
+    expect(sampleValue(samples, 'crust_dial_failures_total', { reason: failed[0]!.code })).toBe(1)
+    expect(sampleValue(samples, 'crust_dials_total')).toBe(1)
   })
 
   it('streams refused at a limit are counted by the limit name', async () => {
@@ -95,7 +95,7 @@ describe('dial failures and limits', () => {
     await connection.openStream('/hold/1')
     const refused = await connection.openStream('/hold/1').catch((e: unknown) => e)
     expect(isCrustError(refused, 'ERR_LIMIT_EXCEEDED')).toBe(true)
-    expect(valueOf(await b.scrape(), 'crust_limits_hit_total', { limit: 'protocol.maxStreamsPerPeer' })).toBe(1)
+    expect(sampleValue(await b.scrape(), 'crust_limits_hit_total', { limit: 'protocol.maxStreamsPerPeer' })).toBe(1)
   })
 
   it('inbound connections refused at a limit are counted by the limit name', async () => {
@@ -104,7 +104,7 @@ describe('dial failures and limits', () => {
     const a2 = await createTestNode([tcp({ host: '127.0.0.1' })])
     await a1.connect(contactOf(b.node))
     await expect(a2.connect(contactOf(b.node), { retry: false })).rejects.toThrow()
-    expect(valueOf(await b.scrape(), 'crust_limits_hit_total', { limit: 'connection.maxInboundPerIp' })).toBe(1)
+    expect(sampleValue(await b.scrape(), 'crust_limits_hit_total', { limit: 'connection.maxInboundPerIp' })).toBe(1)
   })
 
   it('NAT status: the state each traversal service last reported', async () => {
@@ -114,7 +114,7 @@ describe('dial failures and limits', () => {
       stop: async () => {},
     })
     const { scrape } = await metered('tcp', { services: [stun] })
-    expect(valueOf(await scrape(), 'crust_nat_status', { kind: 'stun', state: 'endpoint-independent' })).toBe(1)
+    expect(sampleValue(await scrape(), 'crust_nat_status', { kind: 'stun', state: 'endpoint-independent' })).toBe(1)
   })
 
   it('two nodes on one registry add up', async () => {
@@ -124,7 +124,7 @@ describe('dial failures and limits', () => {
     await a.connect(contactOf(b))
     await waitUntil(() => b.connections.length === 1, 5_000, 'b has the connection')
     const samples = parsePrometheusText(await registry.metrics())
-    expect(valueOf(samples, 'crust_connections', { direction: 'outbound' })).toBe(1)
-    expect(valueOf(samples, 'crust_connections', { direction: 'inbound' })).toBe(1)
+    expect(sampleValue(samples, 'crust_connections', { direction: 'outbound' })).toBe(1)
+    expect(sampleValue(samples, 'crust_connections', { direction: 'inbound' })).toBe(1)
   })
 })

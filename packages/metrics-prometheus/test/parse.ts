@@ -25,6 +25,6 @@ export function parsePrometheusText(text: string): Sample[] {
 }
 
 /** The value of the sample `name` whose labels include `labels`; undefined when there is none. */
-export function valueOf(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+export function sampleValue(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
   return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 }
