@@ -48,7 +48,7 @@ export class NodeMetrics {
       labels: ['reason'],
     })
     this.limits = recorder.counter('crust_limits_hit_total', {
-      help: 'Connections, streams and messages refused by one of this node limits, by the limit config name',
+      help: "Connections, streams and messages this node refused at one of its limits, by the limit's config name",
       labels: ['limit'],
     })
     this.rtt = recorder.histogram('crust_rtt_seconds', {
