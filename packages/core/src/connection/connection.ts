@@ -112,20 +112,11 @@ export class Connection {
     readonly transportConnection: TransportConnection,
     private readonly settings: ConnectionSettings,
   ) {
-    const connection = this
-    this.stats = {
-      bytesSent: 0,
-      bytesReceived: 0,
-      messagesSent: 0,
-      messagesReceived: 0,
-      get rtt(): number | undefined {
-        return connection.latestRtt()
-      },
-    }
+    this.stats = new Stats(this)
   }
 
-  /** See {@link ConnectionStats.rtt}: the last ping's, unless the transport measured a different RTT since. */
-  private latestRtt(): number | undefined {
+  /** @internal See {@link ConnectionStats.rtt}: the last ping's, unless the transport measured a different RTT since. */
+  latestRtt(): number | undefined {
     const transport = transportRtt(this.transportConnection)
     const pinged = this.pinged
     if (pinged !== undefined && (transport === undefined || transport === pinged.transportRtt)) return pinged.rtt
@@ -671,4 +662,27 @@ class DeadlineList {
 function transportRtt(connection: TransportConnection): number | undefined {
   const rtt = connection.rtt
   return rtt !== undefined && Number.isFinite(rtt) && rtt > 0 ? rtt : undefined
+}
+
+/** A connection's counters; `rtt` is read from the connection when asked (its owner is private: spreads and JSON show the counters only). */
+class Stats implements ConnectionStats {
+  bytesSent = 0
+  bytesReceived = 0
+  messagesSent = 0
+  messagesReceived = 0
+  readonly #owner: Connection
+
+  constructor(owner: Connection) {
+    this.#owner = owner
+  }
+
+  get rtt(): number | undefined {
+    return this.#owner.latestRtt()
+  }
+
+  /** All five, `rtt` included (it is a getter, which JSON would leave out). */
+  toJSON(): ConnectionStats {
+    const { bytesSent, bytesReceived, messagesSent, messagesReceived, rtt } = this
+    return { bytesSent, bytesReceived, messagesSent, messagesReceived, rtt }
+  }
 }
