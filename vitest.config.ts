@@ -20,6 +20,8 @@ export default defineConfig({
       { find: /^@crust\/transport-quic$/, replacement: source('transport-quic') },
       { find: /^@crust\/discovery-beacon$/, replacement: source('discovery-beacon') },
       { find: /^@crust\/nat$/, replacement: source('nat') },
+      { find: /^@crust\/metrics-prometheus$/, replacement: source('metrics-prometheus') },
+      { find: /^@crust\/metrics-opentelemetry$/, replacement: source('metrics-opentelemetry') },
     ],
   },
   // Parameter decorators (tsyringe @inject) need the legacy decorator transform.

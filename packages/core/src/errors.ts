@@ -156,9 +156,12 @@ export class NetworkMismatchError extends CrustError {
   }
 }
 
-/** A connection limit (total, inbound per IP) refused the connection. */
+/** A connection limit (total, inbound per IP) refused the connection; `limit` names it when known (e.g. `connection.maxInboundPerIp`). */
 export class ConnectionLimitError extends CrustError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly limit?: string,
+  ) {
     super('ERR_CONNECTION_LIMIT', message)
   }
 }

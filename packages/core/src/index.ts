@@ -14,7 +14,19 @@
 export * from './errors.js'
 export { QueueClosedError } from './events/async-queue.js'
 export { InvalidEntryError, type Blacklist, type BlacklistChange, type BlacklistEntry, type BlacklistEntryKind } from './manager/blacklist.js'
-export { createLogger, type Logger, type LogLevel, type LogRecord, type LogSink } from './logger.js'
+export {
+  createLogger,
+  formatLogRecord,
+  pinoSink,
+  type Logger,
+  type LogFields,
+  type LogLevel,
+  type LogRecord,
+  type LogSink,
+  type PinoLike,
+} from './logger.js'
+export { noopMetrics } from './metrics/noop.js'
+export type * from './metrics/types.js'
 
 // The plugin contracts, as types: an application composes a node from plugins.
 export { CloseCode } from './transport/types.js'

@@ -28,6 +28,8 @@ import type { ConnectOptions, ConnectionManager, PeerContact } from './manager/c
 import { registerManagerParts } from './manager/container.js'
 import { ConnectionPool } from './manager/pool.js'
 import { errorMessage } from './error-text.js'
+import { NodeMetrics } from './metrics/node-metrics.js'
+import { noopMetrics } from './metrics/noop.js'
 
 /**
  * A Crust node: one identity, the transports it was given, and the connection
@@ -375,7 +377,7 @@ export async function createNode(input: NodeConfigInput, options: CreateNodeOpti
     mode: config.auth.mode,
     ca: config.auth.mode === 'ca' ? await loadCaFiles(config.auth.ca) : [],
   })
-  const nodeLogger = logger.child(identity.peerId.slice(0, 12))
+  const nodeLogger = logger.child(identity.peerId.slice(0, 12), { node: identity.peerId })
   const events = new TypedEmitter<NodeEvents>({
     onListenerError: (error, event) => nodeLogger.warn(`a listener of '${String(event)}' threw: ${String(error)}`),
   })
@@ -388,6 +390,8 @@ export async function createNode(input: NodeConfigInput, options: CreateNodeOpti
   scope.register(Tokens.Events, { useValue: events })
   scope.register(Tokens.Blacklist, { useValue: blacklist })
   scope.register(Tokens.NetworkHash, { useValue: hashNetworkName(config.networkName) })
+  const metrics = new NodeMetrics(config.metrics ?? noopMetrics, events, config.metrics !== undefined)
+  scope.register(Tokens.Metrics, { useValue: metrics })
   if (!scope.isRegistered(Tokens.Pool, true)) scope.register(Tokens.Pool, { useValue: new ConnectionPool(identity.peerId) })
   registerManagerParts(scope)
   scope.register(Tokens.Identity, { useValue: identity })
@@ -397,6 +401,7 @@ export async function createNode(input: NodeConfigInput, options: CreateNodeOpti
   const bootstrapper = scope.resolve<Bootstrapper>(Tokens.Bootstrapper)
   const services = scope.resolve<ServiceHost>(Tokens.Services)
   const registrar = scope.resolve<Registrar>(Tokens.Registrar)
+  metrics.watchTraversal(() => services.traversal)
   return new CrustNode(config, identity, manager, discovery, bootstrapper, services, events, nodeLogger, registrar)
 }
 
@@ -458,7 +463,14 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
     (c) =>
       new ServiceHost(
         config.services,
-        { peerId: identity.peerId, networkHash, role: config.role, security, limits: manager(c).limits },
+        {
+          peerId: identity.peerId,
+          networkHash,
+          role: config.role,
+          security,
+          limits: manager(c).limits,
+          metrics: c.resolve<NodeMetrics>(Tokens.Metrics).recorder,
+        },
         manager(c),
         events(c),
         logger.child('service'),

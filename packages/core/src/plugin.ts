@@ -10,6 +10,8 @@
 export type * from './transport/types.js'
 export type * from './discovery/types.js'
 export type * from './service/types.js'
+export type * from './metrics/types.js'
+export { noopMetrics } from './metrics/noop.js'
 export { CONNECTION_METHOD_PATTERN, isConnectionMethod } from './transport/types.js'
 
 export { asError, errorMessage } from './error-text.js'

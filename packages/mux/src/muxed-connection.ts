@@ -52,6 +52,11 @@ export abstract class MuxedConnection implements TransportConnection {
     return this.muxer.lastReceivedAt
   }
 
+  /** The mux's smoothed RTT (ms) from its pings and keep-alives; 0 until one was answered. */
+  get rtt(): number {
+    return this.muxer.rtt
+  }
+
   openStream(options: { bidirectional: boolean; signal?: AbortSignal }): Promise<TransportStream> {
     return this.muxer.openStream(options)
   }

@@ -20,6 +20,7 @@ import { summariseNat } from '../node/nat-words.js'
 import { natStatus } from '@crust/nat'
 import { LocalOperations } from '../node/operations.js'
 import { peerRow } from '../node/peer-rows.js'
+import { type MetricsEndpoint, metricsEndpoint, parseMetricsAddress } from '../node/metrics-endpoint.js'
 import { createReporter, type Reporter } from '../node/reporter.js'
 import { controlPath, dataDir } from '../paths.js'
 import { formatBytes, formatDuration, formatPeer } from '../render/format.js'
@@ -51,6 +52,8 @@ Options:
                            (default: the platform's, e.g. ~/.local/share/crust)
   --interval <duration>    refresh of the peers table and round-trip times (default 5s)
   --log-level <level>      core log level on stderr: debug, info, warn, error (default), silent
+  --metrics <host:port>    serve Prometheus metrics at http://host:port/metrics
+                           (e.g. 127.0.0.1:9464; see the metrics table in the README)
   --json                   JSON lines: {"type":"ready",...}, then "event" and "peers" lines
   -h, --help               show this help
 
@@ -98,6 +101,7 @@ export const startCommand: Command = {
         'data-dir': { type: 'string' },
         interval: { type: 'string' },
         'log-level': { type: 'string' },
+        metrics: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -121,6 +125,7 @@ export const startCommand: Command = {
     const control = await controlPath({ control: values.control, dataDir: values['data-dir'], cwd: io.cwd, env: io.env })
     const inboxDir = values.inbox === undefined ? join(data, 'inbox') : resolve(io.cwd, values.inbox)
     const reporter = createReporter(io.stdout, values.json)
+    const metrics = values.metrics === undefined ? undefined : metricsEndpoint(parseMetricsAddress(values.metrics))
 
     let node: CrustNode
     try {
@@ -128,6 +133,7 @@ export const startCommand: Command = {
       node = await createNode({
         ...input,
         logSink: (record) => reporter.event('log', { ...record }, `${record.level}: ${record.message}`),
+        ...(metrics === undefined ? {} : { metrics: metrics.recorder }),
       })
     } catch (error) {
       throw new FailureError(`cannot create the node: ${messageOf(error)}`)
@@ -156,6 +162,15 @@ export const startCommand: Command = {
       await node.stop().catch(() => {})
       throw new FailureError(`cannot start the node: ${messageOf(error)}`)
     }
+    let metricsServer: Awaited<ReturnType<MetricsEndpoint['listen']>> | undefined
+    try {
+      metricsServer = await metrics?.listen()
+    } catch (error) {
+      stopReporting()
+      await server.close()
+      await node.stop().catch(() => {})
+      throw error
+    }
     const natServices = node.runningServices.map((s) => s.id).filter((id) => ['upnp', 'stun', 'holepunch'].includes(id))
     reporter.ready({
       peerId: node.peerId,
@@ -167,6 +182,7 @@ export const startCommand: Command = {
       nat: natStatus(node.nat),
       natSummary: summariseNat(natStatus(node.nat), natServices),
       pid: process.pid,
+      ...(metricsServer === undefined ? {} : { metrics: metricsServer.url }),
     })
 
     const refresher = startRefresh(node, reporter, interval)
@@ -178,6 +194,7 @@ export const startCommand: Command = {
     refresher.stop()
     for (const off of offTable) off()
     await server.close()
+    await metricsServer?.close()
     await node.stop()
     await inbox.close()
     stopReporting()

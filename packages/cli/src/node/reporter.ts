@@ -24,6 +24,8 @@ export interface ReadyInfo {
   /** {@link ReadyInfo.nat} in words. */
   readonly natSummary: string
   readonly pid: number
+  /** Where `--metrics` serves Prometheus text, when asked. */
+  readonly metrics?: string
 }
 
 /** The output of a running node. */
@@ -128,6 +130,7 @@ class TextReporter implements Reporter {
       `  NAT        ${info.natSummary}`,
       `  control    ${info.control}`,
       `  inbox      ${info.inbox}`,
+      ...(info.metrics === undefined ? [] : [`  metrics    ${info.metrics}`]),
       'Ctrl-C stops the node.',
       '',
     ]

@@ -11,6 +11,7 @@ import { autoConnectSchema } from '../discovery/auto-connect.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
+import type { MetricsRecorder } from '../metrics/types.js'
 import type { TransportFactory } from '../transport/types.js'
 import { errorMessage } from '../error-text.js'
 
@@ -300,9 +301,27 @@ export const nodeConfigSchema = z.strictObject({
    * counted and summarised in one line at the end of the interval (ms).
    */
   reportInterval: positiveMs().default(10_000),
-  /** Where log lines go instead of stderr, e.g. `(record) => myLogger[record.level](record.message)`. */
+  /**
+   * Where log records go instead of stderr (as text lines): a function taking
+   * each `LogRecord` object (`{ level, time, component, msg, peerId?, node, ...fields }`),
+   * e.g. `pinoSink(pino())`.
+   */
   logSink: z.custom<LogSink>((value) => typeof value === 'function', { message: 'must be a function (record) => void' }).optional(),
+  /**
+   * Where the node records its metrics (connections, dials, bytes, RTTs,
+   * limits hit; see the README's metrics table), e.g. `prometheusMetrics()`
+   * from `@crust/metrics-prometheus`. None by default: a no-op that costs nothing.
+   */
+  metrics: z
+    .custom<MetricsRecorder>(isMetricsRecorder, { message: 'must be a MetricsRecorder (counter, gauge, histogram, observeCounter, observeGauge)' })
+    .optional(),
 })
+
+function isMetricsRecorder(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const recorder = value as Record<string, unknown>
+  return ['counter', 'gauge', 'histogram', 'observeCounter', 'observeGauge'].every((key) => typeof recorder[key] === 'function')
+}
 
 /** The configuration as users write it: only `networkName` is required. */
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>

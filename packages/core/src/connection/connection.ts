@@ -24,14 +24,21 @@ export interface SendOptions {
   protocol?: string
 }
 
-/** Traffic counters of a connection (user messages and their answers, payload bytes). */
+/** Traffic counters of a connection: messages and their answers, and the payload bytes of those and of protocol streams. */
 export interface ConnectionStats {
+  /** Payload bytes sent: messages, answers, and what was written to application streams (`openStream`, `handleStream`). */
   bytesSent: number
+  /** Payload bytes received, as {@link ConnectionStats.bytesSent}. */
   bytesReceived: number
   messagesSent: number
   messagesReceived: number
-  /** Round-trip time of the last {@link Connection.ping}, in ms. */
-  rtt: number | undefined
+  /**
+   * Round-trip time in ms, the latest measured: a {@link Connection.ping}
+   * (the core's keep-alive and dead-path probes are pings too), or the
+   * transport's own keep-alives (the mux's smoothed RTT over TCP, QUIC's path
+   * RTT) when they measured since. Undefined until something measured it.
+   */
+  readonly rtt: number | undefined
 }
 
 /** The core's own ping protocol: each frame is echoed back. */
@@ -46,6 +53,8 @@ export interface ConnectionSettings {
   readonly pathWatch?: PathWatch<Connection>
   readonly maxMessageSize: number
   readonly requestTimeout: number
+  /** Hears each RTT a ping measured (ms), for the node's metrics. */
+  readonly onRtt?: (ms: number) => void
 }
 
 /** Why a connection was made over a fallback transport: the transport that was preferred, and why it lost. */
@@ -97,13 +106,25 @@ export class Connection {
    */
   remoteProtocols: readonly string[] = []
   /** Traffic counters. */
-  readonly stats: ConnectionStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, rtt: undefined }
+  readonly stats: ConnectionStats
+  /** The last ping's RTT (ms), and the transport's RTT when it was taken (to tell whether the transport measured since). */
+  private pinged: { rtt: number; transportRtt: number | undefined } | undefined
 
   constructor(
     /** The transport-level connection underneath. */
     readonly transportConnection: TransportConnection,
     private readonly settings: ConnectionSettings,
-  ) {}
+  ) {
+    this.stats = new Stats(this)
+  }
+
+  /** @internal See {@link ConnectionStats.rtt}: the last ping's, unless the transport measured a different RTT since. */
+  latestRtt(): number | undefined {
+    const transport = transportRtt(this.transportConnection)
+    const pinged = this.pinged
+    if (pinged !== undefined && (transport === undefined || transport === pinged.transportRtt)) return pinged.rtt
+    return transport
+  }
 
   /** Address the remote peer reported seeing us at (its echo), when it told us. */
   get observedAddress(): string | undefined {
@@ -353,7 +374,9 @@ export class Connection {
       if (echo === undefined) throw new ProtocolError('the peer closed the ping stream without answering')
       const rtt = performance.now() - started
       this.heard()
-      this.current().stats.rtt = rtt
+      const current = this.current()
+      current.pinged = { rtt, transportRtt: transportRtt(current.transportConnection) }
+      this.settings.onRtt?.(rtt)
       return rtt
     } catch (error) {
       if (options.signal?.aborted) throw new AbortError()
@@ -652,5 +675,34 @@ class DeadlineList {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     if (deadlineLists.get(this.timeout) === this) deadlineLists.delete(this.timeout)
+  }
+}
+
+/** The RTT the transport measured (ms), when it offers one and has measured. */
+function transportRtt(connection: TransportConnection): number | undefined {
+  const rtt = connection.rtt
+  return rtt !== undefined && Number.isFinite(rtt) && rtt > 0 ? rtt : undefined
+}
+
+/** A connection's counters; `rtt` is read from the connection when asked (its owner is private: spreads and JSON show the counters only). */
+class Stats implements ConnectionStats {
+  bytesSent = 0
+  bytesReceived = 0
+  messagesSent = 0
+  messagesReceived = 0
+  readonly #owner: Connection
+
+  constructor(owner: Connection) {
+    this.#owner = owner
+  }
+
+  get rtt(): number | undefined {
+    return this.#owner.latestRtt()
+  }
+
+  /** All five, `rtt` included (it is a getter, which JSON would leave out). */
+  toJSON(): ConnectionStats {
+    const { bytesSent, bytesReceived, messagesSent, messagesReceived, rtt } = this
+    return { bytesSent, bytesReceived, messagesSent, messagesReceived, rtt }
   }
 }

@@ -143,6 +143,8 @@ export class CrustStream extends Duplex {
           }
           chunk = next.value
         }
+        // Per chunk, not per byte: the connection's byte count includes its streams.
+        this.connection.stats.bytesReceived += chunk.byteLength
         if (this.idleTimer !== undefined) this.activeAt = performance.now()
         if (this.push(chunk)) this.wanted = true
       }
@@ -156,7 +158,10 @@ export class CrustStream extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.idleTimer !== undefined) this.activeAt = performance.now()
     this.transport.write(chunk).then(
-      () => callback(),
+      () => {
+        this.connection.stats.bytesSent += chunk.byteLength
+        callback()
+      },
       (error: unknown) => callback(asError(error)),
     )
   }

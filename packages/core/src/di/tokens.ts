@@ -55,6 +55,8 @@ export const Tokens = {
   Bootstrapper: Symbol.for('crust.Bootstrapper'),
   /** The `ServiceHost` that runs the service plugins. */
   Services: Symbol.for('crust.Services'),
+  /** The node's `NodeMetrics` (on the configured `MetricsRecorder`, or the no-op one). */
+  Metrics: Symbol.for('crust.Metrics'),
   /** The `ConnectionManager` that starts and stops the parts above together. */
   ConnectionManager: Symbol.for('crust.ConnectionManager'),
 } as const

@@ -59,6 +59,15 @@ export interface NodeEvents extends Record<string, unknown> {
   'peer:discovered': { readonly peerId: string; readonly addresses: readonly string[]; readonly via: string }
   /** The blacklist changed. */
   'blacklist:change': { readonly type: 'add' | 'remove'; readonly entry: string; readonly kind: 'peer' | 'ip' | 'cidr' }
+  /**
+   * An outbound dial (`connect`, `connectAny`, and the dials `send`, `keep` and
+   * bootstrapping make through them) failed for good: after its retries, or
+   * at once for a reason no retry fixes. `peerId` when the caller named one;
+   * `addresses` the ones it was given; `code` the error's code (e.g.
+   * `ERR_TIMEOUT`, `ERR_DIAL_FAILED`; `ERR_UNKNOWN` for an untyped error).
+   * Concurrent connects to one peer share a dial and report it once.
+   */
+  'dial:failed': { readonly peerId?: string; readonly addresses: readonly string[]; readonly code: string; readonly error: Error }
   /** A dial failed and will be retried after `delay` ms. */
   'dial:retry': { readonly peerId?: string; readonly attempt: number; readonly delay: number; readonly error: Error }
   /**

@@ -67,7 +67,7 @@ export class Admission {
       }
       const admission = this.limiter.admit(ip)
       if (!admission.allow) {
-        this.reports.rejected('inbound', remoteAddress, new ConnectionLimitError(admission.reason))
+        this.reports.rejected('inbound', remoteAddress, new ConnectionLimitError(admission.reason, admission.limit))
         return { allow: false, code: CloseCode.LIMIT_REACHED, reason: admission.reason }
       }
       return { allow: true, release: admission.release }
@@ -101,7 +101,7 @@ export class Admission {
       const victim = this.pruner.victim(this.pool.all())
       if (victim === undefined) {
         if (this.protection.has(peerId)) return // bounded by how many peers are protected
-        throw new ConnectionLimitError(`the node is full (${maxConnections} connections) and none can be pruned`)
+        throw new ConnectionLimitError(`the node is full (${maxConnections} connections) and none can be pruned`, 'connection.maxConnections')
       }
       this.pool.remove(victim)
       const idle = Math.round((Date.now() - victim.lastActiveAt) / 1000)

@@ -117,7 +117,8 @@ export class AppProtocols {
   /**
    * A peer opened a stream for `protocol`: refuse it (reset with a typed
    * code) when nothing handles it or its limits are reached, else accept it
-   * and start the handler. `report` hears of a handler that failed.
+   * and start the handler. `report` hears of a handler that failed,
+   * `onLimit` of a refusal at a limit (its config name).
    */
   acceptStream(
     protocol: string,
@@ -125,6 +126,7 @@ export class AppProtocols {
     rest: StreamRest,
     connection: Connection,
     report: (error: unknown) => void,
+    onLimit?: (limit: string) => void,
   ): StreamVerdict {
     const entry = this.streamHandlers.get(protocol)
     if (entry === undefined) {
@@ -135,6 +137,7 @@ export class AppProtocols {
     const fromPeer = entry.perPeer.get(peerId) ?? 0
     if (entry.open >= entry.limits.maxInboundStreams || fromPeer >= entry.limits.maxStreamsPerPeer) {
       stream.reset(StreamResetCode.LIMIT_EXCEEDED)
+      onLimit?.(entry.open >= entry.limits.maxInboundStreams ? 'protocol.maxInboundStreams' : 'protocol.maxStreamsPerPeer')
       return 'limit'
     }
     entry.open++

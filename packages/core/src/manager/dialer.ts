@@ -42,6 +42,7 @@ import type { RunState } from './run-state.js'
 import type { TransportHost } from './transport-host.js'
 import { fallbackReason, groupByTransport } from './transport-order.js'
 import { type DialFailure, type Traversal, describeFailure } from './traversal.js'
+import { type NodeMetrics, errorCode } from '../metrics/node-metrics.js'
 
 /** Who to connect to: a peer id (checked against its certificate) and where to find it. */
 export interface PeerContact {
@@ -110,6 +111,7 @@ export class Dialer {
     @inject(Tokens.TransportHost) private readonly transports: TransportHost,
     @inject(Tokens.Establisher) private readonly establisher: Establisher,
     @inject(Tokens.Traversal) private readonly traversal: Traversal,
+    @inject(Tokens.Metrics) private readonly metrics: NodeMetrics,
   ) {}
 
   /**
@@ -128,7 +130,9 @@ export class Dialer {
     if (dial === undefined) {
       const controller = new AbortController()
       const promise = this.dialWithRetry(peer, options, controller.signal).finally(() => this.dials.delete(key))
-      promise.catch(() => {}) // every caller hears of a failure through join(); none may be left
+      this.metrics.dialStarted()
+      // Every caller hears of a failure through join(); the node tells it once, as `dial:failed`.
+      promise.catch((error: unknown) => this.reportFailure(peer, error))
       dial = { promise, controller, callers: 0 }
       this.dials.set(key, dial)
     }
@@ -232,7 +236,7 @@ export class Dialer {
   private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
     const { maxConnections, transportPreference, fallbackDelay, dialStagger } = this.config.connection
     if (!(peer.peerId !== undefined && this.pool.get(peer.peerId)) && !this.admission.hasRoom()) {
-      throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections and none can be pruned`)
+      throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections and none can be pruned`, 'connection.maxConnections')
     }
     const usable = peer.addresses.filter((address) => this.transports.transportFor(address) !== undefined)
     if (usable.length === 0) {
@@ -379,6 +383,12 @@ export class Dialer {
       clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** A shared dial failed for good: one `dial:failed` for all its callers. */
+  private reportFailure(peer: PeerContact, failure: unknown): void {
+    const error = asError(failure)
+    this.events.emit('dial:failed', { peerId: peer.peerId, addresses: [...peer.addresses], code: errorCode(error), error })
   }
 
   /** Cancel every dial in flight (the node stops). */

@@ -18,6 +18,7 @@ import { Tokens } from '../di/tokens.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
+import type { NodeMetrics } from '../metrics/node-metrics.js'
 import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
@@ -67,13 +68,19 @@ export class Establisher {
     @inject(Tokens.TransportHost) private readonly transports: TransportHost,
     @inject(Tokens.PeerPresence) private readonly presence: PeerPresence,
     @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
+    @inject(Tokens.Metrics) metrics: NodeMetrics,
   ) {
     const pathWatch = new PathWatch<Connection>(
       config.connection.pathTimeout,
       (connection, silentMs) => this.pathLost(connection, silentMs),
       (connection) => this.keepAlive.suspect(connection),
     )
-    this.settings = { maxMessageSize: config.maxMessageSize, requestTimeout: config.connection.requestTimeout, pathWatch }
+    this.settings = {
+      maxMessageSize: config.maxMessageSize,
+      requestTimeout: config.connection.requestTimeout,
+      pathWatch,
+      onRtt: (ms) => metrics.observeRtt(ms),
+    }
   }
 
   /**

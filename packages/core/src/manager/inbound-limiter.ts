@@ -35,7 +35,7 @@ export interface InboundLimiterOptions {
  */
 export type AdmitDecision =
   | { readonly allow: true; readonly release: () => void }
-  | { readonly allow: false; readonly code: number; readonly reason: string }
+  | { readonly allow: false; readonly code: number; readonly reason: string; readonly limit: string }
 
 /**
  * Counts inbound connections per address group and per subnet. Each admitted
@@ -66,16 +66,16 @@ export class InboundLimiter {
   admit(ip: string): AdmitDecision {
     const o = this.#options
     if (o.countPendingInbound() >= o.maxPendingInbound) {
-      return refuse(`too many inbound handshakes in progress (limit ${o.maxPendingInbound})`)
+      return refuse(`too many inbound handshakes in progress (limit ${o.maxPendingInbound})`, 'connection.maxPendingInbound')
     }
-    if (!o.hasRoom()) return refuse(o.describeFull())
+    if (!o.hasRoom()) return refuse(o.describeFull(), 'connection.maxConnections')
     const address = ipGroup(ip, o.addressPrefixes)
     const subnet = ipGroup(ip, o.subnetPrefixes)
     if ((this.#perAddress.get(address) ?? 0) >= o.maxInboundPerIp) {
-      return refuse(`too many inbound connections from ${address} (limit ${o.maxInboundPerIp})`)
+      return refuse(`too many inbound connections from ${address} (limit ${o.maxInboundPerIp})`, 'connection.maxInboundPerIp')
     }
     if ((this.#perSubnet.get(subnet) ?? 0) >= o.maxInboundPerSubnet) {
-      return refuse(`too many inbound connections from subnet ${subnet} (limit ${o.maxInboundPerSubnet})`)
+      return refuse(`too many inbound connections from subnet ${subnet} (limit ${o.maxInboundPerSubnet})`, 'connection.maxInboundPerSubnet')
     }
     increment(this.#perAddress, address)
     increment(this.#perSubnet, subnet)
@@ -112,8 +112,9 @@ export class InboundLimiter {
   }
 }
 
-function refuse(reason: string): AdmitDecision {
-  return { allow: false, code: CloseCode.LIMIT_REACHED, reason }
+/** A refusal at `limit` (the config name of the bound that refused). */
+function refuse(reason: string, limit: string): AdmitDecision {
+  return { allow: false, code: CloseCode.LIMIT_REACHED, reason, limit }
 }
 
 function increment(counts: Map<string, number>, key: string): void {

@@ -11,6 +11,7 @@ import { BlacklistedError, ConnectionLimitError, LimitExceededError, ProtocolErr
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
+import { type NodeMetrics, errorCode } from '../metrics/node-metrics.js'
 import { CloseCode } from '../transport/types.js'
 import { asError } from '../error-text.js'
 import { ReportThrottle } from './report-throttle.js'
@@ -30,6 +31,7 @@ export class PeerReports {
     @inject(Tokens.Config) private readonly config: NodeConfig,
     @inject(Tokens.Logger) private readonly logger: Logger,
     @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.Metrics) private readonly metrics: NodeMetrics,
   ) {
     this.throttle = new ReportThrottle(config.reportInterval, REPORTS_PER_INTERVAL, (kind, count, ms) =>
       this.logger.warn(`${count} more ${kind} in the last ${Math.round(ms / 1000)} s (not logged one by one)`),
@@ -41,10 +43,16 @@ export class PeerReports {
     // Every refusal is an event (each cost the peer a connection, and applications count them), but a
     // flood of them (e.g. junk handshakes) is a few log lines and one summary per interval.
     this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
+    if ((error instanceof ConnectionLimitError || error instanceof LimitExceededError) && error.limit !== undefined) this.limitHit(error.limit)
     if (!this.throttle.admit(`${direction} refusals (${error.name})`)) return
     // Routine refusals (blacklist, limits) stay below the default level.
     const routine = error instanceof BlacklistedError || error instanceof ConnectionLimitError
-    this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`)
+    this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`, {
+      peerId,
+      address: remoteAddress,
+      direction,
+      code: errorCode(error),
+    })
   }
 
   /**
@@ -56,9 +64,15 @@ export class PeerReports {
   peerError(connection: Connection, error: unknown, fault: 'peer' | 'local' = 'peer'): void {
     const err = asError(error)
     if (fault === 'peer' && isMisbehaviour(err)) this.countMisbehaviour(connection)
+    if (fault === 'peer' && err instanceof LimitExceededError) this.limitHit(err.limit)
     if (!this.throttle.admit(`peer errors (${err.name})`)) return
-    this.logger.info(`peer ${connection.peerId}: ${err.message}`)
+    this.logger.info(`peer ${connection.peerId}: ${err.message}`, { peerId: connection.peerId, code: errorCode(err) })
     this.events.emit('error', { error: err, context: fault === 'peer' ? 'incoming stream' : 'handler', peerId: connection.peerId })
+  }
+
+  /** This node refused something at `limit` (a config name, e.g. `protocol.maxStreamsPerPeer`): counted in `crust_limits_hit_total`. */
+  limitHit(limit: string): void {
+    this.metrics.limitHit(limit)
   }
 
   /** Summarise what was held back (the node stops). */

@@ -84,7 +84,14 @@ export class Registrar {
 
   /** A peer opened an application stream: refuse it or hand it to its handler. */
   serveAppStream(protocol: string, stream: TransportStream, rest: StreamRest, connection: Connection): void {
-    this.apps.acceptStream(protocol, stream, rest, connection, (error) => this.reports.peerError(connection, error, 'local'))
+    this.apps.acceptStream(
+      protocol,
+      stream,
+      rest,
+      connection,
+      (error) => this.reports.peerError(connection, error, 'local'),
+      (limit) => this.reports.limitHit(limit),
+    )
   }
 
   /** Incoming messages as an async iterator; a slow consumer slows the senders down (backpressure). */

@@ -1,6 +1,7 @@
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
+import type { MetricsRecorder } from '../metrics/types.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
 import type { SecurityContext, TransportLimits } from '../transport/types.js'
 import { CloseCode } from '../transport/types.js'
@@ -32,6 +33,7 @@ export class ServiceHost {
       role: 'node' | 'client'
       security: SecurityContext
       limits: TransportLimits
+      metrics: MetricsRecorder
     },
     private readonly manager: ConnectionManager,
     private readonly events: TypedEmitter<NodeEvents>,

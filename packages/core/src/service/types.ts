@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import type { Logger } from '../logger.js'
+import type { MetricsRecorder } from '../metrics/types.js'
 import type {
   CloseInfo,
   ConnectionMethod,
@@ -136,6 +137,13 @@ export interface ServiceComponents {
   /** `node` or `client` (clients accept no inbound connections). */
   readonly role: 'node' | 'client'
   readonly logger: Logger
+  /**
+   * The node's metrics backend (the no-op one unless the application
+   * configured `metrics`): a service registers its own metrics on it, e.g.
+   * `crust_relay_circuits`. Name them `crust_<service>_...`; labels from small
+   * fixed sets only. Optional so test doubles of this interface need not provide it.
+   */
+  readonly metrics?: MetricsRecorder
   /** TLS material and peer verification, for services that secure their own connections (e.g. over a relay). */
   readonly security: SecurityContext
   /** The timing and stream limits transports get, for services that make connections. */

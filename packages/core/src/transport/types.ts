@@ -136,6 +136,12 @@ export interface TransportConnection {
    * its own probes without it.
    */
   readonly lastReceivedAt?: number
+  /**
+   * The round-trip time the transport measures itself (ms), e.g. from its
+   * keep-alive pings; 0 or `NaN` until measured. Optional: the core shows it
+   * in `connection.stats.rtt` when the transport measured after the last ping.
+   */
+  readonly rtt?: number
 }
 
 /**

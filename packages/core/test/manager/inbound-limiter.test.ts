@@ -35,7 +35,7 @@ describe('InboundLimiter', () => {
     admitted(limiter.admit('10.0.0.1'))
     admitted(limiter.admit('10.0.0.1'))
     const third = limiter.admit('10.0.0.1')
-    expect(third).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('10.0.0.1') })
+    expect(third).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('10.0.0.1'), limit: 'connection.maxInboundPerIp' })
     admitted(limiter.admit('10.0.0.2'))
     expect(limiter.count('10.0.0.1')).toBe(2)
     expect(limiter.total).toBe(3)
@@ -74,7 +74,7 @@ describe('InboundLimiter', () => {
     admitted(limiter.admit('2001:db8:1:2::1'))
     admitted(limiter.admit('2001:db8:1:2:ffff:ffff:ffff:ffff'))
     const third = limiter.admit('2001:db8:1:2:dead:beef::7')
-    expect(third).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('2001:db8:1:2::/64') })
+    expect(third).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('2001:db8:1:2::/64'), limit: 'connection.maxInboundPerIp' })
     admitted(limiter.admit('2001:db8:1:3::1')) // the next /64 is another customer
   })
 
@@ -82,7 +82,7 @@ describe('InboundLimiter', () => {
     const limiter = limiterWith({ maxInboundPerIp: 2, maxInboundPerSubnet: 5 })
     for (let host = 1; host <= 5; host++) admitted(limiter.admit(`203.0.113.${host}`))
     const sixth = limiter.admit('203.0.113.200')
-    expect(sixth).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('subnet 203.0.113.0/24') })
+    expect(sixth).toEqual({ allow: false, code: CloseCode.LIMIT_REACHED, reason: expect.stringContaining('subnet 203.0.113.0/24'), limit: 'connection.maxInboundPerSubnet' })
     admitted(limiter.admit('203.0.114.1'))
     expect(limiter.countSubnet('203.0.113.9')).toBe(5)
     for (let n = 1; n <= 5; n++) admitted(limiter.admit(`2001:db8:7:${n}::1`))

@@ -1,4 +1,5 @@
 import {
+  type CounterMetric,
   type ServiceConnection,
   type ServiceStream,
   type Service,
@@ -55,7 +56,18 @@ class RelayServer implements Service {
     private readonly options: ResolvedServerOptions,
   ) {
     this.accounting = new CircuitAccounting(options)
+    // Read when scraped: nothing is counted per relayed byte.
+    components.metrics?.observeGauge('crust_relay_circuits', { help: 'Circuits this relay carries now' }, (observe) =>
+      observe(this.accounting.activeCircuits),
+    )
+    this.refusals = components.metrics?.counter('crust_relay_refusals_total', {
+      help: 'Circuit requests this relay refused, by reason (a limit reached, target not connected, ...)',
+      labels: ['reason'],
+    })
   }
+
+  /** Refusals by reason, when the node records metrics. */
+  private readonly refusals: CounterMetric | undefined
 
   async start(): Promise<void> {
     this.stopServing = this.components.handleProtocol(HOP_PROTOCOL, (stream, connection) => {
@@ -189,6 +201,7 @@ class RelayServer implements Service {
   /** Send a refusal, then let the requester finish its side (bounded, so a silent peer cannot pin the stream). */
   private async refuse(stream: ServiceStream, requester: string, frame: Refusal): Promise<void> {
     this.notify('circuit:refused', `refused ${shortPeerId(requester)}: ${frame.reason}: ${frame.message}`, requester)
+    this.refusals?.inc({ reason: frame.reason })
     const timer = setTimeout(() => stream.reset(StreamResetCode.CANCELLED), this.options.answerTimeout)
     try {
       await writeControl(stream, frame, { end: true })
