@@ -24,7 +24,7 @@ export interface SendOptions {
   protocol?: string
 }
 
-/** Traffic counters of a connection (user messages and their answers, payload bytes). */
+/** Traffic counters of a connection: payload bytes of user messages, their answers and application streams; messages counted apart. */
 export interface ConnectionStats {
   bytesSent: number
   bytesReceived: number

@@ -144,6 +144,7 @@ export class CrustStream extends Duplex {
           chunk = next.value
         }
         if (this.idleTimer !== undefined) this.activeAt = performance.now()
+        this.connection.stats.bytesReceived += chunk.byteLength
         if (this.push(chunk)) this.wanted = true
       }
     } catch (error) {
@@ -155,6 +156,7 @@ export class CrustStream extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.idleTimer !== undefined) this.activeAt = performance.now()
+    this.connection.stats.bytesSent += chunk.byteLength
     this.transport.write(chunk).then(
       () => callback(),
       (error: unknown) => callback(asError(error)),
