@@ -13,8 +13,9 @@ import { link, mkdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { CrustNode, CrustStream } from '@crust/core'
 import { badFileName } from './names.js'
+import type { z } from 'zod'
 import {
-  answerSchema,
+  type answerSchema,
   encodeFrame,
   FILE_PROTOCOL,
   type FileOffer,
@@ -68,7 +69,8 @@ export interface InboxOptions {
   readonly idleTimeout?: number
 }
 
-type Result = Exclude<ReturnType<typeof resultSchema.parse>, { ok: false }>
+type Answer = z.infer<typeof answerSchema>
+type Result = Exclude<z.infer<typeof resultSchema>, { ok: false }>
 
 interface Active {
   readonly stream: CrustStream
@@ -170,7 +172,7 @@ export class Inbox {
     }
     const hash = createHash('sha256')
     if (offset > 0) await hashInto(hash, partPath, offset)
-    stream.write(encodeFrame({ ok: true, offset } satisfies ReturnType<typeof answerSchema.parse>))
+    stream.write(encodeFrame({ ok: true, offset } satisfies Answer))
 
     const out = createWriteStream(partPath, { flags: offset > 0 ? 'a' : 'w', mode: 0o600 })
     let remaining = offer.size - offset
