@@ -62,7 +62,8 @@ function watchPeak(pid) {
   let peak = 0
   const sample = () => {
     const m = memoryOf(pid)
-    if (m) peak = Math.max(peak, m.peak, m.rss)
+    // A process that is exiting (a zombie) has no VmHWM/VmRSS any more: keep what was read before.
+    for (const value of [m?.peak, m?.rss]) if (Number.isFinite(value)) peak = Math.max(peak, value)
   }
   sample()
   const timer = setInterval(sample, RSS_SAMPLE_MS)
