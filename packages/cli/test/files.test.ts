@@ -3,11 +3,11 @@
  * short-lived client node (alice's key) to a `crust start --inbox` (bob):
  * the hash matches; a peer not --allow'ed, a file over --max-file and a path
  * for a name are refused with their reasons; a node without --inbox takes no
- * files; a connection cut mid-file is retried and resumed from the
- * receiver's partial file.
+ * files; a connection cut mid-file, and a receiver killed mid-file and
+ * restarted, are retried and resumed from the receiver's partial file.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { readdir, readFile, truncate, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { createServer, type Server, type Socket, connect } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -143,6 +143,53 @@ describe('crust send --file to crust start --inbox', () => {
   })
 })
 
+describe('a receiver killed mid-file and restarted', () => {
+  it('keeps its partial file, and the sender resumes from it once the receiver is back', async () => {
+    const dir = await tempDir()
+    const inbox = join(dir, 'inbox')
+    const aliceKey = join(dir, 'alice.pem')
+    const alicePeerId = (JSON.parse((await crust(['keygen', '--out', aliceKey, '--json'])).stdout) as { peerId: string }).peerId
+    const bobArgs = (listen: string) => [
+      ...['--listen', listen, '--key-file', join(dir, 'bob.pem'), '--data-dir', join(dir, 'bob'), '--control', join(dir, 'bob.sock')],
+      ...['--inbox', inbox, '--allow', alicePeerId],
+    ]
+    const bob = await StartedNode.start(bobArgs('tcp://127.0.0.1:0'))
+    const port = Number(new URL(bob.ready.addresses[0] as string).port)
+    const data = randomBytes(6 * MiB)
+    const path = join(dir, 'restart.bin')
+    await writeFile(path, data)
+    // The first connection stalls after 2 MiB, so bob is killed with a partial file mid-transfer.
+    const proxy = await cuttingProxy(port, 2 * MiB, 'hold')
+    try {
+      const sending = crust(['send', '--direct', '--key-file', aliceKey, '--json', `${bob.ready.peerId}@tcp://127.0.0.1:${proxy.port}`, '--file', path])
+      const partial = async () => {
+        const names = await readdir(inbox).catch(() => [] as string[])
+        const part = names.find((n) => n.endsWith('.part'))
+        return part === undefined ? 0 : (await stat(join(inbox, part))).size
+      }
+      const deadline = Date.now() + 10_000
+      while ((await partial()) < MiB && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(await bob.stop('SIGKILL')).toBe(null)
+      const kept = await partial()
+      expect(kept).toBeGreaterThanOrEqual(MiB)
+      const again = await StartedNode.start(bobArgs(`tcp://127.0.0.1:${port}`))
+      expect(again.ready.peerId).toBe(bob.ready.peerId)
+      proxy.cut() // the stalled connection goes; the sender's retry dials through the proxy anew
+      const run = await sending
+      expect(run.stderr).toBe('')
+      expect(run.code).toBe(0)
+      const summary = jsonLines(run.stdout).at(-1) as { attempts: number; resumedFrom: number; sha256: string; savedAs: string }
+      expect(summary.attempts).toBeGreaterThanOrEqual(2)
+      expect(summary.resumedFrom).toBe(kept)
+      expect(summary.sha256).toBe(sha256(data))
+      expect(sha256(await readFile(summary.savedAs))).toBe(sha256(data))
+      await again.stop('SIGKILL')
+    } finally {
+      proxy.close()
+    }
+  })
+})
+
 describe('a node without --inbox', () => {
   it('takes no files: the sender is told the peer does not', async () => {
     const dir = await tempDir()
@@ -166,11 +213,12 @@ describe('a node without --inbox', () => {
 })
 
 /**
- * A TCP proxy to 127.0.0.1:`target` that cuts its first connection (both
- * sockets destroyed) once `cutAfter` bytes went upstream; later connections
- * pass untouched.
+ * A TCP proxy to 127.0.0.1:`target` whose first connection is cut (both
+ * sockets destroyed) or held (nothing more forwarded upstream) once `after`
+ * bytes went upstream; later connections pass untouched. `cut()` ends the
+ * connections open now, `close()` the proxy.
  */
-async function cuttingProxy(target: number, cutAfter: number): Promise<{ port: number; close(): void }> {
+async function cuttingProxy(target: number, after: number, mode: 'cut' | 'hold' = 'cut'): Promise<{ port: number; cut(): void; close(): void }> {
   let first = true
   const sockets = new Set<Socket>()
   const server: Server = createServer((client) => {
@@ -181,7 +229,8 @@ async function cuttingProxy(target: number, cutAfter: number): Promise<{ port: n
     let forwarded = 0
     client.on('data', (chunk: Buffer) => {
       forwarded += chunk.length
-      if (cut && forwarded > cutAfter) {
+      if (cut && forwarded > after) {
+        if (mode === 'hold') return client.pause()
         client.destroy()
         upstream.destroy()
         return
@@ -207,6 +256,9 @@ async function cuttingProxy(target: number, cutAfter: number): Promise<{ port: n
   if (address === null || typeof address === 'string') throw new Error('proxy has no port')
   return {
     port: address.port,
+    cut() {
+      for (const s of sockets) s.destroy()
+    },
     close() {
       for (const s of sockets) s.destroy()
       server.close()
