@@ -189,6 +189,7 @@ async function bulk(conn, call) {
 
 /** Resolves when `stream` takes writes again; rejects if it closes first. */
 function drained(stream) {
+  if (stream.destroyed) return Promise.reject(stream.errored ?? new Error('stream closed'))
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       stream.off('close', onClose)

@@ -196,8 +196,10 @@ async function hashInto(hash: Hash, path: string, length: number): Promise<void>
   for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
 }
 
-/** Resolves when `stream` takes more writes; rejects when it fails or closes first. */
+/** Resolves when `stream` takes more writes; rejects when it fails or closes first (or already has). */
 function drained(stream: CrustStream): Promise<void> {
+  // A write to a stream that is already closed returns false too, and 'close' will not come again.
+  if (stream.destroyed) return Promise.reject(stream.errored ?? new Error('the stream closed while sending'))
   return new Promise((resolve, reject) => {
     const finish = (error?: Error): void => {
       stream.off('drain', onDrain)
