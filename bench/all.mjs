@@ -2,7 +2,8 @@
 // `pnpm bench`: every benchmark in one run, one JSON document on stdout.
 //   tcp:  Crust over TCP against raw node:tls (bench/run.mjs)
 //   quic: Crust over QUIC against bare @matrixai/quic defaults (packages/transport-quic/bench/quic-bench.mjs)
-// Progress goes to stderr. BENCH_SUITES=tcp or =quic runs one of them.
+//   streams: application streams over TCP and QUIC against the same run's large-message figure (bench/streams.mjs)
+// Progress goes to stderr. BENCH_SUITES=tcp (or quic, streams, a comma list) runs some of them.
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -10,8 +11,9 @@ import { fileURLToPath } from 'node:url'
 const suites = {
   tcp: fileURLToPath(new URL('./run.mjs', import.meta.url)),
   quic: fileURLToPath(new URL('../packages/transport-quic/bench/quic-bench.mjs', import.meta.url)),
+  streams: fileURLToPath(new URL('./streams.mjs', import.meta.url)),
 }
-const wanted = (process.env.BENCH_SUITES ?? 'tcp,quic').split(',').filter((name) => name in suites)
+const wanted = (process.env.BENCH_SUITES ?? 'tcp,quic,streams').split(',').filter((name) => name in suites)
 
 function run(script) {
   return new Promise((resolve, reject) => {

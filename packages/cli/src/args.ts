@@ -73,3 +73,19 @@ export function durationFlag(flag: string, value: string | undefined, fallback: 
   const amount = Number(match[1])
   return Math.round(match[2] === 's' ? amount * 1000 : amount)
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 2 ** 10, m: 1e6, mb: 1e6, mib: 2 ** 20, g: 1e9, gb: 1e9, gib: 2 ** 30, t: 1e12, tb: 1e12, tib: 2 ** 40 }
+
+/**
+ * A size flag in bytes: `1048576`, `500MB`, `2GiB`, `1.5 GiB`.
+ *
+ * @throws UsageError naming the flag.
+ */
+export function sizeFlag(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = match === null ? undefined : SIZE_UNITS[(match[2] ?? '').toLowerCase()]
+  const bytes = match === null || unit === undefined ? Number.NaN : Math.floor(Number(match[1]) * unit)
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`--${flag} must be a size such as 500MB or 2GiB, got '${value}'`)
+  return bytes
+}

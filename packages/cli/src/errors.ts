@@ -51,3 +51,18 @@ export function messageOf(error: unknown): string {
 export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim()
 }
+
+/**
+ * A file transfer the receiver refused or failed, or that could not be
+ * finished (exit code 1). `reason` names why, e.g. `not-allowed`,
+ * `too-large`, `hash-mismatch`, or `not-supported` (the peer takes no files).
+ */
+export class FileTransferError extends FailureError {
+  constructor(
+    /** Why, as a short name. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}

@@ -54,6 +54,7 @@ export interface Ready {
   readonly peerId: string
   readonly addresses: string[]
   readonly control: string
+  /** Only with --inbox. */
   readonly inbox: string
 }
 

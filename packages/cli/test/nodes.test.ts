@@ -33,7 +33,11 @@ describe('crust start, ping, send, peers', () => {
       '--interval',
       '1s',
     ]
-    ;[alice, bob] = await Promise.all([StartedNode.start(args('alice')), StartedNode.start(args('bob'))])
+    // Bob takes files from alice only: her key is made first, so her peer id is known for --allow.
+    const key = await crust(['keygen', '--out', join(dir, 'alice.pem'), '--json'])
+    const alicePeerId = (JSON.parse(key.stdout) as { peerId: string }).peerId
+    const receiving = ['--inbox', join(dir, 'bob', 'inbox'), '--allow', alicePeerId]
+    ;[alice, bob] = await Promise.all([StartedNode.start(args('alice')), StartedNode.start([...args('bob'), ...receiving])])
     bobContact = `${bob.ready.peerId}@${bob.ready.addresses[0]}`
   })
 

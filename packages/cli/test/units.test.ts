@@ -1,12 +1,16 @@
-/** The small pieces, in process: targets, the file-transfer wire format and inbox, rendering, config files. */
+/** The small pieces, in process: targets, the file protocol, inbox and sender (in-memory nodes), rendering, config files. */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { readConfigFile } from '../src/config/file.js'
 import { buildNodeConfig } from '../src/config/node-config.js'
-import { Inbox, type SavedFile, safeName } from '../src/files/inbox.js'
-import { type ChunkHeader, chunkCount, decodeChunk, encodeChunk, isChunk } from '../src/files/wire.js'
+import { contactOf, createTestNode, MemoryNetwork, memoryTransport, stopTestNodes, waitFor } from '@crust/core/testing'
+import { sizeFlag } from '../src/args.js'
+import { Inbox, type InboxOptions, type RefusedFile, type SavedFile } from '../src/files/inbox.js'
+import { badFileName } from '../src/files/names.js'
+import { answerSchema, encodeFrame, FILE_PROTOCOL, FrameReader, MAX_FRAME, resultSchema } from '../src/files/protocol.js'
+import { sendFile } from '../src/files/sender.js'
 import { parseTarget } from '../src/node/target.js'
 import { renderBar } from '../src/render/progress.js'
 import { renderTable } from '../src/render/table.js'
@@ -27,55 +31,101 @@ describe('peer arguments', () => {
 })
 
 describe('file transfer', () => {
-  const file = randomBytes(2.5 * 1024 * 1024)
-  const chunkSize = 1024 * 1024
-  const header = {
-    id: 'a1b2c3d4e5f60718',
-    name: '../../etc/report.bin',
-    size: file.length,
-    sha256: createHash('sha256').update(file).digest('hex'),
-    chunkSize,
-    total: chunkCount(file.length, chunkSize),
-  }
-  const chunk = (index: number, h: Omit<ChunkHeader, 'index'> = header) =>
-    encodeChunk({ ...h, index }, file.subarray(index * chunkSize, Math.min(file.length, (index + 1) * chunkSize)))
+  afterEach(() => stopTestNodes())
 
-  it('round-trips a chunk and rejects a wrong length', () => {
-    const message = chunk(1)
-    expect(isChunk(message)).toBe(true)
-    expect(isChunk(Buffer.from('hello'))).toBe(false)
-    expect(decodeChunk(message).header.index).toBe(1)
-    expect(decodeChunk(message).data.length).toBe(chunkSize)
-    expect(() => decodeChunk(encodeChunk({ ...header, index: 2 }, Buffer.alloc(10)))).toThrow(/wrong length/)
-  })
-
-  it('reassembles chunks in any order, verifies the hash, and keeps the name inside the inbox', async () => {
-    const dir = await tempDir()
+  /** Bob (an inbox taking files from alice) and alice connected to him, on an in-memory network. */
+  async function pair(dir: string, options: Partial<InboxOptions> = {}) {
+    const network = new MemoryNetwork()
+    const bob = await createTestNode([memoryTransport(network)], { listen: ['memory://bob:1'] })
+    const alice = await createTestNode([memoryTransport(network)])
+    await Promise.all([bob.start(), alice.start()])
     const saved: SavedFile[] = []
-    const inbox = new Inbox(join(dir, 'inbox'), (f) => saved.push(f))
-    const answers = await Promise.all([2, 0, 1].map((i) => inbox.receive(PEER, chunk(i))))
-    const done = answers.find((a) => 'done' in a)
-    expect(done).toEqual({ done: true, path: join(dir, 'inbox', 'report.bin'), sha256: header.sha256 })
+    const refused: RefusedFile[] = []
+    const inbox = new Inbox({ dir, maxFileSize: 1024 * 1024 * 1024, allow: new Set([alice.peerId]), onSaved: (f) => saved.push(f), onRefused: (f) => refused.push(f), ...options })
+    inbox.register(bob)
+    const connection = await alice.connect(contactOf(bob))
+    return { alice, bob, inbox, saved, refused, open: () => connection.openStream(FILE_PROTOCOL) }
+  }
+
+  it('streams a file, verifies its SHA-256 and saves it under its name', async () => {
+    const dir = await tempDir()
+    const { open, saved } = await pair(join(dir, 'inbox'))
+    const file = randomBytes(2.5 * 1024 * 1024)
+    await writeFile(join(dir, 'report.bin'), file)
+    const sent = await sendFile(open, join(dir, 'report.bin'))
+    expect(sent).toMatchObject({ name: 'report.bin', size: file.length, sha256: createHash('sha256').update(file).digest('hex'), savedAs: join(dir, 'inbox', 'report.bin'), attempts: 1 })
     expect((await readFile(join(dir, 'inbox', 'report.bin'))).equals(file)).toBe(true)
-    expect(saved).toEqual([expect.objectContaining({ peerId: PEER, name: header.name, size: file.length })])
+    expect(saved).toEqual([expect.objectContaining({ name: 'report.bin', size: file.length, resumedFrom: 0 })])
     expect(await readdir(join(dir, 'inbox'))).toEqual(['report.bin'])
   })
 
-  it('refuses a file whose hash does not match and leaves nothing behind', async () => {
+  it('refuses a file whose hash does not match, with a typed reason, and publishes nothing', async () => {
     const dir = await tempDir()
-    const inbox = new Inbox(dir, () => {})
-    const wrong = { ...header, id: 'ffffffffffffffff', sha256: '0'.repeat(64) }
-    await inbox.receive(PEER, chunk(0, wrong))
-    await inbox.receive(PEER, chunk(1, wrong))
-    await expect(inbox.receive(PEER, chunk(2, wrong))).rejects.toThrow(/SHA-256 mismatch/)
+    const { open, refused } = await pair(dir)
+    const stream = await open()
+    const reader = new FrameReader(stream)
+    const data = Buffer.from('not what the hash says')
+    stream.write(encodeFrame({ name: 'x.txt', size: data.length, id: 'a'.repeat(32) }))
+    expect(await reader.frame(answerSchema)).toEqual({ ok: true, offset: 0 })
+    stream.end(Buffer.concat([data, Buffer.alloc(32)]))
+    const result = await reader.frame(resultSchema)
+    expect(result).toMatchObject({ ok: false, reason: 'hash-mismatch' })
+    expect(refused).toEqual([expect.objectContaining({ reason: 'hash-mismatch', name: 'x.txt' })])
     expect(await readdir(dir)).toEqual([])
   })
 
-  it('sanitises names', () => {
-    expect(safeName('..\\..\\x.txt')).toBe('x.txt')
-    expect(safeName('.bashrc')).toBe('_bashrc')
-    expect(safeName('..')).toBe('file')
-    expect(safeName('a\u0000b')).toBe('ab')
+  it('keeps a partial file when the stream is lost, and answers its length as the offset next time', async () => {
+    const dir = await tempDir()
+    const { open, saved } = await pair(dir)
+    const file = randomBytes(300 * 1024)
+    const offer = { name: 'part.bin', size: file.length, id: 'b'.repeat(32) }
+    const first = await open()
+    const reader = new FrameReader(first)
+    first.write(encodeFrame(offer))
+    expect(await reader.frame(answerSchema)).toEqual({ ok: true, offset: 0 })
+    first.write(file.subarray(0, 100 * 1024))
+    await waitFor(() => saved.length === 0 && first.connection.stats.bytesSent >= 100 * 1024)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    first.abort()
+    const second = await open()
+    const again = new FrameReader(second)
+    second.write(encodeFrame(offer))
+    const answer = await again.frame(answerSchema)
+    expect(answer).toEqual({ ok: true, offset: 100 * 1024 })
+    second.end(Buffer.concat([file.subarray(100 * 1024), createHash('sha256').update(file).digest()]))
+    expect(await again.frame(resultSchema)).toMatchObject({ ok: true, path: join(dir, 'part.bin') })
+    expect((await readFile(join(dir, 'part.bin'))).equals(file)).toBe(true)
+    expect(saved).toEqual([expect.objectContaining({ resumedFrom: 100 * 1024 })])
+  })
+
+  it('reads frames split across chunks, and refuses oversized ones', async () => {
+    async function* chunks(...parts: Uint8Array[]) {
+      yield* parts
+    }
+    const frame = encodeFrame({ ok: true, offset: 7 })
+    const reader = new FrameReader(chunks(frame.subarray(0, 1), frame.subarray(1, 5), Buffer.concat([frame.subarray(5), Buffer.from('rest')])))
+    expect(await reader.frame(answerSchema)).toEqual({ ok: true, offset: 7 })
+    const rest: Uint8Array[] = []
+    for await (const chunk of reader.rest()) rest.push(chunk)
+    expect(Buffer.concat(rest).toString()).toBe('rest')
+    const big = Buffer.alloc(2)
+    big.writeUInt16BE(MAX_FRAME + 1)
+    await expect(new FrameReader(chunks(big)).frame(answerSchema)).rejects.toThrow(/exceeds/)
+  })
+
+  it('accepts plain names only', () => {
+    for (const name of ['report.pdf', 'holiday photo (2).jpg', 'ünïcødé.txt']) expect(badFileName(name), name).toBeUndefined()
+    for (const name of ['../x', 'a/b', 'a\\b', '/etc/passwd', 'C:evil', '..', '.', '.bashrc', 'a\u0000b', ' x', '']) {
+      expect(badFileName(name), JSON.stringify(name)).toBeDefined()
+    }
+  })
+
+  it('reads sizes for --max-file', () => {
+    expect(sizeFlag('max-file', '2GiB', 0)).toBe(2 * 2 ** 30)
+    expect(sizeFlag('max-file', '500MB', 0)).toBe(500e6)
+    expect(sizeFlag('max-file', '1.5 KiB', 0)).toBe(1536)
+    expect(sizeFlag('max-file', undefined, 9)).toBe(9)
+    expect(() => sizeFlag('max-file', '2 parsecs', 0)).toThrow(/--max-file must be a size/)
   })
 })
 

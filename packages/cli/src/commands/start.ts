@@ -4,14 +4,14 @@
  *
  * @packageDocumentation
  */
-import { join, resolve } from 'node:path'
-import { type CrustNode, createNode } from '@crust/core'
-import { durationFlag, expectPositionals, parseCommandArgs } from '../args.js'
+import { resolve } from 'node:path'
+import { type CrustNode, createNode, isPeerId } from '@crust/core'
+import { durationFlag, expectPositionals, parseCommandArgs, sizeFlag } from '../args.js'
 import type { Command } from '../command.js'
 import { readConfigFile } from '../config/file.js'
 import { buildNodeConfig } from '../config/node-config.js'
 import { ControlServer } from '../control/server.js'
-import { ExitCode, FailureError, messageOf } from '../errors.js'
+import { ExitCode, FailureError, messageOf, UsageError } from '../errors.js'
 import { Inbox } from '../files/inbox.js'
 import type { CliIo } from '../io.js'
 import { reportNodeEvents } from '../node/event-lines.js'
@@ -25,6 +25,9 @@ import { createReporter, type Reporter } from '../node/reporter.js'
 import { controlPath, dataDir } from '../paths.js'
 import { formatBytes, formatDuration, formatPeer } from '../render/format.js'
 
+/** Largest file an inbox takes without --max-file. */
+const DEFAULT_MAX_FILE = 4 * 2 ** 30
+
 const HELP = `Usage: crust start [--config <file>] [options]
 
 Run a node until Ctrl-C (or SIGTERM): print its peer id, addresses and NAT
@@ -34,7 +37,9 @@ seconds. On stop it closes connections, removes UPnP port mappings and saves
 the bootstrap cache, and exits 0.
 
 While it runs, crust peers, crust ping and crust send act through its
-control socket, and files sent to it are saved in the inbox.
+control socket. With --inbox, files that --allow'ed peers send are saved
+there once their SHA-256 checks out; an interrupted file's partial copy
+(hidden, .crust-*.part) is kept for the sender to resume.
 
 Options:
   -c, --config <file>      JSON config file (see below)
@@ -47,7 +52,11 @@ Options:
                            joins through it at start
   --control <path>         control socket (default: control.sock in --data-dir, else
                            $XDG_RUNTIME_DIR/crust/control.sock, else in the data directory)
-  --inbox <dir>            where received files are saved (default: inbox in the data directory)
+  --inbox <dir>            receive files (crust send --file) into this directory; without
+                           it the node takes no files (senders are told it does not)
+  --max-file <size>        largest file accepted, e.g. 500MB, 2GiB (default 4GiB)
+  --allow <peerId>         a peer allowed to send files, repeatable (default: none;
+                           others are refused, reason not-allowed)
   --data-dir <dir>         data directory: key, bootstrap cache, inbox, control socket
                            (default: the platform's, e.g. ~/.local/share/crust)
   --interval <duration>    refresh of the peers table and round-trip times (default 5s)
@@ -98,6 +107,8 @@ export const startCommand: Command = {
         contact: { type: 'string', multiple: true },
         control: { type: 'string' },
         inbox: { type: 'string' },
+        'max-file': { type: 'string' },
+        allow: { type: 'string', multiple: true },
         'data-dir': { type: 'string' },
         interval: { type: 'string' },
         'log-level': { type: 'string' },
@@ -123,7 +134,14 @@ export const startCommand: Command = {
       ...(values['log-level'] === undefined ? {} : { logLevel: values['log-level'] }),
     })
     const control = await controlPath({ control: values.control, dataDir: values['data-dir'], cwd: io.cwd, env: io.env })
-    const inboxDir = values.inbox === undefined ? join(data, 'inbox') : resolve(io.cwd, values.inbox)
+    const inboxDir = values.inbox === undefined ? undefined : resolve(io.cwd, values.inbox)
+    const maxFile = sizeFlag('max-file', values['max-file'], DEFAULT_MAX_FILE)
+    for (const peer of values.allow ?? []) {
+      if (!isPeerId(peer)) throw new UsageError(`--allow '${peer}' is not a peer id (they look like bciq…)`)
+    }
+    if (inboxDir === undefined && (values.allow !== undefined || values['max-file'] !== undefined)) {
+      throw new UsageError('--allow and --max-file need --inbox <dir> (where files are saved)')
+    }
     const reporter = createReporter(io.stdout, values.json)
     const metrics = values.metrics === undefined ? undefined : metricsEndpoint(parseMetricsAddress(values.metrics))
 
@@ -138,20 +156,29 @@ export const startCommand: Command = {
     } catch (error) {
       throw new FailureError(`cannot create the node: ${messageOf(error)}`)
     }
-    const inbox = new Inbox(inboxDir, (file) => {
-      reporter.event(
-        'file',
-        { ...file },
-        `received ${file.name} (${formatBytes(file.size)}) from ${formatPeer(file.peerId)} in ${formatDuration(file.ms)}, SHA-256 verified: saved to ${file.path}`,
-      )
-    })
-    handleMessages(node, inbox, (message) => {
+    const inbox =
+      inboxDir === undefined
+        ? undefined
+        : new Inbox({
+            dir: inboxDir,
+            maxFileSize: maxFile,
+            allow: new Set(values.allow ?? []),
+            onSaved: (file) =>
+              reporter.event(
+                'file',
+                { ...file },
+                `received ${file.name} (${formatBytes(file.size)}) from ${formatPeer(file.peerId)} in ${formatDuration(file.ms)}${file.resumedFrom > 0 ? ` (resumed at ${formatBytes(file.resumedFrom)})` : ''}, SHA-256 verified: saved to ${file.path}`,
+              ),
+            onRefused: (file) => reporter.event('file:refused', { ...file }, `file from ${formatPeer(file.peerId)} not saved (${file.reason}): ${file.message}`),
+          })
+    inbox?.register(node)
+    handleMessages(node, (message) => {
       const shown = message.text === undefined ? `${formatBytes(message.bytes)} of binary data` : JSON.stringify(message.text.slice(0, 500))
       reporter.event('message', { ...message }, `message from ${formatPeer(message.peerId)}: ${shown}`)
     })
     const server = await ControlServer.listen(control, {
       operations: new LocalOperations(node),
-      status: () => ({ peerId: node.peerId, networkName: config.networkName, addresses: node.addresses, inbox: inboxDir, pid: process.pid }),
+      status: () => ({ peerId: node.peerId, networkName: config.networkName, addresses: node.addresses, ...(inboxDir === undefined ? {} : { inbox: inboxDir }), pid: process.pid }),
     })
     const stopReporting = reportNodeEvents(node, reporter)
     try {
@@ -178,7 +205,7 @@ export const startCommand: Command = {
       role: config.role,
       addresses: node.addresses,
       control: server.path,
-      inbox: inboxDir,
+      ...(inboxDir === undefined ? {} : { inbox: inboxDir, maxFile, allow: values.allow ?? [] }),
       nat: natStatus(node.nat),
       natSummary: summariseNat(natStatus(node.nat), natServices),
       pid: process.pid,
@@ -196,7 +223,7 @@ export const startCommand: Command = {
     await server.close()
     await metricsServer?.close()
     await node.stop()
-    await inbox.close()
+    await inbox?.close()
     stopReporting()
     reporter.stopped()
     return ExitCode.OK

@@ -6,8 +6,8 @@
  */
 import { connect, type Socket } from 'node:net'
 import type { z } from 'zod'
-import { CliError, FailureError } from '../errors.js'
-import type { SentFile } from '../files/sender.js'
+import { CliError, FailureError, FileTransferError } from '../errors.js'
+import type { RetryInfo, SentFile } from '../files/sender.js'
 import type { DeliveredText, NodeOperations, OperationOptions, PingResult, SendFileOperationOptions } from '../node/operations.js'
 import type { PeerRow } from '../node/peer-rows.js'
 import { readLines, writeLine } from './lines.js'
@@ -24,6 +24,7 @@ type Pending = {
   readonly resolve: (value: unknown) => void
   readonly reject: (error: Error) => void
   readonly onProgress?: (sent: number, total: number) => void
+  readonly onRetry?: (retry: RetryInfo) => void
 }
 
 /** Requests to a running node through its control socket. */
@@ -75,7 +76,8 @@ export class ControlClient implements NodeOperations {
   }
 
   sendFile(target: string, path: string, options: SendFileOperationOptions = {}): Promise<SentFile> {
-    return this.call({ op: 'send-file', target, path }, resultSchemas['send-file'], options)
+    const extra = { ...(options.name === undefined ? {} : { name: options.name }), ...(options.retries === undefined ? {} : { retries: options.retries }) }
+    return this.call({ op: 'send-file', target, path, ...extra }, resultSchemas['send-file'], options)
   }
 
   async close(): Promise<void> {
@@ -109,6 +111,7 @@ export class ControlClient implements NodeOperations {
           reject(error)
         },
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.onRetry ? { onRetry: options.onRetry } : {}),
       })
       writeLine(this.socket, { id, ...request })
     })
@@ -130,8 +133,13 @@ export class ControlClient implements NodeOperations {
       pending.onProgress?.(answer.progress.sent, answer.progress.total)
       return
     }
+    if ('retry' in answer) {
+      pending.onRetry?.(answer.retry)
+      return
+    }
     this.pending.delete(answer.id)
     if (answer.ok) pending.resolve(answer.result)
+    else if (answer.error.reason !== undefined) pending.reject(new FileTransferError(answer.error.reason, answer.error.message))
     else pending.reject(new CliError(answer.error.message, answer.error.exitCode))
   }
 

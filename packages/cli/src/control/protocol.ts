@@ -9,6 +9,7 @@
  * ← {"id":1,"ok":true,"result":{"peerId":"bciq…","rtt":0.41,...}}
  * → {"id":2,"op":"send-file","target":"bciq…","path":"/tmp/a.bin"}
  * ← {"id":2,"progress":{"sent":1048576,"total":5242880}}
+ * ← {"id":2,"retry":{"attempt":2,"sent":2097152,"reason":"…","delay":500}}
  * ← {"id":2,"ok":true,"result":{"savedAs":"/…/inbox/a.bin",...}}
  * ```
  *
@@ -25,7 +26,14 @@ export const controlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('peers') }),
   z.strictObject({ id, op: z.literal('ping'), target: z.string() }),
   z.strictObject({ id, op: z.literal('send-text'), target: z.string(), text: z.string() }),
-  z.strictObject({ id, op: z.literal('send-file'), target: z.string(), path: z.string().refine(isAbsolute, 'must be an absolute path') }),
+  z.strictObject({
+    id,
+    op: z.literal('send-file'),
+    target: z.string(),
+    path: z.string().refine(isAbsolute, 'must be an absolute path'),
+    name: z.string().optional(),
+    retries: z.number().int().min(0).max(1000).optional(),
+  }),
 ])
 
 /** A request from a client. */
@@ -35,7 +43,12 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>
 export const controlAnswerSchema = z.union([
   z.strictObject({ id, progress: z.strictObject({ sent: z.number(), total: z.number() }) }),
   z.strictObject({ id, ok: z.literal(true), result: z.unknown() }),
-  z.strictObject({ id, ok: z.literal(false), error: z.strictObject({ message: z.string(), exitCode: z.number().int() }) }),
+  z.strictObject({ id, retry: z.strictObject({ attempt: z.number(), sent: z.number(), reason: z.string(), delay: z.number() }) }),
+  z.strictObject({
+    id,
+    ok: z.literal(false),
+    error: z.strictObject({ message: z.string(), exitCode: z.number().int(), reason: z.string().optional() }),
+  }),
 ])
 
 /** Any line the node sends back. */
@@ -64,7 +77,7 @@ export const resultSchemas = {
     peerId: z.string(),
     networkName: z.string(),
     addresses: z.array(z.string()),
-    inbox: z.string(),
+    inbox: z.string().optional(),
     pid: z.number(),
   }),
   peers: z.array(peerRowSchema),
@@ -78,6 +91,8 @@ export const resultSchemas = {
     savedAs: z.string(),
     ms: z.number(),
     transport: z.string(),
+    resumedFrom: z.number(),
+    attempts: z.number(),
   }),
 } as const
 

@@ -7,8 +7,8 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
-import { CliError, ExitCode, FailureError, messageOf } from '../errors.js'
-import type { NodeOperations } from '../node/operations.js'
+import { CliError, ExitCode, FailureError, FileTransferError, messageOf } from '../errors.js'
+import type { NodeOperations, SendFileOperationOptions } from '../node/operations.js'
 import { readLines, writeLine } from './lines.js'
 import { type ControlRequest, controlRequestSchema, type NodeStatus } from './protocol.js'
 
@@ -92,14 +92,23 @@ export class ControlServer {
 
   private async answer(socket: Socket, request: ControlRequest, handlers: ControlHandlers, signal: AbortSignal): Promise<void> {
     const { operations } = handlers
+    let lastProgress = Number.NEGATIVE_INFINITY
     try {
-      const result = await run(request, handlers, operations, signal, (sent, total) =>
-        writeLine(socket, { id: request.id, progress: { sent, total } }),
-      )
+      const result = await run(request, handlers, operations, signal, {
+        // At most ten progress lines a second (and the last), however small the chunks.
+        onProgress: (sent, total) => {
+          const now = performance.now()
+          if (sent < total && now - lastProgress < 100) return
+          lastProgress = now
+          writeLine(socket, { id: request.id, progress: { sent, total } })
+        },
+        onRetry: (retry) => writeLine(socket, { id: request.id, retry: { ...retry } }),
+      })
       writeLine(socket, { id: request.id, ok: true, result })
     } catch (error) {
       const exitCode = error instanceof CliError ? error.exitCode : ExitCode.FAILURE
-      writeLine(socket, { id: request.id, ok: false, error: { message: messageOf(error), exitCode } })
+      const reason = error instanceof FileTransferError ? { reason: error.reason } : {}
+      writeLine(socket, { id: request.id, ok: false, error: { message: messageOf(error), exitCode, ...reason } })
     }
   }
 }
@@ -109,7 +118,7 @@ function run(
   handlers: ControlHandlers,
   operations: NodeOperations,
   signal: AbortSignal,
-  onProgress: (sent: number, total: number) => void,
+  file: Pick<SendFileOperationOptions, 'onProgress' | 'onRetry'>,
 ): Promise<unknown> {
   switch (request.op) {
     case 'status':
@@ -121,7 +130,12 @@ function run(
     case 'send-text':
       return operations.sendText(request.target, request.text, { signal })
     case 'send-file':
-      return operations.sendFile(request.target, request.path, { signal, onProgress })
+      return operations.sendFile(request.target, request.path, {
+        signal,
+        ...file,
+        ...(request.name === undefined ? {} : { name: request.name }),
+        ...(request.retries === undefined ? {} : { retries: request.retries }),
+      })
   }
 }
 

@@ -1,15 +1,13 @@
 /**
- * What a `crust start` node does with incoming messages: file chunks go to
- * the inbox (the answer tells the sender how it went), anything else is
- * shown as a message (text, or its size), and requests get an empty answer.
+ * What a `crust start` node does with incoming messages: each is shown as a
+ * message (text, or its size), and requests get an empty answer. (Files come
+ * on their own streams: `files/inbox.ts`.)
  *
  * @packageDocumentation
  */
 import type { CrustNode } from '@crust/core'
-import type { Inbox } from '../files/inbox.js'
-import { isChunk } from '../files/wire.js'
 
-/** A message that was not a file chunk. */
+/** A message received. */
 export interface ReceivedMessage {
   readonly peerId: string
   /** The text, when the bytes are printable UTF-8. */
@@ -18,13 +16,8 @@ export interface ReceivedMessage {
 }
 
 /** Serve incoming messages on `node`. */
-export function handleMessages(node: CrustNode, inbox: Inbox, onMessage: (message: ReceivedMessage) => void): void {
+export function handleMessages(node: CrustNode, onMessage: (message: ReceivedMessage) => void): void {
   node.handle(async (message) => {
-    if (isChunk(message.data)) {
-      if (!message.isRequest) return undefined // chunks must be requests: the answer is the acknowledgement
-      const answer = await inbox.receive(message.peerId, message.data)
-      return Buffer.from(JSON.stringify(answer))
-    }
     const text = printable(message.data)
     onMessage({ peerId: message.peerId, bytes: message.data.byteLength, ...(text === undefined ? {} : { text }) })
     return undefined

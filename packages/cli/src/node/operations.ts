@@ -7,7 +7,8 @@
  */
 import { type Connection, type CrustNode, isPeerId, isCrustError } from '@crust/core'
 import { FailureError, messageOf } from '../errors.js'
-import { type SentFile, sendFile } from '../files/sender.js'
+import { FILE_PROTOCOL } from '../files/protocol.js'
+import { type OpenFileStream, type RetryInfo, type SentFile, sendFile } from '../files/sender.js'
 import { formatPeer } from '../render/format.js'
 import { type PeerRow, peerRow } from './peer-rows.js'
 import { parseTarget, type Target } from './target.js'
@@ -36,8 +37,14 @@ export interface OperationOptions {
 
 /** Options of {@link NodeOperations.sendFile}. */
 export interface SendFileOperationOptions extends OperationOptions {
-  /** Bytes acknowledged by the receiver so far. */
+  /** Bytes handed to the stream so far (from where the receiver's partial file ended). */
   readonly onProgress?: (sent: number, total: number) => void
+  /** Before each retry after a lost connection. */
+  readonly onRetry?: (retry: RetryInfo) => void
+  /** The name to offer (default: the file's base name). */
+  readonly name?: string
+  /** Retries after a lost connection without progress in between (default 5). */
+  readonly retries?: number
 }
 
 /** The operations the client commands need. `target` is a `<peer>` argument as the user typed it. */
@@ -94,8 +101,16 @@ export class LocalOperations implements NodeOperations {
   }
 
   async sendFile(target: string, path: string, options: SendFileOperationOptions = {}): Promise<SentFile> {
-    const connection = await this.connectionFor(target, options.signal)
-    return sendFile(connection, path, options)
+    const parsed = parseTarget(target)
+    let first: Connection | undefined = await this.connectionFor(target, options.signal)
+    const peerId = first.peerId
+    // A retry dials the peer again: at the given addresses, or wherever the node knows it to be.
+    const open: OpenFileStream = async (signal) => {
+      const connection = first ?? (parsed.addresses.length > 0 ? await this.dial({ ...parsed, peerId }, signal) : undefined)
+      first = undefined
+      return connection === undefined ? this.node.openStream(peerId, FILE_PROTOCOL, { signal }) : connection.openStream(FILE_PROTOCOL, { signal })
+    }
+    return sendFile(open, path, options)
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import type { NatStatus } from '@crust/nat'
 import type { Output } from '../io.js'
-import { clock } from '../render/format.js'
+import { clock, formatBytes, formatPeer } from '../render/format.js'
 import { LiveView } from '../render/live.js'
 import { type PeerRow, renderPeers } from './peer-rows.js'
 
@@ -18,8 +18,12 @@ export interface ReadyInfo {
   readonly addresses: readonly string[]
   /** The control socket path. */
   readonly control: string
-  /** Where received files go. */
-  readonly inbox: string
+  /** Where received files go (`--inbox`); absent when the node takes no files. */
+  readonly inbox?: string
+  /** Largest file the inbox takes, bytes. */
+  readonly maxFile?: number
+  /** Peers allowed to send files. */
+  readonly allow?: readonly string[]
   readonly nat: NatStatus
   /** {@link ReadyInfo.nat} in words. */
   readonly natSummary: string
@@ -129,7 +133,7 @@ class TextReporter implements Reporter {
       `  addresses  ${info.addresses.length > 0 ? info.addresses.join('\n             ') : '(none: clients do not listen)'}`,
       `  NAT        ${info.natSummary}`,
       `  control    ${info.control}`,
-      `  inbox      ${info.inbox}`,
+      `  inbox      ${inboxWords(info)}`,
       ...(info.metrics === undefined ? [] : [`  metrics    ${info.metrics}`]),
       'Ctrl-C stops the node.',
       '',
@@ -164,4 +168,11 @@ class TextReporter implements Reporter {
   stopped(): void {
     this.out.write('stopped\n')
   }
+}
+
+/** The inbox line: where, how large, from whom; or that the node takes no files. */
+function inboxWords(info: ReadyInfo): string {
+  if (info.inbox === undefined) return 'none: this node takes no files (crust start --inbox <dir> --allow <peerId>)'
+  const from = info.allow === undefined || info.allow.length === 0 ? 'nobody yet (add --allow <peerId>)' : info.allow.map(formatPeer).join(', ')
+  return `${info.inbox} (files up to ${formatBytes(info.maxFile ?? 0)} from ${from})`
 }
