@@ -34,7 +34,7 @@ describe('file-share example', () => {
     nodes.push(receiver, sender)
     receiveInto(receiver, join(dir, 'inbox'), (path) => saved.push(path))
     await waitFor(() => sender.getConnection(receiver.peerId)?.remoteProtocols.includes(PROTOCOL) === true, 10_000, 'the sender to find the receiver')
-  })
+  }, 30_000)
 
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop()))
