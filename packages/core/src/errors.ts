@@ -59,12 +59,29 @@ export class CrustError extends Error {
    */
   readonly code: ErrorCode | (string & {})
 
-  constructor(code: ErrorCode | (string & {}), message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  /**
+   * `true` when retrying the same operation cannot succeed (e.g. a connector
+   * that needs a transport the node lacks, or no peer to relay through): the
+   * connection manager stops retrying at once. Set through the constructor's
+   * `permanent` option; absent otherwise (the error's code decides then).
+   */
+  declare readonly permanent?: true
+
+  constructor(code: ErrorCode | (string & {}), message: string, options?: CrustErrorOptions) {
+    super(message, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined)
     this.name = new.target.name
     this.code = code
+    if (options?.permanent === true) Object.defineProperty(this, 'permanent', { value: true, enumerable: true })
     Object.defineProperty(this, CRUST_ERROR, { value: true })
   }
+}
+
+/** Options of a {@link CrustError}. */
+export interface CrustErrorOptions {
+  /** The error that caused this one. */
+  readonly cause?: unknown
+  /** No retry of the same operation can succeed (see {@link CrustError.permanent}). */
+  readonly permanent?: boolean
 }
 
 /** Core's error class for each of its codes, for {@link isCrustError} to narrow to. */
@@ -183,7 +200,7 @@ export class DialError extends CrustError {
   constructor(
     message: string,
     readonly errors: ReadonlyArray<{ address: string; error: Error }> = [],
-    options?: { cause?: unknown },
+    options?: CrustErrorOptions,
   ) {
     super('ERR_DIAL_FAILED', message, options)
   }

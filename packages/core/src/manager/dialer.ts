@@ -29,6 +29,7 @@ import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import { sleepUnlessAborted } from '../events/sleep.js'
 import type { Logger } from '../logger.js'
+import { isPeerId } from '../identity/peer-id.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
 import { CloseCode, type ConnectionMethod, isConnectionMethod, isDialerMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
 import type { Admission } from './admission.js'
@@ -77,8 +78,28 @@ const PERMANENT: ReadonlySet<string> = new Set<ErrorCode>([
  * make these errors, and a plugin may carry its own copy of `@crust/core`.
  */
 export function isPermanent(error: unknown): boolean {
+  if (!isCrustError(error)) return false
+  if (error.permanent === true) return true
   if (isCrustError(error, 'ERR_DIAL_FAILED')) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
-  return isCrustError(error) && PERMANENT.has(error.code)
+  return PERMANENT.has(error.code)
+}
+
+/** The direct dial of a contact without addresses: no retry gives it one. */
+function noAddresses(): DialError {
+  return new DialError('no addresses to dial', [], { permanent: true })
+}
+
+/**
+ * Check a contact before dialing: a malformed peer id, or addresses that are
+ * not strings, can never connect, so they fail at once instead of after retries.
+ */
+function validateContact(peer: PeerContact): void {
+  if (peer.peerId !== undefined && !isPeerId(peer.peerId)) {
+    throw new ConfigError(`malformed peer id ${JSON.stringify(peer.peerId)}: expected one made by a Crust identity (e.g. from node.peerId)`)
+  }
+  if (!Array.isArray(peer.addresses) || !peer.addresses.every((address) => typeof address === 'string')) {
+    throw new ConfigError('contact.addresses must be an array of address strings, e.g. ["tcp://127.0.0.1:4001"]')
+  }
 }
 
 /** An authenticated, handshaken transport connection not yet in the pool. */
@@ -112,6 +133,7 @@ export class Dialer {
    */
   async connect(peer: PeerContact, options: ConnectOptions = {}): Promise<Connection> {
     if (!this.state.running) throw new NotStartedError()
+    validateContact(peer)
     if (peer.peerId !== undefined) {
       if (this.blacklist.blocksPeer(peer.peerId)) throw new BlacklistedError(`peer ${peer.peerId} is blacklisted`)
       const pooled = this.pool.get(peer.peerId)
@@ -193,17 +215,20 @@ export class Dialer {
     signal.addEventListener('abort', onAbort, { once: true })
     let directError: Error | undefined
     const direct =
-      peer.addresses.length === 0 ? Promise.reject(new DialError('no addresses to dial')) : this.dialOnce(peer, undefined, controller.signal)
+      peer.addresses.length === 0 ? Promise.reject(noAddresses()) : this.dialOnce(peer, undefined, controller.signal)
     const directSettled = direct.then(
       () => undefined,
       (error: unknown) => {
         directError = asError(error)
       },
     )
+    // A permanent direct failure (the peer refused us, is blacklisted, ...)
+    // rules traversal out too; having no address to dial does not.
+    const rulesOutTraversal = (): boolean => peer.addresses.length > 0 && directError !== undefined && isPermanent(directError)
     const failures: DialFailure[] = []
     const traversal = (async () => {
       await Promise.race([directSettled, sleepUnlessAborted(this.config.connection.traversalDelay, controller.signal)])
-      if (directError !== undefined && isPermanent(directError)) throw directError
+      if (rulesOutTraversal()) throw directError
       return this.traversal.traverse(peerId, controller.signal, failures)
     })()
     try {
@@ -212,7 +237,7 @@ export class Dialer {
       const pooled = this.pool.get(peerId)
       if (pooled) return pooled
       if (signal.aborted) throw new AbortError()
-      if (directError !== undefined && isPermanent(directError)) throw directError
+      if (rulesOutTraversal()) throw directError
       const all = [{ address: 'direct', error: directError ?? new DialError('direct dial failed') }, ...failures]
       throw new DialError(`could not connect to ${peerId}: ${all.map(describeFailure).join('; ')}`, all)
     } finally {
@@ -229,7 +254,7 @@ export class Dialer {
     const usable = peer.addresses.filter((address) => this.transports.transportFor(address) !== undefined)
     if (usable.length === 0) {
       const first = peer.addresses[0]
-      throw first === undefined ? new DialError('no addresses to dial') : new UnsupportedAddressError(first)
+      throw first === undefined ? noAddresses() : new UnsupportedAddressError(first)
     }
     const allowed = usable.filter((address) => !this.blacklist.blocksIp(normalizeIp(parseAddress(address)?.host ?? '')))
     if (allowed.length === 0) throw new BlacklistedError(`every address of ${peer.peerId ?? 'the peer'} is blacklisted`)
