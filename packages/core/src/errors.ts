@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'ERR_DELIVERY_UNKNOWN'
   | 'ERR_PROTOCOL_NOT_SUPPORTED'
   | 'ERR_PROTOCOL_IN_USE'
+  | 'ERR_LISTEN'
 
 /**
  * Marks every `CrustError`, of whichever copy of `@crust/core` made it:
@@ -113,6 +114,7 @@ export interface CrustErrorsByCode {
   ERR_DELIVERY_UNKNOWN: DeliveryUnknownError
   ERR_PROTOCOL_NOT_SUPPORTED: ProtocolNotSupportedError
   ERR_PROTOCOL_IN_USE: ProtocolInUseError
+  ERR_LISTEN: ListenError
 }
 
 /**
@@ -383,5 +385,23 @@ export class ProtocolNotSupportedError extends CrustError {
 export class ProtocolInUseError extends CrustError {
   constructor(readonly protocol: string) {
     super('ERR_PROTOCOL_IN_USE', `protocol ${protocol} already has a handler (pass { replace: true } to replace it)`)
+  }
+}
+
+/**
+ * A transport could not listen on an address when the node started (e.g. the
+ * port is in use); the message names the transport, the address and why, and
+ * `cause` holds the transport's own error.
+ */
+export class ListenError extends CrustError {
+  constructor(
+    /** The transport that tried, e.g. `quic`. */
+    readonly transport: string,
+    /** The address it could not listen on. */
+    readonly address: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_LISTEN', message, options)
   }
 }
