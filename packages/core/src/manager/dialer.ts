@@ -30,7 +30,7 @@ import type { NodeEvents } from '../events/node-events.js'
 import { sleepUnlessAborted } from '../events/sleep.js'
 import type { Logger } from '../logger.js'
 import { isPeerId } from '../identity/peer-id.js'
-import { normalizeIp, parseAddress } from '../transport/address.js'
+import { formatAddress, normalizeIp, parseAddress } from '../transport/address.js'
 import { CloseCode, type ConnectionMethod, isConnectionMethod, isDialerMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
@@ -82,6 +82,12 @@ export function isPermanent(error: unknown): boolean {
   if (error.permanent === true) return true
   if (isCrustError(error, 'ERR_DIAL_FAILED')) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
   return PERMANENT.has(error.code)
+}
+
+/** One spelling per address (IPv6 forms, zero-padding), so equal addresses compare equal. */
+function canonicalAddress(address: string): string {
+  const parsed = parseAddress(address)
+  return parsed === undefined ? address : formatAddress(parsed.transport, normalizeIp(parsed.host), parsed.port)
 }
 
 /** The direct dial of a contact without addresses: no retry gives it one. */
@@ -138,6 +144,11 @@ export class Dialer {
       if (this.blacklist.blocksPeer(peer.peerId)) throw new BlacklistedError(`peer ${peer.peerId} is blacklisted`)
       const pooled = this.pool.get(peer.peerId)
       if (pooled) return pooled
+    } else {
+      // Whoever answers at an address we already dialled is the peer we hold
+      // a connection to there: reuse it rather than dial again (`crust ping tcp://…`).
+      const pooled = this.pooledAt(peer.addresses, options.transport)
+      if (pooled) return pooled
     }
     const key = `${options.transport ?? '*'} ${peer.peerId ?? [...peer.addresses].sort().join(' ')}`
     let dial = this.dials.get(key)
@@ -149,6 +160,24 @@ export class Dialer {
       this.dials.set(key, dial)
     }
     return join(dial, options.signal)
+  }
+
+  /**
+   * A pooled connection this node dialled directly at one of `addresses`
+   * (on the `pinned` transport, if any). Only the address we dialled counts:
+   * a peer's own claims could name an address it does not answer at.
+   */
+  private pooledAt(addresses: readonly string[], pinned: string | undefined): Connection | undefined {
+    const wanted = new Set(addresses.map(canonicalAddress))
+    return this.pool
+      .all()
+      .find(
+        (connection) =>
+          connection.direction === 'outbound' &&
+          connection.method === 'direct' &&
+          (pinned === undefined || connection.transport === pinned) &&
+          wanted.has(canonicalAddress(connection.remoteAddress)),
+      )
   }
 
   /**

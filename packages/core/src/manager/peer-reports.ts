@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js'
 import { CloseCode } from '../transport/types.js'
 import { asError } from '../error-text.js'
 import { ReportThrottle } from './report-throttle.js'
+import type { RunState } from './run-state.js'
 
 /** Reports of one kind logged and emitted one by one per `reportInterval`; the rest are summarised. */
 const REPORTS_PER_INTERVAL = 10
@@ -30,6 +31,7 @@ export class PeerReports {
     @inject(Tokens.Config) private readonly config: NodeConfig,
     @inject(Tokens.Logger) private readonly logger: Logger,
     @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
+    @inject(Tokens.RunState) private readonly state: RunState,
   ) {
     this.throttle = new ReportThrottle(config.reportInterval, REPORTS_PER_INTERVAL, (kind, count, ms) =>
       this.logger.warn(`${count} more ${kind} in the last ${Math.round(ms / 1000)} s (not logged one by one)`),
@@ -42,9 +44,11 @@ export class PeerReports {
     // flood of them (e.g. junk handshakes) is a few log lines and one summary per interval.
     this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
     if (!this.throttle.admit(`${direction} refusals (${error.name})`)) return
-    // Routine refusals (blacklist, limits) stay below the default level.
+    // Routine refusals (blacklist, limits) stay below the default level, and so does what a
+    // stopping (or stopped) node refuses or loses mid-handshake, e.g. a peer's reachability dial-back.
     const routine = error instanceof BlacklistedError || error instanceof ConnectionLimitError
-    this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`)
+    const level = !this.state.running ? 'debug' : routine ? 'info' : 'warn'
+    this.logger[level](`${direction} connection ${remoteAddress} refused: ${error.message}`)
   }
 
   /**
