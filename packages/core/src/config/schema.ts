@@ -154,6 +154,15 @@ const bootstrapSchema = z.strictObject({
   cache: z.boolean().default(true),
   /** Directory of the cache file; default: the platform's data directory (e.g. ~/.local/share/crust). */
   cacheDir: z.string().min(1).optional(),
+  /**
+   * This application's own cache (letters, digits, `.`, `_`, `-`; it names the
+   * file). Default: none, so the apps of one network on a machine share its
+   * cache file; processes sharing a file merge their updates under a lock.
+   */
+  cacheName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' })
+    .optional(),
   /** Most nodes kept in the cache. */
   cacheSize: z.number().int().positive().max(100_000).default(200),
   /** Most (verified) addresses cached per node. */
