@@ -132,7 +132,7 @@ export class ControlClient implements NodeOperations {
     }
     this.pending.delete(answer.id)
     if (answer.ok) pending.resolve(answer.result)
-    else pending.reject(new CliError(answer.error.message, answer.error.exitCode))
+    else pending.reject(new CliError(answer.error.message, answer.error.exitCode, answer.error.code === undefined ? {} : { code: answer.error.code }))
   }
 
   private fail(error: Error): void {

@@ -35,7 +35,7 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>
 export const controlAnswerSchema = z.union([
   z.strictObject({ id, progress: z.strictObject({ sent: z.number(), total: z.number() }) }),
   z.strictObject({ id, ok: z.literal(true), result: z.unknown() }),
-  z.strictObject({ id, ok: z.literal(false), error: z.strictObject({ message: z.string(), exitCode: z.number().int() }) }),
+  z.strictObject({ id, ok: z.literal(false), error: z.strictObject({ message: z.string(), exitCode: z.number().int(), code: z.string().max(64).optional() }) }),
 ])
 
 /** Any line the node sends back. */

@@ -7,7 +7,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
-import { CliError, ExitCode, FailureError, messageOf } from '../errors.js'
+import { CliError, ExitCode, FailureError, jsonError, messageOf } from '../errors.js'
 import type { NodeOperations } from '../node/operations.js'
 import { readLines, writeLine } from './lines.js'
 import { type ControlRequest, controlRequestSchema, type NodeStatus } from './protocol.js'
@@ -99,7 +99,7 @@ export class ControlServer {
       writeLine(socket, { id: request.id, ok: true, result })
     } catch (error) {
       const exitCode = error instanceof CliError ? error.exitCode : ExitCode.FAILURE
-      writeLine(socket, { id: request.id, ok: false, error: { message: messageOf(error), exitCode } })
+      writeLine(socket, { id: request.id, ok: false, error: { message: messageOf(error), exitCode, code: jsonError(error).error.code } })
     }
   }
 }

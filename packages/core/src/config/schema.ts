@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
 import { parseAddress } from '../transport/address.js'
 import { autoConnectSchema } from '../discovery/auto-connect.js'
+import { duration } from './duration.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
@@ -17,8 +18,9 @@ import { errorMessage } from '../error-text.js'
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 
-const ms = () => z.number().int().min(0)
-const positiveMs = () => z.number().int().positive()
+/** Milliseconds, or a duration string such as `"500ms"` or `"5s"` (see `duration`). */
+const ms = () => duration(z.number().int().min(0))
+const positiveMs = () => duration(z.number().int().positive())
 
 /** A blacklist list whose entries must be of one of `kinds`; the reason comes from the blacklist parser. */
 const blacklistEntries = (kinds: readonly BlacklistEntryKind[], expected: string) =>

@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod'
+import { duration } from '../config/duration.js'
 import { TokenBucket } from '../limits/token-bucket.js'
 
 /** Schema of the node's `autoConnect` options (limits of dials asked by discovery plugins). */
@@ -27,7 +28,7 @@ export const autoConnectSchema = z.strictObject({
    * that both do not dial at once (a simultaneous open: two `connection:open`
    * and one closed again). 0 dials at once.
    */
-  yieldDelay: z.number().int().min(0).max(60_000).default(1_000),
+  yieldDelay: duration(z.number().int().min(0).max(60_000)).default(1_000),
 })
 
 /** Resolved {@link autoConnectSchema}. */
