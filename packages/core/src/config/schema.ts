@@ -9,6 +9,7 @@ import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blac
 import { parseAddress } from '../transport/address.js'
 import { autoConnectSchema } from '../discovery/auto-connect.js'
 import { duration } from './duration.js'
+import type { NodeConfigInput } from './options.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
@@ -315,8 +316,13 @@ export const nodeConfigSchema = z.strictObject({
   logSink: z.custom<LogSink>((value) => typeof value === 'function', { message: 'must be a function (record) => void' }).optional(),
 })
 
-/** The configuration as users write it: only `networkName` is required. */
-export type NodeConfigInput = z.input<typeof nodeConfigSchema>
+export type { NodeConfigInput } from './options.js'
+
+// The documented declarations (options.ts) and the schema must describe the
+// same input: this fails to compile when one gains or changes an option alone.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const documentedMatchesSchema: Same<NodeConfigInput, z.input<typeof nodeConfigSchema>> = true
+void documentedMatchesSchema
 
 /** The configuration after parsing, with every default filled in. */
 export type NodeConfig = z.output<typeof nodeConfigSchema>
