@@ -5,8 +5,7 @@
  * @packageDocumentation
  */
 import type { KeyObject } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { generateIdentityKey, peerIdFromPublicKey, writeKeyFile, isCrustError } from '@crust/core'
 import { errorMessage } from '@crust/core/plugin'
 import { expectPositionals, parseCommandArgs } from '../args.js'
@@ -68,7 +67,6 @@ export const keygenCommand: Command = {
 /** Write the key (never clobbering an existing file unless `force`), with the CLI's wording for failures. */
 async function writeKey(path: string, privateKey: KeyObject, force: boolean): Promise<void> {
   try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 }) // --out in a directory not made yet
     await writeKeyFile(path, privateKey, { replace: force })
   } catch (error) {
     const code = isCrustError(error, 'ERR_IDENTITY') ? (error.cause as NodeJS.ErrnoException | undefined)?.code : undefined
