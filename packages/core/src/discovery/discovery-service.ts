@@ -18,10 +18,10 @@ export class DiscoveryService {
   private plugins: Discovery[] = []
   private readonly recentPeers = new Map<string, DiscoveredPeer>()
   private readonly budget: AutoConnectBudget
-  /** Peers this node waits for to dial first (bounded by `maxPending`). */
-  private readonly yielding = new Set<string>()
-  /** Aborted when the node stops: ends every wait. */
-  private stopping = new AbortController()
+  /** Peers this node waits for to dial first (bounded by `maxPending`), and how to end each wait. */
+  private readonly yielding = new Map<string, () => void>()
+  /** True once `stop()` began: no new waits. */
+  private stopped = false
 
   constructor(
     private readonly factories: readonly DiscoveryFactory[],
@@ -48,7 +48,7 @@ export class DiscoveryService {
 
   /** Instantiate and start every plugin. A plugin that fails to start is logged and left out. */
   async start(): Promise<void> {
-    this.stopping = new AbortController()
+    this.stopped = false
     const components = this.components()
     for (const factory of this.factories) {
       const plugin = factory({ ...components, logger: this.logger.child('discovery') })
@@ -62,7 +62,8 @@ export class DiscoveryService {
   }
 
   async stop(): Promise<void> {
-    this.stopping.abort()
+    this.stopped = true
+    for (const end of [...this.yielding.values()]) end()
     await Promise.allSettled(this.plugins.splice(0).map((plugin) => plugin.stop()))
   }
 
@@ -111,29 +112,22 @@ export class DiscoveryService {
    */
   private async yieldTo(peerId: string): Promise<boolean> {
     if (this.limits.yieldDelay === 0) return false
-    if (this.yielding.has(peerId)) return true
+    if (this.stopped || this.yielding.has(peerId)) return true
     if (this.yielding.size >= this.limits.maxPending) return false
-    const signal = this.stopping.signal
-    if (signal.aborted) return true
-    this.yielding.add(peerId)
-    try {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer)
-          off()
-          signal.removeEventListener('abort', done)
-          resolve()
-        }
-        const timer = setTimeout(done, this.limits.yieldDelay)
-        const off = this.events.on('peer:connected', (event) => {
-          if (event.peerId === peerId) done()
-        })
-        signal.addEventListener('abort', done, { once: true })
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        off()
+        this.yielding.delete(peerId)
+        resolve()
+      }
+      const timer = setTimeout(done, this.limits.yieldDelay)
+      const off = this.events.on('peer:connected', (event) => {
+        if (event.peerId === peerId) done()
       })
-    } finally {
-      this.yielding.delete(peerId)
-    }
-    return signal.aborted || this.manager.pool.get(peerId) !== undefined
+      this.yielding.set(peerId, done)
+    })
+    return this.stopped || this.manager.pool.get(peerId) !== undefined
   }
 
   private discovered(peer: DiscoveredPeer): void {
