@@ -101,6 +101,16 @@ describe('connect() fails fast on what cannot succeed', () => {
     expect(ms).toBeLessThan(1_000)
   })
 
+  it('send() to a peer with no known address still waits for it to connect to us (that can change)', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    const received = new Promise<string>((resolve) => b.on('message', (message) => resolve(Buffer.from(message.data).toString())))
+    const sent = a.send(b.peerId, Buffer.from('hello'), { timeout: 5_000 })
+    setTimeout(() => void b.connect({ peerId: a.peerId, addresses: a.addresses }), 300)
+    await sent
+    expect(await received).toBe('hello')
+  })
+
   it('a connector can mark its refusal permanent (no retries); a refusal that is not permanent is retried', async () => {
     const retry = { initialDelay: 20, maxDelay: 20, maxAttempts: 3, jitter: false }
     const permanent = refusing(true)
