@@ -2,9 +2,15 @@
 // `pnpm check:packages`: lint what npm would get. Each publishable package is
 // packed with `pnpm pack` (as `pnpm publish` would), then checked with publint
 // (package.json fields against the tarball's files; warnings count as errors)
-// and @arethetypeswrong/cli (its types resolve under node16 ESM and bundlers).
-// The packages are ESM-only, so attw runs with `--profile esm-only`: a CommonJS
-// `require()` of them is not supported on purpose. Assumes `pnpm build` ran.
+// and @arethetypeswrong/cli with its default profile: types resolve for node10,
+// node16 CommonJS, node16 ESM and bundlers. The packages are ESM; their export
+// maps' `default` condition lets CommonJS `require()` them on Node >= 20.19
+// (require(esm)), so attw checks what CommonJS users get too. One rule is
+// ignored: cjs-resolves-to-esm, because attw resolves with TypeScript 5.6's
+// node16 rules, which predate require(esm) (TypeScript >= 5.8 and Node >= 20.19
+// accept it). `pnpm check:install` proves that part for real: a CommonJS project
+// require()s every package and a CommonJS TypeScript project type-checks and
+// runs. Assumes `pnpm build` ran.
 import { join } from 'node:path'
 import { ROOT, assertBuilt, missingBins, packPackage, publishablePackages, run, step, withTempDir } from './lib/packages.mjs'
 
@@ -15,9 +21,9 @@ function publint(tarball) {
   return run(join(BIN, 'publint'), ['run', tarball, '--strict'])
 }
 
-/** attw on a tarball, for ESM-only packages. */
+/** attw on a tarball, every resolution mode (CommonJS included; see above for the one rule ignored). */
 function attw(tarball) {
-  return run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'table-flipped', '--no-emoji', '--no-color'])
+  return run(join(BIN, 'attw'), [tarball, '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'table-flipped', '--no-emoji', '--no-color'])
 }
 
 /** Why a package cannot be checked yet, or undefined. */

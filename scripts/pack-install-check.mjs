@@ -3,7 +3,10 @@
 // Each publishable package is packed with `pnpm pack`; each scenario then gets
 // a fresh project in the OS temp dir (outside the workspace) that
 // `npm install`s only the tarballs it needs (third-party dependencies come
-// from the npm registry) and runs a small script from scripts/install-check/.
+// from the npm registry) and runs small scripts from scripts/install-check/.
+// One project is CommonJS: it require()s every package (Node >= 20.19), and a
+// strict NodeNext TypeScript project in it type-checks, compiles to require()
+// calls and runs.
 // Builds nothing: run `pnpm build` first. Temp dirs are removed, also on failure.
 import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,17 +14,34 @@ import { ROOT, assertBuilt, missingBins, packPackage, publishablePackages, run, 
 
 const SCENARIO_DIR = join(ROOT, 'scripts', 'install-check')
 
-/** What each scenario installs (their @crust dependencies are added) and runs. */
+/** The workspace's version range of a dev dependency, so the CommonJS project type-checks with the same TypeScript. */
+function workspaceRange(name) {
+  return JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies[name]
+}
+
+/**
+ * What each scenario installs (their @crust dependencies are added) and runs:
+ * `scripts`, each run with node in order; `tsc` (optional) type-checks and
+ * compiles with the given tsconfig before them.
+ */
 function scenarios(packages) {
   const installable = packages.filter((pkg) => missingBins(pkg).length === 0).map((pkg) => pkg.name)
   return [
-    { title: 'core + TCP', packages: ['@crust/core', '@crust/transport-tcp'], script: 'tcp.mjs' },
+    { title: 'core + TCP', packages: ['@crust/core', '@crust/transport-tcp'], scripts: ['tcp.mjs'] },
     {
       title: 'core + QUIC + beacon',
       packages: ['@crust/core', '@crust/transport-quic', '@crust/discovery-beacon'],
-      script: 'quic-beacon.mjs',
+      scripts: ['quic-beacon.mjs'],
     },
-    { title: 'every package imports, bins run', packages: installable, script: 'imports.mjs' },
+    { title: 'every package imports, bins run', packages: installable, scripts: ['imports.mjs'] },
+    {
+      title: 'CommonJS: require() + TypeScript',
+      packages: installable,
+      type: 'commonjs',
+      devDependencies: { typescript: workspaceRange('typescript'), '@types/node': workspaceRange('@types/node') },
+      tsc: 'tsconfig.cjs.json',
+      scripts: ['cjs-require.cjs', 'cjs-out/cjs-app.js'],
+    },
   ]
 }
 
@@ -57,9 +77,16 @@ function packAll(packages, packDir) {
  * A project depending on the tarballs only. The overrides pin every @crust
  * package, also when needed as a dependency, to its tarball, never the registry.
  */
-function writeProject(dir, names, tarballs) {
+function writeProject(dir, names, tarballs, scenario) {
   const deps = Object.fromEntries(names.map((name) => [name, `file:${tarballs.get(name)}`]))
-  const manifest = { name: 'crust-install-check', private: true, type: 'module', dependencies: deps, overrides: deps }
+  const manifest = {
+    name: 'crust-install-check',
+    private: true,
+    type: scenario.type ?? 'module',
+    dependencies: deps,
+    devDependencies: scenario.devDependencies ?? {},
+    overrides: deps,
+  }
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
   for (const file of readdirSync(SCENARIO_DIR)) cpSync(join(SCENARIO_DIR, file), join(dir, file))
 }
@@ -110,6 +137,12 @@ function runScript(dir, script) {
   if (result.status !== 0) throw new Error(`${script} failed (exit ${result.status})`)
 }
 
+/** Type-check and compile the project with its own TypeScript. */
+function typeCheck(dir, tsconfig) {
+  const output = runOrThrow(join(dir, 'node_modules', '.bin', 'tsc'), ['-p', tsconfig], { cwd: dir })
+  console.log(`  tsc -p ${tsconfig}: no errors${output ? `\n${output}` : ''}`)
+}
+
 /** Install a scenario's tarballs into a fresh project and run its script; returns its summary row. */
 async function runScenario(scenario, tarballs, byName) {
   const started = Date.now()
@@ -118,14 +151,17 @@ async function runScenario(scenario, tarballs, byName) {
   let checked
   try {
     await withTempDir('crust-install-check', async (dir) => {
-      writeProject(dir, names, tarballs)
+      writeProject(dir, names, tarballs, scenario)
       console.log(`  npm install in ${dir}`)
       npmInstall(dir)
       assertInstalledFromTarballs(dir, names)
       checked = assertQuicPatched(dir)
       if (checked) console.log(`  ${checked}`)
-      console.log(`  node ${scenario.script}`)
-      runScript(dir, scenario.script)
+      if (scenario.tsc) typeCheck(dir, scenario.tsc)
+      for (const script of scenario.scripts) {
+        console.log(`  node ${script}`)
+        runScript(dir, script)
+      }
     })
     return { title: scenario.title, status: 'ok', seconds: (Date.now() - started) / 1000, checked }
   } catch (error) {

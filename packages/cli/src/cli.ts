@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Command, CommandEntry } from './command.js'
-import { CliError, ExitCode, messageOf } from './errors.js'
+import { CliError, ExitCode, jsonError, messageOf } from './errors.js'
 import type { CliIo } from './io.js'
 
 /** Every command, in the order `crust --help` lists them. */
@@ -92,6 +92,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return await command.run(rest, io)
   } catch (error) {
     const code = error instanceof CliError ? error.exitCode : ExitCode.FAILURE
+    if (wantsJson(rest)) io.stdout.write(`${JSON.stringify(jsonError(error))}\n`)
     io.stderr.write(`crust ${command.name}: ${messageOf(error)}\n`)
     if (io.env.CRUST_DEBUG && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`)
     return code
@@ -111,3 +112,10 @@ async function help(name: string | undefined, io: CliIo): Promise<number> {
   io.stdout.write(command.help)
   return ExitCode.OK
 }
+
+/** True when the command line asks for JSON output (`--json` before any `--`). */
+function wantsJson(args: readonly string[]): boolean {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--json' || arg === '--json=true')
+}
+

@@ -1,3 +1,4 @@
+import { isCrustError } from '@crust/core'
 import { errorMessage } from '@crust/core/plugin'
 /**
  * The two ways a command fails, and the exit code each maps to.
@@ -18,13 +19,22 @@ export const ExitCode = {
 
 /** A failure the user is told about in one line on stderr, with an exit code. */
 export class CliError extends Error {
+  /**
+   * Stable code for `--json` output: the Crust error behind it (e.g.
+   * `ERR_DIAL_FAILED`, from `cause`), else `ERR_USAGE` (exit code 2) or `ERR_FAILED`.
+   */
+  readonly code: string
+
   constructor(
     message: string,
     /** The process exit code. */
     readonly exitCode: number,
+    options?: { cause?: unknown; code?: string },
   ) {
-    super(message)
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
+    const cause = options?.cause
+    this.code = options?.code ?? (isCrustError(cause) ? cause.code : exitCode === ExitCode.USAGE ? 'ERR_USAGE' : 'ERR_FAILED')
   }
 }
 
@@ -37,9 +47,19 @@ export class UsageError extends CliError {
 
 /** Something failed at run time: exit code 1. */
 export class FailureError extends CliError {
-  constructor(message: string) {
-    super(message, ExitCode.FAILURE)
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, ExitCode.FAILURE, options)
   }
+}
+
+/**
+ * A failure as `--json` prints it on stdout: `{ "error": { "code", "message" } }`.
+ * The code is the Crust error's own (e.g. `ERR_DIAL_FAILED`), else `ERR_USAGE`
+ * (exit code 2) or `ERR_FAILED`.
+ */
+export function jsonError(error: unknown): { error: { code: string; message: string } } {
+  const code = error instanceof CliError ? error.code : isCrustError(error) ? error.code : 'ERR_FAILED'
+  return { error: { code, message: messageOf(error) } }
 }
 
 /** The message of any thrown value, on one line. */

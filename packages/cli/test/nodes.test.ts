@@ -24,6 +24,7 @@ describe('crust start, ping, send, peers', () => {
       'tcp://127.0.0.1:0',
       '--key-file',
       join(dir, `${name}.pem`),
+      '--create-key',
       '--control',
       join(dir, `${name}.sock`),
       '--data-dir',

@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'ERR_DELIVERY_UNKNOWN'
   | 'ERR_PROTOCOL_NOT_SUPPORTED'
   | 'ERR_PROTOCOL_IN_USE'
+  | 'ERR_LISTEN'
 
 /**
  * Marks every `CrustError`, of whichever copy of `@crust/core` made it:
@@ -59,12 +60,29 @@ export class CrustError extends Error {
    */
   readonly code: ErrorCode | (string & {})
 
-  constructor(code: ErrorCode | (string & {}), message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  /**
+   * `true` when retrying the same operation cannot succeed (e.g. a connector
+   * that needs a transport the node lacks, or no peer to relay through): the
+   * connection manager stops retrying at once. Set through the constructor's
+   * `permanent` option; absent otherwise (the error's code decides then).
+   */
+  declare readonly permanent?: true
+
+  constructor(code: ErrorCode | (string & {}), message: string, options?: CrustErrorOptions) {
+    super(message, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined)
     this.name = new.target.name
     this.code = code
+    if (options?.permanent === true) Object.defineProperty(this, 'permanent', { value: true, enumerable: true })
     Object.defineProperty(this, CRUST_ERROR, { value: true })
   }
+}
+
+/** Options of a {@link CrustError}. */
+export interface CrustErrorOptions {
+  /** The error that caused this one. */
+  readonly cause?: unknown
+  /** No retry of the same operation can succeed (see {@link CrustError.permanent}). */
+  readonly permanent?: boolean
 }
 
 /** Core's error class for each of its codes, for {@link isCrustError} to narrow to. */
@@ -96,6 +114,7 @@ export interface CrustErrorsByCode {
   ERR_DELIVERY_UNKNOWN: DeliveryUnknownError
   ERR_PROTOCOL_NOT_SUPPORTED: ProtocolNotSupportedError
   ERR_PROTOCOL_IN_USE: ProtocolInUseError
+  ERR_LISTEN: ListenError
 }
 
 /**
@@ -186,7 +205,7 @@ export class DialError extends CrustError {
   constructor(
     message: string,
     readonly errors: ReadonlyArray<{ address: string; error: Error }> = [],
-    options?: { cause?: unknown },
+    options?: CrustErrorOptions,
   ) {
     super('ERR_DIAL_FAILED', message, options)
   }
@@ -369,5 +388,23 @@ export class ProtocolNotSupportedError extends CrustError {
 export class ProtocolInUseError extends CrustError {
   constructor(readonly protocol: string) {
     super('ERR_PROTOCOL_IN_USE', `protocol ${protocol} already has a handler (pass { replace: true } to replace it)`)
+  }
+}
+
+/**
+ * A transport could not listen on an address when the node started (e.g. the
+ * port is in use); the message names the transport, the address and why, and
+ * `cause` holds the transport's own error.
+ */
+export class ListenError extends CrustError {
+  constructor(
+    /** The transport that tried, e.g. `quic`. */
+    readonly transport: string,
+    /** The address it could not listen on. */
+    readonly address: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_LISTEN', message, options)
   }
 }

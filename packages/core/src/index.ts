@@ -42,6 +42,18 @@ export { defaultCachePath, type BootstrapCacheOptions } from './bootstrap/bootst
 export { readCacheFile, type CacheEntry } from './bootstrap/cache-file.js'
 export type { BootstrapCandidate, CandidateSource } from './bootstrap/bootstrapper.js'
 export { nodeConfigSchema, type NodeConfig, type NodeConfigInput } from './config/schema.js'
+export type {
+  AuthConfig,
+  AutoConnectConfig,
+  BlacklistConfig,
+  BootstrapConfig,
+  ConnectionConfig,
+  ContactConfig,
+  Duration,
+  IdentityConfig,
+  ReachabilityConfig,
+  RetryConfig,
+} from './config/options.js'
 export { parseConfig, type ConfigIssue } from './config/parse.js'
 
 export type { Connection, SendOptions, ConnectionStats, ConnectionFallback, ConnectionPath } from './connection/connection.js'

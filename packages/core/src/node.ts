@@ -434,7 +434,7 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
     Tokens.BootstrapCache,
     (c) =>
       new BootstrapCache({
-        path: config.bootstrap.cache ? defaultCachePath(networkHash, config.bootstrap.cacheDir) : undefined,
+        path: config.bootstrap.cache ? defaultCachePath(networkHash, config.bootstrap.cacheDir, config.bootstrap.cacheName) : undefined,
         network: networkHash,
         size: config.bootstrap.cacheSize,
         maxFailures: config.bootstrap.maxFailures,

@@ -1,5 +1,6 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { createSocket } from 'node:dgram'
-import { type CrustNode, DialError, StreamResetError } from '@crust/core'
+import { type CrustNode, DialError, StreamResetError, peerIdFromPublicKey } from '@crust/core'
 import { StreamResetCode, parseAddress } from '@crust/core/plugin'
 import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
@@ -10,6 +11,9 @@ import { punchPacket } from '../src/holepunch/puncher.js'
 import { startNode } from './helpers.js'
 
 const loopback = { allowLoopback: true, punchTimeout: 3_000 }
+
+/** A well-formed peer id nobody runs. */
+const nobody = peerIdFromPublicKey(generateKeyPairSync('ed25519').publicKey)
 
 function quicOf(node: CrustNode): string {
   return node.addresses.find((address) => address.startsWith('quic://')) as string
@@ -144,13 +148,13 @@ describe('holePunch()', () => {
 
   it('fails fast with typed reasons: no rendezvous, or a rendezvous that does not know the peer', async () => {
     const lonely = await startNode({ services: [holePunch(loopback)] })
-    const first = await lonely.connect({ peerId: 'bciqnobodyatall', addresses: [] }, { retry: false }).catch((e: unknown) => e)
+    const first = await lonely.connect({ peerId: nobody, addresses: [] }, { retry: false }).catch((e: unknown) => e)
     expect(first).toBeInstanceOf(DialError)
     expect(String(first)).toMatch(/no connected peer can act as rendezvous/)
 
     const { a } = await triangle()
     const started = performance.now()
-    const second = await a.connect({ peerId: 'bciqnobodyatall', addresses: [] }, { retry: false }).catch((e: unknown) => e)
+    const second = await a.connect({ peerId: nobody, addresses: [] }, { retry: false }).catch((e: unknown) => e)
     expect(String(second)).toMatch(/not connected to/)
     expect(performance.now() - started).toBeLessThan(1_000)
   })

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import {
   type Connection,
   DialError,
@@ -9,6 +10,7 @@ import {
   type ServiceFactory,
   StreamResetError,
   parseConfig,
+  peerIdFromPublicKey,
 } from '@crust/core'
 import { waitUntil } from '@crust/core/testing'
 import { describe, expect, it } from 'vitest'
@@ -180,7 +182,7 @@ describe('service plugins', () => {
       },
     }))
     const a = await startNode({ services: [failing.factory] })
-    const error = await a.connect({ peerId: 'bciqunknownpeer', addresses: [] }, { retry: false }).catch((e: Error) => e)
+    const error = await a.connect({ peerId: peerIdFromPublicKey(generateKeyPairSync('ed25519').publicKey), addresses: [] }, { retry: false }).catch((e: Error) => e)
     expect(String(error)).toContain('no rendezvous knows that peer')
     expect(String(error)).toContain('direct')
     expect(asked).toBe(1)

@@ -23,6 +23,10 @@ Options:
   --count <n>              pings to send (default 3)
   --interval <duration>    time between pings, e.g. 500ms or 1s (default 500ms)
 
+With --json: one {"seq", "peerId", "rtt", ...} line per reply, then
+{"summary": {"replies", "rtt": {"min", "avg", "max"}}}; a failure prints
+{"error": {"code", "message"}} instead (as every command does with --json).
+
 ${REACH_HELP}
 Examples:
   crust ping bciq…@tcp://192.0.2.7:4001
@@ -63,9 +67,13 @@ export const pingCommand: Command = {
     } finally {
       await operations.close()
     }
-    if (!values.json && results.length > 1) {
-      const rtts = results.map((r) => r.rtt)
-      const average = rtts.reduce((a, b) => a + b, 0) / rtts.length
+    const rtts = results.map((r) => r.rtt)
+    const average = rtts.reduce((a, b) => a + b, 0) / Math.max(1, rtts.length)
+    if (values.json) {
+      // The last line sums the run up, as the text output does.
+      const rtt = rtts.length === 0 ? null : { min: Math.min(...rtts), avg: average, max: Math.max(...rtts) }
+      io.stdout.write(`${JSON.stringify({ summary: { replies: results.length, rtt } })}\n`)
+    } else if (results.length > 1) {
       io.stdout.write(
         `${results.length} replies, rtt min/avg/max ${formatRtt(Math.min(...rtts))} / ${formatRtt(average)} / ${formatRtt(Math.max(...rtts))}\n`,
       )

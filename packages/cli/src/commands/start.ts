@@ -47,7 +47,8 @@ Options:
   --listen <address>       listen address, repeatable, e.g. tcp://0.0.0.0:4001
                            (replaces the config's listen)
   --key-file <file>        identity key (default: identity.pem in the data directory,
-                           created on first start)
+                           created on first start); it must exist unless --create-key
+  --create-key             create the --key-file (a new identity) if it does not exist
   --contact <peer@addr>    bootstrap contact peerId@address, repeatable; the node
                            joins through it at start
   --control <path>         control socket (default: control.sock in --data-dir, else
@@ -104,6 +105,7 @@ export const startCommand: Command = {
         network: { type: 'string' },
         listen: { type: 'string', multiple: true },
         'key-file': { type: 'string' },
+        'create-key': { type: 'boolean', default: false },
         contact: { type: 'string', multiple: true },
         control: { type: 'string' },
         inbox: { type: 'string' },
@@ -129,7 +131,7 @@ export const startCommand: Command = {
       dataDir: data,
       ...(values.network === undefined ? {} : { network: values.network }),
       ...(values.listen === undefined ? {} : { listen: values.listen }),
-      ...(values['key-file'] === undefined ? {} : { keyFile: resolve(io.cwd, values['key-file']) }),
+      ...(values['key-file'] === undefined ? {} : { keyFile: resolve(io.cwd, values['key-file']), createKey: values['create-key'] }),
       ...(values.contact === undefined ? {} : { contacts: values.contact }),
       ...(values['log-level'] === undefined ? {} : { logLevel: values['log-level'] }),
     })

@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { isPeerId, type NodeConfig, type NodeConfigInput, parseConfig, isCrustError } from '@crust/core'
 import { parseAddress } from '@crust/core/plugin'
@@ -26,6 +27,8 @@ export interface NodeFlags {
   readonly listen?: readonly string[]
   /** `--key-file` */
   readonly keyFile?: string
+  /** `--create-key`: a `--key-file` that does not exist yet may be created (a new identity). */
+  readonly createKey?: boolean
   /** `--contact peerId@address`, repeatable: added to the bootstrap contacts, and bootstrap runs at start. */
   readonly contacts?: readonly string[]
   /** `--log-level` */
@@ -57,6 +60,10 @@ export interface BuiltConfig {
  */
 export async function buildNodeConfig(file: ConfigFile | undefined, flags: NodeFlags): Promise<BuiltConfig> {
   checkFlags(flags)
+  // A --key-file that is not there is more likely a typo than a wish for a new identity.
+  if (flags.keyFile !== undefined && !flags.client && !flags.createKey && !existsSync(flags.keyFile)) {
+    throw new UsageError(`--key-file ${flags.keyFile} does not exist; pass --create-key to create a new identity there (or crust keygen --out ${flags.keyFile})`)
+  }
   const core: Record<string, unknown> = { ...(file?.core ?? {}) }
   if (flags.network !== undefined) core.networkName = flags.network
   if (core.networkName === undefined) core.networkName = DEFAULT_NETWORK

@@ -140,7 +140,7 @@ export class ControlClient implements NodeOperations {
     this.pending.delete(answer.id)
     if (answer.ok) pending.resolve(answer.result)
     else if (answer.error.reason !== undefined) pending.reject(new FileTransferError(answer.error.reason, answer.error.message))
-    else pending.reject(new CliError(answer.error.message, answer.error.exitCode))
+    else pending.reject(new CliError(answer.error.message, answer.error.exitCode, answer.error.code === undefined ? {} : { code: answer.error.code }))
   }
 
   private fail(error: Error): void {

@@ -47,7 +47,7 @@ export const controlAnswerSchema = z.union([
   z.strictObject({
     id,
     ok: z.literal(false),
-    error: z.strictObject({ message: z.string(), exitCode: z.number().int(), reason: z.string().optional() }),
+    error: z.strictObject({ message: z.string(), exitCode: z.number().int(), reason: z.string().optional(), code: z.string().max(64).optional() }),
   }),
 ])
 

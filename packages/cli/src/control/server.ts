@@ -7,7 +7,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
-import { CliError, ExitCode, FailureError, FileTransferError, messageOf } from '../errors.js'
+import { CliError, ExitCode, FailureError, FileTransferError, jsonError, messageOf } from '../errors.js'
 import type { NodeOperations, SendFileOperationOptions } from '../node/operations.js'
 import { readLines, writeLine } from './lines.js'
 import { type ControlRequest, controlRequestSchema, type NodeStatus } from './protocol.js'
@@ -108,7 +108,7 @@ export class ControlServer {
     } catch (error) {
       const exitCode = error instanceof CliError ? error.exitCode : ExitCode.FAILURE
       const reason = error instanceof FileTransferError ? { reason: error.reason } : {}
-      writeLine(socket, { id: request.id, ok: false, error: { message: messageOf(error), exitCode, ...reason } })
+      writeLine(socket, { id: request.id, ok: false, error: { message: messageOf(error), exitCode, code: jsonError(error).error.code, ...reason } })
     }
   }
 }

@@ -26,11 +26,12 @@ export function reachability(d: NatDiagnosis): { verdict: Reachability; text: st
   }
   const ipv4 = d.localAddresses.filter((a) => !a.address.includes(':'))
   const publicIps = d.localAddresses.filter((a) => !a.private).map((a) => a.address)
-  if (publicIps.length > 0) return { verdict: 'unknown', text: `this machine has a public address (${publicIps.join(', ')}): reachable there directly unless a firewall blocks the port` }
+  // The verdict says what the text says: a public address of its own is the `public` case.
+  if (publicIps.length > 0) return { verdict: 'public', text: `this machine has a public address (${publicIps.join(', ')}): reachable there directly unless a firewall blocks the port` }
   if (ipv4.length > 0) {
     return {
       verdict: 'probably-not',
-      text: 'probably not reachable from the internet: this machine has only private addresses and no UPnP mapping, so it sits behind a NAT (a STUN server or a peer can tell which kind)',
+      text: 'probably not reachable from the internet: this machine has no public address (only private, documentation or reserved ones) and no UPnP mapping, so it sits behind a NAT (a STUN server or a peer can tell which kind)',
     }
   }
   return { verdict: 'unknown', text: 'unknown: no STUN server or peer was asked' }
@@ -39,7 +40,7 @@ export function reachability(d: NatDiagnosis): { verdict: Reachability; text: st
 /** The diagnosis as labelled lines. */
 export function renderDiagnosis(d: NatDiagnosis): string {
   const rows: Array<[string, string]> = []
-  const local = d.localAddresses.map((a) => `${a.address} (${a.interface}${a.private ? ', private' : ''})`)
+  const local = d.localAddresses.map((a) => `${a.address} (${a.interface}${a.range === 'public' ? '' : `, ${a.range}`})`)
   rows.push(['local addresses', local.length > 0 ? local.join(', ') : 'none beyond loopback'])
   rows.push(['UPnP', upnpWords(d)])
   rows.push(['reflexive address', reflexiveWords(d)])

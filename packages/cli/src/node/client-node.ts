@@ -8,6 +8,7 @@
 import { createNode } from '@crust/core'
 import { readConfigFile } from '../config/file.js'
 import { buildNodeConfig } from '../config/node-config.js'
+import { PLUGIN_NAMES } from '../config/plugins.js'
 import { ControlClient, NoNodeError } from '../control/client.js'
 import { FailureError, messageOf, UsageError } from '../errors.js'
 import type { CliIo } from '../io.js'
@@ -55,6 +56,12 @@ export async function reachNetwork(flags: ReachFlags, target: Target, io: CliIo)
 }
 
 async function startClientNode(flags: ReachFlags, target: Target, io: CliIo): Promise<NodeOperations> {
+  // A client node can only dial what a transport of the CLI serves: anything else is the user's mistake.
+  const unusable = transportsOf(target).filter((transport) => !PLUGIN_NAMES.transports.includes(transport))
+  if (unusable.length > 0 && unusable.length === transportsOf(target).length) {
+    const how = flags.direct ? '--direct dials' : 'a client node dials'
+    throw new UsageError(`${how} ${PLUGIN_NAMES.transports.map((t) => `${t}://`).join(' and ')} addresses; ${target.addresses.join(', ')} has no such transport`)
+  }
   const file = flags.config === undefined ? undefined : await readConfigFile(flags.config, io.cwd)
   const { input } = await buildNodeConfig(file, {
     client: true,

@@ -76,7 +76,7 @@ export class LocalOperations implements NodeOperations {
     try {
       rtt = await connection.ping({ timeout: 5_000, signal: options.signal })
     } catch (error) {
-      throw new FailureError(`no answer to ping from ${formatPeer(connection.peerId)}: ${messageOf(error)}`)
+      throw new FailureError(`no answer to ping from ${formatPeer(connection.peerId)}: ${messageOf(error)}`, { cause: error })
     }
     return {
       peerId: connection.peerId,
@@ -95,7 +95,7 @@ export class LocalOperations implements NodeOperations {
       await connection.request(data, { signal: options.signal })
     } catch (error) {
       const why = isCrustError(error, 'ERR_REMOTE_HANDLER') ? `it refused the message: ${error.message}` : messageOf(error)
-      throw new FailureError(`sending to ${formatPeer(connection.peerId)} failed: ${why}`)
+      throw new FailureError(`sending to ${formatPeer(connection.peerId)} failed: ${why}`, { cause: error })
     }
     return { peerId: connection.peerId, bytes: data.length, transport: connection.transport }
   }
@@ -139,7 +139,7 @@ export class LocalOperations implements NodeOperations {
       return await this.node.connect({ ...(target.peerId ? { peerId: target.peerId } : {}), addresses: target.addresses }, { retry: false, signal })
     } catch (error) {
       const who = target.peerId ? `${formatPeer(target.peerId)} at ${target.addresses.join(', ')}` : target.addresses.join(', ')
-      throw new FailureError(`cannot reach ${who}: ${dialFailure(error)}`)
+      throw new FailureError(`cannot reach ${who}: ${dialFailure(error)}`, { cause: error })
     }
   }
 }

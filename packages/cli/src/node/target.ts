@@ -23,6 +23,14 @@ export interface Target {
 
 const EXAMPLE = 'peerId@tcp://203.0.113.5:4001'
 
+/** `host:port` without a scheme, e.g. `127.0.0.1:4001` or `[::1]:4001` (peer ids never hold a colon). */
+const SCHEMELESS = /^(\[[0-9a-fA-F:.]+\]|[^\s:/@[\]]+):\d{1,5}$/
+
+/** A UsageError for `host:port` given without a scheme, suggesting one. */
+function missingScheme(text: string): UsageError {
+  return new UsageError(`'${text}' has no scheme; did you mean tcp://${text} (or quic://${text})?`)
+}
+
 /**
  * Parse a `<peer>` argument.
  *
@@ -32,11 +40,13 @@ export function parseTarget(text: string): Target {
   const trimmed = text.trim()
   if (trimmed === '') throw new UsageError(`the peer is empty; expected a peer id or ${EXAMPLE}`)
   const at = trimmed.indexOf('@')
+  if (at === -1 && SCHEMELESS.test(trimmed)) throw missingScheme(trimmed)
   if (at === -1 && !trimmed.includes('://')) return { prefix: trimmed, addresses: [], text }
   const peerId = at === -1 ? undefined : trimmed.slice(0, at)
   const addresses = (at === -1 ? trimmed : trimmed.slice(at + 1)).split(',').map((a) => a.trim())
   if (peerId !== undefined && !isPeerId(peerId)) throw new UsageError(`'${peerId}' is not a peer id (they look like bciq…); expected ${EXAMPLE}`)
   for (const address of addresses) {
+    if (SCHEMELESS.test(address)) throw missingScheme(address)
     if (parseAddress(address) === undefined) throw new UsageError(`'${address}' is not an address; expected one such as tcp://203.0.113.5:4001`)
   }
   return { ...(peerId === undefined ? {} : { peerId }), addresses, text }

@@ -2,17 +2,26 @@ import { join } from 'node:path'
 import envPaths from 'env-paths'
 import type { Logger } from '../logger.js'
 import { normalizeIp, parseAddress } from '../transport/address.js'
-import { type CacheEntry, readCacheFile, writeCacheFile } from './cache-file.js'
+import { type CacheEntry, readCacheFile, updateCacheFile } from './cache-file.js'
 import { errorMessage } from '../error-text.js'
 
 /** Changes collected before a write, and how long a change may wait. */
 const FLUSH_EVERY_CHANGES = 10
 const FLUSH_DELAY_MS = 1_000
 
-/** The default cache location: the platform's data directory, one file per network. */
-export function defaultCachePath(networkHash: string, cacheDir?: string): string {
+/** Removals remembered between writes, at most (so a merge does not bring evicted nodes back). */
+const MAX_REMOVALS = 10_000
+
+/**
+ * The default cache location: the platform's data directory (e.g.
+ * `~/.local/share/crust/bootstrap`), one file per network and, with
+ * `cacheName`, per application: apps that name no cache share their
+ * network's file; an app that names one keeps its own.
+ */
+export function defaultCachePath(networkHash: string, cacheDir?: string, cacheName?: string): string {
   const dir = cacheDir ?? join(envPaths('crust', { suffix: '' }).data, 'bootstrap')
-  return join(dir, `bootstrap-cache-${networkHash.slice(0, 16)}.json`)
+  const app = cacheName === undefined ? '' : `${cacheName}-`
+  return join(dir, `bootstrap-cache-${app}${networkHash.slice(0, 16)}.json`)
 }
 
 /** Options of {@link BootstrapCache}. */
@@ -52,6 +61,8 @@ export interface VerifiedPeer {
 export class BootstrapCache {
   /** Map order is recency: oldest first. */
   private readonly entries = new Map<string, CacheEntry>()
+  /** Nodes removed since the last write, and when: the merge with the file must not restore them. */
+  private readonly removed = new Map<string, number>()
   private changes = 0
   private timer: NodeJS.Timeout | undefined
   private writing: Promise<void> = Promise.resolve()
@@ -108,14 +119,17 @@ export class BootstrapCache {
   fail(peerId: string): void {
     const entry = this.entries.get(peerId)
     if (!entry) return
-    if (entry.failures + 1 >= this.options.maxFailures) this.entries.delete(peerId)
+    if (entry.failures + 1 >= this.options.maxFailures) this.forget(peerId)
     else this.entries.set(peerId, { ...entry, failures: entry.failures + 1 })
     this.changed()
   }
 
   /** Forget a node. */
   remove(peerId: string): void {
-    if (this.entries.delete(peerId)) this.changed()
+    if (this.entries.has(peerId)) {
+      this.forget(peerId)
+      this.changed()
+    }
   }
 
   /** Write pending changes now. */
@@ -125,12 +139,54 @@ export class BootstrapCache {
     if (this.changes === 0 || this.options.path === undefined) return
     this.changes = 0
     const path = this.options.path
-    const snapshot = this.list()
-    // Writes run one after another so an older snapshot never lands last.
+    const { network, logger } = this.options
+    // Writes run one after another; each merges with the file as it is then
+    // (other processes may share it), under its lock.
     this.writing = this.writing
-      .then(() => writeCacheFile(path, this.options.network, snapshot))
-      .catch((error: unknown) => this.options.logger.warn(`cannot write bootstrap cache ${path}: ${errorMessage(error)}`))
+      .then(() => updateCacheFile(path, network, (onDisk) => this.mergeFrom(onDisk), logger))
+      .catch((error: unknown) => logger.warn(`cannot write bootstrap cache ${path}: ${errorMessage(error)}`))
     await this.writing
+  }
+
+  /**
+   * Take in what another process wrote: nodes we lack, or saw less recently,
+   * unless we removed them since (after they were last seen). Returns the
+   * merged list, most recent first, to write back.
+   */
+  private mergeFrom(onDisk: readonly CacheEntry[]): CacheEntry[] {
+    const excluded = this.options.exclude()
+    const all = new Map(this.entries)
+    for (const theirs of onDisk) {
+      const ours = all.get(theirs.peerId)
+      const removedAt = this.removed.get(theirs.peerId)
+      if (excluded.has(theirs.peerId) || (removedAt !== undefined && removedAt >= theirs.lastSeen)) continue
+      if (ours === undefined || theirs.lastSeen > ours.lastSeen) {
+        all.set(theirs.peerId, { ...theirs, addresses: theirs.addresses.slice(0, this.addressesPerPeer) })
+      }
+    }
+    this.removed.clear()
+    // Each side kept `peersPerIp`; together they may not: keep the most recent per IP.
+    const max = this.options.peersPerIp ?? 4
+    const perIp = new Map<string, number>()
+    const kept: CacheEntry[] = []
+    for (const entry of [...all.values()].sort((a, b) => b.lastSeen - a.lastSeen)) {
+      const ips = [...ipsOf(entry)]
+      if (ips.some((ip) => (perIp.get(ip) ?? 0) >= max)) continue
+      for (const ip of ips) perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
+      kept.push(entry)
+    }
+    this.entries.clear()
+    for (const entry of kept.reverse()) this.entries.set(entry.peerId, entry)
+    this.trim()
+    return this.list()
+  }
+
+  /** Drop a node, remembering when (see {@link mergeFrom}). */
+  private forget(peerId: string): void {
+    this.entries.delete(peerId)
+    this.removed.delete(peerId)
+    this.removed.set(peerId, Date.now())
+    if (this.removed.size > MAX_REMOVALS) this.removed.delete(this.removed.keys().next().value as string)
   }
 
   private changed(): void {
@@ -157,7 +213,7 @@ export class BootstrapCache {
       let excess = sharing.length + 1 - max
       for (const victim of evictionOrder(sharing)) {
         if (excess-- <= 0) break
-        this.entries.delete(victim.peerId)
+        this.forget(victim.peerId)
       }
     }
   }
@@ -168,7 +224,7 @@ export class BootstrapCache {
     if (excess <= 0) return
     for (const victim of evictionOrder([...this.entries.values()])) {
       if (excess-- <= 0) break
-      this.entries.delete(victim.peerId)
+      this.forget(victim.peerId)
     }
   }
 }

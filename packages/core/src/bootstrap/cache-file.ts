@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import lockfile from 'proper-lockfile'
 import { z } from 'zod'
 import type { Logger } from '../logger.js'
 import { errorMessage } from '../error-text.js'
@@ -84,5 +85,34 @@ export async function writeCacheFile(path: string, network: string, peers: reado
   } catch (error) {
     await unlink(temporary).catch(() => {})
     throw error
+  }
+}
+
+/** How long a lock may go without its holder touching it before others take it over (a crashed process). */
+const LOCK_STALE_MS = 10_000
+
+/**
+ * Read, merge and write the cache under an inter-process lock (`<file>.lock`,
+ * via proper-lockfile), so processes sharing one cache file never lose each
+ * other's updates: `merge` gets what is on disk now and returns what to write
+ * (written atomically, as {@link writeCacheFile}).
+ */
+export async function updateCacheFile(
+  path: string,
+  network: string,
+  merge: (onDisk: readonly CacheEntry[]) => readonly CacheEntry[],
+  logger: Logger,
+): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  const release = await lockfile.lock(path, {
+    realpath: false, // the cache file may not exist yet
+    stale: LOCK_STALE_MS,
+    retries: { retries: 50, minTimeout: 10, maxTimeout: 200, factor: 1.5 },
+  })
+  try {
+    const merged = merge(await readCacheFile(path, network, logger))
+    await writeCacheFile(path, network, merged)
+  } finally {
+    await release().catch(() => {}) // already released means it went stale; the write above is atomic anyway
   }
 }

@@ -8,6 +8,8 @@ import { z } from 'zod'
 import { classifyBlacklistEntry, type BlacklistEntryKind } from '../manager/blacklist.js'
 import { parseAddress } from '../transport/address.js'
 import { autoConnectSchema } from '../discovery/auto-connect.js'
+import { duration } from './duration.js'
+import type { NodeConfigInput } from './options.js'
 import type { DiscoveryFactory } from '../discovery/types.js'
 import type { ServiceFactory } from '../service/types.js'
 import type { LogSink } from '../logger.js'
@@ -18,8 +20,9 @@ import { errorMessage } from '../error-text.js'
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 
-const ms = () => z.number().int().min(0)
-const positiveMs = () => z.number().int().positive()
+/** Milliseconds, or a duration string such as `"500ms"` or `"5s"` (see `duration`). */
+const ms = () => duration(z.number().int().min(0))
+const positiveMs = () => duration(z.number().int().positive())
 
 /** A blacklist list whose entries must be of one of `kinds`; the reason comes from the blacklist parser. */
 const blacklistEntries = (kinds: readonly BlacklistEntryKind[], expected: string) =>
@@ -155,6 +158,15 @@ const bootstrapSchema = z.strictObject({
   cache: z.boolean().default(true),
   /** Directory of the cache file; default: the platform's data directory (e.g. ~/.local/share/crust). */
   cacheDir: z.string().min(1).optional(),
+  /**
+   * This application's own cache (letters, digits, `.`, `_`, `-`; it names the
+   * file). Default: none, so the apps of one network on a machine share its
+   * cache file; processes sharing a file merge their updates under a lock.
+   */
+  cacheName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' })
+    .optional(),
   /** Most nodes kept in the cache. */
   cacheSize: z.number().int().positive().max(100_000).default(200),
   /** Most (verified) addresses cached per node. */
@@ -323,8 +335,13 @@ function isMetricsRecorder(value: unknown): boolean {
   return ['counter', 'gauge', 'histogram', 'observeCounter', 'observeGauge'].every((key) => typeof recorder[key] === 'function')
 }
 
-/** The configuration as users write it: only `networkName` is required. */
-export type NodeConfigInput = z.input<typeof nodeConfigSchema>
+export type { NodeConfigInput } from './options.js'
+
+// The documented declarations (options.ts) and the schema must describe the
+// same input: this fails to compile when one gains or changes an option alone.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const documentedMatchesSchema: Same<NodeConfigInput, z.input<typeof nodeConfigSchema>> = true
+void documentedMatchesSchema
 
 /** The configuration after parsing, with every default filled in. */
 export type NodeConfig = z.output<typeof nodeConfigSchema>

@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod'
+import { duration } from '../config/duration.js'
 import { TokenBucket } from '../limits/token-bucket.js'
 
 /** Schema of the node's `autoConnect` options (limits of dials asked by discovery plugins). */
@@ -21,6 +22,13 @@ export const autoConnectSchema = z.strictObject({
   maxAddresses: z.number().int().positive().max(32).default(2),
   /** Auto-connects in progress at once; more are skipped until one ends. */
   maxPending: z.number().int().positive().default(16),
+  /**
+   * Of two nodes that discover each other, the one with the higher peer id
+   * waits this long (ms) for the other to connect before dialling itself, so
+   * that both do not dial at once (a simultaneous open: two `connection:open`
+   * and one closed again). 0 dials at once.
+   */
+  yieldDelay: duration(z.number().int().min(0).max(60_000)).default(1_000),
 })
 
 /** Resolved {@link autoConnectSchema}. */

@@ -18,6 +18,10 @@ export class DiscoveryService {
   private plugins: Discovery[] = []
   private readonly recentPeers = new Map<string, DiscoveredPeer>()
   private readonly budget: AutoConnectBudget
+  /** Peers this node waits for to dial first (bounded by `maxPending`), and how to end each wait. */
+  private readonly yielding = new Map<string, () => void>()
+  /** True once `stop()` began: no new waits. */
+  private stopped = false
 
   constructor(
     private readonly factories: readonly DiscoveryFactory[],
@@ -27,7 +31,7 @@ export class DiscoveryService {
     private readonly events: TypedEmitter<NodeEvents>,
     private readonly logger: Logger,
     /** Budget of dials plugins may trigger (default: the `autoConnect` config defaults). */
-    limits: AutoConnectLimits = autoConnectSchema.parse({}),
+    private readonly limits: AutoConnectLimits = autoConnectSchema.parse({}),
   ) {
     this.budget = new AutoConnectBudget(limits)
   }
@@ -44,6 +48,7 @@ export class DiscoveryService {
 
   /** Instantiate and start every plugin. A plugin that fails to start is logged and left out. */
   async start(): Promise<void> {
+    this.stopped = false
     const components = this.components()
     for (const factory of this.factories) {
       const plugin = factory({ ...components, logger: this.logger.child('discovery') })
@@ -57,6 +62,8 @@ export class DiscoveryService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
+    for (const end of [...this.yielding.values()]) end()
     await Promise.allSettled(this.plugins.splice(0).map((plugin) => plugin.stop()))
   }
 
@@ -81,6 +88,9 @@ export class DiscoveryService {
   private async autoConnect(peer: DiscoveredPeer): Promise<void> {
     if (peer.peerId === this.identity.peerId || this.manager.pool.get(peer.peerId)) return
     if (this.manager.blacklist.isBlocked({ peerId: peer.peerId })) return
+    // A deterministic tie-break: the lower peer id dials at once, the higher
+    // one only if no connection came by `yieldDelay`.
+    if (this.identity.peerId > peer.peerId && (await this.yieldTo(peer.peerId))) return
     const reserved = this.budget.reserve(peer.peerId, peer.addresses)
     if (!reserved.ok) {
       this.logger.debug(`auto-connect to ${peer.peerId} (${peer.via}) skipped: ${reserved.reason}`)
@@ -93,6 +103,31 @@ export class DiscoveryService {
     } finally {
       reserved.release()
     }
+  }
+
+  /**
+   * Wait up to `yieldDelay` for `peerId` to connect; true when it did, or the
+   * node stops, or a wait for it is already running (that one dials if need
+   * be). With `maxPending` waits running, false at once: dial now.
+   */
+  private async yieldTo(peerId: string): Promise<boolean> {
+    if (this.limits.yieldDelay === 0) return false
+    if (this.stopped || this.yielding.has(peerId)) return true
+    if (this.yielding.size >= this.limits.maxPending) return false
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        off()
+        this.yielding.delete(peerId)
+        resolve()
+      }
+      const timer = setTimeout(done, this.limits.yieldDelay)
+      const off = this.events.on('peer:connected', (event) => {
+        if (event.peerId === peerId) done()
+      })
+      this.yielding.set(peerId, done)
+    })
+    return this.stopped || this.manager.pool.get(peerId) !== undefined
   }
 
   private discovered(peer: DiscoveredPeer): void {

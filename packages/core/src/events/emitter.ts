@@ -31,7 +31,7 @@ export interface TypedEmitterOptions<Events> {
  * off()
  * ```
  */
-export class TypedEmitter<Events extends Record<string, unknown>> {
+export class TypedEmitter<Events extends object> {
   // Listener arrays are replaced, never mutated, so an emit in progress keeps
   // iterating the snapshot it started with even if listeners (un)subscribe.
   readonly #listeners = new Map<keyof Events, ReadonlyArray<Subscription>>()

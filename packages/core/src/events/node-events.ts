@@ -4,8 +4,10 @@ import type { FallbackReason } from '../manager/transport-order.js'
 import type { ServiceEvent, TraversalReport, TraversalStatus } from '../service/types.js'
 import type { Direction } from '../transport/types.js'
 
+// No index signature: only these names type-check in `node.on(...)`, so a typo
+// (`peer:discoverd`) is a compile error rather than a listener that never fires.
 /** Every event a node emits, with its payload. */
-export interface NodeEvents extends Record<string, unknown> {
+export interface NodeEvents {
   /** A connection finished its handshake and joined the pool. */
   'connection:open': { readonly connection: Connection }
   /** A pooled connection closed; `remote` tells who closed it, `code` why (see `CloseCode`). */

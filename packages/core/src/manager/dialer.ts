@@ -29,7 +29,8 @@ import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import { sleepUnlessAborted } from '../events/sleep.js'
 import type { Logger } from '../logger.js'
-import { normalizeIp, parseAddress } from '../transport/address.js'
+import { isPeerId } from '../identity/peer-id.js'
+import { formatAddress, normalizeIp, parseAddress } from '../transport/address.js'
 import { CloseCode, type ConnectionMethod, isConnectionMethod, isDialerMethod, type SecurityContext, type TransportConnection } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
@@ -84,8 +85,34 @@ const PERMANENT: ReadonlySet<string> = new Set<ErrorCode>([
  * make these errors, and a plugin may carry its own copy of `@crust/core`.
  */
 export function isPermanent(error: unknown): boolean {
+  if (!isCrustError(error)) return false
+  if (error.permanent === true) return true
   if (isCrustError(error, 'ERR_DIAL_FAILED')) return error.errors.length > 0 && error.errors.every((e) => isPermanent(e.error))
-  return isCrustError(error) && PERMANENT.has(error.code)
+  return PERMANENT.has(error.code)
+}
+
+/** One spelling per address (IPv6 forms, zero-padding), so equal addresses compare equal. */
+function canonicalAddress(address: string): string {
+  const parsed = parseAddress(address)
+  return parsed === undefined ? address : formatAddress(parsed.transport, normalizeIp(parsed.host), parsed.port)
+}
+
+/** The direct dial of a contact without addresses: no retry gives it one. */
+function noAddresses(): DialError {
+  return new DialError('no addresses to dial', [], { permanent: true })
+}
+
+/**
+ * Check a contact before dialing: a malformed peer id, or addresses that are
+ * not strings, can never connect, so they fail at once instead of after retries.
+ */
+function validateContact(peer: PeerContact): void {
+  if (peer.peerId !== undefined && !isPeerId(peer.peerId)) {
+    throw new ConfigError(`malformed peer id ${JSON.stringify(peer.peerId)}: expected one made by a Crust identity (e.g. from node.peerId)`)
+  }
+  if (!Array.isArray(peer.addresses) || !peer.addresses.every((address) => typeof address === 'string')) {
+    throw new ConfigError('contact.addresses must be an array of address strings, e.g. ["tcp://127.0.0.1:4001"]')
+  }
 }
 
 /** An authenticated, handshaken transport connection not yet in the pool. */
@@ -120,10 +147,16 @@ export class Dialer {
    */
   async connect(peer: PeerContact, options: ConnectOptions = {}): Promise<Connection> {
     if (!this.state.running) throw new NotStartedError()
+    validateContact(peer)
     if (peer.peerId !== undefined) {
       if (this.blacklist.blocksPeer(peer.peerId)) throw new BlacklistedError(`peer ${peer.peerId} is blacklisted`)
       const pooled = this.pool.get(peer.peerId)
       if (pooled && options.fresh !== true) return pooled
+    } else {
+      // Whoever answers at an address we already dialled is the peer we hold
+      // a connection to there: reuse it rather than dial again (`crust ping tcp://…`).
+      const pooled = this.pooledAt(peer.addresses, options.transport)
+      if (pooled) return pooled
     }
     const key = `${options.fresh === true ? 'fresh ' : ''}${options.transport ?? '*'} ${peer.peerId ?? [...peer.addresses].sort().join(' ')}`
     let dial = this.dials.get(key)
@@ -137,6 +170,24 @@ export class Dialer {
       this.dials.set(key, dial)
     }
     return join(dial, options.signal)
+  }
+
+  /**
+   * A pooled connection this node dialled directly at one of `addresses`
+   * (on the `pinned` transport, if any). Only the address we dialled counts:
+   * a peer's own claims could name an address it does not answer at.
+   */
+  private pooledAt(addresses: readonly string[], pinned: string | undefined): Connection | undefined {
+    const wanted = new Set(addresses.map(canonicalAddress))
+    return this.pool
+      .all()
+      .find(
+        (connection) =>
+          connection.direction === 'outbound' &&
+          connection.method === 'direct' &&
+          (pinned === undefined || connection.transport === pinned) &&
+          wanted.has(canonicalAddress(connection.remoteAddress)),
+      )
   }
 
   /**
@@ -205,17 +256,20 @@ export class Dialer {
     signal.addEventListener('abort', onAbort, { once: true })
     let directError: Error | undefined
     const direct =
-      peer.addresses.length === 0 ? Promise.reject(new DialError('no addresses to dial')) : this.dialOnce(peer, undefined, controller.signal)
+      peer.addresses.length === 0 ? Promise.reject(noAddresses()) : this.dialOnce(peer, undefined, controller.signal)
     const directSettled = direct.then(
       () => undefined,
       (error: unknown) => {
         directError = asError(error)
       },
     )
+    // A permanent direct failure (the peer refused us, is blacklisted, ...)
+    // rules traversal out too; having no address to dial does not.
+    const rulesOutTraversal = (): boolean => peer.addresses.length > 0 && directError !== undefined && isPermanent(directError)
     const failures: DialFailure[] = []
     const traversal = (async () => {
       await Promise.race([directSettled, sleepUnlessAborted(this.config.connection.traversalDelay, controller.signal)])
-      if (directError !== undefined && isPermanent(directError)) throw directError
+      if (rulesOutTraversal()) throw directError
       return this.traversal.traverse(peerId, controller.signal, failures, undefined, (pooled) => pooled !== suspect)
     })()
     try {
@@ -224,7 +278,7 @@ export class Dialer {
       const pooled = this.pool.get(peerId)
       if (pooled && pooled !== suspect) return pooled
       if (signal.aborted) throw new AbortError()
-      if (directError !== undefined && isPermanent(directError)) throw directError
+      if (rulesOutTraversal()) throw directError
       const all = [{ address: 'direct', error: directError ?? new DialError('direct dial failed') }, ...failures]
       throw new DialError(`could not connect to ${peerId}: ${all.map(describeFailure).join('; ')}`, all)
     } finally {
@@ -241,7 +295,7 @@ export class Dialer {
     const usable = peer.addresses.filter((address) => this.transports.transportFor(address) !== undefined)
     if (usable.length === 0) {
       const first = peer.addresses[0]
-      throw first === undefined ? new DialError('no addresses to dial') : new UnsupportedAddressError(first)
+      throw first === undefined ? noAddresses() : new UnsupportedAddressError(first)
     }
     const allowed = usable.filter((address) => !this.blacklist.blocksIp(normalizeIp(parseAddress(address)?.host ?? '')))
     if (allowed.length === 0) throw new BlacklistedError(`every address of ${peer.peerId ?? 'the peer'} is blacklisted`)

@@ -155,7 +155,9 @@ export class PeerMessenger {
           return await this.dialer.connect({ peerId, addresses }, { retry: false, signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_MS)]) })
         } catch (error) {
           if (signal.aborted) throw new AbortError()
-          if (isPermanent(error)) throw error
+          // With no address to dial, the peer may still connect to us before the deadline: keep
+          // waiting (connect() itself fails fast then); a malformed peer id never connects.
+          if (isPermanent(error) && (addresses.length > 0 || isCrustError(error, 'ERR_CONFIG'))) throw error
         }
       }
       // Not reachable yet: wait for a connection to appear (the keeper's, the peer's own dial) or the next try.

@@ -15,6 +15,7 @@ import { type NodeMetrics, errorCode } from '../metrics/node-metrics.js'
 import { CloseCode } from '../transport/types.js'
 import { asError } from '../error-text.js'
 import { ReportThrottle } from './report-throttle.js'
+import type { RunState } from './run-state.js'
 
 /** Reports of one kind logged and emitted one by one per `reportInterval`; the rest are summarised. */
 const REPORTS_PER_INTERVAL = 10
@@ -32,6 +33,7 @@ export class PeerReports {
     @inject(Tokens.Logger) private readonly logger: Logger,
     @inject(Tokens.Events) private readonly events: TypedEmitter<NodeEvents>,
     @inject(Tokens.Metrics) private readonly metrics: NodeMetrics,
+    @inject(Tokens.RunState) private readonly state: RunState,
   ) {
     this.throttle = new ReportThrottle(config.reportInterval, REPORTS_PER_INTERVAL, (kind, count, ms) =>
       this.logger.warn(`${count} more ${kind} in the last ${Math.round(ms / 1000)} s (not logged one by one)`),
@@ -45,9 +47,11 @@ export class PeerReports {
     this.events.emit('connection:rejected', { direction, remoteAddress, peerId, error })
     if ((error instanceof ConnectionLimitError || error instanceof LimitExceededError) && error.limit !== undefined) this.limitHit(error.limit)
     if (!this.throttle.admit(`${direction} refusals (${error.name})`)) return
-    // Routine refusals (blacklist, limits) stay below the default level.
+    // Routine refusals (blacklist, limits) stay below the default level, and so does what a
+    // stopping (or stopped) node refuses or loses mid-handshake, e.g. a peer's reachability dial-back.
     const routine = error instanceof BlacklistedError || error instanceof ConnectionLimitError
-    this.logger[routine ? 'info' : 'warn'](`${direction} connection ${remoteAddress} refused: ${error.message}`, {
+    const level = !this.state.running ? 'debug' : routine ? 'info' : 'warn'
+    this.logger[level](`${direction} connection ${remoteAddress} refused: ${error.message}`, {
       peerId,
       address: remoteAddress,
       direction,

@@ -17,7 +17,7 @@ import type { Logger } from '../logger.js'
 import type { AdvertisedAddress } from '../service/types.js'
 import { parseAddress } from '../transport/address.js'
 import { type ConnectionMethod, type Transport, type TransportComponents, type TransportLimits, isConnectionMethod } from '../transport/types.js'
-import { ConfigError } from '../errors.js'
+import { ConfigError, ListenError } from '../errors.js'
 import { asError } from '../error-text.js'
 import { ExternalAddressBook } from './external-addresses.js'
 import type { Registrar } from './registrar.js'
@@ -124,22 +124,61 @@ export class TransportHost {
   private async listen(): Promise<void> {
     if (this.config.role === 'client') return // clients accept no inbound connections
     const explicit = this.config.listen
+    // An address no transport serves would be dropped and leave the node unreachable there.
+    const unserved = explicit?.find((address) => !this.transports.some((t) => t.id === parseAddress(address)?.transport))
+    if (unserved !== undefined) {
+      const configured = this.transports.map((t) => t.id).join(', ') || 'none'
+      throw new ConfigError(`listen: no configured transport serves ${unserved} (configured transports: ${configured})`)
+    }
     for (const transport of this.transports) {
       const addresses = explicit
         ? explicit.filter((address) => parseAddress(address)?.transport === transport.id)
         : transport.defaultListenAddresses
       let bound = 0
-      let lastError: unknown
+      let lastError: ListenError | undefined
       for (const address of addresses) {
         try {
           await transport.listen(address)
           bound++
         } catch (error) {
-          lastError = error
-          this.logger.warn(`${transport.id}: cannot listen on ${address}: ${asError(error).message}`)
+          lastError = listenError(transport.id, address, error)
+          this.logger.warn(lastError.message)
         }
       }
-      if (addresses.length > 0 && bound === 0) throw asError(lastError)
+      if (addresses.length > 0 && bound === 0 && lastError !== undefined) throw lastError
     }
   }
+}
+
+/** System errors of a failed bind, in words. */
+const BIND_FAILURES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'is already in use',
+  EACCES: 'needs privileges this process lacks',
+  EADDRNOTAVAIL: 'is on an address this machine does not have',
+}
+
+/**
+ * Why `transport` could not listen on `address`, naming both; a port in use
+ * is said plainly even when the transport's library only says it could not
+ * bind (the system error is then in its `cause` chain).
+ */
+function listenError(transport: string, address: string, error: unknown): ListenError {
+  const system = systemErrorIn(error)
+  const port = parseAddress(address)?.port
+  const why =
+    system !== undefined && BIND_FAILURES[system] !== undefined && port !== undefined
+      ? `port ${port} ${BIND_FAILURES[system]} (${system})`
+      : asError(error).message
+  return new ListenError(transport, address, `the ${transport} transport cannot listen on ${address}: ${why}`, { cause: error })
+}
+
+/** The first `E...` system error code in `error`'s cause chain (a few levels deep). */
+function systemErrorIn(error: unknown): string | undefined {
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code
+    current = current.cause
+  }
+  return undefined
 }

@@ -121,7 +121,14 @@ export interface ServiceDialOptions {
 export interface Connector {
   /** Lower runs first: hole punching (10) before relaying (20). */
   readonly priority: number
-  /** Connect to `peerId`, or reject with a typed reason. The result must be pooled (made through the components). */
+  /**
+   * Connect to `peerId`, or reject with a typed reason. The result must be
+   * pooled (made through the components). Reject with an error made with
+   * `{ permanent: true }` (see `CrustError.permanent`) when no retry can
+   * succeed (e.g. the connector needs a transport the node lacks): if every
+   * way to the peer failed permanently, `connect()` rejects at once instead
+   * of retrying with backoff.
+   */
   connect(peerId: string, options: { signal: AbortSignal }): Promise<ServiceConnection>
 }
 

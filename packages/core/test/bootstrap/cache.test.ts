@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { BootstrapCache } from '../../src/bootstrap/bootstrap-cache.js'
+import { BootstrapCache, defaultCachePath } from '../../src/bootstrap/bootstrap-cache.js'
+import { parseConfig } from '../../src/config/parse.js'
 import { readCacheFile, writeCacheFile } from '../../src/bootstrap/cache-file.js'
 import { type Logger, createLogger } from '../../src/logger.js'
 
@@ -128,5 +129,63 @@ describe('bootstrap cache', () => {
       expect(logger.lines).toEqual([]) // never corrupt
       expect(peers.length === 1 || peers.length === 200).toBe(true)
     }
+  })
+})
+
+describe('bootstrap cache shared by processes', () => {
+  it('two processes writing one cache file at once lose none of each other\'s nodes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-cache-'))
+    const path = join(dir, 'shared.json')
+    const adder = fileURLToPath(new URL('./fixtures/cache-adder.ts', import.meta.url))
+    const count = 40
+    const children = ['alice', 'bob'].map((name, index) =>
+      spawn(process.execPath, ['--import', 'tsx', adder, path, network, name, String(index + 1), String(count)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
+    )
+    await Promise.all(children.map((child) => new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()))))
+    for (const child of children) child.stdin?.write('go\n')
+    const codes = await Promise.all(children.map((child) => new Promise<number | null>((resolve) => child.once('exit', resolve))))
+    expect(codes).toEqual([0, 0])
+    const logger = capturingLogger()
+    const peers = await readCacheFile(path, network, logger)
+    expect(logger.lines).toEqual([])
+    const ids = new Set(peers.map((peer) => peer.peerId))
+    for (const name of ['alice', 'bob']) {
+      for (let i = 0; i < count; i++) expect(ids.has(`bciq${name}${i}`), `bciq${name}${i}`).toBe(true)
+    }
+    expect(peers).toHaveLength(2 * count)
+    expect(readdirSync(dir).sort()).toEqual(['shared.json']) // no lock or temporary file left behind
+  }, 30_000)
+
+  it('a merge keeps what this process removed out, and takes in what another process saw more recently', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crust-cache-'))
+    const path = join(dir, 'cache.json')
+    const mine = cacheAt(path)
+    mine.add({ peerId: 'bciqgone', addresses: ['tcp://10.0.0.1:1'] })
+    mine.add({ peerId: 'bciqkept', addresses: ['tcp://10.0.0.2:1'] })
+    await mine.flush()
+    const other = cacheAt(path)
+    await other.load()
+    other.add({ peerId: 'bciqnew', addresses: ['tcp://10.0.0.3:1'] })
+    await other.flush()
+    mine.remove('bciqgone')
+    await mine.flush()
+    expect((await readCacheFile(path, network, createLogger('silent'))).map((p) => p.peerId).sort()).toEqual(['bciqkept', 'bciqnew'])
+    expect(mine.list().map((p) => p.peerId).sort()).toEqual(['bciqkept', 'bciqnew'])
+  })
+})
+
+describe('defaultCachePath', () => {
+  it('is one file per network under the data directory, and per application with cacheName', () => {
+    const hash = 'b'.repeat(64)
+    expect(defaultCachePath(hash, '/data')).toBe(join('/data', `bootstrap-cache-${'b'.repeat(16)}.json`))
+    expect(defaultCachePath(hash, '/data', 'chat-app')).toBe(join('/data', `bootstrap-cache-chat-app-${'b'.repeat(16)}.json`))
+    expect(defaultCachePath(hash)).toContain(join('crust', 'bootstrap'))
+  })
+
+  it('cacheName is validated by the config schema, naming the field', () => {
+    expect(() => parseConfig({ networkName: 'n', transports: [], bootstrap: { cacheName: '../escape' } })).toThrow(/bootstrap\.cacheName/)
+    expect(parseConfig({ networkName: 'n', transports: [], bootstrap: { cacheName: 'chat.v2' } }).bootstrap.cacheName).toBe('chat.v2')
   })
 })

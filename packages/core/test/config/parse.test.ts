@@ -26,7 +26,7 @@ describe('parseConfig', () => {
       role: 'node',
       transports: [],
       discovery: [],
-      autoConnect: { rate: 10, burst: 20, maxAddresses: 2, maxPending: 16 },
+      autoConnect: { rate: 10, burst: 20, maxAddresses: 2, maxPending: 16, yieldDelay: 1_000 },
       services: [],
       identity: {},
       auth: { mode: 'peer-id', ca: [] },

@@ -40,6 +40,6 @@ describe('auto-connect budget', () => {
   it('rejects bad limits', () => {
     expect(autoConnectSchema.safeParse({ rate: 0 }).success).toBe(false)
     expect(autoConnectSchema.safeParse({ maxAddresses: 33 }).success).toBe(false)
-    expect(autoConnectSchema.parse({})).toEqual({ rate: 10, burst: 20, maxAddresses: 2, maxPending: 16 })
+    expect(autoConnectSchema.parse({})).toEqual({ rate: 10, burst: 20, maxAddresses: 2, maxPending: 16, yieldDelay: 1_000 })
   })
 })

@@ -1,4 +1,4 @@
-import { CrustError } from '@crust/core'
+import { CrustError, type CrustErrorOptions } from '@crust/core'
 
 /** Why hole punching did not produce a connection. */
 export type HolePunchFailure =
@@ -17,7 +17,7 @@ export class HolePunchError extends CrustError {
   constructor(
     readonly reason: HolePunchFailure,
     message: string,
-    options?: { cause?: unknown },
+    options?: CrustErrorOptions,
   ) {
     super('ERR_HOLE_PUNCH', message, options)
   }

@@ -117,7 +117,8 @@ export class HolePunchService implements Service {
 
   private async connectTo(target: string, signal: AbortSignal): Promise<ServiceConnection> {
     const endpoint = this.endpoint
-    if (endpoint === undefined) throw new HolePunchError('refused', 'hole punching needs the QUIC transport')
+    // Permanent: the node's transports do not change while it runs, so connect() stops retrying.
+    if (endpoint === undefined) throw new HolePunchError('refused', 'hole punching needs the QUIC transport', { permanent: true })
     await endpoint.open()
     const attempt = randomBytes(16).toString('hex')
     const mapping = natStatus(this.components.traversal()).mapping
@@ -175,7 +176,8 @@ export class HolePunchService implements Service {
       .filter((connection) => connection.peerId !== connect.target && connection.remoteRole === 'node' && !this.notRendezvous.has(connection))
       .sort((a, b) => rank(a.peerId) - rank(b.peerId))
       .slice(0, this.options.maxRendezvous)
-    if (rendezvous.length === 0) throw new HolePunchError('no-rendezvous', 'no connected peer can act as rendezvous')
+    // Permanent for this connect(): retrying would ask the same (no) connections again.
+    if (rendezvous.length === 0) throw new HolePunchError('no-rendezvous', 'no connected peer can act as rendezvous', { permanent: true })
     const failures: string[] = []
     let last: HolePunchError | undefined
     for (const connection of rendezvous) {

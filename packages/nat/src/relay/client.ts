@@ -130,7 +130,10 @@ class RelayClient implements Service {
     if (!this.running) throw new RelayError('unavailable', 'the relay service is stopped')
     this.checkCapacity()
     const candidates = this.candidates(target)
-    if (candidates.length === 0) throw new RelayError('no-relay', `no connected peer can relay to ${shortPeerId(target)}`)
+    // Permanent for this connect(): retrying would ask the same (no) connections again.
+    if (candidates.length === 0) {
+      throw new RelayError('no-relay', `no connected peer can relay to ${shortPeerId(target)}`, { permanent: true })
+    }
     const failures: Error[] = []
     for (const relayConnection of candidates) {
       if (signal.aborted) throw new AbortError()

@@ -66,9 +66,14 @@ export class RelayError extends CrustError {
       /** The relay's peer id, when one was involved. */
       relay?: string
       cause?: unknown
+      /** No retry can succeed (see `CrustError.permanent`): the connection manager stops retrying. */
+      permanent?: boolean
     },
   ) {
-    super('ERR_RELAY', message, options?.cause === undefined ? undefined : { cause: options.cause })
+    super('ERR_RELAY', message, {
+      ...(options?.cause === undefined ? {} : { cause: options.cause }),
+      permanent: options?.permanent === true,
+    })
     this.limit = options?.limit
     this.relay = options?.relay
   }

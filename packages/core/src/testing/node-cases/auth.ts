@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
 import type { Connection } from '../../connection/connection.js'
 import type { NodeConfigInput } from '../../config/schema.js'
+import { peerIdFromPublicKey } from '../../identity/peer-id.js'
 import type { CrustNode } from '../../node.js'
 import { AUTHENTICATION_ERROR, type NodeCase } from '../node-case.js'
 import type { NodeScope } from '../node-scope.js'
@@ -43,7 +45,9 @@ export const authCases: readonly NodeCase[] = [
     async body(scope) {
       const a = await scope.node({ auth: { mode: 'none' } })
       const b = await scope.node({ auth: { mode: 'none' } })
-      const connection = await a.connect({ peerId: 'bciqwrongwrongwrongwrong', addresses: b.addresses })
+      // Well-formed (a malformed id is refused before any dial), but not b's.
+      const wrong = peerIdFromPublicKey(generateKeyPairSync('ed25519').publicKey)
+      const connection = await a.connect({ peerId: wrong, addresses: b.addresses })
       assert.equal(connection.peerId, b.peerId, 'the connection is to whoever answered')
     },
   },
