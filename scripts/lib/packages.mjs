@@ -9,17 +9,16 @@ import { fileURLToPath } from 'node:url'
 /** The repository root. */
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 
-/** Every package published to npm (examples/*, tools/* and bench are private). */
-export const PUBLISHABLE_DIRS = [
-  'packages/core',
-  'packages/mux',
-  'packages/transport-tcp',
-  'packages/quic-lib',
-  'packages/transport-quic',
-  'packages/discovery-beacon',
-  'packages/nat',
-  'packages/cli',
-]
+/**
+ * Every package published to npm: each non-private package under packages/
+ * (examples/*, tools/* and bench are private), so a new package is checked
+ * without being listed here.
+ */
+export const PUBLISHABLE_DIRS = readdirSync(join(ROOT, 'packages'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(join(ROOT, 'packages', entry.name, 'package.json')))
+  .map((entry) => `packages/${entry.name}`)
+  .filter((dir) => JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')).private !== true)
+  .sort()
 
 /** A publishable package: its directory, parsed package.json and name. */
 export function readPackage(dir) {
