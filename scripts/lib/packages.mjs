@@ -17,6 +17,7 @@ export const PUBLISHABLE_DIRS = [
   'packages/quic-lib',
   'packages/transport-quic',
   'packages/discovery-beacon',
+  'packages/discovery-rendezvous',
   'packages/nat',
   'packages/cli',
 ]

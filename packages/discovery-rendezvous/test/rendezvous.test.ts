@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { type TransportName, sleep, startClient, startServer, uniqueNetwork, waitFor } from './helpers.js'
+
+const connected = (a: { node: { connections: ReadonlyArray<{ peerId: string }> } }, peerId: string): boolean =>
+  a.node.connections.some((connection) => connection.peerId === peerId)
+
+describe.each<TransportName>(['tcp', 'quic'])('rendezvous on loopback over %s', (transport) => {
+  it('two clients of one server find each other by topic and connect', async () => {
+    const network = uniqueNetwork()
+    const { node: serverNode, server, contact } = await startServer(transport, network)
+    const a = await startClient(transport, network, { servers: [contact], topics: ['t'] })
+    const b = await startClient(transport, network, { servers: [contact], topics: ['t'] })
+    await waitFor(() => connected(a, b.node.peerId) && connected(b, a.node.peerId), 5000, 'a and b connected')
+    await waitFor(() => a.discovered.length > 0 && b.discovered.length > 0, 3000, 'both discovered')
+    const found = a.discovered.find((peer) => peer.peerId === b.node.peerId)
+    expect(found?.via).toBe('rendezvous')
+    expect(found?.addresses).toEqual(b.node.addresses)
+    expect(a.discovered.some((peer) => peer.peerId === serverNode.peerId || peer.peerId === a.node.peerId)).toBe(false)
+    expect(server.stats()).toMatchObject({ registrations: 2, peers: 2, topics: 1 })
+    for (const client of [a, b]) expect(Object.values(client.rv.stats().rejected).every((n) => n === 0)).toBe(true)
+  })
+
+  it('join and leave at runtime', async () => {
+    const network = uniqueNetwork()
+    const { server, contact } = await startServer(transport, network)
+    const a = await startClient(transport, network, { servers: [contact], topics: ['one'], autoConnect: false })
+    const b = await startClient(transport, network, { servers: [contact], topics: ['two'], autoConnect: false })
+    await waitFor(() => server.stats().registrations === 2, 5000, 'both registered')
+    await sleep(700)
+    expect(a.discovered).toHaveLength(0)
+    a.rv.join('two')
+    await waitFor(() => a.discovered.some((peer) => peer.peerId === b.node.peerId), 3000, 'a finds b after joining two')
+    expect(a.rv.topics().sort()).toEqual(['one', 'two'])
+    expect(server.stats().registrations).toBe(3)
+    a.rv.leave('two')
+    await waitFor(() => server.stats().registrations === 2, 3000, 'a unregistered from two')
+    b.rv.join('one')
+    await waitFor(() => b.discovered.some((peer) => peer.peerId === a.node.peerId), 3000, 'b finds a under one')
+    // Without autoConnect nothing was dialled.
+    expect(connected(a, b.node.peerId)).toBe(false)
+  })
+
+  it('connect({ peerId }) with no addresses looks the peer up and dials it', async () => {
+    const network = uniqueNetwork()
+    const { contact } = await startServer(transport, network)
+    const a = await startClient(transport, network, { servers: [contact], topics: [], autoConnect: false })
+    const b = await startClient(transport, network, { servers: [contact], topics: ['hidden'], autoConnect: false })
+    await waitFor(() => b.rv.stats().registrations === 1, 5000, 'b registered')
+    const record = await a.rv.lookup(b.node.peerId)
+    expect(record.addresses).toEqual(b.node.addresses)
+    const connection = await a.node.connect({ peerId: b.node.peerId })
+    expect(connection.peerId).toBe(b.node.peerId)
+    await expect(a.rv.lookup(a.node.peerId)).rejects.toMatchObject({ code: 'ERR_RENDEZVOUS', reason: 'not-found' })
+  })
+
+  it('two servers, one stopped: clients still find each other through the other', async () => {
+    const network = uniqueNetwork()
+    const s1 = await startServer(transport, network)
+    const s2 = await startServer(transport, network)
+    await s1.node.stop()
+    const servers = [s1.contact, s2.contact]
+    const a = await startClient(transport, network, { servers, topics: ['t'] })
+    const b = await startClient(transport, network, { servers, topics: ['t'] })
+    await waitFor(() => connected(a, b.node.peerId) && connected(b, a.node.peerId), 5000, 'a and b connected through s2')
+    expect(s2.server.stats().registrations).toBe(2)
+    // A lookup answers from the live server.
+    const record = await a.rv.lookup(b.node.peerId)
+    expect(record.peerId).toBe(b.node.peerId)
+  })
+})
