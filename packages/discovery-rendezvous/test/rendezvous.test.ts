@@ -1,5 +1,7 @@
+import type { ServiceFactory } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { type TransportName, sleep, startClient, startServer, uniqueNetwork, waitFor } from './helpers.js'
+import { rendezvous } from '../src/index.js'
+import { type TransportName, sleep, startClient, startNode, startServer, uniqueNetwork, waitFor } from './helpers.js'
 
 const connected = (a: { node: { connections: ReadonlyArray<{ peerId: string }> } }, peerId: string): boolean =>
   a.node.connections.some((connection) => connection.peerId === peerId)
@@ -66,5 +68,45 @@ describe.each<TransportName>(['tcp', 'quic'])('rendezvous on loopback over %s', 
     // A lookup answers from the live server.
     const record = await a.rv.lookup(b.node.peerId)
     expect(record.peerId).toBe(b.node.peerId)
+  })
+})
+
+describe('a client keeps its record current (TCP)', () => {
+  it('refreshes its record before it expires', async () => {
+    const network = uniqueNetwork()
+    const { server, contact } = await startServer('tcp', network)
+    const a = await startClient('tcp', network, { servers: [contact], topics: ['t'], ttl: 1_500, refreshInterval: 5_000 })
+    const b = await startClient('tcp', network, { servers: [contact], topics: [], autoConnect: false })
+    await waitFor(() => server.stats().registrations === 1, 5000, 'a registered')
+    const first = await b.rv.lookup(a.node.peerId)
+    // Past the first record's expiry, the server still holds a (newer) record of a.
+    await sleep(2_000)
+    const later = await b.rv.lookup(a.node.peerId)
+    expect(later.seq).toBeGreaterThan(first.seq)
+    expect(later.expires).toBeGreaterThan(Date.now())
+    expect(a.rv.stats().recordsSigned).toBeGreaterThanOrEqual(3)
+    expect(server.stats().registrations).toBe(1)
+  })
+
+  it('re-registers at once when its addresses change', async () => {
+    const network = uniqueNetwork()
+    const { server, contact } = await startServer('tcp', network)
+    let advertise: ((address: string) => void) | undefined
+    const announcer: ServiceFactory = (components) => {
+      advertise = (address) => components.advertise([{ address, method: 'direct' }])
+      return { id: 'announcer', start: async () => {}, stop: async () => {} }
+    }
+    // Neither a refresh (ttl) nor a discovery round (refreshInterval) comes within the test: only the address check.
+    const rv = rendezvous({ servers: [contact], topics: ['t'], ttl: 600_000, refreshInterval: 60_000, addressCheckInterval: 100 })
+    const a = await startNode('tcp', { networkName: network, services: [rv, announcer] })
+    const b = await startClient('tcp', network, { servers: [contact], topics: [], autoConnect: false })
+    await waitFor(() => server.stats().registrations === 1, 5000, 'a registered')
+    expect((await b.rv.lookup(a.peerId)).addresses).toEqual(a.addresses)
+    // A new address, as a UPnP mapping or a relay reservation would add.
+    advertise?.('tcp://127.0.0.1:1')
+    await waitFor(() => rv.stats().recordsSigned === 2 && server.stats().requests.register === 2, 2_000, 'a re-registered')
+    const moved = await b.rv.lookup(a.peerId)
+    expect(moved.addresses).toContain('tcp://127.0.0.1:1')
+    expect(moved.addresses).toEqual(a.addresses)
   })
 })
