@@ -58,6 +58,8 @@ interface ServerState {
   /** Topic -> the registration held on this server. */
   readonly registered: Map<string, { readonly seq: number; readonly at: number; readonly until: number }>
   retryDelay: number
+  /** The connection the registrations were made over: a new one may reach a restarted server that lost them. */
+  connection?: ServiceConnection
   loop?: Promise<void>
 }
 
@@ -199,8 +201,11 @@ export class RendezvousClient implements Service {
         server.retryDelay = Math.min(Math.max(server.retryDelay * 2, 100), MAX_RETRY_DELAY)
         delay = server.retryDelay
         server.registered.clear()
+        server.connection = undefined
       } else {
         server.retryDelay = 0
+        if (server.connection !== connection) server.registered.clear()
+        server.connection = connection
         try {
           await this.round(server, connection)
         } catch (error) {

@@ -83,7 +83,9 @@ export class RendezvousServer implements Service {
       } catch (error) {
         if (!(error instanceof RendezvousError)) throw error
         this.count(error.reason)
-        answer = { type: 'error', reason: error.reason === 'no-server' || error.reason === 'unreachable' ? 'refused' : error.reason, message: error.message.slice(0, 512) }
+        // Even a refusal stays within what the request paid for.
+        const room = Math.max(0, Math.min(512, bytes * this.options.amplification - 96))
+        answer = { type: 'error', reason: error.reason === 'no-server' || error.reason === 'unreachable' ? 'refused' : error.reason, message: error.message.slice(0, room) }
       }
       await writeFrame(stream, answer, true)
     } catch (error) {

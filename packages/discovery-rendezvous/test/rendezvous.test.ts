@@ -55,20 +55,23 @@ describe.each<TransportName>(['tcp', 'quic'])('rendezvous on loopback over %s', 
     await expect(a.rv.lookup(a.node.peerId)).rejects.toMatchObject({ code: 'ERR_RENDEZVOUS', reason: 'not-found' })
   })
 
-  it('two servers, one stopped: clients still find each other through the other', async () => {
+  it('two servers, one stopped: clients still find each other and look peers up through the other', async () => {
     const network = uniqueNetwork()
     const s1 = await startServer(transport, network)
     const s2 = await startServer(transport, network)
-    await s1.node.stop()
     const servers = [s1.contact, s2.contact]
-    const a = await startClient(transport, network, { servers, topics: ['t'] })
+    const a = await startClient(transport, network, { servers, topics: ['t'], autoConnect: false })
+    await waitFor(() => a.rv.stats().registrations === 2, 5000, 'a registered with both servers')
+    await s1.node.stop()
     const b = await startClient(transport, network, { servers, topics: ['t'] })
     await waitFor(() => connected(a, b.node.peerId) && connected(b, a.node.peerId), 5000, 'a and b connected through s2')
     expect(s2.server.stats().registrations).toBe(2)
     // A lookup answers from the live server.
-    const record = await a.rv.lookup(b.node.peerId)
-    expect(record.peerId).toBe(b.node.peerId)
+    const c = await startClient(transport, network, { servers, topics: [], autoConnect: false })
+    await waitFor(() => connected(c, s2.node.peerId), 5000, 'c connected to s2')
+    await expect(c.node.connect({ peerId: a.node.peerId })).resolves.toMatchObject({ peerId: a.node.peerId })
   })
+
 })
 
 describe('a client keeps its record current (TCP)', () => {
