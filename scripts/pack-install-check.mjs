@@ -21,6 +21,11 @@ function scenarios(packages) {
       packages: ['@crust/core', '@crust/transport-quic', '@crust/discovery-beacon'],
       script: 'quic-beacon.mjs',
     },
+    {
+      title: 'core + TCP + rendezvous',
+      packages: ['@crust/core', '@crust/transport-tcp', '@crust/discovery-rendezvous'],
+      script: 'tcp-rendezvous.mjs',
+    },
     { title: 'every package imports, bins run', packages: installable, script: 'imports.mjs' },
   ]
 }
