@@ -271,6 +271,13 @@ export class RendezvousClient implements Service {
   /** Verify a received record and offer it to the book; undefined (counted) when rejected or our own. */
   private accept(input: unknown, expectedPeerId?: string): { record: PeerRecord; news: 'new' | 'updated' | 'same' } | undefined {
     try {
+      const known = this.book.known(input)
+      if (known !== undefined) {
+        // Verified when first seen (signature, network, bounds); only time and the peer asked for can differ now.
+        if (known.expires <= Date.now()) throw new RecordError('expired', `record of ${known.peerId} expired`)
+        if (expectedPeerId !== undefined && known.peerId !== expectedPeerId) throw new RecordError('wrong-peer', `record of ${known.peerId}, expected ${expectedPeerId}`)
+        return { record: known, news: 'same' }
+      }
       const record = verifyRecord(input, {
         verify: this.identity.verify,
         network: this.components.networkHash,

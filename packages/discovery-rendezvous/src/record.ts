@@ -177,6 +177,8 @@ export type RecordNews = 'new' | 'updated' | 'same'
  */
 export class RecordBook {
   private readonly records = new Map<string, { readonly record: PeerRecord; readonly signed: SignedRecord }>()
+  /** Signature -> peer id of the held records, to know a record already verified (see {@link RecordBook.known}). */
+  private readonly signatures = new Map<string, string>()
 
   constructor(private readonly capacity = 4096) {}
 
@@ -195,10 +197,31 @@ export class RecordBook {
         return 'same'
       }
     }
-    this.records.delete(record.peerId) // re-inserted: Map order is recency
+    this.forget(record.peerId) // re-inserted: Map order is recency
     this.records.set(record.peerId, { record, signed })
-    if (this.records.size > this.capacity) this.records.delete(this.records.keys().next().value as string)
+    this.signatures.set(signed.sig, record.peerId)
+    if (this.records.size > this.capacity) this.forget(this.records.keys().next().value as string)
     return held === undefined ? 'new' : 'updated'
+  }
+
+  /**
+   * The held record that `input` is byte for byte (payload, key and
+   * signature), so its signature need not be checked again: a client sees
+   * the same records every discovery round. Its expiry still must be.
+   */
+  known(input: unknown): PeerRecord | undefined {
+    if (typeof input !== 'object' || input === null) return undefined
+    const { payload, key, sig } = input as Partial<SignedRecord>
+    const peerId = typeof sig === 'string' ? this.signatures.get(sig) : undefined
+    const held = peerId === undefined ? undefined : this.records.get(peerId)
+    return held !== undefined && held.signed.payload === payload && held.signed.key === key ? held.record : undefined
+  }
+
+  private forget(peerId: string): void {
+    const held = this.records.get(peerId)
+    if (held === undefined) return
+    this.records.delete(peerId)
+    this.signatures.delete(held.signed.sig)
   }
 
   /** The latest record of `peerId`, when it has not expired. */

@@ -100,3 +100,23 @@ describe('signed peer records', () => {
     expect(book.size).toBe(16)
   })
 })
+
+describe('a record book knows the records it holds', () => {
+  it('recognises a held record byte for byte, and nothing else', () => {
+    const book = new RecordBook()
+    const signed = signRecord(identity, fields({ seq: 20 }))
+    expect(book.known(signed)).toBeUndefined()
+    book.offer(verifyRecord(signed, options), signed)
+    expect(book.known(signed)?.seq).toBe(20)
+    expect(book.known({ ...signed })).toBeDefined()
+    // The same signature over another payload or with another key is not the held record.
+    expect(book.known(altered(signed, (p) => (p.addresses = ['tcp://203.0.113.9:1'])))).toBeUndefined()
+    expect(book.known({ ...signed, key: Buffer.from(newIdentity().publicKey).toString('base64') })).toBeUndefined()
+    expect(book.known('junk')).toBeUndefined()
+    // A newer record replaces it: the old one is no longer known.
+    const newer = signRecord(identity, fields({ seq: 21 }))
+    book.offer(verifyRecord(newer, options), newer)
+    expect(book.known(signed)).toBeUndefined()
+    expect(book.known(newer)?.seq).toBe(21)
+  })
+})
