@@ -210,7 +210,6 @@ export class RendezvousClient implements Service {
           await this.round(server, connection)
         } catch (error) {
           if (!this.running) return
-          this.failedRequests++
           this.components.logger.debug(`rendezvous: round with ${shortPeerId(server.contact.peerId)} failed: ${errorMessage(error)}`)
           delay = Math.min(delay, MAX_RETRY_DELAY)
         }
