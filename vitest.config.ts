@@ -19,6 +19,7 @@ export default defineConfig({
       { find: /^@crust\/transport-tcp$/, replacement: source('transport-tcp') },
       { find: /^@crust\/transport-quic$/, replacement: source('transport-quic') },
       { find: /^@crust\/discovery-beacon$/, replacement: source('discovery-beacon') },
+      { find: /^@crust\/discovery-rendezvous$/, replacement: source('discovery-rendezvous') },
       { find: /^@crust\/nat$/, replacement: source('nat') },
       { find: /^@crust\/metrics-prometheus$/, replacement: source('metrics-prometheus') },
       { find: /^@crust\/metrics-opentelemetry$/, replacement: source('metrics-opentelemetry') },

@@ -42,6 +42,11 @@ function scenarios(packages) {
       tsc: 'tsconfig.cjs.json',
       scripts: ['cjs-require.cjs', 'cjs-out/cjs-app.js'],
     },
+    {
+      title: 'core + TCP + rendezvous',
+      packages: ['@crust/core', '@crust/transport-tcp', '@crust/discovery-rendezvous'],
+      scripts: ['tcp-rendezvous.mjs'],
+    },
   ]
 }
 

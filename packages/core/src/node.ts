@@ -182,10 +182,14 @@ export class CrustNode {
     await this.manager.stop()
   }
 
-  /** Connect to a peer (or reuse the pooled connection). */
-  connect(peer: PeerContact, options?: ConnectOptions): Promise<Connection> {
+  /**
+   * Connect to a peer (or reuse the pooled connection). A bare `{ peerId }`
+   * (no addresses) is reached through the services' connectors: e.g. a
+   * rendezvous lookup of the peer's signed record, then hole punching, relays.
+   */
+  connect(peer: PeerContact | { readonly peerId: string }, options?: ConnectOptions): Promise<Connection> {
     if (this.state !== 'running') return Promise.reject(new NotStartedError())
-    return this.manager.connect(peer, options)
+    return this.manager.connect('addresses' in peer ? peer : { peerId: peer.peerId, addresses: [] }, options)
   }
 
   /** Race all candidates; keep the first connection to succeed and close the rest. */
@@ -417,12 +421,13 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
   }
   const events = (c: DependencyContainer): TypedEmitter<NodeEvents> => c.resolve<TypedEmitter<NodeEvents>>(Tokens.Events)
   const manager = (c: DependencyContainer): ConnectionManager => c.resolve<ConnectionManager>(Tokens.ConnectionManager)
+  const signing = createSigningIdentity(identity.peerId, identity.privateKey)
   provide(
     Tokens.Discovery,
     (c) =>
       new DiscoveryService(
         config.discovery,
-        createSigningIdentity(identity.peerId, identity.privateKey),
+        signing,
         networkHash,
         manager(c),
         events(c),
@@ -474,6 +479,7 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
         manager(c),
         events(c),
         logger.child('service'),
+        c.resolve<DiscoveryService>(Tokens.Discovery),
       ),
   )
 }

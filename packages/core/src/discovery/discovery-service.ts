@@ -25,7 +25,8 @@ export class DiscoveryService {
 
   constructor(
     private readonly factories: readonly DiscoveryFactory[],
-    private readonly identity: DiscoveryIdentity,
+    /** The node's signing identity, also handed to services that discover peers (see `ServiceComponents.identity`). */
+    readonly identity: DiscoveryIdentity,
     private readonly networkHash: string,
     private readonly manager: ConnectionManager,
     private readonly events: TypedEmitter<NodeEvents>,
@@ -84,8 +85,8 @@ export class DiscoveryService {
     }
   }
 
-  /** Connect as a plugin asked, within the node-wide budget (see {@link AutoConnectBudget}). */
-  private async autoConnect(peer: DiscoveredPeer): Promise<void> {
+  /** Connect as a plugin (or a service that discovers peers) asked, within the node-wide budget (see {@link AutoConnectBudget}). */
+  async autoConnect(peer: DiscoveredPeer): Promise<void> {
     if (peer.peerId === this.identity.peerId || this.manager.pool.get(peer.peerId)) return
     if (this.manager.blacklist.isBlocked({ peerId: peer.peerId })) return
     // A deterministic tie-break: the lower peer id dials at once, the higher
@@ -130,7 +131,8 @@ export class DiscoveryService {
     return this.stopped || this.manager.pool.get(peerId) !== undefined
   }
 
-  private discovered(peer: DiscoveredPeer): void {
+  /** Report a peer a plugin (or a service that discovers peers) found: emits `peer:discovered`. */
+  discovered(peer: DiscoveredPeer): void {
     if (peer.peerId === this.identity.peerId || this.manager.blacklist.isBlocked({ peerId: peer.peerId })) return
     this.recentPeers.delete(peer.peerId) // re-insert: Map order is recency
     this.recentPeers.set(peer.peerId, peer)

@@ -3,6 +3,7 @@ import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { MetricsRecorder } from '../metrics/types.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
+import type { DiscoveryService } from '../discovery/discovery-service.js'
 import type { SecurityContext, TransportLimits } from '../transport/types.js'
 import { CloseCode } from '../transport/types.js'
 import type { Service, ServiceComponents, ServiceFactory, TraversalReport, TraversalStatus } from './types.js'
@@ -38,6 +39,8 @@ export class ServiceHost {
     private readonly manager: ConnectionManager,
     private readonly events: TypedEmitter<NodeEvents>,
     private readonly logger: Logger,
+    /** Where services that discover peers (a rendezvous client) report them; absent in some tests. */
+    private readonly discovery?: DiscoveryService,
   ) {}
 
   /** The latest traversal report of each kind. */
@@ -104,8 +107,14 @@ export class ServiceHost {
   private components(index: number): ServiceComponents {
     const manager = this.manager
     const key = advertiseKey(index)
+    const discovery = this.discovery
     return {
       ...this.base,
+      ...(discovery && {
+        identity: discovery.identity,
+        peerDiscovered: (peer) => discovery.discovered(peer),
+        connectDiscovered: (peer) => discovery.autoConnect(peer),
+      }),
       logger: this.logger,
       listenAddresses: () => manager.listenAddresses(),
       addresses: () => manager.addresses(),

@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import type { Logger } from '../logger.js'
+import type { DiscoveredPeer, DiscoveryIdentity } from '../discovery/types.js'
 import type { MetricsRecorder } from '../metrics/types.js'
 import type {
   CloseInfo,
@@ -233,6 +234,25 @@ export interface ServiceComponents {
    * Optional so test doubles of this interface need not provide it.
    */
   onNetworkChange?(listener: (peerId: string) => void): () => void
+  /**
+   * The node's identity, to sign what a service publishes about the node
+   * (e.g. a rendezvous peer record) and check what others signed.
+   * Optional so test doubles of this interface need not provide it.
+   */
+  readonly identity?: DiscoveryIdentity
+  /**
+   * For services that discover peers (e.g. a rendezvous client): report one,
+   * as a discovery plugin's `peerDiscovered` does (emits `peer:discovered`).
+   * Optional so test doubles of this interface need not provide it.
+   */
+  peerDiscovered?(peer: DiscoveredPeer): void
+  /**
+   * For services that discover peers: connect to one within the node-wide
+   * `autoConnect` budget, as a discovery plugin's `connect` does (no-op when
+   * connected; failures are logged, never thrown).
+   * Optional so test doubles of this interface need not provide it.
+   */
+  connectDiscovered?(peer: DiscoveredPeer): Promise<void>
 }
 
 /** A notice from a service, emitted by the node as `service:event`. */
