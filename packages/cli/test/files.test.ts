@@ -149,6 +149,8 @@ describe('a receiver killed mid-file and restarted', () => {
     const inbox = join(dir, 'inbox')
     const aliceKey = join(dir, 'alice.pem')
     const alicePeerId = (JSON.parse((await crust(['keygen', '--out', aliceKey, '--json'])).stdout) as { peerId: string }).peerId
+    // Bob's identity exists before he starts: the restarted bob must be the same peer (start never makes a key unasked).
+    await crust(['keygen', '--out', join(dir, 'bob.pem')])
     const bobArgs = (listen: string) => [
       ...['--listen', listen, '--key-file', join(dir, 'bob.pem'), '--data-dir', join(dir, 'bob'), '--control', join(dir, 'bob.sock')],
       ...['--inbox', inbox, '--allow', alicePeerId],
