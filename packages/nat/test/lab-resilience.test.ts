@@ -515,8 +515,8 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
       expect(figures.resolvedButLost).toBe(0)
       expect(resolvedWhileDown).toBe(0)
       expect(figures.duplicated).toBe(0)
-      // About 1–1.3 s with keep (quick direct checks every second); asserted with room for a loaded machine.
-      if (features.keep) expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(4_000)
+      // 0.1–0.5 s with keep (a quick direct dial per transport every 0.5 s); the issue's 2 s asserted.
+      if (features.keep) expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(2_000)
       requirement(
         recoveryMs !== null && recoveryMs <= 2_000,
         `restarted peer${features.keep ? ' (keep)' : ' (no node.keep yet: re-dial per failed send)'}: connected again within 2 s of its return; measured ${recoveryMs ?? `never within ${WINDOW}`} ms`,

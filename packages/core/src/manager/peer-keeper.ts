@@ -40,8 +40,9 @@ interface Kept {
   failures: number
 }
 
-/** How often a quick direct dial checks whether a kept peer is back, and how long each may take (ms). */
-const QUICK_CHECK = 1_000
+/** How often a quick direct dial checks whether a kept peer is back (ms, per transport), and how long each may take. */
+const QUICK_CHECK_INTERVAL = 500
+const QUICK_CHECK_TIMEOUT = 1_000
 
 /** Keeps the application's chosen peers connected. */
 @injectable()
@@ -220,27 +221,30 @@ export class PeerKeeper {
   }
 
   /**
-   * While a full attempt runs: every {@link QUICK_CHECK} ms, a direct dial
-   * per transport to the addresses the peer had, bounded by the same time. A
-   * dial to a peer that is down is not answered and backs off its own
-   * retries (QUIC's Initial: 1, 2, 4 s...); fresh short dials find it within
-   * about a second of its return. Stops when the peer is connected (ending
-   * the full attempt too) or the attempt ends.
+   * While a full attempt runs: every {@link QUICK_CHECK_INTERVAL} ms, a direct
+   * dial per transport to the addresses the peer had, each bounded by
+   * {@link QUICK_CHECK_TIMEOUT}. A dial to a peer that is down is not
+   * answered and backs off its own retries (QUIC's Initial: 1, 2, 4 s...);
+   * fresh short dials find it soon after its return. Each transport checks
+   * on its own, so a QUIC dial that waits out its bound (UDP has no refusal)
+   * never delays the TCP check, which a down peer refuses at once. Stops when
+   * the peer is connected (ending the full attempt too) or the attempt ends.
    */
   private async quickChecks(peerId: string, addresses: readonly string[], attempt: AbortController): Promise<void> {
     const stop = attempt.signal
     const transports = [...new Set(addresses.map((address) => address.slice(0, Math.max(0, address.indexOf('://')))).filter(Boolean))]
-    if (transports.length === 0) return
-    for (;;) {
-      await sleepUnlessAborted(QUICK_CHECK, stop)
-      if (stop.aborted || this.pool.get(peerId) !== undefined || !this.state.running) return
-      const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK)])
-      await Promise.allSettled(
-        transports.map((transport) => this.dialer.connect({ peerId, addresses: addresses.filter((a) => a.startsWith(`${transport}://`)) }, { retry: false, transport, signal })),
-      )
-      // Back: the full attempt is no longer needed (its late connection would only be a duplicate).
-      if (this.pool.get(peerId) !== undefined) attempt.abort()
+    const check = async (transport: string): Promise<void> => {
+      const at = addresses.filter((a) => a.startsWith(`${transport}://`))
+      for (;;) {
+        await sleepUnlessAborted(QUICK_CHECK_INTERVAL, stop)
+        if (stop.aborted || this.pool.get(peerId) !== undefined || !this.state.running) return
+        const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK_TIMEOUT)])
+        await this.dialer.connect({ peerId, addresses: at }, { retry: false, transport, signal }).catch(() => {})
+        // Back: the full attempt is no longer needed (its late connection would only be a duplicate).
+        if (this.pool.get(peerId) !== undefined) attempt.abort()
+      }
     }
+    await Promise.all(transports.map(check))
   }
 }
 
