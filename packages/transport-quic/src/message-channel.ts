@@ -2,7 +2,7 @@ import type { CloseInfo, Direction, Logger, TransportLimits } from '@crust/core'
 import { Muxer } from '@crust/mux'
 import type { QUICConnection } from '@crust/quic-lib'
 import type { QuicStream } from './quic-stream.js'
-import { StreamDuplex } from './stream-duplex.js'
+import { StreamDuplex } from '@crust/core/plugin'
 
 /**
  * ALPN of Crust over QUIC with the message channel. Offered before

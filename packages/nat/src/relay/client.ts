@@ -11,7 +11,7 @@ import {
   shortPeerId,
   isCrustError,
 } from '@crust/core'
-import { StreamResetCode, asError, errorMessage } from '@crust/core/plugin'
+import { StreamDuplex, StreamResetCode, asError, errorMessage } from '@crust/core/plugin'
 import { RELAY_PRIORITY } from './priority.js'
 import { RelayError } from './errors.js'
 import { RelayLinks } from './links.js'
@@ -29,7 +29,6 @@ import {
 } from './protocol.js'
 import { RelayedConnection } from './relayed-connection.js'
 import { ClientContext, secureClient, secureServer } from './secure.js'
-import { StreamDuplex } from './stream-duplex.js'
 import { Upgrader } from './upgrade.js'
 
 /**

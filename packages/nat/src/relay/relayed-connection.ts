@@ -3,7 +3,7 @@ import { type CloseInfo, CloseCode, type Direction, type Logger, type RemotePeer
 import { MuxedConnection, Muxer } from '@crust/mux'
 import { RelayError } from './errors.js'
 import { circuitEndReason } from './protocol.js'
-import type { StreamDuplex } from './stream-duplex.js'
+import type { StreamDuplex } from '@crust/core/plugin'
 
 /** Transport id of relayed connections. */
 export const RELAY_TRANSPORT = 'relay'

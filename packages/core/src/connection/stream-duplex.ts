@@ -1,18 +1,29 @@
 import { Duplex } from 'node:stream'
-import { type CloseInfo, type ServiceStream, isCrustError } from '@crust/core'
-import { asError } from '@crust/core/plugin'
+import { asError } from '../error-text.js'
+import { isCrustError } from '../errors.js'
+import type { CloseInfo } from '../transport/types.js'
+
+/** What {@link StreamDuplex} needs of a stream: a transport's `TransportStream` and a service's `ServiceStream` both are one. */
+export interface DuplexableStream extends AsyncIterable<Uint8Array> {
+  write(data: Uint8Array): Promise<void>
+  end(): Promise<void>
+  reset(code?: number): void
+}
 
 /**
- * A protocol stream as a node `Duplex`, so node:tls can run over it. Reads
- * follow the consumer (the next chunk is pulled only when node asks for
- * more), writes resolve when the stream has taken the data, so the stream's
- * flow control carries through. Destroying it resets the stream unless both
- * directions already finished.
+ * A stream as a node `Duplex`, so a node stream stack can run over it
+ * (node:tls over a relay's protocol stream, a `@crust/mux` muxer over a QUIC
+ * stream). Reads follow the consumer (the next chunk is pulled only when
+ * node asks for more), writes resolve when the stream has taken the data,
+ * so the stream's flow control carries through. Destroying it resets the
+ * stream unless both directions already finished. Its own `error` events
+ * are swallowed: the layer on top reports failures, and a reset arriving
+ * after that layer is gone must not go unhandled.
  */
 export class StreamDuplex extends Duplex {
-  /** The reset code the remote (the relay, or the far end through it) put on the stream, once reset. */
+  /** The reset code the remote put on the stream, once reset. */
   remoteResetCode: number | undefined
-  /** How the connection carrying the stream (ours to the relay) closed, when that is what failed the stream. */
+  /** How the connection carrying the stream closed, when that is what failed the stream. */
   carrierClosed: CloseInfo | undefined
   private readonly chunks: AsyncIterator<Uint8Array>
   private pulling = false
@@ -20,10 +31,9 @@ export class StreamDuplex extends Duplex {
   private readEnded = false
   private writeEnded = false
 
-  constructor(private readonly stream: ServiceStream) {
+  constructor(private readonly stream: DuplexableStream) {
     super({ allowHalfOpen: true })
     this.chunks = stream[Symbol.asyncIterator]()
-    // The TLS socket on top reports failures; a reset arriving after it is gone must not go unhandled.
     this.on('error', () => {})
   }
 
@@ -61,7 +71,7 @@ export class StreamDuplex extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    // TLS emits one write per record: hand them to the stream as one.
+    // TLS emits one write per record, a muxer one per frame: hand them to the stream as one.
     const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk))
     this.stream.write(data).then(() => callback(), callback)
   }
