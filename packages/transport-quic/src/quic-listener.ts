@@ -263,6 +263,7 @@ export class QuicListener {
       idleTimeout: components.limits.idleTimeout,
       maxIdleTimeout: livenessOf(components.limits, this.context.options).maxIdleTimeout,
       logger: this.context.logger,
+      maxInboundStreams: components.limits.maxInboundStreams,
       ...channelFor(accepted, components.limits),
     })
     this.context.adopt(connection)

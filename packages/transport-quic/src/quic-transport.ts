@@ -243,6 +243,7 @@ export class QuicTransport implements Transport {
       idleTimeout: limits.idleTimeout,
       maxIdleTimeout: livenessOf(limits, this.options).maxIdleTimeout,
       logger: this.logger,
+      maxInboundStreams: limits.maxInboundStreams,
       ...channelFor(quic, limits),
     })
     this.adopt(connection)
