@@ -46,7 +46,7 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
     verifyPeer: true,
     verifyCallback: verify,
     // The message channel's version first: both sides pick it when both have it (see message-channel.ts).
-    applicationProtos: [CHANNEL_ALPN, PLAIN_ALPN],
+    applicationProtos: options.messageChannel ? [CHANNEL_ALPN, PLAIN_ALPN] : [PLAIN_ALPN],
     maxIdleTimeout: liveness.maxIdleTimeout,
     ...(liveness.keepAliveInterval === undefined ? {} : { keepAliveIntervalTime: liveness.keepAliveInterval }),
     initialMaxStreamsBidi: limits.maxInboundStreams,
