@@ -48,7 +48,7 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
     // The message channel's version first: both sides pick it when both have it (see message-channel.ts).
     applicationProtos: options.messageChannel ? [CHANNEL_ALPN, PLAIN_ALPN] : [PLAIN_ALPN],
     maxIdleTimeout: liveness.maxIdleTimeout,
-    ...(liveness.keepAliveInterval === undefined ? {} : { keepAliveIntervalTime: liveness.keepAliveInterval }),
+    // No `keepAliveIntervalTime`: the transport's one keep-alive timer pings quiet connections (keep-alive.ts).
     initialMaxStreamsBidi: limits.maxInboundStreams,
     initialMaxStreamsUni: limits.maxInboundStreams,
     initialMaxData: options.initialMaxData,

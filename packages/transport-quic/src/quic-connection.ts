@@ -16,6 +16,7 @@ import { type QUICConnection, type QUICServerAttempt, type QUICStream, events } 
 import { closeInfoOf, encodeReason } from './codes.js'
 import { CHANNEL_MAX_MESSAGE, MessageChannel } from './message-channel.js'
 import { InboundStreams } from './inbound-streams.js'
+import type { KeepAliveMember } from './keep-alive.js'
 import { QuicStream } from './quic-stream.js'
 import { StreamCredit } from './stream-credit.js'
 
@@ -79,7 +80,7 @@ export interface QuicConnectionParts {
  * `close()` is a QUIC application close carrying the Crust code and reason,
  * and `closed` reports how it ended, read from quiche's own close state.
  */
-export class QuicConnection implements TransportConnection {
+export class QuicConnection implements TransportConnection, KeepAliveMember {
   readonly id = `quic-${++nextId}`
   readonly transport = 'quic'
   readonly direction: Direction
@@ -244,6 +245,14 @@ export class QuicConnection implements TransportConnection {
   /** When the last datagram of this connection arrived (`performance.now()` clock): the core's dead-path detection counts it. */
   get lastReceivedAt(): number {
     return this.lastReceived
+  }
+
+  /** Send a PING now (the transport's keep-alive timer found the connection quiet). */
+  ping(): void {
+    const conn = this.quic.conn
+    if (this.closing !== undefined || this.info !== undefined || conn.isDraining() || conn.isClosed()) return
+    conn.sendAckEliciting()
+    this.quic.send().catch(() => {})
   }
 
   /** Round-trip time quiche measured on the active path, in ms. */
