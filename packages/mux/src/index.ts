@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { DEFAULT_MAX_QUEUED_CONTROL, Muxer, type MuxerOptions, type OpenStreamOptions } from './muxer.js'
+export { DEFAULT_MAX_QUEUED_CONTROL, type InboundGate, Muxer, type MuxerOptions, type OpenStreamOptions } from './muxer.js'
 export { MuxStream } from './stream.js'
 export { MuxedConnection, type MuxedConnectionParts } from './muxed-connection.js'
 /** Re-exported from `@crust/core`, where every transport's streams share it. */

@@ -6,6 +6,7 @@ import {
   type LimitExceededError,
   type Logger,
   ProtocolError,
+  StreamResetCode,
   StreamResetError,
   type TransportLimits,
   type TransportStream,
@@ -44,6 +45,22 @@ export interface MuxerOptions {
    * disconnected with `LIMIT_REACHED` ("control queue overrun").
    */
   maxQueuedControlFrames?: number
+  /**
+   * A bound the peer's streams share with streams it opens outside this
+   * muxer (QUIC's message channel: its native QUIC streams), checked on each
+   * of the peer's SYNs after the stream credit. A stream `admit()` turns down
+   * is reset with `StreamResetCode.REFUSED` before the handler sees it; every
+   * admitted stream is `release()`d once when it finishes.
+   */
+  inboundGate?: InboundGate
+}
+
+/** A bound shared by the peer's streams of several kinds (see {@link MuxerOptions.inboundGate}). */
+export interface InboundGate {
+  /** Count one more of the peer's streams, or return false when the bound is reached. */
+  admit(): boolean
+  /** One admitted stream finished. */
+  release(): void
 }
 
 /**
@@ -94,6 +111,7 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
   private closeTimer: NodeJS.Timeout | undefined
   private socketClosed = false
   private received = 0
+  private readonly inboundGate: InboundGate | undefined
 
   /** Streams we open: ids, stream credit granted by the peer, openers waiting for it, SYN order. */
   private readonly opener: StreamOpener
@@ -113,6 +131,7 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
   constructor(socket: Duplex, options: MuxerOptions) {
     this.socket = socket
     this.logger = options.logger
+    this.inboundGate = options.inboundGate
     // Windows travel as u32 deltas; keep them well inside that range.
     this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
     this.maxWindow = clamp(options.maxWindow ?? DEFAULT_MAX_WINDOW, this.initialWindow, MAX_WINDOW)
@@ -291,7 +310,9 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
   streamDone(stream: MuxStream): void {
     if (this.streams.get(stream.id) !== stream) return
     this.streams.delete(stream.id)
-    if (stream.direction === 'inbound' && this.state === OPEN) this.acceptor.finished()
+    if (stream.direction !== 'inbound') return
+    if (this.state === OPEN) this.acceptor.finished()
+    this.inboundGate?.release()
   }
 
   // ---- OpenerHost: called by the StreamOpener. ----
@@ -377,6 +398,13 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
       }
       // Created while handling a read: its time is the read's (saves a clock read per stream).
       stream = new MuxStream(this, id, 'inbound', (flags & Flag.UNI) === 0, this.initialWindow, this.liveness.lastReceived)
+      if (this.inboundGate !== undefined && !this.inboundGate.admit()) {
+        // Past the shared bound: refused before anyone sees it. Not in the map, so
+        // `streamDone` skips it and its later frames are ignored as stale.
+        stream.reset(StreamResetCode.REFUSED)
+        this.acceptor.finished()
+        return
+      }
       this.streams.set(id, stream)
       created = true
     } else {

@@ -1,5 +1,5 @@
 import type { CloseInfo, Direction, Logger, TransportLimits } from '@crust/core'
-import { Muxer } from '@crust/mux'
+import { type InboundGate, Muxer } from '@crust/mux'
 import type { QUICConnection } from '@crust/quic-lib'
 import type { QuicStream } from './quic-stream.js'
 import { StreamDuplex } from '@crust/core/plugin'
@@ -36,19 +36,24 @@ export const CHANNEL_MAX_MESSAGE = 16 * 1024
  * TCP); streams outside the channel are unaffected.
  *
  * Liveness (keep-alive, idle timeout) stays QUIC's: the muxer's own is off.
- * The peer's mux streams are bounded by `maxInboundStreams`, like its QUIC
- * streams.
+ * The peer's mux streams and its QUIC streams share one bound,
+ * `maxInboundStreams` (`inboundGate`).
  */
 export class MessageChannel {
   readonly muxer: Muxer
   private readonly duplex: StreamDuplex
 
-  constructor(stream: QuicStream, direction: Direction, options: { maxInboundStreams: number; handshakeTimeout: number; logger: Logger }) {
+  constructor(
+    stream: QuicStream,
+    direction: Direction,
+    options: { maxInboundStreams: number; handshakeTimeout: number; inboundGate: InboundGate; logger: Logger },
+  ) {
     this.duplex = new StreamDuplex(stream)
     this.muxer = new Muxer(this.duplex, {
       direction,
       limits: { idleTimeout: 0, keepAliveInterval: 0, handshakeTimeout: options.handshakeTimeout, maxInboundStreams: options.maxInboundStreams },
       logger: options.logger,
+      inboundGate: options.inboundGate,
     })
   }
 

@@ -70,6 +70,13 @@ export interface QuicOptions {
    * logged per packet.
    */
   dropSummaryInterval?: number
+  /**
+   * Offer the message channel (ALPN `crust/2`, default true). False offers
+   * only `crust/1`: every request and send takes a QUIC stream of its own,
+   * which under loss stalls only the messages in a lost datagram, at ~15×
+   * the CPU per small message (see the README's "Performance").
+   */
+  messageChannel?: boolean
 }
 
 /** {@link QuicOptions} with every default filled in. */
@@ -101,6 +108,7 @@ const quicOptionsSchema = z.strictObject({
   maxPendingHandshakes: positiveInt().default(256),
   foreignDatagramRate: positiveInt().default(500),
   dropSummaryInterval: positiveInt().default(30_000),
+  messageChannel: z.boolean().default(true),
 }) satisfies z.ZodType<ResolvedQuicOptions, QuicOptions>
 
 /**

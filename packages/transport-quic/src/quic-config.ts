@@ -46,9 +46,9 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
     verifyPeer: true,
     verifyCallback: verify,
     // The message channel's version first: both sides pick it when both have it (see message-channel.ts).
-    applicationProtos: [CHANNEL_ALPN, PLAIN_ALPN],
+    applicationProtos: options.messageChannel ? [CHANNEL_ALPN, PLAIN_ALPN] : [PLAIN_ALPN],
     maxIdleTimeout: liveness.maxIdleTimeout,
-    ...(liveness.keepAliveInterval === undefined ? {} : { keepAliveIntervalTime: liveness.keepAliveInterval }),
+    // No `keepAliveIntervalTime`: the transport's one keep-alive timer pings quiet connections (keep-alive.ts).
     initialMaxStreamsBidi: limits.maxInboundStreams,
     initialMaxStreamsUni: limits.maxInboundStreams,
     initialMaxData: options.initialMaxData,

@@ -6,6 +6,7 @@ import {
   type Direction,
   type Logger,
   type RemotePeer,
+  StreamResetCode,
   TimeoutError,
   type TransportConnection,
   type TransportStream,
@@ -14,6 +15,8 @@ import { errorMessage, normalizeIp } from '@crust/core/plugin'
 import { type QUICConnection, type QUICServerAttempt, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
 import { CHANNEL_MAX_MESSAGE, MessageChannel } from './message-channel.js'
+import { InboundStreams } from './inbound-streams.js'
+import type { KeepAliveMember } from './keep-alive.js'
 import { QuicStream } from './quic-stream.js'
 import { StreamCredit } from './stream-credit.js'
 
@@ -59,10 +62,14 @@ export interface QuicConnectionParts {
   readonly maxIdleTimeout: number
   readonly logger: Logger
   /**
+   * The peer's streams open at once at most, native and message channel
+   * together (see `inbound-streams.ts`).
+   */
+  readonly maxInboundStreams: number
+  /**
    * Both sides negotiated the message channel (ALPN `crust/2`): small
    * messages travel as mux streams over one QUIC stream (see
-   * `message-channel.ts`). The peer's mux streams are bounded by
-   * `maxInboundStreams`.
+   * `message-channel.ts`).
    */
   readonly channel?: { readonly maxInboundStreams: number; readonly handshakeTimeout: number }
 }
@@ -73,7 +80,7 @@ export interface QuicConnectionParts {
  * `close()` is a QUIC application close carrying the Crust code and reason,
  * and `closed` reports how it ended, read from quiche's own close state.
  */
-export class QuicConnection implements TransportConnection {
+export class QuicConnection implements TransportConnection, KeepAliveMember {
   readonly id = `quic-${++nextId}`
   readonly transport = 'quic'
   readonly direction: Direction
@@ -99,8 +106,11 @@ export class QuicConnection implements TransportConnection {
   /** The message channel's settings when negotiated; the channel itself once its stream exists. */
   private readonly channelOptions: QuicConnectionParts['channel']
   private channel: MessageChannel | undefined
+  /** The peer's open streams, native and mux, against `maxInboundStreams`. */
+  private readonly inbound: InboundStreams
 
   constructor(parts: QuicConnectionParts) {
+    this.inbound = new InboundStreams(parts.maxInboundStreams)
     this.quic = parts.connection
     this.stopConnection = parts.stop
     this.direction = parts.direction
@@ -237,6 +247,14 @@ export class QuicConnection implements TransportConnection {
     return this.lastReceived
   }
 
+  /** Send a PING now (the transport's keep-alive timer found the connection quiet). */
+  ping(): void {
+    const conn = this.quic.conn
+    if (this.closing !== undefined || this.info !== undefined || conn.isDraining() || conn.isClosed()) return
+    conn.sendAckEliciting()
+    this.quic.send().catch(() => {})
+  }
+
   /** Round-trip time quiche measured on the active path, in whole ms (the binding rounds it down: 0 on a fast loopback). */
   get rtt(): number {
     try {
@@ -259,15 +277,29 @@ export class QuicConnection implements TransportConnection {
       this.startChannel(new QuicStream(stream, this.writes))
       return
     }
-    this.arrived.push(new QuicStream(stream, this.writes))
+    const wrapped = new QuicStream(stream, this.writes)
+    if (!this.inbound.admit()) {
+      // quiche's credit alone would let the peer hold this many QUIC streams besides its mux streams.
+      wrapped.reset(StreamResetCode.REFUSED)
+      return
+    }
+    stream.addEventListener(events.EventQUICStreamDestroyed.name, this.releaseInbound, { once: true })
+    this.arrived.push(wrapped)
     if (this.arrived.length === 1) queueMicrotask(this.handOver)
   }
 
   private arrived: QuicStream[] = []
 
+  private readonly releaseInbound = (): void => this.inbound.release()
+
+  /** The peer's streams open now on this connection, native and message channel together (at most `maxInboundStreams`). */
+  get inboundStreams(): number {
+    return this.inbound.open
+  }
+
   private startChannel(stream: QuicStream): void {
     const options = this.channelOptions as NonNullable<QuicConnectionParts['channel']>
-    const channel = new MessageChannel(stream, this.direction, { ...options, logger: this.logger })
+    const channel = new MessageChannel(stream, this.direction, { ...options, inboundGate: this.inbound, logger: this.logger })
     this.channel = channel
     if (this.handler !== undefined) channel.muxer.onStream(this.handler)
   }

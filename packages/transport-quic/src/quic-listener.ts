@@ -24,7 +24,7 @@ import { type ServerParams, StatelessResets, tokenConfig } from './stateless-res
 import { RetryTokens } from './retry-token.js'
 import { localAddressFor } from './shared-socket.js'
 import { codeToReason, reasonToCode } from './stream-errors.js'
-import { checkCertificates, verifyCallback } from './verify.js'
+import { AcceptedChains, checkCertificates, verifyCallback } from './verify.js'
 
 const { quiche } = native
 
@@ -78,6 +78,8 @@ export class QuicListener {
   private readonly resets: StatelessResets
   /** What sizes the server's transport parameters (see {@link tokenConfig}). */
   private readonly params: Omit<ServerParams, 'maxRecvUdpPayloadSize'>
+  /** Chains the handshake's certificate callback accepted, awaiting their handshake's end. */
+  private readonly acceptedChains: AcceptedChains
 
   /** Set up the server on `socket` and gate it; {@link start} starts accepting. */
   constructor(
@@ -85,9 +87,12 @@ export class QuicListener {
     private readonly socket: QUICSocket,
   ) {
     const { security, limits } = context.components
+    const accepted = new AcceptedChains(context.options.maxPendingHandshakes, limits.handshakeTimeout)
+    this.acceptedChains = accepted
     const verify = verifyCallback(security, {
-      onVerdict: (verdict) => {
-        if (!verdict.ok) context.logger.info(`refused a client certificate: ${verdict.error.message}`)
+      onVerdict: (verdict, chain) => {
+        if (verdict.ok) accepted.remember(chain, verdict.peer)
+        else context.logger.info(`refused a client certificate: ${verdict.error.message}`)
       },
     })
     const config = serverConfig(security, limits, context.options, verify)
@@ -246,7 +251,9 @@ export class QuicListener {
       components.onInboundFailure(label, errorFromClose(closeInfoOf(refused, true), label))
       return
     }
-    const verdict = checkCertificates(components.security, accepted.getRemoteCertsChain(), this.context.caDers)
+    // The handshake's callback verified this very chain: reuse its verdict rather than check it twice.
+    const chain = accepted.getRemoteCertsChain()
+    const verdict = this.acceptedChains.take(chain) ?? checkCertificates(components.security, chain, this.context.caDers)
     if (!verdict.ok) {
       // Unreachable: the handshake's callback accepted this very chain.
       await accepted.stop({ isApp: true, errorCode: CloseCode.AUTH_FAILED, reason: encodeReason(verdict.error.message), force: true })
@@ -263,6 +270,7 @@ export class QuicListener {
       idleTimeout: components.limits.idleTimeout,
       maxIdleTimeout: livenessOf(components.limits, this.context.options).maxIdleTimeout,
       logger: this.context.logger,
+      maxInboundStreams: components.limits.maxInboundStreams,
       ...channelFor(accepted, components.limits),
     })
     this.context.adopt(connection)

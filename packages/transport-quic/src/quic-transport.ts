@@ -34,6 +34,7 @@ import { type LibraryLogger, libraryLogger } from './library-logger.js'
 import { type QuicOptions, type ResolvedQuicOptions, resolveOptions } from './options.js'
 import { clientConfig, livenessOf } from './quic-config.js'
 import { FLUSH_TIMEOUT_MS, QuicConnection } from './quic-connection.js'
+import { KeepAlives } from './keep-alive.js'
 import { channelFor } from './message-channel.js'
 import { QuicListener, perSecondBudget } from './quic-listener.js'
 import { SharedSocketDatagrams } from './datagrams.js'
@@ -81,6 +82,8 @@ export class QuicTransport implements Transport {
   private readonly libraryLogger: LibraryLogger
   private readonly caDers: Uint8Array[]
   private readonly connections = new Set<QuicConnection>()
+  /** One timer for every connection's keep-alives (none when the limits ask for none). */
+  private readonly keepAlives: KeepAlives | undefined
   private readonly dials = new Set<AbortController>()
   /** Dropped datagrams, counted per reason and summarised in the log. */
   private readonly drops: DropLog
@@ -103,6 +106,8 @@ export class QuicTransport implements Transport {
     this.libraryLogger = libraryLogger(this.logger)
     this.caDers = components.security.ca.map((pem) => new X509Certificate(pem).raw)
     this.drops = new DropLog(this.logger, this.options.dropSummaryInterval)
+    const { keepAliveInterval } = livenessOf(components.limits, this.options)
+    this.keepAlives = keepAliveInterval === undefined ? undefined : new KeepAlives(keepAliveInterval)
     this.datagrams = new SharedSocketDatagrams(
       () => this.bound,
       () => {
@@ -243,6 +248,7 @@ export class QuicTransport implements Transport {
       idleTimeout: limits.idleTimeout,
       maxIdleTimeout: livenessOf(limits, this.options).maxIdleTimeout,
       logger: this.logger,
+      maxInboundStreams: limits.maxInboundStreams,
       ...channelFor(quic, limits),
     })
     this.adopt(connection)
@@ -340,6 +346,10 @@ export class QuicTransport implements Transport {
 
   private adopt(connection: QuicConnection): void {
     this.connections.add(connection)
-    void connection.closed.then(() => this.connections.delete(connection))
+    this.keepAlives?.add(connection)
+    void connection.closed.then(() => {
+      this.connections.delete(connection)
+      this.keepAlives?.delete(connection)
+    })
   }
 }

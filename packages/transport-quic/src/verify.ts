@@ -59,18 +59,60 @@ export function checkCertificates(
  */
 export function verifyCallback(
   security: SecurityContext,
-  options: { readonly expectedPeerId?: string; readonly onVerdict?: (verdict: Verdict) => void },
+  options: { readonly expectedPeerId?: string; readonly onVerdict?: (verdict: Verdict, chain: readonly Uint8Array[]) => void },
 ): TLSVerifyCallback {
   return async (chain, trusted) => {
     let code: number | undefined
     try {
       const verdict = checkCertificates(security, chain ?? [], trusted ?? [], options.expectedPeerId)
       if (!verdict.ok) code = cryptoError(verdict.error.alert)
-      options.onVerdict?.(verdict)
+      options.onVerdict?.(verdict, chain ?? [])
     } catch {
       code ??= cryptoError(TlsAlert.INTERNAL_ERROR) // a throwing observer must not let a peer through
     }
     // The library types the result as its CryptoError enum; any 0x100-0x1ff number is one.
     return code as Awaited<ReturnType<TLSVerifyCallback>>
   }
+}
+
+/**
+ * Chains a listener's `verifyCallback` accepted moments ago, so the handshake
+ * that completes with one does not parse and verify it a second time (X.509
+ * parsing, the self-signature and the key export cost ~0.6 ms of CPU per
+ * check). The same chain from the same quiche connection gets the same
+ * verdict; one not found (expired, evicted, or taken by a concurrent
+ * handshake with the same certificate) is checked again in full. Bounded:
+ * at most `max` entries, each kept `ttlMs`.
+ */
+export class AcceptedChains {
+  private readonly entries = new Map<string, { readonly peer: RemotePeer; readonly until: number }>()
+
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** The callback accepted `chain` as `peer`. */
+  remember(chain: readonly Uint8Array[], peer: RemotePeer): void {
+    const key = keyOf(chain)
+    this.entries.delete(key)
+    if (this.entries.size >= this.max) {
+      const oldest = this.entries.keys().next().value
+      if (oldest !== undefined) this.entries.delete(oldest)
+    }
+    this.entries.set(key, { peer, until: performance.now() + this.ttlMs })
+  }
+
+  /** The verdict for `chain` if the callback accepted it within `ttlMs`; forgotten once taken. */
+  take(chain: readonly Uint8Array[]): Verdict | undefined {
+    const key = keyOf(chain)
+    const entry = this.entries.get(key)
+    if (entry === undefined) return undefined
+    this.entries.delete(key)
+    return entry.until >= performance.now() ? { ok: true, peer: entry.peer } : undefined
+  }
+}
+
+function keyOf(chain: readonly Uint8Array[]): string {
+  return chain.map((der) => Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64')).join('.')
 }

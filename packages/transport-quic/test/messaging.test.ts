@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { contactOf, sha256, startNode, waitFor } from './helpers.js'
+import { contactOf, libraryConnectionOf, sha256, startNode, waitFor } from './helpers.js'
 
 describe('nodes over QUIC', () => {
   // Connecting and messages and requests both ways: the node compliance suite (node-compliance.test.ts).
@@ -36,6 +36,28 @@ describe('nodes over QUIC', () => {
     )
     await waitFor(() => [...received.values()].reduce((a, b) => a + b, 0) === 1000, 15_000, 'all 1000 payloads')
     expect(received).toEqual(expected)
+  })
+})
+
+describe('the message channel (ALPN crust/2)', () => {
+  it('is used between two nodes that offer it; messageChannel: false offers only crust/1, and both ends are served over native streams', async () => {
+    const answer = (msg: IncomingMessage) => (msg.isRequest ? Buffer.from(`re:${Buffer.from(msg.data).toString()}`) : undefined)
+    const b = await startNode()
+    b.handle(answer)
+    const alpnOf = (conn: { transportConnection: Parameters<typeof libraryConnectionOf>[0] }): string =>
+      Buffer.from(libraryConnectionOf(conn.transportConnection).conn.applicationProto()).toString('latin1')
+
+    const withChannel = await startNode()
+    expect(alpnOf(await withChannel.connect(contactOf(b)))).toBe('crust/2')
+
+    const plain = await startNode({}, { messageChannel: false })
+    plain.handle(answer)
+    const conn = await plain.connect(contactOf(b))
+    expect(alpnOf(conn)).toBe('crust/1')
+    expect(Buffer.from(await conn.request(Buffer.from('a'))).toString()).toBe('re:a')
+    const back = b.getConnection(plain.peerId)
+    expect(back && alpnOf(back)).toBe('crust/1')
+    expect(Buffer.from(await (back as NonNullable<typeof back>).request(Buffer.from('b'))).toString()).toBe('re:b')
   })
 })
 

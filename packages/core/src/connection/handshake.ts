@@ -158,7 +158,6 @@ export interface HandshakeOptions {
  */
 export async function dialerHandshake(connection: TransportConnection, options: HandshakeOptions): Promise<HandshakeInfo> {
   const exchange = (async () => {
-    const stream = await connection.openStream({ bidirectional: true })
     const hello: HandshakeInfo = {
       v: 1,
       network: options.networkHash,
@@ -171,7 +170,10 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...(options.idle !== undefined ? { idle: options.idle } : {}),
       ...announce(options.protocols),
     }
-    await writeMessage(stream, MessageKind.HELLO, encode(hello))
+    const payload = encode(hello)
+    // One message and its answer: a transport may carry it on its cheaper path (QUIC's message channel).
+    const stream = await connection.openStream({ bidirectional: true, messageBytes: payload.byteLength })
+    await writeMessage(stream, MessageKind.HELLO, payload)
     return await readHandshake(stream, MessageKind.WELCOME)
   })()
   const welcome = await bounded(connection, options.timeoutMs, exchange)

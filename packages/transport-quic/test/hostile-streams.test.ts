@@ -1,0 +1,112 @@
+/**
+ * Attack: hold more streams open on one QUIC connection than the node's
+ * `maxInboundStreams`, using both paths a peer has (native QUIC streams and
+ * the message channel's mux streams, each with a credit of its own).
+ * Defence: both paths share one count; a stream past it is reset with
+ * `REFUSED` before it reaches the core, so the node never holds more than
+ * the bound, however many the peer tries.
+ */
+import { StreamResetCode, StreamResetError, type TransportStream } from '@crust/core'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { HostilePeer, createTestNode, stopTestNodes, waitUntil } from '@crust/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { quic } from '../src/index.js'
+import type { QuicConnection } from '../src/quic-connection.js'
+
+const BOUND = 32
+/** A request header declaring 1,000 bytes, none of which follow: the node keeps the stream open waiting. */
+const STALLED = HostilePeer.header(1, 1_000)
+
+afterEach(() => stopTestNodes())
+
+/** A full garbage collection, so a memory figure counts what is live, not what awaits collection. */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc')
+  return runInNewContext('gc') as () => void
+})()
+
+/** Live heap and array buffers after a full collection (both ends run in this process). */
+function liveBytes(): number {
+  collectGarbage()
+  const usage = process.memoryUsage()
+  return usage.heapUsed + usage.arrayBuffers
+}
+
+/** Reset code the node put on `stream`, or `open` if none came within `ms` (an admitted, stalled stream). */
+async function outcome(stream: TransportStream, ms: number): Promise<number | 'open'> {
+  const iterator = stream[Symbol.asyncIterator]()
+  let timer: NodeJS.Timeout | undefined
+  const waited = new Promise<'open'>((resolve) => {
+    timer = setTimeout(() => resolve('open'), ms)
+  })
+  const read = iterator.next().then(
+    () => -1,
+    (error: unknown) => (error instanceof StreamResetError ? error.resetCode : -2),
+  )
+  try {
+    return await Promise.race([read, waited])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+describe('stream bound across native QUIC streams and the message channel', () => {
+  it(`a peer holds at most maxInboundStreams (${BOUND}) streams on both paths together; the rest are REFUSED`, async () => {
+    const node = await createTestNode([quic({ host: '127.0.0.1' })], { connection: { maxInboundStreams: BOUND } })
+    const peer = await HostilePeer.connect({
+      factory: quic({ host: '127.0.0.1' }),
+      address: node.addresses[0] as string,
+      peerId: node.peerId,
+      networkName: 'test-net',
+    })
+    try {
+      const viaChannel = (): Promise<TransportStream> =>
+        peer.connection.openStream({ bidirectional: true, messageBytes: STALLED.byteLength }).then(async (stream) => {
+          await stream.write(STALLED)
+          return stream
+        })
+      const native = (): Promise<TransportStream> =>
+        peer.connection.openStream({ bidirectional: true }).then(async (stream) => {
+          await stream.write(STALLED)
+          return stream
+        })
+      const served = node.getConnection(peer.peerId)?.transportConnection as QuicConnection
+
+      // 20 on the channel, then 20 native: the last 8 native ones are past the bound.
+      const first = await Promise.all(Array.from({ length: 20 }, viaChannel))
+      await waitUntil(() => served.inboundStreams === 20, 5_000, 'the channel streams to arrive')
+      const second = await Promise.all(Array.from({ length: 20 }, native))
+      const outcomes = await Promise.all([...first, ...second].map((s) => outcome(s, 1_000)))
+      expect(outcomes.filter((o) => o === 'open')).toHaveLength(BOUND)
+      expect(outcomes.slice(0, 20).every((o) => o === 'open')).toBe(true)
+      expect(outcomes.slice(BOUND)).toEqual(Array(8).fill(StreamResetCode.REFUSED))
+      expect(served.inboundStreams).toBe(BOUND)
+
+      // Keep trying on both paths: every further stream is refused, the node's count and memory stay put.
+      const more: Array<number | 'open'> = []
+      const round = async (): Promise<void> => {
+        const batch = await Promise.all([...Array.from({ length: 20 }, viaChannel), ...Array.from({ length: 20 }, native)])
+        more.push(...(await Promise.all(batch.map((s) => outcome(s, 2_000)))))
+        expect(served.inboundStreams).toBe(BOUND)
+      }
+      await round() // warm-up: code and caches the first refusals create
+      const before = liveBytes()
+      for (let i = 0; i < 10; i++) await round()
+      const growth = liveBytes() - before
+      expect(more).toHaveLength(440)
+      expect(more.every((o) => o === StreamResetCode.REFUSED)).toBe(true)
+      expect(served.inboundStreams).toBe(BOUND)
+      // Nothing of the 440 refused streams is kept (a held stream costs some KB; 400 would be megabytes).
+      console.log(`live memory after 440 refused streams: ${(growth / 1024).toFixed(0)} KB`)
+      expect(growth).toBeLessThan(1024 * 1024)
+      // Refusals are not the peer's fault to punish: the connection stays up, and the held streams free their places.
+      for (const stream of first) stream.reset(0)
+      await waitUntil(() => served.inboundStreams === BOUND - 20, 5_000, 'the reset streams to be released')
+      const again = await viaChannel()
+      expect(await outcome(again, 500)).toBe('open')
+    } finally {
+      await peer.close()
+    }
+  }, 30_000)
+})
