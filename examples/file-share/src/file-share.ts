@@ -8,10 +8,14 @@ import { tcp } from '@crust/transport-tcp'
 
 export const PROTOCOL = '/file-share/1'
 
-/** A node on 127.0.0.1 that finds the others on this machine by beacon (loopback mode) and connects to them. */
-export async function startPeer(beaconPort = 5485): Promise<CrustNode> {
+/**
+ * A node on 127.0.0.1 that finds the others on this machine by beacon (loopback mode) and connects to them.
+ * `setup` registers handlers before it starts: peers learn its protocols in the handshake.
+ */
+export async function startPeer(beaconPort = 5485, setup: (node: CrustNode) => void = () => {}): Promise<CrustNode> {
   const discovery = [beacon({ loopback: true, port: beaconPort, autoConnect: true, interval: 1_000 })]
   const node = await createNode({ networkName: 'file-share', transports: [tcp()], listen: ['tcp://127.0.0.1:0'], discovery, logLevel: 'error' })
+  setup(node)
   await node.start()
   return node
 }

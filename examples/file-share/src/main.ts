@@ -14,9 +14,11 @@ if ((command !== 'receive' && command !== 'send') || path === undefined) {
   console.error('usage: file-share receive <dir> | file-share send <file> [--beacon-port <n>]')
   process.exit(2)
 }
-const node = await startPeer(values['beacon-port'] === undefined ? undefined : Number(values['beacon-port']))
+const beaconPort = values['beacon-port'] === undefined ? undefined : Number(values['beacon-port'])
+const node = await startPeer(beaconPort, (n) => {
+  if (command === 'receive') receiveInto(n, path, (saved) => console.log(`saved ${saved}`))
+})
 if (command === 'receive') {
-  receiveInto(node, path, (saved) => console.log(`saved ${saved}`))
   console.log(`receiving into ${path} as ${node.peerId}`)
   const stop = (): void => void node.stop().then(() => process.exit(0))
   process.once('SIGINT', stop).once('SIGTERM', stop)

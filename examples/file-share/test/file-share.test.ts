@@ -30,9 +30,11 @@ describe('file-share example', () => {
     dir = await mkdtemp(join(tmpdir(), 'file-share-'))
     await mkdir(join(dir, 'inbox'))
     const beaconPort = freshBeaconPort()
-    ;[receiver, sender] = await Promise.all([startPeer(beaconPort), startPeer(beaconPort)])
+    ;[receiver, sender] = await Promise.all([
+      startPeer(beaconPort, (node) => receiveInto(node, join(dir, 'inbox'), (path) => saved.push(path))),
+      startPeer(beaconPort),
+    ])
     nodes.push(receiver, sender)
-    receiveInto(receiver, join(dir, 'inbox'), (path) => saved.push(path))
     await waitFor(() => sender.getConnection(receiver.peerId)?.remoteProtocols.includes(PROTOCOL) === true, 10_000, 'the sender to find the receiver')
   }, 30_000)
 
