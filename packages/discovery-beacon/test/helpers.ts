@@ -2,15 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { type Socket, createSocket } from 'node:dgram'
 import {
   type CrustNode,
-  type DiscoveryIdentity,
   type NodeConfigInput,
   createNode,
-  generateIdentityKey,
-  peerIdFromPublicKey,
 } from '@crust/core'
-import { createSigningIdentity, hashNetworkName } from '@crust/core/plugin'
+import { hashNetworkName } from '@crust/core/plugin'
 import { tcp } from '@crust/transport-tcp'
-import { waitUntil } from '@crust/core/testing'
+import { newSigningIdentity } from '@crust/core/testing'
 import { afterEach } from 'vitest'
 import { BeaconDiscovery } from '../src/beacon-discovery.js'
 import type { BeaconOptions } from '../src/index.js'
@@ -91,21 +88,11 @@ export async function sendRaw(socket: Socket, datagram: Uint8Array, port: number
 }
 
 /** A fresh signing identity, as another node would have. */
-export function newIdentity(): DiscoveryIdentity {
-  const { privateKey, publicKey } = generateIdentityKey()
-  return createSigningIdentity(peerIdFromPublicKey(publicKey), privateKey)
-}
+export const newIdentity = newSigningIdentity
 
 export { hashNetworkName }
 
-/** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  return waitUntil(condition, timeoutMs, what)
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
+export { sleep, waitFor } from '@crust/core/testing'
 
 afterEach(async () => {
   await Promise.allSettled(nodes.splice(0).map((node) => node.stop()))

@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import {
   type CrustNode,
-  type DiscoveryIdentity,
   type NodeConfigInput,
   type ServiceFactory,
   createNode,
-  generateIdentityKey,
-  peerIdFromPublicKey,
 } from '@crust/core'
-import { createSigningIdentity, hashNetworkName } from '@crust/core/plugin'
-import { waitUntil } from '@crust/core/testing'
+import { hashNetworkName } from '@crust/core/plugin'
+import { newSigningIdentity } from '@crust/core/testing'
 import { quic } from '@crust/transport-quic'
 import { tcp } from '@crust/transport-tcp'
 import { afterEach } from 'vitest'
@@ -79,21 +76,11 @@ export function contactOf(node: CrustNode): string {
 }
 
 /** A fresh signing identity, as another node would have. */
-export function newIdentity(): DiscoveryIdentity {
-  const { privateKey, publicKey } = generateIdentityKey()
-  return createSigningIdentity(peerIdFromPublicKey(publicKey), privateKey)
-}
+export const newIdentity = newSigningIdentity
 
 export { hashNetworkName }
 
-/** Resolve when `condition` holds, polling; fail after `timeoutMs`. */
-export function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  return waitUntil(condition, timeoutMs, what)
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
+export { sleep, waitFor } from '@crust/core/testing'
 
 afterEach(async () => {
   await Promise.allSettled(nodes.splice(0).map((node) => node.stop()))
