@@ -37,9 +37,26 @@ import {
  * const node = await createNode({ networkName: 'app', transports: [tcp()], services: [relayServer()] })
  * ```
  */
-export function relayServer(options: RelayServerOptions = {}): ServiceFactory {
+export function relayServer(options: RelayServerOptions = {}): RelayServerHandle {
   const resolved = resolveServerOptions(options)
-  return (components) => new RelayServer(components, resolved)
+  let server: RelayServer | undefined
+  const factory: ServiceFactory = (components) => {
+    server = new RelayServer(components, resolved)
+    return server
+  }
+  return Object.assign(factory, { stats: (): RelayServerStats => ({ circuits: server?.activeCircuits ?? 0 }) })
+}
+
+/** Counters of a relay server. */
+export interface RelayServerStats {
+  /** Circuits carried now. */
+  readonly circuits: number
+}
+
+/** A relay server as the application holds it: the service to pass in `services`, and its counters. */
+export interface RelayServerHandle extends ServiceFactory {
+  /** Circuits carried now (zero before start). */
+  stats(): RelayServerStats
 }
 
 class RelayServer implements Service {
@@ -64,6 +81,11 @@ class RelayServer implements Service {
       help: 'Circuit requests this relay refused, by reason (a limit reached, target not connected, ...)',
       labels: ['reason'],
     })
+  }
+
+  /** Circuits carried now. */
+  get activeCircuits(): number {
+    return this.accounting.activeCircuits
   }
 
   /** Refusals by reason, when the node records metrics. */
