@@ -120,7 +120,7 @@ class TextServeReporter implements ServeReporter {
       return
     }
     // Without a terminal (a log file), a table only when the counts other than bytes changed.
-    const shape = JSON.stringify({ ...status, bytesIn: 0, bytesOut: 0 })
+    const shape = JSON.stringify({ ...status, bytesIn: 0, bytesOut: 0, relay: status.relay?.circuits })
     if (shape === this.lastShape) return
     this.lastShape = shape
     this.out.write(`${[`status at ${clock()}:`, ...table.map((l) => `  ${l}`)].join('\n')}\n`)
@@ -145,9 +145,12 @@ class TextServeReporter implements ServeReporter {
 export function renderStatus(status: ServeStatus): string[] {
   const lines = [
     `connections    ${status.connections}`,
-    `bytes          ${formatBytes(status.bytesIn)} in, ${formatBytes(status.bytesOut)} out`,
+    `app bytes      ${formatBytes(status.bytesIn)} in, ${formatBytes(status.bytesOut)} out (messages and streams)`,
   ]
-  if (status.relay) lines.push(`relay          ${status.relay.circuits} circuit${status.relay.circuits === 1 ? '' : 's'}`)
+  if (status.relay) {
+    const { circuits, relayedBytes } = status.relay
+    lines.push(`relay          ${circuits} circuit${circuits === 1 ? '' : 's'}, ${formatBytes(relayedBytes)} relayed`)
+  }
   if (status.stun) lines.push(`STUN           ${status.stun.answered} answered, ${status.stun.dropped} dropped`)
   const rv = status.rendezvous
   if (rv) {

@@ -15,11 +15,16 @@ export const STATUS_TOPICS = 10
 export interface ServeStatus {
   /** Open connections. */
   readonly connections: number
-  /** Payload bytes received and sent since start, over open and closed connections. */
+  /**
+   * Payload bytes received and sent since start over open and closed
+   * connections, as the core counts them: messages and application streams.
+   * Service protocols (rendezvous, hole punching, relay circuits) are not in
+   * these counters; relayed bytes are in {@link ServeStatus.relay}.
+   */
   readonly bytesIn: number
   readonly bytesOut: number
   /** Absent with `--no-relay`. */
-  readonly relay?: { readonly circuits: number }
+  readonly relay?: { readonly circuits: number; readonly relayedBytes: number }
   /** Absent with `--no-rendezvous`. */
   readonly rendezvous?: {
     readonly registrations: number

@@ -44,13 +44,15 @@ export function relayServer(options: RelayServerOptions = {}): RelayServerHandle
     server = new RelayServer(components, resolved)
     return server
   }
-  return Object.assign(factory, { stats: (): RelayServerStats => ({ circuits: server?.activeCircuits ?? 0 }) })
+  return Object.assign(factory, { stats: (): RelayServerStats => server?.stats() ?? { circuits: 0, relayedBytes: 0 } })
 }
 
 /** Counters of a relay server. */
 export interface RelayServerStats {
   /** Circuits carried now. */
   readonly circuits: number
+  /** Bytes forwarded since start, both directions, by open and closed circuits. */
+  readonly relayedBytes: number
 }
 
 /** A relay server as the application holds it: the service to pass in `services`, and its counters. */
@@ -83,9 +85,14 @@ class RelayServer implements Service {
     })
   }
 
-  /** Circuits carried now. */
-  get activeCircuits(): number {
-    return this.accounting.activeCircuits
+  /** Bytes forwarded by circuits that have closed. */
+  private closedBytes = 0
+
+  /** Read on demand (a status table), never per relayed byte. */
+  stats(): RelayServerStats {
+    let relayedBytes = this.closedBytes
+    for (const circuit of this.circuits) relayedBytes += circuit.forwarded
+    return { circuits: this.accounting.activeCircuits, relayedBytes }
   }
 
   /** Refusals by reason, when the node records metrics. */
@@ -212,6 +219,7 @@ class RelayServer implements Service {
     this.notify('circuit:open', `circuit ${shortPeerId(requester)} -> ${shortPeerId(target)} open`, requester)
     const end = await circuit.done
     this.circuits.delete(circuit)
+    this.closedBytes += end.bytes
     reservation.release()
     this.notify(
       'circuit:close',
