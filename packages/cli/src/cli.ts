@@ -16,6 +16,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'run a node: peer id, addresses, NAT status and a live table of peers',
     load: async () => (await import('./commands/start.js')).startCommand,
   },
+  {
+    name: 'serve',
+    summary: 'an infrastructure node: bootstrap contact, STUN, hole-punch rendezvous, relay and rendezvous server',
+    load: async () => (await import('./commands/serve.js')).serveCommand,
+  },
   { name: 'peers', summary: "list a running node's connections", load: async () => (await import('./commands/peers.js')).peersCommand },
   { name: 'ping', summary: 'measure the round-trip time to a peer', load: async () => (await import('./commands/ping.js')).pingCommand },
   { name: 'send', summary: 'send a text message or a file to a peer', load: async () => (await import('./commands/send.js')).sendCommand },

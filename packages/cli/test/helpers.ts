@@ -58,7 +58,7 @@ export interface Ready {
   readonly inbox: string
 }
 
-/** A `crust start --json` child process. */
+/** A `crust start --json` (or `crust serve --json`) child process. */
 export class StartedNode {
   readonly lines: Array<Record<string, unknown>> = []
   stderr = ''
@@ -72,10 +72,10 @@ export class StartedNode {
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)))
   }
 
-  /** Start `crust start --json args...` and resolve at its ready line. */
-  static start(args: readonly string[]): Promise<StartedNode> {
+  /** Start `crust <command> --json args...` (`start` by default) and resolve at its ready line. */
+  static start(args: readonly string[], command = 'start'): Promise<StartedNode> {
     requireBuild()
-    const child = spawn(process.execPath, [BIN, 'start', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, command, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     return new Promise((resolve, reject) => {
       let node: StartedNode | undefined
       let buffered = ''
@@ -105,7 +105,7 @@ export class StartedNode {
         }
       })
       child.on('close', (code) => {
-        if (!node) reject(new Error(`crust start exited with ${code} before ready: ${stderr.trim()}`))
+        if (!node) reject(new Error(`crust ${command} exited with ${code} before ready: ${stderr.trim()}`))
       })
     })
   }

@@ -94,6 +94,8 @@ export function rendezvous(options: RendezvousOptions): Rendezvous {
 export interface RendezvousServerHandle extends ServiceFactory {
   /** Registrations, peers, topics, requests answered and refused (zeros before start). */
   stats(): RendezvousServerStats
+  /** The `limit` topics holding the most registrations, largest first (for status tables; empty before start). */
+  largestTopics(limit: number): Array<{ readonly topic: string; readonly registrations: number }>
 }
 
 /**
@@ -112,5 +114,6 @@ export function rendezvousServer(options: RendezvousServerOptions = {}): Rendezv
   return Object.assign(factory, {
     stats: (): RendezvousServerStats =>
       server?.stats() ?? { registrations: 0, peers: 0, topics: 0, requests: { register: 0, unregister: 0, discover: 0, lookup: 0 }, refused: {} },
+    largestTopics: (limit: number) => server?.largestTopics(limit) ?? [],
   })
 }

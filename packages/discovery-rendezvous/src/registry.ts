@@ -143,6 +143,14 @@ export class Registry {
     for (const peerId of [...this.peers.keys()]) this.sweepPeer(peerId, now)
   }
 
+  /** The `limit` topics holding the most registrations (expired ones not yet swept included), largest first. */
+  largestTopics(limit: number): Array<{ readonly topic: string; readonly registrations: number }> {
+    return [...this.topics]
+      .map(([topic, members]) => ({ topic, registrations: members.size }))
+      .sort((a, b) => b.registrations - a.registrations || (a.topic < b.topic ? -1 : 1))
+      .slice(0, limit)
+  }
+
   stats(): RegistryStats {
     return { registrations: this.total, peers: this.peers.size, topics: this.topics.size }
   }

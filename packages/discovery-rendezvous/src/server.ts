@@ -62,6 +62,11 @@ export class RendezvousServer implements Service {
     for (const cleanup of this.cleanups.splice(0)) cleanup()
   }
 
+  /** The `limit` topics with the most registrations, largest first. */
+  largestTopics(limit: number): Array<{ readonly topic: string; readonly registrations: number }> {
+    return this.registry.largestTopics(limit)
+  }
+
   stats(): RendezvousServerStats {
     return { ...this.registry.stats(), requests: { ...this.requests }, refused: { ...this.refused } }
   }

@@ -51,6 +51,11 @@ export class Circuit {
   private readonly wakeUps = new Set<() => void>()
   private finish!: (end: CircuitEnd) => void
 
+  /** Bytes forwarded so far, both directions. */
+  get forwarded(): number {
+    return this.bytes
+  }
+
   constructor(
     private readonly requester: ServiceStream,
     private readonly target: ServiceStream,

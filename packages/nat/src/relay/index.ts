@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { relayServer } from './server.js'
+export { relayServer, type RelayServerHandle, type RelayServerStats } from './server.js'
 export { relay } from './client.js'
 export type { RelayServerOptions, RelayOptions } from './options.js'
 export { RelayError, type RelayErrorReason, type RelayLimit } from './errors.js'

@@ -37,9 +37,28 @@ import {
  * const node = await createNode({ networkName: 'app', transports: [tcp()], services: [relayServer()] })
  * ```
  */
-export function relayServer(options: RelayServerOptions = {}): ServiceFactory {
+export function relayServer(options: RelayServerOptions = {}): RelayServerHandle {
   const resolved = resolveServerOptions(options)
-  return (components) => new RelayServer(components, resolved)
+  let server: RelayServer | undefined
+  const factory: ServiceFactory = (components) => {
+    server = new RelayServer(components, resolved)
+    return server
+  }
+  return Object.assign(factory, { stats: (): RelayServerStats => server?.stats() ?? { circuits: 0, relayedBytes: 0 } })
+}
+
+/** Counters of a relay server. */
+export interface RelayServerStats {
+  /** Circuits carried now. */
+  readonly circuits: number
+  /** Bytes forwarded since start, both directions, by open and closed circuits. */
+  readonly relayedBytes: number
+}
+
+/** A relay server as the application holds it: the service to pass in `services`, and its counters. */
+export interface RelayServerHandle extends ServiceFactory {
+  /** Circuits carried now (zero before start). */
+  stats(): RelayServerStats
 }
 
 class RelayServer implements Service {
@@ -64,6 +83,16 @@ class RelayServer implements Service {
       help: 'Circuit requests this relay refused, by reason (a limit reached, target not connected, ...)',
       labels: ['reason'],
     })
+  }
+
+  /** Bytes forwarded by circuits that have closed. */
+  private closedBytes = 0
+
+  /** Read on demand (a status table), never per relayed byte. */
+  stats(): RelayServerStats {
+    let relayedBytes = this.closedBytes
+    for (const circuit of this.circuits) relayedBytes += circuit.forwarded
+    return { circuits: this.accounting.activeCircuits, relayedBytes }
   }
 
   /** Refusals by reason, when the node records metrics. */
@@ -190,6 +219,7 @@ class RelayServer implements Service {
     this.notify('circuit:open', `circuit ${shortPeerId(requester)} -> ${shortPeerId(target)} open`, requester)
     const end = await circuit.done
     this.circuits.delete(circuit)
+    this.closedBytes += end.bytes
     reservation.release()
     this.notify(
       'circuit:close',

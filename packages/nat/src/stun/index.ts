@@ -5,6 +5,7 @@ import { StunService } from './stun-service.js'
 export { StunError, type StunFailure } from './errors.js'
 export { StunService } from './stun-service.js'
 export type { StunOptions } from './options.js'
+export { startStunResponder, type StunResponder, type StunResponderOptions, type StunResponderStats } from './responder.js'
 
 /**
  * The STUN service plugin: learns the reflexive UDP address of the node's
