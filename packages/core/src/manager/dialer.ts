@@ -233,9 +233,9 @@ export class Dialer {
         },
       })
     } catch (error) {
-      // A simultaneous open may have given us the peer through the other side's dial.
+      // A simultaneous open may have given us the peer through the other side's dial (not the suspect a fresh dial replaces).
       const pooled = peer.peerId ? this.pool.get(peer.peerId) : undefined
-      if (pooled) return pooled
+      if (pooled && pooled !== suspect) return pooled
       throw error
     }
   }

@@ -22,7 +22,7 @@ import type { NodeMetrics } from '../metrics/node-metrics.js'
 import { CloseCode, type ConnectionMethod, type TransportConnection, type TransportStream } from '../transport/types.js'
 import type { Admission } from './admission.js'
 import { asError } from '../error-text.js'
-import type { KeepAlive } from './keep-alive.js'
+import { type KeepAlive, closePathLost } from './keep-alive.js'
 import type { PeerPresence } from './peer-presence.js'
 import type { PeerReports } from './peer-reports.js'
 import type { ConnectionPool } from './pool.js'
@@ -206,8 +206,7 @@ export class Establisher {
     const reason = `path lost: nothing heard from the peer for ${Math.round(silentMs)} ms while waiting for it`
     this.keepAlive.pathLost(connection, connection.waitingSince - connection.lastHeardAt())
     this.keepAlive.pathDied(connection)
-    this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
-    void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+    closePathLost(connection, reason, this.logger)
   }
 
   /** Where `connection`'s peer can be dialled again: what it claimed, and the address we reached it at directly. */

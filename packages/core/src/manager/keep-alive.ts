@@ -43,6 +43,12 @@ const MIN_LEARNED_SPELL = 2_000
 /** How a connection ends when the path under it broke (not an orderly close). */
 const BROKEN: ReadonlySet<number> = new Set([CloseCode.INTERNAL, CloseCode.IDLE_TIMEOUT, CloseCode.PATH_LOST])
 
+/** Close `connection` as `PATH_LOST` with `reason`, and say so in the log. */
+export function closePathLost(connection: Connection, reason: string, logger: Logger): void {
+  logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
+  void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+}
+
 /** Pings connections that would otherwise be closed for silence. */
 @injectable()
 export class KeepAlive {
@@ -154,9 +160,7 @@ export class KeepAlive {
         connection,
         timeout,
         () => {
-          const reason = `path lost: no answer to a probe within ${timeout} ms after another path went silent`
-          this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
-          void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+          closePathLost(connection, `path lost: no answer to a probe within ${timeout} ms after another path went silent`, this.logger)
           this.confirmChange('another path died meanwhile')
         },
         () => this.confirmChange('another path died meanwhile'),
@@ -178,9 +182,7 @@ export class KeepAlive {
       // Heard from since it was suspected: it is alive.
       if (connection.lastHeardAt() > heardAt) continue
       const silent = Math.round(performance.now() - heardAt)
-      const reason = `path lost: nothing heard from the peer for ${silent} ms, and ${cause} (the network changed)`
-      this.logger.info(`connection to ${connection.peerId} (${connection.transport}): ${reason}`)
-      void connection.transportConnection.close({ code: CloseCode.PATH_LOST, reason })
+      closePathLost(connection, `path lost: nothing heard from the peer for ${silent} ms, and ${cause} (the network changed)`, this.logger)
     }
   }
 

@@ -180,7 +180,7 @@ export class PeerKeeper {
     const suspect = fresh ? this.pool.get(peerId) : undefined
     try {
       // One attempt through the whole ladder (hole punching and relays need their time), while quick
-      // direct dials check every second whether the peer is back at an address it had.
+      // direct dials check every half second whether the peer is back at an address it had.
       await this.dialer.connect(
         { peerId, addresses },
         { retry: false, fresh, signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(this.dialTimeout)]) },
@@ -190,8 +190,7 @@ export class PeerKeeper {
       if (suspect !== undefined && this.pool.get(peerId) === suspect) {
         // The suspect connection is still there: try again while it stays silent (the peer's side may
         // need a moment to reconnect to its rendezvous); dead-path detection ends it in any case.
-        entry.failures++
-        const delay = jitter(Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1)))
+        const delay = nextDelay(entry)
         this.logger.debug(`kept peer ${peerId}: a fresh attempt beside its silent connection failed (${asError(error).message}); next in ${delay} ms`)
         attempt.abort()
         entry.dialing = false
@@ -205,13 +204,12 @@ export class PeerKeeper {
         return
       }
       if (this.pool.get(peerId) === undefined) {
-        entry.failures++
-        const delay = Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1))
+        const delay = nextDelay(entry)
         this.logger.debug(`kept peer ${peerId}: reconnect attempt ${entry.failures} failed (${asError(error).message}); next in ${delay} ms`)
         attempt.abort()
         await quick
         entry.dialing = false
-        this.ensure(peerId, jitter(delay))
+        this.ensure(peerId, delay)
         return
       }
     }
@@ -255,6 +253,12 @@ function remember(addresses: Set<string>, address: string): void {
     const oldest = addresses.values().next().value
     if (oldest !== undefined) addresses.delete(oldest)
   }
+}
+
+/** Count a failed attempt; the wait before the next: doubling from {@link FIRST_DELAY} up to {@link MAX_DELAY}, jittered. */
+function nextDelay(entry: Kept): number {
+  entry.failures++
+  return jitter(Math.min(MAX_DELAY, FIRST_DELAY * 2 ** (entry.failures - 1)))
 }
 
 /** ±20 %, so peers that lost a common relay do not redial in lockstep. */
