@@ -7,40 +7,17 @@
 //
 // BENCH_SERVER_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof/server") goes to the Crust
 // server child; CONNECT_ONLY=crust leaves bare out (for a profile of Crust alone). Prints the median connect ms of each, their ratio, and the client's CPU µs per connect.
-import { fork } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createNode } from '@crust/core'
 import { quic } from '../dist/index.js'
+import { serverChild as server } from './server-child.mjs'
 
 const total = Number(process.argv[2] ?? 200)
 const BATCH = 10
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[sorted.length >> 1]
-}
-
-function server(execArgv) {
-  const child = fork(fileURLToPath(new URL('./quic-bench.mjs', import.meta.url)), ['server'], { execArgv, stdio: ['ignore', 2, 2, 'ipc'] })
-  let nextId = 0
-  const call = (message) =>
-    new Promise((resolve, reject) => {
-      const id = ++nextId
-      const onMessage = (reply) => {
-        if (reply.id !== id) return
-        child.off('message', onMessage)
-        reply.ok ? resolve(reply) : reject(new Error(reply.error))
-      }
-      child.on('message', onMessage)
-      child.send({ id, ...message })
-    })
-  const ready = new Promise((resolve) => child.once('message', resolve))
-  const stop = async () => {
-    await call({ cmd: 'stop' }).catch(() => {})
-    await Promise.race([new Promise((resolve) => child.once('exit', resolve)), new Promise((r) => setTimeout(r, 5000))])
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-  return { call, ready, stop }
 }
 
 const silentLogger = { debug() {}, info() {}, warn() {}, error() {}, getChild: () => silentLogger }

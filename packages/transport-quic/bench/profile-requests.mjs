@@ -5,11 +5,10 @@
 // The server side runs in a child (quic-bench.mjs's server mode) with --cpu-prof
 // (profile in $BENCH_PROF_DIR/server, default /tmp/prof/server). Summarise with
 // `node bench/cpuprofile-top.mjs <dir>`. Prints requests/s and CPU µs per request of each side.
-import { fork } from 'node:child_process'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createNode } from '@crust/core'
 import { quic } from '../dist/index.js'
+import { serverChild } from './server-child.mjs'
 
 const total = Number(process.argv[2] ?? 30_000)
 const inFlight = Number(process.argv[3] ?? 64)
@@ -17,23 +16,8 @@ const bytes = Number(process.argv[4] ?? 1024)
 const profDir = join(process.env.BENCH_PROF_DIR ?? '/tmp/prof', 'server')
 const profile = process.env.BENCH_NO_PROF ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
 
-const child = fork(fileURLToPath(new URL('./quic-bench.mjs', import.meta.url)), ['server'], {
-  execArgv: profile,
-  stdio: ['ignore', 2, 2, 'ipc'],
-})
-let nextId = 0
-const call = (message) =>
-  new Promise((resolve, reject) => {
-    const id = ++nextId
-    const onMessage = (reply) => {
-      if (reply.id !== id) return
-      child.off('message', onMessage)
-      reply.ok ? resolve(reply) : reject(new Error(reply.error))
-    }
-    child.on('message', onMessage)
-    child.send({ id, ...message })
-  })
-await new Promise((resolve) => child.once('message', resolve))
+const { call, ready, stop } = serverChild(profile)
+await ready
 
 let exitCode = 0
 try {
@@ -67,12 +51,10 @@ try {
     `crust-quic: ${total} requests of ${bytes} B, ${inFlight} in flight: ${Math.round(total / seconds)} req/s; CPU µs/request client ${per(cpu)} server ${per(serverCpu)}\n`,
   )
   await node.stop()
-  await call({ cmd: 'stop' })
 } catch (error) {
   process.stderr.write(`${error?.stack ?? error}\n`)
   exitCode = 1
 } finally {
-  await Promise.race([new Promise((resolve) => child.once('exit', resolve)), new Promise((r) => setTimeout(r, 5000))])
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await stop()
 }
 process.exit(exitCode)
