@@ -306,7 +306,8 @@ export class CrustNode {
 
   /**
    * The application protocols this node handles (messages or streams),
-   * sorted. Peers learn the first 32 in the handshake (`connection.remoteProtocols`).
+   * sorted. Peers learn the first 32 in the handshake, and again when the
+   * list changes (`connection.remoteProtocols`, the `peer:protocols` event).
    */
   get protocols(): string[] {
     return this.registrar.appProtocols()

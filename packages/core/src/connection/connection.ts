@@ -100,9 +100,10 @@ export class Connection {
   /** @internal When {@link waiting} last rose from zero (`performance.now()`). */
   waitingSince = 0
   /**
-   * The application protocols the peer announced in its handshake (at most
-   * 32, sorted): what it handled when the connection opened. A snapshot; a
-   * protocol it handles later is not listed, and opening it still works.
+   * The application protocols the peer announced (at most 32, sorted): in
+   * its handshake, and again whenever its list changed while connected (see
+   * the `peer:protocols` event). A protocol beyond the first 32 is not listed,
+   * and opening it still works.
    */
   remoteProtocols: readonly string[] = []
   /** Traffic counters. */

@@ -39,6 +39,8 @@ export const Tokens = {
   Acceptor: Symbol.for('crust.Acceptor'),
   /** `PeerPresence`: peer-level events (`peer:connected`, `peer:disconnected`, `peer:reconnected`). */
   PeerPresence: Symbol.for('crust.PeerPresence'),
+  /** `ProtocolUpdates`: tells connected peers when the application protocols change (identify-push). */
+  ProtocolUpdates: Symbol.for('crust.ProtocolUpdates'),
   /** `KeepAlive`: the core's own keep-alives (peers with shorter idle timeouts, NAT mappings that expire sooner). */
   KeepAlive: Symbol.for('crust.KeepAlive'),
   /** `PeerKeeper`: reconnects the peers the application keeps. */

@@ -57,6 +57,12 @@ export interface NodeEvents {
   'peer:disconnected': { readonly peerId: string; readonly code: number; readonly reason: string; readonly remote: boolean }
   /** A peer that had lost its last connection has one again, `gapMs` after (follows its `peer:connected`). */
   'peer:reconnected': { readonly peerId: string; readonly connection: Connection; readonly gapMs: number }
+  /**
+   * A connected peer's application protocols changed (it called `handle`,
+   * `handleStream` or `unhandle`): `protocols` is its new list (at most 32,
+   * sorted), also in `connection.remoteProtocols`.
+   */
+  'peer:protocols': { readonly peerId: string; readonly connection: Connection; readonly protocols: readonly string[] }
   /** A discovery plugin or a peer told us about a peer. */
   'peer:discovered': { readonly peerId: string; readonly addresses: readonly string[]; readonly via: string }
   /** The blacklist changed. */

@@ -48,6 +48,7 @@ import type { KeepAlive } from './keep-alive.js'
 import type { PeerKeeper } from './peer-keeper.js'
 import type { PeerMessenger } from './peer-messenger.js'
 import type { PeerReports } from './peer-reports.js'
+import type { ProtocolUpdates } from './protocol-updates.js'
 import type { ConnectionPool } from './pool.js'
 import type { ProtectedPeers } from './protection.js'
 import type { Registrar } from './registrar.js'
@@ -83,6 +84,7 @@ export class ConnectionManager {
     /** Messages addressed to peers (`node.send`, `node.request`). */
     @inject(Tokens.PeerMessenger) readonly messenger: PeerMessenger,
     @inject(Tokens.KeepAlive) private readonly keepAlive: KeepAlive,
+    @inject(Tokens.ProtocolUpdates) private readonly protocolUpdates: ProtocolUpdates,
   ) {}
 
   /** Instantiate the transport plugins and start listening. */
@@ -117,6 +119,7 @@ export class ConnectionManager {
     this.state.running = false
     this.keeper.stop()
     this.keepAlive.stop()
+    this.protocolUpdates.stop()
     this.unsubscribeBlacklist?.()
     const closing = [...this.pool.all().map((c) => c.transportConnection), ...this.admission.pending].map((c) =>
       c.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' }),

@@ -16,6 +16,7 @@ import { PeerKeeper } from './peer-keeper.js'
 import { PeerMessenger } from './peer-messenger.js'
 import { PeerPresence } from './peer-presence.js'
 import { PeerReports } from './peer-reports.js'
+import { ProtocolUpdates } from './protocol-updates.js'
 import { Registrar } from './registrar.js'
 import { RunState } from './run-state.js'
 import { TransportHost } from './transport-host.js'
@@ -29,6 +30,7 @@ const PARTS: ReadonlyArray<readonly [InjectionToken, Constructor]> = [
   [Tokens.Admission, Admission],
   [Tokens.TransportHost, TransportHost],
   [Tokens.Registrar, Registrar],
+  [Tokens.ProtocolUpdates, ProtocolUpdates],
   [Tokens.PeerPresence, PeerPresence],
   [Tokens.KeepAlive, KeepAlive],
   [Tokens.Establisher, Establisher],

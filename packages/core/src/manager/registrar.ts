@@ -55,16 +55,32 @@ export class Registrar {
   /** Handle messages addressed to `protocol`; `ProtocolInUseError` when it has a message handler already (unless `replace`). */
   handleMessages(protocol: string, handler: MessageHandler, options?: HandleOptions): void {
     this.apps.handle(protocol, handler, options)
+    this.protocolsChanged()
   }
 
   /** Handle the streams peers open for `protocol`. */
   handleStreams(protocol: string, handler: StreamHandler, options?: HandleStreamOptions): void {
     this.apps.handleStream(protocol, handler, options)
+    this.protocolsChanged()
   }
 
   /** Stop handling the application protocol `protocol` (messages and streams). */
   unhandle(protocol: string): boolean {
-    return this.apps.unhandle(protocol)
+    const handled = this.apps.unhandle(protocol)
+    if (handled) this.protocolsChanged()
+    return handled
+  }
+
+  /** Call `listener` whenever the application protocols may have changed; returns the unsubscribe. */
+  onProtocolsChange(listener: () => void): () => void {
+    this.protocolListeners.add(listener)
+    return () => this.protocolListeners.delete(listener)
+  }
+
+  private readonly protocolListeners = new Set<() => void>()
+
+  private protocolsChanged(): void {
+    for (const listener of this.protocolListeners) listener()
   }
 
   /** The application protocols handled, sorted. */

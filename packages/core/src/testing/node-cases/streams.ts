@@ -74,6 +74,60 @@ export const streamCases: readonly NodeCase[] = [
     },
   },
   {
+    name: 'protocols: a connected peer hears when the protocols change (peer:protocols, connection.remoteProtocols), several changes as one update',
+    async body(scope, { eventTimeout }) {
+      const a = await scope.node()
+      const b = await scope.node()
+      b.handle('/chat/1', () => undefined)
+      const connection = await a.connect(contactOf(b))
+      assert.deepEqual([...connection.remoteProtocols], ['/chat/1'])
+      const updates: string[][] = []
+      a.on('peer:protocols', (event) => {
+        assert.equal(event.peerId, b.peerId)
+        updates.push([...event.protocols])
+      })
+      b.handle('/late/1', () => Buffer.from('late answer'))
+      b.handleStream('/late-stream/1', (stream) => void pipeline(stream, stream).catch(() => {}))
+      await waitFor(() => updates.length > 0 && connection.remoteProtocols.includes('/late-stream/1'), eventTimeout, "b's new protocols")
+      assert.deepEqual([...connection.remoteProtocols], ['/chat/1', '/late-stream/1', '/late/1'])
+      assert.equal(updates.length, 1, 'two handle calls in a row are one update')
+      assert.equal(Buffer.from(await connection.request(Buffer.from('q'), { protocol: '/late/1' })).toString(), 'late answer')
+      b.unhandle('/chat/1')
+      await waitFor(() => !connection.remoteProtocols.includes('/chat/1'), eventTimeout, 'b dropping /chat/1')
+      assert.deepEqual(updates.at(-1), ['/late-stream/1', '/late/1'])
+      // b hears a's changes the same way.
+      const onB = b.getConnection(a.peerId)
+      assert.ok(onB !== undefined)
+      a.handle('/from-a/1', () => undefined)
+      await waitFor(() => onB.remoteProtocols.includes('/from-a/1'), eventTimeout, "a's new protocol at b")
+    },
+  },
+  {
+    name: 'bad input: a malformed or oversized protocol update is reset, changes nothing, and the connection keeps serving',
+    async body(scope, { eventTimeout }) {
+      const a = await scope.node()
+      const b = await scope.node()
+      b.handle('/chat/1', (message) => (message.isRequest ? message.data : undefined))
+      a.handle('/real/1', () => undefined)
+      const connection = await a.connect(contactOf(b))
+      const onB = b.getConnection(a.peerId)
+      assert.ok(onB !== undefined)
+      const bad = [
+        Buffer.from('not json'),
+        Buffer.from(JSON.stringify({ seq: 1, protocols: ['no-slash'] })),
+        Buffer.from(JSON.stringify({ seq: 1, protocols: Array.from({ length: 33 }, (_, i) => `/p/${i}`) })),
+        Buffer.from(JSON.stringify({ seq: 1, protocols: ['/x/1'], pad: 'x'.repeat(9 * 1024) })),
+      ]
+      for (const frame of bad) {
+        const stream = await connection.openProtocolStream('/crust/protocols/1')
+        await stream.writeFrame(frame, { end: true }).catch(() => {})
+        assertTypedError(await rejection(stream.readFrame(1024), eventTimeout, 'the reset of a bad update'), STREAM_RESET, 'a bad update')
+      }
+      assert.deepEqual([...onB.remoteProtocols], ['/real/1'], 'what a announced is unchanged')
+      assert.equal(Buffer.from(await connection.request(Buffer.from('still'), { protocol: '/chat/1' })).toString(), 'still')
+    },
+  },
+  {
     name: 'protocols: a message or stream for a protocol the peer does not handle fails fast with ProtocolNotSupportedError',
     async body(scope, { eventTimeout }) {
       const a = await scope.node()
