@@ -3,8 +3,9 @@
  * `pnpm test:lab` matrix: two hosts behind the same router that connect by
  * peer id only (LAN reachable; a guest network whose router hairpins; a guest
  * network whose router does not), a home router behind a carrier-grade NAT
- * (100.64.0.0/10) paired with an EIM host and with a public node, and a
- * router that forgets idle UDP flows after 20 s.
+ * (100.64.0.0/10) paired with an EIM host, with a public node and with a
+ * second home behind the same carrier NAT, and a router that forgets idle
+ * UDP flows after 20 s.
  *
  * Every attempt starts fresh nodes (no address learned from an earlier one),
  * joins the public rendezvous/relay, connects by peer id with no addresses,
@@ -102,8 +103,9 @@ describe.runIf(runs)('NAT lab topologies (issue 18)', () => {
         { name: 'home', kind: 'eim', hosts: 2 },
         { name: 'guest', kind: 'eim', hosts: 2, isolated: true, hairpin: true },
         { name: 'guest-nohairpin', kind: 'eim', hosts: 2, isolated: true },
-        { name: 'cgn', kind: 'cgn', hosts: 0 },
+        { name: 'cgn', kind: 'cgn', hosts: 0, hairpin: true },
         { name: 'double', kind: 'eim', behind: 'cgn' },
+        { name: 'double2', kind: 'eim', behind: 'cgn' },
         { name: 'eim', kind: 'eim' },
         { name: 'short', kind: 'eim', udpTimeout: UDP_TIMEOUT_S },
       ],
@@ -233,6 +235,15 @@ describe.runIf(runs)('NAT lab topologies (issue 18)', () => {
   it('public node → double NAT, by peer id: hole-punched (the NATed side opens both NATs)', async () => {
     const outsider = lab.outsiders[0] as LabNode
     const result = await row({ a: 'public', b: 'double NAT', expected: 'punched' }, () => outsider, () => host('double'))
+    expectEvery(result, ['punched'])
+  }, timeout(ATTEMPTS))
+
+  it('two homes behind the same carrier NAT (it hairpins, RFC 4787 REQ-9): hole-punched through its public address', async () => {
+    const result = await row(
+      { a: 'double NAT', b: 'double NAT, same carrier NAT', expected: 'punched', notes: 'both home routers punched; the carrier NAT reflects' },
+      () => host('double'),
+      () => host('double2'),
+    )
     expectEvery(result, ['punched'])
   }, timeout(ATTEMPTS))
 
