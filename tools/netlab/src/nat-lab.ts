@@ -9,10 +9,12 @@ import { NetLab } from './lab.js'
  * - `eim`: endpoint-independent mapping (`masquerade`): hole punching works.
  * - `edm`: endpoint-dependent mapping (`masquerade random`): symmetric, needs a relay.
  * - `upnp`: `eim` plus a real UPnP IGD (miniupnpd) on the LAN side.
+ * - `cgn`: a carrier-grade NAT (`eim`) whose "LAN" is the shared address
+ *   space 100.64.0.0/10 (RFC 6598); home routers sit behind it with `behind`.
  * Every router filters like a home router: input policy drop, forward only
  * LAN→WAN and established traffic.
  */
-export type RouterKind = 'eim' | 'edm' | 'upnp'
+export type RouterKind = 'eim' | 'edm' | 'upnp' | 'cgn'
 
 /** A host in the lab: its namespace and address. */
 export interface LabNode {
@@ -45,9 +47,29 @@ export interface NatLab {
   destroy(): Promise<void>
 }
 
+/** One router of a NAT lab and the topology around it. */
+export interface RouterSpec {
+  readonly name: string
+  readonly kind: RouterKind
+  /** Hosts behind it (default 1). */
+  readonly hosts?: number
+  /** The name of an earlier router (usually a `cgn`) whose LAN this router's WAN sits on: double NAT. Default: the internet. */
+  readonly behind?: string
+  /** Guest network: hosts behind the router cannot reach each other directly (the LAN bridge forwards nothing between them). */
+  readonly isolated?: boolean
+  /**
+   * NAT loopback (RFC 4787 REQ-9 hairpinning): a LAN host sending to the
+   * router's public address and a port it mapped for another LAN host reaches
+   * that host, from the sender's public address. Endpoint-independent kinds only.
+   */
+  readonly hairpin?: boolean
+  /** UDP conntrack timeout (s): the router forgets an idle UDP mapping after this long (Linux default 30 / 120). */
+  readonly udpTimeout?: number
+}
+
 /** Options of {@link createNatLab}. */
 export interface NatLabOptions {
-  readonly routers: ReadonlyArray<{ readonly name: string; readonly kind: RouterKind; readonly hosts?: number }>
+  readonly routers: ReadonlyArray<RouterSpec>
   /** Hosts on the internet with no NAT in front (e.g. "a host beyond the router"). */
   readonly outsiders?: number
   /** Start coturn (STUN on 3478/3479 on both public addresses, TURN with long-term credentials). Default true. */
@@ -86,6 +108,46 @@ async function waitForUdp(lab: NetLab, ns: string, port: number, timeoutMs = 500
   }
   throw new Error(`nothing listening on udp/${port} in ${ns} after ${timeoutMs} ms`)
 }
+
+/**
+ * NAT loopback for a router's endpoint-independent mappings, as Linux has no
+ * hairpinning of masquerade mappings built in: every UDP packet leaving the
+ * WAN records its public port → LAN host and port in dynamic maps (entries
+ * live as long as the flow, refreshed by each packet); a LAN packet to the
+ * router's public address and a recorded port is sent to that host, and the
+ * reflected flow leaves the LAN side from the router's public address (the
+ * external source RFC 4787 asks for, so replies come back through the router).
+ * The reflected flow is let through the router's own forward filter (an
+ * accept in another base chain would not override its policy drop).
+ */
+function hairpinRules(wanIp: string, lanCidr: string, timeoutSeconds: number): string {
+  return `
+table ip lab_hairpin {
+  map host { type inet_service : ipv4_addr; flags dynamic,timeout; timeout ${timeoutSeconds}s; size 4096; }
+  map port { type inet_service : inet_service; flags dynamic,timeout; timeout ${timeoutSeconds}s; size 4096; }
+  chain learn {
+    type filter hook postrouting priority 300; policy accept;
+    oifname "${WAN}" ip saddr ${wanIp} update @host { udp sport : ct original ip saddr } update @port { udp sport : ct original proto-src }
+  }
+  chain reflect {
+    type nat hook prerouting priority -90; policy accept;
+    iifname "${LAN}" ip daddr ${wanIp} udp dport @host dnat ip to udp dport map @host : udp dport map @port
+  }
+  chain source {
+    type nat hook postrouting priority 90; policy accept;
+    oifname "${LAN}" ip saddr ${lanCidr} ct status dnat snat ip to ${wanIp}
+  }
+}
+add rule inet filter forward iifname "${LAN}" oifname "${LAN}" ct status dnat accept
+`
+}
+
+/** A guest network: the LAN bridge forwards no frame from one host to another (ARP included); the router itself stays reachable. */
+const ISOLATION_RULES = `
+table bridge lab_isolation {
+  chain forward { type filter hook forward priority 0; policy drop; }
+}
+`
 
 function routerRules(kind: RouterKind, lanCidr: string): string {
   const masquerade = kind === 'edm' ? 'masquerade random' : 'masquerade'
@@ -207,10 +269,20 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
     const routers: Record<string, LabRouter> = {}
     for (const [index, spec] of options.routers.entries()) {
       const ns = await lab.addNamespace(`r${index}`)
-      const wanIp = `${INTERNET_PREFIX}.${10 + index}`
-      await attach(ns, `${wanIp}/24`, WAN)
+      const upstream = spec.behind === undefined ? undefined : routers[spec.behind]
+      if (spec.behind !== undefined && upstream === undefined) throw new Error(`router ${spec.name}: behind '${spec.behind}', which is not an earlier router`)
+      let wanIp = `${INTERNET_PREFIX}.${10 + index}`
+      if (upstream === undefined) {
+        await attach(ns, `${wanIp}/24`, WAN)
+      } else {
+        // Double NAT: the WAN is a port of the upstream router's LAN, addressed after its hosts.
+        wanIp = `${upstream.lanIp.split('.').slice(0, 3).join('.')}.${100 + index}`
+        await lab.bridgePort(upstream.ns, LAN, ns, `${wanIp}/24`, WAN)
+        await lab.exec(ns, 'ip', ['route', 'add', 'default', 'via', upstream.lanIp])
+      }
       await sysctl(lab, ns, 'net.ipv4.ip_forward', '1')
-      const subnet = `10.${index + 1}.0`
+      // A carrier's NAT hands out the shared address space (RFC 6598), not a private range.
+      const subnet = spec.kind === 'cgn' ? `100.64.${index + 1}` : `10.${index + 1}.0`
       const lanIp = `${subnet}.1`
       const lanCidr = `${subnet}.0/24`
       // The LAN is a bridge in the router, so several hosts share one segment (as for LAN beacons).
@@ -229,6 +301,16 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         hosts.push({ ns: hostNs, ip })
       }
       await lab.nft(ns, routerRules(spec.kind, lanCidr))
+      if (spec.udpTimeout !== undefined) {
+        for (const key of ['net.netfilter.nf_conntrack_udp_timeout', 'net.netfilter.nf_conntrack_udp_timeout_stream']) {
+          await lab.exec(ns, 'sysctl', ['-q', '-w', `${key}=${spec.udpTimeout}`])
+        }
+      }
+      if (spec.isolated === true) await lab.nft(ns, ISOLATION_RULES)
+      if (spec.hairpin === true) {
+        if (spec.kind === 'edm') throw new Error(`router ${spec.name}: hairpinning needs an endpoint-independent kind`)
+        await lab.nft(ns, hairpinRules(wanIp, lanCidr, spec.udpTimeout ?? 180))
+      }
       if (spec.kind === 'upnp') {
         const dir = mkdtempSync(join(tmpdir(), 'crust-upnp-'))
         const config = join(dir, 'miniupnpd.conf')

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { announceSkip, blackhole, createNatLab, labSupport, remapNat, setUdpTimeout, udpTimeouts } from '../src/index.js'
+import { type LabNode, type LabRouter, announceSkip, blackhole, createNatLab, labSupport, remapNat, setUdpTimeout, udpTimeouts } from '../src/index.js'
 
 const support = labSupport()
 const hasCoturn = spawnSync('sh', ['-c', 'command -v turnserver']).status === 0
@@ -23,6 +23,61 @@ describe.runIf(runs)('NAT lab', () => {
       expect(eim.first).toBe(eim.second) // endpoint-independent: same mapping for both servers
       expect(edm.first.split(':')[0]).toBe(lab.routers.edm!.wanIp)
       expect(edm.first).not.toBe(edm.second) // endpoint-dependent (symmetric)
+    } finally {
+      await lab.destroy()
+    }
+  }, 60_000)
+})
+
+const udpProbe = fileURLToPath(new URL('../src/probes/udp-probe.ts', import.meta.url))
+
+describe.runIf(runs)('NAT lab topologies', () => {
+  it('double NAT behind a 100.64/10 carrier NAT, a guest network that isolates its hosts, NAT loopback (hairpinning)', async () => {
+    const lab = await createNatLab({
+      routers: [
+        { name: 'cgn', kind: 'cgn', hosts: 0 },
+        { name: 'home', kind: 'eim', behind: 'cgn' },
+        { name: 'guest', kind: 'eim', hosts: 2, isolated: true, hairpin: true },
+        { name: 'plain', kind: 'eim', hosts: 2, isolated: true },
+      ],
+    })
+    try {
+      const { ip, secondIp } = lab.publicHost
+      const { cgn, home, guest, plain } = lab.routers as Record<string, LabRouter>
+      // Double NAT: the home router's WAN is on the carrier's shared address space; STUN sees the carrier's public address.
+      expect(home!.wanIp).toMatch(/^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./)
+      const seen = (await lab.lab.runScript(home!.hosts[0]!.ns, stunProbe, [ip, secondIp])) as { first: string; second: string }
+      expect(seen.first.split(':')[0]).toBe(cgn!.wanIp)
+      expect(seen.first).toBe(seen.second) // both NATs endpoint-independent
+
+      /** B opens a mapping and waits; A sends to B's public mapping (or its LAN address). Where B saw A, and where A's answer came from. */
+      const reflect = async (router: LabRouter, to: 'public' | 'lan'): Promise<{ from: string | null; reply: string | null; mapped: string }> => {
+        const [a, b] = router.hosts as [LabNode, LabNode]
+        const listener = lab.lab.spawn(b.ns, process.execPath, ['--import', 'tsx', udpProbe, 'listen', ip, '3000'])
+        const lines: Array<Record<string, string | null>> = []
+        listener.stdout?.on('data', (chunk: Buffer) => {
+          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, string | null>)
+        })
+        const deadline = Date.now() + 10_000
+        while (lines.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+        const mapped = lines[0]?.mapped as string
+        const [host, port] = to === 'public' ? (mapped.split(':') as [string, string]) : [b.ip, lines[0]?.local as string]
+        const sent = (await lab.lab.runScript(a.ns, udpProbe, ['send', host, port, '1500'])) as { reply: string | null }
+        while (lines.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+        return { mapped, reply: sent.reply, from: (lines[1]?.from as string | null | undefined) ?? null }
+      }
+      // Guest network: no LAN path between the hosts.
+      const lan = await reflect(guest!, 'lan')
+      expect(lan.from).toBeNull()
+      expect(lan.reply).toBeNull()
+      // Hairpinning: A reaches B at B's public mapping, seen from the router's public address, and the answer comes back from it.
+      const hairpin = await reflect(guest!, 'public')
+      expect(hairpin.from?.split(':')[0]).toBe(guest!.wanIp)
+      expect(hairpin.reply).toBe(hairpin.mapped)
+      // Without hairpinning nothing comes through.
+      const none = await reflect(plain!, 'public')
+      expect(none.from).toBeNull()
+      expect(none.reply).toBeNull()
     } finally {
       await lab.destroy()
     }

@@ -1,7 +1,8 @@
 import { BlockList, isIP } from 'node:net'
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os'
 import type { DatagramPeer, ServiceComponents } from '@crust/core'
 import { formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '@crust/core/plugin'
-import { natStatus } from '../status.js'
+import { type NatStatus, natStatus } from '../status.js'
 
 /** Most candidates one side may offer. */
 export const MAX_CANDIDATES = 8
@@ -94,4 +95,52 @@ export function ownCandidates(components: ServiceComponents, allowLoopback: bool
 /** A datagram peer as a QUIC address. */
 export function quicAddress(peer: DatagramPeer): string {
   return formatAddress('quic', peer.host, peer.port)
+}
+
+/** Private ranges (RFC 1918, IPv6 unique local): a LAN, never the internet. Not 100.64/10: that is a carrier's NAT, not a LAN. */
+const privateRanges = new BlockList()
+privateRanges.addSubnet('10.0.0.0', 8, 'ipv4')
+privateRanges.addSubnet('172.16.0.0', 12, 'ipv4')
+privateRanges.addSubnet('192.168.0.0', 16, 'ipv4')
+privateRanges.addSubnet('fc00::', 7, 'ipv6')
+
+/**
+ * Whether a punch target is a LAN address of ours: private and on one of this
+ * host's own subnets, so no router (and no NAT) lies on the way and the path
+ * that reaches it is `direct`, not `punched`. Being on-link matters: a
+ * private address beyond a router (a carrier's 10/8, a UPnP mapping on it)
+ * still crosses a NAT.
+ */
+export function isLanPath(peer: DatagramPeer, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): boolean {
+  const host = normalizeIp(peer.host)
+  const family = isIP(host)
+  if (family === 0) return false
+  const type = family === 4 ? 'ipv4' : 'ipv6'
+  if (!privateRanges.check(host, type)) return false
+  const onLink = new BlockList()
+  for (const entry of Object.values(interfaces).flat()) {
+    if (entry === undefined || entry.internal || entry.cidr === null) continue
+    const [network, bits] = entry.cidr.split('/')
+    const entryType = entry.family === 'IPv4' ? 'ipv4' : 'ipv6'
+    if (network !== undefined && entryType === type) onLink.addSubnet(network, Number(bits), entryType)
+  }
+  return onLink.check(host, type)
+}
+
+/**
+ * Whether the remote sits behind our own NAT: one of its candidates is our
+ * public address (STUN reflexive or UPnP external), the same router's. Then
+ * only the LAN path or the router's hairpinning can work, and either answers
+ * within a round trip or two: no point punching for the full budget before
+ * the relay.
+ */
+export function behindSameNat(nat: NatStatus, theirs: readonly DatagramPeer[]): boolean {
+  const ours = new Set(
+    [nat.reflexiveAddress, ...nat.upnp.mappings.map((mapping) => mapping.address)]
+      .map((address) => (address === undefined ? undefined : parseAddress(address)?.host))
+      .concat(nat.upnp.externalIp)
+      .filter((host): host is string => host !== undefined && isIP(host) !== 0)
+      .map(normalizeIp),
+  )
+  return theirs.some((peer) => ours.has(normalizeIp(peer.host)))
 }

@@ -12,9 +12,9 @@ import {
   shortPeerId,
 } from '@crust/core'
 import { StreamResetCode, TokenBucket, errorMessage } from '@crust/core/plugin'
-import { natStatus } from '../status.js'
+import { type NatMapping, natStatus } from '../status.js'
 import { RateLimiter } from '../common/rate-limit.js'
-import { ownCandidates, quicAddress, screenCandidates } from './candidates.js'
+import { behindSameNat, isLanPath, ownCandidates, quicAddress, screenCandidates } from './candidates.js'
 import { HolePunchError } from './errors.js'
 import {
   type AnswerFrame,
@@ -80,6 +80,13 @@ export class HolePunchService implements Service {
     return { maxPackets: this.options.maxPunchPackets, maxLearned: this.options.maxLearnedTargets, shared: this.punchBudget }
   }
 
+  /** How long to punch: shorter when one NAT maps per destination, or when the peer is behind our own NAT (LAN or hairpin only). */
+  private budgetFor(ours: NatMapping, theirs: NatMapping, targets: readonly DatagramPeer[]): number {
+    const hard = ours === 'endpoint-dependent' || theirs === 'endpoint-dependent'
+    const budget = hard ? this.options.endpointDependentTimeout : this.options.punchTimeout
+    return behindSameNat(natStatus(this.components.traversal()), targets) ? Math.min(budget, this.options.sameNatTimeout) : budget
+  }
+
   /** Screen a remote's candidates and keep the first `maxPunchTargets` (the rendezvous' observation comes first). */
   private screen(candidates: readonly string[]): ReturnType<typeof screenCandidates> {
     const screened = screenCandidates(candidates, { allowLoopback: this.options.allowLoopback })
@@ -137,8 +144,7 @@ export class HolePunchService implements Service {
     if (targets.length === 0) {
       throw new HolePunchError('bad-candidates', `no usable candidate for ${shortPeerId(target)}: ${describe(rejected)}`)
     }
-    const hard = mapping === 'endpoint-dependent' || answer.mapping === 'endpoint-dependent'
-    const budget = hard ? this.options.endpointDependentTimeout : this.options.punchTimeout
+    const budget = this.budgetFor(mapping, answer.mapping, targets)
     return this.punchAndDial(endpoint, target, attempt, targets, budget, signal)
   }
 
@@ -233,7 +239,8 @@ export class HolePunchService implements Service {
         if (settled || dialled.has(address)) return
         dialled.add(address)
         this.components
-          .dial(address, { peerId: target, method: 'punched', signal: controller.signal })
+          // A LAN address on our own subnet crosses no NAT: that path is direct (both ends then say so).
+          .dial(address, { peerId: target, method: isLanPath(peer) ? 'direct' : 'punched', signal: controller.signal })
           .then((connection) => finish(connection))
           .catch((error: unknown) => {
             this.components.logger.debug(`holepunch: dial ${address} failed: ${errorMessage(error)}`)
@@ -321,8 +328,7 @@ export class HolePunchService implements Service {
       await writeFrame(stream, { type: 'answer', candidates: ownCandidates(this.components, this.options.allowLoopback), mapping }, true)
       return
     }
-    const hard = mapping === 'endpoint-dependent' || offer.mapping === 'endpoint-dependent'
-    const budget = hard ? this.options.endpointDependentTimeout : this.options.punchTimeout
+    const budget = this.budgetFor(mapping, offer.mapping, targets)
     // Punch before answering, so our NAT is open by the time the asker's QUIC handshake arrives.
     const puncher = this.track(new Puncher(endpoint, offer.attempt, targets, budget, this.budget()).start())
     this.active.set(offer.attempt, {

@@ -12,6 +12,8 @@ const holePunchOptionsSchema = z.strictObject({
   punchTimeout: z.number().int().min(100).max(60_000).default(5_000),
   /** Shorter budget when one side's NAT maps per destination (punching rarely works then; the relay is next). */
   endpointDependentTimeout: z.number().int().min(100).max(60_000).default(1_500),
+  /** Budget when the peer is behind our own NAT (same public address): only the LAN or the router's hairpinning can work, and answer fast. */
+  sameNatTimeout: z.number().int().min(100).max(60_000).default(2_000),
   /** Wait this long for a rendezvous to answer (ms). */
   rendezvousTimeout: z.number().int().min(100).max(60_000).default(4_000),
   /** Most rendezvous peers to ask in turn; also how many rendezvous in use are kept connected. */
