@@ -6,7 +6,7 @@
  * connection). Each attempt records connected, time to the first answered
  * request, time until both ends report `punched`, and the punch packets both
  * sides sent. The dialling side alternates, so either side is the hard one.
- * `CRUST_LAB_HARD_ATTEMPTS` attempts per pair type (default 4; `pnpm test:lab`: 20).
+ * `CRUST_LAB_HARD_ATTEMPTS` attempts per pair type (default 3; `pnpm test:lab`: 20).
  * Needs root; nodes run from the BUILT packages.
  */
 import { spawnSync } from 'node:child_process'
@@ -21,7 +21,7 @@ const runs = support.ok && hasTools
 if (!runs) announceSkip('hard-NAT hole punching (packages/nat)', support.ok ? 'coturn is not installed' : support.reason)
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
-const ATTEMPTS = Math.max(1, Number(process.env.CRUST_LAB_HARD_ATTEMPTS ?? 4))
+const ATTEMPTS = Math.max(1, Number(process.env.CRUST_LAB_HARD_ATTEMPTS ?? 3))
 
 const transports: StartParams['transports'] = [
   { kind: 'tcp', options: { host: '0.0.0.0' } },

@@ -137,7 +137,10 @@ export class PortProber {
   }
 
   private tick(first = false): void {
-    if (this.done()) return this.stop()
+    if (this.done()) {
+      this.stop()
+      return
+    }
     // Predicted ports all go in the first round (a handful); random ones at the attempt's rate.
     let quota = first ? Math.max(this.queue.length, 1) : Math.max(1, Math.round((this.budget.probeRate * TICK_MS) / 1000))
     while (quota > 0 && this.sent < this.budget.probes) {
