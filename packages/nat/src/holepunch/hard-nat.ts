@@ -234,11 +234,11 @@ export class ProbeSockets {
   private open(): void {
     this.opened++
     const socket = createSocket(isIPv6(this.target.host) ? 'udp6' : 'udp4')
+    socket.unref() // never what keeps a process alive
     this.sockets.add(socket)
     socket.on('error', (error) => {
       this.onError(`probe socket: ${error.message}`)
-      this.sockets.delete(socket)
-      socket.close()
+      if (this.sockets.delete(socket)) socket.close()
     })
     socket.on('message', (data, from) => {
       const punch = readPunchPacket(data)

@@ -84,6 +84,8 @@ export class HolePunchService implements Service {
   /** Node-wide budget of hard-NAT probes, all attempts together. */
   private readonly probeBudget: TokenBucket
   private readonly birthdays: BirthdaySlots
+  /** Hard-NAT halves running now (stopped with the service). */
+  private readonly runs = new Set<HardRun>()
 
   constructor(
     private readonly components: ServiceComponents,
@@ -136,6 +138,7 @@ export class HolePunchService implements Service {
     for (const cleanup of this.cleanups.splice(0)) cleanup()
     for (const puncher of this.punchers) puncher.stop()
     this.punchers.clear()
+    for (const run of [...this.runs]) run.stop()
     this.active.clear()
   }
 
@@ -218,7 +221,27 @@ export class HolePunchService implements Service {
    * sockets toward the easy side's mapping; the one reached dials the peer
    * from its port. (Hard side, prediction: the ordinary punching suffices.)
    */
-  private hardRun(
+  private hardRun(...args: Parameters<HolePunchService['makeHardRun']>): HardRun {
+    const run = this.makeHardRun(...args)
+    let stopped = false
+    const tracked: HardRun = {
+      start: (onConnection) => {
+        this.runs.add(tracked)
+        run.start(onConnection)
+      },
+      stop: () => {
+        this.runs.delete(tracked)
+        if (stopped) return
+        stopped = true
+        run.stop()
+      },
+      describe: () => run.describe(),
+      packets: () => run.packets(),
+    }
+    return tracked
+  }
+
+  private makeHardRun(
     endpoint: DatagramEndpoint,
     plan: HardNatPlan,
     birthday: boolean,
@@ -495,8 +518,9 @@ export class HolePunchService implements Service {
     }
     const plan = this.plan(mapping, offer.mapping, nat.mappedPorts, offer.ports, offer.seenAt)
     // A birthday attempt only when the asker upgrades a relayed connection, and within our own bounds.
-    const release =
-      plan !== undefined && offer.upgrade === true && this.canBirthday(plan, targets, offer.seenAt) ? this.birthdays.reserve(offer.from) : undefined
+    // The asker says it upgrades a relayed connection: only believed when we hold one to it.
+    const upgrading = offer.upgrade === true && this.components.connection(offer.from)?.method === 'relayed'
+    const release = plan !== undefined && upgrading && this.canBirthday(plan, targets, offer.seenAt) ? this.birthdays.reserve(offer.from) : undefined
     const birthday = release !== undefined
     if (plan !== undefined && !plan.predict && !birthday) {
       // Random ports and no birthday attempt: the asker relays at once (its side of the same rule).
