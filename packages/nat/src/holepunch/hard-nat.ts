@@ -107,6 +107,8 @@ export class PortProber {
   private readonly queue: number[]
   private timer: NodeJS.Timeout | undefined
   private readonly packet: Buffer
+  /** When the last tick ran: a late tick (a busy event loop) sends what the rate allowed meanwhile. */
+  private lastTick = 0
   /** Probes sent, for logs and tests. */
   sent = 0
   /** Probes not sent because the node-wide budget was spent. */
@@ -141,8 +143,12 @@ export class PortProber {
       this.stop()
       return
     }
-    // Predicted ports all go in the first round (a handful); random ones at the attempt's rate.
-    let quota = first ? Math.max(this.queue.length, 1) : Math.max(1, Math.round((this.budget.probeRate * TICK_MS) / 1000))
+    // Predicted ports all go in the first round (a handful); random ones at the attempt's rate,
+    // by the time elapsed (at most 4 ticks' worth: late ticks catch up, never in a burst).
+    const now = performance.now()
+    const elapsed = first ? 0 : Math.min(now - this.lastTick, 4 * TICK_MS)
+    this.lastTick = now
+    let quota = first ? Math.max(this.queue.length, 1) : Math.max(1, Math.round((this.budget.probeRate * elapsed) / 1000))
     while (quota > 0 && this.sent < this.budget.probes) {
       const port = this.next()
       if (port === undefined) break

@@ -44,9 +44,9 @@ const holePunchOptionsSchema = z.strictObject({
   /** Easy side of a birthday attempt: probes sent in all (predicted ports included). 0: never the easy side. */
   birthdayProbes: z.number().int().min(0).max(10_000).default(1_536),
   /** Easy side: probes per second of one attempt. */
-  birthdayProbeRate: z.number().int().min(1).max(10_000).default(500),
+  birthdayProbeRate: z.number().int().min(1).max(10_000).default(1_000),
   /** Probes per second, the whole node (every attempt, predicted ports included). */
-  hardNatRate: z.number().int().min(1).max(100_000).default(1_000),
+  hardNatRate: z.number().int().min(1).max(100_000).default(2_000),
   /** Birthday attempts at once, the whole node (either side). */
   maxBirthdayAttempts: z.number().int().min(0).max(64).default(2),
   /** Birthday attempts per peer per minute (either side). */
