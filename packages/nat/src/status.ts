@@ -24,6 +24,12 @@ export interface NatStatus {
   readonly mapping: NatMapping
   /** The UPnP gateway's state and the mappings it holds for this node. */
   readonly upnp: UpnpStatus
+  /**
+   * The ports STUN servers saw the datagram socket at, in the order asked.
+   * Behind an endpoint-dependent NAT, consecutive ports mean it hands out
+   * ports in turn (predictable, see hole punching); absent until known.
+   */
+  readonly mappedPorts?: readonly number[]
 }
 
 /** UPnP gateway state of a node. */
@@ -56,9 +62,14 @@ export const UPNP_KIND = 'upnp'
 const MAPPINGS: readonly NatMapping[] = ['unknown', 'none', 'endpoint-independent', 'endpoint-dependent']
 const UPNP_STATES: ReadonlyArray<UpnpStatus['state']> = ['unknown', 'unavailable', 'refused', 'mapped']
 
-/** STUN's report: the mapping behaviour, and the reflexive address when known. */
-export function stunReport(reflexiveAddress: string | undefined, mapping: NatMapping): TraversalReport {
-  return { kind: STUN_KIND, state: mapping, addresses: reflexiveAddress === undefined ? [] : [reflexiveAddress] }
+/** STUN's report: the mapping behaviour, the reflexive address and the mapped ports (in the order asked) when known. */
+export function stunReport(reflexiveAddress: string | undefined, mapping: NatMapping, mappedPorts?: readonly number[]): TraversalReport {
+  return {
+    kind: STUN_KIND,
+    state: mapping,
+    addresses: reflexiveAddress === undefined ? [] : [reflexiveAddress],
+    ...(mappedPorts === undefined ? {} : { details: { ports: [...mappedPorts] } }),
+  }
 }
 
 /** UPnP's report: the gateway state, the mapped addresses, and the gateway and mappings in `details`. */
@@ -85,7 +96,13 @@ export function natStatus(status: TraversalStatus): NatStatus {
     reflexiveAddress: stun?.addresses?.[0],
     mapping: oneOf(stun?.state, MAPPINGS) ?? 'unknown',
     upnp: upnpStatus(status[UPNP_KIND]),
+    ...mappedPortsOf(stun?.details?.ports),
   }
+}
+
+function mappedPortsOf(ports: unknown): Pick<NatStatus, 'mappedPorts'> {
+  if (!Array.isArray(ports) || !ports.every((port) => Number.isInteger(port))) return {}
+  return { mappedPorts: ports as number[] }
 }
 
 function upnpStatus(report: TraversalReport | undefined): UpnpStatus {

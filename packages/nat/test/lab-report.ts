@@ -110,3 +110,84 @@ export function formatResilience(rows: readonly ResilienceRow[]): string {
   const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')
   return ['Resilience (issue 13)', line(header), widths.map((width) => '-'.repeat(width)).join('-|-'), ...body.map(line)].join('\n')
 }
+
+/** One hard-NAT attempt (issue 18): an EIM node and a fresh node behind an EDM router. */
+export interface HardNatRow {
+  readonly pair: 'EIM ↔ EDM (sequential)' | 'EIM ↔ EDM (random)'
+  /** Which side dialled. */
+  readonly dialer: 'EIM' | 'EDM'
+  /** Connect call to the first answered request (ms); null when it never connected. */
+  readonly firstMessageMs: number | null
+  /** The method of the first connection (`punched`, or `relayed` before an upgrade). */
+  readonly firstMethod: string
+  /** Connect call until both ends reported `punched` (ms); null when not within the wait. */
+  readonly directMs: number | null
+  /** Punch packets both sides sent (punches, probes, one per probe socket). */
+  readonly packets: number
+  /** The most packets one hard-NAT attempt sent, per side. */
+  readonly mostPerSide: { readonly easy: number; readonly hard: number }
+}
+
+/** Per pair type: the figures the issue asks for. */
+export interface HardNatSummary {
+  readonly pair: string
+  readonly attempts: number
+  /** Connected at all (%). */
+  readonly connected: number
+  /** Direct (`punched` on both ends) within 2 s and within 5 s of the connect call (%). */
+  readonly directWithin2s: number
+  readonly directWithin5s: number
+  readonly firstMessageMedianMs: number | null
+  readonly directMedianMs: number | null
+  readonly firstMethods: string
+  readonly packetsMedian: number
+  readonly packetsMax: number
+}
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? null
+}
+
+export function summarizeHardNat(rows: readonly HardNatRow[]): HardNatSummary[] {
+  const pairs = [...new Set(rows.map((row) => row.pair))]
+  const share = (part: number, whole: number): number => (whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10)
+  return pairs.map((pair) => {
+    const of = rows.filter((row) => row.pair === pair)
+    const within = (ms: number) => of.filter((row) => row.directMs !== null && row.directMs <= ms).length
+    const methods = [...new Set(of.map((row) => row.firstMethod))].join(', ')
+    return {
+      pair,
+      attempts: of.length,
+      connected: share(of.filter((row) => row.firstMessageMs !== null).length, of.length),
+      directWithin2s: share(within(2_000), of.length),
+      directWithin5s: share(within(5_000), of.length),
+      firstMessageMedianMs: median(of.flatMap((row) => (row.firstMessageMs === null ? [] : [row.firstMessageMs]))),
+      directMedianMs: median(of.flatMap((row) => (row.directMs === null ? [] : [row.directMs]))),
+      firstMethods: methods,
+      packetsMedian: median(of.map((row) => row.packets)) ?? 0,
+      packetsMax: Math.max(0, ...of.map((row) => row.packets)),
+    }
+  })
+}
+
+/** The hard-NAT summary as a plain-text table. */
+export function formatHardNat(summary: readonly HardNatSummary[]): string {
+  const header = ['pair', 'attempts', 'connected', 'direct ≤ 2 s', 'direct ≤ 5 s', 'first message (median)', 'first method', 'direct (median)', 'packets (median / max)']
+  const ms = (value: number | null): string => (value === null ? '-' : `${value} ms`)
+  const body = summary.map((s) => [
+    s.pair,
+    String(s.attempts),
+    `${s.connected} %`,
+    `${s.directWithin2s} %`,
+    `${s.directWithin5s} %`,
+    ms(s.firstMessageMedianMs),
+    s.firstMethods,
+    ms(s.directMedianMs),
+    `${s.packetsMedian} / ${s.packetsMax}`,
+  ])
+  const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => (cells[column] ?? '').length)))
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')
+  return ['Hard NATs (issue 18)', line(header), widths.map((width) => '-'.repeat(width)).join('-|-'), ...body.map(line)].join('\n')
+}

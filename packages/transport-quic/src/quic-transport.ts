@@ -85,6 +85,8 @@ export class QuicTransport implements Transport {
   /** One timer for every connection's keep-alives (none when the limits ask for none). */
   private readonly keepAlives: KeepAlives | undefined
   private readonly dials = new Set<AbortController>()
+  /** Sockets of single outgoing connections (`DialOptions.localPort`), stopped with them. */
+  private readonly ownSockets = new Set<QUICSocket>()
   /** Dropped datagrams, counted per reason and summarised in the log. */
   private readonly drops: DropLog
   /** The latest listener set up (its counters stay readable after close). */
@@ -173,11 +175,50 @@ export class QuicTransport implements Transport {
   async dial(address: string, options: DialOptions = {}): Promise<TransportConnection> {
     const parsed = parseAddress(address)
     if (parsed?.transport !== 'quic') throw new UnsupportedAddressError(address)
-    const { signal, expectedPeerId } = options
-    if (signal?.aborted) throw new AbortError()
+    if (options.signal?.aborted) throw new AbortError()
     if (this.closing) throw new DialError(`${address}: the QUIC transport is closed`)
+    if (options.localPort === undefined) return this.dialOn(await (this.socket ?? this.bindSocket('::', 0, true)), parsed.host, parsed.port, options)
+    const socket = await this.ownSocket(parsed.host, options.localPort)
+    try {
+      const connection = await this.dialOn(socket, parsed.host, parsed.port, options)
+      void connection.closed.finally(() => this.releaseOwn(socket))
+      return connection
+    } catch (error) {
+      await this.releaseOwn(socket)
+      throw error
+    }
+  }
+
+  /**
+   * A socket of one outgoing connection's own, bound to `port` (see
+   * `DialOptions.localPort`): hole punching found a NAT mapping that belongs
+   * to that port. It carries that connection only (no server, no foreign
+   * datagrams) and is stopped when the connection closes.
+   */
+  private async ownSocket(remoteHost: string, port: number): Promise<QUICSocket> {
+    const socket = await startSharedSocket({
+      host: isIPv6(normalizeIp(remoteHost)) ? '::' : '0.0.0.0',
+      port,
+      bufferSize: this.options.socketBufferSize,
+      logger: this.logger,
+      libraryLogger: this.libraryLogger,
+      onForeignDatagram: () => {}, // late punch packets: nothing listens here
+      onUnparsable: () => this.drops.count('unparsable'),
+    })
+    this.ownSockets.add(socket)
+    return socket
+  }
+
+  private async releaseOwn(socket: QUICSocket): Promise<void> {
+    if (!this.ownSockets.delete(socket)) return
+    await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping a connection's own QUIC socket: ${errorMessage(error)}`))
+  }
+
+  private async dialOn(socket: QUICSocket, host: string, port: number, options: DialOptions): Promise<QuicConnection> {
+    const address = formatAddress('quic', host, port)
+    const parsed = { host, port }
+    const { signal, expectedPeerId } = options
     const { security, limits } = this.components
-    const socket = await (this.socket ?? this.bindSocket('::', 0, true))
     let refusal: CertificateRefusal | undefined
     let peer: RemotePeer | undefined
     const verify = verifyCallback(security, {
@@ -274,6 +315,7 @@ export class QuicTransport implements Transport {
         .catch((error: unknown) => this.logger.debug(`stopping the QUIC server: ${errorMessage(error)}`))
       await withGrace(stopping, SHUTDOWN_GRACE_MS)
     }
+    await Promise.all([...this.ownSockets].map((own) => this.releaseOwn(own)))
     const socket = this.boundSocket
     if (socket !== undefined) {
       await socket.stop({ force: true }).catch((error: unknown) => this.logger.debug(`stopping the QUIC socket: ${errorMessage(error)}`))

@@ -7,14 +7,18 @@ import { NetLab } from './lab.js'
 /**
  * Router behaviours of the NAT lab (RFC 4787 terms):
  * - `eim`: endpoint-independent mapping (`masquerade`): hole punching works.
- * - `edm`: endpoint-dependent mapping (`masquerade random`): symmetric, needs a relay.
+ * - `edm`: endpoint-dependent mapping with random port allocation
+ *   (`masquerade random`): symmetric; direct only by birthday probing.
+ * - `edm-seq`: endpoint-dependent mapping with sequential port allocation
+ *   (UDP: `snat` to the next port of 40000-40999 per new mapping, a `numgen inc`
+ *   counter, as cheap CPE routers do): symmetric, but the next port is predictable.
  * - `upnp`: `eim` plus a real UPnP IGD (miniupnpd) on the LAN side.
  * - `cgn`: a carrier-grade NAT (`eim`) whose "LAN" is the shared address
  *   space 100.64.0.0/10 (RFC 6598); home routers sit behind it with `behind`.
  * Every router filters like a home router: input policy drop, forward only
  * LAN→WAN and established traffic.
  */
-export type RouterKind = 'eim' | 'edm' | 'upnp' | 'cgn'
+export type RouterKind = 'eim' | 'edm' | 'edm-seq' | 'upnp' | 'cgn'
 
 /** A host in the lab: its namespace and address. */
 export interface LabNode {
@@ -80,6 +84,9 @@ const INTERNET_PREFIX = '203.0.113'
 const PUBLIC_IP = `${INTERNET_PREFIX}.1`
 const PUBLIC_IP_2 = `${INTERNET_PREFIX}.2`
 const WAN = 'wan0'
+/** The UDP ports an `edm-seq` router hands out, in turn. */
+const SEQ_FIRST_PORT = 40_000
+const SEQ_PORTS = 1_000
 const LAN = 'lan0'
 
 async function sysctl(lab: NetLab, ns: string, key: string, value: string): Promise<void> {
@@ -149,8 +156,22 @@ table bridge lab_isolation {
 }
 `
 
-function routerRules(kind: RouterKind, lanCidr: string): string {
+/**
+ * The `edm-seq` counter's ports as an nftables map (`0 : 40000, 1 : 40001, ...`).
+ * A map, not `numgen ... offset 40000`: nft stores that sum in host byte order
+ * where snat reads a port in network order (40000 became 16540, then +256 each).
+ */
+function sequentialPorts(): string {
+  return Array.from({ length: SEQ_PORTS }, (_, i) => `${i} : ${SEQ_FIRST_PORT + i}`).join(', ')
+}
+
+function routerRules(kind: RouterKind, lanCidr: string, wanIp: string): string {
   const masquerade = kind === 'edm' ? 'masquerade random' : 'masquerade'
+  // Evaluated once per new conntrack entry: every new UDP mapping (any host, any destination) takes the next port.
+  const sequential =
+    kind === 'edm-seq'
+      ? `oifname "${WAN}" ip saddr ${lanCidr} meta l4proto udp snat to ${wanIp}:numgen inc mod ${SEQ_PORTS} map { ${sequentialPorts()} }\n    `
+      : ''
   const upnpChains =
     kind === 'upnp'
       ? `
@@ -164,7 +185,7 @@ function routerRules(kind: RouterKind, lanCidr: string): string {
 table ip nat {
   chain postrouting {
     type nat hook postrouting priority 100; policy accept;
-    oifname "${WAN}" ip saddr ${lanCidr} ${masquerade}
+    ${sequential}oifname "${WAN}" ip saddr ${lanCidr} ${masquerade}
   }
 }
 table inet filter {${upnpChains}
@@ -300,7 +321,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         await lab.exec(hostNs, 'ip', ['route', 'add', 'default', 'via', lanIp])
         hosts.push({ ns: hostNs, ip })
       }
-      await lab.nft(ns, routerRules(spec.kind, lanCidr))
+      await lab.nft(ns, routerRules(spec.kind, lanCidr, wanIp))
       if (spec.udpTimeout !== undefined) {
         for (const key of ['net.netfilter.nf_conntrack_udp_timeout', 'net.netfilter.nf_conntrack_udp_timeout_stream']) {
           await lab.exec(ns, 'sysctl', ['-q', '-w', `${key}=${spec.udpTimeout}`])
@@ -308,7 +329,7 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
       }
       if (spec.isolated === true) await lab.nft(ns, ISOLATION_RULES)
       if (spec.hairpin === true) {
-        if (spec.kind === 'edm') throw new Error(`router ${spec.name}: hairpinning needs an endpoint-independent kind`)
+        if (spec.kind === 'edm' || spec.kind === 'edm-seq') throw new Error(`router ${spec.name}: hairpinning needs an endpoint-independent kind`)
         await lab.nft(ns, hairpinRules(wanIp, lanCidr, spec.udpTimeout ?? 180))
       }
       if (spec.kind === 'upnp') {

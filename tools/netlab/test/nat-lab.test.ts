@@ -9,6 +9,7 @@ const runs = support.ok && hasCoturn
 if (!runs) announceSkip('NAT lab self-test (tools/netlab)', support.ok ? 'coturn is not installed' : support.reason)
 
 const stunProbe = fileURLToPath(new URL('../src/probes/stun-probe.ts', import.meta.url))
+const stunPortsProbe = fileURLToPath(new URL('../src/probes/stun-ports-probe.ts', import.meta.url))
 
 describe.runIf(runs)('NAT lab', () => {
   it('builds EIM and EDM routers whose mappings behave as named (checked with STUN against coturn)', async () => {
@@ -23,6 +24,30 @@ describe.runIf(runs)('NAT lab', () => {
       expect(eim.first).toBe(eim.second) // endpoint-independent: same mapping for both servers
       expect(edm.first.split(':')[0]).toBe(lab.routers.edm!.wanIp)
       expect(edm.first).not.toBe(edm.second) // endpoint-dependent (symmetric)
+    } finally {
+      await lab.destroy()
+    }
+  }, 60_000)
+
+  it('builds EDM routers that allocate ports sequentially (edm-seq) and at random (edm), as STUN sees them', async () => {
+    const lab = await createNatLab({ routers: [{ name: 'seq', kind: 'edm-seq' }, { name: 'rnd', kind: 'edm' }] })
+    try {
+      const { ip, secondIp } = lab.publicHost
+      const portsBehind = async (name: string): Promise<number[]> => {
+        const out = (await lab.lab.runScript(lab.routers[name]!.hosts[0]!.ns, stunPortsProbe, [ip, secondIp, '3'])) as { ports: number[] }
+        return out.ports
+      }
+      // Three sockets, two servers each: six new mappings, each on the port after the one before.
+      const seq = await portsBehind('seq')
+      expect(seq).toHaveLength(6)
+      const first = seq[0]!
+      expect(seq).toEqual([0, 1, 2, 3, 4, 5].map((i) => first + i))
+      expect(first).toBeGreaterThanOrEqual(40_000)
+      expect(first).toBeLessThan(41_000)
+      // Random allocation: all different (endpoint-dependent), and not a run of consecutive ports.
+      const rnd = await portsBehind('rnd')
+      expect(new Set(rnd).size).toBe(6)
+      expect(rnd.slice(1).every((port, i) => port === rnd[i]! + 1)).toBe(false)
     } finally {
       await lab.destroy()
     }

@@ -236,7 +236,7 @@ export class ConnectionManager {
    * For services: dial one address, authenticate, handshake and pool it (no
    * retries, no connectors). `method` tells the listener how the path was made.
    */
-  dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal }): Promise<Connection> {
+  dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal; localPort?: number }): Promise<Connection> {
     return this.dialer.dialAddress(address, options)
   }
 

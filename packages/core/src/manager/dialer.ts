@@ -355,14 +355,17 @@ export class Dialer {
    * For services: dial one address, authenticate, handshake and pool it (no
    * retries, no connectors). `method` tells the listener how the path was made.
    */
-  async dialAddress(address: string, options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal }): Promise<Connection> {
+  async dialAddress(
+    address: string,
+    options: { peerId: string; method?: ConnectionMethod; signal?: AbortSignal; localPort?: number },
+  ): Promise<Connection> {
     if (!this.state.running) throw new NotStartedError()
     if (this.blacklist.blocksPeer(options.peerId)) throw new BlacklistedError(`peer ${options.peerId} is blacklisted`)
     if (options.method !== undefined && !isConnectionMethod(options.method)) {
       throw new ConfigError(`malformed connection method ${JSON.stringify(options.method)}`)
     }
     const via = isDialerMethod(options.method) ? options.method : undefined
-    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via)
+    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via, options.localPort)
     return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
   }
 
@@ -402,6 +405,7 @@ export class Dialer {
     expectedPeerId: string | undefined,
     signal: AbortSignal,
     via?: ConnectionMethod,
+    localPort?: number,
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
@@ -416,7 +420,7 @@ export class Dialer {
     signal.addEventListener('abort', onAbort, { once: true })
     let connection: TransportConnection | undefined
     try {
-      connection = await transport.dial(address, { signal: controller.signal, expectedPeerId })
+      connection = await transport.dial(address, { signal: controller.signal, expectedPeerId, ...(localPort === undefined ? {} : { localPort }) })
       const remotePeerId = connection.remotePeer.peerId
       if (remotePeerId === this.security.peerId) throw new DialError(`${address} is this node itself`)
       if (this.blacklist.blocksPeer(remotePeerId)) throw new BlacklistedError(`peer ${remotePeerId} is blacklisted`)

@@ -112,6 +112,8 @@ export interface ServiceDialOptions {
   /** How this dial's path was made, told to the listener in the handshake (e.g. `punched`). */
   readonly method?: ConnectionMethod
   readonly signal?: AbortSignal
+  /** Dial from a socket of its own bound to this local port (see the transport's `DialOptions.localPort`). */
+  readonly localPort?: number
 }
 
 /**

@@ -178,6 +178,13 @@ export interface DialOptions {
   signal?: AbortSignal
   /** When set, the remote certificate must belong to this peer (auth mode `peer-id`, `ca`). */
   expectedPeerId?: string
+  /**
+   * Send from a socket of this connection's own, bound to this local port,
+   * instead of the node's shared one (hard-NAT hole punching: the NAT mapping
+   * that reached the peer belongs to that port). The `quic` transport honours
+   * it; others ignore it, so pass it with `quic://` addresses only.
+   */
+  localPort?: number
 }
 
 /** A parsed transport address. */

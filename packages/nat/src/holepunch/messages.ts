@@ -14,12 +14,44 @@ const attempt = z.string().regex(/^[0-9a-f]{32}$/)
 const candidates = z.array(z.string().max(256)).max(16)
 const mapping = z.enum(['unknown', 'none', 'endpoint-independent', 'endpoint-dependent'])
 
+/**
+ * Hard-NAT fields (`hard-nat.ts`), sent only when a side's mapping is
+ * endpoint-dependent, so peers of older versions (whose frames are strict)
+ * see them only where punching failed for them anyway:
+ * - `ports`: the sender's NAT mapped ports STUN saw, in the order the
+ *   mappings were made (consecutive ones: sequential allocation, predictable);
+ * - `upgrade`: the asker already has a relayed connection to the target, so a
+ *   longer birthday attempt is worth it;
+ * - `birthday`: the target agreed to a birthday attempt (within its budgets);
+ * - `seenAt`: the IP the rendezvous sees the other side at, the only IP
+ *   hard-NAT probes are sent to (a peer cannot aim them elsewhere).
+ */
+const ports = z.array(z.number().int().min(1).max(65_535)).max(4).optional()
+const seenAt = z.ipv4().or(z.ipv6()).optional()
+
 /** Client → rendezvous: please introduce me to `target`. */
-const connectFrame = z.strictObject({ type: z.literal('connect'), target: peerId, attempt, candidates, mapping })
+const connectFrame = z.strictObject({
+  type: z.literal('connect'),
+  target: peerId,
+  attempt,
+  candidates,
+  mapping,
+  ports,
+  upgrade: z.boolean().optional(),
+})
 /** Rendezvous → target: `from` wants to connect (the rendezvous vouches for `from`: it is the authenticated peer that asked). */
-const offerFrame = z.strictObject({ type: z.literal('offer'), from: peerId, attempt, candidates, mapping })
+const offerFrame = z.strictObject({
+  type: z.literal('offer'),
+  from: peerId,
+  attempt,
+  candidates,
+  mapping,
+  ports,
+  upgrade: z.boolean().optional(),
+  seenAt,
+})
 /** Target → rendezvous → client: where to find me. */
-const answerFrame = z.strictObject({ type: z.literal('answer'), candidates, mapping })
+const answerFrame = z.strictObject({ type: z.literal('answer'), candidates, mapping, ports, birthday: z.boolean().optional(), seenAt })
 /** Any side: refused, with a one-word reason. */
 const errorFrame = z.strictObject({
   type: z.literal('error'),

@@ -36,6 +36,23 @@ const holePunchOptionsSchema = z.strictObject({
   punchRate: z.number().positive().max(100_000).default(50),
   /** Largest burst of punch packets, the whole node. */
   punchBurst: z.number().int().min(1).max(100_000).default(100),
+  /**
+   * Hard NATs (EIM ↔ EDM): birthday probing upgrades a relayed connection
+   * within this time (ms); port prediction uses `endpointDependentTimeout`.
+   */
+  hardNatTimeout: z.number().int().min(100).max(60_000).default(5_000),
+  /** Hard side of a birthday attempt: probe sockets opened (one packet each). 0: never the hard side. */
+  birthdaySockets: z.number().int().min(0).max(1_024).default(256),
+  /** Easy side of a birthday attempt: probes sent in all (predicted ports included). 0: never the easy side. */
+  birthdayProbes: z.number().int().min(0).max(10_000).default(1_536),
+  /** Easy side: probes per second of one attempt. */
+  birthdayProbeRate: z.number().int().min(1).max(10_000).default(1_000),
+  /** Probes per second, the whole node (every attempt, predicted ports included). */
+  hardNatRate: z.number().int().min(1).max(100_000).default(2_000),
+  /** Birthday attempts at once, the whole node (either side). */
+  maxBirthdayAttempts: z.number().int().min(0).max(64).default(2),
+  /** Birthday attempts per peer per minute (either side). */
+  birthdayPerMinute: z.number().int().min(1).max(1_000).default(4),
   /** Accept loopback candidates (single-machine tests only). */
   allowLoopback: z.boolean().default(false),
 })

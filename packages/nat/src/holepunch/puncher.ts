@@ -3,30 +3,44 @@ import { normalizeIp } from '@crust/core/plugin'
 import type { TokenBucket } from '@crust/core/plugin'
 
 /**
- * A punch packet: 5 magic bytes, then the 16-byte attempt id. The first
- * byte lacks the QUIC fixed bit (0x40), so the receiving QUIC socket hands it
- * to the punch service instead of the QUIC library; it is also no STUN message
- * (whose first two bits are zero).
+ * A punch packet: 4 magic bytes, a kind byte, then the 16-byte attempt id.
+ * The first byte lacks the QUIC fixed bit (0x40), so the receiving QUIC
+ * socket hands it to the punch service instead of the QUIC library; it is
+ * also no STUN message (whose first two bits are zero). The kind says where
+ * it was sent from: `node` (the node's QUIC socket: dial where it came from)
+ * or `probe-socket` (a hard-NAT probe socket, which serves no QUIC: its
+ * owner dials out from that port once reached, see `hard-nat.ts`).
  */
-const MAGIC = Buffer.from([0x8c, 0x43, 0x52, 0x50, 0x01])
+const MAGIC = Buffer.from([0x8c, 0x43, 0x52, 0x50])
+const KINDS = { node: 0x01, 'probe-socket': 0x02 } as const
+/** Where a punch packet was sent from. */
+export type PunchKind = keyof typeof KINDS
 const ATTEMPT_BYTES = 16
-const PACKET_SIZE = MAGIC.byteLength + ATTEMPT_BYTES
+const PACKET_SIZE = MAGIC.byteLength + 1 + ATTEMPT_BYTES
 
 /** First gap between punches (ms); gaps double up to {@link MAX_GAP}. */
 const FIRST_GAP = 10
 const MAX_GAP = 500
 
 /** Encode a punch packet for `attempt` (32 hex digits). */
-export function punchPacket(attempt: string): Buffer {
-  return Buffer.concat([MAGIC, Buffer.from(attempt, 'hex')])
+export function punchPacket(attempt: string, kind: PunchKind = 'node'): Buffer {
+  return Buffer.concat([MAGIC, Buffer.from([KINDS[kind]]), Buffer.from(attempt, 'hex')])
 }
 
-/** The attempt id of a punch packet, or undefined for anything else. */
-export function readPunch(data: Uint8Array): string | undefined {
+/** The attempt id and kind of a punch packet, or undefined for anything else. */
+export function readPunchPacket(data: Uint8Array): { attempt: string; kind: PunchKind } | undefined {
   if (data.byteLength !== PACKET_SIZE) return undefined
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   if (!bytes.subarray(0, MAGIC.byteLength).equals(MAGIC)) return undefined
-  return bytes.subarray(MAGIC.byteLength).toString('hex')
+  const code = bytes[MAGIC.byteLength]
+  const kind = code === KINDS.node ? 'node' : code === KINDS['probe-socket'] ? 'probe-socket' : undefined
+  if (kind === undefined) return undefined
+  return { attempt: bytes.subarray(MAGIC.byteLength + 1).toString('hex'), kind }
+}
+
+/** The attempt id of a punch packet (either kind), or undefined for anything else. */
+export function readPunch(data: Uint8Array): string | undefined {
+  return readPunchPacket(data)?.attempt
 }
 
 /** Bounds of one {@link Puncher}: a remote names where we punch, so every packet is budgeted. */
@@ -91,6 +105,21 @@ export class Puncher {
     this.learned++
     this.targets.set(key, target)
     return true
+  }
+
+  /**
+   * Punch `target` (already a target) once more now, out of schedule: its
+   * punch just reached us, so ours gets through too and tells it our real
+   * mapping at once instead of at the next (up to 500 ms later) round.
+   */
+  nudge(target: DatagramPeer): void {
+    if (!this.targets.has(keyOf(target)) || this.timer === undefined) return
+    if (this.sent >= this.budget.maxPackets || !this.budget.shared.take()) {
+      this.withheld++
+      return
+    }
+    this.sent++
+    void this.endpoint.send(this.packet, target)
   }
 
   stop(): void {

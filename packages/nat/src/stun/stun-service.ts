@@ -108,7 +108,7 @@ export class StunService implements Service {
     }
     const mapping = classifyMapping(first.mapped, second?.mapped, { port: endpoint.localPort ?? 0, hosts: localHosts() })
     const reflexiveAddress = formatAddress(this.options.transport, first.mapped.host, first.mapped.port)
-    this.report(reflexiveAddress, mapping)
+    this.report(reflexiveAddress, mapping, second === undefined ? [first.mapped.port] : [first.mapped.port, second.mapped.port])
   }
 
   private ask(endpoint: DatagramEndpoint, server: DatagramPeer): Promise<BindingAnswer> {
@@ -136,10 +136,16 @@ export class StunService implements Service {
     return natStatus(this.components.traversal())
   }
 
-  private report(reflexiveAddress: string, mapping: NatMapping): void {
+  private report(reflexiveAddress: string, mapping: NatMapping, mappedPorts?: readonly number[]): void {
     const before = this.nat()
-    if (before.reflexiveAddress === reflexiveAddress && before.mapping === mapping) return
-    this.components.reportTraversal(stunReport(reflexiveAddress, mapping))
+    if (before.reflexiveAddress === reflexiveAddress && before.mapping === mapping) {
+      // Same findings; only fresh mapped ports (what hole punching predicts from) are worth a quiet update.
+      if (mappedPorts !== undefined && before.mappedPorts?.join() !== mappedPorts.join()) {
+        this.components.reportTraversal(stunReport(reflexiveAddress, mapping, mappedPorts))
+      }
+      return
+    }
+    this.components.reportTraversal(stunReport(reflexiveAddress, mapping, mappedPorts))
     const message = `reflexive address ${reflexiveAddress}, NAT mapping ${mapping}`
     this.components.logger.info(`stun: ${message}`)
     this.components.notify({ service: 'stun', type: before.reflexiveAddress === undefined ? 'learned' : 'changed', message })
