@@ -49,6 +49,6 @@ describe.skipIf(unsupported !== undefined)('QUIC graceful close over a veth path
       console.log(`answer then ${afterAnswer}: QUIC ${quicAnswers}/${RUNS}, TCP ${tcpAnswers}/${RUNS}`)
       expect(tcpAnswers).toBe(RUNS)
       expect(quicAnswers).toBe(RUNS)
-    }, 30_000)
+    }, 90_000) // ten peer processes started and killed: slow on a loaded machine, and no timing is asserted
   }
 })

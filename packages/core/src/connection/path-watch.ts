@@ -148,7 +148,10 @@ export class PathWatch<C extends WatchedPath = WatchedPath> {
     const done = (): void => {
       this.probing.delete(connection)
     }
-    connection.probe(this.timeout).then(done, done)
+    // The probe outlives the timeout by two sweeps: a probe that gave up first would end the wait, and with it
+    // the watch, so a connection whose only wait was the probe (steady traffic that stopped) would never be
+    // found dead however long it stayed silent.
+    connection.probe(this.timeout + 2 * this.period).then(done, done)
   }
 
   /** Silence before probing: a few RTTs, at least {@link MIN_PROBE_AFTER}, at most a quarter of the timeout. */

@@ -21,7 +21,7 @@ function path(options: { answersProbes: boolean }) {
 
 describe('PathWatch', () => {
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] })
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'performance'] })
   })
   afterEach(() => {
     vi.useRealTimers()
@@ -94,6 +94,33 @@ describe('PathWatch', () => {
     expect(quiet.probes).toBe(1)
     await vi.advanceTimersByTimeAsync(10_000)
     expect(quiet.probes).toBe(1) // once per spell, not a keep-alive
+  })
+
+  it('declares dead a quiet connection whose one probe goes unanswered, though the probe gives up at its own deadline (as pings do)', async () => {
+    const dead: Array<[unknown, number]> = []
+    const watch = new PathWatch(2_000, (c, silent) => dead.push([c, silent]))
+    const quiet = path({ answersProbes: false })
+    quiet.waiting = 0
+    // Like Connection.ping: the probe is the only wait (watched), and it rejects (and stops waiting) at its timeout.
+    quiet.probe = (timeout: number) => {
+      quiet.probes++
+      quiet.waiting = 1
+      quiet.waitingSince = performance.now()
+      watch.watch(quiet)
+      // 1 ms early: under load the sweep's interval drifts (Node reschedules it from when its callback ran),
+      // so a real ping's deadline can come before the sweep that would see the full timeout of silence.
+      return new Promise((_resolve, reject) =>
+        setTimeout(() => {
+          quiet.waiting = 0
+          reject(new Error('ping did not finish'))
+        }, timeout - 1),
+      )
+    }
+    watch.expectMore(quiet)
+    await vi.advanceTimersByTimeAsync(3_000)
+    expect(quiet.probes).toBe(1)
+    expect(dead).toHaveLength(1)
+    expect(dead[0]?.[1]).toBeGreaterThanOrEqual(2_000)
   })
 
   it('does nothing with a timeout of 0', async () => {
