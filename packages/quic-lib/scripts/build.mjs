@@ -35,6 +35,7 @@ const MARKERS = {
   'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
   'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch('],
   'dist/utils.js': ['function scratch(size)'],
+  'dist/config.js': ['tlsConfigs.get(tlsKey)', 'setStatelessResetToken(config.statelessResetToken ?? null)'],
   'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],
   'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }'],
   'dist/native/quiche.js': ['function loadQuiche()'],

@@ -459,6 +459,61 @@ describe('per-connection config and stateless reset tokens', () => {
     }
   })
 
+  it('connections with the same TLS settings share one quiche Config (one BoringSSL context); the published library builds one per connection', async () => {
+    const shared = await import('@crust/quic-lib/config.js')
+    const published = await import(new URL('config.js', import.meta.resolve('@matrixai/quic')).href)
+    const base = { ...shared.serverDefault, key: tls.key, cert: tls.cert }
+    const first = shared.buildQuicheConfig(base)
+    expect(shared.buildQuicheConfig({ ...base, maxIdleTimeout: 1234, initialMaxStreamsBidi: 7 })).toBe(first)
+    expect(shared.buildQuicheConfig({ ...base, verifyPeer: !base.verifyPeer })).not.toBe(first)
+    expect(shared.buildQuicheConfig({ ...base, applicationProtos: ['other'] })).toBe(first)
+    const publishedBase = { ...published.serverDefault, key: tls.key, cert: tls.cert }
+    expect(published.buildQuicheConfig(publishedBase)).not.toBe(published.buildQuicheConfig(publishedBase))
+  })
+
+  it("one connection's settings do not carry over to the next from the shared Config", async () => {
+    const socket = new patched.QUICSocket({ logger })
+    await socket.start({ host: '127.0.0.1', port: 0 })
+    let attempts = 0
+    const server = new patched.QUICServer({
+      crypto: serverCrypto,
+      socket,
+      config: { key: tls.key, cert: tls.cert, maxRecvUdpPayloadSize: 1500 },
+      logger,
+      acceptGate: async ({ header, remoteInfo }, accept) => {
+        if (header.ty !== patched.native.quiche.Type.Initial) return
+        if (header.token === undefined || header.token.byteLength === 0) {
+          const retry = Buffer.alloc(1500)
+          const scid = randomBytes(patched.native.quiche.MAX_CONN_ID_LEN)
+          const length = patched.native.quiche.retry(header.scid, header.dcid, scid, header.dcid, header.version, retry)
+          await socket.send_(retry, 0, length, remoteInfo.port, remoteInfo.host)
+          return
+        }
+        // The first client gets overrides, the second none.
+        const override = attempts++ === 0 ? { maxRecvUdpPayloadSize: 1234, ackDelayExponent: 5 } : {}
+        await accept(patched.QUICConnectionId.fromBuffer(Buffer.from(header.token)), override)
+      },
+    })
+    await server.start()
+    const dial = () =>
+      patched.QUICClient.createQUICClient({ host: '127.0.0.1', port: socket.port, crypto: clientCrypto, config: { verifyPeer: false }, logger })
+    const clients = [await dial(), await dial()]
+    try {
+      const advertised = clients.map((client) => {
+        const stats = client.connection.conn.stats()
+        return { size: stats.peerMaxUdpPayloadSize, exponent: stats.peerAckDelayExponent }
+      })
+      expect(advertised).toEqual([
+        { size: 1234, exponent: 5 },
+        { size: 1500, exponent: 3 },
+      ])
+    } finally {
+      for (const client of clients) await client.destroy({ force: true })
+      await server.stop({ force: true })
+      await socket.stop({ force: true })
+    }
+  })
+
   it('a server advertises statelessResetToken; a datagram ending in it closes the client connection at once (the published library ignores the option)', async () => {
     const token = 0x0123456789abcdef0123456789abcdefn
     const tokenBytes = Buffer.from(token.toString(16).padStart(32, '0'), 'hex')
