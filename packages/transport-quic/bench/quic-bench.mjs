@@ -154,6 +154,12 @@ async function serverMain() {
         }
         const usage = process.memoryUsage()
         reply({ ok: true, rss: usage.rss, heap: usage.heapUsed + usage.external })
+      } else if (message.cmd === 'snapshot') {
+        // A heap snapshot after a full collection (for what an idle connection holds: see the README).
+        global.gc?.()
+        const { writeHeapSnapshot } = await import('node:v8')
+        const file = writeHeapSnapshot(message.file)
+        reply({ ok: true, file, rss: process.memoryUsage().rss })
       } else if (message.cmd === 'stop') {
         await stop()
         stop = async () => {}
