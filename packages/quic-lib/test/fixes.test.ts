@@ -192,6 +192,35 @@ describe('QUICConnection: per-datagram work', () => {
   })
 })
 
+describe('@matrixai/async-locks (vendored)', () => {
+  it("an RWLockWriter forgets its last acquisition once released (the published one keeps it, and its timer, for the lock's life)", async () => {
+    const vendored = await import('@crust/quic-lib/vendor/async-locks/index.js')
+    const published = await import('@matrixai/async-locks')
+    for (const [lib, forgets] of [
+      [vendored, true],
+      [published, false],
+    ] as const) {
+      const lock = new lib.RWLockWriter()
+      const kept = lock as unknown as { readersRelease?: unknown; acquireReadersLockP?: unknown }
+      // Two readers at once, then a writer, then a reader: the lock still excludes and admits as before.
+      const order: string[] = []
+      await Promise.all([
+        lock.withReadF(async () => {
+          order.push('r1')
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }),
+        lock.withReadF(async () => void order.push('r2')),
+        lock.withWriteF(async () => void order.push('w')),
+      ])
+      expect(kept.readersRelease === undefined).toBe(forgets)
+      await lock.withReadF(async () => void order.push('r3'))
+      expect(order).toEqual(['r1', 'r2', 'w', 'r3'])
+      expect(kept.readersRelease === undefined && kept.acquireReadersLockP === undefined).toBe(forgets)
+      expect(lock.isLocked()).toBe(false)
+    }
+  })
+})
+
 describe('QUICConnection: streams that arrive while the connection is starting', () => {
   it('are accepted: a request sent while the server verifies the client is answered', async () => {
     // The published library resets such a stream only in an interleaving that needs lost datagrams
