@@ -23,6 +23,7 @@
 import { fork } from 'node:child_process'
 import os from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { mtlsCheck } from './mtls-check.mjs'
 
 const MiB = 1024 * 1024
 const log = (line) => process.stderr.write(`[quic-bench] ${line}\n`)
@@ -124,7 +125,12 @@ async function serverMain() {
             crypto: crypto.server,
             socket,
             logger: silentLogger,
-            config: { key: identity.privateKeyPem, cert: identity.certificatePem },
+            config: {
+              key: identity.privateKeyPem,
+              cert: identity.certificatePem,
+              // Mutual TLS as Crust does it (profile-connect's BARE_MTLS): client certificates, checked in the callback.
+              ...(message.mtls ? { verifyPeer: true, verifyCallback: mtlsCheck(identity) } : {}),
+            },
           })
           server.addEventListener(lib.events.EventQUICServerConnection.name, (event) => {
             event.detail.addEventListener(lib.events.EventQUICConnectionStream.name, async (streamEvent) => {
