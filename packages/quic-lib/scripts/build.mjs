@@ -34,7 +34,7 @@ const VENDORED = {
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
   'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
-  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch(', 'utils.copyOut(this.readableChunk, recvLength)'],
+  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch('],
   'dist/utils.js': ['function scratch(size)'],
   'dist/config.js': ['tlsConfigs.get(tlsKey)', 'setStatelessResetToken(config.statelessResetToken ?? null)'],
   'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],
