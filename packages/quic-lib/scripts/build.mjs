@@ -29,16 +29,19 @@ const VERSION = '2.0.9'
 const VENDORED = {
   '@matrixai/events': { version: '4.0.1', dir: 'events' },
   '@matrixai/async-init': { version: '2.1.2', dir: 'async-init' },
+  '@matrixai/async-locks': { version: '5.0.2', dir: 'async-locks' },
 }
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
   'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
   'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch('],
   'dist/utils.js': ['function scratch(size)'],
+  'dist/config.js': ['tlsConfigs.get(tlsKey)', 'setStatelessResetToken(config.statelessResetToken ?? null)'],
   'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],
   'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }'],
   'dist/native/quiche.js': ['function loadQuiche()'],
   'dist/vendor/events/Evented.js': ['[crust patch]'],
+  'dist/vendor/async-locks/RWLockWriter.js': ['this.readersRelease = undefined;'],
 }
 
 function fail(message) {
@@ -125,7 +128,7 @@ try {
   // Point the library (and vendored async-init) at the vendored copies. Only
   // JavaScript: the declarations keep naming the real packages, whose types
   // are the same.
-  const importOf = /from '(@matrixai\/(?:events|async-init))'/g
+  const importOf = /from '(@matrixai\/(?:events|async-init|async-locks))'/g
   for (const path of files(target)) {
     if (!path.endsWith('.js')) continue
     let text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
@@ -152,7 +155,7 @@ try {
     for (const marker of markers) if (!text.includes(marker)) fail(`${name} lacks ${JSON.stringify(marker)}: the patch is not applied`)
   }
   for (const path of files(target)) {
-    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
+    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init|async-locks)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
   }
 } finally {
   rmSync(work, { recursive: true, force: true })

@@ -23,6 +23,7 @@
 import { fork } from 'node:child_process'
 import os from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { mtlsCheck } from './mtls-check.mjs'
 
 const MiB = 1024 * 1024
 const log = (line) => process.stderr.write(`[quic-bench] ${line}\n`)
@@ -124,7 +125,12 @@ async function serverMain() {
             crypto: crypto.server,
             socket,
             logger: silentLogger,
-            config: { key: identity.privateKeyPem, cert: identity.certificatePem },
+            config: {
+              key: identity.privateKeyPem,
+              cert: identity.certificatePem,
+              // Mutual TLS as Crust does it (profile-connect's BARE_MTLS): client certificates, checked in the callback.
+              ...(message.mtls ? { verifyPeer: true, verifyCallback: mtlsCheck(identity) } : {}),
+            },
           })
           server.addEventListener(lib.events.EventQUICServerConnection.name, (event) => {
             event.detail.addEventListener(lib.events.EventQUICConnectionStream.name, async (streamEvent) => {
@@ -154,6 +160,12 @@ async function serverMain() {
         }
         const usage = process.memoryUsage()
         reply({ ok: true, rss: usage.rss, heap: usage.heapUsed + usage.external })
+      } else if (message.cmd === 'snapshot') {
+        // A heap snapshot after a full collection (for what an idle connection holds: see the README).
+        global.gc?.()
+        const { writeHeapSnapshot } = await import('node:v8')
+        const file = writeHeapSnapshot(message.file)
+        reply({ ok: true, file, rss: process.memoryUsage().rss })
       } else if (message.cmd === 'stop') {
         await stop()
         stop = async () => {}

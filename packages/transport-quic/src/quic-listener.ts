@@ -199,12 +199,7 @@ export class QuicListener {
       await refusals.refuse(remote, header, original, dcid, data, decision.code, decision.reason)
       return
     }
-    let released = false
-    const release = (): void => {
-      if (released) return
-      released = true
-      decision.release?.()
-    }
+    const release = releaseOnce(decision.release)
     let quic: QUICConnection | undefined
     // The datagram size of this client's path, and the token a restarted node can reset it with (if it fits).
     const payload = pathPayload(this.context.options, isLoopback(host))
@@ -262,7 +257,8 @@ export class QuicListener {
     }
     const connection = new QuicConnection({
       connection: accepted,
-      stop: (stop) => accepted.stop(stop),
+      // Bound, not a closure: one here would keep admit's context, the attempt's datagram included (see releaseOnce).
+      stop: accepted.stop.bind(accepted),
       direction: 'inbound',
       remotePeer: verdict.peer,
       remoteAddress: label,
@@ -302,5 +298,20 @@ export class QuicListener {
     const connection = this.socket.getConnection(dcid)
     if (connection === undefined) return
     for (const { data, remote } of queued.splice(0)) connection.recv(data, remote).catch(() => {})
+  }
+}
+
+/**
+ * `release`, run once however often the result is called. Made here rather
+ * than inside `admit`: a closure there would share admit's context, and
+ * with it the attempt's first datagram (1.2 KB), for as long as the
+ * connection lives (`closedP` holds it).
+ */
+function releaseOnce(release: (() => void) | undefined): () => void {
+  let released = false
+  return () => {
+    if (released) return
+    released = true
+    release?.()
   }
 }

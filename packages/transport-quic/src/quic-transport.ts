@@ -281,7 +281,8 @@ export class QuicTransport implements Transport {
     }
     const connection = new QuicConnection({
       connection: quic,
-      stop: (stop) => client.destroy(stop),
+      // Bound, not a closure: one here would keep this dial's context (callbacks, controller) for the connection's life.
+      stop: client.destroy.bind(client),
       direction: 'outbound',
       remotePeer: peer,
       remoteAddress: formatAddress('quic', normalizeIp(quic.remoteHost), quic.remotePort),

@@ -44,9 +44,14 @@ export class StreamDuplex extends Duplex {
 
   private async pull(): Promise<void> {
     this.pulling = true
+    // Cleared before each wait: a suspended loop keeps its variables, and an idle
+    // stream's last chunk (a few bytes of Node's shared Buffer pool) would pin the
+    // pool's whole 8 KiB slab for as long as the stream lives.
+    let next: IteratorResult<Uint8Array> | undefined
     try {
       while (this.wanted) {
-        const next = await this.chunks.next()
+        next = undefined
+        next = await this.chunks.next()
         if (next.done) {
           this.readEnded = true
           this.push(null)

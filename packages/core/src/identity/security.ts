@@ -4,13 +4,15 @@
  *
  * @packageDocumentation
  */
-import { X509Certificate } from 'node:crypto'
 import type { ConnectionOptions, TLSSocket, TlsOptions } from 'node:tls'
 import { AuthenticationError, IdentityError } from '../errors.js'
 import type { RemotePeer, SecurityContext } from '../transport/types.js'
 import { errorMessage } from '../error-text.js'
 import type { NodeIdentity } from './identity.js'
-import { peerIdFromPublicKey } from './peer-id.js'
+import { type CertificateFacts, CertificateFactsCache } from './certificate-facts.js'
+
+/** Certificates whose facts a security context remembers (~150 bytes each). */
+const CERTIFICATE_FACTS_CACHED = 1024
 
 /** An auth mode: `none`, `peer-id` (default) or `ca`. */
 export type AuthMode = SecurityContext['mode']
@@ -34,6 +36,8 @@ export function createSecurityContext(identity: NodeIdentity, options: SecurityO
   if (mode === 'ca' && ca.length === 0) {
     throw new IdentityError('Auth mode "ca" needs at least one trusted CA certificate')
   }
+  // Peers reconnect: what a certificate says of itself is read once (see certificate-facts.ts).
+  const facts = new CertificateFactsCache(CERTIFICATE_FACTS_CACHED, mode === 'peer-id')
   return Object.freeze({
     mode,
     peerId: identity.peerId,
@@ -41,38 +45,37 @@ export function createSecurityContext(identity: NodeIdentity, options: SecurityO
     privateKeyPem: identity.privateKeyPem,
     ca: Object.freeze(ca),
     verifyRemote: (certificateDer: Uint8Array | undefined, expectedPeerId?: string): RemotePeer =>
-      verifyRemote(mode, certificateDer, expectedPeerId),
+      verifyRemote(mode, facts, certificateDer, expectedPeerId),
   })
 }
 
-function verifyRemote(mode: AuthMode, der: Uint8Array | undefined, expectedPeerId: string | undefined): RemotePeer {
+function verifyRemote(
+  mode: AuthMode,
+  facts: CertificateFactsCache,
+  der: Uint8Array | undefined,
+  expectedPeerId: string | undefined,
+): RemotePeer {
   if (!der || der.length === 0) throw new AuthenticationError('The remote peer presented no certificate')
-  let certificate: X509Certificate
+  let certificate: CertificateFacts
   try {
-    certificate = new X509Certificate(der)
+    certificate = facts.get(der)
   } catch (error) {
     throw new AuthenticationError(`The remote certificate cannot be parsed: ${errorMessage(error)}`, { cause: error })
   }
-  const peerId = peerIdFromPublicKey(certificate.publicKey)
-  if (mode === 'peer-id') checkSelfSigned(certificate, peerId)
+  const { peerId } = certificate
+  if (mode === 'peer-id') checkSelfSigned(certificate)
   if (mode !== 'none' && expectedPeerId !== undefined && peerId !== expectedPeerId) {
     throw new AuthenticationError(`Expected peer ${expectedPeerId} but the certificate belongs to ${peerId}`)
   }
   return { peerId, certificate: der }
 }
 
-function checkSelfSigned(certificate: X509Certificate, peerId: string): void {
-  let selfSigned: boolean
-  try {
-    selfSigned = certificate.verify(certificate.publicKey)
-  } catch {
-    selfSigned = false
-  }
-  if (!selfSigned) throw new AuthenticationError(`The certificate of peer ${peerId} is not self-signed by its key`)
+/** The self-signature (a fact of the certificate) and the validity window, against the clock of this call. */
+function checkSelfSigned(certificate: CertificateFacts): void {
+  const { peerId } = certificate
+  if (certificate.selfSigned !== true) throw new AuthenticationError(`The certificate of peer ${peerId} is not self-signed by its key`)
   const now = Date.now()
-  const notBefore = Date.parse(certificate.validFrom)
-  const notAfter = Date.parse(certificate.validTo)
-  if (!(now >= notBefore && now <= notAfter)) {
+  if (!(now >= certificate.notBefore && now <= certificate.notAfter)) {
     throw new AuthenticationError(
       `The certificate of peer ${peerId} is not valid now (valid from ${certificate.validFrom} to ${certificate.validTo})`,
     )

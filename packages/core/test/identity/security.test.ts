@@ -1,8 +1,9 @@
-import { describe, expect, it, beforeAll } from 'vitest'
+import { describe, expect, it, beforeAll, vi } from 'vitest'
 import { X509Certificate } from 'node:crypto'
 import { AuthenticationError, IdentityError } from '../../src/errors.js'
 import { createCertificateAuthority, type CertificateAuthority } from '../../src/identity/ca.js'
 import { createSelfSignedCertificate } from '../../src/identity/certificate.js'
+import { CertificateFactsCache } from '../../src/identity/certificate-facts.js'
 import { createIdentity, type NodeIdentity } from '../../src/identity/identity.js'
 import { createSecurityContext, tlsOptionsFor, type VerifiableTlsSocket, verifyTlsPeer } from '../../src/identity/security.js'
 import { caIssuedIdentity } from './helpers.js'
@@ -63,6 +64,38 @@ describe('createSecurityContext', () => {
     const future = await createSelfSignedCertificate(other.privateKey, { notBefore: new Date(now + DAY), notAfter: new Date(now + 10 * DAY) })
     expect(() => security.verifyRemote(der(expired), other.peerId)).toThrow(/not valid now/)
     expect(() => security.verifyRemote(der(future), other.peerId)).toThrow(/not valid now/)
+  })
+
+  it('peer-id: a certificate seen before is still checked against the clock and the expected id', async () => {
+    const security = createSecurityContext(self, { mode: 'peer-id' })
+    const now = Date.now()
+    const pem = await createSelfSignedCertificate(other.privateKey, { notBefore: new Date(now - DAY), notAfter: new Date(now + DAY) })
+    expect(security.verifyRemote(der(pem), other.peerId).peerId).toBe(other.peerId) // now remembered
+    expect(() => security.verifyRemote(der(pem), self.peerId)).toThrow(/Expected peer/)
+    expect(() => security.verifyRemote(der(issued.certificatePem))).toThrow(/not self-signed/)
+    expect(() => security.verifyRemote(der(issued.certificatePem))).toThrow(/not self-signed/) // remembered as such
+    vi.useFakeTimers({ now: now + 2 * DAY, toFake: ['Date'] })
+    try {
+      expect(() => security.verifyRemote(der(pem), other.peerId)).toThrow(/not valid now/)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(security.verifyRemote(der(pem), other.peerId).peerId).toBe(other.peerId)
+  })
+
+  it('remembers a bounded number of certificates, least recently used dropped first', async () => {
+    const cache = new CertificateFactsCache(2, true)
+    const [a, b, c] = [der(self.certificatePem), der(other.certificatePem), der(issued.certificatePem)]
+    const first = cache.get(a)
+    expect(first).toMatchObject({ peerId: self.peerId, selfSigned: true })
+    expect(cache.get(a)).toBe(first) // from the cache
+    cache.get(b)
+    cache.get(a) // a is now the most recently used
+    expect(cache.get(c)).toMatchObject({ peerId: issued.peerId, selfSigned: false })
+    expect(cache.size).toBe(2)
+    expect(cache.get(a)).toBe(first) // b was dropped, not a
+    expect(() => cache.get(Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x00]))).toThrow()
+    expect(cache.size).toBe(2) // what does not parse is not remembered
   })
 
   it('ca: derives the id from the certificate key and checks the expected id', () => {
