@@ -10,7 +10,7 @@ function path(options: { answersProbes: boolean }) {
     probes: 0,
     stats: { rtt: 1 as number | undefined },
     lastHeardAt: () => p.heardAt,
-    probe: async () => {
+    probe: async (_timeout: number) => {
       p.probes++
       if (!options.answersProbes) return new Promise(() => {})
       p.heardAt = performance.now()
