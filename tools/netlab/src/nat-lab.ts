@@ -8,11 +8,12 @@ import { NetLab } from './lab.js'
  * Router behaviours of the NAT lab (RFC 4787 terms):
  * - `eim`: endpoint-independent mapping (`masquerade`): hole punching works.
  * - `edm`: endpoint-dependent mapping (`masquerade random`): symmetric, needs a relay.
- * - `upnp`: `eim` plus a real UPnP IGD (miniupnpd) on the LAN side.
+ * - `upnp`: `eim` plus a real UPnP IGD (miniupnpd) on the LAN side, which also answers PCP and NAT-PMP.
+ * - `pcp`: `eim` plus miniupnpd with UPnP off: PCP and NAT-PMP only.
  * Every router filters like a home router: input policy drop, forward only
  * LAN→WAN and established traffic.
  */
-export type RouterKind = 'eim' | 'edm' | 'upnp'
+export type RouterKind = 'eim' | 'edm' | 'upnp' | 'pcp'
 
 /** A host in the lab: its namespace and address. */
 export interface LabNode {
@@ -28,6 +29,15 @@ export interface LabRouter {
   readonly wanIp: string
   readonly lanIp: string
   readonly hosts: readonly LabNode[]
+  /** The port-mapping daemon of a `upnp` or `pcp` router (see gateway.ts to stop, start or reboot it). */
+  readonly gateway?: LabGateway
+}
+
+/** The files of a router's miniupnpd. */
+export interface LabGateway {
+  readonly config: string
+  readonly leaseFile: string
+  readonly pidFile: string
 }
 
 /** What {@link createNatLab} builds. */
@@ -47,7 +57,8 @@ export interface NatLab {
 
 /** Options of {@link createNatLab}. */
 export interface NatLabOptions {
-  readonly routers: ReadonlyArray<{ readonly name: string; readonly kind: RouterKind; readonly hosts?: number }>
+  /** `gatewayRunning: false` leaves a `upnp` / `pcp` router's miniupnpd stopped (start it with `startGateway`). */
+  readonly routers: ReadonlyArray<{ readonly name: string; readonly kind: RouterKind; readonly hosts?: number; readonly gatewayRunning?: boolean }>
   /** Hosts on the internet with no NAT in front (e.g. "a host beyond the router"). */
   readonly outsiders?: number
   /** Start coturn (STUN on 3478/3479 on both public addresses, TURN with long-term credentials). Default true. */
@@ -87,10 +98,25 @@ async function waitForUdp(lab: NetLab, ns: string, port: number, timeoutMs = 500
   throw new Error(`nothing listening on udp/${port} in ${ns} after ${timeoutMs} ms`)
 }
 
+/** Whether a router of `kind` runs miniupnpd. */
+export function hasGateway(kind: RouterKind): boolean {
+  return kind === 'upnp' || kind === 'pcp'
+}
+
+/**
+ * Start a router's miniupnpd and wait until it listens (SSDP on 1900 for a
+ * `upnp` router, PCP / NAT-PMP on 5351 for a `pcp` one).
+ */
+export async function runGateway(lab: NetLab, ns: string, gateway: LabGateway, kind: RouterKind): Promise<void> {
+  // Its own pid file: with the default one a second miniupnpd (another router, another lab) refuses to start.
+  drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', gateway.config, '-P', gateway.pidFile]))
+  await waitForUdp(lab, ns, kind === 'upnp' ? 1900 : 5351)
+}
+
 function routerRules(kind: RouterKind, lanCidr: string): string {
   const masquerade = kind === 'edm' ? 'masquerade random' : 'masquerade'
   const upnpChains =
-    kind === 'upnp'
+    hasGateway(kind)
       ? `
   chain miniupnpd { }
   chain prerouting_miniupnpd { }
@@ -112,25 +138,28 @@ table inet filter {${upnpChains}
     iifname "lo" accept
     iifname "${LAN}" accept
     meta l4proto icmp accept
-    ${kind === 'upnp' ? 'udp sport { 3478, 3479 } accept' : ''}
+    ${hasGateway(kind) ? 'udp sport { 3478, 3479 } accept' : ''}
   }
   chain forward {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
     iifname "${LAN}" oifname "${WAN}" accept
-    ${kind === 'upnp' ? 'ct status dnat accept\n    jump miniupnpd' : ''}
+    ${hasGateway(kind) ? 'ct status dnat accept\n    jump miniupnpd' : ''}
   }
 }
 `
 }
 
-function miniupnpdConfig(lanIp: string, lanCidr: string, leaseFile: string): string {
+function miniupnpdConfig(lanIp: string, lanCidr: string, leaseFile: string, upnp: boolean): string {
   return [
     `ext_ifname=${WAN}`,
     `listening_ip=${LAN}`,
     'http_port=5000',
-    'enable_upnp=yes',
+    `enable_upnp=${upnp ? 'yes' : 'no'}`,
+    // NAT-PMP and PCP (one switch in miniupnpd); short lifetimes allowed so lab tests see renewals.
     'enable_natpmp=yes',
+    'min_lifetime=2',
+    'max_lifetime=86400',
     'secure_mode=yes',
     `lease_file=${leaseFile}`,
     'uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b',
@@ -139,7 +168,8 @@ function miniupnpdConfig(lanIp: string, lanCidr: string, leaseFile: string): str
     'ext_perform_stun=yes',
     `ext_stun_host=${PUBLIC_IP}`,
     'ext_stun_port=3478',
-    'system_uptime=yes',
+    // Daemon uptime: a restarted miniupnpd is a rebooted router, its PCP / NAT-PMP epoch starts again.
+    'system_uptime=no',
     `allow 1024-65535 ${lanCidr} 1024-65535`,
     'deny 0-65535 0.0.0.0/0 0-65535',
     `# router LAN address ${lanIp}`,
@@ -229,15 +259,14 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         hosts.push({ ns: hostNs, ip })
       }
       await lab.nft(ns, routerRules(spec.kind, lanCidr))
-      if (spec.kind === 'upnp') {
+      let gateway: LabGateway | undefined
+      if (hasGateway(spec.kind)) {
         const dir = mkdtempSync(join(tmpdir(), 'crust-upnp-'))
-        const config = join(dir, 'miniupnpd.conf')
-        writeFileSync(config, miniupnpdConfig(lanIp, lanCidr, join(dir, 'leases')))
-        // Its own pid file: with the default one a second miniupnpd (another router, another lab) refuses to start.
-        drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', config, '-P', join(dir, 'miniupnpd.pid')]))
-        await waitForUdp(lab, ns, 1900)
+        gateway = { config: join(dir, 'miniupnpd.conf'), leaseFile: join(dir, 'leases'), pidFile: join(dir, 'miniupnpd.pid') }
+        writeFileSync(gateway.config, miniupnpdConfig(lanIp, lanCidr, gateway.leaseFile, spec.kind === 'upnp'))
+        if (spec.gatewayRunning !== false) await runGateway(lab, ns, gateway, spec.kind)
       }
-      routers[spec.name] = { name: spec.name, kind: spec.kind, ns, wanIp, lanIp, hosts }
+      routers[spec.name] = { name: spec.name, kind: spec.kind, ns, wanIp, lanIp, hosts, ...(gateway === undefined ? {} : { gateway }) }
     }
     return {
       lab,
