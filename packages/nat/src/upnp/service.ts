@@ -9,6 +9,9 @@ import { withRetries } from './retry.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
 import { type MappingTarget, mappableAddresses, mappingTargets } from './targets.js'
 
+/** Gateway mappings read when looking for a previous run's: enough for a home router, bounded against a hostile one. */
+const MAX_LISTED = 64
+
 /** A mapping the gateway holds for us. */
 interface HeldMapping {
   readonly target: MappingTarget
@@ -127,11 +130,13 @@ export class UpnpService implements Service {
         this.settle('unavailable', `nothing to map: the node listens on no address the gateway reaches (ours towards it is ${gateway.localAddress})`)
         return
       }
+      const previous = await this.clearPreviousRun(client, gateway.localAddress, signal)
       const failures: string[] = []
       let firstFailure: UpnpError | undefined
       for (const target of targets) {
         try {
-          this.held.push(await this.map(client, target, this.options.externalPort ?? target.port, signal))
+          const preferred = this.options.externalPort ?? previous.get(target.protocol) ?? target.port
+          this.held.push(await this.map(client, target, preferred, signal))
         } catch (error) {
           const failure = asUpnpError(error)
           if (failure.reason === 'aborted') return
@@ -145,6 +150,34 @@ export class UpnpService implements Service {
     } catch (error) {
       this.fail(asUpnpError(error))
     }
+  }
+
+  /**
+   * Remove the mappings a previous run of this node left on the gateway (it
+   * was killed, or its removal failed), and return their external ports by
+   * protocol, to be asked for again: peers that knew the old address reach
+   * the restarted node through it at once. Only with the default description,
+   * which names the peer id (a shared custom one could match another live
+   * node's mappings). At most {@link MAX_LISTED} entries are read.
+   */
+  private async clearPreviousRun(client: GatewayClient, localAddress: string, signal: AbortSignal): Promise<Map<'tcp' | 'udp', number>> {
+    const ports = new Map<'tcp' | 'udp', number>()
+    if (this.options.description !== undefined) return ports
+    const stale = (await client.listMappings(signal, MAX_LISTED)).filter((m) => m.description === this.description && m.internalClient === localAddress)
+    for (const mapping of stale) {
+      if (!ports.has(mapping.protocol)) ports.set(mapping.protocol, mapping.externalPort)
+      try {
+        await client.deleteMapping(mapping, signal)
+      } catch (error) {
+        if (asUpnpError(error).reason === 'aborted') throw error
+        this.logger.debug(`cannot remove the previous run's ${mapping.protocol} ${mapping.externalPort}: ${asUpnpError(error).message}`)
+      }
+    }
+    if (stale.length > 0) {
+      const list = stale.map((m) => `${m.protocol} ${m.externalPort} → ${m.internalPort}`).join(', ')
+      this.logger.info(`found ${stale.length} mappings of a previous run (${list}): removed, their external ports asked for again`)
+    }
+    return ports
   }
 
   /** The configured gateway, or the one SSDP finds. */
