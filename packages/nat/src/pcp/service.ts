@@ -155,13 +155,36 @@ export class PcpService implements Service {
     }
     // Mapped again from scratch: a previous round's ports are asked for first.
     const previous = new Map(this.held.map((held) => [`${held.target.protocol}/${held.target.port}`, held.externalPort]))
+    if (this.held.length === 0) await this.clearPreviousRun(client, targets)
     this.held = []
     await this.mapAll(
-      targets.map((target) => ({ target, externalPort: previous.get(`${target.protocol}/${target.port}`) ?? this.options.externalPort ?? target.port })),
+      targets.map((target) => ({
+        target,
+        externalPort: previous.get(`${target.protocol}/${target.port}`) ?? this.options.externalPort ?? stableExternalPort(this.components.peerId, target.protocol),
+      })),
       'mapped',
     )
     this.nextSearch = this.options.searchInterval
     this.later(this.options.checkInterval, () => this.check())
+  }
+
+  /**
+   * Delete whatever a previous run of this node (same key, so same nonce)
+   * left mapped on the gateway: a PCP MAP with internal port 0 and lifetime 0
+   * deletes every mapping of the nonce (RFC 6887 §15). The restarted node then
+   * gets its stable external ports back. NAT-PMP has no such request: a
+   * killed run's NAT-PMP mappings on other internal ports expire with their lease.
+   */
+  private async clearPreviousRun(client: PortControlClient, targets: readonly MappingTarget[]): Promise<void> {
+    if (client.protocol !== 'pcp') return
+    for (const protocol of new Set(targets.map((target) => target.protocol))) {
+      try {
+        await client.map({ protocol, internalPort: 0, externalPort: 0, lifetime: 0 }, this.stopping.signal)
+      } catch (error) {
+        if (asPcpError(error).reason === 'aborted') throw error
+        this.logger.debug(`cannot clear a previous run's ${protocol} mappings: ${asPcpError(error).message}`)
+      }
+    }
   }
 
   /** Map (or refresh) each wanted port; publish what the gateway granted, or fail when it granted nothing. */
@@ -334,6 +357,15 @@ export class PcpService implements Service {
     const protocol = this.client?.protocol
     return { gateway: this.client?.gateway ?? this.options.gateway, externalIp: this.externalIp, ...(protocol === undefined ? {} : { protocol }) }
   }
+}
+
+/**
+ * The external port asked for by default: derived from the peer id, so a
+ * node restarted on a new local port asks for (and, its old mapping deleted,
+ * gets) the external port its peers know. 10000–59999, per protocol.
+ */
+export function stableExternalPort(peerId: string, protocol: 'tcp' | 'udp'): number {
+  return 10_000 + (createHash('sha256').update(`crust pcp port ${protocol} ${peerId}`).digest().readUInt32BE(0) % 50_000)
 }
 
 function asPcpError(error: unknown): PcpError {
