@@ -132,6 +132,37 @@ export class GatewayClient {
   }
 
   /**
+   * The gateway's mapping of one external port (GetSpecificPortMappingEntry),
+   * or undefined when it holds none (fault 714 NoSuchEntryInArray): the cheap
+   * way to tell a gateway that forgot our mappings (rebooted).
+   */
+  async getMapping(mapping: { readonly protocol: 'tcp' | 'udp'; readonly externalPort: number }, signal: AbortSignal): Promise<{ internalClient: string; internalPort: number } | undefined> {
+    let body: unknown
+    try {
+      body = await this.operate<unknown>('GetSpecificPortMappingEntry', signal, (done) =>
+        this.chosen().run(
+          'GetSpecificPortMappingEntry',
+          [
+            ['NewRemoteHost', ''],
+            ['NewExternalPort', mapping.externalPort],
+            ['NewProtocol', mapping.protocol.toUpperCase()],
+          ],
+          done,
+        ),
+      )
+    } catch (error) {
+      if (asUpnpError(error).faultCode === NO_SUCH_ENTRY) return undefined
+      throw error
+    }
+    const response = isElement(body) ? child(body, 'GetSpecificPortMappingEntryResponse') : undefined
+    if (!isElement(response)) throw new UpnpError('malformed', 'the gateway answered GetSpecificPortMappingEntry without its response')
+    const internalClient = text(child(response, 'NewInternalClient'))?.trim() ?? ''
+    const internalPort = Number(text(child(response, 'NewInternalPort'))?.trim())
+    if (!isIPv4(internalClient) || !isPort(internalPort)) throw new UpnpError('malformed', 'the gateway answered GetSpecificPortMappingEntry with no internal client or port')
+    return { internalClient, internalPort }
+  }
+
+  /**
    * The gateway's port mappings, at most `max` of them (GetGenericPortMappingEntry
    * by index until the gateway says the index is past the end). Entries that do
    * not parse are skipped; a failure ends the list where it is.
@@ -223,6 +254,9 @@ function listedMapping(body: unknown): ListedMapping | undefined {
   if ((protocol !== 'tcp' && protocol !== 'udp') || !isPort(externalPort) || !isPort(internalPort) || !isIPv4(internalClient)) return undefined
   return { protocol, externalPort, internalPort, internalClient, description: field('NewPortMappingDescription') }
 }
+
+/** UPnP fault 714 NoSuchEntryInArray: the gateway holds no such mapping. */
+const NO_SUCH_ENTRY = 714
 
 function isPort(value: number): boolean {
   return Number.isInteger(value) && value > 0 && value < 65_536

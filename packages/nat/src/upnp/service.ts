@@ -38,8 +38,13 @@ export class UpnpService implements Service {
   private externalIp: string | undefined
   private held: HeldMapping[] = []
   private failure: UpnpError | undefined
-  private work: Promise<void> | undefined
+  private work: Promise<void> = Promise.resolve()
   private renewTimer: NodeJS.Timeout | undefined
+  private checkTimer: NodeJS.Timeout | undefined
+  private searchTimer: NodeJS.Timeout | undefined
+  private nextSearch: number
+  /** Whether the held mappings are published (false while the gateway is silent). */
+  private published = false
   private stopped = false
 
   constructor(
@@ -48,6 +53,7 @@ export class UpnpService implements Service {
   ) {
     this.logger = components.logger.child('upnp')
     this.description = options.description ?? `crust ${shortPeerId(components.peerId)}`
+    this.nextSearch = options.searchInterval
   }
 
   /** The node's UPnP status (as in `natStatus(node.nat).upnp`). */
@@ -82,7 +88,7 @@ export class UpnpService implements Service {
     // Loading nat-upnp takes a few hundred ms, once; if it fails, start() fails and the node leaves the service out.
     const client = await GatewayClient.create(this.options.requestTimeout)
     this.client = client
-    const round = this.track(this.establish(client, listening))
+    const round = this.track(() => this.establish(client, listening))
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.options.discoveryTimeout + this.options.requestTimeout)
@@ -96,6 +102,8 @@ export class UpnpService implements Service {
     if (this.stopped) return
     this.stopped = true
     clearTimeout(this.renewTimer)
+    clearTimeout(this.checkTimer)
+    clearTimeout(this.searchTimer)
     this.stopping.abort()
     await this.work
     const hadMappings = this.held.length > 0
@@ -107,13 +115,14 @@ export class UpnpService implements Service {
     this.components.reportTraversal(upnpReport({ ...this.base(), state: 'unknown', mappings: [] }))
   }
 
-  /** Run `task` as the one piece of gateway work in flight (stop waits for it). */
-  private track(task: Promise<void>): Promise<void> {
-    const work = task.finally(() => {
-      if (this.work === work) this.work = undefined
-    })
-    this.work = work
-    return work
+  /** Run `task` after the gateway work already queued, one piece at a time (stop waits for it); never rejects. */
+  private track(task: () => Promise<void>): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.stopped) return
+      await task().catch((error: unknown) => this.logger.debug(`gateway work failed: ${asUpnpError(error).message}`))
+    }
+    this.work = this.work.then(run, run)
+    return this.work
   }
 
   /** Find the gateway and map every port (never rejects: failures become the reported state). */
@@ -147,9 +156,59 @@ export class UpnpService implements Service {
       if (this.held.length === 0 && firstFailure !== undefined) throw firstFailure
       this.publish('mapped', failures)
       this.scheduleRenewal()
+      this.nextSearch = this.options.searchInterval
+      this.scheduleCheck()
     } catch (error) {
       this.fail(asUpnpError(error))
     }
+  }
+
+  private scheduleCheck(): void {
+    clearTimeout(this.checkTimer)
+    if (this.stopped) return
+    this.checkTimer = setTimeout(() => void this.track(() => this.check()), this.options.checkInterval)
+    this.checkTimer.unref()
+  }
+
+  /**
+   * Does the gateway still hold our first mapping, with the same external IP?
+   * A gateway that forgot it (rebooted) or changed address is mapped again at
+   * once; a silent one has our addresses withdrawn until it answers again.
+   */
+  private async check(): Promise<void> {
+    const client = this.client
+    const first = this.held[0]
+    if (client === undefined || first === undefined) return this.scheduleCheck()
+    const signal = this.stopping.signal
+    try {
+      const entry = await this.retry(() => client.getMapping({ protocol: first.target.protocol, externalPort: first.externalPort }, signal), signal)
+      const ip = await this.retry(() => client.externalIp(signal), signal)
+      const lost = entry === undefined || entry.internalPort !== first.target.port || entry.internalClient !== this.gateway?.localAddress
+      const moved = ip !== this.externalIp
+      if (lost || moved || !this.published) {
+        this.logger.info(`${lost ? 'the gateway no longer holds our mappings (rebooted?)' : moved ? `the gateway has a new external IP ${ip}` : 'the gateway answers again'}; mapping again`)
+        this.externalIp = ip
+        clearTimeout(this.renewTimer)
+        await this.renew(true)
+        return // renew() scheduled the next check
+      }
+    } catch (error) {
+      const failure = asUpnpError(error)
+      if (failure.reason === 'aborted') return
+      if (failure.state === 'unavailable' && this.published) this.withdraw(`the gateway stopped answering: ${failure.message}`)
+      else if (failure.state !== 'unavailable') this.logger.debug(`checking the mappings failed: ${failure.message}`)
+    }
+    this.scheduleCheck()
+  }
+
+  /** The gateway went silent: stop publishing addresses that may be dead, keep the mappings to ask for again. */
+  private withdraw(reason: string): void {
+    if (this.stopped) return
+    this.published = false
+    this.components.advertise([])
+    this.components.reportTraversal(upnpReport({ ...this.base(), state: 'unavailable', mappings: [], reason }))
+    this.logger.info(`${reason}; addresses withdrawn until it answers`)
+    this.components.notify({ service: 'upnp', type: 'unavailable', message: reason })
   }
 
   /**
@@ -221,7 +280,7 @@ export class UpnpService implements Service {
   }
 
   /** Ask again for every held mapping; those the gateway no longer grants are withdrawn. */
-  private async renew(): Promise<void> {
+  private async renew(remap = false): Promise<void> {
     const client = this.client
     if (client === undefined) return
     const signal = this.stopping.signal
@@ -257,15 +316,17 @@ export class UpnpService implements Service {
       this.fail(firstFailure ?? new UpnpError('fault', 'the gateway dropped every mapping'))
       return
     }
-    const moved = this.publishedAddresses().join() !== before.join()
-    this.publish(moved ? 'mapped' : 'renewed', failures)
+    const moved = this.publishedAddresses().join() !== before.join() || !this.published
+    this.publish(moved || remap ? 'mapped' : 'renewed', failures)
     this.scheduleRenewal()
+    this.scheduleCheck()
   }
 
   private scheduleRenewal(): void {
+    clearTimeout(this.renewTimer)
     const delays = this.held.map((held) => renewDelay(held.leaseSeconds)).filter((delay) => delay !== undefined)
     if (delays.length === 0 || this.stopped) return
-    this.renewTimer = setTimeout(() => void this.track(this.renew()), Math.min(...delays))
+    this.renewTimer = setTimeout(() => void this.track(() => this.renew()), Math.min(...delays))
     this.renewTimer.unref()
   }
 
@@ -307,6 +368,7 @@ export class UpnpService implements Service {
     if (this.stopped) return
     const mappings = this.mappings()
     this.failure = undefined
+    this.published = true
     this.components.advertise(mappings.map((mapping) => ({ address: mapping.address, method: 'upnp' as const })))
     this.components.reportTraversal(upnpReport({ ...this.base(), state: 'mapped', mappings }))
     const lease = this.held.some((held) => held.leaseSeconds === 0) ? 'permanent' : `lease ${this.options.leaseSeconds} s`
@@ -321,12 +383,41 @@ export class UpnpService implements Service {
   /** The gateway is unavailable or refused: withdraw everything and say so once. */
   private fail(error: UpnpError): void {
     if (this.stopped || error.reason === 'aborted') return
+    const repeated = this.failure?.message === error.message
     this.failure = error
     clearTimeout(this.renewTimer)
+    clearTimeout(this.checkTimer)
     this.held = []
+    this.published = false
     this.components.advertise([])
     this.client?.close()
-    this.settle(error.state, error.message)
+    this.client = undefined
+    // Said once: searching again and finding nothing again is only worth a debug line.
+    if (repeated) this.logger.debug(`${error.message}; still no port mappings`)
+    else this.settle(error.state, error.message)
+    if (error.state === 'unavailable') this.searchAgain()
+  }
+
+  /** No gateway (yet): a fresh client searches again later, less and less often. */
+  private searchAgain(): void {
+    if (this.stopped) return
+    const wait = this.nextSearch
+    this.nextSearch = Math.min(this.options.maxSearchInterval, this.nextSearch * 2)
+    this.logger.debug(`searching for a UPnP gateway again in ${wait} ms`)
+    clearTimeout(this.searchTimer)
+    this.searchTimer = setTimeout(() => {
+      void this.track(async () => {
+        const client = await GatewayClient.create(this.options.requestTimeout).catch(() => undefined)
+        if (client === undefined || this.stopped) {
+          client?.close()
+          return this.searchAgain()
+        }
+        this.client = client
+        this.controlUrl = undefined
+        await this.establish(client, this.components.listenAddresses())
+      })
+    }, wait)
+    this.searchTimer.unref()
   }
 
   /** Report a final state with its reason: one info line and one event. */
