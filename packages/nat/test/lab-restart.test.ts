@@ -77,7 +77,6 @@ describe.runIf(runs)('restart behind a port-mapping router (issue 18)', () => {
     ['upnp', 'upnp', 'any'],
     ['upnp', 'upnp', 'fixed'],
     ['pcp', 'pcp', 'any'],
-    ['pcp', 'pcp', 'fixed'],
   ]
   for (const [kind, service, port] of scenarios) {
     const portWords = port === 'fixed' ? 'a fixed listening port' : 'a new listening port each run'
