@@ -179,6 +179,7 @@ describe('PortControlClient against a fake gateway on loopback', () => {
   })
 
   it('ignores datagrams from anyone but the gateway, and times out with a typed error', async () => {
+    await gateway(() => undefined) // the real one stays silent
     const impostor = await gateway(() => undefined, '127.0.0.3')
     const c = await client(['pcp'], [30, 60])
     // Spray good-looking answers from another address at the client's port.
@@ -189,6 +190,13 @@ describe('PortControlClient against a fake gateway on loopback', () => {
     } finally {
       clearInterval(spray)
     }
+  })
+
+  it('fails at once (no-gateway) when the gateway has no server on 5351 (port unreachable), not after every retransmission', async () => {
+    const c = await client(['pcp'], [250, 500, 1000])
+    const startedAt = Date.now()
+    await expect(c.probe(new AbortController().signal)).rejects.toMatchObject({ reason: 'no-gateway', message: expect.stringContaining('port unreachable') })
+    expect(Date.now() - startedAt).toBeLessThan(1000) // the second send learns of the ICMP error; the schedule is 1750 ms
   })
 
   it('reports a garbled-only gateway as malformed, a refusal as a result code, a stop as aborted', async () => {

@@ -38,8 +38,8 @@ export interface MapRequest {
 export type Answered<T> = T & { readonly rebooted: boolean }
 
 /**
- * A PCP / NAT-PMP client for one gateway: one UDP socket, one request in
- * flight at a time, retransmitted on RFC 6887's schedule (250 ms, doubling) a
+ * A PCP / NAT-PMP client for one gateway: one UDP socket connected to its
+ * port 5351, one request in flight at a time, retransmitted on RFC 6887's schedule (250 ms, doubling) a
  * bounded number of times. Only datagrams from the gateway's address and
  * port 5351 are read; one that fails to decode is remembered and reported
  * (a `malformed` {@link PcpError}) only if no good answer follows. It tracks
@@ -49,6 +49,8 @@ export class PortControlClient {
   private readonly socket: Socket
   /** The datagram handler of the request in flight. */
   private onAnswer: ((message: Buffer) => void) | undefined
+  /** The port-unreachable handler of the request in flight. */
+  private onRefused: (() => void) | undefined
   private queue: Promise<unknown> = Promise.resolve()
   private last: { epoch: number; at: number } | undefined
   private closed = false
@@ -66,7 +68,10 @@ export class PortControlClient {
   ) {
     this.nonce = nonce
     this.socket = createSocket('udp4')
-    this.socket.on('error', () => {}) // a send to an unreachable gateway surfaces as a timeout
+    // ICMP port unreachable from the gateway comes back as ECONNREFUSED, on a send or a receive.
+    this.socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED') this.onRefused?.()
+    })
     this.socket.on('message', (message, remote) => {
       if (remote.address !== this.gateway || remote.port !== SERVER_PORT) return
       this.onAnswer?.(message)
@@ -89,8 +94,12 @@ export class PortControlClient {
     await new Promise<void>((resolve, reject) => {
       client.socket.once('error', reject)
       client.socket.bind(0, options.clientIp, () => {
-        client.socket.off('error', reject)
-        resolve()
+        // Connected: the kernel drops datagrams from anyone else, and a gateway with no server on 5351
+        // answers ICMP port unreachable, which fails the next send at once instead of after every retransmission.
+        client.socket.connect(SERVER_PORT, options.gateway, () => {
+          client.socket.off('error', reject)
+          resolve()
+        })
       })
     }).catch((error: unknown) => {
       client.close()
@@ -152,6 +161,7 @@ export class PortControlClient {
     if (this.closed) return
     this.closed = true
     this.onAnswer = undefined
+    this.onRefused = undefined
     try {
       this.socket.close()
     } catch {
@@ -184,14 +194,19 @@ export class PortControlClient {
       let timer: NodeJS.Timeout | undefined
       let garbled: PcpError | undefined
       let tried = 0
+      let settled = false
       const finish = (error: PcpError | undefined, value?: T): void => {
+        if (settled) return
+        settled = true
         clearTimeout(timer)
         this.onAnswer = undefined
+        this.onRefused = undefined
         signal.removeEventListener('abort', onAbort)
         if (error !== undefined) reject(error)
         else resolve(value as T)
       }
       const onAbort = (): void => finish(new PcpError('aborted', 'stopped'))
+      this.onRefused = () => finish(new PcpError('no-gateway', `nothing answers PCP or NAT-PMP on ${this.gateway}:${SERVER_PORT} (port unreachable)`))
       this.onAnswer = (message) => {
         try {
           finish(undefined, decode(message))
@@ -210,7 +225,9 @@ export class PortControlClient {
           finish(garbled ?? new PcpError('timeout', `the gateway ${this.gateway} did not answer on port ${SERVER_PORT} within ${total} ms`))
           return
         }
-        this.socket.send(request, SERVER_PORT, this.gateway)
+        this.socket.send(request, (error) => {
+          if ((error as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED') this.onRefused?.()
+        })
         timer = setTimeout(send, wait)
       }
       signal.addEventListener('abort', onAbort, { once: true })

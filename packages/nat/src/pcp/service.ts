@@ -255,7 +255,8 @@ export class PcpService implements Service {
     } catch (error) {
       const failure = asPcpError(error)
       if (failure.reason === 'aborted') return
-      if (failure.reason !== 'timeout') throw failure
+      // Silent or port unreachable (rebooting): keep asking every checkInterval, so it is found within one once back.
+      if (failure.reason !== 'timeout' && failure.reason !== 'no-gateway') throw failure
       if (this.published) this.withdraw(`the gateway ${client.gateway} stopped answering: ${failure.message}`)
     } finally {
       this.later(this.options.checkInterval, () => this.check())
