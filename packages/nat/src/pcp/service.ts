@@ -19,7 +19,7 @@ interface HeldMapping {
   readonly lifetime: number
 }
 
-/** How long the published state may be what the gateway says. */
+/** The event a publication is: a first or moved mapping, a renewal, or mapping again after the gateway lost them. */
 type Publish = 'mapped' | 'renewed' | 'remapped'
 
 /**
@@ -47,6 +47,7 @@ export class PcpService implements Service {
   private failure: PcpError | undefined
   private work: Promise<void> = Promise.resolve()
   private readonly timers = new Set<NodeJS.Timeout>()
+  private renewTimer: NodeJS.Timeout | undefined
   private nextSearch: number
   private stopped = false
 
@@ -217,8 +218,6 @@ export class PcpService implements Service {
     this.publish(type === 'renewed' && moved ? 'mapped' : type, failures)
     this.scheduleRenewal()
   }
-
-  private renewTimer: NodeJS.Timeout | undefined
 
   private scheduleRenewal(): void {
     clearTimeout(this.renewTimer)
