@@ -133,7 +133,12 @@ describe.runIf(runs)('restart behind a port-mapping router (issue 18)', () => {
           notes: `b2 start ${backAt - killedAt - 3000} ms`,
         })
         expect(recoveryMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(2_000)
-        expect(methodAfter).toBe(service)
+        if (port === 'any') expect(methodAfter).toBe(service)
+        // Same local port: the killed run's mapping still forwards to it, so the peer's keep may get through
+        // before the new run's service has published the mapping (the node labels inbound paths by its
+        // published addresses at handshake time): then both ends say `direct`, over the same mapping.
+        else expect([service, 'direct']).toContain(methodAfter)
+        expect(['punched', 'relayed']).not.toContain(methodAfter)
         expect(leasesAfter).toBe(leasesBefore)
         await Promise.all([a.call('stop'), b2.call('stop'), rendezvous.call('stop')])
         expect(await gatewayLeases(home)).toEqual([])

@@ -179,6 +179,24 @@ export function decodeNatPmpMap(message: Buffer, request: { protocol: MapProtoco
   return { ...header, internalPort, externalPort, lifetime: message.readUInt32BE(12) }
 }
 
+/** The group and port a PCP / NAT-PMP server announces itself on (RFC 6887 §14.1.3, RFC 6886 §3.2.1). */
+export const ANNOUNCE_GROUP = '224.0.0.1'
+export const ANNOUNCE_PORT = 5350
+
+/**
+ * Whether `message` is an unsolicited announcement: a PCP ANNOUNCE answer or
+ * a NAT-PMP external address answer (both sent by a gateway that restarted or
+ * changed address).
+ */
+export function isAnnouncement(message: Buffer): boolean {
+  try {
+    if (message[0] === PCP_VERSION) return decodePcpHeader(message, PcpOpcode.ANNOUNCE).resultCode === PcpResult.SUCCESS
+    return message.length === 12 && decodeNatPmpAddress(message).resultCode === 0
+  } catch {
+    return false
+  }
+}
+
 /**
  * Whether the server's epoch shows it lost its state since the last answer
  * (RFC 6887 §8.5, RFC 6886 §3.6): its clock must have advanced at least 7/8

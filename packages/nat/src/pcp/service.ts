@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { Logger, Service, ServiceComponents } from '@crust/core'
 import { formatAddress, isLoopback } from '@crust/core/plugin'
+import type { RemoteInfo } from 'node:dgram'
+import { type MulticastListener, listenMulticast } from '../common/multicast-listener.js'
 import { type PcpStatus, type PortMapping, natStatus, pcpReport } from '../status.js'
 import { localAddressTowards } from '../upnp/discovery.js'
 import { renewDelay } from '../upnp/schedule.js'
@@ -8,7 +10,7 @@ import { type MappingTarget, mappableAddresses, mappingTargets } from '../upnp/t
 import { type PortControlProtocol, PortControlClient } from './client.js'
 import { PcpError } from './errors.js'
 import { type ResolvedPcpOptions, retransmitSchedule } from './options.js'
-import { NONCE_BYTES, SERVER_PORT } from './packets.js'
+import { ANNOUNCE_GROUP, ANNOUNCE_PORT, NONCE_BYTES, SERVER_PORT, isAnnouncement } from './packets.js'
 import { defaultGateway } from './gateway.js'
 
 /** A mapping the gateway holds for us. */
@@ -48,6 +50,9 @@ export class PcpService implements Service {
   private work: Promise<void> = Promise.resolve()
   private readonly timers = new Set<NodeJS.Timeout>()
   private renewTimer: NodeJS.Timeout | undefined
+  private searchTimer: NodeJS.Timeout | undefined
+  private announcements: MulticastListener | undefined
+  private lastAnnouncement = 0
   private nextSearch: number
   private stopped = false
 
@@ -86,6 +91,7 @@ export class PcpService implements Service {
       this.settle('unavailable', 'nothing to map: the node listens on no IPv4 TCP or QUIC address beyond loopback')
       return
     }
+    this.announcements = await listenMulticast({ port: ANNOUNCE_PORT, group: ANNOUNCE_GROUP, onMessage: (message, from) => this.announced(message, from) })
     const round = this.track(() => this.establish())
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
@@ -101,6 +107,7 @@ export class PcpService implements Service {
     this.stopped = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
+    this.announcements?.close()
     this.stopping.abort()
     await this.work
     const hadMappings = this.published
@@ -126,14 +133,39 @@ export class PcpService implements Service {
     return this.work
   }
 
-  private later(delay: number, task: () => Promise<void>): void {
-    if (this.stopped) return
+  private later(delay: number, task: () => Promise<void>): NodeJS.Timeout | undefined {
+    if (this.stopped) return undefined
     const timer = setTimeout(() => {
       this.timers.delete(timer)
+      if (this.searchTimer === timer) this.searchTimer = undefined
       void this.track(task)
     }, delay)
     timer.unref()
     this.timers.add(timer)
+    return timer
+  }
+
+  /**
+   * A gateway announced itself (it restarted, or changed address): check it
+   * now rather than at the next `checkInterval`, or, while none answered, search
+   * now. Only from the gateway (when known) and its port 5351, at most once a second.
+   */
+  private announced(message: Buffer, from: RemoteInfo): void {
+    const gateway = this.client?.gateway ?? this.options.gateway
+    if (this.stopped || from.port !== SERVER_PORT || (gateway !== undefined && from.address !== gateway) || !isAnnouncement(message)) return
+    const now = Date.now()
+    if (now - this.lastAnnouncement < 1000) return
+    this.lastAnnouncement = now
+    this.logger.debug(`the gateway ${from.address} announced itself`)
+    if (this.client !== undefined && this.client.protocol !== undefined) {
+      void this.track(() => this.check(false))
+    } else if (this.searchTimer !== undefined) {
+      clearTimeout(this.searchTimer)
+      this.timers.delete(this.searchTimer)
+      this.searchTimer = undefined
+      this.nextSearch = this.options.searchInterval
+      void this.track(() => this.establish())
+    }
   }
 
   /** Find the gateway, learn its protocol and map every port. */
@@ -239,7 +271,7 @@ export class PcpService implements Service {
    * external address re-maps now; a gateway that stopped answering has its
    * addresses withdrawn until it answers again. Runs every `checkInterval`.
    */
-  private async check(): Promise<void> {
+  private async check(reschedule = true): Promise<void> {
     const client = this.client
     if (client === undefined) return
     try {
@@ -258,7 +290,8 @@ export class PcpService implements Service {
       if (failure.reason !== 'timeout' && failure.reason !== 'no-gateway') throw failure
       if (this.published) this.withdraw(`the gateway ${client.gateway} stopped answering: ${failure.message}`)
     } finally {
-      this.later(this.options.checkInterval, () => this.check())
+      // An announcement's extra check leaves the periodic one as it is.
+      if (reschedule) this.later(this.options.checkInterval, () => this.check())
     }
   }
 
@@ -341,7 +374,7 @@ export class PcpService implements Service {
     const wait = this.nextSearch
     this.nextSearch = Math.min(this.options.maxSearchInterval, this.nextSearch * 2)
     this.logger.debug(`searching for a PCP / NAT-PMP gateway again in ${wait} ms`)
-    this.later(wait, () => this.establish())
+    this.searchTimer = this.later(wait, () => this.establish())
   }
 
   /** Report a state with its reason: one info line and one event. */
