@@ -7,6 +7,7 @@ import { ConfigError, type CrustNode, type ServiceEvent } from '@crust/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { UpnpError, UpnpService, natStatus, upnp } from '../src/index.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from '../src/upnp/schedule.js'
+import { aliveLocation } from '../src/upnp/service.js'
 import { mappingTargets } from '../src/upnp/targets.js'
 import { startNode } from './helpers.js'
 
@@ -169,6 +170,19 @@ describe('upnp() options', () => {
     expect(() => upnp({ attempts: 0 })).toThrow(/upnp\.attempts/)
     expect(() => upnp({ lease: 60 } as never)).toThrow(/lease/)
     expect(() => upnp()).not.toThrow()
+  })
+})
+
+describe('SSDP announcements', () => {
+  it('reads the LOCATION of an ssdp:alive NOTIFY, and nothing else', () => {
+    const notify = (nts: string, location = 'http://10.1.0.1:5000/rootDesc.xml'): string =>
+      `NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=60\r\nLOCATION: ${location}\r\nNT: upnp:rootdevice\r\nNTS: ${nts}\r\n\r\n`
+    expect(aliveLocation(notify('ssdp:alive'))?.href).toBe('http://10.1.0.1:5000/rootDesc.xml')
+    expect(aliveLocation(notify('ssdp:byebye'))).toBeUndefined()
+    expect(aliveLocation(notify('ssdp:alive', 'file:///etc/passwd'))).toBeUndefined()
+    expect(aliveLocation(notify('ssdp:alive', 'not a url'))).toBeUndefined()
+    expect(aliveLocation(notify('ssdp:alive').replace('NOTIFY *', 'M-SEARCH *'))).toBeUndefined()
+    expect(aliveLocation('')).toBeUndefined()
   })
 })
 

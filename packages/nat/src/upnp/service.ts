@@ -1,5 +1,7 @@
+import type { RemoteInfo } from 'node:dgram'
 import { type Logger, type Service, type ServiceComponents, shortPeerId } from '@crust/core'
 import { formatAddress, isLoopback } from '@crust/core/plugin'
+import { type MulticastListener, listenMulticast } from '../common/multicast-listener.js'
 import { type PortMapping, type UpnpStatus, natStatus, upnpReport } from '../status.js'
 import { GatewayClient } from './client.js'
 import { type GatewayLocation, localAddressTowards } from './discovery.js'
@@ -8,6 +10,12 @@ import type { ResolvedUpnpOptions } from './options.js'
 import { withRetries } from './retry.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
 import { type MappingTarget, mappableAddresses, mappingTargets } from './targets.js'
+
+/** Where gateways announce themselves (SSDP NOTIFY). */
+const SSDP_GROUP = '239.255.255.250'
+const SSDP_PORT = 1900
+/** The longest SSDP NOTIFY read; miniupnpd's are about 500 bytes. */
+const MAX_NOTIFY = 2048
 
 /** Gateway mappings read when looking for a previous run's: enough for a home router, bounded against a hostile one. */
 const MAX_LISTED = 64
@@ -43,6 +51,8 @@ export class UpnpService implements Service {
   private checkTimer: NodeJS.Timeout | undefined
   private searchTimer: NodeJS.Timeout | undefined
   private nextSearch: number
+  private announcements: MulticastListener | undefined
+  private lastAnnouncement = 0
   /** Whether the held mappings are published (false while the gateway is silent). */
   private published = false
   private stopped = false
@@ -88,6 +98,7 @@ export class UpnpService implements Service {
     // Loading nat-upnp takes a few hundred ms, once; if it fails, start() fails and the node leaves the service out.
     const client = await GatewayClient.create(this.options.requestTimeout)
     this.client = client
+    this.announcements = await listenMulticast({ port: SSDP_PORT, group: SSDP_GROUP, onMessage: (message, from) => this.announced(message, from) })
     const round = this.track(() => this.establish(client, listening))
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
@@ -104,6 +115,7 @@ export class UpnpService implements Service {
     clearTimeout(this.renewTimer)
     clearTimeout(this.checkTimer)
     clearTimeout(this.searchTimer)
+    this.announcements?.close()
     this.stopping.abort()
     await this.work
     const hadMappings = this.held.length > 0
@@ -406,18 +418,48 @@ export class UpnpService implements Service {
     this.logger.debug(`searching for a UPnP gateway again in ${wait} ms`)
     clearTimeout(this.searchTimer)
     this.searchTimer = setTimeout(() => {
-      void this.track(async () => {
-        const client = await GatewayClient.create(this.options.requestTimeout).catch(() => undefined)
-        if (client === undefined || this.stopped) {
-          client?.close()
-          return this.searchAgain()
-        }
-        this.client = client
-        this.controlUrl = undefined
-        await this.establish(client, this.components.listenAddresses())
-      })
+      this.searchTimer = undefined
+      void this.track(() => this.search())
     }, wait)
     this.searchTimer.unref()
+  }
+
+  /** Search for a gateway with a fresh client (nat-upnp's SSDP sockets were closed). */
+  private async search(): Promise<void> {
+    const client = await GatewayClient.create(this.options.requestTimeout).catch(() => undefined)
+    if (client === undefined || this.stopped) {
+      client?.close()
+      return this.searchAgain()
+    }
+    this.client = client
+    this.controlUrl = undefined
+    await this.establish(client, this.components.listenAddresses())
+  }
+
+  /**
+   * An SSDP `ssdp:alive` NOTIFY from a gateway (it restarted, or says it is
+   * still there): check our mappings now rather than at the next
+   * `checkInterval`, or, while none answered, search now. Only from the host
+   * its LOCATION names (the gateway's, once known), at most once in 2 s (a
+   * gateway sends a dozen at once).
+   */
+  private announced(message: Buffer, from: RemoteInfo): void {
+    if (this.stopped || message.length > MAX_NOTIFY) return
+    const location = aliveLocation(message.toString('latin1'))
+    const known = this.gateway?.location.hostname
+    if (location === undefined || location.hostname !== from.address || (known !== undefined && location.hostname !== known)) return
+    const now = Date.now()
+    if (now - this.lastAnnouncement < 2000) return
+    this.lastAnnouncement = now
+    this.logger.debug(`the gateway ${from.address} announced itself`)
+    if (this.held.length > 0) {
+      void this.track(() => this.check())
+    } else if (this.searchTimer !== undefined) {
+      clearTimeout(this.searchTimer)
+      this.searchTimer = undefined
+      this.nextSearch = this.options.searchInterval
+      void this.track(() => this.search())
+    }
   }
 
   /** Report a final state with its reason: one info line and one event. */
@@ -439,5 +481,20 @@ export class UpnpService implements Service {
       signal,
       onRetry: (error, delay) => this.logger.debug(`${error.message}; trying again in ${delay} ms`),
     })
+  }
+}
+
+/** The LOCATION of an SSDP `NOTIFY` with `NTS: ssdp:alive`, when it is an http URL. */
+export function aliveLocation(text: string): URL | undefined {
+  const [first, ...lines] = text.split('\r\n')
+  if (!/^NOTIFY \* HTTP\/1\.[01]$/i.test(first ?? '')) return undefined
+  const header = (name: string): string | undefined =>
+    lines.find((line) => line.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim()
+  if (header('nts')?.toLowerCase() !== 'ssdp:alive') return undefined
+  try {
+    const url = new URL(header('location') ?? '')
+    return url.protocol === 'http:' ? url : undefined
+  } catch {
+    return undefined
   }
 }
