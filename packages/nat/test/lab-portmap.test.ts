@@ -199,8 +199,12 @@ describe.runIf(runs)('pcp() with a real miniupnpd gateway (UPnP off)', () => {
     const router = lab.routers.pcp!
     // A one-minute check: only the announcement can explain a quick re-map.
     const node = await pcpNode(router, { leaseSeconds: 3600, checkInterval: 60_000 })
+    const before = pcpEvents(node).length
     await rebootGateway(lab, router)
-    const remapMs = await within(10_000, async () => pcpEvents(node).includes('remapped') && (await gatewayLeases(router)).length === 2)
+    // `remapped` when the epoch shows the reboot; `renewed` when it came too soon after the last one to tell (the
+    // previous test's): either way the node asked for every mapping again, and the router holds them.
+    const remade = (): boolean => pcpEvents(node).slice(before).some((type) => type === 'remapped' || type === 'renewed')
+    const remapMs = await within(10_000, async () => remade() && (await gatewayLeases(router)).length === 2)
     rows.push({ scenario: 'router reboot, noticed from its ANNOUNCE (checkInterval 60 s)', ms: remapMs, method: 'pcp', notes: 'after the gateway was back' })
     expect(remapMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(2_000)
     await node.call('stop')

@@ -158,7 +158,8 @@ export class PcpService implements Service {
     this.lastAnnouncement = now
     this.logger.debug(`the gateway ${from.address} announced itself`)
     if (this.client !== undefined && this.client.protocol !== undefined) {
-      void this.track(() => this.check(false))
+      // Refresh every mapping, as RFC 6887 §14.1.3 asks: the epoch cannot tell a reboot within ~2 s of the last answer.
+      void this.track(() => this.check(false, true))
     } else if (this.searchTimer !== undefined) {
       clearTimeout(this.searchTimer)
       this.timers.delete(this.searchTimer)
@@ -271,7 +272,7 @@ export class PcpService implements Service {
    * external address re-maps now; a gateway that stopped answering has its
    * addresses withdrawn until it answers again. Runs every `checkInterval`.
    */
-  private async check(reschedule = true): Promise<void> {
+  private async check(reschedule = true, refresh = false): Promise<void> {
     const client = this.client
     if (client === undefined) return
     try {
@@ -282,6 +283,8 @@ export class PcpService implements Service {
         const why = probed.rebooted ? 'the gateway restarted (its epoch went back): its mappings are gone' : newAddress ? `the gateway has a new external address ${probed.externalIp}` : 'the gateway answers again'
         this.logger.info(`${why}; mapping again`)
         await this.mapAll(this.held, 'remapped')
+      } else if (refresh) {
+        await this.mapAll(this.held, 'renewed')
       }
     } catch (error) {
       const failure = asPcpError(error)
