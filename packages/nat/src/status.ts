@@ -24,6 +24,8 @@ export interface NatStatus {
   readonly mapping: NatMapping
   /** The UPnP gateway's state and the mappings it holds for this node. */
   readonly upnp: UpnpStatus
+  /** The PCP / NAT-PMP gateway's state and the mappings it holds for this node (`pcp()`). */
+  readonly pcp: PcpStatus
   /**
    * The ports STUN servers saw the datagram socket at, in the order asked.
    * Behind an endpoint-dependent NAT, consecutive ports mean it hands out
@@ -46,6 +48,12 @@ export interface UpnpStatus {
   readonly reason?: string
 }
 
+/** PCP / NAT-PMP gateway state of a node: the same states as {@link UpnpStatus}. */
+export interface PcpStatus extends UpnpStatus {
+  /** The protocol the gateway answered in, once known: also the `conn.method` of connections through its mappings. */
+  readonly protocol?: 'pcp' | 'nat-pmp'
+}
+
 /** One port mapping on a gateway. */
 export interface PortMapping {
   readonly protocol: 'tcp' | 'udp'
@@ -58,6 +66,7 @@ export interface PortMapping {
 /** The report kinds this package's services use. */
 export const STUN_KIND = 'stun'
 export const UPNP_KIND = 'upnp'
+export const PCP_KIND = 'pcp'
 
 const MAPPINGS: readonly NatMapping[] = ['unknown', 'none', 'endpoint-independent', 'endpoint-dependent']
 const UPNP_STATES: ReadonlyArray<UpnpStatus['state']> = ['unknown', 'unavailable', 'refused', 'mapped']
@@ -84,6 +93,12 @@ export function upnpReport(upnp: UpnpStatus): TraversalReport {
   }
 }
 
+/** PCP's report: like UPnP's, plus the protocol the gateway speaks in `details`. */
+export function pcpReport(pcp: PcpStatus): TraversalReport {
+  const report = upnpReport(pcp)
+  return { ...report, kind: PCP_KIND, details: { ...report.details, protocol: pcp.protocol } }
+}
+
 /**
  * The NAT status this package's services reported, read from the node's
  * traversal reports (`node.nat`, the `nat:change` event's `status`, or a
@@ -96,6 +111,7 @@ export function natStatus(status: TraversalStatus): NatStatus {
     reflexiveAddress: stun?.addresses?.[0],
     mapping: oneOf(stun?.state, MAPPINGS) ?? 'unknown',
     upnp: upnpStatus(status[UPNP_KIND]),
+    pcp: pcpStatus(status[PCP_KIND]),
     ...mappedPortsOf(stun?.details?.ports),
   }
 }
@@ -103,6 +119,11 @@ export function natStatus(status: TraversalStatus): NatStatus {
 function mappedPortsOf(ports: unknown): Pick<NatStatus, 'mappedPorts'> {
   if (!Array.isArray(ports) || !ports.every((port) => Number.isInteger(port))) return {}
   return { mappedPorts: ports as number[] }
+}
+
+function pcpStatus(report: TraversalReport | undefined): PcpStatus {
+  const protocol = oneOf(typeof report?.details?.protocol === 'string' ? report.details.protocol : undefined, ['pcp', 'nat-pmp'] as const)
+  return { ...upnpStatus(report), ...(protocol === undefined ? {} : { protocol }) }
 }
 
 function upnpStatus(report: TraversalReport | undefined): UpnpStatus {

@@ -40,6 +40,7 @@ describe('behindSameNat', () => {
       mappings: mapped.map((address) => ({ protocol: 'udp' as const, internalPort: 4001, externalPort: 4001, address })),
       ...(externalIp === undefined ? {} : { externalIp }),
     },
+    pcp: { state: 'unknown', mappings: [] },
   })
 
   it('is true when one of the peer candidates is our public address (any port)', () => {
@@ -50,6 +51,8 @@ describe('behindSameNat', () => {
     expect(behindSameNat(status('quic://203.0.113.10:40001'), theirs)).toBe(true)
     expect(behindSameNat(status(undefined, ['quic://203.0.113.10:4001']), theirs)).toBe(true)
     expect(behindSameNat(status(undefined, [], '203.0.113.10'), theirs)).toBe(true)
+    const viaPcp: NatStatus = { ...status(undefined), pcp: { state: 'mapped', mappings: [], externalIp: '203.0.113.10', protocol: 'pcp' } }
+    expect(behindSameNat(viaPcp, theirs)).toBe(true)
   })
 
   it('is false for a peer behind another public address, and when we know no public address', () => {

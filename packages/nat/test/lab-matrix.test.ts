@@ -2,7 +2,8 @@
  * The NAT traversal matrix (issue 6), in network namespaces: a public
  * rendezvous/relay node and a STUN server (coturn), home routers of each kind
  * (endpoint-independent `masquerade`, endpoint-dependent `masquerade random`,
- * a real miniupnpd UPnP gateway, all with input policy drop), and hosts behind
+ * a real miniupnpd UPnP gateway, one with UPnP off serving PCP / NAT-PMP, all
+ * with input policy drop), and hosts behind
  * them. Every pair must end in a working connection that carries messages
  * and requests both ways; the results go to `lab-results.json` and a table.
  * Needs root (CI); skipped loudly otherwise. Nodes run from the BUILT packages.
@@ -47,6 +48,7 @@ describe.runIf(runs)('NAT traversal matrix', () => {
         { name: 'edm1', kind: 'edm' },
         { name: 'edm2', kind: 'edm' },
         { name: 'upnp', kind: 'upnp' },
+        { name: 'pcp', kind: 'pcp' },
         { name: 'home', kind: 'eim', hosts: 2 },
       ],
     })
@@ -161,6 +163,12 @@ describe.runIf(runs)('NAT traversal matrix', () => {
     })
     expect(row.error).toBeUndefined()
     expect(row.methods).toEqual(['upnp', 'upnp'])
+  }, 60_000)
+
+  it('EIM → PCP / NAT-PMP router (UPnP off): direct through the PCP mapping, no punching', async () => {
+    const row = await pair({ a: 'EIM', b: 'PCP', expected: 'pcp' }, host('eim1'), host('pcp'), { b: { services: [{ kind: 'pcp' }] } })
+    expect(row.error).toBeUndefined()
+    expect(row.methods).toEqual(['pcp', 'pcp'])
   }, 60_000)
 
   it('EIM ↔ EDM: punched if possible, else relayed', async () => {

@@ -2,13 +2,13 @@ import { readFileSync, writeFileSync } from 'node:fs'
 
 /** One pair of the NAT matrix and how it connected. */
 export interface LabRow {
-  /** What the dialer sits behind: EIM, EDM, UPnP or LAN. */
+  /** What the dialer sits behind: EIM, EDM, UPnP, PCP or LAN. */
   readonly a: string
   /** What the target sits behind. */
   readonly b: string
   /** What the routers allow, e.g. `punched`, `upnp`, `punched|relayed`. */
   readonly expected: string
-  readonly outcome: 'direct' | 'upnp' | 'punched' | 'relayed' | 'failed'
+  readonly outcome: 'direct' | 'upnp' | 'pcp' | 'nat-pmp' | 'punched' | 'relayed' | 'failed'
   /** The method each end reported (dialer, target). */
   readonly methods: readonly string[]
   readonly transport: string
@@ -26,7 +26,7 @@ export interface LabSummary {
   readonly directWhereAllowed: number
 }
 
-const DIRECT = new Set(['direct', 'upnp', 'punched'])
+const DIRECT = new Set(['direct', 'upnp', 'pcp', 'nat-pmp', 'punched'])
 
 /** A pair's routers allow a direct path unless relaying is the only expectation. */
 function allowsDirect(row: LabRow): boolean {

@@ -9,12 +9,22 @@
 import { spawnSync } from 'node:child_process'
 import type { NatStatus, PortMapping } from '../src/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LabHost, type NatLab, type StartParams, announceSkip, createNatLab, labSupport } from '../../../tools/netlab/src/index.js'
+import {
+  LabHost,
+  type NatLab,
+  type StartParams,
+  announceSkip,
+  createNatLab,
+  gatewayLeases,
+  labSupport,
+  rebootGateway,
+  startGateway,
+} from '../../../tools/netlab/src/index.js'
 
 const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v miniupnpd && command -v upnpc && command -v turnserver']).status === 0
+const hasTools = spawnSync('sh', ['-c', 'command -v miniupnpd && command -v upnpc && command -v turnserver && command -v conntrack']).status === 0
 const runs = support.ok && hasTools
-if (!runs) announceSkip('UPnP lab tests (packages/nat)', support.ok ? 'miniupnpd, upnpc (miniupnpc) or coturn is not installed' : support.reason)
+if (!runs) announceSkip('UPnP lab tests (packages/nat)', support.ok ? 'miniupnpd, upnpc (miniupnpc), coturn or conntrack is not installed' : support.reason)
 
 /** IPv4 only: the lab routes no IPv6. */
 const transports: StartParams['transports'] = [
@@ -42,11 +52,11 @@ async function natOf(host: LabHost): Promise<NatStatus> {
 }
 
 /** Connect `from` to `to` through exactly `address`, and check both ends see a UPnP connection that carries traffic both ways. */
-async function connectThrough(from: LabHost, to: LabHost, address: string, transport: 'tcp' | 'quic'): Promise<void> {
+async function connectThrough(from: LabHost, to: LabHost, address: string, transport: 'tcp' | 'quic', method = 'upnp'): Promise<void> {
   const result = (await from.call('connect', { peer: { peerId: to.peerId, addresses: [address] }, transport })) as ConnectResult
-  expect(result).toMatchObject({ transport, method: 'upnp', remoteAddress: address })
+  expect(result).toMatchObject({ transport, method, remoteAddress: address })
   const inbound = (await to.call('connection', { peerId: from.peerId })) as ConnectResult | null
-  expect(inbound).toMatchObject({ transport, method: 'upnp', direction: 'inbound' })
+  expect(inbound).toMatchObject({ transport, method, direction: 'inbound' })
 
   expect(await from.call('request', { peerId: to.peerId, data: `to-${transport}` })).toBe(`echo:to-${transport}`)
   expect(await to.call('request', { peerId: from.peerId, data: `from-${transport}` })).toBe(`echo:from-${transport}`)
@@ -65,6 +75,7 @@ describe.runIf(runs)('upnp() with a real miniupnpd gateway', () => {
       routers: [
         { name: 'home', kind: 'upnp' },
         { name: 'plain', kind: 'eim' },
+        { name: 'late', kind: 'upnp', gatewayRunning: false },
       ],
       outsiders: 1,
     })
@@ -174,4 +185,80 @@ describe.runIf(runs)('upnp() with a real miniupnpd gateway', () => {
     expect(Date.now() - stopAt).toBeLessThan(1000)
     expect(upnpLines()).toEqual(oneLine) // and nothing more, stop included
   }, 30_000)
+
+  /** Poll `probe` every 50 ms until it is true; the ms it took, or null after `timeoutMs`. */
+  async function within(timeoutMs: number, probe: () => Promise<boolean>): Promise<number | null> {
+    const start = Date.now()
+    while (Date.now() - start < timeoutMs) {
+      if (await probe()) return Date.now() - start
+      await sleep(50)
+    }
+    return null
+  }
+
+  it('router reboot (miniupnpd killed, mappings and conntrack gone, restarted): the running node maps again within 10 s (default checkInterval)', async () => {
+    const router = lab.routers.home!
+    const home = router.hosts[0]!
+    const [node, outsider] = await Promise.all([
+      LabHost.start(lab.lab, home.ns, { config: {}, transports, services: [{ kind: 'upnp' }] }),
+      LabHost.start(lab.lab, lab.outsiders[0]!.ns, { config: {}, transports }),
+    ])
+    const tcp = (await natOf(node)).upnp.mappings.find((m) => m.protocol === 'tcp') as PortMapping
+    const mappedEvents = serviceEvents(node).filter((type) => type === 'mapped').length
+    await rebootGateway(lab, router) // its rules and lease file are gone: any mapping after this is a new one
+    const remapMs = await within(10_000, async () => serviceEvents(node).filter((type) => type === 'mapped').length > mappedEvents && (await gatewayMappings(home.ns)).length === 2)
+    process.stdout.write(`\nUPnP router reboot under a running node: mapped and published again ${remapMs ?? 'never'} ms after the gateway was back\n`)
+    expect(remapMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(10_000)
+    await connectThrough(outsider, node, tcp.address, 'tcp')
+    await Promise.all([node.call('stop'), outsider.call('stop')])
+    expect(await gatewayMappings(home.ns)).toEqual([])
+  }, 60_000)
+
+  it('router reboot noticed from its SSDP ssdp:alive NOTIFY alone (checkInterval 60 s): mapped again within 2 s', async () => {
+    const router = lab.routers.home!
+    const home = router.hosts[0]!
+    const node = await LabHost.start(lab.lab, home.ns, { config: {}, transports, services: [{ kind: 'upnp', options: { checkInterval: 60_000 } }] })
+    const mappedEvents = serviceEvents(node).filter((type) => type === 'mapped').length
+    await rebootGateway(lab, router)
+    const remapMs = await within(10_000, async () => serviceEvents(node).filter((type) => type === 'mapped').length > mappedEvents && (await gatewayMappings(home.ns)).length === 2)
+    process.stdout.write(`\nUPnP router reboot noticed from its NOTIFY: mapped again ${remapMs ?? 'never'} ms after the gateway was back\n`)
+    expect(remapMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(2_000)
+    await node.call('stop')
+    expect(await gatewayMappings(home.ns)).toEqual([])
+  }, 60_000)
+
+  it('a UPnP gateway that appears after the node started is found (its NOTIFY, else the next search with backoff), said once', async () => {
+    const router = lab.routers.late!
+    const node = await LabHost.start(lab.lab, router.hosts[0]!.ns, {
+      config: {},
+      transports,
+      services: [{ kind: 'upnp', options: { discoveryTimeout: 500, searchInterval: 1000 } }],
+    })
+    expect((await natOf(node)).upnp.state).toBe('unavailable')
+    await sleep(1_000)
+    await startGateway(lab, router)
+    const foundMs = await within(15_000, async () => (await natOf(node)).upnp.state === 'mapped')
+    process.stdout.write(`\nUPnP gateway appeared after start: found and mapped ${foundMs ?? 'never'} ms after it listened\n`)
+    // Searches after 1, 2, 4 s ...: found within the wait then in force plus one search.
+    expect(foundMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(8_000)
+    expect(serviceEvents(node).filter((type) => type === 'unavailable')).toHaveLength(1)
+    await node.call('stop')
+  }, 60_000)
+
+  it('upnp() and pcp() together on a router that serves both: both map (two router entries per port: PCP asks for its stable port), outsiders connect (method pcp), stop leaves nothing', async () => {
+    const router = lab.routers.home!
+    const home = router.hosts[0]!
+    const [node, outsider] = await Promise.all([
+      LabHost.start(lab.lab, home.ns, { config: {}, transports, services: [{ kind: 'upnp' }, { kind: 'pcp' }] }),
+      LabHost.start(lab.lab, lab.outsiders[0]!.ns, { config: {}, transports }),
+    ])
+    const nat = await natOf(node)
+    expect(nat.upnp.state).toBe('mapped')
+    expect(nat.pcp).toMatchObject({ state: 'mapped', protocol: 'pcp' })
+    expect(await gatewayLeases(router)).toHaveLength(4) // UPnP's and PCP's: tcp and udp each
+    const viaPcp = nat.pcp.mappings.find((m) => m.protocol === 'udp') as PortMapping
+    await connectThrough(outsider, node, viaPcp.address, 'quic', 'pcp')
+    await Promise.all([node.call('stop'), outsider.call('stop')])
+    expect(await gatewayLeases(router)).toEqual([])
+  }, 60_000)
 })

@@ -1,9 +1,13 @@
+import { mkdtempSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ConfigError, type CrustNode, type ServiceEvent } from '@crust/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { UpnpError, UpnpService, natStatus, upnp } from '../src/index.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from '../src/upnp/schedule.js'
+import { aliveLocation } from '../src/upnp/service.js'
 import { mappingTargets } from '../src/upnp/targets.js'
 import { startNode } from './helpers.js'
 
@@ -169,6 +173,19 @@ describe('upnp() options', () => {
   })
 })
 
+describe('SSDP announcements', () => {
+  it('reads the LOCATION of an ssdp:alive NOTIFY, and nothing else', () => {
+    const notify = (nts: string, location = 'http://10.1.0.1:5000/rootDesc.xml'): string =>
+      `NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=60\r\nLOCATION: ${location}\r\nNT: upnp:rootdevice\r\nNTS: ${nts}\r\n\r\n`
+    expect(aliveLocation(notify('ssdp:alive'))?.href).toBe('http://10.1.0.1:5000/rootDesc.xml')
+    expect(aliveLocation(notify('ssdp:byebye'))).toBeUndefined()
+    expect(aliveLocation(notify('ssdp:alive', 'file:///etc/passwd'))).toBeUndefined()
+    expect(aliveLocation(notify('ssdp:alive', 'not a url'))).toBeUndefined()
+    expect(aliveLocation(notify('ssdp:alive').replace('NOTIFY *', 'M-SEARCH *'))).toBeUndefined()
+    expect(aliveLocation('')).toBeUndefined()
+  })
+})
+
 describe('upnp scheduling and targets', () => {
   it('renews at half the lease, never for a permanent mapping, and backs off by doubling', () => {
     expect(renewDelay(3600)).toBe(1_800_000)
@@ -251,7 +268,8 @@ describe('upnp() against a gateway on loopback', () => {
     })
     const node = await startNode({ services: [upnp({ gateway: gateway.url, requestTimeout: 1000 })] })
     expect(natStatus(node.nat).upnp.state).toBe('mapped')
-    expect(gateway.requests).toHaveLength(4) // description, external IP, two mappings: no retries
+    // description, external IP, the mapping list (one request: this fake lists nothing), two mappings: no retries
+    expect(gateway.requests).toHaveLength(5)
   })
 
   it('moves to another external port when the preferred one is taken (718) and asks for a permanent mapping when told to (725)', async () => {
@@ -270,6 +288,85 @@ describe('upnp() against a gateway on loopback', () => {
     expect(mappings).toHaveLength(2)
     for (const mapping of mappings) expect(mapping.externalPort).not.toBe(40000)
     expect(gateway.calls('AddPortMapping').at(-1)?.args.NewLeaseDuration).toBe('0')
+  })
+})
+
+describe('upnp() across restarts and gateway reboots', () => {
+  /** A gateway that keeps its mappings (listing, looking up, adding, deleting them) like miniupnpd. */
+  function statefulGateway(): { actions: Record<string, Behaviour>; table: Map<string, Record<string, string>> } {
+    const table = new Map<string, Record<string, string>>()
+    const key = (args: Readonly<Record<string, string>>): string => `${args.NewProtocol}/${args.NewExternalPort}`
+    const entry = (m: Record<string, string>): string =>
+      ['NewRemoteHost', 'NewExternalPort', 'NewProtocol', 'NewInternalPort', 'NewInternalClient', 'NewEnabled', 'NewPortMappingDescription', 'NewLeaseDuration']
+        .map((name) => `<${name}>${m[name] ?? (name === 'NewEnabled' ? '1' : '')}</${name}>`)
+        .join('')
+    return {
+      table,
+      actions: {
+        AddPortMapping: (request) => {
+          table.set(key(request.args), { ...request.args })
+          return success('AddPortMapping')
+        },
+        DeletePortMapping: (request) => (table.delete(key(request.args)) ? success('DeletePortMapping') : fault(714, 'NoSuchEntryInArray')),
+        GetSpecificPortMappingEntry: (request) => {
+          const found = table.get(key(request.args))
+          return found === undefined ? fault(714, 'NoSuchEntryInArray') : success('GetSpecificPortMappingEntry', entry(found))
+        },
+        GetGenericPortMappingEntry: (request) => {
+          const found = [...table.values()][Number(request.args.NewPortMappingIndex)]
+          return found === undefined ? fault(713, 'SpecifiedArrayIndexInvalid') : success('GetGenericPortMappingEntry', entry(found))
+        },
+      },
+    }
+  }
+
+  it("a restarted node (same key, new local ports) removes its previous run's mappings and asks for their external ports again; others' stay", async () => {
+    const { actions, table } = statefulGateway()
+    const gateway = await fakeGateway({ actions })
+    const identity = { keyFile: join(mkdtempSync(join(tmpdir(), 'crust-upnp-key-')), 'node.key') }
+    const first = await startNode({ identity, services: [upnp({ ...quick, gateway: gateway.url })] })
+    const before = natStatus(first.nat).upnp.mappings
+    expect(before).toHaveLength(2)
+    // The first run dies without removing anything (as if killed): put back what its stop removed.
+    const leftover = [...table]
+    await first.stop()
+    for (const [k, v] of leftover) table.set(k, v)
+    table.set('TCP/40000', { NewProtocol: 'TCP', NewExternalPort: '40000', NewInternalPort: '40000', NewInternalClient: '127.0.0.1', NewPortMappingDescription: 'another app' })
+
+    const second = await startNode({ identity, services: [upnp({ ...quick, gateway: gateway.url })] })
+    expect(second.peerId).toBe(first.peerId)
+    const after = natStatus(second.nat).upnp.mappings
+    for (const protocol of ['tcp', 'udp'] as const) {
+      const old = before.find((m) => m.protocol === protocol)
+      const now = after.find((m) => m.protocol === protocol)
+      expect(now?.externalPort).toBe(old?.externalPort) // the address its peers know
+      expect(now?.internalPort).not.toBe(old?.internalPort) // on the new run's port
+    }
+    expect([...table.keys()].sort()).toEqual([...before.map((m) => `${m.protocol.toUpperCase()}/${m.externalPort}`), 'TCP/40000'].sort())
+    expect(table.get('TCP/40000')?.NewPortMappingDescription).toBe('another app')
+  })
+
+  it('maps again when the gateway forgets the mappings (reboot), and withdraws the addresses while it is silent', async () => {
+    const { actions, table } = statefulGateway()
+    let silent = false
+    const lookup = actions.GetSpecificPortMappingEntry as (request: GatewayRequest) => Answer
+    const gateway = await fakeGateway({ actions: { ...actions, GetSpecificPortMappingEntry: (request) => (silent ? { hang: true } : lookup(request)) } })
+    const node = await startNode({ services: [upnp({ ...quick, attempts: 1, gateway: gateway.url, checkInterval: 500 })] })
+    const events = collectEvents(node)
+    const mapped = natStatus(node.nat).upnp.mappings.map((m) => m.address)
+    table.clear() // rebooted
+    await until(() => events.some((event) => event.type === 'mapped') && table.size === 2, 3000)
+    expect(node.addresses).toEqual(expect.arrayContaining(mapped))
+
+    silent = true
+    await until(() => events.some((event) => event.type === 'unavailable'), 5000)
+    expect(natStatus(node.nat).upnp.state).toBe('unavailable')
+    expect(node.addresses.some((address) => address.includes(EXTERNAL_IP))).toBe(false)
+    const mappedBefore = events.filter((event) => event.type === 'mapped').length
+    silent = false
+    await until(() => events.filter((event) => event.type === 'mapped').length > mappedBefore, 3000)
+    expect(natStatus(node.nat).upnp.state).toBe('mapped')
+    expect(node.addresses).toEqual(expect.arrayContaining(mapped))
   })
 })
 

@@ -12,13 +12,14 @@ import { NetLab } from './lab.js'
  * - `edm-seq`: endpoint-dependent mapping with sequential port allocation
  *   (UDP: `snat` to the next port of 40000-40999 per new mapping, a `numgen inc`
  *   counter, as cheap CPE routers do): symmetric, but the next port is predictable.
- * - `upnp`: `eim` plus a real UPnP IGD (miniupnpd) on the LAN side.
+ * - `upnp`: `eim` plus a real UPnP IGD (miniupnpd) on the LAN side, which also answers PCP and NAT-PMP.
+ * - `pcp`: `eim` plus miniupnpd with UPnP off: PCP and NAT-PMP only.
  * - `cgn`: a carrier-grade NAT (`eim`) whose "LAN" is the shared address
  *   space 100.64.0.0/10 (RFC 6598); home routers sit behind it with `behind`.
  * Every router filters like a home router: input policy drop, forward only
  * LAN→WAN and established traffic.
  */
-export type RouterKind = 'eim' | 'edm' | 'edm-seq' | 'upnp' | 'cgn'
+export type RouterKind = 'eim' | 'edm' | 'edm-seq' | 'upnp' | 'pcp' | 'cgn'
 
 /** A host in the lab: its namespace and address. */
 export interface LabNode {
@@ -34,6 +35,15 @@ export interface LabRouter {
   readonly wanIp: string
   readonly lanIp: string
   readonly hosts: readonly LabNode[]
+  /** The port-mapping daemon of a `upnp` or `pcp` router (see gateway.ts to stop, start or reboot it). */
+  readonly gateway?: LabGateway
+}
+
+/** The files of a router's miniupnpd. */
+export interface LabGateway {
+  readonly config: string
+  readonly leaseFile: string
+  readonly pidFile: string
 }
 
 /** What {@link createNatLab} builds. */
@@ -69,6 +79,8 @@ export interface RouterSpec {
   readonly hairpin?: boolean
   /** UDP conntrack timeout (s): the router forgets an idle UDP mapping after this long (Linux default 30 / 120). */
   readonly udpTimeout?: number
+  /** `false` leaves a `upnp` / `pcp` router's miniupnpd stopped (start it with `startGateway`). */
+  readonly gatewayRunning?: boolean
 }
 
 /** Options of {@link createNatLab}. */
@@ -165,6 +177,21 @@ function sequentialPorts(): string {
   return Array.from({ length: SEQ_PORTS }, (_, i) => `${i} : ${SEQ_FIRST_PORT + i}`).join(', ')
 }
 
+/** Whether a router of `kind` runs miniupnpd. */
+export function hasGateway(kind: RouterKind): boolean {
+  return kind === 'upnp' || kind === 'pcp'
+}
+
+/**
+ * Start a router's miniupnpd and wait until it listens (SSDP on 1900 for a
+ * `upnp` router, PCP / NAT-PMP on 5351 for a `pcp` one).
+ */
+export async function runGateway(lab: NetLab, ns: string, gateway: LabGateway, kind: RouterKind): Promise<void> {
+  // Its own pid file: with the default one a second miniupnpd (another router, another lab) refuses to start.
+  drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', gateway.config, '-P', gateway.pidFile]))
+  await waitForUdp(lab, ns, kind === 'upnp' ? 1900 : 5351)
+}
+
 function routerRules(kind: RouterKind, lanCidr: string, wanIp: string): string {
   const masquerade = kind === 'edm' ? 'masquerade random' : 'masquerade'
   // Evaluated once per new conntrack entry: every new UDP mapping (any host, any destination) takes the next port.
@@ -173,7 +200,7 @@ function routerRules(kind: RouterKind, lanCidr: string, wanIp: string): string {
       ? `oifname "${WAN}" ip saddr ${lanCidr} meta l4proto udp snat to ${wanIp}:numgen inc mod ${SEQ_PORTS} map { ${sequentialPorts()} }\n    `
       : ''
   const upnpChains =
-    kind === 'upnp'
+    hasGateway(kind)
       ? `
   chain miniupnpd { }
   chain prerouting_miniupnpd { }
@@ -195,25 +222,28 @@ table inet filter {${upnpChains}
     iifname "lo" accept
     iifname "${LAN}" accept
     meta l4proto icmp accept
-    ${kind === 'upnp' ? 'udp sport { 3478, 3479 } accept' : ''}
+    ${hasGateway(kind) ? 'udp sport { 3478, 3479 } accept' : ''}
   }
   chain forward {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
     iifname "${LAN}" oifname "${WAN}" accept
-    ${kind === 'upnp' ? 'ct status dnat accept\n    jump miniupnpd' : ''}
+    ${hasGateway(kind) ? 'ct status dnat accept\n    jump miniupnpd' : ''}
   }
 }
 `
 }
 
-function miniupnpdConfig(lanIp: string, lanCidr: string, leaseFile: string): string {
+function miniupnpdConfig(lanIp: string, lanCidr: string, leaseFile: string, upnp: boolean): string {
   return [
     `ext_ifname=${WAN}`,
     `listening_ip=${LAN}`,
     'http_port=5000',
-    'enable_upnp=yes',
+    `enable_upnp=${upnp ? 'yes' : 'no'}`,
+    // NAT-PMP and PCP (one switch in miniupnpd); short lifetimes allowed so lab tests see renewals.
     'enable_natpmp=yes',
+    'min_lifetime=2',
+    'max_lifetime=86400',
     'secure_mode=yes',
     `lease_file=${leaseFile}`,
     'uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b',
@@ -222,7 +252,8 @@ function miniupnpdConfig(lanIp: string, lanCidr: string, leaseFile: string): str
     'ext_perform_stun=yes',
     `ext_stun_host=${PUBLIC_IP}`,
     'ext_stun_port=3478',
-    'system_uptime=yes',
+    // Daemon uptime: a restarted miniupnpd is a rebooted router, its PCP / NAT-PMP epoch starts again.
+    'system_uptime=no',
     `allow 1024-65535 ${lanCidr} 1024-65535`,
     'deny 0-65535 0.0.0.0/0 0-65535',
     `# router LAN address ${lanIp}`,
@@ -332,15 +363,14 @@ export async function createNatLab(options: NatLabOptions): Promise<NatLab> {
         if (spec.kind === 'edm' || spec.kind === 'edm-seq') throw new Error(`router ${spec.name}: hairpinning needs an endpoint-independent kind`)
         await lab.nft(ns, hairpinRules(wanIp, lanCidr, spec.udpTimeout ?? 180))
       }
-      if (spec.kind === 'upnp') {
+      let gateway: LabGateway | undefined
+      if (hasGateway(spec.kind)) {
         const dir = mkdtempSync(join(tmpdir(), 'crust-upnp-'))
-        const config = join(dir, 'miniupnpd.conf')
-        writeFileSync(config, miniupnpdConfig(lanIp, lanCidr, join(dir, 'leases')))
-        // Its own pid file: with the default one a second miniupnpd (another router, another lab) refuses to start.
-        drainOutput(lab.spawn(ns, 'miniupnpd', ['-d', '-f', config, '-P', join(dir, 'miniupnpd.pid')]))
-        await waitForUdp(lab, ns, 1900)
+        gateway = { config: join(dir, 'miniupnpd.conf'), leaseFile: join(dir, 'leases'), pidFile: join(dir, 'miniupnpd.pid') }
+        writeFileSync(gateway.config, miniupnpdConfig(lanIp, lanCidr, gateway.leaseFile, spec.kind === 'upnp'))
+        if (spec.gatewayRunning !== false) await runGateway(lab, ns, gateway, spec.kind)
       }
-      routers[spec.name] = { name: spec.name, kind: spec.kind, ns, wanIp, lanIp, hosts }
+      routers[spec.name] = { name: spec.name, kind: spec.kind, ns, wanIp, lanIp, hosts, ...(gateway === undefined ? {} : { gateway }) }
     }
     return {
       lab,

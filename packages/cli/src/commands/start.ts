@@ -200,7 +200,7 @@ export const startCommand: Command = {
       await node.stop().catch(() => {})
       throw error
     }
-    const natServices = node.runningServices.map((s) => s.id).filter((id) => ['upnp', 'stun', 'holepunch'].includes(id))
+    const natServices = node.runningServices.map((s) => s.id).filter((id) => ['upnp', 'pcp', 'stun', 'holepunch'].includes(id))
     reporter.ready({
       peerId: node.peerId,
       networkName: config.networkName,

@@ -18,7 +18,7 @@ export type PluginKind = 'transports' | 'discovery' | 'services'
 export const PLUGIN_NAMES: Readonly<Record<PluginKind, readonly string[]>> = {
   transports: ['tcp', 'quic'],
   discovery: ['beacon'],
-  services: ['upnp', 'stun', 'holePunch', 'relay', 'relayServer'],
+  services: ['upnp', 'pcp', 'stun', 'holePunch', 'relay', 'relayServer'],
 }
 
 /** One plugin as a config file names it: `"tcp"` or `{ "tcp": { "port": 4001 } }`. */

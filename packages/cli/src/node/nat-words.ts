@@ -19,7 +19,7 @@ export function describeMapping(mapping: NatStatus['mapping']): string {
   }
 }
 
-/** The UPnP state in a few words. */
+/** The UPnP (or PCP / NAT-PMP: the same states) state in a few words. */
 export function describeUpnp(upnp: UpnpStatus): string {
   switch (upnp.state) {
     case 'mapped': {
@@ -42,5 +42,6 @@ export function summariseNat(status: NatStatus, natServices: readonly string[]):
   if (status.reflexiveAddress) parts.push(`seen as ${status.reflexiveAddress}`)
   if (status.mapping !== 'unknown') parts.push(describeMapping(status.mapping).split(':')[0] ?? '')
   if (natServices.includes('upnp')) parts.push(`UPnP: ${describeUpnp(status.upnp)}`)
+  if (natServices.includes('pcp')) parts.push(`${status.pcp.protocol === 'nat-pmp' ? 'NAT-PMP' : 'PCP'}: ${describeUpnp(status.pcp)}`)
   return parts.length > 0 ? parts.join('; ') : 'checking…'
 }

@@ -129,16 +129,16 @@ export function isLanPath(peer: DatagramPeer, interfaces: NodeJS.Dict<NetworkInt
 
 /**
  * Whether the remote sits behind our own NAT: one of its candidates is our
- * public address (STUN reflexive or UPnP external), the same router's. Then
+ * public address (STUN reflexive, UPnP or PCP external), the same router's. Then
  * only the LAN path or the router's hairpinning can work, and either answers
  * within a round trip or two: no point punching for the full budget before
  * the relay.
  */
 export function behindSameNat(nat: NatStatus, theirs: readonly DatagramPeer[]): boolean {
   const ours = new Set(
-    [nat.reflexiveAddress, ...nat.upnp.mappings.map((mapping) => mapping.address)]
+    [nat.reflexiveAddress, ...nat.upnp.mappings.map((mapping) => mapping.address), ...nat.pcp.mappings.map((mapping) => mapping.address)]
       .map((address) => (address === undefined ? undefined : parseAddress(address)?.host))
-      .concat(nat.upnp.externalIp)
+      .concat(nat.upnp.externalIp, nat.pcp.externalIp)
       .filter((host): host is string => host !== undefined && isIP(host) !== 0)
       .map(normalizeIp),
   )

@@ -3,6 +3,7 @@ import type { CB, Client, Ssdp } from 'nat-upnp'
 import { GatewayDevice } from './device.js'
 import { type GatewayLocation, searchGateway } from './discovery.js'
 import { UpnpError, asUpnpError } from './errors.js'
+import { child, isElement, text } from './xml.js'
 
 /** nat-upnp's client with the SSDP client it creates (absent from its typings). */
 type NatUpnpClient = Client & { readonly ssdp: Ssdp }
@@ -15,6 +16,15 @@ export interface MappingRequest {
   readonly externalPort: number
   /** 0 asks for a permanent mapping. */
   readonly leaseSeconds: number
+  readonly description: string
+}
+
+/** A mapping the gateway lists (GetGenericPortMappingEntry). */
+export interface ListedMapping {
+  readonly protocol: 'tcp' | 'udp'
+  readonly externalPort: number
+  readonly internalClient: string
+  readonly internalPort: number
   readonly description: string
 }
 
@@ -121,6 +131,60 @@ export class GatewayClient {
     )
   }
 
+  /**
+   * The gateway's mapping of one external port (GetSpecificPortMappingEntry),
+   * or undefined when it holds none (fault 714 NoSuchEntryInArray): the cheap
+   * way to tell a gateway that forgot our mappings (rebooted).
+   */
+  async getMapping(mapping: { readonly protocol: 'tcp' | 'udp'; readonly externalPort: number }, signal: AbortSignal): Promise<{ internalClient: string; internalPort: number } | undefined> {
+    let body: unknown
+    try {
+      body = await this.operate<unknown>('GetSpecificPortMappingEntry', signal, (done) =>
+        this.chosen().run(
+          'GetSpecificPortMappingEntry',
+          [
+            ['NewRemoteHost', ''],
+            ['NewExternalPort', mapping.externalPort],
+            ['NewProtocol', mapping.protocol.toUpperCase()],
+          ],
+          done,
+        ),
+      )
+    } catch (error) {
+      if (asUpnpError(error).faultCode === NO_SUCH_ENTRY) return undefined
+      throw error
+    }
+    const response = isElement(body) ? child(body, 'GetSpecificPortMappingEntryResponse') : undefined
+    if (!isElement(response)) throw new UpnpError('malformed', 'the gateway answered GetSpecificPortMappingEntry without its response')
+    const internalClient = text(child(response, 'NewInternalClient'))?.trim() ?? ''
+    const internalPort = Number(text(child(response, 'NewInternalPort'))?.trim())
+    if (!isIPv4(internalClient) || !isPort(internalPort)) throw new UpnpError('malformed', 'the gateway answered GetSpecificPortMappingEntry with no internal client or port')
+    return { internalClient, internalPort }
+  }
+
+  /**
+   * The gateway's port mappings, at most `max` of them (GetGenericPortMappingEntry
+   * by index until the gateway says the index is past the end). Entries that do
+   * not parse are skipped; a failure ends the list where it is.
+   */
+  async listMappings(signal: AbortSignal, max: number): Promise<ListedMapping[]> {
+    const listed: ListedMapping[] = []
+    for (let index = 0; index < max; index++) {
+      let body: unknown
+      try {
+        body = await this.operate<unknown>('GetGenericPortMappingEntry', signal, (done) =>
+          this.chosen().run('GetGenericPortMappingEntry', [['NewPortMappingIndex', index]], done),
+        )
+      } catch (error) {
+        if (asUpnpError(error).reason === 'aborted') throw error
+        break // 713 SpecifiedArrayIndexInvalid: the end of the list (or a gateway that cannot list)
+      }
+      const entry = listedMapping(body)
+      if (entry !== undefined) listed.push(entry)
+    }
+    return listed
+  }
+
   /** Stop: no more calls; the SSDP sockets are closed. Safe to call twice. */
   close(): void {
     this.closed = true
@@ -175,6 +239,27 @@ export class GatewayClient {
     this.queue = result.catch(() => {})
     return result
   }
+}
+
+/** One GetGenericPortMappingEntryResponse as a {@link ListedMapping}; undefined when a field is missing or odd. */
+function listedMapping(body: unknown): ListedMapping | undefined {
+  if (!isElement(body)) return undefined
+  const response = child(body, 'GetGenericPortMappingEntryResponse')
+  if (!isElement(response)) return undefined
+  const field = (name: string): string => text(child(response, name))?.trim() ?? ''
+  const protocol = field('NewProtocol').toLowerCase()
+  const externalPort = Number(field('NewExternalPort'))
+  const internalPort = Number(field('NewInternalPort'))
+  const internalClient = field('NewInternalClient')
+  if ((protocol !== 'tcp' && protocol !== 'udp') || !isPort(externalPort) || !isPort(internalPort) || !isIPv4(internalClient)) return undefined
+  return { protocol, externalPort, internalPort, internalClient, description: field('NewPortMappingDescription') }
+}
+
+/** UPnP fault 714 NoSuchEntryInArray: the gateway holds no such mapping. */
+const NO_SUCH_ENTRY = 714
+
+function isPort(value: number): boolean {
+  return Number.isInteger(value) && value > 0 && value < 65_536
 }
 
 /** The sockets nat-upnp's SSDP client opened (one per interface address). */

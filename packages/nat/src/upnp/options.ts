@@ -26,6 +26,16 @@ const upnpOptionsSchema = z.strictObject({
   attempts: z.number().int().min(1).max(10).default(3),
   /** Wait before the second try (ms), doubled for each further one. */
   retryDelay: z.number().int().min(0).max(60_000).default(250),
+  /**
+   * How often to check that the gateway still holds our mappings and has the
+   * same external IP (ms; two small requests): a rebooted gateway is re-mapped
+   * at once, a silent one has the addresses withdrawn until it answers.
+   */
+  checkInterval: z.number().int().min(500).max(3_600_000).default(5000),
+  /** First wait before searching again when no gateway answered (ms), doubled each time up to `maxSearchInterval`. */
+  searchInterval: z.number().int().min(500).max(3_600_000).default(5000),
+  /** Longest wait between searches for a gateway (ms). */
+  maxSearchInterval: z.number().int().min(500).max(86_400_000).default(300_000),
 })
 
 /** Options of {@link upnp}. */

@@ -1,5 +1,7 @@
+import type { RemoteInfo } from 'node:dgram'
 import { type Logger, type Service, type ServiceComponents, shortPeerId } from '@crust/core'
 import { formatAddress, isLoopback } from '@crust/core/plugin'
+import { type MulticastListener, listenMulticast } from '../common/multicast-listener.js'
 import { type PortMapping, type UpnpStatus, natStatus, upnpReport } from '../status.js'
 import { GatewayClient } from './client.js'
 import { type GatewayLocation, localAddressTowards } from './discovery.js'
@@ -8,6 +10,15 @@ import type { ResolvedUpnpOptions } from './options.js'
 import { withRetries } from './retry.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
 import { type MappingTarget, mappableAddresses, mappingTargets } from './targets.js'
+
+/** Where gateways announce themselves (SSDP NOTIFY). */
+const SSDP_GROUP = '239.255.255.250'
+const SSDP_PORT = 1900
+/** The longest SSDP NOTIFY read; miniupnpd's are about 500 bytes. */
+const MAX_NOTIFY = 2048
+
+/** Gateway mappings read when looking for a previous run's: enough for a home router, bounded against a hostile one. */
+const MAX_LISTED = 64
 
 /** A mapping the gateway holds for us. */
 interface HeldMapping {
@@ -35,8 +46,15 @@ export class UpnpService implements Service {
   private externalIp: string | undefined
   private held: HeldMapping[] = []
   private failure: UpnpError | undefined
-  private work: Promise<void> | undefined
+  private work: Promise<void> = Promise.resolve()
   private renewTimer: NodeJS.Timeout | undefined
+  private checkTimer: NodeJS.Timeout | undefined
+  private searchTimer: NodeJS.Timeout | undefined
+  private nextSearch: number
+  private announcements: MulticastListener | undefined
+  private lastAnnouncement = 0
+  /** Whether the held mappings are published (false while the gateway is silent). */
+  private published = false
   private stopped = false
 
   constructor(
@@ -45,6 +63,7 @@ export class UpnpService implements Service {
   ) {
     this.logger = components.logger.child('upnp')
     this.description = options.description ?? `crust ${shortPeerId(components.peerId)}`
+    this.nextSearch = options.searchInterval
   }
 
   /** The node's UPnP status (as in `natStatus(node.nat).upnp`). */
@@ -79,7 +98,8 @@ export class UpnpService implements Service {
     // Loading nat-upnp takes a few hundred ms, once; if it fails, start() fails and the node leaves the service out.
     const client = await GatewayClient.create(this.options.requestTimeout)
     this.client = client
-    const round = this.track(this.establish(client, listening))
+    this.announcements = await listenMulticast({ port: SSDP_PORT, group: SSDP_GROUP, onMessage: (message, from) => this.announced(message, from) })
+    const round = this.track(() => this.establish(client, listening))
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.options.discoveryTimeout + this.options.requestTimeout)
@@ -93,6 +113,9 @@ export class UpnpService implements Service {
     if (this.stopped) return
     this.stopped = true
     clearTimeout(this.renewTimer)
+    clearTimeout(this.checkTimer)
+    clearTimeout(this.searchTimer)
+    this.announcements?.close()
     this.stopping.abort()
     await this.work
     const hadMappings = this.held.length > 0
@@ -104,13 +127,14 @@ export class UpnpService implements Service {
     this.components.reportTraversal(upnpReport({ ...this.base(), state: 'unknown', mappings: [] }))
   }
 
-  /** Run `task` as the one piece of gateway work in flight (stop waits for it). */
-  private track(task: Promise<void>): Promise<void> {
-    const work = task.finally(() => {
-      if (this.work === work) this.work = undefined
-    })
-    this.work = work
-    return work
+  /** Run `task` after the gateway work already queued, one piece at a time (stop waits for it); never rejects. */
+  private track(task: () => Promise<void>): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.stopped) return
+      await task().catch((error: unknown) => this.logger.debug(`gateway work failed: ${asUpnpError(error).message}`))
+    }
+    this.work = this.work.then(run, run)
+    return this.work
   }
 
   /** Find the gateway and map every port (never rejects: failures become the reported state). */
@@ -127,11 +151,13 @@ export class UpnpService implements Service {
         this.settle('unavailable', `nothing to map: the node listens on no address the gateway reaches (ours towards it is ${gateway.localAddress})`)
         return
       }
+      const previous = await this.clearPreviousRun(client, gateway.localAddress, signal)
       const failures: string[] = []
       let firstFailure: UpnpError | undefined
       for (const target of targets) {
         try {
-          this.held.push(await this.map(client, target, this.options.externalPort ?? target.port, signal))
+          const preferred = this.options.externalPort ?? previous.get(target.protocol) ?? target.port
+          this.held.push(await this.map(client, target, preferred, signal))
         } catch (error) {
           const failure = asUpnpError(error)
           if (failure.reason === 'aborted') return
@@ -142,9 +168,87 @@ export class UpnpService implements Service {
       if (this.held.length === 0 && firstFailure !== undefined) throw firstFailure
       this.publish('mapped', failures)
       this.scheduleRenewal()
+      this.nextSearch = this.options.searchInterval
+      this.scheduleCheck()
     } catch (error) {
       this.fail(asUpnpError(error))
     }
+  }
+
+  private scheduleCheck(): void {
+    clearTimeout(this.checkTimer)
+    if (this.stopped) return
+    this.checkTimer = setTimeout(() => void this.track(() => this.check()), this.options.checkInterval)
+    this.checkTimer.unref()
+  }
+
+  /**
+   * Does the gateway still hold our first mapping, with the same external IP?
+   * A gateway that forgot it (rebooted) or changed address is mapped again at
+   * once; a silent one has our addresses withdrawn until it answers again.
+   */
+  private async check(): Promise<void> {
+    const client = this.client
+    const first = this.held[0]
+    if (client === undefined || first === undefined) return this.scheduleCheck()
+    const signal = this.stopping.signal
+    try {
+      const entry = await this.retry(() => client.getMapping({ protocol: first.target.protocol, externalPort: first.externalPort }, signal), signal)
+      const ip = await this.retry(() => client.externalIp(signal), signal)
+      const lost = entry === undefined || entry.internalPort !== first.target.port || entry.internalClient !== this.gateway?.localAddress
+      const moved = ip !== this.externalIp
+      if (lost || moved || !this.published) {
+        this.logger.info(`${lost ? 'the gateway no longer holds our mappings (rebooted?)' : moved ? `the gateway has a new external IP ${ip}` : 'the gateway answers again'}; mapping again`)
+        this.externalIp = ip
+        clearTimeout(this.renewTimer)
+        await this.renew(true)
+        return // renew() scheduled the next check
+      }
+    } catch (error) {
+      const failure = asUpnpError(error)
+      if (failure.reason === 'aborted') return
+      if (failure.state === 'unavailable' && this.published) this.withdraw(`the gateway stopped answering: ${failure.message}`)
+      else if (failure.state !== 'unavailable') this.logger.debug(`checking the mappings failed: ${failure.message}`)
+    }
+    this.scheduleCheck()
+  }
+
+  /** The gateway went silent: stop publishing addresses that may be dead, keep the mappings to ask for again. */
+  private withdraw(reason: string): void {
+    if (this.stopped) return
+    this.published = false
+    this.components.advertise([])
+    this.components.reportTraversal(upnpReport({ ...this.base(), state: 'unavailable', mappings: [], reason }))
+    this.logger.info(`${reason}; addresses withdrawn until it answers`)
+    this.components.notify({ service: 'upnp', type: 'unavailable', message: reason })
+  }
+
+  /**
+   * Remove the mappings a previous run of this node left on the gateway (it
+   * was killed, or its removal failed), and return their external ports by
+   * protocol, to be asked for again: peers that knew the old address reach
+   * the restarted node through it at once. Only with the default description,
+   * which names the peer id (a shared custom one could match another live
+   * node's mappings). At most {@link MAX_LISTED} entries are read.
+   */
+  private async clearPreviousRun(client: GatewayClient, localAddress: string, signal: AbortSignal): Promise<Map<'tcp' | 'udp', number>> {
+    const ports = new Map<'tcp' | 'udp', number>()
+    if (this.options.description !== undefined) return ports
+    const stale = (await client.listMappings(signal, MAX_LISTED)).filter((m) => m.description === this.description && m.internalClient === localAddress)
+    for (const mapping of stale) {
+      if (!ports.has(mapping.protocol)) ports.set(mapping.protocol, mapping.externalPort)
+      try {
+        await client.deleteMapping(mapping, signal)
+      } catch (error) {
+        if (asUpnpError(error).reason === 'aborted') throw error
+        this.logger.debug(`cannot remove the previous run's ${mapping.protocol} ${mapping.externalPort}: ${asUpnpError(error).message}`)
+      }
+    }
+    if (stale.length > 0) {
+      const list = stale.map((m) => `${m.protocol} ${m.externalPort} → ${m.internalPort}`).join(', ')
+      this.logger.info(`found ${stale.length} mappings of a previous run (${list}): removed, their external ports asked for again`)
+    }
+    return ports
   }
 
   /** The configured gateway, or the one SSDP finds. */
@@ -188,7 +292,7 @@ export class UpnpService implements Service {
   }
 
   /** Ask again for every held mapping; those the gateway no longer grants are withdrawn. */
-  private async renew(): Promise<void> {
+  private async renew(remap = false): Promise<void> {
     const client = this.client
     if (client === undefined) return
     const signal = this.stopping.signal
@@ -224,15 +328,17 @@ export class UpnpService implements Service {
       this.fail(firstFailure ?? new UpnpError('fault', 'the gateway dropped every mapping'))
       return
     }
-    const moved = this.publishedAddresses().join() !== before.join()
-    this.publish(moved ? 'mapped' : 'renewed', failures)
+    const moved = this.publishedAddresses().join() !== before.join() || !this.published
+    this.publish(moved || remap ? 'mapped' : 'renewed', failures)
     this.scheduleRenewal()
+    this.scheduleCheck()
   }
 
   private scheduleRenewal(): void {
+    clearTimeout(this.renewTimer)
     const delays = this.held.map((held) => renewDelay(held.leaseSeconds)).filter((delay) => delay !== undefined)
     if (delays.length === 0 || this.stopped) return
-    this.renewTimer = setTimeout(() => void this.track(this.renew()), Math.min(...delays))
+    this.renewTimer = setTimeout(() => void this.track(() => this.renew()), Math.min(...delays))
     this.renewTimer.unref()
   }
 
@@ -274,6 +380,7 @@ export class UpnpService implements Service {
     if (this.stopped) return
     const mappings = this.mappings()
     this.failure = undefined
+    this.published = true
     this.components.advertise(mappings.map((mapping) => ({ address: mapping.address, method: 'upnp' as const })))
     this.components.reportTraversal(upnpReport({ ...this.base(), state: 'mapped', mappings }))
     const lease = this.held.some((held) => held.leaseSeconds === 0) ? 'permanent' : `lease ${this.options.leaseSeconds} s`
@@ -288,12 +395,71 @@ export class UpnpService implements Service {
   /** The gateway is unavailable or refused: withdraw everything and say so once. */
   private fail(error: UpnpError): void {
     if (this.stopped || error.reason === 'aborted') return
+    const repeated = this.failure?.message === error.message
     this.failure = error
     clearTimeout(this.renewTimer)
+    clearTimeout(this.checkTimer)
     this.held = []
+    this.published = false
     this.components.advertise([])
     this.client?.close()
-    this.settle(error.state, error.message)
+    this.client = undefined
+    // Said once: searching again and finding nothing again is only worth a debug line.
+    if (repeated) this.logger.debug(`${error.message}; still no port mappings`)
+    else this.settle(error.state, error.message)
+    if (error.state === 'unavailable') this.searchAgain()
+  }
+
+  /** No gateway (yet): a fresh client searches again later, less and less often. */
+  private searchAgain(): void {
+    if (this.stopped) return
+    const wait = this.nextSearch
+    this.nextSearch = Math.min(this.options.maxSearchInterval, this.nextSearch * 2)
+    this.logger.debug(`searching for a UPnP gateway again in ${wait} ms`)
+    clearTimeout(this.searchTimer)
+    this.searchTimer = setTimeout(() => {
+      this.searchTimer = undefined
+      void this.track(() => this.search())
+    }, wait)
+    this.searchTimer.unref()
+  }
+
+  /** Search for a gateway with a fresh client (nat-upnp's SSDP sockets were closed). */
+  private async search(): Promise<void> {
+    const client = await GatewayClient.create(this.options.requestTimeout).catch(() => undefined)
+    if (client === undefined || this.stopped) {
+      client?.close()
+      return this.searchAgain()
+    }
+    this.client = client
+    this.controlUrl = undefined
+    await this.establish(client, this.components.listenAddresses())
+  }
+
+  /**
+   * An SSDP `ssdp:alive` NOTIFY from a gateway (it restarted, or says it is
+   * still there): check our mappings now rather than at the next
+   * `checkInterval`, or, while none answered, search now. Only from the host
+   * its LOCATION names (the gateway's, once known), at most once in 2 s (a
+   * gateway sends a dozen at once).
+   */
+  private announced(message: Buffer, from: RemoteInfo): void {
+    if (this.stopped || message.length > MAX_NOTIFY) return
+    const location = aliveLocation(message.toString('latin1'))
+    const known = this.gateway?.location.hostname
+    if (location === undefined || location.hostname !== from.address || (known !== undefined && location.hostname !== known)) return
+    const now = Date.now()
+    if (now - this.lastAnnouncement < 2000) return
+    this.lastAnnouncement = now
+    this.logger.debug(`the gateway ${from.address} announced itself`)
+    if (this.held.length > 0) {
+      void this.track(() => this.check())
+    } else if (this.searchTimer !== undefined) {
+      clearTimeout(this.searchTimer)
+      this.searchTimer = undefined
+      this.nextSearch = this.options.searchInterval
+      void this.track(() => this.search())
+    }
   }
 
   /** Report a final state with its reason: one info line and one event. */
@@ -315,5 +481,20 @@ export class UpnpService implements Service {
       signal,
       onRetry: (error, delay) => this.logger.debug(`${error.message}; trying again in ${delay} ms`),
     })
+  }
+}
+
+/** The LOCATION of an SSDP `NOTIFY` with `NTS: ssdp:alive`, when it is an http URL. */
+export function aliveLocation(text: string): URL | undefined {
+  const [first, ...lines] = text.split('\r\n')
+  if (!/^NOTIFY \* HTTP\/1\.[01]$/i.test(first ?? '')) return undefined
+  const header = (name: string): string | undefined =>
+    lines.find((line) => line.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim()
+  if (header('nts')?.toLowerCase() !== 'ssdp:alive') return undefined
+  try {
+    const url = new URL(header('location') ?? '')
+    return url.protocol === 'http:' ? url : undefined
+  } catch {
+    return undefined
   }
 }
