@@ -54,6 +54,26 @@ async function silentPort(): Promise<number> {
 }
 
 describe('TCP first, QUIC as fallback', () => {
+  it('when TCP and QUIC both complete, both ends keep the same one (the preferred TCP) and it stays open', async () => {
+    for (let round = 0; round < 8; round++) {
+      // No fallback delay: both transports are dialled at once and both handshakes finish.
+      const server = await startNode(['tcp', 'quic'])
+      const client = await startNode(['tcp', 'quic'], { connection: { fallbackDelay: 0 } })
+      const closes: string[] = []
+      client.on('peer:disconnected', (event) => closes.push(event.reason))
+      const connection = await client.connect({ peerId: server.peerId, addresses: server.addresses })
+      const settle = Date.now() + 1_500
+      while (Date.now() < settle && !(client.connections.length === 1 && server.connections.length === 1)) await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, 300)) // any retirement under way finishes
+      expect(closes).toEqual([])
+      expect(client.connections.map((c) => c.transport)).toEqual(['tcp'])
+      expect(server.connections.map((c) => c.transport)).toEqual(['tcp'])
+      expect(client.connections[0]?.localAddress).toBe(server.connections[0]?.remoteAddress)
+      expect(Buffer.from(await connection.request(Buffer.from('x'))).toString()).toBe('echo x')
+      await Promise.allSettled(nodes.splice(0).map((n) => n.stop()))
+    }
+  }, 60_000)
+
   it('uses TCP when both are available, with no fallback', async () => {
     const server = await startNode(['tcp', 'quic'])
     const client = await startNode(['tcp', 'quic'])

@@ -10,6 +10,9 @@ import { APP_PROTOCOL_PATTERN } from './protocol-name.js'
 /** Most application protocols a handshake announces: 32 names of at most 128 bytes keep it well within its size limit. */
 export const MAX_HANDSHAKE_PROTOCOLS = 32
 
+/** A dial attempt's tag in the handshake: the dial's random id and the attempt's number. */
+const RACE_PATTERN = /^[0-9a-f]{16}\/\d{1,3}$/
+
 /** Handshake messages are tiny; anything bigger is hostile. */
 const MAX_HANDSHAKE_SIZE = 16 * 1024
 
@@ -45,6 +48,12 @@ const handshakeSchema = z.object({
   idle: z.number().int().min(0).max(86_400_000).optional(),
   /** The application protocols the sender handles (`node.protocols`), at most {@link MAX_HANDSHAKE_PROTOCOLS}. */
   protocols: z.array(z.string().regex(APP_PROTOCOL_PATTERN)).max(MAX_HANDSHAKE_PROTOCOLS).optional(),
+  /**
+   * HELLO: the dial this connection is one attempt of (a random id) and the
+   * attempt's number, `id/n`; WELCOME echoes it. When two attempts of one dial
+   * both complete, both ends keep the same one (see `chooseSurvivor`).
+   */
+  race: z.string().regex(RACE_PATTERN).optional(),
 })
 /** What each side tells the other when a connection opens. */
 export type HandshakeInfo = z.infer<typeof handshakeSchema>
@@ -143,6 +152,8 @@ export interface HandshakeOptions {
   readonly via?: ConnectionMethod
   /** Listener only: how the connection described by a HELLO was made. */
   readonly describe?: (hello: HandshakeInfo) => ConnectionMethod
+  /** Dialer only: the dial this connection is one attempt of (see the handshake's `race`). */
+  readonly race?: string
   /** This node's session (see the handshake's `session`). */
   readonly session?: string
   /** This node's idle timeout (ms), told to the peer. */
@@ -166,6 +177,7 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...(options.probe ? { probe: true as const } : {}),
       ...(options.target !== undefined ? { target: options.target } : {}),
       ...(options.via !== undefined ? { via: options.via } : {}),
+      ...(options.race !== undefined ? { race: options.race } : {}),
       ...(options.session !== undefined ? { session: options.session } : {}),
       ...(options.idle !== undefined ? { idle: options.idle } : {}),
       ...announce(options.protocols),
@@ -181,6 +193,11 @@ export async function dialerHandshake(connection: TransportConnection, options: 
     const error = new NetworkMismatchError('the remote peer is on a different network')
     await connection.close({ code: CloseCode.NETWORK_MISMATCH, reason: 'network mismatch' })
     throw error
+  }
+  // A race tag counts only when both ends have it (an older listener does not echo it).
+  if (welcome.race !== undefined && welcome.race !== options.race) {
+    const { race: _notOurs, ...rest } = welcome
+    return rest
   }
   return welcome
 }
@@ -221,6 +238,7 @@ export async function listenerHandshake(
       observed: connection.remoteAddress,
       addresses: [...options.addresses],
       ...(options.describe !== undefined ? { method: options.describe(hello) } : {}),
+      ...(hello.race !== undefined ? { race: hello.race } : {}),
       ...(options.session !== undefined ? { session: options.session } : {}),
       ...(options.idle !== undefined ? { idle: options.idle } : {}),
       ...announce(options.protocols),

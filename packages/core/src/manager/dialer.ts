@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto'
 import { inject, injectable } from 'tsyringe'
 import type { NodeConfig } from '../config/schema.js'
 import type { Connection } from '../connection/connection.js'
@@ -307,15 +308,29 @@ export class Dialer {
     // within a transport, addresses staggered by `dialStagger`.
     const groupErrors = new Map<string, Error>()
     const failures: DialFailure[] = []
-    const redundant = (late: Secured): void =>
-      void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
+    // Every attempt carries this dial's tag, so when two complete (TCP and QUIC racing) both ends keep the
+    // same one: the late one is pooled too, and the tie-break retires the loser on both ends (closing it
+    // here while the peer kept it would leave neither).
+    const race = randomBytes(8).toString('hex')
+    let attempts = 0
+    const redundant = (late: Secured): void => {
+      if (late.remote.race === undefined) {
+        void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
+        return
+      }
+      try {
+        this.establisher.establish(late.transportConnection, late.remote)
+      } catch {
+        // No room: establish closed it.
+      }
+    }
     let secured: Secured
     try {
       secured = await raceStaggered(
         groups,
         async (group, groupSignal) => {
           try {
-            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s), {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, undefined, undefined, `${race}/${attempts++}`), {
               staggerMs: dialStagger,
               signal: groupSignal,
               dispose: redundant,
@@ -406,6 +421,7 @@ export class Dialer {
     signal: AbortSignal,
     via?: ConnectionMethod,
     localPort?: number,
+    race?: string,
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
@@ -428,7 +444,7 @@ export class Dialer {
       const dialled = connection
       const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
       controller.signal.addEventListener('abort', abortHandshake, { once: true })
-      const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via })
+      const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via, ...(race === undefined ? {} : { race }) })
       controller.signal.removeEventListener('abort', abortHandshake)
       return { transportConnection: connection, remote }
     } catch (error) {

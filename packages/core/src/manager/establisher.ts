@@ -105,6 +105,7 @@ export class Establisher {
     }
     const connection = new Connection(transportConnection, this.settings)
     connection.remoteSession = remote.session
+    connection.race = parseRace(remote.race)
     connection.remoteIdleTimeout = remote.idle
     connection.remoteProtocols = remote.protocols ?? []
     connection.setPath({
@@ -226,4 +227,11 @@ export class Establisher {
     if (this.messageBudget === undefined) this.messageBudget = createMessageBudget(this.config)
     return this.messageBudget.forConnection()
   }
+}
+
+/** The handshake's `race` tag (`id/n`, already checked by its schema) as the dial's id and the attempt's number. */
+function parseRace(race: string | undefined): Connection['race'] {
+  if (race === undefined) return undefined
+  const [dial = '', attempt = '0'] = race.split('/')
+  return { dial, attempt: Number(attempt) }
 }
