@@ -4,7 +4,8 @@
  * the clients keep working through the other. They register and re-register
  * (a new topic shows up on the survivor), a new client discovers the old
  * ones, looks one up by peer id, and reaches a peer that has no address of
- * its own (role client) through the surviving relay.
+ * its own (role client) through the surviving relay. The survivor's status
+ * counts relayed and served bytes per service, never as its own traffic.
  */
 import { type CrustNode, createNode } from '@crust/core'
 import { type Rendezvous, rendezvous } from '@crust/discovery-rendezvous'
@@ -22,7 +23,15 @@ interface ServeReady {
 }
 
 interface ServeStatusLine {
-  readonly rendezvous: { readonly registrations: number; readonly largestTopics: Array<{ topic: string; registrations: number }> }
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly rendezvous: {
+    readonly registrations: number
+    readonly largestTopics: Array<{ topic: string; registrations: number }>
+    readonly requests: number
+    readonly bytesIn: number
+    readonly bytesOut: number
+  }
   readonly relay: { readonly circuits: number; readonly relayedBytes: number }
 }
 
@@ -105,6 +114,15 @@ describe('crust serve side by side', () => {
     d.node.handle((message) => Buffer.from(`echo:${Buffer.from(message.data).toString()}`))
     expect(Buffer.from(await toD.request(Buffer.from('through the survivor'))).toString()).toBe('echo:through the survivor')
     await until(() => (lastStatus(second.process)?.relay.relayedBytes ?? 0) > 0, 'the survivor to count relayed bytes')
+
+    // Its status counts what each service carried for others, and none of it as the node's own traffic:
+    // the relay's circuits and the rendezvous requests are protocol streams, not messages to the serve node.
+    const status = lastStatus(second.process) as ServeStatusLine
+    expect(status.rendezvous.requests).toBeGreaterThan(0)
+    expect(status.rendezvous.bytesIn).toBeGreaterThan(0)
+    expect(status.rendezvous.bytesOut).toBeGreaterThan(0)
+    expect(status.bytesIn).toBe(0)
+    expect(status.bytesOut).toBe(0)
 
     expect(await second.process.stop('SIGTERM')).toBe(0)
   }, 40_000)
