@@ -10,6 +10,7 @@
  *
  * @packageDocumentation
  */
+import { BlockList, isIP } from 'node:net'
 import {
   AbortError,
   ConfigError,
@@ -21,7 +22,7 @@ import {
   type ServiceStream,
   shortPeerId,
 } from '@crust/core'
-import { errorMessage } from '@crust/core/plugin'
+import { errorMessage, isLoopback, parseAddress } from '@crust/core/plugin'
 import { RecordError, type RecordRejection, RendezvousError } from './errors.js'
 import type { ResolvedRendezvousOptions, ServerContact } from './options.js'
 import { type Answer, LOOKUP_ANSWER_BYTES, RENDEZVOUS_PROTOCOL, type Request, frameBytes, paddingFor, readAnswer, writeFrame } from './protocol.js'
@@ -37,6 +38,14 @@ const MAX_RECORD_TTL = 24 * 3_600_000
 const LOOKUP_PRIORITY = 5
 /** Longest wait before trying a server again while it is not connected (ms). */
 const MAX_RETRY_DELAY = 2_000
+/**
+ * How long the lookup connector waits for a dial of a record's addresses
+ * (ms). Hole punching and relaying run only after it gives up, and an
+ * address behind a NAT that drops what it did not ask for fails only at the
+ * node's dial timeout (10 s by default): a peer that answers at all answers
+ * well within this.
+ */
+export const LOOKUP_DIAL_TIMEOUT = 2_000
 
 /** Counters of a {@link RendezvousClient}. */
 export interface RendezvousStats {
@@ -295,26 +304,46 @@ export class RendezvousClient implements Service {
 
   // --- lookup for the node's dials ---------------------------------------
 
-  /** The lookup connector: the peer's current record, then its addresses dialled in the record's order. */
+  /**
+   * The lookup connector: the peer's current record, then all its addresses
+   * dialled at once (the first to answer wins, the others are cancelled),
+   * for at most {@link LOOKUP_DIAL_TIMEOUT} so that hole punching and
+   * relaying get their turn when the addresses are behind a NAT.
+   */
   private async connectTo(peerId: string, signal: AbortSignal): Promise<ServiceConnection> {
     const record = await this.lookup(peerId, signal)
+    if (record.addresses.length === 0) throw new RendezvousError('unreachable', `${shortPeerId(peerId)}'s record has no address`)
+    const dials = new AbortController()
+    const stop = (): void => dials.abort()
+    signal.addEventListener('abort', stop, { once: true })
+    const deadline = setTimeout(stop, LOOKUP_DIAL_TIMEOUT)
     const failures: string[] = []
-    for (const address of record.addresses) {
+    try {
+      return await Promise.any(
+        record.addresses.map((address) =>
+          this.components.dial(address, { peerId, signal: dials.signal }).catch((error: unknown) => {
+            failures.push(`${address}: ${errorMessage(error)}`)
+            throw error
+          }),
+        ),
+      )
+    } catch {
       if (signal.aborted) throw new AbortError()
-      try {
-        return await this.components.dial(address, { peerId, signal })
-      } catch (error) {
-        failures.push(`${address}: ${errorMessage(error)}`)
-      }
+      const late = dials.signal.aborted ? `; gave up after ${LOOKUP_DIAL_TIMEOUT} ms` : ''
+      throw new RendezvousError('unreachable', `no address of ${shortPeerId(peerId)}'s record answered (${failures.join('; ')}${late})`)
+    } finally {
+      clearTimeout(deadline)
+      signal.removeEventListener('abort', stop)
+      // A dial that lost the race is cancelled; one that already won is the pooled connection returned.
+      dials.abort()
     }
-    throw new RendezvousError('unreachable', `no address of ${shortPeerId(peerId)}'s record answered (${failures.join('; ') || 'it has none'})`)
   }
 
   // --- this node's record -------------------------------------------------
 
   /** This node's record: the held one, or a new one when its contents changed or half its life has passed. */
   private ownRecord(): OwnRecord {
-    const addresses = this.components.addresses()
+    const addresses = publishable(this.components.addresses())
     const nat = Object.fromEntries(Object.entries(this.components.traversal()).map(([kind, report]) => [kind, report.state]))
     const content = JSON.stringify([addresses, nat])
     const now = Date.now()
@@ -371,4 +400,31 @@ export class RendezvousClient implements Service {
       this.streams.delete(stream)
     }
   }
+}
+
+/** Addresses that reach a host only from its own network (RFC 1918, shared CGNAT space, link-local, unique local). */
+const LAN_SCOPED = new BlockList()
+for (const [network, prefix] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) {
+  LAN_SCOPED.addSubnet(network, prefix, 'ipv4')
+}
+for (const [network, prefix] of [['fc00::', 7], ['fe80::', 10]] as const) LAN_SCOPED.addSubnet(network, prefix, 'ipv6')
+
+function lanScoped(host: string): boolean {
+  const family = isIP(host)
+  return family !== 0 && LAN_SCOPED.check(host, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/**
+ * The addresses worth putting in a record, best first. Loopback ones only
+ * say where this host reaches itself (a peer elsewhere dialling them reaches
+ * its own host), so they go unless there is nothing else (every node on one
+ * machine). Addresses others can reach from anywhere (a UPnP mapping, a
+ * public interface) come before LAN-scoped ones: peers that auto-connect dial
+ * only the first few.
+ */
+export function publishable(addresses: readonly string[]): string[] {
+  const hostOf = (address: string): string => parseAddress(address)?.host ?? ''
+  const elsewhere = addresses.filter((address) => !isLoopback(hostOf(address)))
+  if (elsewhere.length === 0) return [...addresses]
+  return [...elsewhere.filter((address) => !lanScoped(hostOf(address))), ...elsewhere.filter((address) => lanScoped(hostOf(address)))]
 }
