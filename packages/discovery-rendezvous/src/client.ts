@@ -95,6 +95,8 @@ export class RendezvousClient implements Service {
   private readonly holds: Array<() => void> = []
   private readonly streams = new Set<ServiceStream>()
   private addressTimer: NodeJS.Timeout | undefined
+  /** Peers this client asked the node to auto-connect to, while that attempt runs. */
+  private readonly autoConnecting = new Set<string>()
   private discovered = 0
   private failedRequests = 0
   private recordsSigned = 0
@@ -273,7 +275,12 @@ export class RendezvousClient implements Service {
       this.discovered++
       this.components.peerDiscovered?.(peer)
     }
-    if (this.options.autoConnect && this.components.connection(record.peerId) === undefined) void this.components.connectDiscovered?.(peer)
+    if (this.options.autoConnect && this.components.connection(record.peerId) === undefined && !this.autoConnecting.has(record.peerId)) {
+      const attempt = this.components.connectDiscovered?.(peer)
+      if (attempt === undefined) return
+      this.autoConnecting.add(record.peerId)
+      void attempt.finally(() => this.autoConnecting.delete(record.peerId))
+    }
   }
 
   /** Verify a received record and offer it to the book; undefined (counted) when rejected or our own. */
@@ -308,9 +315,13 @@ export class RendezvousClient implements Service {
    * The lookup connector: the peer's current record, then all its addresses
    * dialled at once (the first to answer wins, the others are cancelled),
    * for at most {@link LOOKUP_DIAL_TIMEOUT} so that hole punching and
-   * relaying get their turn when the addresses are behind a NAT.
+   * relaying get their turn when the addresses are behind a NAT. Nothing to
+   * add (at once) while an auto-connect this client started is running.
    */
   private async connectTo(peerId: string, signal: AbortSignal): Promise<ServiceConnection> {
+    // Within an auto-connect this client started, the node has just dialled the record's addresses (as many as its
+    // auto-connect budget allows): dialling them again only delays hole punching and relaying.
+    if (this.autoConnecting.has(peerId)) throw new RendezvousError('unreachable', `${shortPeerId(peerId)}'s record is what the auto-connect dialled`)
     const record = await this.lookup(peerId, signal)
     if (record.addresses.length === 0) throw new RendezvousError('unreachable', `${shortPeerId(peerId)}'s record has no address`)
     const dials = new AbortController()
