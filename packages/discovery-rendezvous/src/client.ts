@@ -46,6 +46,8 @@ const MAX_RETRY_DELAY = 2_000
  * well within this.
  */
 export const LOOKUP_DIAL_TIMEOUT = 2_000
+/** How long `stop()` waits for the servers to acknowledge its unregistrations (ms). */
+const GOODBYE_TIMEOUT = 1_000
 
 /** Counters of a {@link RendezvousClient}. */
 export interface RendezvousStats {
@@ -146,7 +148,33 @@ export class RendezvousClient implements Service {
     for (const stream of this.streams) stream.reset()
     for (const server of this.servers) server.waker.wake()
     await Promise.allSettled(this.servers.map((server) => server.loop))
+    await this.unregisterAll()
     for (const release of this.holds.splice(0)) release()
+  }
+
+  /**
+   * Say goodbye: unregister every topic from every server still connected,
+   * so that they stop handing out this node's record now rather than at its
+   * expiry. Best effort, for at most {@link GOODBYE_TIMEOUT}: a node that
+   * crashes cannot do it either, and its registrations expire with the TTL.
+   */
+  private async unregisterAll(): Promise<void> {
+    const goodbyes: Array<Promise<unknown>> = []
+    for (const server of this.servers) {
+      const connection = server.connection
+      if (connection === undefined || this.components.connection(server.contact.peerId) !== connection) continue
+      // Joined topics too: a registration whose answer the stop cut off may be held by the server all the same.
+      for (const topic of new Set([...server.registered.keys(), ...this.topics])) goodbyes.push(this.request(connection, { type: 'unregister', topic }, 256))
+      server.registered.clear()
+    }
+    if (goodbyes.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, GOODBYE_TIMEOUT)
+    })
+    await Promise.race([Promise.allSettled(goodbyes), bound])
+    clearTimeout(timer)
+    for (const stream of this.streams) stream.reset()
   }
 
   /** Register under `topic` too (at once, with every connected server) and discover its peers. */
