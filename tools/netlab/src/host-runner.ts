@@ -113,7 +113,7 @@ async function create(params: StartParams): Promise<{ peerId: string }> {
   )
   for (const name of PEER_EVENTS) node.on(name, (payload) => write({ event: name, payload: { ...(plain(payload) as object), at: Date.now() } }))
   node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
-  node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via } }))
+  node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via, at: Date.now() } }))
   node.on('connection:open', ({ connection }) =>
     write({
       event: 'connection:open',
