@@ -45,9 +45,10 @@ afterEach(async () => {
   await Promise.allSettled(nodes.splice(0).map((n) => n.stop()))
 })
 
-/** A client of both serve nodes: rendezvous under `topics`, relay client; `listen: false` makes a node nobody can dial. */
+/** A client of both serve nodes: rendezvous under `topics` (no auto-connect), relay client; `listen: false` makes a node nobody can dial. */
 async function client(servers: readonly ServeReady[], topics: string[], listen = true): Promise<{ node: CrustNode; discovery: Rendezvous }> {
-  const discovery = rendezvous({ servers: servers.map((s) => s.contact), topics, refreshInterval: 1_000 })
+  // No auto-connect: the connections the test checks are made by lookup, and only those.
+  const discovery = rendezvous({ servers: servers.map((s) => s.contact), topics, refreshInterval: 1_000, autoConnect: false })
   const relays = servers.map((s) => ({ peerId: s.peerId, addresses: s.addresses.filter((a) => a.startsWith('tcp://')) }))
   const node = await createNode({
     networkName: 'crust',
@@ -108,7 +109,7 @@ describe('crust serve side by side', () => {
     expect(toA.remoteAddress).toBe(a.node.addresses[0])
 
     // ...and reaches D, which has no address, through the surviving relay.
-    const toD = c.node.getConnection(d.node.peerId) ?? (await c.node.connect({ peerId: d.node.peerId }))
+    const toD = await c.node.connect({ peerId: d.node.peerId })
     expect(toD.method).toBe('relayed')
     expect(toD.remoteAddress).toContain(second.ready.peerId)
     d.node.handle((message) => Buffer.from(`echo:${Buffer.from(message.data).toString()}`))
