@@ -14,6 +14,7 @@ import { sendFile } from '../src/files/sender.js'
 import { parseTarget } from '../src/node/target.js'
 import { renderBar } from '../src/render/progress.js'
 import { renderTable } from '../src/render/table.js'
+import { renderStatus } from '../src/serve/serve-reporter.js'
 import { tempDir } from './helpers.js'
 
 const PEER = 'bciqkagz65fpjdf5s3km2gwycw7bzq43yvmkyfokmkjzl454atj5qabi'
@@ -146,6 +147,22 @@ describe('rendering', () => {
 
   it('draws a progress bar', () => {
     expect(renderBar('sending x', 512 * 1024, 1024 * 1024, 1000, 10)).toBe('sending x [█████░░░░░]  50%  512.0 KiB/1.0 MiB  512.0 KiB/s')
+  })
+})
+
+describe('crust serve status', () => {
+  it("shows what each service carried for others apart from the node's own traffic", () => {
+    const lines = renderStatus({
+      connections: 3,
+      bytesIn: 0,
+      bytesOut: 0,
+      relay: { circuits: 1, relayedBytes: 3 * 1024 * 1024 },
+      rendezvous: { registrations: 4, peers: 3, topics: 1, largestTopics: [{ topic: 't', registrations: 4 }], requests: 52, bytesIn: 2048, bytesOut: 10_240 },
+    })
+    expect(lines[0]).toBe('connections    3')
+    expect(lines.find((l) => l.startsWith('relay'))).toBe('relay          1 circuit, 3.0 MiB relayed')
+    expect(lines.find((l) => l.includes('requests answered'))?.trim()).toBe('52 requests answered, 2.0 KiB in, 10.0 KiB served')
+    expect(lines.at(-1)).toMatch(/^own traffic +0 B in, 0 B out \(messages and streams to this node, not relayed or served\)$/)
   })
 })
 

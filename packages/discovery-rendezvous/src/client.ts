@@ -10,6 +10,7 @@
  *
  * @packageDocumentation
  */
+import { BlockList, isIP } from 'node:net'
 import {
   AbortError,
   ConfigError,
@@ -21,7 +22,7 @@ import {
   type ServiceStream,
   shortPeerId,
 } from '@crust/core'
-import { errorMessage } from '@crust/core/plugin'
+import { errorMessage, isLoopback, parseAddress } from '@crust/core/plugin'
 import { RecordError, type RecordRejection, RendezvousError } from './errors.js'
 import type { ResolvedRendezvousOptions, ServerContact } from './options.js'
 import { type Answer, LOOKUP_ANSWER_BYTES, RENDEZVOUS_PROTOCOL, type Request, frameBytes, paddingFor, readAnswer, writeFrame } from './protocol.js'
@@ -37,6 +38,16 @@ const MAX_RECORD_TTL = 24 * 3_600_000
 const LOOKUP_PRIORITY = 5
 /** Longest wait before trying a server again while it is not connected (ms). */
 const MAX_RETRY_DELAY = 2_000
+/**
+ * How long the lookup connector waits for a dial of a record's addresses
+ * (ms). Hole punching and relaying run only after it gives up, and an
+ * address behind a NAT that drops what it did not ask for fails only at the
+ * node's dial timeout (10 s by default): a peer that answers at all answers
+ * well within this.
+ */
+export const LOOKUP_DIAL_TIMEOUT = 2_000
+/** How long `stop()` waits for the servers to acknowledge its unregistrations (ms). */
+const GOODBYE_TIMEOUT = 1_000
 
 /** Counters of a {@link RendezvousClient}. */
 export interface RendezvousStats {
@@ -86,6 +97,8 @@ export class RendezvousClient implements Service {
   private readonly holds: Array<() => void> = []
   private readonly streams = new Set<ServiceStream>()
   private addressTimer: NodeJS.Timeout | undefined
+  /** Peers this client asked the node to auto-connect to, while that attempt runs. */
+  private readonly autoConnecting = new Set<string>()
   private discovered = 0
   private failedRequests = 0
   private recordsSigned = 0
@@ -135,7 +148,33 @@ export class RendezvousClient implements Service {
     for (const stream of this.streams) stream.reset()
     for (const server of this.servers) server.waker.wake()
     await Promise.allSettled(this.servers.map((server) => server.loop))
+    await this.unregisterAll()
     for (const release of this.holds.splice(0)) release()
+  }
+
+  /**
+   * Say goodbye: unregister every topic from every server still connected,
+   * so that they stop handing out this node's record now rather than at its
+   * expiry. Best effort, for at most {@link GOODBYE_TIMEOUT}: a node that
+   * crashes cannot do it either, and its registrations expire with the TTL.
+   */
+  private async unregisterAll(): Promise<void> {
+    const goodbyes: Array<Promise<unknown>> = []
+    for (const server of this.servers) {
+      const connection = server.connection
+      if (connection === undefined || this.components.connection(server.contact.peerId) !== connection) continue
+      // Joined topics too: a registration whose answer the stop cut off may be held by the server all the same.
+      for (const topic of new Set([...server.registered.keys(), ...this.topics])) goodbyes.push(this.request(connection, { type: 'unregister', topic }, 256))
+      server.registered.clear()
+    }
+    if (goodbyes.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, GOODBYE_TIMEOUT)
+    })
+    await Promise.race([Promise.allSettled(goodbyes), bound])
+    clearTimeout(timer)
+    for (const stream of this.streams) stream.reset()
   }
 
   /** Register under `topic` too (at once, with every connected server) and discover its peers. */
@@ -264,7 +303,12 @@ export class RendezvousClient implements Service {
       this.discovered++
       this.components.peerDiscovered?.(peer)
     }
-    if (this.options.autoConnect && this.components.connection(record.peerId) === undefined) void this.components.connectDiscovered?.(peer)
+    if (this.options.autoConnect && this.components.connection(record.peerId) === undefined && !this.autoConnecting.has(record.peerId)) {
+      const attempt = this.components.connectDiscovered?.(peer)
+      if (attempt === undefined) return
+      this.autoConnecting.add(record.peerId)
+      void attempt.finally(() => this.autoConnecting.delete(record.peerId))
+    }
   }
 
   /** Verify a received record and offer it to the book; undefined (counted) when rejected or our own. */
@@ -295,26 +339,50 @@ export class RendezvousClient implements Service {
 
   // --- lookup for the node's dials ---------------------------------------
 
-  /** The lookup connector: the peer's current record, then its addresses dialled in the record's order. */
+  /**
+   * The lookup connector: the peer's current record, then all its addresses
+   * dialled at once (the first to answer wins, the others are cancelled),
+   * for at most {@link LOOKUP_DIAL_TIMEOUT} so that hole punching and
+   * relaying get their turn when the addresses are behind a NAT. Nothing to
+   * add (at once) while an auto-connect this client started is running.
+   */
   private async connectTo(peerId: string, signal: AbortSignal): Promise<ServiceConnection> {
+    // Within an auto-connect this client started, the node has just dialled the record's addresses (as many as its
+    // auto-connect budget allows): dialling them again only delays hole punching and relaying.
+    if (this.autoConnecting.has(peerId)) throw new RendezvousError('unreachable', `${shortPeerId(peerId)}'s record is what the auto-connect dialled`)
     const record = await this.lookup(peerId, signal)
+    if (record.addresses.length === 0) throw new RendezvousError('unreachable', `${shortPeerId(peerId)}'s record has no address`)
+    const dials = new AbortController()
+    const stop = (): void => dials.abort()
+    signal.addEventListener('abort', stop, { once: true })
+    const deadline = setTimeout(stop, LOOKUP_DIAL_TIMEOUT)
     const failures: string[] = []
-    for (const address of record.addresses) {
+    try {
+      return await Promise.any(
+        record.addresses.map((address) =>
+          this.components.dial(address, { peerId, signal: dials.signal }).catch((error: unknown) => {
+            failures.push(`${address}: ${errorMessage(error)}`)
+            throw error
+          }),
+        ),
+      )
+    } catch {
       if (signal.aborted) throw new AbortError()
-      try {
-        return await this.components.dial(address, { peerId, signal })
-      } catch (error) {
-        failures.push(`${address}: ${errorMessage(error)}`)
-      }
+      const late = dials.signal.aborted ? `; gave up after ${LOOKUP_DIAL_TIMEOUT} ms` : ''
+      throw new RendezvousError('unreachable', `no address of ${shortPeerId(peerId)}'s record answered (${failures.join('; ')}${late})`)
+    } finally {
+      clearTimeout(deadline)
+      signal.removeEventListener('abort', stop)
+      // A dial that lost the race is cancelled; one that already won is the pooled connection returned.
+      dials.abort()
     }
-    throw new RendezvousError('unreachable', `no address of ${shortPeerId(peerId)}'s record answered (${failures.join('; ') || 'it has none'})`)
   }
 
   // --- this node's record -------------------------------------------------
 
   /** This node's record: the held one, or a new one when its contents changed or half its life has passed. */
   private ownRecord(): OwnRecord {
-    const addresses = this.components.addresses()
+    const addresses = publishable(this.components.addresses())
     const nat = Object.fromEntries(Object.entries(this.components.traversal()).map(([kind, report]) => [kind, report.state]))
     const content = JSON.stringify([addresses, nat])
     const now = Date.now()
@@ -371,4 +439,31 @@ export class RendezvousClient implements Service {
       this.streams.delete(stream)
     }
   }
+}
+
+/** Addresses that reach a host only from its own network (RFC 1918, shared CGNAT space, link-local, unique local). */
+const LAN_SCOPED = new BlockList()
+for (const [network, prefix] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) {
+  LAN_SCOPED.addSubnet(network, prefix, 'ipv4')
+}
+for (const [network, prefix] of [['fc00::', 7], ['fe80::', 10]] as const) LAN_SCOPED.addSubnet(network, prefix, 'ipv6')
+
+function lanScoped(host: string): boolean {
+  const family = isIP(host)
+  return family !== 0 && LAN_SCOPED.check(host, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/**
+ * The addresses worth putting in a record, best first. Loopback ones only
+ * say where this host reaches itself (a peer elsewhere dialling them reaches
+ * its own host), so they go unless there is nothing else (every node on one
+ * machine). Addresses others can reach from anywhere (a UPnP mapping, a
+ * public interface) come before LAN-scoped ones: peers that auto-connect dial
+ * only the first few.
+ */
+export function publishable(addresses: readonly string[]): string[] {
+  const hostOf = (address: string): string => parseAddress(address)?.host ?? ''
+  const elsewhere = addresses.filter((address) => !isLoopback(hostOf(address)))
+  if (elsewhere.length === 0) return [...addresses]
+  return [...elsewhere.filter((address) => !lanScoped(hostOf(address))), ...elsewhere.filter((address) => lanScoped(hostOf(address)))]
 }

@@ -113,7 +113,7 @@ export function rendezvousServer(options: RendezvousServerOptions = {}): Rendezv
   }
   return Object.assign(factory, {
     stats: (): RendezvousServerStats =>
-      server?.stats() ?? { registrations: 0, peers: 0, topics: 0, requests: { register: 0, unregister: 0, discover: 0, lookup: 0 }, refused: {} },
+      server?.stats() ?? { registrations: 0, peers: 0, topics: 0, requests: { register: 0, unregister: 0, discover: 0, lookup: 0 }, refused: {}, bytes: { in: 0, out: 0 } },
     largestTopics: (limit: number) => server?.largestTopics(limit) ?? [],
   })
 }

@@ -86,9 +86,11 @@ export function frameBytes(frame: Request | Answer): number {
   return Buffer.byteLength(JSON.stringify(frame))
 }
 
-/** Write one frame (and end our side when `end`). */
-export function writeFrame(stream: ServiceStream, frame: Request | Answer, end = false): Promise<void> {
-  return stream.writeFrame(Buffer.from(JSON.stringify(frame)), { end })
+/** Write one frame (and end our side when `end`); resolves with its payload's size in bytes. */
+export async function writeFrame(stream: ServiceStream, frame: Request | Answer, end = false): Promise<number> {
+  const bytes = Buffer.from(JSON.stringify(frame))
+  await stream.writeFrame(bytes, { end })
+  return bytes.byteLength
 }
 
 /**

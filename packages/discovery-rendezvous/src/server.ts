@@ -30,6 +30,8 @@ export interface RendezvousServerStats extends RegistryStats {
   readonly requests: Readonly<Record<Request['type'], number>>
   /** Requests refused, by reason. */
   readonly refused: Readonly<Record<string, number>>
+  /** Bytes of the requests read (`in`) and the answers written (`out`), refusals included: what this service costs in traffic. */
+  readonly bytes: { readonly in: number; readonly out: number }
 }
 
 export class RendezvousServer implements Service {
@@ -41,6 +43,8 @@ export class RendezvousServer implements Service {
   private active = 0
   private readonly requests: Record<Request['type'], number> = { register: 0, unregister: 0, discover: 0, lookup: 0 }
   private readonly refused: Record<string, number> = {}
+  private bytesIn = 0
+  private bytesOut = 0
 
   constructor(
     private readonly components: ServiceComponents,
@@ -68,7 +72,7 @@ export class RendezvousServer implements Service {
   }
 
   stats(): RendezvousServerStats {
-    return { ...this.registry.stats(), requests: { ...this.requests }, refused: { ...this.refused } }
+    return { ...this.registry.stats(), requests: { ...this.requests }, refused: { ...this.refused }, bytes: { in: this.bytesIn, out: this.bytesOut } }
   }
 
   private async serve(stream: ServiceStream, connection: ServiceConnection): Promise<void> {
@@ -80,6 +84,7 @@ export class RendezvousServer implements Service {
     this.active++
     try {
       const { frame, bytes } = await readRequest(stream, this.options.requestTimeout)
+      this.bytesIn += bytes
       let answer: Answer
       try {
         if (!this.limiter.take(connection.peerId)) throw new RendezvousError('rate-limited', 'too many requests')
@@ -92,7 +97,7 @@ export class RendezvousServer implements Service {
         const room = Math.max(0, Math.min(512, bytes * this.options.amplification - 96))
         answer = { type: 'error', reason: error.reason === 'no-server' || error.reason === 'unreachable' ? 'refused' : error.reason, message: error.message.slice(0, room) }
       }
-      await writeFrame(stream, answer, true)
+      this.bytesOut += await writeFrame(stream, answer, true)
     } catch (error) {
       // A malformed request or a dead stream: nothing more is owed to this peer.
       this.count(error instanceof RendezvousError ? error.reason : 'bad-message')

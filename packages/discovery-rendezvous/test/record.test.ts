@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { publishable } from '../src/client.js'
 import { RECORD_LIMITS, RecordBook, type RecordFields, type SignedRecord, signRecord, verifyRecord } from '../src/record.js'
 import { hashNetworkName, newIdentity } from './helpers.js'
 
@@ -118,5 +119,16 @@ describe('a record book knows the records it holds', () => {
     book.offer(verifyRecord(newer, options), newer)
     expect(book.known(signed)).toBeUndefined()
     expect(book.known(newer)?.seq).toBe(21)
+  })
+})
+
+describe('the addresses a node publishes', () => {
+  it('leaves out loopback unless there is nothing else, and puts addresses reachable from anywhere first', () => {
+    expect(
+      publishable(['tcp://127.0.0.1:1', 'tcp://10.1.0.2:1', 'quic://[::1]:2', 'quic://10.1.0.2:2', 'tcp://203.0.113.9:5', 'quic://[fe80::1]:2', 'quic://198.51.100.4:6']),
+    ).toEqual(['tcp://203.0.113.9:5', 'quic://198.51.100.4:6', 'tcp://10.1.0.2:1', 'quic://10.1.0.2:2', 'quic://[fe80::1]:2'])
+    // Every node on one machine: loopback is all there is, and it is kept.
+    expect(publishable(['tcp://127.0.0.1:1', 'quic://127.0.0.1:2'])).toEqual(['tcp://127.0.0.1:1', 'quic://127.0.0.1:2'])
+    expect(publishable(['tcp://192.168.1.5:1', 'tcp://172.20.0.1:1', 'tcp://100.70.0.1:1'])).toEqual(['tcp://192.168.1.5:1', 'tcp://172.20.0.1:1', 'tcp://100.70.0.1:1'])
   })
 })

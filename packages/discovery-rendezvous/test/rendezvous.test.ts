@@ -42,6 +42,20 @@ describe.each<TransportName>(['tcp', 'quic'])('rendezvous on loopback over %s', 
     expect(connected(a, b.node.peerId)).toBe(false)
   })
 
+  it('a node that stops unregisters at once: the servers stop handing out its record before it expires', async () => {
+    const network = uniqueNetwork()
+    const first = await startServer(transport, network)
+    const second = await startServer(transport, network)
+    const a = await startClient(transport, network, { servers: [first.contact, second.contact], topics: ['one', 'two'], autoConnect: false })
+    // Another node stays registered: only a's registrations go.
+    await startClient(transport, network, { servers: [first.contact, second.contact], topics: ['one'], autoConnect: false })
+    await waitFor(() => first.server.stats().registrations === 3 && second.server.stats().registrations === 3, 5000, 'all registered')
+    await a.node.stop()
+    // Within stop(): no waiting for the 10 min TTL.
+    expect(first.server.stats()).toMatchObject({ registrations: 1, peers: 1, requests: { unregister: 2 } })
+    expect(second.server.stats()).toMatchObject({ registrations: 1, peers: 1, requests: { unregister: 2 } })
+  })
+
   it('connect({ peerId }) with no addresses looks the peer up and dials it', async () => {
     const network = uniqueNetwork()
     const { contact } = await startServer(transport, network)

@@ -46,6 +46,17 @@ describe('stun()', () => {
     expect(Buffer.from(await connection.request(Buffer.from('ping'))).toString()).toBe('pong')
   })
 
+  it('classifies through the servers that answer when the first one is down', async () => {
+    const silent = await server('127.0.0.3', () => {}) // up, but never answers (a dead serve node's address)
+    const first = await server('127.0.0.1', honest)
+    const second = await server('127.0.0.2', honest)
+    const servers = [`127.0.0.3:${silent.port}`, `127.0.0.1:${first.port}`, `127.0.0.2:${second.port}`]
+    const node = await startNode({ services: [stun({ servers, timeout: 50, retries: 1 })] })
+    const status = await natSettled(node)
+    expect(status.reflexiveAddress).toBe(node.addresses.find((address) => address.startsWith('quic://')))
+    expect(status.mapping).toBe('none') // two answers compared: classified, not 'unknown'
+  })
+
   it('reports endpoint-dependent mapping when the two servers see different ports', async () => {
     let calls = 0
     const lying = await server('127.0.0.2', (request, from, socket) => {

@@ -14,10 +14,12 @@ export interface LabDiscovery {
 
 /**
  * A service plugin to give the lab node: `kind` names a factory exported by
- * `@crust/nat` (e.g. `upnp`, `stun`, `holePunch`, `relay`), called with `options`.
+ * `from` (default `@crust/nat`: e.g. `upnp`, `stun`, `holePunch`, `relay`;
+ * `@crust/discovery-rendezvous`: `rendezvous`), called with `options`.
  */
 export interface LabService {
   readonly kind: string
+  readonly from?: '@crust/nat' | '@crust/discovery-rendezvous'
   readonly options?: Record<string, unknown>
 }
 

@@ -66,11 +66,11 @@ async function discoveryOf(spec: LabDiscovery): Promise<DiscoveryFactory> {
 }
 
 async function serviceOf(spec: LabService): Promise<ServiceFactory> {
-  const specifier = '@crust/nat'
+  const specifier = spec.from ?? '@crust/nat'
   const plugins = (await import(specifier)) as Record<string, unknown>
   if (typeof plugins.natStatus === 'function') readNat = plugins.natStatus as (status: TraversalStatus) => unknown
   const factory = plugins[spec.kind]
-  if (typeof factory !== 'function') throw new Error(`@crust/nat exports no service named ${spec.kind}`)
+  if (typeof factory !== 'function') throw new Error(`${specifier} exports no service named ${spec.kind}`)
   return (factory as (options?: unknown) => ServiceFactory)(spec.options)
 }
 
@@ -79,51 +79,72 @@ function running(): CrustNode {
   return node
 }
 
+/** Create the node (plugins loaded, events wired) without starting it. */
+async function create(params: StartParams): Promise<{ peerId: string }> {
+  const transports = await Promise.all(params.transports.map(transportOf))
+  const discovery = await Promise.all((params.discovery ?? []).map(discoveryOf))
+  const services = await Promise.all((params.services ?? []).map(serviceOf))
+  node = await createNode({
+    networkName: 'lab',
+    // CRUST_LAB_LOG=debug|info|warn: the nodes' logs, for diagnosing a scenario (LabHost.log).
+    logLevel: (process.env.CRUST_LAB_LOG as 'debug' | 'info' | 'warn' | undefined) ?? 'error',
+    bootstrap: { cache: false }, // lab hosts share the machine's file system
+    ...params.config,
+    transports,
+    discovery,
+    services,
+  })
+  node.handle((message) => {
+    if (!message.isRequest) return undefined
+    const data = Buffer.from(message.data).toString()
+    handled.request(data)
+    return Buffer.from(`echo:${data}`)
+  })
+  node.on('message', (m) => {
+    const data = Buffer.from(m.data).toString()
+    // A flow message becomes a compact `flow` event ([seq, sentAt, arrivedAt]): stdout to a pipe is
+    // synchronous on Linux, so what arrived is on record even when the node is SIGKILLed right after.
+    const flowMessage = parseFlow(data)
+    if (flowMessage) write({ event: 'flow', payload: [...flowMessage, Date.now()] })
+    else write({ event: 'message', payload: { peerId: m.peerId, data } })
+  })
+  node.on('connection:close', ({ peerId, code, reason, remote, connection }) =>
+    write({ event: 'connection:close', payload: { peerId, code, reason, remote, method: connection.method, at: Date.now() } }),
+  )
+  for (const name of PEER_EVENTS) node.on(name, (payload) => write({ event: name, payload: { ...(plain(payload) as object), at: Date.now() } }))
+  node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
+  node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via, at: Date.now() } }))
+  node.on('connection:open', ({ connection }) =>
+    write({
+      event: 'connection:open',
+      payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction, at: Date.now() },
+    }),
+  )
+  node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: { ...(readNat(status) as object), at: Date.now() } }))
+  node.on('service:event', (event) => write({ event: 'service:event', payload: event }))
+  return { peerId: node.peerId }
+}
+
+/** Start the node made by `create`; resolves with its addresses and when `start()` was called (`Date.now()`). */
+async function begin(): Promise<{ peerId: string; addresses: string[]; startedAt: number }> {
+  const startedAt = Date.now()
+  await running().start()
+  return { peerId: running().peerId, addresses: running().addresses, startedAt }
+}
+
 const methods: Record<string, (params: never) => Promise<unknown>> = {
+  /** Create the node and start it; resolves with its peer id, addresses and when `start()` was called (`Date.now()`). */
   async start(params: StartParams) {
-    const transports = await Promise.all(params.transports.map(transportOf))
-    const discovery = await Promise.all((params.discovery ?? []).map(discoveryOf))
-    const services = await Promise.all((params.services ?? []).map(serviceOf))
-    node = await createNode({
-      networkName: 'lab',
-      // CRUST_LAB_LOG=debug|info|warn: the nodes' logs, for diagnosing a scenario (LabHost.log).
-      logLevel: (process.env.CRUST_LAB_LOG as 'debug' | 'info' | 'warn' | undefined) ?? 'error',
-      bootstrap: { cache: false }, // lab hosts share the machine's file system
-      ...params.config,
-      transports,
-      discovery,
-      services,
-    })
-    node.handle((message) => {
-      if (!message.isRequest) return undefined
-      const data = Buffer.from(message.data).toString()
-      handled.request(data)
-      return Buffer.from(`echo:${data}`)
-    })
-    node.on('message', (m) => {
-      const data = Buffer.from(m.data).toString()
-      // A flow message becomes a compact `flow` event ([seq, sentAt, arrivedAt]): stdout to a pipe is
-      // synchronous on Linux, so what arrived is on record even when the node is SIGKILLed right after.
-      const flowMessage = parseFlow(data)
-      if (flowMessage) write({ event: 'flow', payload: [...flowMessage, Date.now()] })
-      else write({ event: 'message', payload: { peerId: m.peerId, data } })
-    })
-    node.on('connection:close', ({ peerId, code, reason, remote, connection }) =>
-      write({ event: 'connection:close', payload: { peerId, code, reason, remote, method: connection.method, at: Date.now() } }),
-    )
-    for (const name of PEER_EVENTS) node.on(name, (payload) => write({ event: name, payload: { ...(plain(payload) as object), at: Date.now() } }))
-    node.on('connection:fallback', ({ peerId, from, to, reason }) => write({ event: 'connection:fallback', payload: { peerId, from, to, reason } }))
-    node.on('peer:discovered', ({ peerId, addresses, via }) => write({ event: 'peer:discovered', payload: { peerId, addresses, via } }))
-    node.on('connection:open', ({ connection }) =>
-      write({
-        event: 'connection:open',
-        payload: { peerId: connection.peerId, transport: connection.transport, method: connection.method, direction: connection.direction, at: Date.now() },
-      }),
-    )
-    node.on('nat:change', ({ status }) => write({ event: 'nat:change', payload: { ...(readNat(status) as object), at: Date.now() } }))
-    node.on('service:event', (event) => write({ event: 'service:event', payload: event }))
-    await node.start()
-    return { peerId: node.peerId, addresses: node.addresses }
+    await create(params)
+    return begin()
+  },
+  /** Create the node (plugins loaded, events wired) without starting it: `begin` then starts it at once. */
+  create,
+  /** Start the node made by `create`. */
+  begin,
+  /** Peers this node is connected to now, with each connection's method. */
+  async peers() {
+    return running().connections.map((connection) => ({ peerId: connection.peerId, method: connection.method, transport: connection.transport }))
   },
   async connect(params: { peer: { peerId?: string; addresses: string[] }; transport?: string }) {
     const startedAt = performance.now()

@@ -26,6 +26,8 @@ export class LabHost {
   private stderr = ''
   peerId = ''
   addresses: string[] = []
+  /** When the node's `start()` was called (`Date.now()` in the node's process; the lab shares one clock). */
+  startedAt = 0
 
   /** Settles when the node's process has exited. */
   readonly exited: Promise<void>
@@ -42,13 +44,30 @@ export class LabHost {
 
   /** Start a node in `namespace` (the packages must be built: `pnpm build`). */
   static async start(lab: NetLab, namespace: string, params: StartParams): Promise<LabHost> {
+    const host = await LabHost.create(lab, namespace, params)
+    await host.begin()
+    return host
+  }
+
+  /**
+   * Run a node's process and create the node without starting it, so that
+   * several nodes can be started together ({@link LabHost.begin}) once all
+   * their processes are up.
+   */
+  static async create(lab: NetLab, namespace: string, params: StartParams): Promise<LabHost> {
     // Run from the repository root so `--import tsx` resolves.
     const child = lab.spawn(namespace, process.execPath, ['--import', 'tsx', runner], { cwd: repositoryRoot })
     const host = new LabHost(child)
-    const info = (await host.call('start', params)) as { peerId: string; addresses: string[] }
+    const info = (await host.call('create', params)) as { peerId: string }
     host.peerId = info.peerId
-    host.addresses = info.addresses
     return host
+  }
+
+  /** Start the node made by {@link LabHost.create}. */
+  async begin(): Promise<void> {
+    const info = (await this.call('begin')) as { peerId: string; addresses: string[]; startedAt: number }
+    this.addresses = info.addresses
+    this.startedAt = info.startedAt
   }
 
   /** Kill the node's process with SIGKILL (no goodbye to its peers) and wait until it is gone. */

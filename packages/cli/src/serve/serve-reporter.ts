@@ -120,7 +120,9 @@ class TextServeReporter implements ServeReporter {
       return
     }
     // Without a terminal (a log file), a table only when the counts other than bytes changed.
-    const shape = JSON.stringify({ ...status, bytesIn: 0, bytesOut: 0, relay: status.relay?.circuits })
+    const { rendezvous } = status
+    const registrations = rendezvous && { registrations: rendezvous.registrations, peers: rendezvous.peers, topics: rendezvous.topics, largest: rendezvous.largestTopics }
+    const shape = JSON.stringify({ ...status, bytesIn: 0, bytesOut: 0, relay: status.relay?.circuits, rendezvous: registrations })
     if (shape === this.lastShape) return
     this.lastShape = shape
     this.out.write(`${[`status at ${clock()}:`, ...table.map((l) => `  ${l}`)].join('\n')}\n`)
@@ -141,12 +143,13 @@ class TextServeReporter implements ServeReporter {
   }
 }
 
-/** The status as text lines: the totals, then the largest topics. */
+/**
+ * The status as text lines: connections, what each service carried or
+ * served, then the largest topics, and last the node's own app traffic
+ * (which never includes the services' protocol streams).
+ */
 export function renderStatus(status: ServeStatus): string[] {
-  const lines = [
-    `connections    ${status.connections}`,
-    `app bytes      ${formatBytes(status.bytesIn)} in, ${formatBytes(status.bytesOut)} out (messages and streams)`,
-  ]
+  const lines = [`connections    ${status.connections}`]
   if (status.relay) {
     const { circuits, relayedBytes } = status.relay
     lines.push(`relay          ${circuits} circuit${circuits === 1 ? '' : 's'}, ${formatBytes(relayedBytes)} relayed`)
@@ -155,6 +158,7 @@ export function renderStatus(status: ServeStatus): string[] {
   const rv = status.rendezvous
   if (rv) {
     lines.push(`rendezvous     ${rv.registrations} registrations of ${rv.peers} peers in ${rv.topics} topics`)
+    lines.push(`               ${rv.requests} requests answered, ${formatBytes(rv.bytesIn)} in, ${formatBytes(rv.bytesOut)} served`)
     if (rv.largestTopics.length > 0) {
       const table = renderTable(
         [
@@ -167,5 +171,6 @@ export function renderStatus(status: ServeStatus): string[] {
       if (rv.topics > rv.largestTopics.length) lines.push(`  … and ${rv.topics - rv.largestTopics.length} more topics`)
     }
   }
+  lines.push(`own traffic    ${formatBytes(status.bytesIn)} in, ${formatBytes(status.bytesOut)} out (messages and streams to this node, not relayed or served)`)
   return lines
 }

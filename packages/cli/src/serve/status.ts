@@ -17,9 +17,11 @@ export interface ServeStatus {
   readonly connections: number
   /**
    * Payload bytes received and sent since start over open and closed
-   * connections, as the core counts them: messages and application streams.
-   * Service protocols (rendezvous, hole punching, relay circuits) are not in
-   * these counters; relayed bytes are in {@link ServeStatus.relay}.
+   * connections, as the core counts them: messages and application streams
+   * to this node itself. The services' own protocol streams are not in these
+   * counters: what the node carried for others is in
+   * {@link ServeStatus.relay} (`relayedBytes`) and
+   * {@link ServeStatus.rendezvous} (`bytesIn`, `bytesOut`).
    */
   readonly bytesIn: number
   readonly bytesOut: number
@@ -32,6 +34,11 @@ export interface ServeStatus {
     readonly topics: number
     /** The {@link STATUS_TOPICS} largest topics. */
     readonly largestTopics: ReadonlyArray<{ readonly topic: string; readonly registrations: number }>
+    /** Requests answered since start, all kinds (register, unregister, discover, lookup). */
+    readonly requests: number
+    /** Bytes of the requests read and of the answers served since start. */
+    readonly bytesIn: number
+    readonly bytesOut: number
   }
   /** Absent with `--no-stun`. */
   readonly stun?: { readonly answered: number; readonly dropped: number }
@@ -84,6 +91,9 @@ export class StatusSource {
               peers: registry.peers,
               topics: registry.topics,
               largestTopics: rendezvous.largestTopics(STATUS_TOPICS),
+              requests: Object.values(registry.requests).reduce((sum, n) => sum + n, 0),
+              bytesIn: registry.bytes.in,
+              bytesOut: registry.bytes.out,
             },
           }),
       ...(stun === undefined ? {} : { stun: stun.stats() }),

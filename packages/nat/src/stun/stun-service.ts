@@ -93,9 +93,21 @@ export class StunService implements Service {
 
   private async fromServers(endpoint: DatagramEndpoint): Promise<void> {
     const servers = await Promise.all(this.options.servers.map((server) => resolveServer(server)))
-    const [primary, ...others] = servers
-    if (primary === undefined) throw new StunError('no-servers', 'no STUN servers configured')
-    const first = await this.ask(endpoint, primary)
+    if (servers.length === 0) throw new StunError('no-servers', 'no STUN servers configured')
+    // The first server that answers is the primary: one that is down (e.g. a dead `crust serve`) must not leave the NAT unknown.
+    let answered: { first: BindingAnswer; primary: DatagramPeer; others: DatagramPeer[] } | undefined
+    let failure: unknown
+    for (const [index, server] of servers.entries()) {
+      try {
+        answered = { first: await this.ask(endpoint, server), primary: server, others: servers.slice(index + 1) }
+        break
+      } catch (error) {
+        if (this.stopping.signal.aborted) throw error
+        failure = error
+      }
+    }
+    if (answered === undefined) throw failure
+    const { first, primary, others } = answered
     // Test II of RFC 5780: a second server at another IP (configured, or the first one's alternate address).
     const secondServer = others.find((server) => server.host !== primary.host) ?? alternate(first, primary)
     const second = secondServer === undefined ? undefined : await this.ask(endpoint, secondServer).catch(() => undefined)
