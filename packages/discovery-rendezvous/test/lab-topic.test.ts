@@ -13,7 +13,6 @@
  * printed and merged into `lab-results.json`. Needs root; skipped loudly
  * otherwise. Nodes run from the BUILT packages (npx tsc -b tsconfig.json).
  */
-import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,16 +25,12 @@ import {
   type LabNode,
   type NatLab,
   type StartParams,
-  announceSkip,
   createNatLab,
-  labSupport,
+  labReady,
 } from '../../../tools/netlab/src/index.js'
 import { type TopicPair, type TopicNode, formatTopicLab, summarizePairs } from './lab-topic-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v turnserver && command -v miniupnpd']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('rendezvous by topic across NATs (packages/discovery-rendezvous)', support.ok ? 'coturn or miniupnpd is not installed' : support.reason)
+const runs = labReady('rendezvous by topic across NATs (packages/discovery-rendezvous)', ['turnserver', 'miniupnpd'])
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
 const CLI = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url))

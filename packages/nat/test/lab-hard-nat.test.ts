@@ -9,16 +9,12 @@
  * `CRUST_LAB_HARD_ATTEMPTS` attempts per pair type (default 3; `pnpm test:lab`: 20).
  * Needs root; nodes run from the BUILT packages.
  */
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LabHost, type LabNode, type NatLab, type StartParams, announceSkip, createNatLab, labSupport } from '../../../tools/netlab/src/index.js'
+import { LabHost, type LabNode, type NatLab, type StartParams, createNatLab, labReady } from '../../../tools/netlab/src/index.js'
 import { type HardNatRow, formatHardNat, mergeResults, summarizeHardNat } from './lab-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v turnserver']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('hard-NAT hole punching (packages/nat)', support.ok ? 'coturn is not installed' : support.reason)
+const runs = labReady('hard-NAT hole punching (packages/nat)', ['turnserver'])
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
 const ATTEMPTS = Math.max(1, Number(process.env.CRUST_LAB_HARD_ATTEMPTS ?? 3))

@@ -8,7 +8,6 @@
  * and requests both ways; the results go to `lab-results.json` and a table.
  * Needs root (CI); skipped loudly otherwise. Nodes run from the BUILT packages.
  */
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -16,16 +15,12 @@ import {
   type LabNode,
   type NatLab,
   type StartParams,
-  announceSkip,
   createNatLab,
-  labSupport,
+  labReady,
 } from '../../../tools/netlab/src/index.js'
 import { type LabRow, formatMatrix, mergeResults, summarize } from './lab-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v turnserver && command -v miniupnpd']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('NAT traversal matrix (packages/nat)', support.ok ? 'coturn or miniupnpd is not installed' : support.reason)
+const runs = labReady('NAT traversal matrix (packages/nat)', ['turnserver', 'miniupnpd'])
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
 

@@ -9,7 +9,6 @@
  * STUN); skipped loudly otherwise. Nodes run from the BUILT packages: run
  * `npx tsc -b tsconfig.json` first.
  */
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -17,20 +16,16 @@ import {
   type LabRouter,
   type NatLab,
   type StartParams,
-  announceSkip,
   createNatLab,
   gatewayLeases,
-  labSupport,
+  labReady,
   rebootGateway,
   startGateway,
 } from '../../../tools/netlab/src/index.js'
 import type { NatStatus, PortMapping } from '../src/index.js'
 import { mergeResults } from './lab-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v miniupnpd && command -v turnserver && command -v conntrack']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('PCP / NAT-PMP lab tests (packages/nat)', support.ok ? 'miniupnpd, coturn or conntrack is not installed' : support.reason)
+const runs = labReady('PCP / NAT-PMP lab tests (packages/nat)', ['miniupnpd', 'turnserver', 'conntrack'])
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
 /** IPv4 only: the lab routes no IPv6. */

@@ -18,7 +18,6 @@
  * node has them; otherwise `conn.send` with re-dialling. Needs root; skipped
  * loudly otherwise. Nodes run from the BUILT packages.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,7 +35,7 @@ import {
   announceSkip,
   blackhole,
   createNatLab,
-  labSupport,
+  labReady,
   remapNat,
   setUdpTimeout,
   setWanLoss,
@@ -44,10 +43,7 @@ import {
 } from '../../../tools/netlab/src/index.js'
 import { type ResilienceRow, formatResilience, mergeResults } from './lab-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v turnserver && command -v conntrack']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('NAT lab resilience (packages/nat)', support.ok ? 'coturn or conntrack is not installed (scripts/lab-deps.sh)' : support.reason)
+const runs = labReady('NAT lab resilience (packages/nat)', ['turnserver', 'conntrack'])
 
 /** CRUST_LAB_QUICK=1: the idle scenario in 40 s (25 s NAT timeout) instead of as the issue states it (20 s, 90 s idle), for a quicker local run. */
 const quick = process.env.CRUST_LAB_QUICK === '1'

@@ -8,19 +8,15 @@
  * and conntrack; skipped loudly otherwise. Nodes run from the BUILT packages.
  * CRUST_LAB_DEBUG=1 prints both nodes' event timelines.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { LabHost, type LabNode, type NatLab, type RouterKind, type StartParams, announceSkip, createNatLab, gatewayLeases, labSupport } from '../../../tools/netlab/src/index.js'
+import { LabHost, type LabNode, type NatLab, type RouterKind, type StartParams, createNatLab, gatewayLeases, labReady } from '../../../tools/netlab/src/index.js'
 import { mergeResults } from './lab-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v miniupnpd && command -v turnserver && command -v conntrack']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('restart behind a port-mapping router (packages/nat)', support.ok ? 'miniupnpd, coturn or conntrack is not installed' : support.reason)
+const runs = labReady('restart behind a port-mapping router (packages/nat)', ['miniupnpd', 'turnserver', 'conntrack'])
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
 const transports: StartParams['transports'] = [

@@ -15,7 +15,6 @@
  * the `topologies` section of `lab-results.json` and a table. Needs root;
  * skipped loudly otherwise. Nodes run from the BUILT packages.
  */
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -23,17 +22,13 @@ import {
   type LabNode,
   type NatLab,
   type StartParams,
-  announceSkip,
   createNatLab,
-  labSupport,
+  labReady,
   udpTimeouts,
 } from '../../../tools/netlab/src/index.js'
 import { mergeResults } from './lab-report.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v turnserver']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('NAT lab topologies (packages/nat)', support.ok ? 'coturn is not installed (scripts/lab-deps.sh)' : support.reason)
+const runs = labReady('NAT lab topologies (packages/nat)', ['turnserver'])
 
 const resultsFile = fileURLToPath(new URL('../../../lab-results.json', import.meta.url))
 const ATTEMPTS = Math.max(1, Number(process.env.CRUST_LAB_ATTEMPTS ?? 2))

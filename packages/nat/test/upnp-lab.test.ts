@@ -6,25 +6,20 @@
  * address by STUN); skipped loudly otherwise. Nodes run from the BUILT
  * packages: run `npx tsc -b tsconfig.json` first.
  */
-import { spawnSync } from 'node:child_process'
 import type { NatStatus, PortMapping } from '../src/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   LabHost,
   type NatLab,
   type StartParams,
-  announceSkip,
   createNatLab,
   gatewayLeases,
-  labSupport,
+  labReady,
   rebootGateway,
   startGateway,
 } from '../../../tools/netlab/src/index.js'
 
-const support = labSupport()
-const hasTools = spawnSync('sh', ['-c', 'command -v miniupnpd && command -v upnpc && command -v turnserver && command -v conntrack']).status === 0
-const runs = support.ok && hasTools
-if (!runs) announceSkip('UPnP lab tests (packages/nat)', support.ok ? 'miniupnpd, upnpc (miniupnpc), coturn or conntrack is not installed' : support.reason)
+const runs = labReady('UPnP lab tests (packages/nat)', ['miniupnpd', 'upnpc', 'turnserver', 'conntrack'])
 
 /** IPv4 only: the lab routes no IPv6. */
 const transports: StartParams['transports'] = [

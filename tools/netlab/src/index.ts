@@ -1,6 +1,6 @@
 export { NetLab } from './lab.js'
 export { LabHost, LabCallError } from './lab-host.js'
-export { labSupport, announceSkip, type LabSupport } from './support.js'
+export { labSupport, labReady, announceSkip, type LabSupport } from './support.js'
 export {
   createNatLab,
   type NatLab,

@@ -23,3 +23,20 @@ export function announceSkip(what: string, reason: string): void {
   const line = '!'.repeat(78)
   process.stderr.write(`\n${line}\n!! SKIPPED: ${what}\n!! because ${reason}\n${line}\n\n`)
 }
+
+/**
+ * Whether a lab suite can run here: {@link labSupport}, and every command in
+ * `commands` installed (`scripts/lab-deps.sh` installs them). When not, prints
+ * the loud banner naming `what` and the reason, and returns false.
+ */
+export function labReady(what: string, commands: readonly string[] = []): boolean {
+  const support = labSupport()
+  if (!support.ok) {
+    announceSkip(what, support.reason)
+    return false
+  }
+  const missing = commands.filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0)
+  if (missing.length === 0) return true
+  announceSkip(what, `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not installed (scripts/lab-deps.sh)`)
+  return false
+}
