@@ -93,8 +93,8 @@ export class Connection {
   private heardAt = performance.now()
   /** @internal The peer's session from its handshake: another value on a later connection means it restarted. */
   remoteSession: string | undefined
-  /** @internal The dial this connection was one attempt of, as both ends know it (the handshake's `race`), if tagged. */
-  race: { readonly dial: string; readonly attempt: number } | undefined
+  /** @internal Which dial of which node this connection was an attempt of, as both ends know it (the handshake's `race`), if tagged. */
+  race: { readonly node: string; readonly dial: number; readonly attempt: number } | undefined
   /** @internal The peer's idle timeout from its handshake (ms; 0 = none), when it told it. */
   remoteIdleTimeout: number | undefined
   /** @internal Operations handed over and waiting for the peer (an acknowledgement or an answer). */

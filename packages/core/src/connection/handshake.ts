@@ -10,8 +10,8 @@ import { APP_PROTOCOL_PATTERN } from './protocol-name.js'
 /** Most application protocols a handshake announces: 32 names of at most 128 bytes keep it well within its size limit. */
 export const MAX_HANDSHAKE_PROTOCOLS = 32
 
-/** A dial attempt's tag in the handshake: the dial's random id and the attempt's number. */
-const RACE_PATTERN = /^[0-9a-f]{16}\/\d{1,3}$/
+/** A dial attempt's tag in the handshake: the dialling node's random id, the dial's number there, the attempt's number in it. */
+const RACE_PATTERN = /^[0-9a-f]{16}\.\d{1,15}\.\d{1,3}$/
 
 /** Handshake messages are tiny; anything bigger is hostile. */
 const MAX_HANDSHAKE_SIZE = 16 * 1024
@@ -49,9 +49,11 @@ const handshakeSchema = z.object({
   /** The application protocols the sender handles (`node.protocols`), at most {@link MAX_HANDSHAKE_PROTOCOLS}. */
   protocols: z.array(z.string().regex(APP_PROTOCOL_PATTERN)).max(MAX_HANDSHAKE_PROTOCOLS).optional(),
   /**
-   * HELLO: the dial this connection is one attempt of (a random id) and the
-   * attempt's number, `id/n`; WELCOME echoes it. When two attempts of one dial
-   * both complete, both ends keep the same one (see `chooseSurvivor`).
+   * HELLO: which dial of which node this connection is an attempt of:
+   * `node.dial.attempt` (a random id of the dialling node, its dial counter,
+   * the attempt's number in that dial); WELCOME echoes it. When two
+   * connections of one dialler complete, both ends know their order and keep
+   * the same one (see `chooseSurvivor`).
    */
   race: z.string().regex(RACE_PATTERN).optional(),
 })

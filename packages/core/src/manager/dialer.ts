@@ -125,6 +125,9 @@ interface Secured {
 /** Every outbound connection the node makes. */
 @injectable()
 export class Dialer {
+  /** This node's id in the handshake's dial tags, and its dial counter (see `chooseSurvivor`). */
+  private readonly raceNode = randomBytes(8).toString('hex')
+  private dialCount = 0
   private readonly dials = new Map<string, SharedDial>()
 
   constructor(
@@ -311,7 +314,7 @@ export class Dialer {
     // Every attempt carries this dial's tag, so when two complete (TCP and QUIC racing) both ends keep the
     // same one: the late one is pooled too, and the tie-break retires the loser on both ends (closing it
     // here while the peer kept it would leave neither).
-    const race = randomBytes(8).toString('hex')
+    const race = `${this.raceNode}.${this.dialCount++}`
     let attempts = 0
     const redundant = (late: Secured): void => {
       if (late.remote.race === undefined) {
@@ -330,7 +333,7 @@ export class Dialer {
         groups,
         async (group, groupSignal) => {
           try {
-            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, undefined, undefined, `${race}/${attempts++}`), {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, undefined, undefined, `${race}.${attempts++}`), {
               staggerMs: dialStagger,
               signal: groupSignal,
               dispose: redundant,

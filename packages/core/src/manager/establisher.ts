@@ -229,9 +229,9 @@ export class Establisher {
   }
 }
 
-/** The handshake's `race` tag (`id/n`, already checked by its schema) as the dial's id and the attempt's number. */
+/** The handshake's `race` tag (`node.dial.attempt`, already checked by its schema). */
 function parseRace(race: string | undefined): Connection['race'] {
   if (race === undefined) return undefined
-  const [dial = '', attempt = '0'] = race.split('/')
-  return { dial, attempt: Number(attempt) }
+  const [node = '', dial = '0', attempt = '0'] = race.split('.')
+  return { node, dial: Number(dial), attempt: Number(attempt) }
 }

@@ -5,18 +5,20 @@ import type { Connection } from '../connection/connection.js'
  * rule, so a simultaneous open ends with the same single connection on each:
  * a direct path beats a relayed one (the upgrade after a relay); otherwise keep
  * the one dialled by the peer with the higher peer id. Two connections in the
- * same direction: two attempts of one dial that both completed (TCP and QUIC
- * racing) keep the earlier attempt (the preferred transport), which both ends
- * know from the handshake; otherwise the older one is stale (the peer
- * restarted, or dialled afresh beside a suspect path): keep the newer.
+ * same direction from one dialling node, whose order both ends know from the
+ * handshake: of one dial (TCP and QUIC racing), the earlier attempt (the
+ * preferred transport); of two dials (a quick check beside a full attempt, a
+ * fresh dial beside a suspect path), the later dial. Otherwise (the peer
+ * restarted, or an untagged older peer) the older one is stale: keep the newer.
  */
 export function chooseSurvivor(existing: Connection, incoming: Connection, localPeerId: string): Connection {
   const existingRelayed = existing.method === 'relayed'
   if (existingRelayed !== (incoming.method === 'relayed')) return existingRelayed ? incoming : existing
   if (existing.direction === incoming.direction) {
     const [a, b] = [existing.race, incoming.race]
-    if (a !== undefined && b !== undefined && a.dial === b.dial) return a.attempt <= b.attempt ? existing : incoming
-    return incoming
+    if (a === undefined || b === undefined || a.node !== b.node) return incoming
+    if (a.dial === b.dial) return a.attempt <= b.attempt ? existing : incoming
+    return a.dial > b.dial ? existing : incoming
   }
   const dialerOf = (connection: Connection): string => (connection.direction === 'outbound' ? localPeerId : connection.peerId)
   return dialerOf(existing) > dialerOf(incoming) ? existing : incoming
