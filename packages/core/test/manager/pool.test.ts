@@ -25,6 +25,36 @@ describe('simultaneous-open tie-break', () => {
   })
 })
 
+describe('two connections one node dialled (dial tags)', () => {
+  const tagged = (direction: 'inbound' | 'outbound', node: string, dial: number, attempt: number): Connection =>
+    ({ ...fake('bciqpeer', direction), race: { node, dial, attempt } }) as Connection
+
+  it('of one dial, the earlier attempt, whichever completed first, on both ends', () => {
+    for (const direction of ['outbound', 'inbound'] as const) {
+      const tcp = tagged(direction, 'n1', 7, 0)
+      const quic = tagged(direction, 'n1', 7, 1)
+      expect(chooseSurvivor(tcp, quic, 'bciqself')).toBe(tcp)
+      expect(chooseSurvivor(quic, tcp, 'bciqself')).toBe(tcp)
+    }
+  })
+
+  it('of two dials, the later dial, whichever completed first', () => {
+    const fullAttempt = tagged('outbound', 'n1', 3, 0)
+    const quickCheck = tagged('outbound', 'n1', 4, 0)
+    expect(chooseSurvivor(fullAttempt, quickCheck, 'bciqself')).toBe(quickCheck)
+    expect(chooseSurvivor(quickCheck, fullAttempt, 'bciqself')).toBe(quickCheck)
+  })
+
+  it('untagged, or tagged by another node instance (the dialler restarted): the newer', () => {
+    const old = tagged('inbound', 'n1', 9, 0)
+    const restarted = tagged('inbound', 'n2', 0, 0)
+    expect(chooseSurvivor(old, restarted, 'bciqself')).toBe(restarted)
+    const untagged = fake('bciqpeer', 'inbound')
+    expect(chooseSurvivor(old, untagged, 'bciqself')).toBe(untagged)
+    expect(chooseSurvivor(untagged, old, 'bciqself')).toBe(old)
+  })
+})
+
 describe('relay upgrade', () => {
   it('a direct path replaces a relayed one, whichever arrived first and on both sides', () => {
     const low = 'bciqaaaa'
