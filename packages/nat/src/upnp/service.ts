@@ -99,14 +99,24 @@ export class UpnpService implements Service {
     const client = await GatewayClient.create(this.options.requestTimeout)
     this.client = client
     this.announcements = await listenMulticast({ port: SSDP_PORT, group: SSDP_GROUP, onMessage: (message, from) => this.announced(message, from) })
-    const round = this.track(() => this.establish(client, listening))
-    let timer: NodeJS.Timeout | undefined
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.options.discoveryTimeout + this.options.requestTimeout)
+    let done = false
+    const round = this.track(() => this.establish(client, listening)).finally(() => {
+      done = true
+      this.takingOver = false
     })
-    await Promise.race([round, bound])
-    clearTimeout(timer)
+    await Promise.race([round, this.delay(this.options.discoveryTimeout + this.options.requestTimeout)])
+    // Taking over a previous run's mappings (a restart) costs a few more requests: worth one more
+    // requestTimeout, so the restarted node starts reachable at the address its peers know.
+    if (!done && this.takingOver) await Promise.race([round, this.delay(this.options.requestTimeout)])
   }
+
+  /** Resolves after `ms`, never holding the process open. */
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms).unref())
+  }
+
+  /** Set once the first round found a previous run's mappings to replace (read by `start`). */
+  private takingOver = false
 
   /** Stop renewing, remove the mappings (bounded by `requestTimeout`), close nat-upnp's sockets. */
   async stop(): Promise<void> {
@@ -154,16 +164,20 @@ export class UpnpService implements Service {
       const previous = await this.clearPreviousRun(client, gateway.localAddress, signal)
       const failures: string[] = []
       let firstFailure: UpnpError | undefined
-      for (const target of targets) {
-        try {
-          const preferred = this.options.externalPort ?? previous.get(target.protocol) ?? target.port
-          this.held.push(await this.map(client, target, preferred, signal))
-        } catch (error) {
-          const failure = asUpnpError(error)
-          if (failure.reason === 'aborted') return
-          firstFailure ??= failure
-          failures.push(`${target.protocol} port ${target.port}: ${failure.message}`)
+      // Together (TCP and UDP): each is a request or a few, and the node's start may be waiting.
+      const results = await Promise.allSettled(
+        targets.map((target) => this.map(client, target, this.options.externalPort ?? previous.get(target.protocol) ?? target.port, signal)),
+      )
+      for (const [index, result] of results.entries()) {
+        if (result.status === 'fulfilled') {
+          this.held.push(result.value)
+          continue
         }
+        const failure = asUpnpError(result.reason)
+        if (failure.reason === 'aborted') return
+        firstFailure ??= failure
+        const target = targets[index]
+        failures.push(`${target?.protocol} port ${target?.port}: ${failure.message}`)
       }
       if (this.held.length === 0 && firstFailure !== undefined) throw firstFailure
       this.publish('mapped', failures)
@@ -235,14 +249,16 @@ export class UpnpService implements Service {
     const ports = new Map<'tcp' | 'udp', number>()
     if (this.options.description !== undefined) return ports
     const stale = (await client.listMappings(signal, MAX_LISTED)).filter((m) => m.description === this.description && m.internalClient === localAddress)
-    for (const mapping of stale) {
-      if (!ports.has(mapping.protocol)) ports.set(mapping.protocol, mapping.externalPort)
-      try {
-        await client.deleteMapping(mapping, signal)
-      } catch (error) {
-        if (asUpnpError(error).reason === 'aborted') throw error
-        this.logger.debug(`cannot remove the previous run's ${mapping.protocol} ${mapping.externalPort}: ${asUpnpError(error).message}`)
-      }
+    if (stale.length > 0) this.takingOver = true
+    for (const mapping of stale) if (!ports.has(mapping.protocol)) ports.set(mapping.protocol, mapping.externalPort)
+    // Together: each is one request, and a restarted node's peers wait for the result.
+    const removals = await Promise.allSettled(stale.map((mapping) => client.deleteMapping(mapping, signal)))
+    for (const [index, removal] of removals.entries()) {
+      if (removal.status === 'fulfilled') continue
+      const error = asUpnpError(removal.reason)
+      if (error.reason === 'aborted') throw error
+      const mapping = stale[index]
+      this.logger.debug(`cannot remove the previous run's ${mapping?.protocol} ${mapping?.externalPort}: ${error.message}`)
     }
     if (stale.length > 0) {
       const list = stale.map((m) => `${m.protocol} ${m.externalPort} → ${m.internalPort}`).join(', ')
