@@ -117,7 +117,8 @@ describe.runIf(runs)('restart behind a port-mapping router (issue 18)', () => {
         await sleep(500)
         const methodAfter = await methodOf(a, b2)
         const leasesAfter = (await gatewayLeases(home)).length
-        if (process.env.CRUST_LAB_DEBUG === '1') printTimeline(killedAt, { a, b2 })
+        // Past the bound, the timeline says why (CI runs are not repeatable by hand).
+        if (process.env.CRUST_LAB_DEBUG === '1' || recoveryMs === null || recoveryMs > 2_000) printTimeline(killedAt, { a, b2 })
         await a.call('stopFlow', { settleMs: 1000 })
         rows.push({
           scenario: `restart behind ${kind} router (${service}()), same key, ${portWords}, 3 s down`,
