@@ -370,6 +370,18 @@ export class Dialer {
   }
 
   /**
+   * One direct dial on `transport` to `peer`'s addresses, shared with no
+   * other caller (no retries, no connectors), even beside a pooled
+   * connection: a kept peer's checks overlap, so one whose packets went
+   * into a gap (a mapping being remade) never holds up the next.
+   */
+  dialDirect(peer: PeerContact & { readonly peerId: string }, transport: string, signal: AbortSignal): Promise<Connection> {
+    if (!this.state.running) return Promise.reject(new NotStartedError())
+    if (this.blacklist.blocksPeer(peer.peerId)) return Promise.reject(new BlacklistedError(`peer ${peer.peerId} is blacklisted`))
+    return this.dialOnce(peer, transport, signal)
+  }
+
+  /**
    * For services: dial one address, authenticate, handshake and pool it (no
    * retries, no connectors). `method` tells the listener how the path was made.
    */

@@ -14,6 +14,7 @@ import { asError } from '../error-text.js'
 import type { TypedEmitter } from '../events/emitter.js'
 import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
+import type { Connection } from '../connection/connection.js'
 import type { Blacklist } from './blacklist.js'
 import type { Dialer, PeerContact } from './dialer.js'
 import type { Establisher } from './establisher.js'
@@ -176,8 +177,10 @@ export class PeerKeeper {
     entry.dialing = true
     const addresses = [...entry.addresses]
     const attempt = new AbortController()
-    const quick = fresh ? Promise.resolve() : this.quickChecks(peerId, addresses, attempt)
     const suspect = fresh ? this.pool.get(peerId) : undefined
+    // Beside a fresh attempt too: its direct dial can wait out the dial timeout on an address that no
+    // longer answers (QUIC to a moved or remapped port), and the suspect may be declared dead meanwhile.
+    const quick = this.quickChecks(peerId, addresses, attempt, suspect)
     try {
       // One attempt through the whole ladder (hole punching and relays need their time), while quick
       // direct dials check every half second whether the peer is back at an address it had.
@@ -192,9 +195,10 @@ export class PeerKeeper {
         // need a moment to reconnect to its rendezvous); dead-path detection ends it in any case.
         const delay = nextDelay(entry)
         this.logger.debug(`kept peer ${peerId}: a fresh attempt beside its silent connection failed (${asError(error).message}); next in ${delay} ms`)
-        attempt.abort()
-        entry.dialing = false
         const silentSince = suspect.lastHeardAt()
+        attempt.abort()
+        await quick
+        entry.dialing = false
         entry.timer = setTimeout(() => {
           entry.timer = undefined
           if (this.pool.get(peerId) === suspect && suspect.lastHeardAt() === silentSince) void this.redial(peerId, entry, true)
@@ -223,26 +227,42 @@ export class PeerKeeper {
    * dial per transport to the addresses the peer had, each bounded by
    * {@link QUICK_CHECK_TIMEOUT}. A dial to a peer that is down is not
    * answered and backs off its own retries (QUIC's Initial: 1, 2, 4 s...);
-   * fresh short dials find it soon after its return. Each transport checks
-   * on its own, so a QUIC dial that waits out its bound (UDP has no refusal)
-   * never delays the TCP check, which a down peer refuses at once. Stops when
-   * the peer is connected (ending the full attempt too) or the attempt ends.
+   * fresh short dials find it soon after its return. The checks overlap
+   * rather than wait for each other, so one whose SYN went into a gap (the
+   * peer's mapping being remade) does not delay the next, and each transport
+   * checks on its own (UDP has no refusal, TCP is refused at once). Beside a
+   * fresh attempt, the checks dial past the `suspect` connection. Stops when
+   * a check connects or the peer is connected other than by `suspect`
+   * (ending the full attempt too), or the attempt ends.
    */
-  private async quickChecks(peerId: string, addresses: readonly string[], attempt: AbortController): Promise<void> {
+  private async quickChecks(peerId: string, addresses: readonly string[], attempt: AbortController, suspect: Connection | undefined): Promise<void> {
     const stop = attempt.signal
     const transports = [...new Set(addresses.map((address) => address.slice(0, Math.max(0, address.indexOf('://')))).filter(Boolean))]
-    const check = async (transport: string): Promise<void> => {
-      const at = addresses.filter((a) => a.startsWith(`${transport}://`))
-      for (;;) {
-        await sleepUnlessAborted(QUICK_CHECK_INTERVAL, stop)
-        if (stop.aborted || this.pool.get(peerId) !== undefined || !this.state.running) return
-        const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK_TIMEOUT)])
-        await this.dialer.connect({ peerId, addresses: at }, { retry: false, transport, signal }).catch(() => {})
-        // Back: the full attempt is no longer needed (its late connection would only be a duplicate).
-        if (this.pool.get(peerId) !== undefined) attempt.abort()
-      }
+    const connected = (): boolean => {
+      const pooled = this.pool.get(peerId)
+      return pooled !== undefined && pooled !== suspect
     }
-    await Promise.all(transports.map(check))
+    const checks = new Set<Promise<void>>()
+    const check = (transport: string, at: readonly string[]): void => {
+      const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK_TIMEOUT)])
+      const done = this.dialer.dialDirect({ peerId, addresses: at }, transport, signal).then(
+        // Back (beside a suspect, the liveness contest keeps one of the two): the full attempt is no
+        // longer needed, its late connection would only be a duplicate.
+        () => attempt.abort(),
+        () => {
+          if (connected()) attempt.abort()
+        },
+      )
+      checks.add(done)
+      void done.finally(() => checks.delete(done))
+    }
+    const byTransport = transports.map((transport) => [transport, addresses.filter((a) => a.startsWith(`${transport}://`))] as const)
+    for (;;) {
+      await sleepUnlessAborted(QUICK_CHECK_INTERVAL, stop)
+      if (stop.aborted || connected() || !this.state.running) break
+      for (const [transport, at] of byTransport) check(transport, at)
+    }
+    await Promise.all(checks)
   }
 }
 
