@@ -1,9 +1,11 @@
 import { type Socket, createSocket } from 'node:dgram'
 import { ConfigError } from '@crust/core'
+import { pathProxy } from '@crust/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PcpError, pcp } from '../src/index.js'
 import { PortControlClient } from '../src/pcp/client.js'
 import { parseDefaultGateway } from '../src/pcp/gateway.js'
+import { startNode } from './helpers.js'
 import {
   decodeNatPmpAddress,
   decodeNatPmpMap,
@@ -19,7 +21,7 @@ const nonce = Uint8Array.from({ length: 12 }, (_, i) => i + 1)
 const mapRequest = { clientIp: '10.1.0.2', nonce, protocol: 'udp' as const, internalPort: 4001, externalPort: 4001, lifetime: 60 }
 
 /** A PCP MAP answer as a gateway would send it for `request`. */
-function pcpMapAnswer(request: typeof mapRequest, options: { result?: number; epoch?: number; externalPort?: number; externalIp?: number[] } = {}): Buffer {
+function pcpMapAnswer(request: Omit<typeof mapRequest, 'protocol'> & { protocol: 'tcp' | 'udp' }, options: { result?: number; epoch?: number; externalPort?: number; externalIp?: number[] } = {}): Buffer {
   const answer = Buffer.alloc(60)
   answer[0] = 2
   answer[1] = 0x81
@@ -218,5 +220,56 @@ describe('PortControlClient against a fake gateway on loopback', () => {
     const stop = new AbortController()
     stop.abort()
     await expect(c.probe(stop.signal)).rejects.toMatchObject({ reason: 'aborted' })
+  })
+})
+
+describe('pcp() when a path goes silent', () => {
+  const sockets: Socket[] = []
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close()
+  })
+
+  it('asks the gateway at once (a rebooted router drops every NAT state), not at the next checkInterval', async () => {
+    // A PCP gateway on 127.0.0.2:5351 that answers ANNOUNCE and MAP, and notes when each MAP came.
+    const maps: number[] = []
+    const socket = createSocket('udp4')
+    sockets.push(socket)
+    socket.on('message', (request, remote) => {
+      if (request[0] !== 2) return
+      const opcode = (request[1] ?? 0) & 0x7f
+      let answer: Buffer | undefined
+      if (opcode === 0) {
+        answer = Buffer.alloc(24)
+        answer[0] = 2
+        answer[1] = 0x80
+        answer.writeUInt32BE(1000, 8)
+      } else if (opcode === 1) {
+        maps.push(Date.now())
+        const protocol = request[36] === 17 ? ('udp' as const) : ('tcp' as const)
+        const decoded = { clientIp: '127.0.0.1', nonce: Uint8Array.from(request.subarray(24, 36)), protocol, internalPort: request.readUInt16BE(40), externalPort: request.readUInt16BE(42), lifetime: request.readUInt32BE(4) }
+        answer = pcpMapAnswer(decoded, { epoch: 1000 })
+      }
+      if (answer !== undefined) socket.send(answer, remote.port, remote.address)
+    })
+    await new Promise<void>((resolve) => socket.bind(5351, '127.0.0.2', resolve))
+    const node = await startNode({ connection: { pathTimeout: 1_000 }, services: [pcp({ gateway: '127.0.0.2', checkInterval: 60_000 })] })
+    expect(node.addresses.some((address) => address.includes('203.0.113.10'))).toBe(true)
+    const peer = await startNode()
+    peer.handle(() => undefined)
+    const proxy = await pathProxy('tcp', Number(new URL(peer.addresses.find((a) => a.startsWith('tcp://')) ?? '').port))
+    try {
+      await node.connect({ peerId: peer.peerId, addresses: [`tcp://127.0.0.1:${proxy.port}`] })
+      const mapsBefore = maps.length
+      proxy.blackhole()
+      const silentAt = Date.now()
+      await node.send(peer.peerId, Buffer.from('anyone there?')).catch(() => {})
+      const deadline = Date.now() + 5_000
+      while (maps.length === mapsBefore && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+      // Every mapping asked for again, well before the 60 s check.
+      expect(maps.length - mapsBefore).toBeGreaterThanOrEqual(2)
+      expect((maps.at(-1) ?? Number.POSITIVE_INFINITY) - silentAt).toBeLessThan(5_000)
+    } finally {
+      await proxy.close()
+    }
   })
 })

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, type CrustNode, type ServiceEvent } from '@crust/core'
+import { pathProxy } from '@crust/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { UpnpError, UpnpService, natStatus, upnp } from '../src/index.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from '../src/upnp/schedule.js'
@@ -367,6 +368,29 @@ describe('upnp() across restarts and gateway reboots', () => {
     await until(() => events.filter((event) => event.type === 'mapped').length > mappedBefore, 3000)
     expect(natStatus(node.nat).upnp.state).toBe('mapped')
     expect(node.addresses).toEqual(expect.arrayContaining(mapped))
+  })
+
+  it('checks the gateway as soon as a path goes silent (a rebooted router drops every NAT state), not at the next checkInterval', async () => {
+    const { actions, table } = statefulGateway()
+    const gateway = await fakeGateway({ actions })
+    const node = await startNode({ connection: { pathTimeout: 1_000 }, services: [upnp({ ...quick, gateway: gateway.url, checkInterval: 60_000 })] })
+    const events = collectEvents(node)
+    const peer = await startNode()
+    peer.handle(() => undefined)
+    const proxy = await pathProxy('tcp', Number(new URL(peer.addresses.find((a) => a.startsWith('tcp://')) ?? '').port))
+    try {
+      await node.connect({ peerId: peer.peerId, addresses: [`tcp://127.0.0.1:${proxy.port}`] })
+      table.clear() // the router rebooted: its mappings are gone, and so is every path through it
+      proxy.blackhole()
+      const silentAt = Date.now()
+      const checksBefore = gateway.calls('GetSpecificPortMappingEntry').length
+      await node.send(peer.peerId, Buffer.from('anyone there?')).catch(() => {})
+      await until(() => events.some((event) => event.type === 'mapped') && table.size === 2, 5_000)
+      expect(gateway.calls('GetSpecificPortMappingEntry').length).toBeGreaterThan(checksBefore)
+      expect(Date.now() - silentAt).toBeLessThan(5_000)
+    } finally {
+      await proxy.close()
+    }
   })
 })
 

@@ -52,7 +52,8 @@ export class PcpService implements Service {
   private renewTimer: NodeJS.Timeout | undefined
   private searchTimer: NodeJS.Timeout | undefined
   private announcements: MulticastListener | undefined
-  private lastAnnouncement = 0
+  private lastEarlyCheck = 0
+  private offNetworkChange: (() => void) | undefined
   private nextSearch: number
   private stopped = false
 
@@ -92,6 +93,8 @@ export class PcpService implements Service {
       return
     }
     this.announcements = await listenMulticast({ port: ANNOUNCE_PORT, group: ANNOUNCE_GROUP, onMessage: (message, from) => this.announced(message, from) })
+    const onChange = this.components.onNetworkChange ?? this.components.onPathLost
+    this.offNetworkChange = onChange?.(() => this.checkSoon('a path went silent'))
     const round = this.track(() => this.establish())
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
@@ -108,6 +111,7 @@ export class PcpService implements Service {
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     this.announcements?.close()
+    this.offNetworkChange?.()
     this.stopping.abort()
     await this.work
     const hadMappings = this.published
@@ -153,10 +157,21 @@ export class PcpService implements Service {
   private announced(message: Buffer, from: RemoteInfo): void {
     const gateway = this.client?.gateway ?? this.options.gateway
     if (this.stopped || from.port !== SERVER_PORT || (gateway !== undefined && from.address !== gateway) || !isAnnouncement(message)) return
+    this.checkSoon(`the gateway ${from.address} announced itself`)
+  }
+
+  /**
+   * Something says the gateway may have changed (it announced itself, or a
+   * path of the node went silent: a rebooted router drops every NAT state):
+   * refresh our mappings now, or, while none answered, search now. At most
+   * once a second, whoever asks (a peer can let its connection go silent).
+   */
+  private checkSoon(why: string): void {
+    if (this.stopped) return
     const now = Date.now()
-    if (now - this.lastAnnouncement < 1000) return
-    this.lastAnnouncement = now
-    this.logger.debug(`the gateway ${from.address} announced itself`)
+    if (now - this.lastEarlyCheck < 1000) return
+    this.lastEarlyCheck = now
+    this.logger.debug(`${why}: checking the gateway now`)
     if (this.client !== undefined && this.client.protocol !== undefined) {
       // Refresh every mapping, as RFC 6887 §14.1.3 asks: the epoch cannot tell a reboot within ~2 s of the last answer.
       void this.track(() => this.check(false, true))

@@ -11,6 +11,9 @@ import { withRetries } from './retry.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
 import { type MappingTarget, mappableAddresses, mappingTargets } from './targets.js'
 
+/** Least time between two checks of the gateway asked for by an announcement or a silent path (ms). */
+const EARLY_CHECK_INTERVAL = 2_000
+
 /** Where gateways announce themselves (SSDP NOTIFY). */
 const SSDP_GROUP = '239.255.255.250'
 const SSDP_PORT = 1900
@@ -52,7 +55,8 @@ export class UpnpService implements Service {
   private searchTimer: NodeJS.Timeout | undefined
   private nextSearch: number
   private announcements: MulticastListener | undefined
-  private lastAnnouncement = 0
+  private lastEarlyCheck = 0
+  private offNetworkChange: (() => void) | undefined
   /** Whether the held mappings are published (false while the gateway is silent). */
   private published = false
   private stopped = false
@@ -99,6 +103,8 @@ export class UpnpService implements Service {
     const client = await GatewayClient.create(this.options.requestTimeout)
     this.client = client
     this.announcements = await listenMulticast({ port: SSDP_PORT, group: SSDP_GROUP, onMessage: (message, from) => this.announced(message, from) })
+    const onChange = this.components.onNetworkChange ?? this.components.onPathLost
+    this.offNetworkChange = onChange?.(() => this.checkSoon('a path went silent'))
     let done = false
     const round = this.track(() => this.establish(client, listening)).finally(() => {
       done = true
@@ -126,6 +132,7 @@ export class UpnpService implements Service {
     clearTimeout(this.checkTimer)
     clearTimeout(this.searchTimer)
     this.announcements?.close()
+    this.offNetworkChange?.()
     this.stopping.abort()
     await this.work
     const hadMappings = this.held.length > 0
@@ -464,10 +471,22 @@ export class UpnpService implements Service {
     const location = aliveLocation(message.toString('latin1'))
     const known = this.gateway?.location.hostname
     if (location === undefined || location.hostname !== from.address || (known !== undefined && location.hostname !== known)) return
+    this.checkSoon(`the gateway ${from.address} announced itself`)
+  }
+
+  /**
+   * Something says the gateway may have changed (it announced itself, or a
+   * path of the node went silent: a rebooted router drops every NAT
+   * state): check our mappings now, or, while none answered, search now. At
+   * most once in {@link EARLY_CHECK_INTERVAL} ms, whoever asks (a gateway
+   * sends a dozen NOTIFYs at once; a peer can let its connection go silent).
+   */
+  private checkSoon(why: string): void {
+    if (this.stopped) return
     const now = Date.now()
-    if (now - this.lastAnnouncement < 2000) return
-    this.lastAnnouncement = now
-    this.logger.debug(`the gateway ${from.address} announced itself`)
+    if (now - this.lastEarlyCheck < EARLY_CHECK_INTERVAL) return
+    this.lastEarlyCheck = now
+    this.logger.debug(`${why}: checking the gateway now`)
     if (this.held.length > 0) {
       void this.track(() => this.check())
     } else if (this.searchTimer !== undefined) {
