@@ -1,17 +1,21 @@
 import { createHash } from 'node:crypto'
 import type { Logger, Service, ServiceComponents } from '@crust/core'
-import { formatAddress, isLoopback } from '@crust/core/plugin'
+import { formatAddress } from '@crust/core/plugin'
+import { EarlyGatewayCheck, mappingCandidates } from '../common/port-mapping.js'
 import type { RemoteInfo } from 'node:dgram'
 import { type MulticastListener, listenMulticast } from '../common/multicast-listener.js'
 import { type PcpStatus, type PortMapping, natStatus, pcpReport } from '../status.js'
 import { localAddressTowards } from '../upnp/discovery.js'
 import { renewDelay } from '../upnp/schedule.js'
-import { type MappingTarget, mappableAddresses, mappingTargets } from '../upnp/targets.js'
+import { type MappingTarget, mappingTargets } from '../upnp/targets.js'
 import { type PortControlProtocol, PortControlClient } from './client.js'
 import { PcpError } from './errors.js'
 import { type ResolvedPcpOptions, retransmitSchedule } from './options.js'
 import { ANNOUNCE_GROUP, ANNOUNCE_PORT, NONCE_BYTES, SERVER_PORT, isAnnouncement } from './packets.js'
 import { defaultGateway } from './gateway.js'
+
+/** Least time between two checks of the gateway asked for by an announcement or a silent path (ms). */
+const EARLY_CHECK_INTERVAL = 1_000
 
 /** A mapping the gateway holds for us. */
 interface HeldMapping {
@@ -52,8 +56,7 @@ export class PcpService implements Service {
   private renewTimer: NodeJS.Timeout | undefined
   private searchTimer: NodeJS.Timeout | undefined
   private announcements: MulticastListener | undefined
-  private lastEarlyCheck = 0
-  private offNetworkChange: (() => void) | undefined
+  private earlyCheck: EarlyGatewayCheck | undefined
   private nextSearch: number
   private stopped = false
 
@@ -83,18 +86,13 @@ export class PcpService implements Service {
    * node starts with its mapped addresses. A slower round finishes in the background.
    */
   async start(): Promise<void> {
-    if (this.components.role === 'client') {
-      this.settle('unavailable', 'nothing to map: a client node accepts no inbound connections')
-      return
-    }
-    const candidates = mappableAddresses(this.components.listenAddresses()).filter((target) => this.options.gateway !== undefined || !isLoopback(target.host))
-    if (candidates.length === 0) {
-      this.settle('unavailable', 'nothing to map: the node listens on no IPv4 TCP or QUIC address beyond loopback')
+    const candidates = mappingCandidates(this.components, this.options.gateway !== undefined)
+    if ('nothing' in candidates) {
+      this.settle('unavailable', candidates.nothing)
       return
     }
     this.announcements = await listenMulticast({ port: ANNOUNCE_PORT, group: ANNOUNCE_GROUP, onMessage: (message, from) => this.announced(message, from) })
-    const onChange = this.components.onNetworkChange ?? this.components.onPathLost
-    this.offNetworkChange = onChange?.(() => this.checkSoon('a path went silent'))
+    this.earlyCheck = new EarlyGatewayCheck(this.components, EARLY_CHECK_INTERVAL, (why) => this.checkSoon(why))
     const round = this.track(() => this.establish())
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
@@ -111,7 +109,7 @@ export class PcpService implements Service {
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     this.announcements?.close()
-    this.offNetworkChange?.()
+    this.earlyCheck?.stop()
     this.stopping.abort()
     await this.work
     const hadMappings = this.published
@@ -157,20 +155,16 @@ export class PcpService implements Service {
   private announced(message: Buffer, from: RemoteInfo): void {
     const gateway = this.client?.gateway ?? this.options.gateway
     if (this.stopped || from.port !== SERVER_PORT || (gateway !== undefined && from.address !== gateway) || !isAnnouncement(message)) return
-    this.checkSoon(`the gateway ${from.address} announced itself`)
+    this.earlyCheck?.ask(`the gateway ${from.address} announced itself`)
   }
 
   /**
    * Something says the gateway may have changed (it announced itself, or a
-   * path of the node went silent: a rebooted router drops every NAT state):
-   * refresh our mappings now, or, while none answered, search now. At most
-   * once a second, whoever asks (a peer can let its connection go silent).
+   * path of the node went silent; see {@link EarlyGatewayCheck} for the
+   * limit): refresh our mappings now, or, while none answered, search now.
    */
   private checkSoon(why: string): void {
     if (this.stopped) return
-    const now = Date.now()
-    if (now - this.lastEarlyCheck < 1000) return
-    this.lastEarlyCheck = now
     this.logger.debug(`${why}: checking the gateway now`)
     if (this.client !== undefined && this.client.protocol !== undefined) {
       // Refresh every mapping, as RFC 6887 §14.1.3 asks: the epoch cannot tell a reboot within ~2 s of the last answer.

@@ -1,6 +1,7 @@
 import type { RemoteInfo } from 'node:dgram'
 import { type Logger, type Service, type ServiceComponents, shortPeerId } from '@crust/core'
-import { formatAddress, isLoopback } from '@crust/core/plugin'
+import { formatAddress } from '@crust/core/plugin'
+import { EarlyGatewayCheck, mappingCandidates } from '../common/port-mapping.js'
 import { type MulticastListener, listenMulticast } from '../common/multicast-listener.js'
 import { type PortMapping, type UpnpStatus, natStatus, upnpReport } from '../status.js'
 import { GatewayClient } from './client.js'
@@ -9,7 +10,7 @@ import { FaultCode, UpnpError, asUpnpError } from './errors.js'
 import type { ResolvedUpnpOptions } from './options.js'
 import { withRetries } from './retry.js'
 import { backoffDelays, externalPortCandidates, renewDelay } from './schedule.js'
-import { type MappingTarget, mappableAddresses, mappingTargets } from './targets.js'
+import { type MappingTarget, mappingTargets } from './targets.js'
 
 /** Least time between two checks of the gateway asked for by an announcement or a silent path (ms). */
 const EARLY_CHECK_INTERVAL = 2_000
@@ -55,8 +56,7 @@ export class UpnpService implements Service {
   private searchTimer: NodeJS.Timeout | undefined
   private nextSearch: number
   private announcements: MulticastListener | undefined
-  private lastEarlyCheck = 0
-  private offNetworkChange: (() => void) | undefined
+  private earlyCheck: EarlyGatewayCheck | undefined
   /** Whether the held mappings are published (false while the gateway is silent). */
   private published = false
   private stopped = false
@@ -89,22 +89,16 @@ export class UpnpService implements Service {
    */
   async start(): Promise<void> {
     const listening = this.components.listenAddresses()
-    // SSDP only finds gateways on real interfaces; a configured one may sit anywhere (even on loopback, in tests).
-    const candidates = mappableAddresses(listening).filter((target) => this.options.gateway !== undefined || !isLoopback(target.host))
-    if (this.components.role === 'client') {
-      this.settle('unavailable', 'nothing to map: a client node accepts no inbound connections')
-      return
-    }
-    if (candidates.length === 0) {
-      this.settle('unavailable', 'nothing to map: the node listens on no IPv4 TCP or QUIC address beyond loopback')
+    const candidates = mappingCandidates(this.components, this.options.gateway !== undefined)
+    if ('nothing' in candidates) {
+      this.settle('unavailable', candidates.nothing)
       return
     }
     // Loading nat-upnp takes a few hundred ms, once; if it fails, start() fails and the node leaves the service out.
     const client = await GatewayClient.create(this.options.requestTimeout)
     this.client = client
     this.announcements = await listenMulticast({ port: SSDP_PORT, group: SSDP_GROUP, onMessage: (message, from) => this.announced(message, from) })
-    const onChange = this.components.onNetworkChange ?? this.components.onPathLost
-    this.offNetworkChange = onChange?.(() => this.checkSoon('a path went silent'))
+    this.earlyCheck = new EarlyGatewayCheck(this.components, EARLY_CHECK_INTERVAL, (why) => this.checkSoon(why))
     let done = false
     const round = this.track(() => this.establish(client, listening)).finally(() => {
       done = true
@@ -132,7 +126,7 @@ export class UpnpService implements Service {
     clearTimeout(this.checkTimer)
     clearTimeout(this.searchTimer)
     this.announcements?.close()
-    this.offNetworkChange?.()
+    this.earlyCheck?.stop()
     this.stopping.abort()
     await this.work
     const hadMappings = this.held.length > 0
@@ -471,21 +465,16 @@ export class UpnpService implements Service {
     const location = aliveLocation(message.toString('latin1'))
     const known = this.gateway?.location.hostname
     if (location === undefined || location.hostname !== from.address || (known !== undefined && location.hostname !== known)) return
-    this.checkSoon(`the gateway ${from.address} announced itself`)
+    this.earlyCheck?.ask(`the gateway ${from.address} announced itself`)
   }
 
   /**
    * Something says the gateway may have changed (it announced itself, or a
-   * path of the node went silent: a rebooted router drops every NAT
-   * state): check our mappings now, or, while none answered, search now. At
-   * most once in {@link EARLY_CHECK_INTERVAL} ms, whoever asks (a gateway
-   * sends a dozen NOTIFYs at once; a peer can let its connection go silent).
+   * path of the node went silent; see {@link EarlyGatewayCheck} for the
+   * limit): check our mappings now, or, while none answered, search now.
    */
   private checkSoon(why: string): void {
     if (this.stopped) return
-    const now = Date.now()
-    if (now - this.lastEarlyCheck < EARLY_CHECK_INTERVAL) return
-    this.lastEarlyCheck = now
     this.logger.debug(`${why}: checking the gateway now`)
     if (this.held.length > 0) {
       void this.track(() => this.check())
