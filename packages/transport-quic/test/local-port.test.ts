@@ -58,6 +58,26 @@ describe('QUIC transport: dial from a local port of its own (hard-NAT hole punch
     }
   })
 
+  it('localPort 0: a fresh ephemeral port of its own, not the shared socket, freed when the connection closes', async () => {
+    const server = await makeTransport()
+    const client = await makeTransport({ listen: false })
+    try {
+      const shared = await client.transport.dial(server.address(), { expectedPeerId: server.security.peerId })
+      const own = await client.transport.dial(server.address(), { expectedPeerId: server.security.peerId, localPort: 0 })
+      const ownPort = Number(own.localAddress.split(':').at(-1))
+      expect(ownPort).toBeGreaterThan(0)
+      expect(own.localAddress).not.toBe(shared.localAddress)
+      await waitFor(() => server.inbound.length === 2, 5000, 'both inbound connections')
+      expect(server.inbound.map((c) => c.remoteAddress)).toContain(`quic://127.0.0.1:${ownPort}`)
+      expect(await canBind(ownPort)).toBe(false)
+      await own.close({ code: CloseCode.NORMAL, reason: 'done' })
+      await released(ownPort)
+    } finally {
+      await client.transport.close()
+      await server.transport.close()
+    }
+  })
+
   it('fails a dial from a port already taken, and a failed dial leaves nothing bound', async () => {
     const server = await makeTransport()
     const client = await makeTransport({ listen: false })

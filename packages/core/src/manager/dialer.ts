@@ -291,7 +291,7 @@ export class Dialer {
     }
   }
 
-  private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined): Promise<Connection> {
+  private async dialOnce(peer: PeerContact, pinned: string | undefined, signal: AbortSignal | undefined, localPort?: number): Promise<Connection> {
     const { maxConnections, transportPreference, fallbackDelay, dialStagger } = this.config.connection
     if (!(peer.peerId !== undefined && this.pool.get(peer.peerId)) && !this.admission.hasRoom()) {
       throw new ConnectionLimitError(`already at the limit of ${maxConnections} connections and none can be pruned`, 'connection.maxConnections')
@@ -333,7 +333,7 @@ export class Dialer {
         groups,
         async (group, groupSignal) => {
           try {
-            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, undefined, undefined, `${race}.${attempts++}`), {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, { localPort, race: `${race}.${attempts++}` }), {
               staggerMs: dialStagger,
               signal: groupSignal,
               dispose: redundant,
@@ -375,10 +375,15 @@ export class Dialer {
    * connection: a kept peer's checks overlap, so one whose packets went
    * into a gap (a mapping being remade) never holds up the next.
    */
-  dialDirect(peer: PeerContact & { readonly peerId: string }, transport: string, signal: AbortSignal): Promise<Connection> {
+  dialDirect(
+    peer: PeerContact & { readonly peerId: string },
+    transport: string,
+    signal: AbortSignal,
+    options: { readonly ownSocket?: boolean } = {},
+  ): Promise<Connection> {
     if (!this.state.running) return Promise.reject(new NotStartedError())
     if (this.blacklist.blocksPeer(peer.peerId)) return Promise.reject(new BlacklistedError(`peer ${peer.peerId} is blacklisted`))
-    return this.dialOnce(peer, transport, signal)
+    return this.dialOnce(peer, transport, signal, options.ownSocket === true ? 0 : undefined)
   }
 
   /**
@@ -395,7 +400,7 @@ export class Dialer {
       throw new ConfigError(`malformed connection method ${JSON.stringify(options.method)}`)
     }
     const via = isDialerMethod(options.method) ? options.method : undefined
-    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, via, options.localPort)
+    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, { via, localPort: options.localPort })
     return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
   }
 
@@ -429,14 +434,16 @@ export class Dialer {
     }
   }
 
-  /** Dial one address, authenticate and handshake, all under the dial timeout. */
+  /**
+   * Dial one address, authenticate and handshake, all under the dial timeout.
+   * `via`: how the path was made, when the dialer knows (told in the HELLO);
+   * `localPort`: see `DialOptions.localPort`; `race`: the dial tag (see the handshake's `race`).
+   */
   private async secure(
     address: string,
     expectedPeerId: string | undefined,
     signal: AbortSignal,
-    via?: ConnectionMethod,
-    localPort?: number,
-    race?: string,
+    { via, localPort, race }: { readonly via?: ConnectionMethod; readonly localPort?: number; readonly race?: string } = {},
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)

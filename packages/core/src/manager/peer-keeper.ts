@@ -230,7 +230,8 @@ export class PeerKeeper {
    * fresh short dials find it soon after its return. The checks overlap
    * rather than wait for each other, so one whose SYN went into a gap (the
    * peer's mapping being remade) does not delay the next, and each transport
-   * checks on its own (UDP has no refusal, TCP is refused at once). Beside a
+   * checks on its own (UDP has no refusal, TCP is refused at once); QUIC
+   * also dials from a socket of its own (see below). Beside a
    * fresh attempt, the checks dial past the `suspect` connection. Stops when
    * a check connects or the peer is connected other than by `suspect`
    * (ending the full attempt too), or the attempt ends.
@@ -243,9 +244,10 @@ export class PeerKeeper {
       return pooled !== undefined && pooled !== suspect
     }
     const checks = new Set<Promise<void>>()
-    const check = (transport: string, at: readonly string[]): void => {
+    let round = 0
+    const check = (transport: string, at: readonly string[], ownSocket = false): void => {
       const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK_TIMEOUT)])
-      const done = this.dialer.dialDirect({ peerId, addresses: at }, transport, signal).then(
+      const done = this.dialer.dialDirect({ peerId, addresses: at }, transport, signal, { ownSocket }).then(
         // Back (beside a suspect, the liveness contest keeps one of the two): the full attempt is no
         // longer needed, its late connection would only be a duplicate.
         () => attempt.abort(),
@@ -260,7 +262,14 @@ export class PeerKeeper {
     for (;;) {
       await sleepUnlessAborted(QUICK_CHECK_INTERVAL, stop)
       if (stop.aborted || connected() || !this.state.running) break
-      for (const [transport, at] of byTransport) check(transport, at)
+      for (const [transport, at] of byTransport) {
+        // QUIC checks from a socket of their own each round, from the shared one every other round: a
+        // router may still forward the shared socket's packets to the peer's previous run (a conntrack
+        // entry these very checks keep alive), while a new source port takes the peer's new mapping.
+        if (transport === 'quic') check(transport, at, true)
+        if (transport !== 'quic' || round % 2 === 0) check(transport, at)
+      }
+      round++
     }
     await Promise.all(checks)
   }

@@ -181,8 +181,11 @@ export interface DialOptions {
   /**
    * Send from a socket of this connection's own, bound to this local port,
    * instead of the node's shared one (hard-NAT hole punching: the NAT mapping
-   * that reached the peer belongs to that port). The `quic` transport honours
-   * it; others ignore it, so pass it with `quic://` addresses only.
+   * that reached the peer belongs to that port); 0 binds an ephemeral port,
+   * a fresh path through NATs that still hold state for the shared socket's
+   * (a router that forwards its packets to a peer's previous run). The
+   * `quic` transport honours it; others ignore it, so pass it with
+   * `quic://` addresses only.
    */
   localPort?: number
 }
