@@ -39,11 +39,23 @@ interface Kept {
   timer: NodeJS.Timeout | undefined
   dialing: boolean
   failures: number
+  /** Rounds of quick checks since the peer was last connected (see {@link OWN_SOCKET_AFTER}). */
+  quickRounds: number
 }
 
 /** How often a quick direct dial checks whether a kept peer is back (ms, per transport), and how long each may take. */
 const QUICK_CHECK_INTERVAL = 500
 const QUICK_CHECK_TIMEOUT = 1_000
+/**
+ * Rounds of failed quick checks (2 s) after which a QUIC check also dials
+ * from a socket of its own (`DialOptions.localPort` 0): a router may still
+ * forward the shared socket's packets to the peer's previous run (a conntrack
+ * entry that outlives the peer's port mapping, and that these very checks
+ * keep alive), while a new source port takes the peer's new mapping. Not at
+ * once: a connection on its own socket is off the shared one, whose mapping
+ * is what hole punching relies on, so it is the fallback, not the rule.
+ */
+const OWN_SOCKET_AFTER = 4
 
 /** Keeps the application's chosen peers connected. */
 @injectable()
@@ -129,7 +141,7 @@ export class PeerKeeper {
     let entry = this.kept.get(peer.peerId)
     this.keepAlive.watchPeer(peer.peerId)
     if (entry === undefined) {
-      entry = { addresses: new Set(), holders: new Set(), timer: undefined, dialing: false, failures: 0 }
+      entry = { addresses: new Set(), holders: new Set(), timer: undefined, dialing: false, failures: 0, quickRounds: 0 }
       this.kept.set(peer.peerId, entry)
     }
     entry.holders.add(holder)
@@ -141,6 +153,7 @@ export class PeerKeeper {
     const entry = this.kept.get(peerId)
     if (entry === undefined) return
     entry.failures = 0
+    entry.quickRounds = 0
     for (const address of this.establisher.reachableAt(connection)) remember(entry.addresses, address)
   }
 
@@ -180,7 +193,7 @@ export class PeerKeeper {
     const suspect = fresh ? this.pool.get(peerId) : undefined
     // Beside a fresh attempt too: its direct dial can wait out the dial timeout on an address that no
     // longer answers (QUIC to a moved or remapped port), and the suspect may be declared dead meanwhile.
-    const quick = this.quickChecks(peerId, addresses, attempt, suspect)
+    const quick = this.quickChecks(peerId, entry, addresses, attempt, suspect)
     try {
       // One attempt through the whole ladder (hole punching and relays need their time), while quick
       // direct dials check every half second whether the peer is back at an address it had.
@@ -231,12 +244,12 @@ export class PeerKeeper {
    * rather than wait for each other, so one whose SYN went into a gap (the
    * peer's mapping being remade) does not delay the next, and each transport
    * checks on its own (UDP has no refusal, TCP is refused at once); QUIC
-   * also dials from a socket of its own (see below). Beside a
+   * also dials from a socket of its own after a while ({@link OWN_SOCKET_AFTER}). Beside a
    * fresh attempt, the checks dial past the `suspect` connection. Stops when
    * a check connects or the peer is connected other than by `suspect`
    * (ending the full attempt too), or the attempt ends.
    */
-  private async quickChecks(peerId: string, addresses: readonly string[], attempt: AbortController, suspect: Connection | undefined): Promise<void> {
+  private async quickChecks(peerId: string, entry: Kept, addresses: readonly string[], attempt: AbortController, suspect: Connection | undefined): Promise<void> {
     const stop = attempt.signal
     const transports = [...new Set(addresses.map((address) => address.slice(0, Math.max(0, address.indexOf('://')))).filter(Boolean))]
     const connected = (): boolean => {
@@ -244,7 +257,9 @@ export class PeerKeeper {
       return pooled !== undefined && pooled !== suspect
     }
     const checks = new Set<Promise<void>>()
-    let round = 0
+    // Only for the application's peers: a service's (a rendezvous, a relay) is a public node, and its
+    // connection must stay on the shared socket, whose mapping is what the rendezvous tells others.
+    const mayUseOwnSocket = entry.holders.has(APPLICATION)
     const check = (transport: string, at: readonly string[], ownSocket = false): void => {
       const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK_TIMEOUT)])
       const done = this.dialer.dialDirect({ peerId, addresses: at }, transport, signal, { ownSocket }).then(
@@ -262,14 +277,12 @@ export class PeerKeeper {
     for (;;) {
       await sleepUnlessAborted(QUICK_CHECK_INTERVAL, stop)
       if (stop.aborted || connected() || !this.state.running) break
+      const ownSocket = mayUseOwnSocket && entry.quickRounds >= OWN_SOCKET_AFTER
       for (const [transport, at] of byTransport) {
-        // QUIC checks from a socket of their own each round, from the shared one every other round: a
-        // router may still forward the shared socket's packets to the peer's previous run (a conntrack
-        // entry these very checks keep alive), while a new source port takes the peer's new mapping.
-        if (transport === 'quic') check(transport, at, true)
-        if (transport !== 'quic' || round % 2 === 0) check(transport, at)
+        if (transport === 'quic' && ownSocket) check(transport, at, true)
+        check(transport, at)
       }
-      round++
+      entry.quickRounds++
     }
     await Promise.all(checks)
   }
