@@ -42,6 +42,7 @@ const MARKERS = {
   'dist/native/quiche.js': ['function loadQuiche()'],
   'dist/vendor/events/Evented.js': ['[crust patch]'],
   'dist/vendor/async-locks/RWLockWriter.js': ['this.readersRelease = undefined;'],
+  'dist/vendor/async-locks/utils.js': ['abortController.abort(new errorTimeoutConstructor())'],
 }
 
 function fail(message) {

@@ -201,6 +201,37 @@ describe('@matrixai/async-locks (vendored)', () => {
       expect(lock.isLocked()).toBe(false)
     }
   })
+
+  it('a timed lock builds its timeout error only when it times out (the published one builds one per acquisition)', async () => {
+    const vendored = await import('@crust/quic-lib/vendor/async-locks/index.js')
+    const published = await import('@matrixai/async-locks')
+    for (const [lib, perAcquisition] of [
+      [vendored, 0],
+      [published, 1],
+    ] as const) {
+      // The errors capture their stack trace through `Error.captureStackTrace` (ts-custom-error).
+      const capture = Error.captureStackTrace
+      let built = 0
+      Error.captureStackTrace = (target: object, fn?: Function) => {
+        if (target instanceof lib.errors.ErrorAsyncLocksTimeout) built++
+        capture(target, fn)
+      }
+      try {
+        const lock = new lib.RWLockWriter()
+        for (let i = 0; i < 3; i++) await lock.withWriteF({ timer: 1000 }, async () => {})
+        await lock.withReadF({ timer: 1000 }, async () => {})
+        expect(built).toBe(4 * perAcquisition)
+        // A lock that is held past the timeout still fails with the timeout error.
+        built = 0
+        const held = lock.withWriteF(() => new Promise((resolve) => setTimeout(resolve, 100)))
+        await expect(lock.withWriteF({ timer: 10 }, async () => {})).rejects.toBeInstanceOf(lib.errors.ErrorAsyncLocksTimeout)
+        await held
+        expect(built).toBeGreaterThanOrEqual(1)
+      } finally {
+        Error.captureStackTrace = capture
+      }
+    }
+  })
 })
 
 describe('QUICConnection: streams that arrive while the connection is starting', () => {
