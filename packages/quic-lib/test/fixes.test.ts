@@ -202,25 +202,35 @@ describe('@matrixai/async-locks (vendored)', () => {
     }
   })
 
-  it('a timed lock builds its timeout error only when it times out (the published one builds one per acquisition)', async () => {
+  it('a timed lock builds its timeout error only when it times out, and no DOMException when it ends (the published one builds both per acquisition)', async () => {
     const vendored = await import('@crust/quic-lib/vendor/async-locks/index.js')
     const published = await import('@matrixai/async-locks')
     for (const [lib, perAcquisition] of [
       [vendored, 0],
       [published, 1],
     ] as const) {
-      // The errors capture their stack trace through `Error.captureStackTrace` (ts-custom-error).
+      // The errors capture their stack trace through `Error.captureStackTrace` (ts-custom-error);
+      // an `abort()` without a reason builds a DOMException.
       const capture = Error.captureStackTrace
+      const abort = AbortController.prototype.abort
       let built = 0
+      let domExceptions = 0
       Error.captureStackTrace = (target: object, fn?: Function) => {
         if (target instanceof lib.errors.ErrorAsyncLocksTimeout) built++
         capture(target, fn)
+      }
+      AbortController.prototype.abort = function (this: AbortController, reason?: unknown) {
+        if (reason === undefined) domExceptions++
+        abort.call(this, reason)
       }
       try {
         const lock = new lib.RWLockWriter()
         for (let i = 0; i < 3; i++) await lock.withWriteF({ timer: 1000 }, async () => {})
         await lock.withReadF({ timer: 1000 }, async () => {})
+        AbortController.prototype.abort = abort
         expect(built).toBe(4 * perAcquisition)
+        if (perAcquisition === 0) expect(domExceptions).toBe(0)
+        else expect(domExceptions).toBeGreaterThanOrEqual(4)
         // A lock that is held past the timeout still fails with the timeout error.
         built = 0
         const held = lock.withWriteF(() => new Promise((resolve) => setTimeout(resolve, 100)))
@@ -229,6 +239,7 @@ describe('@matrixai/async-locks (vendored)', () => {
         expect(built).toBeGreaterThanOrEqual(1)
       } finally {
         Error.captureStackTrace = capture
+        AbortController.prototype.abort = abort
       }
     }
   })
