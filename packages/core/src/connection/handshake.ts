@@ -180,8 +180,12 @@ async function bounded<T>(connection: TransportConnection, timeoutMs: number, wo
       timeoutMs,
     )
   })
-  const closed = connection.closed.then((info) => {
-    throw errorFromClose(info)
+  let over = false
+  // Only while the handshake runs: a connection that closes later (most do, long after) needs no error built.
+  const closed = new Promise<never>((_, reject) => {
+    void connection.closed.then((info) => {
+      if (!over) reject(errorFromClose(info))
+    })
   })
   const explained = work.catch((error: unknown): Promise<never> => {
     const info = closeInfoOf(error)
@@ -194,6 +198,7 @@ async function bounded<T>(connection: TransportConnection, timeoutMs: number, wo
   try {
     return await Promise.race([explained, deadline, closed])
   } finally {
+    over = true
     clearTimeout(timer)
   }
 }
