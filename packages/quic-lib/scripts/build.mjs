@@ -5,10 +5,11 @@
 //    @matrixai/quic 2.0.9 (this package's devDependency) and apply
 //    patches/@matrixai__quic@2.0.9.patch to it (JavaScript and declarations:
 //    every hook the transport uses is declared in the .d.ts);
-// 2. vendor @matrixai/events (with patches/@matrixai__events@4.0.1.patch)
-//    and @matrixai/async-init (whose StartStop/CreateDestroy decorators apply
-//    the events' `Evented`) into dist/vendor/, and point the library's imports
-//    of both at those copies, so the events fix ships with the package;
+// 2. vendor @matrixai/events, @matrixai/async-locks and @matrixai/contexts
+//    (each with its patches/ file) and @matrixai/async-init (whose
+//    StartStop/CreateDestroy decorators apply the events' `Evented`) into
+//    dist/vendor/, and point the library's imports (and the copies') at those
+//    copies, so their fixes ship with the package;
 // 3. check that every `[crust patch]` marker is there.
 //
 // Run by the root `pnpm build` (before `tsc -b`) and by `prepack`, so a
@@ -30,6 +31,7 @@ const VENDORED = {
   '@matrixai/events': { version: '4.0.1', dir: 'events' },
   '@matrixai/async-init': { version: '2.1.2', dir: 'async-init' },
   '@matrixai/async-locks': { version: '5.0.2', dir: 'async-locks' },
+  '@matrixai/contexts': { version: '2.0.2', dir: 'contexts' },
 }
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
@@ -42,6 +44,8 @@ const MARKERS = {
   'dist/native/quiche.js': ['function loadQuiche()'],
   'dist/vendor/events/Evented.js': ['[crust patch]'],
   'dist/vendor/async-locks/RWLockWriter.js': ['this.readersRelease = undefined;'],
+  'dist/vendor/async-locks/utils.js': ['abortController.abort(new errorTimeoutConstructor())'],
+  'dist/vendor/contexts/functions/timedCancellable.js': ['abortController.abort(new errorTimeoutConstructor())', 'timer.cancel(callEnded)'],
 }
 
 function fail(message) {
@@ -125,10 +129,10 @@ try {
     if (existsSync(patch)) checks.push([patch, vendorDir])
   }
 
-  // Point the library (and vendored async-init) at the vendored copies. Only
+  // Point the library (and the vendored copies) at the vendored copies. Only
   // JavaScript: the declarations keep naming the real packages, whose types
   // are the same.
-  const importOf = /from '(@matrixai\/(?:events|async-init|async-locks))'/g
+  const importOf = /from '(@matrixai\/(?:events|async-init|async-locks|contexts))'/g
   for (const path of files(target)) {
     if (!path.endsWith('.js')) continue
     let text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
@@ -155,7 +159,7 @@ try {
     for (const marker of markers) if (!text.includes(marker)) fail(`${name} lacks ${JSON.stringify(marker)}: the patch is not applied`)
   }
   for (const path of files(target)) {
-    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init|async-locks)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
+    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init|async-locks|contexts)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
   }
 } finally {
   rmSync(work, { recursive: true, force: true })

@@ -201,6 +201,95 @@ describe('@matrixai/async-locks (vendored)', () => {
       expect(lock.isLocked()).toBe(false)
     }
   })
+
+  it('a timed lock builds its timeout error only when it times out, and no DOMException when it ends (the published one builds both per acquisition)', async () => {
+    const vendored = await import('@crust/quic-lib/vendor/async-locks/index.js')
+    const published = await import('@matrixai/async-locks')
+    for (const [lib, perAcquisition] of [
+      [vendored, 0],
+      [published, 1],
+    ] as const) {
+      // The errors capture their stack trace through `Error.captureStackTrace` (ts-custom-error);
+      // an `abort()` without a reason builds a DOMException.
+      const capture = Error.captureStackTrace
+      const abort = AbortController.prototype.abort
+      let built = 0
+      let domExceptions = 0
+      Error.captureStackTrace = (target: object, fn?: Function) => {
+        if (target instanceof lib.errors.ErrorAsyncLocksTimeout) built++
+        capture(target, fn)
+      }
+      AbortController.prototype.abort = function (this: AbortController, reason?: unknown) {
+        if (reason === undefined) domExceptions++
+        abort.call(this, reason)
+      }
+      try {
+        const lock = new lib.RWLockWriter()
+        for (let i = 0; i < 3; i++) await lock.withWriteF({ timer: 1000 }, async () => {})
+        await lock.withReadF({ timer: 1000 }, async () => {})
+        AbortController.prototype.abort = abort
+        expect(built).toBe(4 * perAcquisition)
+        if (perAcquisition === 0) expect(domExceptions).toBe(0)
+        else expect(domExceptions).toBeGreaterThanOrEqual(4)
+        // A lock that is held past the timeout still fails with the timeout error.
+        built = 0
+        const held = lock.withWriteF(() => new Promise((resolve) => setTimeout(resolve, 100)))
+        await expect(lock.withWriteF({ timer: 10 }, async () => {})).rejects.toBeInstanceOf(lib.errors.ErrorAsyncLocksTimeout)
+        await held
+        expect(built).toBeGreaterThanOrEqual(1)
+      } finally {
+        Error.captureStackTrace = capture
+        AbortController.prototype.abort = abort
+      }
+    }
+  })
+})
+
+describe('@matrixai/contexts (vendored)', () => {
+  it('a timed call builds its timeout error only when it times out, and no DOMException when it ends (the published one builds both per call)', async () => {
+    const vendored = await import('@crust/quic-lib/vendor/contexts/index.js')
+    const published = await import('@matrixai/contexts')
+    for (const [lib, perCall] of [
+      [vendored, 0],
+      [published, 1],
+    ] as const) {
+      const capture = Error.captureStackTrace
+      const abort = AbortController.prototype.abort
+      let built = 0
+      let domExceptions = 0
+      Error.captureStackTrace = (target: object, fn?: Function) => {
+        if (target instanceof lib.errors.ErrorContextsTimedTimeOut) built++
+        capture(target, fn)
+      }
+      AbortController.prototype.abort = function (this: AbortController, reason?: unknown) {
+        if (reason === undefined) domExceptions++
+        abort.call(this, reason)
+      }
+      try {
+        // As the library's start() and createQUICClient() use it: lazy, their own timer, or one inherited.
+        const quick = lib.functions.timedCancellable(async () => 'done', true, 1000)
+        for (let i = 0; i < 3; i++) expect(await quick({})).toBe('done')
+        expect(await quick({ timer: 500 })).toBe('done')
+        AbortController.prototype.abort = abort
+        expect(built).toBe(4 * perCall)
+        if (perCall === 0) expect(domExceptions).toBe(0)
+        else expect(domExceptions).toBeGreaterThanOrEqual(4)
+        // A call that outlives its timer still fails with the timeout error.
+        built = 0
+        const slow = lib.functions.timedCancellable(
+          (ctx: { signal: AbortSignal }) =>
+            new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true })),
+          false,
+          10,
+        )
+        await expect(slow({})).rejects.toBeInstanceOf(lib.errors.ErrorContextsTimedTimeOut)
+        expect(built).toBeGreaterThanOrEqual(1)
+      } finally {
+        Error.captureStackTrace = capture
+        AbortController.prototype.abort = abort
+      }
+    }
+  })
 })
 
 describe('QUICConnection: streams that arrive while the connection is starting', () => {

@@ -382,7 +382,7 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
     this.info = info
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
     this.channel?.abort(info)
-    this.credit.fail(this.closedError())
+    this.credit.fail(() => this.closedError())
     for (const stream of this.early.splice(0)) stream.reset(0)
     return info
   }

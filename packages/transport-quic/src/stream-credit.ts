@@ -15,7 +15,8 @@ interface Waiter {
  */
 export class StreamCredit {
   private readonly waiters = new Set<Waiter>()
-  private failure: Error | undefined
+  /** Set once the connection closed: makes the error later waits fail with. */
+  private failure: (() => Error) | undefined
 
   /** True while someone waits: only then is credit worth re-checking after a datagram. */
   get waiting(): boolean {
@@ -24,7 +25,7 @@ export class StreamCredit {
 
   /** Resolve at the next {@link recheck} (or rejects on abort / {@link fail}). */
   wait(signal?: AbortSignal): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure)
+    if (this.failure) return Promise.reject(this.failure())
     if (signal?.aborted) return Promise.reject(new AbortError())
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
@@ -53,9 +54,15 @@ export class StreamCredit {
     for (const waiter of waiting) waiter.resolve()
   }
 
-  /** The connection closed: fail current and later waits with `error`. */
-  fail(error: Error): void {
-    this.failure = error
+  /**
+   * The connection closed: fail current and later waits with the error
+   * `failure` makes (built only when someone waits: most connections close
+   * with nobody waiting for credit).
+   */
+  fail(failure: () => Error): void {
+    this.failure = failure
+    if (this.waiters.size === 0) return
+    const error = failure()
     const waiting = [...this.waiters]
     this.waiters.clear()
     for (const waiter of waiting) waiter.reject(error)

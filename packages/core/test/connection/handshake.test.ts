@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dialerHandshake, parseHandshake } from '../../src/connection/handshake.js'
+import { dialerHandshake, handshakeSchema, parseHandshake } from '../../src/connection/handshake.js'
 import {
   AuthenticationError,
   CloseCode,
@@ -104,5 +104,76 @@ describe('handshake: a refusal is typed however its close and the stream failure
   it('a typed failure of the handshake itself (bad input) is reported at once, not replaced by the close', async () => {
     const { connection } = failingConnection(new ProtocolError('handshake is not valid JSON'), refusal)
     await expect(dialerHandshake(connection, dialer)).rejects.toBeInstanceOf(ProtocolError)
+  })
+})
+
+describe('handshake: the fast check keeps exactly the schema’s rules', () => {
+  const full = {
+    v: 1,
+    network: 'ab'.repeat(32),
+    role: 'client',
+    observed: 'quic://127.0.0.1:4001',
+    addresses: ['quic://127.0.0.1:4001', 'tcp://[::1]:4002'],
+    probe: true,
+    target: 'quic://127.0.0.1:4001',
+    via: 'punched',
+    method: 'direct',
+    session: '0123456789abcdef',
+    idle: 30_000,
+    protocols: ['/chat/1', '/files/2.0'],
+    race: '0123456789abcdef.12.3',
+  }
+  const valid: unknown[] = [base, { ...base, role: 'client' }, full, JSON.parse(JSON.stringify(full)), { race: full.race, ...base, idle: 0 }]
+  /** Values at and around each field's limits, and of the wrong kind. */
+  const variants: Record<string, unknown[]> = {
+    v: [1, 2, '1', true, null, undefined],
+    network: ['ab'.repeat(32), 'AB'.repeat(32), 'ab'.repeat(31), `${'ab'.repeat(32)}\n`, 5],
+    role: ['node', 'client', 'server', ['node']],
+    observed: ['', 'x'.repeat(256), 'x'.repeat(257), 7, undefined],
+    addresses: [[], Array(32).fill('a'), Array(33).fill('a'), ['x'.repeat(257)], [1], 'a', [undefined], new Array(2), undefined],
+    probe: [true, false, 'true', null],
+    target: ['x'.repeat(256), 'x'.repeat(257), {}],
+    via: ['punched', 'a'.repeat(32), 'a'.repeat(33), 'Punched', '1a', '', 3],
+    method: ['direct', 'relay-v2', 'direct ', null],
+    session: ['0123456789abcdef', '0123456789ABCDEF', '0123456789abcde', 16],
+    idle: [0, 86_400_000, 86_400_001, -1, -0, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '5', 1e21],
+    protocols: [[], Array(32).fill('/p'), Array(33).fill('/p'), ['p'], [`/${'a'.repeat(127)}`], [`/${'a'.repeat(128)}`], [5], '/p'],
+    race: ['0123456789abcdef.1.1', '0123456789abcdef.1234567890123456.1', '0123456789abcdef.1.1234', 'x'],
+    extra: ['anything', undefined],
+  }
+  const cases: unknown[] = [...valid]
+  for (const [key, values] of Object.entries(variants)) for (const value of values) cases.push({ ...full, [key]: value })
+  for (const key of Object.keys(full)) {
+    const { [key as keyof typeof full]: _gone, ...rest } = full
+    cases.push(rest)
+  }
+  cases.push(
+    JSON.parse(`{"__proto__":{"x":1},"v":1,"network":"${'ab'.repeat(32)}","role":"node"}`),
+    Object.assign(Object.create(null), base),
+    Object.assign(new (class Message {})(), base),
+    new Map(Object.entries(base)),
+    [base],
+    null,
+    'hello',
+    42,
+    undefined,
+  )
+
+  it('gives the schema’s output (same fields, same order) or its error message, for valid, edge and broken messages', () => {
+    for (const input of cases) {
+      const expected = handshakeSchema.safeParse(input)
+      if (expected.success) {
+        const got = parseHandshake(input)
+        expect(got, JSON.stringify(input)).toStrictEqual(expected.data)
+        expect(Object.keys(got)).toEqual(Object.keys(expected.data))
+        if (got.addresses !== undefined) expect(got.addresses).not.toBe((input as { addresses: unknown }).addresses)
+      } else {
+        expect(() => parseHandshake(input), JSON.stringify(input)).toThrow(new ProtocolError(`invalid handshake: ${expected.error.issues[0]?.message}`))
+      }
+    }
+    // Both verdicts occur, so the comparison tells something.
+    const verdicts = cases.map((input) => handshakeSchema.safeParse(input).success)
+    expect(verdicts.filter(Boolean).length).toBeGreaterThan(30)
+    expect(verdicts.filter((ok) => !ok).length).toBeGreaterThan(30)
   })
 })

@@ -28,13 +28,13 @@ describe('parseAddress / formatAddress / normalizeIp', () => {
 
 describe('isLoopback', () => {
   it('matches 127.0.0.0/8 and ::1 in every spelling, IPv4-mapped and zoned', () => {
-    for (const host of ['127.0.0.1', '127.9.9.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::1%lo']) {
+    for (const host of ['127.0.0.1', '127.9.9.9', '127.255.255.255', '127.0.0.1%lo', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::1%lo']) {
       expect(isLoopback(host), host).toBe(true)
     }
   })
 
   it('rejects everything else, names included', () => {
-    for (const host of ['10.0.0.1', '128.0.0.1', '::2', 'fe80::1', '::ffff:10.0.0.1', '0.0.0.0', '::', 'localhost', '127.example', '']) {
+    for (const host of ['10.0.0.1', '128.0.0.1', '126.255.255.255', '1.127.0.0', '127.0.0', '127.0.0.256', '0127.0.0.1', '::2', 'fe80::1', '::ffff:10.0.0.1', '0.0.0.0', '::', 'localhost', '127.example', '']) {
       expect(isLoopback(host), host).toBe(false)
     }
   })
@@ -46,7 +46,7 @@ describe('isWildcard', () => {
   })
 
   it('rejects concrete addresses and names', () => {
-    for (const host of ['127.0.0.1', '0.0.0.1', '::1', 'localhost', '']) expect(isWildcard(host), host).toBe(false)
+    for (const host of ['127.0.0.1', '0.0.0.1', '10.0.0.0', '00.0.0.0', '::1', 'localhost', '']) expect(isWildcard(host), host).toBe(false)
   })
 })
 
