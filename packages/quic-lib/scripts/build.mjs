@@ -33,7 +33,7 @@ const VENDORED = {
 }
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
-  'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
+  'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)', 'this._certDERs ??='],
   'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch('],
   'dist/utils.js': ['function scratch(size)'],
   'dist/config.js': ['tlsConfigs.get(tlsKey)', 'setStatelessResetToken(config.statelessResetToken ?? null)'],
@@ -41,6 +41,8 @@ const MARKERS = {
   'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }'],
   'dist/native/quiche.js': ['function loadQuiche()'],
   'dist/vendor/events/Evented.js': ['[crust patch]'],
+  'dist/vendor/events/utils.js': ['sharedOptions.get('],
+  'dist/vendor/async-locks/Semaphore.js': ['task.aborted = true;'],
   'dist/vendor/async-locks/RWLockWriter.js': ['this.readersRelease = undefined;'],
 }
 
