@@ -42,7 +42,8 @@ export class Liveness {
   srtt = 0
   private readonly options: LivenessOptions
   private readonly writer: FrameWriter
-  private readonly pings = new Map<number, PendingPing>()
+  /** Pings awaiting their ACK; made on the first ping (most connections never ping: only keep-alives). */
+  private pings: Map<number, PendingPing> | undefined
   private pingCounter = 0
   private keepAliveId = -1
   private keepAliveStart = 0
@@ -70,6 +71,7 @@ export class Liveness {
   ping(): Promise<number> {
     const id = this.nextPingId()
     return new Promise<number>((resolve, reject) => {
+      this.pings ??= new Map()
       this.pings.set(id, { start: performance.now(), resolve, reject })
       this.writer.queueControl(FrameType.PING, Flag.SYN, 0, id)
     })
@@ -83,9 +85,9 @@ export class Liveness {
       this.keepAliveId = -1
       rtt = now - this.keepAliveStart
     } else {
-      const ping = this.pings.get(id)
+      const ping = this.pings?.get(id)
       if (ping === undefined) return
-      this.pings.delete(id)
+      this.pings?.delete(id)
       rtt = now - ping.start
       ping.resolve(rtt)
     }
@@ -96,6 +98,7 @@ export class Liveness {
   stop(error: Error): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
+    if (this.pings === undefined) return
     for (const ping of this.pings.values()) ping.reject(error)
     this.pings.clear()
   }

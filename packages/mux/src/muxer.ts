@@ -136,11 +136,14 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
     this.initialWindow = clamp(options.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_WINDOW)
     this.maxWindow = clamp(options.maxWindow ?? DEFAULT_MAX_WINDOW, this.initialWindow, MAX_WINDOW)
     this.extraWindow = Math.max(0, this.initialWindow - INITIAL_WINDOW)
+    // One pair of callbacks for the writer and liveness (per connection, so kept small).
+    const isOpen = (): boolean => this.state === OPEN
+    const onOverrun = (error: LimitExceededError): void => this.overrun(error)
     this.writer = new FrameWriter({
       socket,
       maxControl: clamp(Math.floor(options.maxQueuedControlFrames ?? DEFAULT_MAX_QUEUED_CONTROL), 16, 0x7fff_ffff),
-      isOpen: () => this.state === OPEN,
-      onOverrun: (error) => this.overrun(error),
+      isOpen,
+      onOverrun,
     })
     this.opener = new StreamOpener(this, options.direction === 'outbound' ? 1 : 2)
     const maxInbound = clamp(Math.floor(options.limits.maxInboundStreams), 0, 0x7fff_ffff)
@@ -152,9 +155,9 @@ export class Muxer implements StreamHost, OpenerHost, FrameSink {
       writer: this.writer,
       limits: options.limits,
       logger: options.logger,
-      isOpen: () => this.state === OPEN,
+      isOpen,
       onIdle: () => this.shutdown({ code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false }, true),
-      onOverrun: (error) => this.overrun(error),
+      onOverrun,
     })
 
     ;(socket as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true)

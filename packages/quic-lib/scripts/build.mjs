@@ -35,14 +35,16 @@ const VENDORED = {
 }
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
-  'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)'],
-  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch('],
+  'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)', 'this._certDERs ??='],
+  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch(', 'return readableP.then(() => this.readableRecv(), () => { });'],
   'dist/utils.js': ['function scratch(size)'],
   'dist/config.js': ['tlsConfigs.get(tlsKey)', 'setStatelessResetToken(config.statelessResetToken ?? null)'],
   'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],
-  'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }'],
+  'dist/QUICServer.js': ['this.acceptGate({ remoteInfo, header, dcid, data }', 'config: Object.assign({}, this.config, configOverride)'],
   'dist/native/quiche.js': ['function loadQuiche()'],
   'dist/vendor/events/Evented.js': ['[crust patch]'],
+  'dist/vendor/events/utils.js': ['sharedOptions.get('],
+  'dist/vendor/async-locks/Semaphore.js': ['task.aborted = true;'],
   'dist/vendor/async-locks/RWLockWriter.js': ['this.readersRelease = undefined;'],
   'dist/vendor/async-locks/utils.js': ['abortController.abort(new errorTimeoutConstructor())'],
   'dist/vendor/contexts/functions/timedCancellable.js': ['abortController.abort(new errorTimeoutConstructor())', 'timer.cancel(callEnded)'],

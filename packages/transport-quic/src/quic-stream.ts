@@ -3,6 +3,7 @@ import { type QUICStream, errors, events } from '@crust/quic-lib'
 import { asStreamError } from './stream-errors.js'
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
+type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>
 
 /**
  * One QUIC stream as the contract's {@link TransportStream}. Bidirectional
@@ -44,22 +45,35 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
     return this
   }
 
-  /** Next chunk; `done` after the peer's FIN; rejects with `StreamResetError` after a reset. */
-  async next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.resetError) throw this.resetError
-    if (this.readDone) return DONE
-    this.reader ??= this.stream.readable.getReader()
+  /**
+   * Next chunk; `done` after the peer's FIN; rejects with `StreamResetError`
+   * after a reset. A promise chain rather than an async function: a message
+   * channel's stream waits here for the connection's life, and a suspended
+   * async call keeps its frame.
+   */
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.resetError) return Promise.reject(this.resetError)
+    if (this.readDone) return Promise.resolve(DONE)
+    let reader: ReadableStreamDefaultReader<Uint8Array>
     try {
-      const result = await this.reader.read()
-      if (result.done) {
-        this.readDone = true
-        return DONE
-      }
-      return { done: false, value: result.value }
+      reader = this.reader ??= this.stream.readable.getReader()
     } catch (error) {
-      this.readDone = true
-      throw asStreamError(error, this.id)
+      return Promise.reject(error)
     }
+    return reader.read().then(this.onRead, this.onReadError)
+  }
+
+  private readonly onRead = (result: ReadResult): IteratorResult<Uint8Array> => {
+    if (result.done) {
+      this.readDone = true
+      return DONE
+    }
+    return { done: false, value: result.value }
+  }
+
+  private readonly onReadError = (error: unknown): never => {
+    this.readDone = true
+    throw asStreamError(error, this.id)
   }
 
   /** The reader stopped early: tell the peer to stop sending (STOP_SENDING, code 0). */
