@@ -468,6 +468,8 @@ export class Dialer {
       controller.signal.addEventListener('abort', abortHandshake, { once: true })
       const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via, ...(race === undefined ? {} : { race }) })
       controller.signal.removeEventListener('abort', abortHandshake)
+      // Cancelled as the WELCOME arrived: the connection is closing already, never hand it on.
+      if (controller.signal.aborted) throw new AbortError()
       return { transportConnection: connection, remote }
     } catch (error) {
       const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR

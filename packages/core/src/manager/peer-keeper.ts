@@ -247,7 +247,8 @@ export class PeerKeeper {
    * also dials from a socket of its own after a while ({@link OWN_SOCKET_AFTER}). Beside a
    * fresh attempt, the checks dial past the `suspect` connection. Stops when
    * a check connects or the peer is connected other than by `suspect`
-   * (ending the full attempt too), or the attempt ends.
+   * (ending the full attempt too), or the attempt ends; checks under way
+   * run to their end.
    */
   private async quickChecks(peerId: string, entry: Kept, addresses: readonly string[], attempt: AbortController, suspect: Connection | undefined): Promise<void> {
     const stop = attempt.signal
@@ -261,7 +262,11 @@ export class PeerKeeper {
     // connection must stay on the shared socket, whose mapping is what the rendezvous tells others.
     const mayUseOwnSocket = entry.holders.has(APPLICATION)
     const check = (transport: string, at: readonly string[], ownSocket = false): void => {
-      const signal = AbortSignal.any([stop, AbortSignal.timeout(QUICK_CHECK_TIMEOUT)])
+      // Bounded by its own deadline only: a check is never cancelled because another one got through.
+      // Cancelled mid-handshake, it would close a connection the peer may already have pooled (and
+      // preferred: the later dial wins the tie-break on both ends); run to the end, both ends settle
+      // the duplicate alike, and the calls on the loser move over.
+      const signal = AbortSignal.timeout(QUICK_CHECK_TIMEOUT)
       const done = this.dialer.dialDirect({ peerId, addresses: at }, transport, signal, { ownSocket }).then(
         // Back (beside a suspect, the liveness contest keeps one of the two): the full attempt is no
         // longer needed, its late connection would only be a duplicate.
