@@ -5,12 +5,11 @@
  * the published library too, so each test is shown to fail without the fix.
  */
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import type { QUICConnection, QUICStream } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
-import { type Library, clientCrypto, connect, logger, patched, readAll, send, serverCrypto, tls, upstream, waitFor } from './helpers.js'
+import { type Library, clientCrypto, connect, logger, patched, readAll, retryGate, send, serverCrypto, tls, upstream, waitFor } from './helpers.js'
 
 /** Underlying `EventTarget` dispatches for one `dispatchEvent` of an event nobody listens to. */
 function dispatchesPerEvent(lib: Library): number {
@@ -174,6 +173,36 @@ describe('QUICConnection: per-datagram work', () => {
   })
 })
 
+/**
+ * Count the errors of `type` built from now on (they capture their stack
+ * trace through `Error.captureStackTrace`, as ts-custom-error does) and the
+ * `abort()`s without a reason (each builds a DOMException), until `restore()`.
+ */
+function watchErrors(type: abstract new (...args: never[]) => object) {
+  const capture = Error.captureStackTrace
+  const abort = AbortController.prototype.abort
+  const watch = {
+    built: 0,
+    domExceptions: 0,
+    stopCountingAborts(): void {
+      AbortController.prototype.abort = abort
+    },
+    restore(): void {
+      Error.captureStackTrace = capture
+      AbortController.prototype.abort = abort
+    },
+  }
+  Error.captureStackTrace = (target: object, fn?: Function) => {
+    if (target instanceof type) watch.built++
+    capture(target, fn)
+  }
+  AbortController.prototype.abort = function (this: AbortController, reason?: unknown) {
+    if (reason === undefined) watch.domExceptions++
+    abort.call(this, reason)
+  }
+  return watch
+}
+
 describe('@matrixai/async-locks (vendored)', () => {
   it("an RWLockWriter forgets its last acquisition once released (the published one keeps it, and its timer, for the lock's life)", async () => {
     const vendored = await import('@crust/quic-lib/vendor/async-locks/index.js')
@@ -209,37 +238,23 @@ describe('@matrixai/async-locks (vendored)', () => {
       [vendored, 0],
       [published, 1],
     ] as const) {
-      // The errors capture their stack trace through `Error.captureStackTrace` (ts-custom-error);
-      // an `abort()` without a reason builds a DOMException.
-      const capture = Error.captureStackTrace
-      const abort = AbortController.prototype.abort
-      let built = 0
-      let domExceptions = 0
-      Error.captureStackTrace = (target: object, fn?: Function) => {
-        if (target instanceof lib.errors.ErrorAsyncLocksTimeout) built++
-        capture(target, fn)
-      }
-      AbortController.prototype.abort = function (this: AbortController, reason?: unknown) {
-        if (reason === undefined) domExceptions++
-        abort.call(this, reason)
-      }
+      const watch = watchErrors(lib.errors.ErrorAsyncLocksTimeout)
       try {
         const lock = new lib.RWLockWriter()
         for (let i = 0; i < 3; i++) await lock.withWriteF({ timer: 1000 }, async () => {})
         await lock.withReadF({ timer: 1000 }, async () => {})
-        AbortController.prototype.abort = abort
-        expect(built).toBe(4 * perAcquisition)
-        if (perAcquisition === 0) expect(domExceptions).toBe(0)
-        else expect(domExceptions).toBeGreaterThanOrEqual(4)
+        watch.stopCountingAborts()
+        expect(watch.built).toBe(4 * perAcquisition)
+        if (perAcquisition === 0) expect(watch.domExceptions).toBe(0)
+        else expect(watch.domExceptions).toBeGreaterThanOrEqual(4)
         // A lock that is held past the timeout still fails with the timeout error.
-        built = 0
+        watch.built = 0
         const held = lock.withWriteF(() => new Promise((resolve) => setTimeout(resolve, 100)))
         await expect(lock.withWriteF({ timer: 10 }, async () => {})).rejects.toBeInstanceOf(lib.errors.ErrorAsyncLocksTimeout)
         await held
-        expect(built).toBeGreaterThanOrEqual(1)
+        expect(watch.built).toBeGreaterThanOrEqual(1)
       } finally {
-        Error.captureStackTrace = capture
-        AbortController.prototype.abort = abort
+        watch.restore()
       }
     }
   })
@@ -253,29 +268,18 @@ describe('@matrixai/contexts (vendored)', () => {
       [vendored, 0],
       [published, 1],
     ] as const) {
-      const capture = Error.captureStackTrace
-      const abort = AbortController.prototype.abort
-      let built = 0
-      let domExceptions = 0
-      Error.captureStackTrace = (target: object, fn?: Function) => {
-        if (target instanceof lib.errors.ErrorContextsTimedTimeOut) built++
-        capture(target, fn)
-      }
-      AbortController.prototype.abort = function (this: AbortController, reason?: unknown) {
-        if (reason === undefined) domExceptions++
-        abort.call(this, reason)
-      }
+      const watch = watchErrors(lib.errors.ErrorContextsTimedTimeOut)
       try {
         // As the library's start() and createQUICClient() use it: lazy, their own timer, or one inherited.
         const quick = lib.functions.timedCancellable(async () => 'done', true, 1000)
         for (let i = 0; i < 3; i++) expect(await quick({})).toBe('done')
         expect(await quick({ timer: 500 })).toBe('done')
-        AbortController.prototype.abort = abort
-        expect(built).toBe(4 * perCall)
-        if (perCall === 0) expect(domExceptions).toBe(0)
-        else expect(domExceptions).toBeGreaterThanOrEqual(4)
+        watch.stopCountingAborts()
+        expect(watch.built).toBe(4 * perCall)
+        if (perCall === 0) expect(watch.domExceptions).toBe(0)
+        else expect(watch.domExceptions).toBeGreaterThanOrEqual(4)
         // A call that outlives its timer still fails with the timeout error.
-        built = 0
+        watch.built = 0
         const slow = lib.functions.timedCancellable(
           (ctx: { signal: AbortSignal }) =>
             new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true })),
@@ -283,10 +287,9 @@ describe('@matrixai/contexts (vendored)', () => {
           10,
         )
         await expect(slow({})).rejects.toBeInstanceOf(lib.errors.ErrorContextsTimedTimeOut)
-        expect(built).toBeGreaterThanOrEqual(1)
+        expect(watch.built).toBeGreaterThanOrEqual(1)
       } finally {
-        Error.captureStackTrace = capture
-        AbortController.prototype.abort = abort
+        watch.restore()
       }
     }
   })
@@ -549,18 +552,10 @@ describe('per-connection config and stateless reset tokens', () => {
       config: { key: tls.key, cert: tls.cert, maxSendUdpPayloadSize: 65_000 },
       logger,
       // A minimal gate: a Retry whose token is the original DCID (test only), then accept with an override.
-      acceptGate: async ({ header, remoteInfo }, accept) => {
-        if (header.ty !== patched.native.quiche.Type.Initial) return
-        if (header.token === undefined || header.token.byteLength === 0) {
-          const retry = Buffer.alloc(1500)
-          const scid = randomBytes(patched.native.quiche.MAX_CONN_ID_LEN)
-          const length = patched.native.quiche.retry(header.scid, header.dcid, scid, header.dcid, header.version, retry)
-          await socket.send_(retry, 0, length, remoteInfo.port, remoteInfo.host)
-          return
-        }
-        const connection = await accept(patched.QUICConnectionId.fromBuffer(Buffer.from(header.token)), { maxSendUdpPayloadSize: 1234 })
+      acceptGate: retryGate(socket, async (original, accept) => {
+        const connection = await accept(original, { maxSendUdpPayloadSize: 1234 })
         if (connection) accepted.push(connection)
-      },
+      }),
     })
     await server.start()
     const client = await patched.QUICClient.createQUICClient({
@@ -601,19 +596,11 @@ describe('per-connection config and stateless reset tokens', () => {
       socket,
       config: { key: tls.key, cert: tls.cert, maxRecvUdpPayloadSize: 1500 },
       logger,
-      acceptGate: async ({ header, remoteInfo }, accept) => {
-        if (header.ty !== patched.native.quiche.Type.Initial) return
-        if (header.token === undefined || header.token.byteLength === 0) {
-          const retry = Buffer.alloc(1500)
-          const scid = randomBytes(patched.native.quiche.MAX_CONN_ID_LEN)
-          const length = patched.native.quiche.retry(header.scid, header.dcid, scid, header.dcid, header.version, retry)
-          await socket.send_(retry, 0, length, remoteInfo.port, remoteInfo.host)
-          return
-        }
+      acceptGate: retryGate(socket, async (original, accept) => {
         // The first client gets overrides, the second none.
         const override = attempts++ === 0 ? { maxRecvUdpPayloadSize: 1234, ackDelayExponent: 5 } : {}
-        await accept(patched.QUICConnectionId.fromBuffer(Buffer.from(header.token)), override)
-      },
+        await accept(original, override)
+      }),
     })
     await server.start()
     const dial = () =>

@@ -4,10 +4,10 @@
  * package's devDependency, unpatched). Each fix's test measures both, so it
  * is shown to fail on the unpatched library.
  */
-import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import * as patched from '@crust/quic-lib'
-import type { QUICClientConfigInput, QUICClientCrypto, QUICConnection, QUICServerConfigInput, QUICServerCrypto, QUICStream } from '@crust/quic-lib'
+import type { QUICClientConfigInput, QUICClientCrypto, QUICConnection, QUICConnectionId, QUICServerAcceptGate, QUICServerConfigInput, QUICServerCrypto, QUICSocket, QUICStream } from '@crust/quic-lib'
 
 export type Library = typeof patched
 
@@ -131,3 +131,25 @@ export async function waitFor(condition: () => boolean, timeout = 5000): Promise
   }
 }
 
+
+/**
+ * A minimal accept gate (tests only): an Initial without a token gets a
+ * Retry whose token is its original DCID; the Initial that brings it back is
+ * handed to `onToken` with that DCID and the server's `accept`.
+ */
+export function retryGate(
+  socket: QUICSocket,
+  onToken: (original: QUICConnectionId, accept: Parameters<QUICServerAcceptGate>[1]) => Promise<void>,
+): QUICServerAcceptGate {
+  return async ({ header, remoteInfo }, accept) => {
+    if (header.ty !== patched.native.quiche.Type.Initial) return
+    if (header.token === undefined || header.token.byteLength === 0) {
+      const retry = Buffer.alloc(1500)
+      const scid = randomBytes(patched.native.quiche.MAX_CONN_ID_LEN)
+      const length = patched.native.quiche.retry(header.scid, header.dcid, scid, header.dcid, header.version, retry)
+      await socket.send_(retry, 0, length, remoteInfo.port, remoteInfo.host)
+      return
+    }
+    await onToken(patched.QUICConnectionId.fromBuffer(Buffer.from(header.token)), accept)
+  }
+}

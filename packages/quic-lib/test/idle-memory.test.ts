@@ -7,7 +7,7 @@ import { X509Certificate, randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import type { QUICConnection } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
-import { type Library, clientCrypto, connect, logger, patched, readAll, serverCrypto, tls, upstream, waitFor } from './helpers.js'
+import { type Library, clientCrypto, connect, logger, patched, readAll, retryGate, serverCrypto, tls, upstream, waitFor } from './helpers.js'
 
 /** Whether two objects share one hidden class (V8's own check). */
 const sameShape: (a: object, b: object) => boolean = (() => {
@@ -27,19 +27,11 @@ async function acceptSeveral(count: number): Promise<{ accepted: QUICConnection[
     socket,
     config: { key: tls.key, cert: tls.cert },
     logger,
-    acceptGate: async ({ header, remoteInfo }, accept) => {
-      if (header.ty !== patched.native.quiche.Type.Initial) return
-      if (header.token === undefined || header.token.byteLength === 0) {
-        const retry = Buffer.alloc(1500)
-        const scid = randomBytes(patched.native.quiche.MAX_CONN_ID_LEN)
-        const length = patched.native.quiche.retry(header.scid, header.dcid, scid, header.dcid, header.version, retry)
-        await socket.send_(retry, 0, length, remoteInfo.port, remoteInfo.host)
-        return
-      }
+    acceptGate: retryGate(socket, async (original, accept) => {
       const token = BigInt(`0x${randomBytes(16).toString('hex')}`)
-      const connection = await accept(patched.QUICConnectionId.fromBuffer(Buffer.from(header.token)), { statelessResetToken: token })
+      const connection = await accept(original, { statelessResetToken: token })
       if (connection) accepted.push(connection)
-    },
+    }),
   })
   await server.start()
   const clients: Array<InstanceType<Library['QUICClient']>> = []
