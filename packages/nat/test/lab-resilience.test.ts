@@ -41,6 +41,7 @@ import {
   setWanLoss,
   udpTimeouts,
 } from '../../../tools/netlab/src/index.js'
+import { flowArrivals, flowingAgain, methodOf, printTimeline } from './lab-flow.js'
 import { type ResilienceRow, formatResilience, mergeResults } from './lab-report.js'
 
 const runs = labReady('NAT lab resilience (packages/nat)', ['turnserver', 'conntrack'])
@@ -124,37 +125,6 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
     addresses: (await host.call('addresses')) as string[],
   })
 
-  async function methodOf(from: LabHost, to: LabHost): Promise<string> {
-    const connection = (await from.call('connection', { peerId: to.peerId }).catch(() => null)) as { method: string } | null
-    return connection?.method ?? 'none'
-  }
-
-  /** Flow messages the receivers got: seq → [copies, first arrival]. */
-  function arrivals(...receivers: LabHost[]): Map<number, { copies: number; at: number; sentAt: number }> {
-    const seen = new Map<number, { copies: number; at: number; sentAt: number }>()
-    for (const receiver of receivers) {
-      for (const event of receiver.events) {
-        if (event.event !== 'flow') continue
-        const [seq, sentAt, at] = event.payload as [number, number, number]
-        const known = seen.get(seq)
-        if (known) known.copies++
-        else seen.set(seq, { copies: 1, at, sentAt })
-      }
-    }
-    return seen
-  }
-
-  /** Wait until a message sent at or after `since` has arrived; returns its arrival time, or null after `windowMs`. */
-  async function flowingAgain(since: number, windowMs: number, receivers: () => LabHost[]): Promise<number | null> {
-    const deadline = since + windowMs
-    while (Date.now() < deadline) {
-      const fresh = [...arrivals(...receivers()).values()].filter((arrival) => arrival.sentAt >= since)
-      if (fresh.length > 0) return Math.min(...fresh.map((arrival) => arrival.at))
-      await sleep(50)
-    }
-    return null
-  }
-
   interface FlowFigures {
     readonly sends: SendRecord[]
     readonly sent: number
@@ -171,7 +141,7 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
   async function finishFlow(sender: LabHost, receivers: LabHost[], settleMs: number): Promise<FlowFigures> {
     const { sends, usesNodeSend } = (await sender.call('stopFlow', { settleMs })) as { sends: SendRecord[]; usesNodeSend: boolean }
     await sleep(300)
-    const seen = arrivals(...receivers)
+    const seen = flowArrivals(...receivers)
     const resolved = sends.filter((send) => send.outcome === 'resolved')
     return {
       sends,
@@ -218,16 +188,6 @@ describe.runIf(runs)('resilience in the NAT lab (issue 13)', () => {
         return payload.reason ? `${name} (${payload.reason})` : name
       })
     return seen.length > 0 ? `events: ${seen.join(', ')}` : ''
-  }
-
-  /** CRUST_LAB_DEBUG=1: each node's events (and logs, with CRUST_LAB_LOG) relative to `since`, for diagnosing a scenario. */
-  function printTimeline(since: number, hosts: Record<string, LabHost>): void {
-    for (const [name, host] of Object.entries(hosts)) {
-      const lines = host.events
-        .filter((event) => event.event !== 'flow' && (event.payload as { at?: number } | undefined)?.at !== undefined)
-        .map((event) => `  ${((event.payload as { at: number }).at - since).toString().padStart(6)} ms ${event.event} ${JSON.stringify(event.payload)}`)
-      process.stdout.write(`--- ${name} ${host.peerId.slice(0, 12)}\n${lines.join('\n')}\n${host.log}\n`)
-    }
   }
 
   /** Note a requirement of the issue the figure does not meet (recorded, printed, not asserted). */

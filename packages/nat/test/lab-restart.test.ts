@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { LabHost, type LabNode, type NatLab, type RouterKind, type StartParams, createNatLab, gatewayLeases, labReady } from '../../../tools/netlab/src/index.js'
+import { flowingAgain, methodOf, printTimeline } from './lab-flow.js'
 import { mergeResults } from './lab-report.js'
 
 const runs = labReady('restart behind a port-mapping router (packages/nat)', ['miniupnpd', 'turnserver', 'conntrack'])
@@ -34,35 +35,6 @@ interface RestartRow {
   readonly leasesBefore: number
   readonly leasesAfter: number
   readonly notes: string
-}
-
-async function methodOf(from: LabHost, to: LabHost): Promise<string> {
-  const connection = (await from.call('connection', { peerId: to.peerId }).catch(() => null)) as { method: string } | null
-  return connection?.method ?? 'none'
-}
-
-/** Wait until a flow message sent at or after `since` reached one of `receivers`; its arrival time, or null. */
-async function flowingAgain(since: number, receivers: () => LabHost[]): Promise<number | null> {
-  while (Date.now() < since + WINDOW) {
-    for (const receiver of receivers()) {
-      for (const event of receiver.events) {
-        if (event.event !== 'flow') continue
-        const [, sentAt, at] = event.payload as [number, number, number]
-        if (sentAt >= since) return at
-      }
-    }
-    await sleep(50)
-  }
-  return null
-}
-
-function printTimeline(since: number, hosts: Record<string, LabHost>): void {
-  for (const [name, host] of Object.entries(hosts)) {
-    const lines = host.events
-      .filter((event) => event.event !== 'flow' && (event.payload as { at?: number } | undefined)?.at !== undefined)
-      .map((event) => `  ${((event.payload as { at: number }).at - since).toString().padStart(6)} ms ${event.event} ${JSON.stringify(event.payload)}`)
-    process.stdout.write(`--- ${name} ${host.peerId.slice(0, 12)}\n${lines.join('\n')}\n${host.log}\n`)
-  }
 }
 
 describe.runIf(runs)('restart behind a port-mapping router (issue 18)', () => {
@@ -121,7 +93,7 @@ describe.runIf(runs)('restart behind a port-mapping router (issue 18)', () => {
         const b2 = await startB()
         expect(b2.peerId).toBe(b1.peerId)
         const backAt = Date.now()
-        const arrivedAt = await flowingAgain(backAt, () => [b2])
+        const arrivedAt = await flowingAgain(backAt, WINDOW, () => [b2])
         const recoveryMs = arrivedAt === null ? null : arrivedAt - backAt
         await sleep(500)
         const methodAfter = await methodOf(a, b2)
