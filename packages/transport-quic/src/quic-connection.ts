@@ -217,7 +217,9 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
       if (this.info !== undefined || conn.isDraining() || conn.isClosed()) return
       const now = performance.now()
       if (now >= deadline) return
-      if (this.writes.pending === 0 && (this.channel?.flushed ?? true)) {
+      // `sendPending`: quiche may hold frames the library sends within two event-loop turns (an ACK it
+      // holds for our answer, data an ACK just let out); until they leave, nothing in flight proves nothing.
+      if (this.writes.pending === 0 && (this.channel?.flushed ?? true) && !this.quic.sendPending) {
         const next = conn.timeout()
         const peerIdle = conn.stats().peerMaxIdleTimeout
         const idle = peerIdle > 0 ? Math.min(this.maxIdleTimeout, peerIdle) : this.maxIdleTimeout
