@@ -42,6 +42,7 @@ describe('upgradeOrder: which end of a relayed connection tries a direct path fi
 /** An Upgrader over stand-in components: one relayed connection to HIGH that claims `claimed`; dials are recorded, never connect. */
 function upgraderWith(claimed: readonly string[], traversal: TraversalStatus = {}) {
   const dials: Array<{ address: string; at: number }> = []
+  let traversals = 0
   const relayed = { peerId: HIGH, method: 'relayed' } as unknown as ServiceConnection
   const components = {
     peerId: LOW,
@@ -53,22 +54,33 @@ function upgraderWith(claimed: readonly string[], traversal: TraversalStatus = {
       throw new Error('unreachable')
     },
     traverse: async () => {
+      traversals++
       throw new Error('no connector')
     },
   } as unknown as ServiceComponents
   const upgrader = new Upgrader(components, { delay: 400, maxAttempts: 1, multiplier: 1 }, () => {})
-  return { upgrader, dials }
+  return { upgrader, dials, traversals: () => traversals }
 }
 
 describe('relay upgrade: connection reversal', () => {
-  it('the unreachable end dials the mapped address at once, dialable-from-anywhere addresses first', async () => {
-    const { upgrader, dials } = upgraderWith(MAPPED)
+  it('the unreachable end dials the mapped address at once (only it: no hole punching), then goes on with the series', async () => {
+    const { upgrader, dials, traversals } = upgraderWith(MAPPED)
     const start = Date.now()
     upgrader.schedule(HIGH)
     await new Promise((resolve) => setTimeout(resolve, 150))
-    upgrader.stop()
-    expect(dials.map((d) => d.address)).toEqual(['tcp://203.0.113.7:40001', 'tcp://10.0.0.2:4001'])
+    expect(dials.map((d) => d.address)).toEqual(['tcp://203.0.113.7:40001'])
     expect(Math.max(...dials.map((d) => d.at - start))).toBeLessThan(150)
+    expect(traversals()).toBe(0)
+    upgrader.stop()
+  })
+
+  it('the reversal is the first attempt of the bounded series, not one more', async () => {
+    const { upgrader, dials, traversals } = upgraderWith(MAPPED)
+    upgrader.schedule(HIGH) // maxAttempts 1: the reversal is all
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    upgrader.stop()
+    expect(dials).toHaveLength(1)
+    expect(traversals()).toBe(0)
   })
 
   it('the lower id with nothing to reverse to waits its turn (two delays), as before', async () => {

@@ -63,7 +63,7 @@ export class Upgrader {
             claimed: this.components.claimedAddresses(current),
           })
     if (order === 'reverse') {
-      this.at(peerId, 0, () => void this.attempt(peerId, 0))
+      this.at(peerId, 0, () => void this.attempt(peerId, 0, true))
       return
     }
     this.plan(peerId, 0, Math.max(0, (order === 'first' ? 0 : this.options.delay) - waited))
@@ -89,7 +89,13 @@ export class Upgrader {
     this.timers.set(peerId, timer)
   }
 
-  private async attempt(peerId: string, attempt: number): Promise<void> {
+  /**
+   * One attempt of the series. A `reversal` (the first attempt of an end that
+   * cannot be dialled) dials only the peer's addresses dialable from
+   * anywhere: one round trip when the peer is reachable, and no hole punching
+   * (birthday probing opens hundreds of sockets) for a path that a dial makes.
+   */
+  private async attempt(peerId: string, attempt: number, reversal = false): Promise<void> {
     if (this.options === false || this.controller.signal.aborted) return
     const current = this.components.connection(peerId)
     // Gone, or already direct (another dial or hole punching got there first).
@@ -99,7 +105,8 @@ export class Upgrader {
     }
     // Addresses dialable from anywhere (a mapping, a public interface) first: they are the ones that can work from here.
     const claimed = this.components.claimedAddresses(current)
-    const addresses = [...claimed.filter(isGlobalAddress), ...claimed.filter((address) => !isGlobalAddress(address))].slice(0, MAX_ADDRESSES_PER_ATTEMPT)
+    const global = claimed.filter(isGlobalAddress)
+    const addresses = (reversal ? global : [...global, ...claimed.filter((address) => !isGlobalAddress(address))]).slice(0, MAX_ADDRESSES_PER_ATTEMPT)
     // Every claimed address and the better connectors (hole punching) at once, within one
     // bounded attempt: an address behind a NAT fails only at its dial timeout.
     const round = new AbortController()
@@ -111,9 +118,13 @@ export class Upgrader {
       ...addresses.map((address) =>
         this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address })),
       ),
-      this.components
-        .traverse(peerId, { belowPriority: RELAY_PRIORITY, signal: round.signal })
-        .then((connection) => ({ connection, via: connection.method })),
+      ...(reversal
+        ? []
+        : [
+            this.components
+              .traverse(peerId, { belowPriority: RELAY_PRIORITY, signal: round.signal })
+              .then((connection) => ({ connection, via: connection.method })),
+          ]),
     ].map((attemptPromise) =>
       attemptPromise.catch((error: unknown) => {
         errors.push(errorMessage(error))
