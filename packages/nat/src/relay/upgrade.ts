@@ -33,9 +33,9 @@ export class Upgrader {
    * Start upgrade attempts for the relayed connection to `peerId` (no-op if
    * already planned or disabled). Both ends run this. An end that cannot be
    * dialled tries at once when the peer claims an address dialable from
-   * anywhere (connection reversal, see {@link upgradeOrder}); otherwise the
-   * reachable end, or else the one with the higher peer id, goes first, the
-   * other one `delay` later, so that when both can dial, one direct
+   * anywhere (connection reversal, see {@link upgradeOrder}), and that peer
+   * waits its turn; otherwise the end with the higher peer id goes first,
+   * the other one `delay` later, so that when both can dial, one direct
    * connection forms instead of two racing ones (whose tie-break would close
    * one of them under calls already using it).
    */
