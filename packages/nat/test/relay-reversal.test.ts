@@ -51,6 +51,7 @@ function upgraderWith(claimed: readonly string[], traversal: TraversalStatus = {
     traversal: () => traversal,
     dial: async (address: string) => {
       dials.push({ address, at: Date.now() })
+      await new Promise((resolve) => setTimeout(resolve, 20))
       throw new Error('unreachable')
     },
     traverse: async () => {
@@ -72,6 +73,15 @@ describe('relay upgrade: connection reversal', () => {
     expect(Math.max(...dials.map((d) => d.at - start))).toBeLessThan(150)
     expect(traversals()).toBe(0)
     upgrader.stop()
+  })
+
+  it('a reversal dials the addresses in turn, the next when one failed: two that both connect would race', async () => {
+    const { upgrader, dials } = upgraderWith(['tcp://10.0.0.2:4001', 'tcp://203.0.113.7:40001', 'quic://203.0.113.7:40002'])
+    upgrader.schedule(HIGH)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    upgrader.stop()
+    expect(dials.map((d) => d.address)).toEqual(['tcp://203.0.113.7:40001', 'quic://203.0.113.7:40002'])
+    expect((dials[1]?.at ?? 0) - (dials[0]?.at ?? 0)).toBeGreaterThanOrEqual(15) // after the first one failed
   })
 
   it('the reversal is the first attempt of the bounded series, not one more', async () => {

@@ -114,10 +114,12 @@ export class Upgrader {
     this.controller.signal.addEventListener('abort', stop, { once: true })
     const timer = setTimeout(stop, ATTEMPT_TIMEOUT_MS)
     const errors: string[] = []
+    const dial = (address: string): Promise<{ connection: ServiceConnection; via: string }> =>
+      this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address }))
     const tries: Array<Promise<{ connection: ServiceConnection; via: string }>> = [
-      ...addresses.map((address) =>
-        this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address })),
-      ),
+      // A reversal dials the peer's addresses one after another (the next when one fails): two that both
+      // connect would race, and cancelling the slower one may close the connection the peer already kept.
+      ...(reversal ? [inTurn(addresses, dial, errors)] : addresses.map(dial)),
       ...(reversal
         ? []
         : [
@@ -151,4 +153,18 @@ export class Upgrader {
     this.timers.delete(peerId)
     this.notify('upgrade:failed', `no direct path to ${peerId} after ${attempt + 1} attempts: ${errors.join('; ')}`, peerId)
   }
+}
+
+/** Try `addresses` in turn with `dial` until one connects; each failure but the last (rethrown) is noted in `errors`. */
+async function inTurn<T>(addresses: readonly string[], dial: (address: string) => Promise<T>, errors: string[]): Promise<T> {
+  let last: unknown = new Error('no address dialable from anywhere')
+  for (const [index, address] of addresses.entries()) {
+    try {
+      return await dial(address)
+    } catch (error) {
+      last = error
+      if (index < addresses.length - 1) errors.push(errorMessage(error))
+    }
+  }
+  throw last
 }
