@@ -34,6 +34,7 @@ export type * from './transport/types.js'
 export type * from './discovery/types.js'
 export type * from './service/types.js'
 export type { AutoConnectLimits, AutoConnectStats, AutoConnectSkip } from './discovery/auto-connect.js'
+export { dialOrder, isReachable, type DialOrderInput } from './discovery/dial-order.js'
 export type { RateLimit } from './limits/token-bucket.js'
 
 export { createNode, CrustNode, type CreateNodeOptions } from './node.js'

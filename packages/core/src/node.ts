@@ -16,6 +16,7 @@ import type { NodeEvents } from './events/node-events.js'
 import { createIdentity, loadCaFiles, loadCaIdentity, type NodeIdentity } from './identity/identity.js'
 import { createSecurityContext } from './identity/security.js'
 import { createSigningIdentity } from './identity/signing.js'
+import { isReachable } from './discovery/dial-order.js'
 import { DiscoveryService } from './discovery/discovery-service.js'
 import { ServiceHost } from './service/service-host.js'
 import type { SecurityContext } from './transport/types.js'
@@ -434,6 +435,8 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
         events(c),
         logger,
         config.autoConnect,
+        // Resolved when first asked: the service host is made after discovery (it hands services discovery's hooks).
+        () => isReachable(c.resolve<ServiceHost>(Tokens.Services).traversal),
       ),
   )
   provide(

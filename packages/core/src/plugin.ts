@@ -20,7 +20,7 @@ export { StreamResetCode } from './connection/stream-codes.js'
 export { MessageKind, MESSAGE_HEADER_SIZE, MESSAGE_VERSION } from './connection/message-header.js'
 export { hashNetworkName } from './connection/handshake.js'
 
-export { parseAddress, formatAddress, normalizeIp, isLoopback, isWildcard, expandWildcard } from './transport/address.js'
+export { parseAddress, formatAddress, normalizeIp, isLoopback, isWildcard, isLanScoped, isGlobalAddress, expandWildcard } from './transport/address.js'
 export { parsePluginOptions } from './config/plugin-options.js'
 export { TokenBucket, type RateLimit } from './limits/token-bucket.js'
 

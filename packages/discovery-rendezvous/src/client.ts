@@ -10,7 +10,6 @@
  *
  * @packageDocumentation
  */
-import { BlockList, isIP } from 'node:net'
 import {
   AbortError,
   ConfigError,
@@ -20,9 +19,10 @@ import {
   type ServiceComponents,
   type ServiceConnection,
   type ServiceStream,
+  isReachable,
   shortPeerId,
 } from '@crust/core'
-import { errorMessage, isLoopback, parseAddress } from '@crust/core/plugin'
+import { errorMessage, isLanScoped, isLoopback, parseAddress } from '@crust/core/plugin'
 import { RecordError, type RecordRejection, RendezvousError } from './errors.js'
 import type { ResolvedRendezvousOptions, ServerContact } from './options.js'
 import { type Answer, LOOKUP_ANSWER_BYTES, RENDEZVOUS_PROTOCOL, type Request, frameBytes, paddingFor, readAnswer, writeFrame } from './protocol.js'
@@ -31,6 +31,13 @@ import { Waker } from './waker.js'
 
 /** What `peer:discovered` carries in `via` for peers found by rendezvous. */
 export const RENDEZVOUS_VIA = 'rendezvous'
+/**
+ * The NAT hint a record carries (value `yes`) when its node is dialable
+ * from anywhere (a port mapping, a public address: see the core's
+ * `TraversalReport.reachable`). Peers read it into `DiscoveredPeer.reachable`,
+ * so that of two nodes the unreachable one dials the reachable one.
+ */
+export const REACHABLE_HINT = 'reachable'
 
 /** Records valid for longer than this are refused whatever their signer's `ttl` (ms). */
 const MAX_RECORD_TTL = 24 * 3_600_000
@@ -298,7 +305,9 @@ export class RendezvousClient implements Service {
     if (accepted === undefined) return
     const { record, news } = accepted
     if (this.components.isBlacklisted({ peerId: record.peerId })) return
-    const peer = { peerId: record.peerId, addresses: record.addresses, via: RENDEZVOUS_VIA }
+    // Only signed hints are read; an older peer's record has none (unknown: the lower-id tie-break).
+    const reachable = record.nat[REACHABLE_HINT]
+    const peer = { peerId: record.peerId, addresses: record.addresses, via: RENDEZVOUS_VIA, ...(reachable !== undefined && { reachable: reachable === 'yes' }) }
     if (news !== 'same') {
       this.discovered++
       this.components.peerDiscovered?.(peer)
@@ -383,7 +392,9 @@ export class RendezvousClient implements Service {
   /** This node's record: the held one, or a new one when its contents changed or half its life has passed. */
   private ownRecord(): OwnRecord {
     const addresses = publishable(this.components.addresses())
-    const nat = Object.fromEntries(Object.entries(this.components.traversal()).map(([kind, report]) => [kind, report.state]))
+    const status = this.components.traversal()
+    // The reachability hint first: a record keeps only the first hints (`RECORD_LIMITS.maxHints`).
+    const nat = Object.fromEntries([[REACHABLE_HINT, isReachable(status) ? 'yes' : 'no'], ...Object.entries(status).map(([kind, report]) => [kind, report.state])])
     const content = JSON.stringify([addresses, nat])
     const now = Date.now()
     if (this.own !== undefined && this.own.content === content && now < this.refreshDue(this.own)) return this.own
@@ -441,18 +452,6 @@ export class RendezvousClient implements Service {
   }
 }
 
-/** Addresses that reach a host only from its own network (RFC 1918, shared CGNAT space, link-local, unique local). */
-const LAN_SCOPED = new BlockList()
-for (const [network, prefix] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) {
-  LAN_SCOPED.addSubnet(network, prefix, 'ipv4')
-}
-for (const [network, prefix] of [['fc00::', 7], ['fe80::', 10]] as const) LAN_SCOPED.addSubnet(network, prefix, 'ipv6')
-
-function lanScoped(host: string): boolean {
-  const family = isIP(host)
-  return family !== 0 && LAN_SCOPED.check(host, family === 4 ? 'ipv4' : 'ipv6')
-}
-
 /**
  * The addresses worth putting in a record, best first. Loopback ones only
  * say where this host reaches itself (a peer elsewhere dialling them reaches
@@ -465,5 +464,5 @@ export function publishable(addresses: readonly string[]): string[] {
   const hostOf = (address: string): string => parseAddress(address)?.host ?? ''
   const elsewhere = addresses.filter((address) => !isLoopback(hostOf(address)))
   if (elsewhere.length === 0) return [...addresses]
-  return [...elsewhere.filter((address) => !lanScoped(hostOf(address))), ...elsewhere.filter((address) => lanScoped(hostOf(address)))]
+  return [...elsewhere.filter((address) => !isLanScoped(hostOf(address))), ...elsewhere.filter((address) => isLanScoped(hostOf(address)))]
 }

@@ -126,4 +126,25 @@ describe('a client keeps its record current (TCP)', () => {
     expect(moved.addresses).toContain('tcp://127.0.0.1:1')
     expect(moved.addresses).toEqual(a.addresses)
   })
+
+  it('signs whether the node is reachable; of two peers, the unreachable one dials the reachable one', async () => {
+    const network = uniqueNetwork()
+    const { contact } = await startServer('tcp', network)
+    // A holds a port mapping (as a UPnP service would report); B holds none.
+    const mapper: ServiceFactory = (components) => ({
+      id: 'mapper',
+      start: async () => components.reportTraversal({ kind: 'upnp', state: 'mapped', addresses: [], reachable: true }),
+      stop: async () => {},
+    })
+    // A long yield: the side that yields would connect late, so a connection at once is the dial the hints chose.
+    const autoConnect = { yieldDelay: 10_000 }
+    const rv = rendezvous({ servers: [contact], topics: ['t'], refreshInterval: 300 })
+    const a = await startNode('tcp', { networkName: network, services: [mapper, rv], autoConnect })
+    const b = await startClient('tcp', network, { servers: [contact], topics: ['t'] }, { autoConnect })
+    await waitFor(() => a.getConnection(b.node.peerId) !== undefined && connected(b, a.peerId), 5_000, 'a and b connected before any yield ends')
+    expect(b.node.getConnection(a.peerId)?.direction).toBe('outbound')
+    expect(a.getConnection(b.node.peerId)?.direction).toBe('inbound')
+    expect((await b.rv.lookup(a.peerId)).nat).toMatchObject({ reachable: 'yes', upnp: 'mapped' })
+    expect((await rv.lookup(b.node.peerId)).nat).toMatchObject({ reachable: 'no' })
+  })
 })

@@ -78,6 +78,8 @@ export function stunReport(reflexiveAddress: string | undefined, mapping: NatMap
     state: mapping,
     addresses: reflexiveAddress === undefined ? [] : [reflexiveAddress],
     ...(mappedPorts === undefined ? {} : { details: { ports: [...mappedPorts] } }),
+    // No NAT: the node's own address is public, peers can dial it.
+    ...(mapping === 'none' && { reachable: true }),
   }
 }
 
@@ -90,6 +92,8 @@ export function upnpReport(upnp: UpnpStatus): TraversalReport {
     addresses: mappings.map((mapping) => mapping.address),
     ...(reason === undefined ? {} : { reason }),
     details: { gateway, externalIp, mappings },
+    // A mapping held on the gateway: peers anywhere can dial the node through it.
+    ...(state === 'mapped' && mappings.length > 0 && { reachable: true }),
   }
 }
 

@@ -3,6 +3,7 @@ import type { NodeEvents } from '../events/node-events.js'
 import type { Logger } from '../logger.js'
 import type { ConnectionManager } from '../manager/connection-manager.js'
 import { AutoConnectBudget, type AutoConnectLimits, type AutoConnectStats, autoConnectSchema } from './auto-connect.js'
+import { dialOrder } from './dial-order.js'
 import type { DiscoveredPeer, Discovery, DiscoveryComponents, DiscoveryFactory, DiscoveryIdentity } from './types.js'
 import { errorMessage } from '../error-text.js'
 
@@ -33,6 +34,8 @@ export class DiscoveryService {
     private readonly logger: Logger,
     /** Budget of dials plugins may trigger (default: the `autoConnect` config defaults). */
     private readonly limits: AutoConnectLimits = autoConnectSchema.parse({}),
+    /** Whether this node is dialable from anywhere now (its traversal reports say so; see `isReachable`). */
+    private readonly reachable: () => boolean = () => false,
   ) {
     this.budget = new AutoConnectBudget(limits)
   }
@@ -89,9 +92,10 @@ export class DiscoveryService {
   async autoConnect(peer: DiscoveredPeer): Promise<void> {
     if (peer.peerId === this.identity.peerId || this.manager.pool.get(peer.peerId)) return
     if (this.manager.blacklist.isBlocked({ peerId: peer.peerId })) return
-    // A deterministic tie-break: the lower peer id dials at once, the higher
-    // one only if no connection came by `yieldDelay`.
-    if (this.identity.peerId > peer.peerId && (await this.yieldTo(peer.peerId))) return
+    // A deterministic tie-break: the side that can reach the other dials at once (the lower peer id when
+    // both or neither can), the other one only if no connection came by `yieldDelay`.
+    const order = dialOrder({ ownPeerId: this.identity.peerId, peerId: peer.peerId, ownReachable: this.reachable(), peerReachable: peer.reachable })
+    if (order === 'yield' && (await this.yieldTo(peer.peerId))) return
     const reserved = this.budget.reserve(peer.peerId, peer.addresses)
     if (!reserved.ok) {
       this.logger.debug(`auto-connect to ${peer.peerId} (${peer.via}) skipped: ${reserved.reason}`)

@@ -15,6 +15,14 @@ export interface DiscoveredPeer {
   readonly addresses: readonly string[]
   /** Which plugin found it, e.g. `beacon`. */
   readonly via: string
+  /**
+   * What the peer says about being dialable from anywhere (a port mapping,
+   * a public address), e.g. from its signed record's NAT hints; absent when
+   * the plugin does not know. Only a hint: it orders the dials auto-connect
+   * makes anyway (the unreachable side of a pair dials the reachable one
+   * first, see `dialOrder`), it never adds one.
+   */
+  readonly reachable?: boolean
 }
 
 /** The node's identity as discovery plugins may use it: to sign what they announce and check what they hear. */

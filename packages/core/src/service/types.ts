@@ -41,6 +41,13 @@ export interface TraversalReport {
   readonly reason?: string
   /** The service's own details (JSON-serialisable), read back by the service's typed reader. */
   readonly details?: Readonly<Record<string, unknown>>
+  /**
+   * True when this mechanism makes the node dialable from anywhere (a port
+   * mapping held on the gateway, a public address with no NAT). The core
+   * reads only this: discovery's tie-break lets the side that can reach the
+   * other dial first (see `DiscoveredPeer.reachable`).
+   */
+  readonly reachable?: boolean
 }
 
 /** The latest {@link TraversalReport} of each kind. */

@@ -44,6 +44,15 @@ const unspecified = ipSet([
   ['0.0.0.0', 32, 'ipv4'],
   ['::', 128, 'ipv6'],
 ])
+const lanScoped = ipSet([
+  ['10.0.0.0', 8, 'ipv4'],
+  ['172.16.0.0', 12, 'ipv4'],
+  ['192.168.0.0', 16, 'ipv4'],
+  ['100.64.0.0', 10, 'ipv4'],
+  ['169.254.0.0', 16, 'ipv4'],
+  ['fc00::', 7, 'ipv6'],
+  ['fe80::', 10, 'ipv6'],
+])
 
 /**
  * Whether `host` is in `set`. A plain IPv4 address is decided by `ipv4`
@@ -61,6 +70,26 @@ function inSet(set: BlockList, ipv4: (ip: string) => boolean, host: string): boo
 /** True for 127.0.0.0/8 and `::1`, in any spelling, IPv4-mapped (`::ffff:127.0.0.1`) or with a zone id; false for names. */
 export function isLoopback(host: string): boolean {
   return inSet(loopback, (ip) => ip.startsWith('127.'), host)
+}
+
+/**
+ * True for addresses that reach a host only from its own network: RFC 1918,
+ * shared CGNAT space (100.64.0.0/10), link-local, unique local IPv6 (any
+ * spelling, IPv4-mapped too); false for names.
+ */
+export function isLanScoped(host: string): boolean {
+  return inSet(lanScoped, (ip) => lanScoped.check(ip, 'ipv4'), host)
+}
+
+/**
+ * True when `address` (a transport address) names an IP that peers
+ * elsewhere may reach: neither loopback, LAN-scoped nor a wildcard (a
+ * public interface, a port mapping). A name is not counted: it may resolve
+ * to anything.
+ */
+export function isGlobalAddress(address: string): boolean {
+  const host = parseAddress(address)?.host
+  return host !== undefined && isIP(host.split('%', 1)[0] ?? '') !== 0 && !isLoopback(host) && !isLanScoped(host) && !isWildcard(host)
 }
 
 /** True for the wildcard addresses `0.0.0.0` and `::` (any spelling, IPv4-mapped too): a bind that names no one interface. */

@@ -1,6 +1,6 @@
 import type { NetworkInterfaceInfo } from 'node:os'
 import { describe, expect, it, vi } from 'vitest'
-import { expandWildcard, formatAddress, isLoopback, isWildcard, normalizeIp, parseAddress } from '../../src/plugin.js'
+import { expandWildcard, formatAddress, isGlobalAddress, isLanScoped, isLoopback, isWildcard, normalizeIp, parseAddress } from '../../src/plugin.js'
 
 /** A host with loopback, a LAN address and a link-local address in each family, listed loopback last. */
 const interfaces = vi.hoisted(() => {
@@ -47,6 +47,25 @@ describe('isWildcard', () => {
 
   it('rejects concrete addresses and names', () => {
     for (const host of ['127.0.0.1', '0.0.0.1', '10.0.0.0', '00.0.0.0', '::1', 'localhost', '']) expect(isWildcard(host), host).toBe(false)
+  })
+})
+
+describe('isLanScoped / isGlobalAddress', () => {
+  it('private, CGNAT, link-local and unique-local IPs are LAN-scoped, in any spelling', () => {
+    for (const host of ['10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.7', '100.64.0.1', '169.254.1.1', 'fd00::1', 'fe80::1', '::ffff:10.0.0.1']) {
+      expect(isLanScoped(host), host).toBe(true)
+    }
+    for (const host of ['203.0.113.7', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2001:db8::1', '127.0.0.1', 'example.com']) {
+      expect(isLanScoped(host), host).toBe(false)
+    }
+  })
+
+  it('a global address names an IP that is neither loopback, LAN-scoped nor a wildcard', () => {
+    expect(isGlobalAddress('tcp://203.0.113.7:40001')).toBe(true)
+    expect(isGlobalAddress('quic://[2001:db8::1]:4001')).toBe(true)
+    for (const address of ['tcp://10.0.0.2:1', 'tcp://127.0.0.1:1', 'tcp://0.0.0.0:1', 'quic://[::1]:1', 'tcp://example.com:1', 'not an address']) {
+      expect(isGlobalAddress(address), address).toBe(false)
+    }
   })
 })
 

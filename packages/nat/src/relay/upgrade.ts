@@ -1,12 +1,17 @@
-import type { ServiceConnection, ServiceComponents } from '@crust/core'
-import { errorMessage } from '@crust/core/plugin'
+import { type ServiceConnection, type ServiceComponents, isReachable } from '@crust/core'
+import { errorMessage, isGlobalAddress } from '@crust/core/plugin'
 import type { ResolvedRelayOptions } from './options.js'
 import { RELAY_PRIORITY } from './priority.js'
+import { upgradeOrder } from './reversal.js'
 
 /** Claimed addresses tried per attempt, at most (a peer may claim many). */
 const MAX_ADDRESSES_PER_ATTEMPT = 4
 /** One upgrade attempt (direct dials and hole punching together) gives up after this long. */
 const ATTEMPT_TIMEOUT_MS = 6_000
+/** An inbound relayed connection is pooled after its handshake: look for it this often (ms)... */
+const ORDER_STEP_MS = 100
+/** ...and this long at most (ms), then order by peer id as if neither end were reachable. */
+const ORDER_WAIT_MS = 1_000
 
 /**
  * Tries to replace relayed connections by direct ones: a bounded series of
@@ -26,14 +31,42 @@ export class Upgrader {
 
   /**
    * Start upgrade attempts for the relayed connection to `peerId` (no-op if
-   * already planned or disabled). Both ends run this; the end with the higher
-   * peer id goes first, the other one `delay` later, so that when both can
-   * dial, one direct connection forms instead of two racing ones (whose
-   * tie-break would close one of them under calls already using it).
+   * already planned or disabled). Both ends run this. An end that cannot be
+   * dialled tries at once when the peer claims an address dialable from
+   * anywhere (connection reversal, see {@link upgradeOrder}), and that peer
+   * waits its turn; otherwise the end with the higher peer id goes first,
+   * the other one `delay` later, so that when both can dial, one direct
+   * connection forms instead of two racing ones (whose tie-break would close
+   * one of them under calls already using it).
    */
   schedule(peerId: string): void {
     if (this.options === false || this.controller.signal.aborted || this.timers.has(peerId)) return
-    this.plan(peerId, 0, this.components.peerId > peerId ? 0 : this.options.delay)
+    this.order(peerId, Date.now())
+  }
+
+  /** Plan the first attempt once the relayed connection is pooled (an inbound one is after its handshake). */
+  private order(peerId: string, since: number): void {
+    if (this.options === false || this.controller.signal.aborted) return
+    const current = this.components.connection(peerId)
+    const waited = Date.now() - since
+    if (current === undefined && waited < ORDER_WAIT_MS) {
+      this.at(peerId, ORDER_STEP_MS, () => this.order(peerId, since))
+      return
+    }
+    const order =
+      current === undefined
+        ? upgradeOrder({ ownPeerId: this.components.peerId, peerId, ownReachable: false, claimed: [] })
+        : upgradeOrder({
+            ownPeerId: this.components.peerId,
+            peerId,
+            ownReachable: isReachable(this.components.traversal()),
+            claimed: this.components.claimedAddresses(current),
+          })
+    if (order === 'reverse') {
+      this.at(peerId, 0, () => void this.attempt(peerId, 0, true))
+      return
+    }
+    this.plan(peerId, 0, Math.max(0, (order === 'first' ? 0 : this.options.delay) - waited))
   }
 
   /** Cancel every planned attempt and any dial in progress. */
@@ -46,12 +79,23 @@ export class Upgrader {
   private plan(peerId: string, attempt: number, offset = 0): void {
     if (this.options === false) return
     const delay = offset + this.options.delay * this.options.multiplier ** attempt
-    const timer = setTimeout(() => void this.attempt(peerId, attempt), Math.min(delay, 2 ** 31 - 1))
+    this.at(peerId, delay, () => void this.attempt(peerId, attempt))
+  }
+
+  /** Run `work` for `peerId` after `delay` ms; the timer marks the peer as planned. */
+  private at(peerId: string, delay: number, work: () => void): void {
+    const timer = setTimeout(work, Math.min(delay, 2 ** 31 - 1))
     timer.unref()
     this.timers.set(peerId, timer)
   }
 
-  private async attempt(peerId: string, attempt: number): Promise<void> {
+  /**
+   * One attempt of the series. A `reversal` (the first attempt of an end that
+   * cannot be dialled) dials only the peer's addresses dialable from
+   * anywhere: one round trip when the peer is reachable, and no hole punching
+   * (birthday probing opens hundreds of sockets) for a path that a dial makes.
+   */
+  private async attempt(peerId: string, attempt: number, reversal = false): Promise<void> {
     if (this.options === false || this.controller.signal.aborted) return
     const current = this.components.connection(peerId)
     // Gone, or already direct (another dial or hole punching got there first).
@@ -59,7 +103,10 @@ export class Upgrader {
       this.timers.delete(peerId)
       return
     }
-    const addresses = this.components.claimedAddresses(current).slice(0, MAX_ADDRESSES_PER_ATTEMPT)
+    // Addresses dialable from anywhere (a mapping, a public interface) first: they are the ones that can work from here.
+    const claimed = this.components.claimedAddresses(current)
+    const global = claimed.filter(isGlobalAddress)
+    const addresses = (reversal ? global : [...global, ...claimed.filter((address) => !isGlobalAddress(address))]).slice(0, MAX_ADDRESSES_PER_ATTEMPT)
     // Every claimed address and the better connectors (hole punching) at once, within one
     // bounded attempt: an address behind a NAT fails only at its dial timeout.
     const round = new AbortController()
@@ -67,13 +114,19 @@ export class Upgrader {
     this.controller.signal.addEventListener('abort', stop, { once: true })
     const timer = setTimeout(stop, ATTEMPT_TIMEOUT_MS)
     const errors: string[] = []
+    const dial = (address: string): Promise<{ connection: ServiceConnection; via: string }> =>
+      this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address }))
     const tries: Array<Promise<{ connection: ServiceConnection; via: string }>> = [
-      ...addresses.map((address) =>
-        this.components.dial(address, { peerId, signal: round.signal }).then((connection) => ({ connection, via: address })),
-      ),
-      this.components
-        .traverse(peerId, { belowPriority: RELAY_PRIORITY, signal: round.signal })
-        .then((connection) => ({ connection, via: connection.method })),
+      // A reversal dials the peer's addresses one after another (the next when one fails): two that both
+      // connect would race, and cancelling the slower one may close the connection the peer already kept.
+      ...(reversal ? [inTurn(addresses, dial, errors)] : addresses.map(dial)),
+      ...(reversal
+        ? []
+        : [
+            this.components
+              .traverse(peerId, { belowPriority: RELAY_PRIORITY, signal: round.signal })
+              .then((connection) => ({ connection, via: connection.method })),
+          ]),
     ].map((attemptPromise) =>
       attemptPromise.catch((error: unknown) => {
         errors.push(errorMessage(error))
@@ -100,4 +153,18 @@ export class Upgrader {
     this.timers.delete(peerId)
     this.notify('upgrade:failed', `no direct path to ${peerId} after ${attempt + 1} attempts: ${errors.join('; ')}`, peerId)
   }
+}
+
+/** Try `addresses` in turn with `dial` until one connects; each failure but the last (rethrown) is noted in `errors`. */
+async function inTurn<T>(addresses: readonly string[], dial: (address: string) => Promise<T>, errors: string[]): Promise<T> {
+  let last: unknown = new Error('no address dialable from anywhere')
+  for (const [index, address] of addresses.entries()) {
+    try {
+      return await dial(address)
+    } catch (error) {
+      last = error
+      if (index < addresses.length - 1) errors.push(errorMessage(error))
+    }
+  }
+  throw last
 }
