@@ -5,6 +5,7 @@
  */
 import { type Server, createServer } from 'node:net'
 import { type CrustNode, type NodeConfigInput, type NodeEvents, createNode } from '@crust/core'
+import { pathProxy } from '@crust/core/testing'
 import { tcp } from '@crust/transport-tcp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LabHost, NetLab, announceSkip, labSupport } from '../../../tools/netlab/src/index.js'
@@ -71,6 +72,45 @@ describe('TCP first, QUIC as fallback', () => {
       expect(client.connections[0]?.localAddress).toBe(server.connections[0]?.remoteAddress)
       expect(Buffer.from(await connection.request(Buffer.from('x'))).toString()).toBe('echo x')
       await Promise.allSettled(nodes.splice(0).map((n) => n.stop()))
+    }
+  }, 60_000)
+
+  it('an attempt the race cancels after its HELLO went out is not closed: the peer pooled it first, and both ends keep it', async () => {
+    for (let round = 0; round < 3; round++) {
+      const server = await startNode(['tcp', 'quic'])
+      // QUIC is preferred (attempt 0); TCP (attempt 1) starts 300 ms later, by when the server pooled QUIC.
+      const client = await startNode(['tcp', 'quic'], { connection: { transportPreference: ['quic', 'tcp'], fallbackDelay: 300 } })
+      const [serverQuic] = quicAddresses(server)
+      const proxy = await pathProxy('udp', Number(serverQuic?.split(':').at(-1)))
+      // The server pools the QUIC connection, then its WELCOME is lost on the way back: on the client
+      // the QUIC attempt is still in its handshake when TCP wins the race.
+      let held = false
+      server.on('connection:open', ({ connection }) => {
+        if (connection.transport !== 'quic' || held) return
+        held = true
+        proxy.blackhole('back')
+      })
+      const closes: string[] = []
+      client.on('peer:disconnected', (event) => closes.push(event.reason))
+      try {
+        const connection = await client.connect({ peerId: server.peerId, addresses: [`quic://127.0.0.1:${proxy.port}`, ...tcpAddresses(server)] })
+        expect(held).toBe(true)
+        expect(connection.transport).toBe('tcp')
+        setTimeout(() => proxy.restore(), 100)
+        // The QUIC attempt completes once its WELCOME gets through (retransmitted); both ends keep it (the
+        // earlier attempt of the dial) and retire TCP. Cancelling it left neither end a connection.
+        const settle = Date.now() + 4_000
+        while (Date.now() < settle && !(client.connections[0]?.transport === 'quic' && server.connections.length === 1)) await new Promise((r) => setTimeout(r, 20))
+        await new Promise((r) => setTimeout(r, 300)) // any retirement under way finishes
+        expect(closes).toEqual([])
+        expect(client.connections.map((c) => c.transport)).toEqual(['quic'])
+        expect(server.connections.map((c) => c.transport)).toEqual(['quic'])
+        const kept = client.connections[0]
+        expect(kept && Buffer.from(await kept.request(Buffer.from('x'))).toString()).toBe('echo x')
+      } finally {
+        await Promise.allSettled(nodes.splice(0).map((n) => n.stop()))
+        await proxy.close()
+      }
     }
   }, 60_000)
 

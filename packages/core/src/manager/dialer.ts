@@ -333,7 +333,7 @@ export class Dialer {
         groups,
         async (group, groupSignal) => {
           try {
-            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, { localPort, race: `${race}.${attempts++}` }), {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, { localPort, race: `${race}.${attempts++}`, dial: signal }), {
               staggerMs: dialStagger,
               signal: groupSignal,
               dispose: redundant,
@@ -437,22 +437,30 @@ export class Dialer {
   /**
    * Dial one address, authenticate and handshake, all under the dial timeout.
    * `via`: how the path was made, when the dialer knows (told in the HELLO);
-   * `localPort`: see `DialOptions.localPort`; `race`: the dial tag (see the handshake's `race`).
+   * `localPort`: see `DialOptions.localPort`; `race`: the dial tag (see the handshake's `race`);
+   * `dial`: the whole dial's signal, when `signal` is one attempt's of a race.
    */
   private async secure(
     address: string,
     expectedPeerId: string | undefined,
     signal: AbortSignal,
-    { via, localPort, race }: { readonly via?: ConnectionMethod; readonly localPort?: number; readonly race?: string } = {},
+    {
+      via,
+      localPort,
+      race,
+      dial,
+    }: { readonly via?: ConnectionMethod; readonly localPort?: number; readonly race?: string; readonly dial?: AbortSignal } = {},
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
     const timeoutMs = this.config.connection.dialTimeout
     const controller = new AbortController()
     let timedOut = false
+    let abortHandshake: (() => void) | undefined
     const timer = setTimeout(() => {
       timedOut = true
       controller.abort()
+      abortHandshake?.() // the race may have aborted `controller` already
     }, timeoutMs)
     const onAbort = (): void => controller.abort()
     signal.addEventListener('abort', onAbort, { once: true })
@@ -464,12 +472,24 @@ export class Dialer {
       if (this.blacklist.blocksPeer(remotePeerId)) throw new BlacklistedError(`peer ${remotePeerId} is blacklisted`)
       this.admission.track(connection)
       const dialled = connection
-      const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+      // A raced attempt whose HELLO goes out is not cancelled because another attempt of its dial won
+      // here: the peer may have pooled it first and, by the tie-break (the earlier attempt of a dial),
+      // keep it and retire the winner, and closing it would leave neither end a connection (seen in the
+      // NAT lab: TCP and QUIC to a mapping both connecting, 0.3-3 s without a connection). It runs to its
+      // WELCOME (within the dial timeout) and, late, goes to the race's `dispose`, which pools it for the
+      // same tie-break on this end. The dial's own cancellation and the timeout still close it.
+      const cancelled = (): boolean => race === undefined || timedOut || dial?.aborted === true
+      abortHandshake = (): void => {
+        if (cancelled()) void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+      }
       controller.signal.addEventListener('abort', abortHandshake, { once: true })
+      dial?.addEventListener('abort', abortHandshake, { once: true })
       const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via, ...(race === undefined ? {} : { race }) })
       controller.signal.removeEventListener('abort', abortHandshake)
+      dial?.removeEventListener('abort', abortHandshake)
+      abortHandshake = undefined
       // Cancelled as the WELCOME arrived: the connection is closing already, never hand it on.
-      if (controller.signal.aborted) throw new AbortError()
+      if (controller.signal.aborted && cancelled()) throw new AbortError()
       return { transportConnection: connection, remote }
     } catch (error) {
       const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
