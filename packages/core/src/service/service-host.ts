@@ -133,7 +133,7 @@ export class ServiceHost {
       handleProtocol: (protocol, handler) => manager.handleProtocol(protocol, handler),
       dial: (address, options) => manager.dialAddress(address, options),
       establishOutbound: (connection, options) => manager.establishOutbound(connection, options),
-      acceptInbound: (connection) => void manager.acceptInbound(connection),
+      acceptInbound: (connection) => manager.acceptInbound(connection),
       traverse: (peerId, options) => manager.traverseBelow(peerId, options.belowPriority, options.signal),
       notify: (event) => this.events.emit('service:event', event),
       onPathLost: (listener) => this.onPathLost(index, listener),

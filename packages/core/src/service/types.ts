@@ -220,8 +220,13 @@ export interface ServiceComponents {
    * `DialError` listing each connector's reason, or when none qualifies.
    */
   traverse(peerId: string, options: { belowPriority: number; signal?: AbortSignal }): Promise<ServiceConnection>
-  /** Hand a secured inbound connection a service accepted (e.g. over a relay) to the core. */
-  acceptInbound(connection: TransportConnection): void
+  /**
+   * Hand a secured inbound connection a service accepted (e.g. over a relay)
+   * to the core. Resolves once the core's handshake on it ended: the
+   * connection is pooled, or it was refused and closed (the core reports
+   * that itself). Never rejects.
+   */
+  acceptInbound(connection: TransportConnection): Promise<void>
   /** Tell the user something happened (the node emits it as `service:event`). */
   notify(event: ServiceEvent): void
   /**

@@ -244,8 +244,8 @@ class RelayClient implements Service {
         new RelayedConnection({ ...this.parts(relayId), socket, duplex, direction: 'inbound', remotePeer }),
         relayConnection,
       )
-      this.components.acceptInbound(connection)
-      this.upgrader.schedule(from)
+      // Upgrades are planned once the core pooled it (the reversal decision reads its claimed addresses).
+      void this.components.acceptInbound(connection).then(() => this.upgrader.schedule(from))
     } catch (error) {
       stream.reset(StreamResetCode.CANCELLED)
       this.logger.debug(`relayed connection through ${shortPeerId(relayId)} failed: ${errorMessage(error)}`)

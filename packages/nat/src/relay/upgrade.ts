@@ -8,10 +8,6 @@ import { upgradeOrder } from './reversal.js'
 const MAX_ADDRESSES_PER_ATTEMPT = 4
 /** One upgrade attempt (direct dials and hole punching together) gives up after this long. */
 const ATTEMPT_TIMEOUT_MS = 6_000
-/** An inbound relayed connection is pooled after its handshake: look for it this often (ms)... */
-const ORDER_STEP_MS = 100
-/** ...and this long at most (ms), then order by peer id as if neither end were reachable. */
-const ORDER_WAIT_MS = 1_000
 
 /**
  * Tries to replace relayed connections by direct ones: a bounded series of
@@ -41,32 +37,20 @@ export class Upgrader {
    */
   schedule(peerId: string): void {
     if (this.options === false || this.controller.signal.aborted || this.timers.has(peerId)) return
-    this.order(peerId, Date.now())
-  }
-
-  /** Plan the first attempt once the relayed connection is pooled (an inbound one is after its handshake). */
-  private order(peerId: string, since: number): void {
-    if (this.options === false || this.controller.signal.aborted) return
+    // Called once the relayed connection is pooled; gone already: nothing to upgrade.
     const current = this.components.connection(peerId)
-    const waited = Date.now() - since
-    if (current === undefined && waited < ORDER_WAIT_MS) {
-      this.at(peerId, ORDER_STEP_MS, () => this.order(peerId, since))
-      return
-    }
-    const order =
-      current === undefined
-        ? upgradeOrder({ ownPeerId: this.components.peerId, peerId, ownReachable: false, claimed: [] })
-        : upgradeOrder({
-            ownPeerId: this.components.peerId,
-            peerId,
-            ownReachable: isReachable(this.components.traversal()),
-            claimed: this.components.claimedAddresses(current),
-          })
+    if (current === undefined) return
+    const order = upgradeOrder({
+      ownPeerId: this.components.peerId,
+      peerId,
+      ownReachable: isReachable(this.components.traversal()),
+      claimed: this.components.claimedAddresses(current),
+    })
     if (order === 'reverse') {
       this.at(peerId, 0, () => void this.attempt(peerId, 0, true))
       return
     }
-    this.plan(peerId, 0, Math.max(0, (order === 'first' ? 0 : this.options.delay) - waited))
+    this.plan(peerId, 0, order === 'first' ? 0 : this.options.delay)
   }
 
   /** Cancel every planned attempt and any dial in progress. */
