@@ -10,51 +10,22 @@
 // nearest object of a named class that dominates them (what would go with it).
 // Compiled code grows with the run too (a few KB per connection at 200): read
 // the `code` rows as warm-up, not as per-connection state.
-import { fork } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { createNode } from '@crust/core'
-import { quic } from '../dist/index.js'
+import { openIdleClients } from './idle-clients.mjs'
+import { serverChild } from './server-child.mjs'
 
 const count = Number(process.argv[2] ?? 200)
 const dir = process.argv[3] ?? '/tmp/idle-heap'
 mkdirSync(dir, { recursive: true })
 
-const child = fork(fileURLToPath(new URL('./quic-bench.mjs', import.meta.url)), ['server'], { stdio: ['ignore', 2, 2, 'ipc'], execArgv: ['--expose-gc'] })
-let nextId = 0
-const pending = new Map()
-child.on('message', (reply) => {
-  const waiter = pending.get(reply.id)
-  if (!waiter) return
-  pending.delete(reply.id)
-  reply.ok ? waiter.resolve(reply) : waiter.reject(new Error(reply.error))
-})
-await new Promise((resolve) => child.once('message', resolve))
-const call = (message) =>
-  new Promise((resolve, reject) => {
-    const id = ++nextId
-    pending.set(id, { resolve, reject })
-    child.send({ id, ...message })
-  })
+const { call, ready, stop } = serverChild(['--expose-gc'])
+await ready
 
 const nodes = []
 try {
-  const { peerId, addresses } = await call({ cmd: 'start', impl: 'crust-quic' })
-  const open = async (n) => {
-    let opened = 0
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (opened < n) {
-          opened++
-          const node = await createNode({ networkName: 'quic-bench', role: 'client', transports: [quic({ host: '127.0.0.1' })], logLevel: 'error' })
-          nodes.push(node)
-          await node.start()
-          await node.connect({ peerId, addresses })
-        }
-      }),
-    )
-  }
+  const contact = await call({ cmd: 'start', impl: 'crust-quic' })
+  const open = (n) => openIdleClients({ peerId: contact.peerId, addresses: contact.addresses }, n, nodes)
   const settle = () => new Promise((resolve) => setTimeout(resolve, 1000))
   await open(5)
   await settle()
@@ -64,9 +35,8 @@ try {
   const after = (await call({ cmd: 'snapshot', file: join(dir, 'after.heapsnapshot') })).file
   report(before, after, count)
 } finally {
-  await call({ cmd: 'stop' }).catch(() => {})
   await Promise.allSettled(nodes.map((node) => node.stop()))
-  child.kill('SIGKILL')
+  await stop()
 }
 
 /** Print the per-connection summary of objects new in `after`. */

@@ -446,25 +446,10 @@ async function benchCrust(runs) {
  * client) per connection, in this process.
  */
 async function benchIdle(count, cpuSeconds) {
-  const { createNode } = await import('@crust/core')
-  const { quic } = await import('../dist/index.js')
+  const { openIdleClients } = await import('./idle-clients.mjs')
   return withServer('crust-quic', {}, async ({ peerId, addresses }, call) => {
-    const contact = { peerId, addresses }
     const nodes = []
-    const open = async (n) => {
-      let next = 0
-      await Promise.all(
-        Array.from({ length: 16 }, async () => {
-          while (next < n) {
-            next++
-            const node = await createNode({ networkName: 'quic-bench', role: 'client', transports: [quic({ host: '127.0.0.1' })], logLevel: 'error' })
-            nodes.push(node)
-            await node.start()
-            await node.connect(contact)
-          }
-        }),
-      )
-    }
+    const open = (n) => openIdleClients({ peerId, addresses }, n, nodes)
     try {
       await open(5)
       const before = await call({ cmd: 'memory' })
