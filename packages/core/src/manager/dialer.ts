@@ -456,11 +456,9 @@ export class Dialer {
     const timeoutMs = this.config.connection.dialTimeout
     const controller = new AbortController()
     let timedOut = false
-    let abortHandshake: (() => void) | undefined
     const timer = setTimeout(() => {
       timedOut = true
       controller.abort()
-      abortHandshake?.() // the race may have aborted `controller` already
     }, timeoutMs)
     const onAbort = (): void => controller.abort()
     signal.addEventListener('abort', onAbort, { once: true })
@@ -475,21 +473,20 @@ export class Dialer {
       // A raced attempt whose HELLO goes out is not cancelled because another attempt of its dial won
       // here: the peer may have pooled it first and, by the tie-break (the earlier attempt of a dial),
       // keep it and retire the winner, and closing it would leave neither end a connection (seen in the
-      // NAT lab: TCP and QUIC to a mapping both connecting, 0.3-3 s without a connection). It runs to its
-      // WELCOME (within the dial timeout) and, late, goes to the race's `dispose`, which pools it for the
-      // same tie-break on this end. The dial's own cancellation and the timeout still close it.
-      const cancelled = (): boolean => race === undefined || timedOut || dial?.aborted === true
-      abortHandshake = (): void => {
-        if (cancelled()) void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+      // NAT lab: TCP and QUIC to a mapping both connecting, 0.3-3 s without a connection). From here on
+      // only the whole dial's cancellation (and the timeout) stops it; otherwise it runs to its WELCOME
+      // and, late, goes to the race's `dispose`, which pools it for the same tie-break on this end.
+      if (race !== undefined) {
+        signal.removeEventListener('abort', onAbort)
+        if (dial?.aborted) controller.abort()
+        else dial?.addEventListener('abort', onAbort, { once: true })
       }
+      const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
       controller.signal.addEventListener('abort', abortHandshake, { once: true })
-      dial?.addEventListener('abort', abortHandshake, { once: true })
       const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via, ...(race === undefined ? {} : { race }) })
       controller.signal.removeEventListener('abort', abortHandshake)
-      dial?.removeEventListener('abort', abortHandshake)
-      abortHandshake = undefined
       // Cancelled as the WELCOME arrived: the connection is closing already, never hand it on.
-      if (controller.signal.aborted && cancelled()) throw new AbortError()
+      if (controller.signal.aborted) throw new AbortError()
       return { transportConnection: connection, remote }
     } catch (error) {
       const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
@@ -500,6 +497,7 @@ export class Dialer {
     } finally {
       clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
+      dial?.removeEventListener('abort', onAbort)
     }
   }
 
