@@ -71,12 +71,18 @@ export interface QuicOptions {
    */
   dropSummaryInterval?: number
   /**
-   * Offer the message channel (ALPN `crust/2`, default true). False offers
+   * Offer message channels (ALPN `crust/3`, default true). False offers
    * only `crust/1`: every request and send takes a QUIC stream of its own,
    * which under loss stalls only the messages in a lost datagram, at ~15×
    * the CPU per small message (see the README's "Performance").
    */
   messageChannel?: boolean
+  /**
+   * A message channel this node opened is closed after this long (ms,
+   * default 10 000) without a message on it, so an idle connection holds
+   * none (~27 KB less per connection); the next message opens a new one.
+   */
+  messageChannelIdleTimeout?: number
 }
 
 /** {@link QuicOptions} with every default filled in. */
@@ -109,6 +115,7 @@ const quicOptionsSchema = z.strictObject({
   foreignDatagramRate: positiveInt().default(500),
   dropSummaryInterval: positiveInt().default(30_000),
   messageChannel: z.boolean().default(true),
+  messageChannelIdleTimeout: positiveInt().default(10_000),
 }) satisfies z.ZodType<ResolvedQuicOptions, QuicOptions>
 
 /**

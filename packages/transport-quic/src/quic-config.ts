@@ -1,7 +1,7 @@
 import type { SecurityContext, TransportLimits } from '@crust/core'
 import type { QUICClientConfigInput, QUICServerConfigInput, TLSVerifyCallback } from '@crust/quic-lib'
 import type { ResolvedQuicOptions } from './options.js'
-import { CHANNEL_ALPN, PLAIN_ALPN } from './message-channel.js'
+import { CHANNEL_ALPN, MAX_PEER_CHANNELS, PLAIN_ALPN } from './message-channel.js'
 
 /** The timing the core's limits translate to in QUIC terms. */
 export interface Liveness {
@@ -49,7 +49,8 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
     applicationProtos: options.messageChannel ? [CHANNEL_ALPN, PLAIN_ALPN] : [PLAIN_ALPN],
     maxIdleTimeout: liveness.maxIdleTimeout,
     // No `keepAliveIntervalTime`: the transport's one keep-alive timer pings quiet connections (keep-alive.ts).
-    initialMaxStreamsBidi: limits.maxInboundStreams,
+    // Room for the peer's message channels besides its streams (see MAX_PEER_CHANNELS).
+    initialMaxStreamsBidi: limits.maxInboundStreams + MAX_PEER_CHANNELS,
     initialMaxStreamsUni: limits.maxInboundStreams,
     initialMaxData: options.initialMaxData,
     initialMaxStreamDataBidiLocal: options.initialMaxStreamData,
@@ -76,8 +77,6 @@ export function serverConfig(
 ): QUICServerConfigInput {
   return {
     ...common(security, limits, options, verify),
-    // One more for the client's message channel stream (id 0), open for the connection's life.
-    initialMaxStreamsBidi: limits.maxInboundStreams + 1,
     ...pathPayload(options, false),
   }
 }

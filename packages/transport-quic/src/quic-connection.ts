@@ -14,7 +14,7 @@ import {
 import { errorMessage, normalizeIp } from '@crust/core/plugin'
 import { type QUICConnection, type QUICServerAttempt, type QUICStream, events } from '@crust/quic-lib'
 import { closeInfoOf, encodeReason } from './codes.js'
-import { CHANNEL_MAX_MESSAGE, MessageChannel } from './message-channel.js'
+import { CHANNEL_MAX_MESSAGE, type ChannelOptions, MAX_PEER_CHANNELS, MessageChannel, StreamKind } from './message-channel.js'
 import { InboundStreams } from './inbound-streams.js'
 import type { KeepAliveMember } from './keep-alive.js'
 import { QuicStream } from './quic-stream.js'
@@ -67,11 +67,12 @@ export interface QuicConnectionParts {
    */
   readonly maxInboundStreams: number
   /**
-   * Both sides negotiated the message channel (ALPN `crust/2`): small
-   * messages travel as mux streams over one QUIC stream (see
+   * Both sides negotiated message channels (ALPN `crust/3`): small messages
+   * travel as mux streams over a QUIC stream each end opens when it needs
+   * one, and every bidirectional stream starts with its kind byte (see
    * `message-channel.ts`).
    */
-  readonly channel?: { readonly maxInboundStreams: number; readonly handshakeTimeout: number }
+  readonly channel?: ChannelOptions
 }
 
 /**
@@ -103,9 +104,12 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
   private readonly settleClosed: () => void
   private lastReceived = performance.now()
   private idleTimer: NodeJS.Timeout | undefined
-  /** The message channel's settings when negotiated; the channel itself once its stream exists. */
-  private readonly channelOptions: QuicConnectionParts['channel']
-  private channel: MessageChannel | undefined
+  /** The message channels' settings when negotiated. */
+  private readonly channelOptions: ChannelOptions | undefined
+  /** The channel our small messages go over, while open. */
+  private ownChannel: MessageChannel | undefined
+  /** The peer's channels, at most {@link MAX_PEER_CHANNELS}. */
+  private readonly peerChannels = new Set<MessageChannel>()
   /** The peer's open streams, native and mux, against `maxInboundStreams`. */
   private readonly inbound: InboundStreams
 
@@ -131,10 +135,6 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
     this.channelOptions = parts.channel
     this.watchReceive()
     this.armIdleTimer(this.idleTimeout)
-    // The dialler opens the channel's stream first (id 0), before any other stream.
-    if (this.channelOptions !== undefined && this.direction === 'outbound' && this.quic.conn.peerStreamsLeftBidi() > 0) {
-      this.startChannel(new QuicStream(this.quic.newStream('bidi'), this.writes))
-    }
     this.quic.addEventListener(events.EventQUICConnectionStream.name, (event: Event) => {
       this.incoming((event as events.EventQUICConnectionStream).detail)
     })
@@ -149,33 +149,38 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
    */
   async openStream(options: { bidirectional: boolean; signal?: AbortSignal; messageBytes?: number }): Promise<TransportStream> {
     const { bidirectional, signal } = options
-    const channel = this.channel
-    if (channel !== undefined && bidirectional && options.messageBytes !== undefined && options.messageBytes <= CHANNEL_MAX_MESSAGE) {
-      if (signal?.aborted) throw new AbortError()
-      if (this.closing !== undefined || this.info !== undefined) throw this.closedError()
-      return channel.muxer.openStream({ bidirectional, signal })
-    }
+    const viaChannel =
+      this.channelOptions !== undefined && bidirectional && options.messageBytes !== undefined && options.messageBytes <= CHANNEL_MAX_MESSAGE
+    // Under crust/3 the peer's bidirectional credit has MAX_PEER_CHANNELS more than its stream bound, for our
+    // channels; plain streams leave that room, so they never pass the bound and are never refused for it.
+    const reserve = this.channelOptions !== undefined && bidirectional && !viaChannel ? MAX_PEER_CHANNELS : 0
     for (;;) {
       if (signal?.aborted) throw new AbortError()
       const conn = this.quic.conn
       if (this.closing !== undefined || this.info !== undefined || conn.isDraining() || conn.isClosed()) throw this.closedError()
+      if (viaChannel) {
+        const channel = this.ownChannel ?? this.openChannel()
+        if (channel !== undefined) return channel.openStream({ bidirectional, signal })
+      }
       const left = bidirectional ? conn.peerStreamsLeftBidi() : conn.peerStreamsLeftUni()
-      if (left > 0) {
+      if (!viaChannel && left > reserve) {
         let stream: QUICStream
         try {
           stream = this.quic.newStream(bidirectional ? 'bidi' : 'uni')
         } catch (error) {
           throw new ConnectionClosedError(`cannot open a stream: ${errorMessage(error)}`, CloseCode.INTERNAL, { cause: error })
         }
-        return new QuicStream(stream, this.writes)
+        return new QuicStream(stream, this.writes, bidirectional ? this.plainKind : undefined)
       }
+      // No credit for a channel, or none past the room kept for channels: wait for MAX_STREAMS.
       await this.credit.wait(signal)
     }
   }
 
   onStream(handler: (stream: TransportStream) => void): void {
     this.handler = handler
-    this.channel?.muxer.onStream(handler)
+    for (const channel of this.peerChannels) channel.muxer.onStream(handler)
+    this.ownChannel?.muxer.onStream(handler)
     const early = this.early.sort(byId)
     this.early = []
     for (const stream of early) handler(stream)
@@ -210,8 +215,8 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
   private async flushed(): Promise<void> {
     const bound = this.idleTimeout > 0 ? Math.min(FLUSH_TIMEOUT_MS, this.idleTimeout) : FLUSH_TIMEOUT_MS
     const deadline = performance.now() + bound
-    // Frames the channel's muxer queued this turn are handed to its stream first.
-    await this.channel?.whenMuxerFlushed().catch(() => {})
+    // Frames the channels' muxers queued this turn are handed to their streams first.
+    await Promise.all(this.channels().map((channel) => channel.whenMuxerFlushed().catch(() => {})))
     for (;;) {
       const conn = this.quic.conn
       if (this.info !== undefined || conn.isDraining() || conn.isClosed()) return
@@ -219,7 +224,7 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
       if (now >= deadline) return
       // `sendPending`: quiche may hold frames the library sends within two event-loop turns (an ACK it
       // holds for our answer, data an ACK just let out); until they leave, nothing in flight proves nothing.
-      if (this.writes.pending === 0 && (this.channel?.flushed ?? true) && !this.quic.sendPending) {
+      if (this.writes.pending === 0 && this.channels().every((channel) => channel.flushed) && !this.quic.sendPending) {
         const next = conn.timeout()
         const peerIdle = conn.stats().peerMaxIdleTimeout
         const idle = peerIdle > 0 ? Math.min(this.maxIdleTimeout, peerIdle) : this.maxIdleTimeout
@@ -274,11 +279,6 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
    * order the peer opened them in).
    */
   private incoming(stream: QUICStream): void {
-    // The dialler's first stream is the message channel's, when negotiated.
-    if (this.channelOptions !== undefined && this.direction === 'inbound' && this.channel === undefined && stream.streamId === 0) {
-      this.startChannel(new QuicStream(stream, this.writes))
-      return
-    }
     const wrapped = new QuicStream(stream, this.writes)
     if (!this.inbound.admit()) {
       // quiche's credit alone would let the peer hold this many QUIC streams besides its mux streams.
@@ -286,8 +286,41 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
       return
     }
     stream.addEventListener(events.EventQUICStreamDestroyed.name, this.releaseInbound, { once: true })
-    this.arrived.push(wrapped)
+    if (this.channelOptions !== undefined && stream.type === 'bidi') void this.classify(stream, wrapped, this.channelOptions)
+    else this.hand(wrapped)
+  }
+
+  private hand(stream: QuicStream): void {
+    this.arrived.push(stream)
     if (this.arrived.length === 1) queueMicrotask(this.handOver)
+  }
+
+  /**
+   * A bidirectional stream of the peer under `crust/3` says with its first
+   * byte what it is: plain streams go to the core, a channel gets a muxer.
+   * Until that byte arrives (bounded by the handshake timeout) the stream
+   * counts against `maxInboundStreams` like any other.
+   */
+  private async classify(stream: QUICStream, wrapped: QuicStream, options: ChannelOptions): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), options.handshakeTimeout)
+    })
+    const kind = await Promise.race([wrapped.readKind(), late])
+    clearTimeout(timer)
+    if (kind === StreamKind.PLAIN) {
+      this.hand(wrapped)
+      return
+    }
+    if (kind === StreamKind.CHANNEL && this.info === undefined && this.peerChannels.size < MAX_PEER_CHANNELS) {
+      // A channel's own stream is not one of the peer's streams: its mux streams are.
+      stream.removeEventListener(events.EventQUICStreamDestroyed.name, this.releaseInbound)
+      this.inbound.release()
+      this.startPeerChannel(wrapped, options)
+      return
+    }
+    // Ended or reset before its kind (nothing to hand over), silent too long, a kind we do not know, or a channel too many.
+    wrapped.reset(kind === 'late' || kind === StreamKind.CHANNEL ? StreamResetCode.REFUSED : StreamResetCode.PROTOCOL_ERROR)
   }
 
   private arrived: QuicStream[] = []
@@ -299,11 +332,53 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
     return this.inbound.open
   }
 
-  private startChannel(stream: QuicStream): void {
-    const options = this.channelOptions as NonNullable<QuicConnectionParts['channel']>
-    const channel = new MessageChannel(stream, this.direction, { ...options, inboundGate: this.inbound, logger: this.logger })
-    this.channel = channel
+  /** Our channel for small messages, opened now; undefined while the peer grants no stream credit. */
+  private openChannel(): MessageChannel | undefined {
+    const options = this.channelOptions as ChannelOptions
+    if (this.quic.conn.peerStreamsLeftBidi() <= 0) return undefined
+    let stream: QUICStream
+    try {
+      stream = this.quic.newStream('bidi')
+    } catch {
+      return undefined // closing: the native path reports it
+    }
+    const channel: MessageChannel = new MessageChannel(new QuicStream(stream, this.writes, StreamKind.CHANNEL), true, {
+      ...options,
+      inboundGate: this.inbound,
+      logger: this.logger,
+      onIdle: () => {
+        if (this.ownChannel === channel) this.ownChannel = undefined
+      },
+    })
+    this.ownChannel = channel
+    void channel.closed.then(() => {
+      if (this.ownChannel === channel) this.ownChannel = undefined
+    })
     if (this.handler !== undefined) channel.muxer.onStream(this.handler)
+    return channel
+  }
+
+  private startPeerChannel(stream: QuicStream, options: ChannelOptions): void {
+    const channel = new MessageChannel(stream, false, { ...options, inboundGate: this.inbound, logger: this.logger })
+    this.peerChannels.add(channel)
+    void channel.closed.then(() => this.peerChannels.delete(channel))
+    if (this.handler !== undefined) channel.muxer.onStream(this.handler)
+  }
+
+  /** Message channels open now: ours (0 or 1) and the peer's (at most {@link MAX_PEER_CHANNELS}). */
+  get openChannels(): { readonly own: number; readonly peer: number } {
+    return { own: this.ownChannel === undefined ? 0 : 1, peer: this.peerChannels.size }
+  }
+
+  private channels(): MessageChannel[] {
+    const all = [...this.peerChannels]
+    if (this.ownChannel !== undefined) all.push(this.ownChannel)
+    return all
+  }
+
+  /** The kind byte our bidirectional plain streams start with, under `crust/3`. */
+  private get plainKind(): number | undefined {
+    return this.channelOptions === undefined ? undefined : StreamKind.PLAIN
   }
 
   private readonly handOver = (): void => {
@@ -383,7 +458,7 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
     } else info = { code: CloseCode.INTERNAL, reason: 'connection closed', remote: false }
     this.info = info
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
-    this.channel?.abort(info)
+    for (const channel of this.channels()) channel.abort(info)
     this.credit.fail(() => this.closedError())
     for (const stream of this.early.splice(0)) stream.reset(0)
     return info

@@ -18,7 +18,7 @@ import { ListenerGuard } from './listener-guard.js'
 import type { ResolvedQuicOptions } from './options.js'
 import { livenessOf, pathPayload, serverConfig } from './quic-config.js'
 import { QuicConnection } from './quic-connection.js'
-import { channelFor } from './message-channel.js'
+import { MAX_PEER_CHANNELS, channelFor } from './message-channel.js'
 import { Refusals } from './refusal.js'
 import { type ServerParams, StatelessResets, tokenConfig } from './stateless-reset.js'
 import { RetryTokens } from './retry-token.js'
@@ -121,8 +121,8 @@ export class QuicListener {
       initialMaxStreamDataBidiLocal: context.options.initialMaxStreamData,
       initialMaxStreamDataBidiRemote: context.options.initialMaxStreamData,
       initialMaxStreamDataUni: context.options.initialMaxStreamData,
-      // One more for the client's message channel stream (id 0), open for the connection's life.
-      initialMaxStreamsBidi: limits.maxInboundStreams + 1,
+      // Room for the client's message channels besides its streams (see MAX_PEER_CHANNELS).
+      initialMaxStreamsBidi: limits.maxInboundStreams + MAX_PEER_CHANNELS,
       initialMaxStreamsUni: limits.maxInboundStreams,
     }
   }
@@ -267,7 +267,7 @@ export class QuicListener {
       maxIdleTimeout: livenessOf(components.limits, this.context.options).maxIdleTimeout,
       logger: this.context.logger,
       maxInboundStreams: components.limits.maxInboundStreams,
-      ...channelFor(accepted, components.limits),
+      ...channelFor(accepted, components.limits, this.context.options.messageChannelIdleTimeout),
     })
     this.context.adopt(connection)
     if (isClosing()) {

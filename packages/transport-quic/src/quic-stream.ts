@@ -4,6 +4,8 @@ import { asStreamError } from './stream-errors.js'
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>
+/** One byte per stream kind, written ahead of a stream's first write. */
+const KIND_BYTES: readonly Uint8Array[] = [Uint8Array.of(0), Uint8Array.of(1)]
 
 /**
  * One QUIC stream as the contract's {@link TransportStream}. Bidirectional
@@ -21,15 +23,23 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
   private ended = false
   private readDone = false
   private resetError: StreamResetError | undefined
+  /** The kind byte still to go out ahead of the first write (see `StreamKind`). */
+  private prefix: Uint8Array | undefined
+  /** Bytes of the first chunk read after the kind byte, returned by the next read. */
+  private rest: Uint8Array | undefined
 
   /**
    * @param writes - counts this stream's writes not yet accepted by quiche,
    *   shared by the connection's streams (a graceful close waits for them).
+   * @param kind - a stream we open that says what it is: this byte goes out
+   *   ahead of the first write (or with the FIN of an empty stream).
    */
   constructor(
     private readonly stream: QUICStream,
     private readonly writes: { pending: number } = { pending: 0 },
+    kind?: number,
   ) {
+    if (kind !== undefined) this.prefix = KIND_BYTES[kind]
     stream.addEventListener(events.EventQUICStreamError.name, this.onStreamError)
     this.id = stream.streamId
     this.direction = stream.initiated === 'local' ? 'outbound' : 'inbound'
@@ -53,6 +63,11 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
    */
   next(): Promise<IteratorResult<Uint8Array>> {
     if (this.resetError) return Promise.reject(this.resetError)
+    const rest = this.rest
+    if (rest !== undefined) {
+      this.rest = undefined
+      return Promise.resolve({ done: false, value: rest })
+    }
     if (this.readDone) return Promise.resolve(DONE)
     let reader: ReadableStreamDefaultReader<Uint8Array>
     try {
@@ -76,8 +91,30 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
     throw asStreamError(error, this.id)
   }
 
+  /**
+   * Read the kind byte the peer's stream starts with (see `StreamKind`);
+   * what follows it in the same chunk is kept for the next read. Resolves
+   * `undefined` if the stream ended, was reset or failed first.
+   */
+  async readKind(): Promise<number | undefined> {
+    for (;;) {
+      let result: IteratorResult<Uint8Array>
+      try {
+        result = await this.next()
+      } catch {
+        return undefined
+      }
+      if (result.done) return undefined
+      const chunk = result.value
+      if (chunk.byteLength === 0) continue
+      if (chunk.byteLength > 1) this.rest = chunk.subarray(1)
+      return chunk[0]
+    }
+  }
+
   /** The reader stopped early: tell the peer to stop sending (STOP_SENDING, code 0). */
   async return(): Promise<IteratorResult<Uint8Array>> {
+    this.rest = undefined
     if (!this.readDone) {
       this.readDone = true
       const reader = this.reader ?? this.stream.readable.getReader()
@@ -143,6 +180,12 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
     const writer = this.writer
     this.writes.pending++
     try {
+      const prefix = this.prefix
+      if (prefix !== undefined) {
+        // Queued ahead of the data, so both leave in the same packet.
+        this.prefix = undefined
+        writer.write(prefix).catch(() => {})
+      }
       // Queue both before awaiting, so the data and the FIN leave together.
       const written = data !== undefined && data.byteLength > 0 ? writer.write(data) : undefined
       const closed = end ? writer.close() : undefined

@@ -291,7 +291,7 @@ export class QuicTransport implements Transport {
       maxIdleTimeout: livenessOf(limits, this.options).maxIdleTimeout,
       logger: this.logger,
       maxInboundStreams: limits.maxInboundStreams,
-      ...channelFor(quic, limits),
+      ...channelFor(quic, limits, this.options.messageChannelIdleTimeout),
     })
     this.adopt(connection)
     if (this.closing) {

@@ -16,6 +16,7 @@ import {
 import { type QUICSocket, errors } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
 import { verifyCallback } from '../src/verify.js'
+import { MAX_PEER_CHANNELS } from '../src/message-channel.js'
 import { connectedPair, libraryConnectionOf, makeTransport, newSecurity, readAll, sleep, startNode, waitFor } from './helpers.js'
 import { UdpRelay } from './relay.js'
 
@@ -23,7 +24,7 @@ describe('defect 1: newStream() beyond the peer credit breaks the connection for
   it('is real in the library: one ErrorQUICStreamLimit, then every newStream() throws', async () => {
     const { conn } = await connectedPair({ limits: { maxInboundStreams: 4 } })
     const quic = libraryConnectionOf(conn)
-    for (let i = 0; i < 4; i++) quic.newStream('bidi')
+    for (let i = 0; i < 4 + MAX_PEER_CHANNELS; i++) quic.newStream('bidi')
     expect(() => quic.newStream('bidi')).toThrow(errors.ErrorQUICStreamLimit)
     expect(() => quic.newStream('bidi')).toThrow(errors.ErrorQUICUndefinedBehaviour)
   })

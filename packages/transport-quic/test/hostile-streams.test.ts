@@ -13,6 +13,7 @@ import { HostilePeer, createTestNode, stopTestNodes, waitUntil } from '@crust/co
 import { afterEach, describe, expect, it } from 'vitest'
 import { quic } from '../src/index.js'
 import type { QuicConnection } from '../src/quic-connection.js'
+import { libraryConnectionOf } from './helpers.js'
 
 const BOUND = 32
 /** A request header declaring 1,000 bytes, none of which follow: the node keeps the stream open waiting. */
@@ -105,6 +106,62 @@ describe('stream bound across native QUIC streams and the message channel', () =
       await waitUntil(() => served.inboundStreams === BOUND - 20, 5_000, 'the reset streams to be released')
       const again = await viaChannel()
       expect(await outcome(again, 500)).toBe('open')
+    } finally {
+      await peer.close()
+    }
+  }, 30_000)
+
+  it('a stream past the bound whose data and FIN arrive in one packet is refused, and the node lives on (quic-lib change 28)', async () => {
+    const node = await createTestNode([quic({ host: '127.0.0.1' })], { connection: { maxInboundStreams: BOUND } })
+    node.handle(() => Buffer.from('ok'))
+    const peer = await HostilePeer.connect({
+      factory: quic({ host: '127.0.0.1' }),
+      address: node.addresses[0] as string,
+      peerId: node.peerId,
+      networkName: 'test-net',
+    })
+    try {
+      // The bound filled as in the test above: stalled requests, most on the peer's message channel.
+      const stalled = (messageBytes?: number): Promise<TransportStream> =>
+        peer.connection.openStream({ bidirectional: true, messageBytes }).then(async (stream) => {
+          await stream.write(STALLED)
+          return stream
+        })
+      const held = await Promise.all([
+        ...Array.from({ length: BOUND - 4 }, () => stalled(STALLED.byteLength)),
+        ...Array.from({ length: 4 }, () => stalled()),
+      ])
+      const served = node.getConnection(peer.peerId)?.transportConnection as QuicConnection
+      await waitUntil(() => served.inboundStreams === BOUND, 5_000, 'the held streams to arrive')
+      // Past the bound, straight from the library (the transport's own openStream would wait for credit):
+      // the kind byte, a request and the FIN in one write each. The node resets each in its arrival event;
+      // the library then went on to read it and threw out of its stream processing (an uncaught exception).
+      const library = libraryConnectionOf(peer.connection)
+      const refused = Array.from({ length: 2 }, () => {
+        const stream = library.newStream('bidi')
+        const writer = stream.writable.getWriter()
+        void writer.write(Buffer.concat([Buffer.from([0]), HostilePeer.header(1, 2), Buffer.from('hi')])).catch(() => {})
+        void writer.close().catch(() => {})
+        return stream
+      })
+      const codes = await Promise.all(
+        refused.map((stream) =>
+          stream.readable
+            .getReader()
+            .read()
+            .then(
+              () => -1,
+              (error: unknown) => (error instanceof StreamResetError ? error.resetCode : -2),
+            ),
+        ),
+      )
+      expect(codes).toEqual([StreamResetCode.REFUSED, StreamResetCode.REFUSED])
+      expect(served.inboundStreams).toBe(BOUND)
+      // The node serves the connection once the held streams are gone.
+      for (const stream of held) stream.reset(0)
+      await waitUntil(() => served.inboundStreams === 0, 5_000, 'the held streams to be released')
+      const request = await peer.open(Buffer.concat([HostilePeer.header(1, 2), Buffer.from('hi')]), { end: true })
+      expect(await outcome(request, 5_000)).toBe(-1) // an answer, not a reset
     } finally {
       await peer.close()
     }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from '@crust/core'
 import { describe, expect, it } from 'vitest'
-import { contactOf, libraryConnectionOf, sha256, startNode, waitFor } from './helpers.js'
+import type { QuicConnection } from '../src/quic-connection.js'
+import { contactOf, libraryConnectionOf, sha256, sleep, startNode, waitFor } from './helpers.js'
 
 describe('nodes over QUIC', () => {
   // Connecting and messages and requests both ways: the node compliance suite (node-compliance.test.ts).
@@ -39,7 +40,7 @@ describe('nodes over QUIC', () => {
   })
 })
 
-describe('the message channel (ALPN crust/2)', () => {
+describe('message channels (ALPN crust/3)', () => {
   it('is used between two nodes that offer it; messageChannel: false offers only crust/1, and both ends are served over native streams', async () => {
     const answer = (msg: IncomingMessage) => (msg.isRequest ? Buffer.from(`re:${Buffer.from(msg.data).toString()}`) : undefined)
     const b = await startNode()
@@ -48,7 +49,7 @@ describe('the message channel (ALPN crust/2)', () => {
       Buffer.from(libraryConnectionOf(conn.transportConnection).conn.applicationProto()).toString('latin1')
 
     const withChannel = await startNode()
-    expect(alpnOf(await withChannel.connect(contactOf(b)))).toBe('crust/2')
+    expect(alpnOf(await withChannel.connect(contactOf(b)))).toBe('crust/3')
 
     const plain = await startNode({}, { messageChannel: false })
     plain.handle(answer)
@@ -96,5 +97,60 @@ describe('the gate and refusals over QUIC', () => {
     await waitFor(() => closes.length === 2)
     expect(closes).toContainEqual({ side: 'a', code: CloseCode.BLACKLISTED, remote: false })
     expect(closes).toContainEqual({ side: 'b', code: CloseCode.BLACKLISTED, remote: true })
+  })
+
+  it('opens a channel only when a small message needs one, each end its own, and closes it once idle; the next message opens a new one', async () => {
+    const answer = (msg: IncomingMessage) => (msg.isRequest ? Buffer.from(`re:${Buffer.from(msg.data).toString()}`) : undefined)
+    const idle = { messageChannelIdleTimeout: 300 }
+    const b = await startNode({}, idle)
+    b.handle(answer)
+    const a = await startNode({}, idle)
+    a.handle(answer)
+    const conn = await a.connect(contactOf(b))
+    const back = b.getConnection(a.peerId)
+    if (back === undefined) throw new Error('b has no connection to a')
+    const ours = conn.transportConnection as QuicConnection
+    const theirs = back.transportConnection as QuicConnection
+    const streamsOpen = (): number[] => [ours, theirs].map((c) => libraryConnectionOf(c).streamMap.size)
+    // Connected and idle: no channel, and no QUIC stream left once the handshake's is done.
+    await waitFor(() => streamsOpen().every((n) => n === 0), 3_000, 'the handshake stream to finish')
+    expect([ours.openChannels, theirs.openChannels]).toEqual([{ own: 0, peer: 0 }, { own: 0, peer: 0 }])
+
+    // a's request opens a's channel; b answers on it and opens none.
+    expect(Buffer.from(await conn.request(Buffer.from('1'))).toString()).toBe('re:1')
+    expect([ours.openChannels, theirs.openChannels]).toEqual([{ own: 1, peer: 0 }, { own: 0, peer: 1 }])
+    // b's own message goes over a channel of b's.
+    expect(Buffer.from(await back.request(Buffer.from('2'))).toString()).toBe('re:2')
+    expect([ours.openChannels, theirs.openChannels]).toEqual([{ own: 1, peer: 1 }, { own: 1, peer: 1 }])
+
+    // Idle: each end closes its own, the other end's side follows, and the QUIC streams are freed on both ends.
+    await waitFor(() => streamsOpen().every((n) => n === 0), 3_000, 'both channels to close')
+    expect([ours.openChannels, theirs.openChannels]).toEqual([{ own: 0, peer: 0 }, { own: 0, peer: 0 }])
+    expect(Buffer.from(await conn.request(Buffer.from('3'))).toString()).toBe('re:3')
+    expect(ours.openChannels.own).toBe(1)
+  })
+
+  it('loses no message sent as its channel idles out (requests and sends around the idle timeout)', async () => {
+    const idle = { messageChannelIdleTimeout: 60 }
+    const b = await startNode({}, idle)
+    let sends = 0
+    b.handle((msg: IncomingMessage) => {
+      if (!msg.isRequest) sends++
+      return msg.isRequest ? msg.data : undefined
+    })
+    const a = await startNode({}, idle)
+    const conn = await a.connect(contactOf(b))
+    const ours = conn.transportConnection as QuicConnection
+    let reopened = 0
+    for (let i = 0; i < 40; i++) {
+      // 40-80 ms apart: some messages go just before the idle check, some just after it closed the channel.
+      await sleep(40 + ((i * 7) % 41))
+      if (ours.openChannels.own === 0) reopened++
+      if (i % 2 === 0) expect(Buffer.from(await conn.request(Buffer.from(`r${i}`))).toString()).toBe(`r${i}`)
+      else await conn.send(Buffer.from(`s${i}`))
+    }
+    expect(sends).toBe(20)
+    // The channel did close in between (otherwise this tested nothing).
+    expect(reopened).toBeGreaterThan(2)
   })
 })
