@@ -255,8 +255,9 @@ export async function dialerHandshake(connection: TransportConnection, options: 
       ...announce(options.protocols),
     }
     const payload = encode(hello)
-    // One message and its answer: a transport may carry it on its cheaper path (QUIC's message channel).
-    const stream = await connection.openStream({ bidirectional: true, messageBytes: payload.byteLength })
+    // A stream of its own, not a transport's path for small messages (QUIC's message channel): one message
+    // per connection gains nothing from it, and the channel would be opened for it and held until idle.
+    const stream = await connection.openStream({ bidirectional: true })
     await writeMessage(stream, MessageKind.HELLO, payload)
     return await readHandshake(stream, MessageKind.WELCOME)
   })()
