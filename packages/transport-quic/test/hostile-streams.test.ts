@@ -166,4 +166,49 @@ describe('stream bound across native QUIC streams and the message channel', () =
       await peer.close()
     }
   }, 30_000)
+
+  it('a peer holds at most two message channels; a third is REFUSED, a stream of unknown kind gets PROTOCOL_ERROR', async () => {
+    const node = await createTestNode([quic({ host: '127.0.0.1' })])
+    const peer = await HostilePeer.connect({
+      factory: quic({ host: '127.0.0.1' }),
+      address: node.addresses[0] as string,
+      peerId: node.peerId,
+      networkName: 'test-net',
+    })
+    try {
+      const served = node.getConnection(peer.peerId)?.transportConnection as QuicConnection
+      const library = libraryConnectionOf(peer.connection)
+      /** A bidirectional stream straight from the library that starts with `kind` and stays open. */
+      const opened = (kind: number) => {
+        const stream = library.newStream('bidi')
+        void stream.writable.getWriter().write(Uint8Array.of(kind)).catch(() => {})
+        return stream
+      }
+      const resetCode = (stream: ReturnType<typeof opened>, ms: number): Promise<number | 'open'> =>
+        Promise.race([
+          stream.readable
+            .getReader()
+            .read()
+            .then(
+              () => -1,
+              (error: unknown) => (error instanceof StreamResetError ? error.resetCode : -2),
+            ),
+          new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), ms)),
+        ])
+      const channels = [opened(1), opened(1)]
+      await waitUntil(() => served.openChannels.peer === 2, 5_000, 'two channels of the peer')
+      expect(await resetCode(opened(1), 2_000)).toBe(StreamResetCode.REFUSED)
+      expect(await resetCode(opened(9), 2_000)).toBe(StreamResetCode.PROTOCOL_ERROR)
+      expect(served.openChannels.peer).toBe(2)
+      // Neither counts against the peer's streams: the node still serves it.
+      expect(served.inboundStreams).toBe(0)
+      const request = await peer.open(Buffer.concat([HostilePeer.header(1, 2), Buffer.from('hi')]), { end: true })
+      expect(await outcome(request, 5_000)).toBe(-1)
+      // The two channels it holds were not reset (the node's muxer may have written to them: -1).
+      const held = await Promise.all(channels.map((stream) => resetCode(stream, 300)))
+      expect(held.every((outcome) => outcome === 'open' || outcome === -1)).toBe(true)
+    } finally {
+      await peer.close()
+    }
+  }, 30_000)
 })
