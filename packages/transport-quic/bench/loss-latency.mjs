@@ -1,5 +1,5 @@
 // Head-of-line blocking under loss: request latency of 1 KiB requests over
-// the message channel (ALPN crust/2, the default) against native QUIC streams
+// the message channel (ALPN crust/3, the default) against native QUIC streams
 // (the client offers only crust/1: `quic({ messageChannel: false })`),
 // through a UDP proxy on loopback that drops a share of datagrams each way.
 //

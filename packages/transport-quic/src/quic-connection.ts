@@ -108,6 +108,8 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
   private readonly channelOptions: ChannelOptions | undefined
   /** The channel our small messages go over, while open. */
   private ownChannel: MessageChannel | undefined
+  /** Channels of ours closed for idleness whose close has not completed: the peer still counts them. */
+  private ownClosing = 0
   /** The peer's channels, at most {@link MAX_PEER_CHANNELS}. */
   private readonly peerChannels = new Set<MessageChannel>()
   /** The peer's open streams, native and mux, against `maxInboundStreams`. */
@@ -149,8 +151,14 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
    */
   async openStream(options: { bidirectional: boolean; signal?: AbortSignal; messageBytes?: number }): Promise<TransportStream> {
     const { bidirectional, signal } = options
+    // Over our channel, unless the peer still counts as many of ours as it allows (closes not yet through):
+    // then the message takes a plain stream rather than a channel the peer would refuse.
     const viaChannel =
-      this.channelOptions !== undefined && bidirectional && options.messageBytes !== undefined && options.messageBytes <= CHANNEL_MAX_MESSAGE
+      this.channelOptions !== undefined &&
+      bidirectional &&
+      options.messageBytes !== undefined &&
+      options.messageBytes <= CHANNEL_MAX_MESSAGE &&
+      (this.ownChannel !== undefined || this.ownClosing < MAX_PEER_CHANNELS - 1)
     // Under crust/3 the peer's bidirectional credit has MAX_PEER_CHANNELS more than its stream bound, for our
     // channels; plain streams leave that room, so they never pass the bound and are never refused for it.
     const reserve = this.channelOptions !== undefined && bidirectional && !viaChannel ? MAX_PEER_CHANNELS : 0
@@ -347,7 +355,10 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
       inboundGate: this.inbound,
       logger: this.logger,
       onIdle: () => {
-        if (this.ownChannel === channel) this.ownChannel = undefined
+        if (this.ownChannel !== channel) return
+        this.ownChannel = undefined
+        this.ownClosing++
+        void channel.closed.then(() => this.ownClosing--)
       },
     })
     this.ownChannel = channel

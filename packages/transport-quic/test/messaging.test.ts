@@ -153,4 +153,22 @@ describe('the gate and refusals over QUIC', () => {
     // The channel did close in between (otherwise this tested nothing).
     expect(reopened).toBeGreaterThan(2)
   })
+
+  it('channels opened and closed between every few requests (idle timeout 1 ms): every request is answered, and the peer never holds more than two of ours', async () => {
+    const idle = { messageChannelIdleTimeout: 1 }
+    const b = await startNode({}, idle)
+    b.handle((msg: IncomingMessage) => (msg.isRequest ? msg.data : undefined))
+    const a = await startNode({}, idle)
+    const conn = await a.connect(contactOf(b))
+    const served = b.getConnection(a.peerId)?.transportConnection as QuicConnection
+    let most = 0
+    for (let i = 0; i < 150; i++) {
+      expect(Buffer.from(await conn.request(Buffer.from(`r${i}`))).toString()).toBe(`r${i}`)
+      most = Math.max(most, served.openChannels.peer)
+      if (i % 10 === 0) await sleep(1)
+    }
+    // A third would be refused (failing its request): while two of ours may still count at the peer (one closing,
+    // one open), a message takes a plain stream instead of opening another.
+    expect(most).toBeLessThanOrEqual(2)
+  })
 })
