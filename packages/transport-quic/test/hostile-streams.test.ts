@@ -6,10 +6,11 @@
  * `REFUSED` before it reaches the core, so the node never holds more than
  * the bound, however many the peer tries.
  */
-import { StreamResetCode, StreamResetError, type TransportStream } from '@crust/core'
+import { type CrustNode, StreamResetCode, StreamResetError, type TransportStream } from '@crust/core'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { HostilePeer, createTestNode, stopTestNodes, waitUntil } from '@crust/core/testing'
+import type { QUICStream } from '@crust/quic-lib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { quic } from '../src/index.js'
 import type { QuicConnection } from '../src/quic-connection.js'
@@ -35,43 +36,52 @@ function liveBytes(): number {
 }
 
 /** Reset code the node put on `stream`, or `open` if none came within `ms` (an admitted, stalled stream). */
-async function outcome(stream: TransportStream, ms: number): Promise<number | 'open'> {
-  const iterator = stream[Symbol.asyncIterator]()
+function outcome(stream: TransportStream, ms: number): Promise<number | 'open'> {
+  return firstRead(stream[Symbol.asyncIterator]().next(), ms)
+}
+
+/** {@link outcome} for a stream straight from the library (-1: data or the end came). */
+function libraryOutcome(stream: QUICStream, ms: number): Promise<number | 'open'> {
+  return firstRead(stream.readable.getReader().read(), ms)
+}
+
+/** -1 if `read` resolves within `ms`, the reset code if it fails with one, `open` if it is still waiting. */
+async function firstRead(read: Promise<unknown>, ms: number): Promise<number | 'open'> {
   let timer: NodeJS.Timeout | undefined
   const waited = new Promise<'open'>((resolve) => {
     timer = setTimeout(() => resolve('open'), ms)
   })
-  const read = iterator.next().then(
+  const settled = read.then(
     () => -1,
     (error: unknown) => (error instanceof StreamResetError ? error.resetCode : -2),
   )
   try {
-    return await Promise.race([read, waited])
+    return await Promise.race([settled, waited])
   } finally {
     clearTimeout(timer)
   }
 }
 
+/** A hostile peer connected to `node` over QUIC. */
+function hostilePeerOf(node: CrustNode): Promise<HostilePeer> {
+  return HostilePeer.connect({ factory: quic({ host: '127.0.0.1' }), address: node.addresses[0] as string, peerId: node.peerId, networkName: 'test-net' })
+}
+
+/** A stalled request on a stream of `peer`'s: over its message channel when `messageBytes` is given, else a native stream. */
+function stalled(peer: HostilePeer, messageBytes?: number): Promise<TransportStream> {
+  return peer.connection.openStream({ bidirectional: true, messageBytes }).then(async (stream) => {
+    await stream.write(STALLED)
+    return stream
+  })
+}
+
 describe('stream bound across native QUIC streams and the message channel', () => {
   it(`a peer holds at most maxInboundStreams (${BOUND}) streams on both paths together; the rest are REFUSED`, async () => {
     const node = await createTestNode([quic({ host: '127.0.0.1' })], { connection: { maxInboundStreams: BOUND } })
-    const peer = await HostilePeer.connect({
-      factory: quic({ host: '127.0.0.1' }),
-      address: node.addresses[0] as string,
-      peerId: node.peerId,
-      networkName: 'test-net',
-    })
+    const peer = await hostilePeerOf(node)
     try {
-      const viaChannel = (): Promise<TransportStream> =>
-        peer.connection.openStream({ bidirectional: true, messageBytes: STALLED.byteLength }).then(async (stream) => {
-          await stream.write(STALLED)
-          return stream
-        })
-      const native = (): Promise<TransportStream> =>
-        peer.connection.openStream({ bidirectional: true }).then(async (stream) => {
-          await stream.write(STALLED)
-          return stream
-        })
+      const viaChannel = (): Promise<TransportStream> => stalled(peer, STALLED.byteLength)
+      const native = (): Promise<TransportStream> => stalled(peer)
       const served = node.getConnection(peer.peerId)?.transportConnection as QuicConnection
 
       // 20 on the channel, then 20 native: the last 8 native ones are past the bound.
@@ -114,22 +124,12 @@ describe('stream bound across native QUIC streams and the message channel', () =
   it('a stream past the bound whose data and FIN arrive in one packet is refused, and the node lives on (quic-lib change 28)', async () => {
     const node = await createTestNode([quic({ host: '127.0.0.1' })], { connection: { maxInboundStreams: BOUND } })
     node.handle(() => Buffer.from('ok'))
-    const peer = await HostilePeer.connect({
-      factory: quic({ host: '127.0.0.1' }),
-      address: node.addresses[0] as string,
-      peerId: node.peerId,
-      networkName: 'test-net',
-    })
+    const peer = await hostilePeerOf(node)
     try {
       // The bound filled as in the test above: stalled requests, most on the peer's message channel.
-      const stalled = (messageBytes?: number): Promise<TransportStream> =>
-        peer.connection.openStream({ bidirectional: true, messageBytes }).then(async (stream) => {
-          await stream.write(STALLED)
-          return stream
-        })
       const held = await Promise.all([
-        ...Array.from({ length: BOUND - 4 }, () => stalled(STALLED.byteLength)),
-        ...Array.from({ length: 4 }, () => stalled()),
+        ...Array.from({ length: BOUND - 4 }, () => stalled(peer, STALLED.byteLength)),
+        ...Array.from({ length: 4 }, () => stalled(peer)),
       ])
       const served = node.getConnection(peer.peerId)?.transportConnection as QuicConnection
       await waitUntil(() => served.inboundStreams === BOUND, 5_000, 'the held streams to arrive')
@@ -144,17 +144,7 @@ describe('stream bound across native QUIC streams and the message channel', () =
         void writer.close().catch(() => {})
         return stream
       })
-      const codes = await Promise.all(
-        refused.map((stream) =>
-          stream.readable
-            .getReader()
-            .read()
-            .then(
-              () => -1,
-              (error: unknown) => (error instanceof StreamResetError ? error.resetCode : -2),
-            ),
-        ),
-      )
+      const codes = await Promise.all(refused.map((stream) => libraryOutcome(stream, 5_000)))
       expect(codes).toEqual([StreamResetCode.REFUSED, StreamResetCode.REFUSED])
       expect(served.inboundStreams).toBe(BOUND)
       // The node serves the connection once the held streams are gone.
@@ -169,12 +159,7 @@ describe('stream bound across native QUIC streams and the message channel', () =
 
   it('a peer holds at most two message channels; a third is REFUSED, a stream of unknown kind gets PROTOCOL_ERROR', async () => {
     const node = await createTestNode([quic({ host: '127.0.0.1' })])
-    const peer = await HostilePeer.connect({
-      factory: quic({ host: '127.0.0.1' }),
-      address: node.addresses[0] as string,
-      peerId: node.peerId,
-      networkName: 'test-net',
-    })
+    const peer = await hostilePeerOf(node)
     try {
       const served = node.getConnection(peer.peerId)?.transportConnection as QuicConnection
       const library = libraryConnectionOf(peer.connection)
@@ -184,28 +169,17 @@ describe('stream bound across native QUIC streams and the message channel', () =
         void stream.writable.getWriter().write(Uint8Array.of(kind)).catch(() => {})
         return stream
       }
-      const resetCode = (stream: ReturnType<typeof opened>, ms: number): Promise<number | 'open'> =>
-        Promise.race([
-          stream.readable
-            .getReader()
-            .read()
-            .then(
-              () => -1,
-              (error: unknown) => (error instanceof StreamResetError ? error.resetCode : -2),
-            ),
-          new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), ms)),
-        ])
       const channels = [opened(1), opened(1)]
       await waitUntil(() => served.openChannels.peer === 2, 5_000, 'two channels of the peer')
-      expect(await resetCode(opened(1), 2_000)).toBe(StreamResetCode.REFUSED)
-      expect(await resetCode(opened(9), 2_000)).toBe(StreamResetCode.PROTOCOL_ERROR)
+      expect(await libraryOutcome(opened(1), 2_000)).toBe(StreamResetCode.REFUSED)
+      expect(await libraryOutcome(opened(9), 2_000)).toBe(StreamResetCode.PROTOCOL_ERROR)
       expect(served.openChannels.peer).toBe(2)
       // Neither counts against the peer's streams: the node still serves it.
       expect(served.inboundStreams).toBe(0)
       const request = await peer.open(Buffer.concat([HostilePeer.header(1, 2), Buffer.from('hi')]), { end: true })
       expect(await outcome(request, 5_000)).toBe(-1)
       // The two channels it holds were not reset (the node's muxer may have written to them: -1).
-      const held = await Promise.all(channels.map((stream) => resetCode(stream, 300)))
+      const held = await Promise.all(channels.map((stream) => libraryOutcome(stream, 300)))
       expect(held.every((outcome) => outcome === 'open' || outcome === -1)).toBe(true)
     } finally {
       await peer.close()
