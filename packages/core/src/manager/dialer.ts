@@ -317,7 +317,7 @@ export class Dialer {
     // on both ends (closing it here while the peer kept it would leave neither).
     const race = this.nextDial()
     let attempts = 0
-    const redundant = (late: Secured): void => this.adopt(late, undefined)
+    const redundant = (late: Secured): void => this.adopt(late, undefined, true)
     let secured: Secured
     try {
       secured = await raceStaggered(
@@ -426,7 +426,7 @@ export class Dialer {
       },
     )
     const { remote } =
-      options.signal === undefined ? await handshake : await unlessAbandoned(handshake, options.signal, (secured) => this.adopt(secured, via))
+      options.signal === undefined ? await handshake : await unlessAbandoned(handshake, options.signal, (secured) => this.adopt(secured, via, false))
     return this.establisher.establish(connection, remote, undefined, via)
   }
 
@@ -441,8 +441,9 @@ export class Dialer {
    * rival attempt or traversal won, or because its caller gave up, left
    * neither end a connection until a redial). So a cancelled caller hears
    * `AbortError` at once, while the handshake runs on, bounded by the dial
-   * timeout, and is pooled once WELCOMEd: the same tie-break then settles the
-   * duplicate on both ends.
+   * timeout, and once WELCOMEd is pooled beside the connection we hold (the
+   * same tie-break then settles the duplicate on both ends), or closed when we
+   * hold none (see `adopt`).
    */
   private async secure(
     address: string,
@@ -498,16 +499,19 @@ export class Dialer {
         controller.signal.removeEventListener('abort', abortHandshake)
       }
     })()
-    return unlessAbandoned(handshake, signal, (secured) => this.adopt(secured, via))
+    return unlessAbandoned(handshake, signal, (secured) => this.adopt(secured, via, false))
   }
 
   /**
-   * Pool a handshake whose caller stopped waiting (see `secure`), or a raced
-   * attempt that completed after another won: the tie-break keeps one
-   * connection on both ends. One the peer answered without its dial tag (an
-   * older peer) is closed instead: that peer settles duplicates by another rule.
+   * Pool a raced attempt that completed after another won (`late`), or a
+   * handshake whose caller stopped waiting (see `secure`) while a connection
+   * to the peer is pooled: the peer may have put it in that one's place, and
+   * the tie-break keeps one connection on both ends. An abandoned one beside
+   * no connection is closed (nobody wants it, and the peer keeps nothing else
+   * it could have replaced), as is one the peer answered without its dial tag
+   * (an older peer: it settles duplicates by another rule).
    */
-  private adopt(secured: Secured, via: ConnectionMethod | undefined): void {
+  private adopt(secured: Secured, via: ConnectionMethod | undefined, late: boolean): void {
     const { transportConnection, remote } = secured
     if (!this.state.running) {
       void transportConnection.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' })
@@ -515,6 +519,10 @@ export class Dialer {
     }
     if (remote.race === undefined) {
       void transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
+      return
+    }
+    if (!late && this.pool.get(transportConnection.remotePeer.peerId) === undefined) {
+      void transportConnection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
       return
     }
     try {
