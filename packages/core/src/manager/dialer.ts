@@ -476,6 +476,7 @@ export class Dialer {
       if (remotePeerId === this.security.peerId) throw new DialError(`${address} is this node itself`)
       if (this.blacklist.blocksPeer(remotePeerId)) throw new BlacklistedError(`peer ${remotePeerId} is blacklisted`)
       this.admission.track(connection)
+      if (controller.signal.aborted) throw new AbortError()
     } catch (error) {
       clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
