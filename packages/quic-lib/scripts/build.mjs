@@ -36,7 +36,7 @@ const VENDORED = {
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
   'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)', 'this._certDERs ??='],
-  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch(', 'return readableP.then(() => this.readableRecv(), () => { });'],
+  'dist/QUICStream.js': ['connection.readableChunk ??= utils.scratch(', 'return readableP.then(() => (this._readClosed ? undefined : this.readablePull()), () => { });'],
   'dist/utils.js': ['function scratch(size)'],
   'dist/config.js': ['tlsConfigs.get(tlsKey)', 'setStatelessResetToken(config.statelessResetToken ?? null)'],
   'dist/QUICSocket.js': ['handleSocketDatagram = (data, remoteInfo) =>', 'getConnection(connectionId)'],

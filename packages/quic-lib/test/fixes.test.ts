@@ -701,3 +701,33 @@ describe('per-connection config and stateless reset tokens', () => {
     }
   })
 })
+
+describe('change 26: the wait for data', () => {
+  it('a stream woken with nothing to read waits again (reading at once failed it as internal, and the connection rethrew: the process crashed)', async () => {
+    const pair = await connect(patched)
+    try {
+      const stream = pair.client.connection.newStream('bidi')
+      const writer = stream.writable.getWriter()
+      await writer.write(Buffer.from('first'))
+      await waitFor(() => pair.serverStreams.length === 1)
+      const serverStream = pair.serverStreams[0] as QUICStream
+      const errors: unknown[] = []
+      serverStream.addEventListener(patched.events.EventQUICStreamError.name, (event: Event) => errors.push((event as CustomEvent).detail))
+      const reader = serverStream.readable.getReader()
+      expect(Buffer.from((await reader.read()).value ?? []).toString()).toBe('first')
+      const next = reader.read()
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      // The pull now waits for data; wake it with nothing to read (as when the data it was woken for is gone).
+      const internals = serverStream as unknown as { resolveReadableP: () => void; connection: QUICConnection; streamId: number }
+      expect(internals.connection.conn.streamReadable(internals.streamId)).toBe(false)
+      internals.resolveReadableP()
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(errors).toEqual([])
+      await writer.write(Buffer.from('second'))
+      await writer.close()
+      expect(Buffer.from((await next).value ?? []).toString()).toBe('second')
+    } finally {
+      await pair.close()
+    }
+  })
+})

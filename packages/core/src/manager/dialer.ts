@@ -40,6 +40,7 @@ import type { Establisher } from './establisher.js'
 import type { ConnectionPool } from './pool.js'
 import { RaceFailedError, raceStaggered } from './race.js'
 import { retryWithBackoff } from './retry.js'
+import { unlessAbandoned } from './handover.js'
 import type { RunState } from './run-state.js'
 import type { TransportHost } from './transport-host.js'
 import { fallbackReason, groupByTransport } from './transport-order.js'
@@ -312,28 +313,18 @@ export class Dialer {
     const groupErrors = new Map<string, Error>()
     const failures: DialFailure[] = []
     // Every attempt carries this dial's tag, so when two complete (TCP and QUIC racing) both ends keep the
-    // same one: the late one is pooled too, and the tie-break retires the loser on both ends (closing it
-    // here while the peer kept it would leave neither).
-    const race = `${this.raceNode}.${this.dialCount++}`
+    // same one: the late one is pooled too (see `secure` and `adopt`), and the tie-break retires the loser
+    // on both ends (closing it here while the peer kept it would leave neither).
+    const race = this.nextDial()
     let attempts = 0
-    const redundant = (late: Secured): void => {
-      if (late.remote.race === undefined) {
-        void late.transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
-        return
-      }
-      try {
-        this.establisher.establish(late.transportConnection, late.remote)
-      } catch {
-        // No room: establish closed it.
-      }
-    }
+    const redundant = (late: Secured): void => this.adopt(late, undefined, true)
     let secured: Secured
     try {
       secured = await raceStaggered(
         groups,
         async (group, groupSignal) => {
           try {
-            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, { localPort, race: `${race}.${attempts++}`, dial: signal }), {
+            return await raceStaggered(group.addresses, (address, s) => this.secure(address, peer.peerId, s, { localPort, race: `${race}.${attempts++}` }), {
               staggerMs: dialStagger,
               signal: groupSignal,
               dispose: redundant,
@@ -400,7 +391,11 @@ export class Dialer {
       throw new ConfigError(`malformed connection method ${JSON.stringify(options.method)}`)
     }
     const via = isDialerMethod(options.method) ? options.method : undefined
-    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, { via, localPort: options.localPort })
+    const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, {
+      via,
+      localPort: options.localPort,
+      race: `${this.nextDial()}.0`,
+    })
     return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
   }
 
@@ -419,37 +414,42 @@ export class Dialer {
       return fail(new AuthenticationError(`expected peer ${options.expectedPeerId}, got ${peerId}`), CloseCode.AUTH_FAILED)
     }
     if (this.blacklist.blocksPeer(peerId)) return fail(new BlacklistedError(`peer ${peerId} is blacklisted`), CloseCode.BLACKLISTED)
+    if (options.signal?.aborted) return fail(new AbortError(), CloseCode.NORMAL)
     this.admission.track(connection)
-    const onAbort = (): void => void connection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
-    options.signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      const via = isDialerMethod(connection.method) ? connection.method : undefined
-      const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), via })
-      return this.establisher.establish(connection, remote, undefined, via)
-    } catch (error) {
-      void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
-      throw error
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort)
-    }
+    const via = isDialerMethod(connection.method) ? connection.method : undefined
+    // Past its HELLO the handshake runs to its end even if the caller gives up: see `secure`.
+    const handshake = dialerHandshake(connection, { ...this.transports.handshakeOptions(), via, race: `${this.nextDial()}.0` }).then(
+      (remote): Secured => ({ transportConnection: connection, remote }),
+      (error: unknown) => {
+        void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
+        throw error
+      },
+    )
+    const { remote } =
+      options.signal === undefined ? await handshake : await unlessAbandoned(handshake, options.signal, (secured) => this.adopt(secured, via, false))
+    return this.establisher.establish(connection, remote, undefined, via)
   }
 
   /**
    * Dial one address, authenticate and handshake, all under the dial timeout.
    * `via`: how the path was made, when the dialer knows (told in the HELLO);
-   * `localPort`: see `DialOptions.localPort`; `race`: the dial tag (see the handshake's `race`);
-   * `dial`: the whole dial's signal, when `signal` is one attempt's of a race.
+   * `localPort`: see `DialOptions.localPort`; `race`: the attempt's dial tag (see `nextDial`).
+   *
+   * `signal` cancels the attempt only until its HELLO goes out. From then on
+   * the peer may pool it first and, by the tie-break, keep it in place of the
+   * connection both ends had (seen in the NAT lab: a dial cancelled because a
+   * rival attempt or traversal won, or because its caller gave up, left
+   * neither end a connection until a redial). So a cancelled caller hears
+   * `AbortError` at once, while the handshake runs on, bounded by the dial
+   * timeout, and once WELCOMEd is pooled beside the connection we hold (the
+   * same tie-break then settles the duplicate on both ends), or closed when we
+   * hold none (see `adopt`).
    */
   private async secure(
     address: string,
     expectedPeerId: string | undefined,
     signal: AbortSignal,
-    {
-      via,
-      localPort,
-      race,
-      dial,
-    }: { readonly via?: ConnectionMethod; readonly localPort?: number; readonly race?: string; readonly dial?: AbortSignal } = {},
+    { via, localPort, race }: { readonly via?: ConnectionMethod; readonly localPort?: number; readonly race: string },
   ): Promise<Secured> {
     const transport = this.transports.transportFor(address)
     if (transport === undefined) throw new UnsupportedAddressError(address)
@@ -463,42 +463,84 @@ export class Dialer {
     const onAbort = (): void => controller.abort()
     signal.addEventListener('abort', onAbort, { once: true })
     let connection: TransportConnection | undefined
+    const fail = (error: unknown): never => {
+      const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
+      void connection?.close({ code, reason: asError(error).message })
+      if (timedOut) throw new TimeoutError(`connecting to ${address} took longer than ${timeoutMs} ms`)
+      if (controller.signal.aborted) throw new AbortError()
+      throw error
+    }
     try {
       connection = await transport.dial(address, { signal: controller.signal, expectedPeerId, ...(localPort === undefined ? {} : { localPort }) })
       const remotePeerId = connection.remotePeer.peerId
       if (remotePeerId === this.security.peerId) throw new DialError(`${address} is this node itself`)
       if (this.blacklist.blocksPeer(remotePeerId)) throw new BlacklistedError(`peer ${remotePeerId} is blacklisted`)
       this.admission.track(connection)
-      const dialled = connection
-      // A raced attempt whose HELLO goes out is not cancelled because another attempt of its dial won
-      // here: the peer may have pooled it first and, by the tie-break (the earlier attempt of a dial),
-      // keep it and retire the winner, and closing it would leave neither end a connection (seen in the
-      // NAT lab: TCP and QUIC to a mapping both connecting, 0.3-3 s without a connection). From here on
-      // only the whole dial's cancellation (and the timeout) stops it; otherwise it runs to its WELCOME
-      // and, late, goes to the race's `dispose`, which pools it for the same tie-break on this end.
-      if (race !== undefined) {
-        signal.removeEventListener('abort', onAbort)
-        if (dial?.aborted) controller.abort()
-        else dial?.addEventListener('abort', onAbort, { once: true })
-      }
-      const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
-      controller.signal.addEventListener('abort', abortHandshake, { once: true })
-      const remote = await dialerHandshake(connection, { ...this.transports.handshakeOptions(), target: address, via, ...(race === undefined ? {} : { race }) })
-      controller.signal.removeEventListener('abort', abortHandshake)
-      // Cancelled as the WELCOME arrived: the connection is closing already, never hand it on.
       if (controller.signal.aborted) throw new AbortError()
-      return { transportConnection: connection, remote }
     } catch (error) {
-      const code = isCrustError(error, 'ERR_BLACKLISTED') ? CloseCode.BLACKLISTED : CloseCode.PROTOCOL_ERROR
-      void connection?.close({ code, reason: asError(error).message })
-      if (timedOut) throw new TimeoutError(`connecting to ${address} took longer than ${timeoutMs} ms`)
-      if (signal.aborted) throw new AbortError()
-      throw error
-    } finally {
       clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
-      dial?.removeEventListener('abort', onAbort)
+      return fail(error)
     }
+    // The HELLO goes out: only the dial timeout stops the attempt now.
+    signal.removeEventListener('abort', onAbort)
+    const dialled = connection
+    const abortHandshake = (): void => void dialled.close({ code: CloseCode.NORMAL, reason: 'dial timed out' })
+    controller.signal.addEventListener('abort', abortHandshake, { once: true })
+    const handshake = (async (): Promise<Secured> => {
+      try {
+        const remote = await dialerHandshake(dialled, { ...this.transports.handshakeOptions(), target: address, via, race })
+        // Timed out as the WELCOME arrived: the connection is closing already, never hand it on.
+        if (controller.signal.aborted) throw new AbortError()
+        return { transportConnection: dialled, remote }
+      } catch (error) {
+        return fail(error)
+      } finally {
+        clearTimeout(timer)
+        controller.signal.removeEventListener('abort', abortHandshake)
+      }
+    })()
+    return unlessAbandoned(handshake, signal, (secured) => this.adopt(secured, via, false))
+  }
+
+  /**
+   * Pool a raced attempt that completed after another won (`late`), or a
+   * handshake whose caller stopped waiting (see `secure`) while a connection
+   * to the peer is pooled: the peer may have put it in that one's place, and
+   * the tie-break keeps one connection on both ends. An abandoned one beside
+   * no connection is closed (nobody wants it, and the peer keeps nothing else
+   * it could have replaced), as is one the peer answered without its dial tag
+   * (an older peer: it settles duplicates by another rule).
+   */
+  private adopt(secured: Secured, via: ConnectionMethod | undefined, late: boolean): void {
+    const { transportConnection, remote } = secured
+    if (!this.state.running) {
+      void transportConnection.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' })
+      return
+    }
+    if (remote.race === undefined) {
+      void transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
+      return
+    }
+    if (!late && this.pool.get(transportConnection.remotePeer.peerId) === undefined) {
+      void transportConnection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
+      return
+    }
+    try {
+      this.establisher.establish(transportConnection, remote, undefined, via)
+    } catch {
+      // No room: establish closed it.
+    }
+  }
+
+  /**
+   * A new dial's tag (`node.dial`; each attempt adds `.attempt`). Every
+   * outbound connection carries one, services' dials too: two connections
+   * of this node to one peer are then ordered alike on both ends (see
+   * `chooseSurvivor`), where arrival order could differ between the ends.
+   */
+  private nextDial(): string {
+    return `${this.raceNode}.${this.dialCount++}`
   }
 
   /** A shared dial failed for good: one `dial:failed` for all its callers. */

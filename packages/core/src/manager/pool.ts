@@ -8,7 +8,8 @@ import type { Connection } from '../connection/connection.js'
  * same direction from one dialling node, whose order both ends know from the
  * handshake: of one dial (TCP and QUIC racing), the earlier attempt (the
  * preferred transport); of two dials (a quick check beside a full attempt, a
- * fresh dial beside a suspect path), the later dial. Otherwise (the peer
+ * fresh dial beside a suspect path, a service's dial beside the node's), the
+ * later dial. Otherwise (the peer
  * restarted, or an untagged older peer) the older one is stale: keep the newer.
  */
 export function chooseSurvivor(existing: Connection, incoming: Connection, localPeerId: string): Connection {
