@@ -10,6 +10,7 @@ import { tcp } from '@crust/transport-tcp'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LabHost, NetLab, announceSkip, labSupport } from '../../../tools/netlab/src/index.js'
 import { quic } from '../src/index.js'
+import { expectKept, settleOn } from './settle.js'
 
 const nodes: CrustNode[] = []
 const servers: Server[] = []
@@ -99,14 +100,9 @@ describe('TCP first, QUIC as fallback', () => {
         setTimeout(() => proxy.restore(), 100)
         // The QUIC attempt completes once its WELCOME gets through (retransmitted); both ends keep it (the
         // earlier attempt of the dial) and retire TCP. Cancelling it left neither end a connection.
-        const settle = Date.now() + 4_000
-        while (Date.now() < settle && !(client.connections[0]?.transport === 'quic' && server.connections.length === 1)) await new Promise((r) => setTimeout(r, 20))
-        await new Promise((r) => setTimeout(r, 300)) // any retirement under way finishes
+        await settleOn(client, server, 'quic')
         expect(closes).toEqual([])
-        expect(client.connections.map((c) => c.transport)).toEqual(['quic'])
-        expect(server.connections.map((c) => c.transport)).toEqual(['quic'])
-        const kept = client.connections[0]
-        expect(kept && Buffer.from(await kept.request(Buffer.from('x'))).toString()).toBe('echo x')
+        await expectKept(client, server, 'quic')
       } finally {
         await Promise.allSettled(nodes.splice(0).map((n) => n.stop()))
         await proxy.close()

@@ -426,7 +426,7 @@ export class Dialer {
       },
     )
     const { remote } =
-      options.signal === undefined ? await handshake : await unlessAbandoned(handshake, options.signal, (secured) => this.adopt(secured, via, false))
+      options.signal === undefined ? await handshake : await unlessAbandoned(handshake, options.signal, this.adoptAbandoned(peerId, via))
     return this.establisher.establish(connection, remote, undefined, via)
   }
 
@@ -500,19 +500,35 @@ export class Dialer {
         controller.signal.removeEventListener('abort', abortHandshake)
       }
     })()
-    return unlessAbandoned(handshake, signal, (secured) => this.adopt(secured, via, false))
+    return unlessAbandoned(handshake, signal, this.adoptAbandoned(dialled.remotePeer.peerId, via))
   }
 
   /**
-   * Pool a raced attempt that completed after another won (`late`), or a
-   * handshake whose caller stopped waiting (see `secure`) while a connection
-   * to the peer is pooled: the peer may have put it in that one's place, and
-   * the tie-break keeps one connection on both ends. An abandoned one beside
-   * no connection is closed (nobody wants it, and the peer keeps nothing else
-   * it could have replaced), as is one the peer answered without its dial tag
-   * (an older peer: it settles duplicates by another rule).
+   * What becomes of a handshake whose caller stopped waiting: called at that
+   * moment, it notes whether a connection to the peer was pooled then. The
+   * peer may pool the attempt and retire that connection for it before our
+   * WELCOME arrives (the later dial wins the tie-break); the attempt is then
+   * the connection both ends should keep, though none is pooled here by the
+   * time it completes.
    */
-  private adopt(secured: Secured, via: ConnectionMethod | undefined, late: boolean): void {
+  private adoptAbandoned(peerId: string, via: ConnectionMethod | undefined): () => (secured: Secured) => void {
+    return () => {
+      const held = this.pool.get(peerId) !== undefined
+      return (secured) => this.adopt(secured, via, held)
+    }
+  }
+
+  /**
+   * Pool a raced attempt that completed after another won, or a handshake
+   * whose caller stopped waiting (see `secure`) while a connection to the
+   * peer is pooled, or was when the caller stopped (`keep` for both): the
+   * peer may have put it in that one's place, and the tie-break keeps one
+   * connection on both ends. An abandoned one beside no connection, then or
+   * now, is closed (nobody wants it, and the peer keeps nothing else it could
+   * have replaced), as is one the peer answered without its dial tag (an
+   * older peer: it settles duplicates by another rule).
+   */
+  private adopt(secured: Secured, via: ConnectionMethod | undefined, keep: boolean): void {
     const { transportConnection, remote } = secured
     if (!this.state.running) {
       void transportConnection.close({ code: CloseCode.SHUTDOWN, reason: 'node stopping' })
@@ -522,7 +538,7 @@ export class Dialer {
       void transportConnection.close({ code: CloseCode.NORMAL, reason: 'redundant dial' })
       return
     }
-    if (!late && this.pool.get(transportConnection.remotePeer.peerId) === undefined) {
+    if (!keep && this.pool.get(transportConnection.remotePeer.peerId) === undefined) {
       void transportConnection.close({ code: CloseCode.NORMAL, reason: 'dial cancelled' })
       return
     }

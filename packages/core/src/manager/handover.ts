@@ -10,10 +10,13 @@ import { AbortError } from '../errors.js'
 /**
  * Wait for `work` unless `signal` aborts first: then the caller hears
  * `AbortError` at once, `work` runs on, and its result, if it succeeds, goes
- * to `orphan` (a failure is the work's own to clean up).
+ * to the handler `abandoned` returns (a failure is the work's own to clean
+ * up). `abandoned` is called at the moment of abandonment, so the handler can
+ * act on what held then (e.g. the connection a dial stood beside, which the
+ * peer may since have retired in favour of this one).
  */
-export function unlessAbandoned<T>(work: Promise<T>, signal: AbortSignal, orphan: (value: T) => void): Promise<T> {
-  const adopt = (): void => void work.then(orphan, () => {})
+export function unlessAbandoned<T>(work: Promise<T>, signal: AbortSignal, abandoned: () => (value: T) => void): Promise<T> {
+  const adopt = (): void => void work.then(abandoned(), () => {})
   if (signal.aborted) {
     adopt()
     return Promise.reject(new AbortError())

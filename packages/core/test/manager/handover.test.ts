@@ -16,7 +16,7 @@ describe('unlessAbandoned', () => {
   it('hands the result to the caller when it waits to the end; nothing is orphaned', async () => {
     const work = deferred<string>()
     const orphans: string[] = []
-    const waiting = unlessAbandoned(work.promise, new AbortController().signal, (v) => orphans.push(v))
+    const waiting = unlessAbandoned(work.promise, new AbortController().signal, () => (v) => orphans.push(v))
     work.resolve('done')
     await expect(waiting).resolves.toBe('done')
     expect(orphans).toEqual([])
@@ -26,7 +26,7 @@ describe('unlessAbandoned', () => {
     const work = deferred<string>()
     const orphans: string[] = []
     const caller = new AbortController()
-    const waiting = unlessAbandoned(work.promise, caller.signal, (v) => orphans.push(v))
+    const waiting = unlessAbandoned(work.promise, caller.signal, () => (v) => orphans.push(v))
     caller.abort()
     await expect(waiting).rejects.toMatchObject({ code: 'ERR_ABORTED' })
     expect(orphans).toEqual([])
@@ -40,12 +40,12 @@ describe('unlessAbandoned', () => {
     const caller = new AbortController()
     caller.abort()
     const orphans: string[] = []
-    await expect(unlessAbandoned(Promise.resolve('x'), caller.signal, (v) => orphans.push(v))).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+    await expect(unlessAbandoned(Promise.resolve('x'), caller.signal, () => (v) => orphans.push(v))).rejects.toMatchObject({ code: 'ERR_ABORTED' })
     await Promise.resolve()
     expect(orphans).toEqual(['x'])
     const failing = deferred<string>()
     const other = new AbortController()
-    const waiting = unlessAbandoned(failing.promise, other.signal, (v) => orphans.push(v))
+    const waiting = unlessAbandoned(failing.promise, other.signal, () => (v) => orphans.push(v))
     other.abort()
     await expect(waiting).rejects.toMatchObject({ code: 'ERR_ABORTED' })
     failing.reject(new Error('handshake failed'))
@@ -55,8 +55,26 @@ describe('unlessAbandoned', () => {
 
   it('a failure before abandonment reaches the caller', async () => {
     const work = deferred<string>()
-    const waiting = unlessAbandoned(work.promise, new AbortController().signal, () => {})
+    const waiting = unlessAbandoned(work.promise, new AbortController().signal, () => () => {})
     work.reject(new Error('refused'))
     await expect(waiting).rejects.toThrow('refused')
+  })
+
+  it('asks for the handler at the moment of abandonment, so it can act on what held then', async () => {
+    const work = deferred<string>()
+    const caller = new AbortController()
+    let state = 'before'
+    const seen: string[] = []
+    const waiting = unlessAbandoned(work.promise, caller.signal, () => {
+      const then = state
+      return (v) => seen.push(`${v} (abandoned while ${then})`)
+    })
+    caller.abort()
+    state = 'after'
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+    work.resolve('done')
+    await Promise.resolve()
+    await Promise.resolve()
+    expect(seen).toEqual(['done (abandoned while before)'])
   })
 })
