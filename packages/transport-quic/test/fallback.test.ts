@@ -4,13 +4,10 @@
  * that silently drops TCP inside a network namespace.
  */
 import { type Server, createServer } from 'node:net'
-import { type CrustNode, type NodeConfigInput, type NodeEvents, createNode } from '@crust/core'
-import { pathProxy } from '@crust/core/testing'
-import { tcp } from '@crust/transport-tcp'
+import type { CrustNode, NodeConfigInput, NodeEvents } from '@crust/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LabHost, NetLab, announceSkip, labSupport } from '../../../tools/netlab/src/index.js'
-import { quic } from '../src/index.js'
-import { expectKept, settleOn } from './settle.js'
+import { type Kind, quicAddresses, raceWithLostWelcome, startNode as startTcpQuicNode, tcpAddresses } from './tcp-and-quic.js'
 
 const nodes: CrustNode[] = []
 const servers: Server[] = []
@@ -19,25 +16,7 @@ afterEach(async () => {
   for (const s of servers.splice(0)) s.close()
 })
 
-type Kind = 'tcp' | 'quic'
-async function startNode(kinds: Kind[], overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> {
-  const transports = kinds.map((k) => (k === 'tcp' ? tcp({ host: '127.0.0.1' }) : quic({ host: '127.0.0.1' })))
-  const node = await createNode({
-    networkName: 'fallback',
-    transports,
-    logLevel: 'error',
-    bootstrap: { cache: false },
-    retry: { maxAttempts: 1 },
-    ...overrides,
-  })
-  nodes.push(node)
-  await node.start()
-  node.handle((m) => (m.isRequest ? Buffer.from(`echo ${Buffer.from(m.data)}`) : undefined))
-  return node
-}
-
-const quicAddresses = (node: CrustNode) => node.addresses.filter((a) => a.startsWith('quic://'))
-const tcpAddresses = (node: CrustNode) => node.addresses.filter((a) => a.startsWith('tcp://'))
+const startNode = (kinds: Kind[], overrides: Partial<NodeConfigInput> = {}): Promise<CrustNode> => startTcpQuicNode(nodes, 'fallback', kinds, overrides)
 
 async function closedPort(): Promise<number> {
   const server = createServer()
@@ -81,32 +60,7 @@ describe('TCP first, QUIC as fallback', () => {
       const server = await startNode(['tcp', 'quic'])
       // QUIC is preferred (attempt 0); TCP (attempt 1) starts 300 ms later, by when the server pooled QUIC.
       const client = await startNode(['tcp', 'quic'], { connection: { transportPreference: ['quic', 'tcp'], fallbackDelay: 300 } })
-      const [serverQuic] = quicAddresses(server)
-      const proxy = await pathProxy('udp', Number(serverQuic?.split(':').at(-1)))
-      // The server pools the QUIC connection, then its WELCOME is lost on the way back: on the client
-      // the QUIC attempt is still in its handshake when TCP wins the race.
-      let held = false
-      server.on('connection:open', ({ connection }) => {
-        if (connection.transport !== 'quic' || held) return
-        held = true
-        proxy.blackhole('back')
-      })
-      const closes: string[] = []
-      client.on('peer:disconnected', (event) => closes.push(event.reason))
-      try {
-        const connection = await client.connect({ peerId: server.peerId, addresses: [`quic://127.0.0.1:${proxy.port}`, ...tcpAddresses(server)] })
-        expect(held).toBe(true)
-        expect(connection.transport).toBe('tcp')
-        setTimeout(() => proxy.restore(), 100)
-        // The QUIC attempt completes once its WELCOME gets through (retransmitted); both ends keep it (the
-        // earlier attempt of the dial) and retire TCP. Cancelling it left neither end a connection.
-        await settleOn(client, server, 'quic')
-        expect(closes).toEqual([])
-        await expectKept(client, server, 'quic')
-      } finally {
-        await Promise.allSettled(nodes.splice(0).map((n) => n.stop()))
-        await proxy.close()
-      }
+      await raceWithLostWelcome(client, server)
     }
   }, 60_000)
 
