@@ -355,15 +355,15 @@ export class QuicConnection implements TransportConnection, KeepAliveMember {
       inboundGate: this.inbound,
       logger: this.logger,
       onIdle: () => {
-        if (this.ownChannel !== channel) return
         this.ownChannel = undefined
         this.ownClosing++
-        void channel.closed.then(() => this.ownClosing--)
       },
     })
     this.ownChannel = channel
+    // Closed while ours (the peer or the connection ended it), or at the end of its idle close.
     void channel.closed.then(() => {
       if (this.ownChannel === channel) this.ownChannel = undefined
+      else this.ownClosing--
     })
     if (this.handler !== undefined) channel.muxer.onStream(this.handler)
     return channel
