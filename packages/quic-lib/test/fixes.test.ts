@@ -96,6 +96,49 @@ async function clientSendEvents(lib: Library): Promise<number> {
 }
 
 /**
+ * When the client's datagrams reach the kernel (its UDP handle's `send`), counted at three points
+ * of one job: right after the first write's call, after a second write in the same job, and once
+ * the job is over. With `fin`, the second step is the stream's close instead, and the first write
+ * is marked to carry the FIN (`finWith`, a patch API the published library ignores). The last count
+ * is taken once the server has the stream (with `fin`, all of it).
+ */
+async function datagramsOfOneJob(lib: Library, fin: boolean): Promise<{ inCall: number; inJob: number; after: number; received: string }> {
+  const pair = await connect(lib)
+  try {
+    await pair.server()
+    const udp = (pair.client as unknown as { socket: { socket: dgram.Socket } }).socket.socket
+    // node:dgram keeps its UDP handle (whose `send` is the system call) under its 'state symbol'.
+    const state = Object.getOwnPropertySymbols(udp).find((symbol) => symbol.description === 'state symbol')
+    const handle = (udp as unknown as Record<symbol, { handle: { send: (...args: unknown[]) => unknown } } | undefined>)[state as symbol]?.handle
+    if (handle === undefined) throw new Error("node:dgram's UDP handle not found")
+    let sends = 0
+    const kernelSend = handle.send
+    handle.send = function (this: unknown, ...args: unknown[]) {
+      sends++
+      return kernelSend.apply(this, args)
+    }
+    const stream = pair.client.connection.newStream('bidi')
+    const writer = stream.writable.getWriter()
+    await new Promise((resolve) => setTimeout(resolve, 50)) // what the handshake still owes has gone
+    sends = 0
+    const first = Buffer.from('first')
+    if (fin) (stream as unknown as { finWith?: Uint8Array }).finWith = first
+    const written = writer.write(first)
+    const inCall = sends
+    await written
+    await (fin ? writer.close() : writer.write(Buffer.from('+second')))
+    const inJob = sends
+    await waitFor(() => pair.serverStreams.length === 1)
+    const served = pair.serverStreams[0] as QUICStream
+    // Counted once the server has the stream (with `fin`, all of it): later datagrams are ACKs.
+    const received = fin ? String(await readAll(served)) : ''
+    return { inCall, inJob, after: sends, received }
+  } finally {
+    await pair.close()
+  }
+}
+
+/**
  * Datagrams the server sends per exchange on one bidirectional stream: the
  * client writes 1 KiB and waits for it to come back; the server echoes each
  * chunk the moment it reads it (one exchange in flight, 40 of them).
@@ -210,6 +253,19 @@ describe('QUICConnection: per-datagram work', () => {
   it('QUICClient does not clone its connection’s per-datagram send event', async () => {
     expect(await clientSendEvents(patched)).toBe(0)
     expect(await clientSendEvents(upstream)).toBeGreaterThan(0)
+  })
+
+  it('the first stream write of a job leaves inside the write call; writes that follow in the job leave together once its microtasks are done', async () => {
+    // Patched: the first datagram is handed to the kernel during `write()` (dgram's lookup answers an
+    // address at once), the second write waits for the job's end. Published: every datagram waits for a
+    // `dns.lookup` tick, so none left within the job.
+    expect(await datagramsOfOneJob(patched, false)).toMatchObject({ inCall: 1, inJob: 1, after: 2 })
+    expect(await datagramsOfOneJob(upstream, false)).toMatchObject({ inCall: 0, inJob: 0, after: 2 })
+  })
+
+  it('a write marked finWith carries the FIN: data and end of stream in one datagram (published: two)', async () => {
+    expect(await datagramsOfOneJob(patched, true)).toEqual({ inCall: 1, inJob: 1, after: 1, received: 'first' })
+    expect(await datagramsOfOneJob(upstream, true)).toEqual({ inCall: 0, inJob: 0, after: 2, received: 'first' })
   })
 
   it('an answer written at once carries the ACK of what it answers (no ACK-only datagram before it)', async () => {

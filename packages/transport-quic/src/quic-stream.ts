@@ -180,14 +180,17 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
     const writer = this.writer
     this.writes.pending++
     try {
+      let chunk = data !== undefined && data.byteLength > 0 ? data : undefined
       const prefix = this.prefix
       if (prefix !== undefined) {
-        // Queued ahead of the data, so both leave in the same packet.
+        // One chunk, so the kind byte and the data leave in the same packet: the library sends the
+        // first write of a job at once.
         this.prefix = undefined
-        writer.write(prefix).catch(() => {})
+        chunk = chunk === undefined ? prefix : Buffer.concat([prefix, chunk])
       }
-      // Queue both before awaiting, so the data and the FIN leave together.
-      const written = data !== undefined && data.byteLength > 0 ? writer.write(data) : undefined
+      // The last chunk carries the FIN (`finWith`), so the data and the end leave together.
+      if (end && chunk !== undefined) this.stream.finWith = chunk
+      const written = chunk !== undefined ? writer.write(chunk) : undefined
       const closed = end ? writer.close() : undefined
       written?.catch(() => {})
       closed?.catch(() => {})

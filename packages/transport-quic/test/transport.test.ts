@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram'
 import { AbortError, CloseCode, StreamResetError, StreamStateError, type TransportStream } from '@crust/core'
 import { describe, expect, it } from 'vitest'
 import { StreamStateError as QuicStreamStateError } from '../src/index.js'
-import { makeTransport, readAll, sleep, waitFor } from './helpers.js'
+import { libraryConnectionOf, makeTransport, readAll, sleep, waitFor } from './helpers.js'
 
 async function pair(options: Parameters<typeof makeTransport>[0] = {}) {
   const server = await makeTransport(options)
@@ -41,6 +41,25 @@ describe('QUIC transport: connections and streams', () => {
     expect(await inbound.closed).toMatchObject({ code: CloseCode.DUPLICATE, reason: 'lost the race', remote: true })
     await waitFor(() => server.released === 1, 5000, 'gate release')
     await expect(conn.openStream({ bidirectional: true })).rejects.toThrow(/closed/)
+  })
+
+  it('sends a request and its reply (each written with end) in one datagram each way: kind byte, data and FIN together', async () => {
+    const { conn, inbound } = await pair()
+    inbound.onStream(async (stream) => {
+      const data = await readAll(stream)
+      await stream.write(Buffer.concat([Buffer.from('echo:'), data]), { end: true })
+    })
+    const packetsSent = (connection: typeof conn) => libraryConnectionOf(connection).conn.stats().sent
+    await sleep(100) // what the handshake still owes has gone
+    for (let i = 0; i < 5; i++) {
+      const [client, server] = [packetsSent(conn), packetsSent(inbound)]
+      const stream = await conn.openStream({ bidirectional: true })
+      await stream.write(Buffer.from(`request ${i}`), { end: true })
+      expect((await readAll(stream)).toString()).toBe(`echo:request ${i}`)
+      // The library sends the first write of a job at once: a kind byte or a FIN written apart would go alone.
+      expect([packetsSent(conn) - client, packetsSent(inbound) - server]).toEqual([1, 1])
+      await sleep(20)
+    }
   })
 
   it('delivers a close from the accepting side to the dialler', async () => {
