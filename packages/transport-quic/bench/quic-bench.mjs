@@ -97,6 +97,9 @@ async function serverMain() {
   const { createNode } = await import('@crust/core')
   const { createIdentity } = await import('@crust/core/plugin')
   let stop = async () => {}
+  // The crust-quic server's connection count and the peers it lost, for the idle bench.
+  let held = () => 0
+  let disconnects = 0
   process.on('message', async (message) => {
     const reply = (body) => process.send({ id: message.id, ...body })
     try {
@@ -113,6 +116,8 @@ async function serverMain() {
           await node.start()
           const one = Buffer.from([1])
           node.handle(() => one)
+          held = () => node.connections.length
+          node.on('peer:disconnected', () => disconnects++)
           stop = () => node.stop()
           reply({ ok: true, peerId: node.peerId, addresses: node.addresses })
         } else {
@@ -152,7 +157,7 @@ async function serverMain() {
           reply({ ok: true, port: socket.port })
         }
       } else if (message.cmd === 'cpu') {
-        reply({ ok: true, cpu: process.cpuUsage() })
+        reply({ ok: true, cpu: process.cpuUsage(), connections: held(), disconnects })
       } else if (message.cmd === 'memory') {
         for (let i = 0; i < 2; i++) {
           global.gc?.()
@@ -458,10 +463,12 @@ async function benchIdle(count, cpuSeconds) {
       const connectSeconds = (performance.now() - started) / 1000
       await new Promise((r) => setTimeout(r, 1000))
       const after = await call({ cmd: 'memory' })
-      const cpu0 = (await call({ cmd: 'cpu' })).cpu
+      const start = await call({ cmd: 'cpu' })
+      const cpu0 = start.cpu
       const t0 = performance.now()
       await new Promise((r) => setTimeout(r, cpuSeconds * 1000))
-      const cpu1 = (await call({ cmd: 'cpu' })).cpu
+      const end = await call({ cmd: 'cpu' })
+      const cpu1 = end.cpu
       const elapsed = performance.now() - t0
       const busy = cpu1.user + cpu1.system - (cpu0.user + cpu0.system)
       const result = {
@@ -471,6 +478,10 @@ async function benchIdle(count, cpuSeconds) {
         idleCpuPercentOfCore: round((busy / 1000 / elapsed) * 100, 2),
         idleCpuPercentPer2000: round((busy / 1000 / elapsed) * 100 * (2000 / (count + 5)), 2),
         cpuWindowSeconds: cpuSeconds,
+        // The listener's connections when the CPU window opened and closed, and the peers it lost in it:
+        // idle CPU counts only if every connection stayed up.
+        listenerConnections: [start.connections, end.connections],
+        disconnectsInWindow: end.disconnects - start.disconnects,
         connectSeconds: round(connectSeconds, 1),
       }
       log(`crust-quic idle: ${JSON.stringify(result)}`)
