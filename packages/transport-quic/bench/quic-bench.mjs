@@ -51,6 +51,31 @@ const STALL_MS = { throughput: 120_000, messages: 90_000, connect: 60_000 }
  */
 const CONNECT_WARMUP = 500
 
+/**
+ * Sets `result.connectMedianMs`: the median of 50 sequential connects (each closed before the next)
+ * after CONNECT_WARMUP untimed ones; a stall goes to `result.stalls`.
+ */
+async function timeConnects(result, connect, close, what) {
+  const times = []
+  try {
+    await deadline(
+      (async () => {
+        for (let i = 0; i < CONNECT_WARMUP + 50; i++) {
+          const started = performance.now()
+          const c = await connect()
+          if (i >= CONNECT_WARMUP) times.push(performance.now() - started)
+          await close(c)
+        }
+      })(),
+      STALL_MS.connect,
+      what,
+    )
+    result.connectMedianMs = round(median(times))
+  } catch (error) {
+    result.stalls.push(String(error.message))
+  }
+}
+
 function deadline(promise, ms, what) {
   let timer
   return Promise.race([
@@ -255,24 +280,7 @@ async function benchBare(impl, entry, config) {
       // Connect first, on a server nothing else has used yet (measured after the messages phase, the
       // published library's stalled connection was still alive and slowed the server):
       // CONNECT_WARMUP connections (as for Crust), then 50 sequential ones.
-      const times = []
-      try {
-        await deadline(
-          (async () => {
-            for (let i = 0; i < CONNECT_WARMUP + 50; i++) {
-              const started = performance.now()
-              const c = await connect()
-              if (i >= CONNECT_WARMUP) times.push(performance.now() - started)
-              await c.destroy({ force: true })
-            }
-          })(),
-          STALL_MS.connect,
-          `${impl} connect`,
-        )
-        result.connectMedianMs = round(median(times))
-      } catch (error) {
-        result.stalls.push(String(error.message))
-      }
+      await timeConnects(result, connect, (c) => c.destroy({ force: true }), `${impl} connect`)
       log(`${impl} connect median: ${result.connectMedianMs} ms`)
       const client = await connect()
       const conn = client.connection
@@ -430,24 +438,7 @@ async function benchCrust(runs) {
         }
       }
       await conn.close()
-      const times = []
-      try {
-        await deadline(
-          (async () => {
-            for (let i = 0; i < CONNECT_WARMUP + 50; i++) {
-              const started = performance.now()
-              const c = await node.connect(contact)
-              if (i >= CONNECT_WARMUP) times.push(performance.now() - started)
-              await c.close()
-            }
-          })(),
-          STALL_MS.connect,
-          'crust connect',
-        )
-        result.connectMedianMs = round(median(times))
-      } catch (error) {
-        result.stalls.push(String(error.message))
-      }
+      await timeConnects(result, () => node.connect(contact), (c) => c.close(), 'crust connect')
       log(`crust-quic connect median: ${result.connectMedianMs} ms`)
     } finally {
       await node.stop()
