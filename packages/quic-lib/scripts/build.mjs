@@ -5,11 +5,11 @@
 //    @matrixai/quic 2.0.9 (this package's devDependency) and apply
 //    patches/@matrixai__quic@2.0.9.patch to it (JavaScript and declarations:
 //    every hook the transport uses is declared in the .d.ts);
-// 2. vendor @matrixai/events, @matrixai/async-locks and @matrixai/contexts
-//    (each with its patches/ file) and @matrixai/async-init (whose
-//    StartStop/CreateDestroy decorators apply the events' `Evented`) into
-//    dist/vendor/, and point the library's imports (and the copies') at those
-//    copies, so their fixes ship with the package;
+// 2. vendor @matrixai/events, @matrixai/async-locks, @matrixai/contexts and
+//    @matrixai/async-cancellable (each with its patches/ file) and
+//    @matrixai/async-init (whose StartStop/CreateDestroy decorators apply the
+//    events' `Evented`) into dist/vendor/, and point the library's imports
+//    (and the copies') at those copies, so their fixes ship with the package;
 // 3. check that every `[crust patch]` marker is there.
 //
 // Run by the root `pnpm build` (before `tsc -b`) and by `prepack`, so a
@@ -32,6 +32,7 @@ const VENDORED = {
   '@matrixai/async-init': { version: '2.1.2', dir: 'async-init' },
   '@matrixai/async-locks': { version: '5.0.2', dir: 'async-locks' },
   '@matrixai/contexts': { version: '2.0.2', dir: 'contexts' },
+  '@matrixai/async-cancellable': { version: '2.0.1', dir: 'async-cancellable' },
 }
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
@@ -48,6 +49,7 @@ const MARKERS = {
   'dist/vendor/async-locks/RWLockWriter.js': ['this.readersRelease = undefined;'],
   'dist/vendor/async-locks/utils.js': ['abortController.abort(new errorTimeoutConstructor())'],
   'dist/vendor/contexts/functions/timedCancellable.js': ['abortController.abort(new errorTimeoutConstructor())', 'timer.cancel(callEnded)'],
+  'dist/vendor/async-cancellable/PromiseCancellable.js': ['else if (executor.length < 3) {', 'get abortController() {'],
 }
 
 function fail(message) {
@@ -134,7 +136,7 @@ try {
   // Point the library (and the vendored copies) at the vendored copies. Only
   // JavaScript: the declarations keep naming the real packages, whose types
   // are the same.
-  const importOf = /from '(@matrixai\/(?:events|async-init|async-locks|contexts))'/g
+  const importOf = /from '(@matrixai\/(?:events|async-init|async-locks|contexts|async-cancellable))'/g
   for (const path of files(target)) {
     if (!path.endsWith('.js')) continue
     let text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
@@ -161,7 +163,7 @@ try {
     for (const marker of markers) if (!text.includes(marker)) fail(`${name} lacks ${JSON.stringify(marker)}: the patch is not applied`)
   }
   for (const path of files(target)) {
-    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init|async-locks|contexts)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
+    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init|async-locks|contexts|async-cancellable)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
   }
 } finally {
   rmSync(work, { recursive: true, force: true })

@@ -429,6 +429,61 @@ describe('@matrixai/async-locks (vendored)', () => {
   })
 })
 
+describe('@matrixai/async-cancellable (vendored)', () => {
+  /** AbortControllers built while `f` runs (and what it awaits). */
+  async function controllersBuilt(f: () => Promise<unknown>): Promise<number> {
+    const original = globalThis.AbortController
+    let built = 0
+    globalThis.AbortController = class extends original {
+      constructor() {
+        super()
+        built++
+      }
+    }
+    try {
+      await f()
+    } finally {
+      globalThis.AbortController = original
+    }
+    return built
+  }
+
+  it('builds no AbortController for a promise nobody cancels: an await, a then, a catch (the published one: two per step)', async () => {
+    const vendored = (await import('@crust/quic-lib/vendor/async-cancellable/index.js')).PromiseCancellable
+    const published = (await import('@matrixai/async-cancellable')).PromiseCancellable
+    const steps = (PC: typeof published) => async () => {
+      await new PC<number>((resolve) => resolve(1))
+      await new PC<number>((resolve) => resolve(2)).then((v) => v + 1)
+      await new PC<number>((_, reject) => reject(new Error('x'))).catch(() => 3)
+    }
+    expect(await controllersBuilt(steps(vendored as unknown as typeof published))).toBe(0)
+    expect(await controllersBuilt(steps(published))).toBeGreaterThanOrEqual(6)
+  })
+
+  it('still cancels: cancel() rejects with its reason, a handler that takes a signal gets one, all() cancels', async () => {
+    const { PromiseCancellable } = await import('@crust/quic-lib/vendor/async-cancellable/index.js')
+    const pending = new PromiseCancellable<number>(() => {})
+    pending.cancel('stop')
+    await expect(pending).rejects.toBe('stop')
+    const controllerOf = (p: object) => (p as unknown as { abortController: AbortController }).abortController
+    expect(controllerOf(pending).signal.aborted).toBe(true)
+    const signals: AbortSignal[] = []
+    const chained = new PromiseCancellable<number>((resolve) => resolve(1)).then((v: number, signal?: AbortSignal) => {
+      if (signal) signals.push(signal)
+      return v
+    })
+    await chained
+    expect(signals).toHaveLength(1)
+    expect(signals[0]).toBe(controllerOf(chained).signal)
+    const all = PromiseCancellable.all([new Promise(() => {})])
+    all.cancel(new Error('cancelled'))
+    await expect(all).rejects.toThrow('cancelled')
+    const withSignal = new PromiseCancellable<void>((_resolve, reject, signal) => signal.addEventListener('abort', () => reject('aborted')))
+    withSignal.cancel()
+    await expect(withSignal).rejects.toBe('aborted')
+  })
+})
+
 describe('@matrixai/contexts (vendored)', () => {
   it('a timed call builds its timeout error only when it times out, and no DOMException when it ends (the published one builds both per call)', async () => {
     const vendored = await import('@crust/quic-lib/vendor/contexts/index.js')
