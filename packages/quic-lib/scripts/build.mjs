@@ -34,6 +34,8 @@ const VENDORED = {
   '@matrixai/contexts': { version: '2.0.2', dir: 'contexts' },
   '@matrixai/async-cancellable': { version: '2.0.1', dir: 'async-cancellable' },
 }
+/** An import of a vendored package by name: `from '@matrixai/<name>'`. */
+const vendoredImport = new RegExp(`from '(${Object.keys(VENDORED).join('|')})'`, 'g')
 /** Lines of the patched code that must be there (besides the `[crust patch]` markers). */
 const MARKERS = {
   'dist/QUICConnection.js': ['recvSerial(f)', 'scheduleFlush(streams)', 'handleConnTimeout = () =>', "!== 'starting'", 'this.onRecv?.(processed)', 'this._certDERs ??='],
@@ -136,11 +138,10 @@ try {
   // Point the library (and the vendored copies) at the vendored copies. Only
   // JavaScript: the declarations keep naming the real packages, whose types
   // are the same.
-  const importOf = /from '(@matrixai\/(?:events|async-init|async-locks|contexts|async-cancellable))'/g
   for (const path of files(target)) {
     if (!path.endsWith('.js')) continue
     let text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
-    text = text.replace(importOf, (_, name) => {
+    text = text.replace(vendoredImport, (_, name) => {
       let spec = relative(dirname(path), join(target, 'vendor', VENDORED[name].dir, 'index.js')).replaceAll('\\', '/')
       if (!spec.startsWith('.')) spec = `./${spec}`
       return `from '${spec}' /* [crust vendored] ${name} */`
@@ -163,7 +164,7 @@ try {
     for (const marker of markers) if (!text.includes(marker)) fail(`${name} lacks ${JSON.stringify(marker)}: the patch is not applied`)
   }
   for (const path of files(target)) {
-    if (path.endsWith('.js') && /from '@matrixai\/(?:events|async-init|async-locks|contexts|async-cancellable)'/.test(readFileSync(path, 'utf8'))) fail(`${path} still imports a vendored package by name`)
+    if (path.endsWith('.js') && readFileSync(path, 'utf8').match(vendoredImport) !== null) fail(`${path} still imports a vendored package by name`)
   }
 } finally {
   rmSync(work, { recursive: true, force: true })
