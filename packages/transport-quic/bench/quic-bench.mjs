@@ -470,13 +470,17 @@ async function benchIdle(count, cpuSeconds) {
       await new Promise((r) => setTimeout(r, 1000))
       const after = await call({ cmd: 'memory' })
       const start = await call({ cmd: 'cpu' })
-      const cpu0 = start.cpu
       const t0 = performance.now()
       await new Promise((r) => setTimeout(r, cpuSeconds * 1000))
       const end = await call({ cmd: 'cpu' })
-      const cpu1 = end.cpu
       const elapsed = performance.now() - t0
-      const busy = cpu1.user + cpu1.system - (cpu0.user + cpu0.system)
+      const busy = end.cpu.user + end.cpu.system - (start.cpu.user + start.cpu.system)
+      // Why connections closed in the window (the server counts them since its start).
+      const closeReasons = Object.fromEntries(
+        Object.entries(end.closeReasons)
+          .map(([why, count]) => [why, count - (start.closeReasons[why] ?? 0)])
+          .filter(([, count]) => count > 0),
+      )
       const result = {
         connections: count,
         bytesPerConnection: Math.round((after.rss - before.rss) / count),
@@ -489,7 +493,7 @@ async function benchIdle(count, cpuSeconds) {
         listenerConnections: [start.connections, end.connections],
         disconnectsInWindow: end.disconnects - start.disconnects,
         connectionsClosedInWindow: end.closes - start.closes,
-        closeReasons: end.closeReasons,
+        closeReasons,
         connectSeconds: round(connectSeconds, 1),
       }
       log(`crust-quic idle: ${JSON.stringify(result)}`)
@@ -517,7 +521,7 @@ async function clientMain() {
   }
   const bare = results['bare-default']
   const crust = results['crust-quic']
-  const ratio = (a, b) => (a && b ? round(a / b, 1) : null)
+  const ratio = (a, b, digits = 1) => (a && b ? round(a / b, digits) : null)
   const report = {
     machine: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model },
     startedAt: startedAt.toISOString(),
@@ -549,9 +553,8 @@ async function clientMain() {
       messagesCrustOverBareDefault: ratio(crust?.messagesPerSecond, bare?.messagesPerSecond),
       // Issue 16's connect target: Crust (QUIC handshake with client certificates, both checked, and the
       // Crust handshake) over bare as published (no client certificate) and over bare on @crust/quic-lib.
-      connectCrustOverBareDefault: crust?.connectMedianMs && bare?.connectMedianMs ? round(crust.connectMedianMs / bare.connectMedianMs, 2) : null,
-      connectCrustOverBarePatched:
-        crust?.connectMedianMs && results['bare-patched']?.connectMedianMs ? round(crust.connectMedianMs / results['bare-patched'].connectMedianMs, 2) : null,
+      connectCrustOverBareDefault: ratio(crust?.connectMedianMs, bare?.connectMedianMs, 2),
+      connectCrustOverBarePatched: ratio(crust?.connectMedianMs, results['bare-patched']?.connectMedianMs, 2),
     },
     stalls: Object.values(results).reduce((n, r) => n + (r.stalls?.length ?? 0), 0),
   }
