@@ -394,7 +394,7 @@ export class Dialer {
     const secured = await this.secure(address, options.peerId, options.signal ?? new AbortController().signal, {
       via,
       localPort: options.localPort,
-      race: `${this.nextDial()}.0`,
+      race: this.soleAttempt(),
     })
     return this.establisher.establish(secured.transportConnection, secured.remote, undefined, via)
   }
@@ -418,7 +418,7 @@ export class Dialer {
     this.admission.track(connection)
     const via = isDialerMethod(connection.method) ? connection.method : undefined
     // Past its HELLO the handshake runs to its end even if the caller gives up: see `secure`.
-    const handshake = dialerHandshake(connection, { ...this.transports.handshakeOptions(), via, race: `${this.nextDial()}.0` }).then(
+    const handshake = dialerHandshake(connection, { ...this.transports.handshakeOptions(), via, race: this.soleAttempt() }).then(
       (remote): Secured => ({ transportConnection: connection, remote }),
       (error: unknown) => {
         void connection.close({ code: CloseCode.PROTOCOL_ERROR, reason: asError(error).message })
@@ -557,6 +557,11 @@ export class Dialer {
    */
   private nextDial(): string {
     return `${this.raceNode}.${this.dialCount++}`
+  }
+
+  /** The tag of a new dial made of one attempt. */
+  private soleAttempt(): string {
+    return `${this.nextDial()}.0`
   }
 
   /** A shared dial failed for good: one `dial:failed` for all its callers. */
