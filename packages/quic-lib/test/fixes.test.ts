@@ -9,7 +9,7 @@ import dgram from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import type { QUICConnection, QUICStream } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
-import { type Library, clientCrypto, connect, logger, patched, readAll, retryGate, send, serverCrypto, tls, upstream, waitFor } from './helpers.js'
+import { type Library, clientCrypto, connect, logger, openedStream, patched, readAll, retryGate, send, serverCrypto, tls, upstream, waitFor } from './helpers.js'
 
 /** Underlying `EventTarget` dispatches for one `dispatchEvent` of an event nobody listens to. */
 function dispatchesPerEvent(lib: Library): number {
@@ -882,11 +882,7 @@ describe('change 26: the wait for data', () => {
   it('a stream woken with nothing to read waits again (reading at once failed it as internal, and the connection rethrew: the process crashed)', async () => {
     const pair = await connect(patched)
     try {
-      const stream = pair.client.connection.newStream('bidi')
-      const writer = stream.writable.getWriter()
-      await writer.write(Buffer.from('first'))
-      await waitFor(() => pair.serverStreams.length === 1)
-      const serverStream = pair.serverStreams[0] as QUICStream
+      const { writer, served: serverStream } = await openedStream(pair, Buffer.from('first'))
       const errors: unknown[] = []
       serverStream.addEventListener(patched.events.EventQUICStreamError.name, (event: Event) => errors.push((event as CustomEvent).detail))
       const reader = serverStream.readable.getReader()

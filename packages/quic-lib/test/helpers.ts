@@ -123,6 +123,14 @@ export async function readAll(stream: QUICStream): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
+/** A client stream of `pair` with `data` written on it, and the server's side of it once announced. */
+export async function openedStream(pair: Pair, data: Uint8Array): Promise<{ writer: WritableStreamDefaultWriter<Uint8Array>; served: QUICStream }> {
+  const writer = pair.client.connection.newStream('bidi').writable.getWriter()
+  await writer.write(data)
+  await waitFor(() => pair.serverStreams.length === 1)
+  return { writer, served: pair.serverStreams[0] as QUICStream }
+}
+
 export async function waitFor(condition: () => boolean, timeout = 5000): Promise<void> {
   const until = Date.now() + timeout
   while (!condition()) {

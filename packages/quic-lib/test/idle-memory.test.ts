@@ -7,7 +7,7 @@ import { X509Certificate, randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import type { QUICConnection } from '@crust/quic-lib'
 import { describe, expect, it } from 'vitest'
-import { type Library, clientCrypto, connect, logger, patched, readAll, retryGate, serverCrypto, tls, upstream, waitFor } from './helpers.js'
+import { type Library, clientCrypto, connect, logger, openedStream, patched, readAll, retryGate, serverCrypto, tls, upstream, waitFor } from './helpers.js'
 
 /** Whether two objects share one hidden class (V8's own check). */
 const sameShape: (a: object, b: object) => boolean = (() => {
@@ -158,11 +158,7 @@ describe('a stream with nothing to read (change 26)', () => {
   it('waits without a suspended async call, and reads what arrives later', async () => {
     const pair = await connect(patched)
     try {
-      const stream = pair.client.connection.newStream('bidi')
-      const writer = stream.writable.getWriter()
-      await writer.write(Buffer.from('open'))
-      await waitFor(() => pair.serverStreams.length === 1)
-      const serverStream = pair.serverStreams[0]!
+      const { writer, served: serverStream } = await openedStream(pair, Buffer.from('open'))
       const pull = (serverStream as unknown as { readablePull: () => unknown }).readablePull
       expect(pull.constructor.name).toBe('Function') // not an AsyncFunction
       const reading = readAll(serverStream)
