@@ -903,3 +903,108 @@ describe('change 26: the wait for data', () => {
     }
   })
 })
+
+describe('change 35: direct streams (config.directStreams; the published library has none)', () => {
+  const direct = { serverConfig: { directStreams: true }, clientConfig: { directStreams: true } }
+  /** Every chunk of a direct stream until its FIN. */
+  async function readToEnd(stream: QUICStream): Promise<string> {
+    const chunks: Uint8Array[] = []
+    for (;;) {
+      const { done, value } = await stream.directRead()
+      if (done) return Buffer.concat(chunks).toString()
+      chunks.push(value)
+    }
+  }
+
+  it('build no Web Streams; writes, the FIN and the reply cross in order', async () => {
+    expect('directRead' in upstream.QUICStream.prototype).toBe(false)
+    const pair = await connect(patched, direct)
+    try {
+      const stream = pair.client.connection.newStream('bidi')
+      expect(stream.readable).toBeUndefined()
+      expect(stream.writable).toBeUndefined()
+      const writes = [stream.directWrite(Buffer.from('hello ')), stream.directWrite(Buffer.from('world')), stream.directClose()]
+      await Promise.all(writes)
+      await waitFor(() => pair.serverStreams.length === 1)
+      const served = pair.serverStreams[0] as QUICStream
+      expect(served.readable).toBeUndefined()
+      expect(await readToEnd(served)).toBe('hello world')
+      await served.directWrite(Buffer.from('ok'))
+      await served.directClose()
+      expect(await readToEnd(stream)).toBe('ok')
+      // Written after the end: refused, as a closed Web Stream refuses it.
+      await expect(stream.directWrite(Buffer.from('late'))).rejects.toThrow(TypeError)
+    } finally {
+      await pair.close()
+    }
+  })
+
+  it('take bytes out of quiche only when read: a writer past the stream window waits until the reader reads', async () => {
+    const pair = await connect(patched, direct)
+    try {
+      const stream = pair.client.connection.newStream('bidi')
+      const size = 4 * 1024 * 1024 // four times the default stream window
+      let written = false
+      const writing = stream.directWrite(Buffer.alloc(size, 1)).then(() => {
+        written = true
+      })
+      await waitFor(() => pair.serverStreams.length === 1)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(written).toBe(false)
+      const served = pair.serverStreams[0] as QUICStream
+      let received = 0
+      while (received < size) {
+        const { done, value } = await served.directRead()
+        if (done) break
+        received += value.byteLength
+      }
+      await writing
+      expect(received).toBe(size)
+    } finally {
+      await pair.close()
+    }
+  })
+
+  it("a reader's cancel stops the peer's writes (STOP_SENDING); a reset fails the peer's read with its reason", async () => {
+    const pair = await connect(patched, direct)
+    try {
+      const stream = pair.client.connection.newStream('bidi')
+      await stream.directWrite(Buffer.from('x'))
+      await waitFor(() => pair.serverStreams.length === 1)
+      const served = pair.serverStreams[0] as QUICStream
+      expect(Buffer.from((await served.directRead()).value ?? []).toString()).toBe('x')
+      await stream.directCancel(new Error('not reading'))
+      // The server's writes fail once the client's STOP_SENDING arrived.
+      let failure: unknown
+      for (let i = 0; i < 100 && failure === undefined; i++) {
+        await served.directWrite(Buffer.from('y')).catch((error: unknown) => {
+          failure = error
+        })
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      expect(failure).toBeInstanceOf(Error)
+      // The client resets its side: the server's read fails with the reason of the reset's code.
+      const next = served.directRead()
+      stream.cancel(new Error('gone'))
+      await expect(next).rejects.toThrow('read 0')
+    } finally {
+      await pair.close()
+    }
+  })
+
+  it('a unidirectional direct stream: the opener only writes, the acceptor only reads', async () => {
+    const pair = await connect(patched, direct)
+    try {
+      const stream = pair.client.connection.newStream('uni')
+      expect(await stream.directRead()).toEqual({ done: true, value: undefined })
+      await stream.directWrite(Buffer.from('one way'))
+      await stream.directClose()
+      await waitFor(() => pair.serverStreams.length === 1)
+      const served = pair.serverStreams[0] as QUICStream
+      await expect(served.directWrite(Buffer.from('back'))).rejects.toThrow(TypeError)
+      expect(await readToEnd(served)).toBe('one way')
+    } finally {
+      await pair.close()
+    }
+  })
+})

@@ -62,6 +62,9 @@ function common(security: SecurityContext, limits: TransportLimits, options: Res
     readableChunkSize: 64 * 1024,
     // 0-RTT data could be replayed and would skip our certificate check.
     enableEarlyData: false,
+    // Streams without Web Streams (QuicStream reads and writes them directly): ~0.1 ms less per stream
+    // on each side of a connect's path (quic-lib README, change 35).
+    directStreams: true,
   } satisfies QUICClientConfigInput
 }
 

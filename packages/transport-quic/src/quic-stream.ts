@@ -3,23 +3,22 @@ import { type QUICStream, errors, events } from '@crust/quic-lib'
 import { asStreamError } from './stream-errors.js'
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
-type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>
+type ReadResult = Awaited<ReturnType<QUICStream['directRead']>>
 /** One byte per stream kind, written ahead of a stream's first write. */
 const KIND_BYTES: readonly Uint8Array[] = [Uint8Array.of(0), Uint8Array.of(1)]
 
 /**
  * One QUIC stream as the contract's {@link TransportStream}. Bidirectional
- * and unidirectional QUIC streams map one to one. Reads pull from the
- * library's ReadableStream, which takes bytes out of quiche only when asked,
- * so flow-control credit returns to the sender as the application consumes.
- * Writes resolve once quiche accepted the bytes into its send buffer.
+ * and unidirectional QUIC streams map one to one. The library's stream is a
+ * direct one (`directStreams`, no Web Streams): reads take bytes out of
+ * quiche only when asked (one chunk ahead), so flow-control credit returns to
+ * the sender as the application consumes. Writes resolve once quiche accepted
+ * the bytes into its send buffer.
  */
 export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
   readonly id: number
   readonly direction: Direction
   readonly bidirectional: boolean
-  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined
-  private writer: WritableStreamDefaultWriter<Uint8Array> | undefined
   private ended = false
   private readDone = false
   private resetError: StreamResetError | undefined
@@ -69,13 +68,7 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
       return Promise.resolve({ done: false, value: rest })
     }
     if (this.readDone) return Promise.resolve(DONE)
-    let reader: ReadableStreamDefaultReader<Uint8Array>
-    try {
-      reader = this.reader ??= this.stream.readable.getReader()
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    return reader.read().then(this.onRead, this.onReadError)
+    return this.stream.directRead().then(this.onRead, this.onReadError)
   }
 
   private readonly onRead = (result: ReadResult): IteratorResult<Uint8Array> => {
@@ -117,8 +110,7 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
     this.rest = undefined
     if (!this.readDone) {
       this.readDone = true
-      const reader = this.reader ?? this.stream.readable.getReader()
-      await reader.cancel(new StreamResetError(`Stream ${this.id}: reader stopped`, 0, false)).catch(() => {})
+      await this.stream.directCancel(new StreamResetError(`Stream ${this.id}: reader stopped`, 0, false)).catch(() => {})
     }
     return DONE
   }
@@ -176,8 +168,6 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
   }
 
   private async send(data: Uint8Array | undefined, end: boolean): Promise<void> {
-    this.writer ??= this.stream.writable.getWriter()
-    const writer = this.writer
     this.writes.pending++
     try {
       let chunk = data !== undefined && data.byteLength > 0 ? data : undefined
@@ -190,8 +180,8 @@ export class QuicStream implements TransportStream, AsyncIterator<Uint8Array> {
       }
       // The last chunk carries the FIN (`finWith`), so the data and the end leave together.
       if (end && chunk !== undefined) this.stream.finWith = chunk
-      const written = chunk !== undefined ? writer.write(chunk) : undefined
-      const closed = end ? writer.close() : undefined
+      const written = chunk !== undefined ? this.stream.directWrite(chunk) : undefined
+      const closed = end ? this.stream.directClose() : undefined
       written?.catch(() => {})
       closed?.catch(() => {})
       await written

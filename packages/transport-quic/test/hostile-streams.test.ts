@@ -42,7 +42,7 @@ function outcome(stream: TransportStream, ms: number): Promise<number | 'open'> 
 
 /** {@link outcome} for a stream straight from the library (-1: data or the end came). */
 function libraryOutcome(stream: QUICStream, ms: number): Promise<number | 'open'> {
-  return firstRead(stream.readable.getReader().read(), ms)
+  return firstRead(stream.directRead(), ms)
 }
 
 /** -1 if `read` resolves within `ms`, the reset code if it fails with one, `open` if it is still waiting. */
@@ -139,9 +139,8 @@ describe('stream bound across native QUIC streams and the message channel', () =
       const library = libraryConnectionOf(peer.connection)
       const refused = Array.from({ length: 2 }, () => {
         const stream = library.newStream('bidi')
-        const writer = stream.writable.getWriter()
-        void writer.write(Buffer.concat([Buffer.from([0]), HostilePeer.header(1, 2), Buffer.from('hi')])).catch(() => {})
-        void writer.close().catch(() => {})
+        void stream.directWrite(Buffer.concat([Buffer.from([0]), HostilePeer.header(1, 2), Buffer.from('hi')])).catch(() => {})
+        void stream.directClose().catch(() => {})
         return stream
       })
       const codes = await Promise.all(refused.map((stream) => libraryOutcome(stream, 5_000)))
@@ -166,7 +165,7 @@ describe('stream bound across native QUIC streams and the message channel', () =
       /** A bidirectional stream straight from the library that starts with `kind` and stays open. */
       const opened = (kind: number) => {
         const stream = library.newStream('bidi')
-        void stream.writable.getWriter().write(Uint8Array.of(kind)).catch(() => {})
+        void stream.directWrite(Uint8Array.of(kind)).catch(() => {})
         return stream
       }
       const channels = [opened(1), opened(1)]
