@@ -5,8 +5,8 @@
 //    @matrixai/quic 2.0.9 (this package's devDependency) and apply
 //    patches/@matrixai__quic@2.0.9.patch to it (JavaScript and declarations:
 //    every hook the transport uses is declared in the .d.ts);
-// 2. vendor @matrixai/events, @matrixai/async-locks, @matrixai/contexts and
-//    @matrixai/async-cancellable (each with its patches/ file) and
+// 2. vendor @matrixai/events, @matrixai/async-locks, @matrixai/contexts,
+//    @matrixai/async-cancellable and @matrixai/timer (each with its patches/ file) and
 //    @matrixai/async-init (whose StartStop/CreateDestroy decorators apply the
 //    events' `Evented`) into dist/vendor/, and point the library's imports
 //    (and the copies') at those copies, so their fixes ship with the package;
@@ -33,6 +33,7 @@ const VENDORED = {
   '@matrixai/async-locks': { version: '5.0.2', dir: 'async-locks' },
   '@matrixai/contexts': { version: '2.0.2', dir: 'contexts' },
   '@matrixai/async-cancellable': { version: '2.0.1', dir: 'async-cancellable' },
+  '@matrixai/timer': { version: '2.1.1', dir: 'timer' },
 }
 /** An import of a vendored package by name: `from '@matrixai/<name>'`. */
 const vendoredImport = new RegExp(`from '(${Object.keys(VENDORED).join('|')})'`, 'g')
@@ -52,6 +53,7 @@ const MARKERS = {
   'dist/vendor/async-locks/utils.js': ['abortController.abort(new errorTimeoutConstructor())'],
   'dist/vendor/contexts/functions/timedCancellable.js': ['abortController.abort(new errorTimeoutConstructor())', 'timer.cancel(callEnded)'],
   'dist/vendor/async-cancellable/PromiseCancellable.js': ['else if (executor.length < 3) {', 'get abortController() {'],
+  'dist/vendor/timer/Timer.js': ['// [crust patch] No interval (see the constructor).'],
 }
 
 function fail(message) {

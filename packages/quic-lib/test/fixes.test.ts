@@ -1008,3 +1008,63 @@ describe('change 35: direct streams (config.directStreams; the published library
     }
   })
 })
+
+describe('@matrixai/timer (vendored)', () => {
+  it('a Timer without a deadline starts no libuv timer (the published one an interval, for its whole life); one with a deadline still fires', async () => {
+    type TimerClass = typeof import('@matrixai/timer').Timer
+    const vendored = (await import('@crust/quic-lib/vendor/timer/index.js')).Timer as unknown as TimerClass
+    const published = (await import('@matrixai/timer')).Timer
+    for (const [Timer, intervals] of [
+      [vendored, 0],
+      [published, 1],
+    ] as const) {
+      const original = globalThis.setInterval
+      let started = 0
+      globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
+        started++
+        return original(...args)
+      }) as typeof setInterval
+      try {
+        const timer = new Timer(() => 'never', Infinity)
+        expect(started).toBe(intervals)
+        expect(timer.getTimeout()).toBe(Infinity)
+        timer.cancel(new Error('done'))
+        await expect(timer).rejects.toThrow('done')
+      } finally {
+        globalThis.setInterval = original
+      }
+      expect(await new Timer(() => 'fired', 1)).toBe('fired')
+    }
+  })
+})
+
+describe('change 36: a stream closed both ways', () => {
+  it('is destroyed on the next turn of the event loop, after its reader had its last bytes, and leaves the connection', async () => {
+    const pair = await connect(patched)
+    try {
+      const { writer, served } = await openedStream(pair, Buffer.from('ask'))
+      await writer.close()
+      expect((await readAll(served)).toString()).toBe('ask')
+      const reply = served.writable.getWriter()
+      const destroyed = new Promise((resolve) => served.addEventListener(patched.events.EventQUICStreamDestroyed.name, resolve, { once: true }))
+      await reply.write(Buffer.from('answer'))
+      await reply.close()
+      await destroyed
+      const server = await pair.server()
+      expect(server.streamMap.has(served.streamId)).toBe(false)
+      const client = [...pair.client.connection.streamMap.values()][0] as QUICStream
+      const { initLock } = await import('@crust/quic-lib/vendor/async-init/index.js')
+      const lock = (client as unknown as Record<symbol, { isLocked(): boolean }>)[initLock] as { isLocked(): boolean }
+      // The answer and its FIN came in one packet: the read that delivers them closed the stream both
+      // ways. Its destroy (a write lock, then events) has not started when the reader has the bytes.
+      const reader = client.readable.getReader()
+      const { value } = await reader.read()
+      expect(Buffer.from(value ?? []).toString()).toBe('answer')
+      expect(lock.isLocked()).toBe(false)
+      expect((await reader.read()).done).toBe(true)
+      await waitFor(() => pair.client.connection.streamMap.size === 0)
+    } finally {
+      await pair.close()
+    }
+  })
+})
