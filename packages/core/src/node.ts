@@ -441,8 +441,9 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
   )
   provide(
     Tokens.BootstrapCache,
-    (c) =>
-      new BootstrapCache({
+    (c) => {
+      let bootstrapper: Bootstrapper | undefined
+      return new BootstrapCache({
         path: config.bootstrap.cache ? defaultCachePath(networkHash, config.bootstrap.cacheDir, config.bootstrap.cacheName) : undefined,
         network: networkHash,
         size: config.bootstrap.cacheSize,
@@ -450,9 +451,10 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
         addressesPerPeer: config.bootstrap.cacheAddressesPerPeer,
         peersPerIp: config.bootstrap.cachePeersPerIp,
         // The contacts are never cached; resolved when the cache first needs them (the bootstrapper is made after it).
-        exclude: () => new Set([identity.peerId, ...c.resolve<Bootstrapper>(Tokens.Bootstrapper).contactIds()]),
+        exclude: () => (bootstrapper ??= c.resolve<Bootstrapper>(Tokens.Bootstrapper)).excludedIds(),
         logger: logger.child('bootstrap'),
-      }),
+      })
+    },
   )
   provide(
     Tokens.Bootstrapper,

@@ -38,6 +38,8 @@ export class Bootstrapper {
   /** The peer joined through, kept connected (the keeper redials it when lost) until another is joined or the node stops. */
   private keptContact: string | undefined
   private revalidation: AbortController | undefined
+  /** See {@link excludedIds}. */
+  private excluded: ReadonlySet<string> | undefined
   private readonly unsubscribe: Array<() => void> = []
 
   constructor(
@@ -57,9 +59,19 @@ export class Bootstrapper {
     return new Set(this.contacts.flatMap((c) => (c.peerId ? [c.peerId] : [])))
   }
 
+  /**
+   * Peer ids the cache never holds: this node and the hard-coded contacts.
+   * Kept until the contacts change: the cache asks on every connection it records.
+   */
+  excludedIds(): ReadonlySet<string> {
+    this.excluded ??= new Set([this.selfPeerId, ...this.contactIds()])
+    return this.excluded
+  }
+
   /** Replace the hard-coded contacts at run time. */
   setContacts(contacts: readonly PeerContact[]): void {
     this.contacts = [...contacts]
+    this.excluded = undefined
     for (const id of this.contactIds()) this.cache.remove(id)
   }
 

@@ -31,6 +31,19 @@ describe('bootstrap (memory transport)', () => {
     expect(net.network.dials.slice(before).map((x) => x.to)).toEqual([addressOf(c), addressOf(b), addressOf(d)])
   })
 
+  it('never caches a hard-coded contact, and follows setContacts: a former contact is cached, a new one is not', async () => {
+    const net = new Net()
+    const [b, c] = [await net.node(), await net.node()]
+    const node = await net.node({ bootstrap: { contacts: [contactOf(b)] } })
+    const cached = () => node.bootstrapCandidates().flatMap((x) => (x.source === 'cache' ? [x.peerId] : []))
+    await node.connect(contactOf(b))
+    expect(cached()).toEqual([])
+    node.setContacts([contactOf(c)])
+    await node.connect(contactOf(c))
+    await node.connect(contactOf(b), { fresh: true })
+    expect(cached()).toEqual([b.peerId])
+  })
+
   it('stops at the first candidate that answers: later ones are never dialled', async () => {
     const net = new Net()
     const [b, c] = [await net.node(), await net.node()]
