@@ -70,30 +70,40 @@ export async function retryWithBackoff<T>(attempt: (n: number) => Promise<T>, op
   const started = performance.now()
   let attempts = 0
 
-  const run = backOff(
-    async () => {
-      // A last guard: after an abort the result is already settled, so never start more work.
-      if (signal?.aborted) throw new AbortError()
-      attempts++
-      return attempt(attempts)
-    },
-    {
-      numOfAttempts: maxAttempts,
-      // The package sleeps 0 ms; the real, cancellable delay happens in `retry` below.
+  const next = (): Promise<T> => {
+    // A last guard: after an abort the result is already settled, so never start more work.
+    if (signal?.aborted) return Promise.reject(new AbortError())
+    attempts++
+    return attempt(attempts)
+  }
+  /** Whether to try again after attempt `failed` failed with `error`; sleeps the backoff first. */
+  const retry = async (error: unknown, failed: number): Promise<boolean> => {
+    if (signal?.aborted || failed >= maxAttempts) return false
+    if (shouldRetry !== undefined && !shouldRetry(error, failed)) return false
+    const delay = backoffDelay(failed, options)
+    if (performance.now() - started + delay > maxElapsed) return false
+    onRetry?.(error, failed, delay)
+    await sleepUnlessAborted(delay, signal)
+    return signal?.aborted !== true
+  }
+  const run = (async (): Promise<T> => {
+    // The first attempt directly: most succeed, and the package's loop takes some ten promise steps
+    // before it starts one (on a connect's path, measured ~40 µs).
+    try {
+      return await next()
+    } catch (error) {
+      if (!(await retry(error, 1))) throw error
+    }
+    return backOff(next, {
+      numOfAttempts: maxAttempts - 1,
+      // The package sleeps 0 ms; the real, cancellable delay happens in `retry` above.
       startingDelay: 0,
       jitter: 'none',
       delayFirstAttempt: false,
-      retry: async (error: unknown, failed: number): Promise<boolean> => {
-        if (signal?.aborted || failed >= maxAttempts) return false
-        if (shouldRetry !== undefined && !shouldRetry(error, failed)) return false
-        const delay = backoffDelay(failed, options)
-        if (performance.now() - started + delay > maxElapsed) return false
-        onRetry?.(error, failed, delay)
-        await sleepUnlessAborted(delay, signal)
-        return signal?.aborted !== true
-      },
-    },
-  )
+      // The package counts from our second attempt.
+      retry: (error: unknown, failed: number) => retry(error, failed + 1),
+    })
+  })()
   if (signal === undefined) return run
 
   let removeListener = (): void => {}

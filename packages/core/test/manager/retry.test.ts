@@ -27,6 +27,17 @@ describe('backoffDelay', () => {
 })
 
 describe('retryWithBackoff', () => {
+  it('starts the first attempt within the call, before any promise step (a dial loses no time to the retry loop)', async () => {
+    const attempt = flaky(0)
+    const result = retryWithBackoff(attempt, fast)
+    expect(attempt).toHaveBeenCalledTimes(1)
+    await expect(result).resolves.toBe(1)
+    const guarded = flaky(0)
+    const withSignal = retryWithBackoff(guarded, { ...fast, signal: new AbortController().signal })
+    expect(guarded).toHaveBeenCalledTimes(1)
+    await expect(withSignal).resolves.toBe(1)
+  })
+
   it('retries until success, numbering attempts from 1', async () => {
     const attempt = flaky(2)
     const onRetry = vi.fn()
