@@ -4,8 +4,10 @@
 //   npx tsc -b && node packages/transport-quic/bench/quic-bench.mjs
 //
 // The server side of every scenario runs in a child process (this file with
-// the argument `server`), so client and server each get a core. One JSON
-// document goes to stdout; progress goes to stderr.
+// the argument `server`), so client and server each get a core; connect time
+// is measured first, each implementation in a client process of its own
+// (connect-solo.mjs, see benchConnect). One JSON document goes to stdout;
+// progress goes to stderr.
 //
 // Implementations:
 //   bare-default  the library as published (the workspace's @matrixai/quic,
@@ -17,6 +19,7 @@
 //   crust-quic    two Crust nodes, transports: [quic()], conn.request().
 //
 // Environment: BENCH_RUNS (default 3) runs of each Crust scenario;
+// BENCH_CONNECT_ROUNDS (default 3) rounds of the connect comparison;
 // BENCH_IMPLS (comma list) to run a subset; BARE_THROUGHPUT_MIB (default 8)
 // and BARE_MESSAGES (default 2000): bare default is too slow for the full
 // sizes within a sane time (both are reported in the JSON).
@@ -45,35 +48,64 @@ const CURVE_POINTS = [
 const CURVE_COUNT = { 1024: 5000, 65536: 1000 }
 const STALL_MS = { throughput: 120_000, messages: 90_000, connect: 60_000 }
 /**
- * Connections made before the 50 timed ones, for bare and Crust alike: V8 optimises the connect path
- * over the first few hundred (measured: 5-6 ms per Crust connect over the first 100, 3.6-4.2 ms from
- * the 500th on).
+ * Connect time, issue 16's target: each implementation alone in a client process of its own
+ * (connect-solo.mjs, against a server child of its own), the implementations taking turns over
+ * CONNECT_ROUNDS rounds (the order rotating), CONNECT_WARMUP untimed connects and then
+ * CONNECT_TIMED timed ones (each closed before the next) per round. Why not in this process:
+ * measured here, after the other scenarios, Crust's connects ran in a process whose heap and
+ * JIT state the bare arms and its own throughput runs had shaped (one run: 4.77 ms here against
+ * 3.7-4.2 alone), and a spread of 10-20 % between process launches needs several rounds to
+ * average out. Why CONNECT_WARMUP = 2000: V8 keeps optimising Crust's longer path for about
+ * 2,000 connects (medians of 250: 5.6 ms over the first, 3.8-4.0 ms from the 2,000th on);
+ * both arms get the same.
  */
-const CONNECT_WARMUP = 500
+const CONNECT_ROUNDS = Number(process.env.BENCH_CONNECT_ROUNDS ?? 3)
+const CONNECT_WARMUP = 2000
+const CONNECT_TIMED = 200
+
+/** One round of one arm: connect-solo.mjs's JSON line. */
+function connectSolo(arm) {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL('./connect-solo.mjs', import.meta.url)), [arm, String(CONNECT_TIMED), String(CONNECT_WARMUP)], {
+      stdio: ['ignore', 'pipe', 2, 'ipc'],
+    })
+    children.add(child)
+    let out = ''
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+    })
+    child.once('exit', (code) => {
+      children.delete(child)
+      const line = out.trim().split('\n').pop()
+      if (code === 0 && line) resolve(JSON.parse(line))
+      else reject(new Error(`connect-solo ${arm} exited with ${code}`))
+    })
+  })
+}
 
 /**
- * Sets `result.connectMedianMs`: the median of 50 sequential connects (each closed before the next)
- * after CONNECT_WARMUP untimed ones; a stall goes to `result.stalls`.
+ * The connect rounds of `arms` (connect-solo names): per arm, the median over rounds of each
+ * round's median, and every round's figures.
  */
-async function timeConnects(result, connect, close, what) {
-  const times = []
-  try {
-    await deadline(
-      (async () => {
-        for (let i = 0; i < CONNECT_WARMUP + 50; i++) {
-          const started = performance.now()
-          const c = await connect()
-          if (i >= CONNECT_WARMUP) times.push(performance.now() - started)
-          await close(c)
-        }
-      })(),
-      STALL_MS.connect,
-      what,
-    )
-    result.connectMedianMs = round(median(times))
-  } catch (error) {
-    result.stalls.push(String(error.message))
+async function benchConnect(arms) {
+  const perArm = Object.fromEntries(arms.map((arm) => [arm, { rounds: [], stalls: [] }]))
+  for (let r = 0; r < CONNECT_ROUNDS; r++) {
+    for (let k = 0; k < arms.length; k++) {
+      const arm = arms[(k + r) % arms.length]
+      try {
+        const solo = await deadline(connectSolo(arm), STALL_MS.connect, `${arm} connect`)
+        perArm[arm].rounds.push({ connectMedianMs: solo.connectMedianMs, cpuMicrosPerConnect: solo.cpuMicrosPerConnect })
+        log(`${arm} connect, round ${r + 1}/${CONNECT_ROUNDS}: ${solo.connectMedianMs} ms`)
+      } catch (error) {
+        perArm[arm].stalls.push(String(error.message))
+      }
+    }
   }
+  for (const entry of Object.values(perArm)) {
+    const medians = entry.rounds.map((figures) => figures.connectMedianMs)
+    entry.connectMedianMs = medians.length > 0 ? round(median(medians), 3) : null
+  }
+  return perArm
 }
 
 function deadline(promise, ms, what) {
@@ -277,11 +309,7 @@ async function benchBare(impl, entry, config) {
       })
     const result = { stalls: [] }
     try {
-      // Connect first, on a server nothing else has used yet (measured after the messages phase, the
-      // published library's stalled connection was still alive and slowed the server):
-      // CONNECT_WARMUP connections (as for Crust), then 50 sequential ones.
-      await timeConnects(result, connect, (c) => c.destroy({ force: true }), `${impl} connect`)
-      log(`${impl} connect median: ${result.connectMedianMs} ms`)
+      // (Connect time: see benchConnect.)
       const client = await connect()
       const conn = client.connection
       // Throughput: one bidirectional stream, written in 64 KiB chunks, answered by 1 byte.
@@ -438,8 +466,6 @@ async function benchCrust(runs) {
         }
       }
       await conn.close()
-      await timeConnects(result, () => node.connect(contact), (c) => c.close(), 'crust connect')
-      log(`crust-quic connect median: ${result.connectMedianMs} ms`)
     } finally {
       await node.stop()
     }
@@ -513,11 +539,19 @@ async function clientMain() {
   }
   const startedAt = new Date()
   const results = {}
+  // Connect first, while nothing else has run (see benchConnect); its figures join each arm's results.
+  const soloArms = { 'bare-default': 'bare-default', 'bare-patched': 'bare-patched', 'crust-quic': 'crust' }
+  const connectArms = Object.keys(soloArms).filter((impl) => impls.includes(impl))
+  const connect = connectArms.length > 0 ? await benchConnect(connectArms.map((impl) => soloArms[impl])) : {}
   if (impls.includes('bare-default')) results['bare-default'] = await benchBare('bare-default', publishedEntry, bareConfig)
   if (impls.includes('bare-patched')) results['bare-patched'] = await benchBare('bare-patched', patchedEntry, bareConfig)
   if (impls.includes('crust-quic')) results['crust-quic'] = await benchCrust(runs)
   if (impls.includes('idle')) {
     results.idle = await benchIdle(Number(process.env.BENCH_IDLE_CONNECTIONS ?? 1000), Number(process.env.BENCH_IDLE_CPU_SECONDS ?? 10))
+  }
+  for (const impl of connectArms) {
+    const { connectMedianMs, rounds, stalls } = connect[soloArms[impl]]
+    results[impl] = { ...results[impl], connectMedianMs, connectRounds: rounds, stalls: [...(results[impl]?.stalls ?? []), ...stalls] }
   }
   const bare = results['bare-default']
   const crust = results['crust-quic']
@@ -534,15 +568,20 @@ async function clientMain() {
         messages: bareConfig.messages,
         messageBytes: 1024,
         inFlight: 64,
-        connections: 50,
         note: 'bare default is measured on smaller sizes than Crust (it is too slow for 64 MiB / 10,000 messages); messages poll stream credit every 1 ms, since newStream() beyond the credit breaks the connection',
+      },
+      connect: {
+        setup: 'each implementation alone in a client process of its own (connect-solo.mjs) against a server child of its own, taking turns, the order rotating',
+        rounds: CONNECT_ROUNDS,
+        warmupConnects: CONNECT_WARMUP,
+        timedConnects: CONNECT_TIMED,
+        figure: 'median over rounds of the median connect of each round',
       },
       crust: {
         throughputBytes: 64 * MiB,
         messages: 10_000,
         messageBytes: 1024,
         inFlight: 64,
-        connections: 50,
         runs,
         api: 'conn.request() (one bidirectional stream per request), throughput = one 64 MiB request answered by 1 byte',
       },
