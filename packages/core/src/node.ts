@@ -451,7 +451,10 @@ function registerNodeParts(scope: DependencyContainer, config: NodeConfig, ident
         addressesPerPeer: config.bootstrap.cacheAddressesPerPeer,
         peersPerIp: config.bootstrap.cachePeersPerIp,
         // The contacts are never cached; resolved when the cache first needs them (the bootstrapper is made after it).
-        exclude: () => (bootstrapper ??= c.resolve<Bootstrapper>(Tokens.Bootstrapper)).excludedIds(),
+        exclude: () => {
+          bootstrapper ??= c.resolve<Bootstrapper>(Tokens.Bootstrapper)
+          return bootstrapper.excludedIds()
+        },
         logger: logger.child('bootstrap'),
       })
     },
