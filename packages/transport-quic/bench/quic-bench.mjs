@@ -84,7 +84,7 @@ function connectSolo(arm) {
 }
 
 /**
- * The connect rounds of `arms` (connect-solo names): per arm, the median over rounds of each
+ * The connect rounds of `arms` (connect-arms.mjs names): per arm, the median over rounds of each
  * round's median, and every round's figures.
  */
 async function benchConnect(arms) {
@@ -540,9 +540,8 @@ async function clientMain() {
   const startedAt = new Date()
   const results = {}
   // Connect first, while nothing else has run (see benchConnect); its figures join each arm's results.
-  const soloArms = { 'bare-default': 'bare-default', 'bare-patched': 'bare-patched', 'crust-quic': 'crust' }
-  const connectArms = Object.keys(soloArms).filter((impl) => impls.includes(impl))
-  const connect = connectArms.length > 0 ? await benchConnect(connectArms.map((impl) => soloArms[impl])) : {}
+  const connectArms = ['bare-default', 'bare-patched', 'crust-quic'].filter((impl) => impls.includes(impl))
+  const connect = connectArms.length > 0 ? await benchConnect(connectArms) : {}
   if (impls.includes('bare-default')) results['bare-default'] = await benchBare('bare-default', publishedEntry, bareConfig)
   if (impls.includes('bare-patched')) results['bare-patched'] = await benchBare('bare-patched', patchedEntry, bareConfig)
   if (impls.includes('crust-quic')) results['crust-quic'] = await benchCrust(runs)
@@ -550,7 +549,7 @@ async function clientMain() {
     results.idle = await benchIdle(Number(process.env.BENCH_IDLE_CONNECTIONS ?? 1000), Number(process.env.BENCH_IDLE_CPU_SECONDS ?? 10))
   }
   for (const impl of connectArms) {
-    const { connectMedianMs, rounds, stalls } = connect[soloArms[impl]]
+    const { connectMedianMs, rounds, stalls } = connect[impl]
     results[impl] = { ...results[impl], connectMedianMs, connectRounds: rounds, stalls: [...(results[impl]?.stalls ?? []), ...stalls] }
   }
   const bare = results['bare-default']
